@@ -1,0 +1,150 @@
+/* contig.h - libcontig: physically contiguous memory from contigd.
+ *
+ * A client connects to the daemon, asks for buffers with the constraints of
+ * Windows' MmAllocateContiguousMemorySpecifyCacheNode (size, physical
+ * window, boundary, cache type, node), and receives them mapped into its own
+ * address space, virtually and physically contiguous, with their physical
+ * address. No privilege is needed.
+ *
+ * Every function that can fail returns 0 or a negative errno; the daemon's
+ * (or the library's) reason is then available from contig_last_message()
+ * in the same thread. Every function is safe to call from any thread; calls
+ * on one client are serialised.
+ */
+#ifndef CONTIG_H
+#define CONTIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define CONTIG_EXPORT __attribute__((visibility("default")))
+#else
+#define CONTIG_EXPORT
+#endif
+
+/* Socket used when contig_connect() gets NULL and CONTIGD_SOCKET is unset. */
+#define CONTIG_DEFAULT_SOCKET_PATH "/run/contigd/contigd.sock"
+
+/* Cache types: Windows' MEMORY_CACHING_TYPE values. The CPU mapping is
+ * always write-back (Linux user space cannot change it); buffers of
+ * different types never share a frame. See README.md, "Cache types". */
+enum contig_cache_type {
+	CONTIG_NON_CACHED = 0,
+	CONTIG_CACHED = 1,
+	CONTIG_WRITE_COMBINED = 2,
+	CONTIG_HARDWARE_COHERENT_CACHED = 3,
+	CONTIG_NON_CACHED_UNORDERED = 4,
+	CONTIG_USWC_CACHED = 5,
+};
+
+#define CONTIG_NODE_ANY (-1)
+#define CONTIG_PHYS_MAX UINT64_MAX
+
+struct contig_client;
+
+/* What a buffer must satisfy. Fill with contig_alloc_req_init(). */
+struct contig_alloc_req {
+	uint64_t len;          /* bytes, > 0; rounded up to 4 KiB */
+	uint64_t lowest_phys;  /* first acceptable physical byte */
+	uint64_t highest_phys; /* last acceptable physical byte (inclusive) */
+	uint64_t boundary;     /* 0, or a power of two >= len the buffer never crosses */
+	uint64_t align;        /* 0 (4 KiB), or a power of two for the physical start */
+	int cache_type;        /* enum contig_cache_type */
+	int node;              /* a NUMA node, or CONTIG_NODE_ANY */
+	uint32_t tag;          /* pool tag, for accounting */
+	uint32_t priority;     /* EX_POOL_PRIORITY value */
+};
+
+/* A live buffer. */
+struct contig_buffer {
+	void *virt;       /* first byte, in this process */
+	uint64_t phys;    /* physical address of the first byte */
+	uint64_t len;     /* bytes, rounded up to 4 KiB */
+	uint64_t id;      /* the daemon's id, meaningful in this connection only */
+	uint64_t page_len; /* size of the hugepages behind it */
+	int node;
+	int cache_type;
+};
+
+/* Pool totals, as contigctl status shows them. */
+struct contig_pool_stats {
+	int node;
+	uint64_t page_len;
+	uint64_t total_len;
+	uint64_t free_len;
+	uint64_t largest_free_len; /* the largest buffer a new request could get */
+	uint32_t nframes;
+	uint32_t nframes_owned;
+	uint32_t nframes_recycling;
+	uint32_t nsegments;
+	uint64_t largest_segment_len;
+	uint32_t nbuffers;
+	uint32_t nclients;
+};
+
+struct contig_stats {
+	struct contig_pool_stats pools[16];
+	uint32_t npools;
+	uint32_t nsessions;
+	uint32_t my_nbuffers; /* this connection's */
+	uint64_t my_len;
+	uint32_t my_nframes;
+	uint64_t nrecycled;
+	uint64_t nrecycle_moved;
+	uint64_t nframes_lost;
+};
+
+/* No constraint but @len: any window, no boundary, cached, any node. */
+CONTIG_EXPORT void contig_alloc_req_init(struct contig_alloc_req *req, uint64_t len);
+
+/* Connect to the daemon at @socket_path (NULL: $CONTIGD_SOCKET, else the
+ * default path) and say hello. Returns 0 and *ret_client, -ENOENT or
+ * -ECONNREFUSED (no daemon), -EPROTO (protocol mismatch), or -errno. */
+CONTIG_EXPORT int contig_connect(const char *socket_path, struct contig_client **ret_client);
+
+/* Unmap every buffer and close the connection; the daemon recycles what the
+ * client held. Accepts NULL. No other thread may use @client meanwhile. */
+CONTIG_EXPORT void contig_disconnect(struct contig_client *client);
+
+/* Allocate a buffer satisfying every constraint in @req, mapped read-write.
+ * Returns 0 and *ret_buf; -EINVAL (a field is malformed: the message names
+ * it), -ENOMEM (no range satisfies the constraints), or another -errno. */
+CONTIG_EXPORT int contig_alloc(struct contig_client *client, const struct contig_alloc_req *req,
+			       struct contig_buffer *ret_buf);
+
+/* Free the buffer whose first byte is at @virt and unmap it. Returns 0, or
+ * -ENOENT if @virt is not the start of a live buffer (nothing is freed). */
+CONTIG_EXPORT int contig_free(struct contig_client *client, void *virt);
+
+/* Free the buffer at @virt only if it was allocated with exactly @len bytes
+ * and @cache_type (MmFreeContiguousMemorySpecifyCache). Returns 0, -ENOENT,
+ * or -EILSEQ on a mismatch (nothing is freed). */
+CONTIG_EXPORT int contig_free_checked(struct contig_client *client, void *virt, uint64_t len,
+				      int cache_type);
+
+/* Physical address of the byte at @virt, which may be anywhere inside a
+ * live buffer of this client. Returns 0 and *ret_phys, or -ENOENT. Needs
+ * no round trip. */
+CONTIG_EXPORT int contig_virt_to_phys(struct contig_client *client, const void *virt,
+				      uint64_t *ret_phys);
+
+/* The live buffer containing @virt. Returns 0 and *ret_buf, or -ENOENT. */
+CONTIG_EXPORT int contig_buffer_of(struct contig_client *client, const void *virt,
+				   struct contig_buffer *ret_buf);
+
+/* Pool totals and this connection's usage. Returns 0 or -errno. */
+CONTIG_EXPORT int contig_get_stats(struct contig_client *client, struct contig_stats *ret_stats);
+
+/* The reason for the last failure in this thread ("" if none). */
+CONTIG_EXPORT const char *contig_last_message(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,318 @@
+/* wire.c - libcontig's protocol: pack a request, send it, receive and check
+ * its reply.
+ *
+ * DESIGN
+ * Calls are strictly request/reply on a blocking socket (the caller holds
+ * the client's lock), so the reply to read is always the one with our seq;
+ * anything else is a protocol error. An allocate reply is followed by
+ * FrameFds datagrams when its descriptors do not fit one datagram; they are
+ * collected here in frame order. Unpack and free_unpacked sit together in
+ * recv_reply()'s callers.
+ */
+#include "wire.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "contig.pb-c.h"
+#include "fdpass.h"
+
+static int status_errno(Contig__Status status)
+{
+	switch (status) {
+	case CONTIG__STATUS__OK:
+		return 0;
+	case CONTIG__STATUS__INVALID_ARGUMENT:
+		return -EINVAL;
+	case CONTIG__STATUS__NO_MEMORY:
+		return -ENOMEM;
+	case CONTIG__STATUS__QUOTA_EXCEEDED:
+		return -EDQUOT;
+	case CONTIG__STATUS__NOT_FOUND:
+		return -ENOENT;
+	case CONTIG__STATUS__MISMATCH:
+		return -EILSEQ;
+	case CONTIG__STATUS__PERMISSION_DENIED:
+		return -EACCES;
+	case CONTIG__STATUS__UNSUPPORTED:
+		return -EOPNOTSUPP;
+	default:
+		return -EPROTO;
+	}
+}
+
+static int send_request(struct contig_wire *w, Contig__Request *req)
+{
+	uint8_t buf[CONTIG_MAX_REQUEST_LEN];
+	size_t len = contig__request__get_packed_size(req);
+	int r;
+
+	if (len > sizeof(buf))
+		return contig_fail(-EMSGSIZE, "request too large");
+	contig__request__pack(req, buf);
+	r = contig_fdpass_send(w->sock, buf, len, NULL, 0, 0);
+	if (r < 0)
+		return contig_fail(r, "sending to contigd: %s", strerror(-r));
+	return 0;
+}
+
+/* Receive the next reply, which must carry @seq. Descriptors are stored in
+ * @fds (up to @maxfds) and counted in *ret_nfds. Returns the unpacked reply
+ * (a failed status already recorded), or NULL with *ret_err set. */
+static Contig__Reply *recv_reply(struct contig_wire *w, uint64_t seq, int *fds, size_t maxfds,
+				 size_t *ret_nfds, int *ret_err)
+{
+	size_t nfds = 0, dropped = 0;
+	Contig__Reply *reply;
+	ssize_t n;
+
+	n = contig_fdpass_recv(w->sock, w->rx, CONTIG_MAX_REPLY_LEN, fds, maxfds, &nfds, &dropped,
+			       0);
+	if (n <= 0) {
+		*ret_err = contig_fail(n == 0 ? -ECONNRESET : (int)n, "receiving from contigd: %s",
+				       n == 0 ? "the daemon closed the connection"
+					      : strerror((int)-n));
+		return NULL;
+	}
+	if ((size_t)n > CONTIG_MAX_REPLY_LEN || dropped)
+		goto out_proto;
+	reply = contig__reply__unpack(NULL, (size_t)n, w->rx);
+	if (!reply)
+		goto out_proto;
+	if (reply->seq != seq && reply->status != CONTIG__STATUS__PROTOCOL_ERROR) {
+		contig__reply__free_unpacked(reply, NULL);
+		goto out_proto;
+	}
+	*ret_nfds = nfds;
+	if (reply->status != CONTIG__STATUS__OK)
+		contig_fail(status_errno(reply->status), "%s",
+			    reply->message ? reply->message : "refused by contigd");
+	return reply;
+
+out_proto:
+	for (size_t i = 0; i < nfds; i++)
+		close(fds[i]);
+	*ret_err = contig_fail(-EPROTO, "malformed reply from contigd");
+	return NULL;
+}
+
+/* Send @req and receive its reply, expecting body @body_case, with no
+ * descriptors. Returns the reply (status OK) or NULL with *ret_err. */
+static Contig__Reply *call(struct contig_wire *w, Contig__Request *req,
+			   Contig__Reply__BodyCase body_case, int *ret_err)
+{
+	Contig__Reply *reply;
+	int fds[1];
+	size_t nfds = 0;
+
+	req->seq = ++w->seq;
+	*ret_err = send_request(w, req);
+	if (*ret_err < 0)
+		return NULL;
+	reply = recv_reply(w, req->seq, fds, 0, &nfds, ret_err);
+	if (!reply)
+		return NULL;
+	if (reply->status != CONTIG__STATUS__OK) {
+		*ret_err = status_errno(reply->status);
+	} else if (reply->body_case != body_case) {
+		*ret_err = contig_fail(-EPROTO, "unexpected reply from contigd");
+	} else {
+		return reply;
+	}
+	contig__reply__free_unpacked(reply, NULL);
+	return NULL;
+}
+
+int contig_wire_hello(struct contig_wire *w)
+{
+	Contig__Request req = CONTIG__REQUEST__INIT;
+	Contig__HelloRequest hello = CONTIG__HELLO_REQUEST__INIT;
+	Contig__Reply *reply;
+	int r;
+
+	hello.version = CONTIG_PROTOCOL_VERSION;
+	req.body_case = CONTIG__REQUEST__BODY_HELLO;
+	req.hello = &hello;
+	reply = call(w, &req, CONTIG__REPLY__BODY_HELLO, &r);
+	if (!reply)
+		return r == -EOPNOTSUPP ? -EPROTO : r;
+	contig__reply__free_unpacked(reply, NULL);
+	return 0;
+}
+
+int contig_wire_alloc(struct contig_wire *w, const struct contig_alloc_req *in,
+		      struct contig_wire_alloc *ret_alloc)
+{
+	Contig__Request req = CONTIG__REQUEST__INIT;
+	Contig__AllocRequest a = CONTIG__ALLOC_REQUEST__INIT;
+	Contig__Reply *reply;
+	struct contig_wire_alloc out;
+	size_t got, nfds = 0;
+	int r = 0;
+
+	a.len = in->len;
+	a.has_lowest = in->lowest_phys != 0;
+	a.lowest = in->lowest_phys;
+	a.has_highest = in->highest_phys != CONTIG_PHYS_MAX;
+	a.highest = in->highest_phys;
+	a.has_boundary = in->boundary != 0;
+	a.boundary = in->boundary;
+	a.has_align = in->align != 0;
+	a.align = in->align;
+	a.has_cache_type = 1;
+	a.cache_type = in->cache_type;
+	a.has_node = 1;
+	a.node = in->node;
+	a.has_tag = in->tag != 0;
+	a.tag = in->tag;
+	a.has_priority = in->priority != 0;
+	a.priority = in->priority;
+	req.seq = ++w->seq;
+	req.body_case = CONTIG__REQUEST__BODY_ALLOC;
+	req.alloc = &a;
+	r = send_request(w, &req);
+	if (r < 0)
+		return r;
+
+	/* The first datagram says how many descriptors to expect. */
+	{
+		int fds[CONTIG_FDS_PER_DATAGRAM];
+
+		reply = recv_reply(w, req.seq, fds, CONTIG_FDS_PER_DATAGRAM, &nfds, &r);
+		if (!reply)
+			return r;
+		if (reply->status != CONTIG__STATUS__OK) {
+			r = status_errno(reply->status);
+			goto out_reply;
+		}
+		if (reply->body_case != CONTIG__REPLY__BODY_ALLOC || reply->alloc->nframes == 0 ||
+		    nfds != (reply->alloc->nframes < CONTIG_FDS_PER_DATAGRAM
+				     ? reply->alloc->nframes
+				     : CONTIG_FDS_PER_DATAGRAM)) {
+			for (size_t i = 0; i < nfds; i++)
+				close(fds[i]);
+			r = contig_fail(-EPROTO, "malformed allocate reply from contigd");
+			goto out_reply;
+		}
+		out.id = reply->alloc->buffer_id;
+		out.phys = reply->alloc->phys;
+		out.len = reply->alloc->len;
+		out.page_len = reply->alloc->page_len;
+		out.offset = reply->alloc->offset;
+		out.nframes = reply->alloc->nframes;
+		out.node = reply->alloc->node;
+		out.fds = malloc(out.nframes * sizeof(int));
+		if (!out.fds) {
+			for (size_t i = 0; i < nfds; i++)
+				close(fds[i]);
+			r = contig_fail(-ENOMEM, "out of memory");
+			goto out_reply;
+		}
+		memcpy(out.fds, fds, nfds * sizeof(int));
+		got = nfds;
+		contig__reply__free_unpacked(reply, NULL);
+	}
+	while (got < out.nframes) {
+		size_t n = 0;
+
+		reply = recv_reply(w, req.seq, out.fds + got, out.nframes - got, &n, &r);
+		if (!reply)
+			goto out_fds;
+		if (reply->status != CONTIG__STATUS__OK ||
+		    reply->body_case != CONTIG__REPLY__BODY_FRAMES || reply->frames->first != got ||
+		    n == 0) {
+			for (size_t i = 0; i < n; i++)
+				close(out.fds[got + i]);
+			r = contig_fail(-EPROTO, "malformed frame descriptors from contigd");
+			contig__reply__free_unpacked(reply, NULL);
+			goto out_fds;
+		}
+		contig__reply__free_unpacked(reply, NULL);
+		got += n;
+	}
+	*ret_alloc = out;
+	return 0;
+
+out_fds:
+	for (size_t i = 0; i < got; i++)
+		close(out.fds[i]);
+	free(out.fds);
+	/* The daemon holds a buffer we cannot map: give it back. */
+	contig_wire_free(w, out.id, NULL, NULL);
+	return r;
+out_reply:
+	contig__reply__free_unpacked(reply, NULL);
+	return r;
+}
+
+int contig_wire_free(struct contig_wire *w, uint64_t id, const uint64_t *check_len,
+		     const int *check_cache)
+{
+	Contig__Request req = CONTIG__REQUEST__INIT;
+	Contig__FreeRequest f = CONTIG__FREE_REQUEST__INIT;
+	Contig__Reply *reply;
+	int r;
+
+	f.buffer_id = id;
+	f.has_len = check_len != NULL;
+	f.len = check_len ? *check_len : 0;
+	f.has_cache_type = check_cache != NULL;
+	f.cache_type = check_cache ? *check_cache : 0;
+	req.body_case = CONTIG__REQUEST__BODY_FREE;
+	req.free = &f;
+	reply = call(w, &req, CONTIG__REPLY__BODY_FREE, &r);
+	if (!reply)
+		return r;
+	contig__reply__free_unpacked(reply, NULL);
+	return 0;
+}
+
+int contig_wire_stats(struct contig_wire *w, struct contig_stats *ret_stats)
+{
+	Contig__Request req = CONTIG__REQUEST__INIT;
+	Contig__StatsRequest s = CONTIG__STATS_REQUEST__INIT;
+	struct contig_stats out = { 0 };
+	Contig__StatsReply *st;
+	Contig__Reply *reply;
+	int r;
+
+	req.body_case = CONTIG__REQUEST__BODY_STATS;
+	req.stats = &s;
+	reply = call(w, &req, CONTIG__REPLY__BODY_STATS, &r);
+	if (!reply)
+		return r;
+	st = reply->stats;
+	for (size_t i = 0; i < st->n_pools && i < sizeof(out.pools) / sizeof(out.pools[0]); i++) {
+		const Contig__PoolInfo *p = st->pools[i];
+
+		out.pools[i] = (struct contig_pool_stats){
+			.node = (int)p->node,
+			.page_len = p->page_len,
+			.total_len = p->total_len,
+			.free_len = p->free_len,
+			.largest_free_len = p->largest_free_len,
+			.nframes = p->nframes,
+			.nframes_owned = p->nframes_owned,
+			.nframes_recycling = p->nframes_recycling,
+			.nsegments = p->nsegments,
+			.largest_segment_len = p->largest_segment_len,
+			.nbuffers = p->nbuffers,
+			.nclients = p->nclients,
+		};
+		out.npools++;
+	}
+	out.nsessions = st->nsessions;
+	out.my_nbuffers = st->my_nbuffers;
+	out.my_len = st->my_len;
+	out.my_nframes = st->my_nframes;
+	out.nrecycled = st->nrecycled;
+	out.nrecycle_moved = st->nrecycle_moved;
+	out.nframes_lost = st->nframes_lost;
+	contig__reply__free_unpacked(reply, NULL);
+	*ret_stats = out;
+	return 0;
+}

@@ -1,0 +1,41 @@
+/* wire.h - libcontig's side of the protocol: one request, its reply (and,
+ * for an allocation, its frame descriptors), over a blocking socket.
+ *
+ * Internal to libcontig; the only client file that includes contig.pb-c.h
+ * is wire.c. The caller serialises calls on one socket.
+ */
+#ifndef CONTIG_WIRE_H
+#define CONTIG_WIRE_H
+
+#include <stdarg.h>
+#include <stdint.h>
+
+#include "contig.h"
+
+/* A reply buffer and the sequence counter of one connection. */
+struct contig_wire {
+	int sock;
+	uint64_t seq;
+	uint8_t *rx; /* CONTIG_MAX_REPLY_LEN bytes */
+};
+
+struct contig_wire_alloc {
+	uint64_t id, phys, len, page_len, offset;
+	uint32_t nframes, node;
+	int *fds; /* nframes descriptors, malloc'd; the caller closes and frees */
+};
+
+/* Record the reason for a failure for contig_last_message(); returns @err. */
+__attribute__((format(printf, 2, 3))) int contig_fail(int err, const char *fmt, ...);
+
+/* Each sends one request and waits for its reply. Return 0, the negative
+ * errno that the reply's status maps to (message recorded), or -errno of
+ * the socket (-ECONNRESET: the daemon closed the connection). */
+int contig_wire_hello(struct contig_wire *w);
+int contig_wire_alloc(struct contig_wire *w, const struct contig_alloc_req *req,
+		      struct contig_wire_alloc *ret_alloc);
+int contig_wire_free(struct contig_wire *w, uint64_t id, const uint64_t *check_len,
+		     const int *check_cache);
+int contig_wire_stats(struct contig_wire *w, struct contig_stats *ret_stats);
+
+#endif

@@ -1,0 +1,469 @@
+/* config.c - contigd's configuration: sizes, pool specs, the file format.
+ *
+ * DESIGN
+ * Everything here is a pure function of its input text except
+ * contig_config_load(), which only reads one file. Parsing never builds
+ * into the caller's struct: contig_config_parse() fills a local
+ * struct contig_config and copies it to *ret_cfg only once the whole text
+ * has parsed, so on any error the caller's struct is untouched and
+ * contig_config_done() on the local one releases everything built so far.
+ *
+ * The text is copied once and cut in place: each '\n' becomes a NUL, a '#'
+ * ends the line, and trim() shortens the key and the value inside the copy.
+ * Pool specs and sizes are parsed from (pointer, length) pieces, so nothing
+ * else is copied and no fixed-size buffer limits a line.
+ *
+ * Sizes: decimal, or hex after "0x", then an optional K/M/G/T (any case,
+ * powers of 1024), then an optional "iB" (only after a letter) or "B".
+ * Hex digits are taken greedily, so "0x1B" is 27 bytes, not 1 byte with a
+ * "B" suffix. No sign, no whitespace, no overflow past UINT64_MAX.
+ *
+ * Limits on what the file controls: the file is at most CONFIG_MAX_LEN
+ * bytes; a socket path must fit in sun_path with its NUL; a node is at most
+ * CONFIG_MAX_NODE; a (node, page size) may appear once, so there are at most
+ * (CONFIG_MAX_NODE + 1) * 2 pools, which keeps the quadratic duplicate
+ * check and the one-at-a-time array growth cheap.
+ *
+ * Main thread only (strerror()).
+ */
+#include "config.h"
+
+#include <assert.h>
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define CONFIG_MAX_LEN (1u << 20)
+#define CONFIG_MAX_NODE 1023
+#define PAGE_2M (UINT64_C(2) << 20)
+#define PAGE_1G (UINT64_C(1) << 30)
+#define SUN_PATH_LEN sizeof(((struct sockaddr_un *)0)->sun_path)
+
+const char contig_config_default[] =
+	"# contigd configuration.\n"
+	"#\n"
+	"# One \"key = value\" per line; '#' starts a comment.\n"
+	"#\n"
+	"# socket = PATH\n"
+	"#     The listening socket.\n"
+	"socket = " CONTIG_DEFAULT_SOCKET "\n"
+	"\n"
+	"# pool = NODE:PAGESIZE:SIZE\n"
+	"#     Reserve SIZE bytes of PAGESIZE (2M or 1G) pages on NUMA node NODE.\n"
+	"#     Repeat for more nodes or page sizes. Sizes take K, M, G or T.\n"
+	"#     256 MiB of 2 MiB pages on node 0:\n"
+	"pool = 0:2M:256M\n";
+
+__attribute__((format(printf, 3, 4))) static void say(char *err, size_t errlen, const char *fmt,
+						      ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* Report "SOURCE:LINE: key 'KEY': REASON" and return -EINVAL. */
+__attribute__((format(printf, 6, 7))) static int line_fail(char *err, size_t errlen,
+							   const char *source, unsigned lineno,
+							   const char *key, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!err || !errlen)
+		return -EINVAL;
+	n = snprintf(err, errlen, "%s:%u: key '%s': ", source, lineno, key);
+	if (n < 0 || (size_t)n >= errlen)
+		return -EINVAL;
+	va_start(ap, fmt);
+	vsnprintf(err + n, errlen - n, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+/* A precision for "%.*s" that stays positive however long the piece is. */
+static int prec(size_t len)
+{
+	return len > INT_MAX ? INT_MAX : (int)len;
+}
+
+static int digit(char c, unsigned base)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (base == 16 && c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (base == 16 && c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static int unit_shift(char c)
+{
+	switch (c) {
+	case 'k':
+	case 'K':
+		return 10;
+	case 'm':
+	case 'M':
+		return 20;
+	case 'g':
+	case 'G':
+		return 30;
+	case 't':
+	case 'T':
+		return 40;
+	}
+	return 0;
+}
+
+static bool is_char(char c, char lower)
+{
+	return c == lower || c == toupper((unsigned char)lower);
+}
+
+/* contig_parse_size() on the @len bytes at @s. */
+static int size_parse(const char *s, size_t len, uint64_t *ret_len)
+{
+	const char *end = s + len, *digits;
+	unsigned base = 10;
+	uint64_t n = 0;
+	int shift, d;
+
+	if (len >= 2 && s[0] == '0' && is_char(s[1], 'x')) {
+		base = 16;
+		s += 2;
+	}
+	for (digits = s; s < end && (d = digit(*s, base)) >= 0; s++) {
+		if (n > (UINT64_MAX - d) / base)
+			return -EINVAL;
+		n = n * base + d;
+	}
+	if (s == digits)
+		return -EINVAL;
+	shift = s < end ? unit_shift(*s) : 0;
+	if (shift)
+		s++;
+	if (shift && s < end && is_char(*s, 'i')) {
+		if (++s == end || !is_char(*s, 'b'))
+			return -EINVAL; /* "Ki" must be "KiB" */
+		s++;
+	} else if (s < end && is_char(*s, 'b')) {
+		s++;
+	}
+	if (s != end)
+		return -EINVAL;
+	if (n > UINT64_MAX >> shift)
+		return -EINVAL;
+	*ret_len = n << shift;
+	return 0;
+}
+
+int contig_parse_size(const char *text, uint64_t *ret_len)
+{
+	if (!text)
+		return -EINVAL;
+	return size_parse(text, strlen(text), ret_len);
+}
+
+static int node_parse(const char *s, size_t len, int *ret_node)
+{
+	int node = 0;
+	size_t i;
+
+	if (!len)
+		return -EINVAL;
+	for (i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+		node = node * 10 + (s[i] - '0');
+		if (node > CONFIG_MAX_NODE)
+			return -EINVAL;
+	}
+	*ret_node = node;
+	return 0;
+}
+
+int contig_config_parse_pool(const char *text, struct contig_pool_spec *ret_spec, char *err,
+			     size_t errlen)
+{
+	struct contig_pool_spec spec;
+	const char *c1, *c2, *page, *size;
+	size_t page_n, size_n;
+
+	c1 = strchr(text, ':');
+	c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+	if (!c2 || strchr(c2 + 1, ':')) {
+		say(err, errlen, "pool \"%s\": expected NODE:PAGESIZE:SIZE", text);
+		return -EINVAL;
+	}
+	page = c1 + 1;
+	page_n = c2 - page;
+	size = c2 + 1;
+	size_n = strlen(size);
+
+	if (node_parse(text, c1 - text, &spec.node) < 0) {
+		say(err, errlen, "pool \"%s\": node \"%.*s\" is not a number from 0 to %d", text,
+		    prec(c1 - text), text, CONFIG_MAX_NODE);
+		return -EINVAL;
+	}
+	if (size_parse(page, page_n, &spec.page_len) < 0) {
+		say(err, errlen, "pool \"%s\": page size \"%.*s\" is not a size", text,
+		    prec(page_n), page);
+		return -EINVAL;
+	}
+	if (spec.page_len != PAGE_2M && spec.page_len != PAGE_1G) {
+		say(err, errlen, "pool \"%s\": page size must be 2M or 1G", text);
+		return -EINVAL;
+	}
+	if (size_parse(size, size_n, &spec.len) < 0) {
+		say(err, errlen, "pool \"%s\": size \"%s\" is not a size", text, size);
+		return -EINVAL;
+	}
+	if (!spec.len) {
+		say(err, errlen, "pool \"%s\": size must be greater than 0", text);
+		return -EINVAL;
+	}
+	if (spec.len % spec.page_len) {
+		say(err, errlen, "pool \"%s\": size \"%s\" is not a multiple of the page size",
+		    text, size);
+		return -EINVAL;
+	}
+	*ret_spec = spec;
+	return 0;
+}
+
+/* Cut the whitespace off both ends of @s, in place. */
+static char *trim(char *s)
+{
+	char *end;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	end = s + strlen(s);
+	while (end > s && isspace((unsigned char)end[-1]))
+		end--;
+	*end = '\0';
+	return s;
+}
+
+static const char *page_name(uint64_t page_len)
+{
+	return page_len == PAGE_1G ? "1G" : "2M";
+}
+
+/* One "pool = ..." line: parse it, refuse a second (node, page size), add it. */
+static int pool_line(struct contig_config *cfg, const char *value, const char *source,
+		     unsigned lineno, char *err, size_t errlen)
+{
+	struct contig_pool_spec spec;
+	char why[256];
+	size_t i;
+
+	if (contig_config_parse_pool(value, &spec, why, sizeof(why)) < 0)
+		return line_fail(err, errlen, source, lineno, "pool", "%s", why);
+	for (i = 0; i < cfg->npools; i++) {
+		if (cfg->pools[i].node == spec.node && cfg->pools[i].page_len == spec.page_len)
+			return line_fail(err, errlen, source, lineno, "pool",
+					 "pool \"%s\": node %d already has a %s pool", value,
+					 spec.node, page_name(spec.page_len));
+	}
+	if (contig_config_set_pool(cfg, &spec) < 0) {
+		say(err, errlen, "%s:%u: out of memory", source, lineno);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* One "socket = ..." line; *first_line remembers where the first one was. */
+static int socket_line(struct contig_config *cfg, const char *value, const char *source,
+		       unsigned lineno, unsigned *first_line, char *err, size_t errlen)
+{
+	size_t len = strlen(value);
+
+	if (cfg->socket_path)
+		return line_fail(err, errlen, source, lineno, "socket",
+				 "given twice (first on line %u)", *first_line);
+	if (len >= SUN_PATH_LEN)
+		return line_fail(err, errlen, source, lineno, "socket",
+				 "path is %zu bytes; a socket path holds at most %zu", len,
+				 SUN_PATH_LEN - 1);
+	cfg->socket_path = strdup(value);
+	if (!cfg->socket_path) {
+		say(err, errlen, "%s:%u: out of memory", source, lineno);
+		return -ENOMEM;
+	}
+	*first_line = lineno;
+	return 0;
+}
+
+int contig_config_parse(const char *text, const char *source, struct contig_config *ret_cfg,
+			char *err, size_t errlen)
+{
+	struct contig_config cfg = { 0 };
+	unsigned lineno = 0, first_socket = 0;
+	char *copy, *line, *next;
+	int r = 0;
+
+	if (!source)
+		source = "<config>";
+	copy = strdup(text);
+	if (!copy) {
+		say(err, errlen, "%s: out of memory", source);
+		return -ENOMEM;
+	}
+	for (line = copy; line; line = next) {
+		char *hash, *eq, *key, *value;
+
+		lineno++;
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		hash = strchr(line, '#');
+		if (hash)
+			*hash = '\0';
+		key = trim(line);
+		if (!*key)
+			continue;
+		eq = strchr(key, '=');
+		if (!eq) {
+			r = line_fail(err, errlen, source, lineno, key, "missing '='");
+			goto out_free;
+		}
+		*eq = '\0';
+		key = trim(key);
+		value = trim(eq + 1);
+		if (!*key) {
+			r = line_fail(err, errlen, source, lineno, key, "missing key before '='");
+			goto out_free;
+		}
+		if (strcmp(key, "socket") && strcmp(key, "pool")) {
+			r = line_fail(err, errlen, source, lineno, key,
+				      "unknown key (known: socket, pool)");
+			goto out_free;
+		}
+		if (!*value) {
+			r = line_fail(err, errlen, source, lineno, key, "empty value");
+			goto out_free;
+		}
+		if (!strcmp(key, "socket"))
+			r = socket_line(&cfg, value, source, lineno, &first_socket, err, errlen);
+		else
+			r = pool_line(&cfg, value, source, lineno, err, errlen);
+		if (r < 0)
+			goto out_free;
+	}
+	if (!cfg.socket_path) {
+		cfg.socket_path = strdup(CONTIG_DEFAULT_SOCKET);
+		if (!cfg.socket_path) {
+			say(err, errlen, "%s: out of memory", source);
+			r = -ENOMEM;
+			goto out_free;
+		}
+	}
+	free(copy);
+	*ret_cfg = cfg;
+	return 0;
+
+out_free:
+	free(copy);
+	contig_config_done(&cfg);
+	return r;
+}
+
+int contig_config_load(const char *path, struct contig_config *ret_cfg, char *err, size_t errlen)
+{
+	size_t len = 0;
+	char *text;
+	int fd, r;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		r = -errno;
+		say(err, errlen, "%s: %s", path, strerror(-r));
+		return r;
+	}
+	/* One byte more than the limit tells a file at the limit from a larger one. */
+	text = malloc(CONFIG_MAX_LEN + 2);
+	if (!text) {
+		say(err, errlen, "%s: %s", path, strerror(ENOMEM));
+		r = -ENOMEM;
+		goto out_close;
+	}
+	while (len <= CONFIG_MAX_LEN) {
+		ssize_t n = read(fd, text + len, CONFIG_MAX_LEN + 1 - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = -errno;
+			say(err, errlen, "%s: %s", path, strerror(-r));
+			goto out_free;
+		}
+		if (n == 0)
+			break;
+		len += n;
+	}
+	if (len > CONFIG_MAX_LEN) {
+		say(err, errlen, "%s: larger than the %u MiB limit", path, CONFIG_MAX_LEN >> 20);
+		r = -EFBIG;
+		goto out_free;
+	}
+	text[len] = '\0';
+	if (memchr(text, '\0', len)) {
+		say(err, errlen, "%s: contains a NUL byte", path);
+		r = -EINVAL;
+		goto out_free;
+	}
+	r = contig_config_parse(text, path, ret_cfg, err, errlen);
+
+out_free:
+	free(text);
+out_close:
+	close(fd);
+	return r;
+}
+
+int contig_config_set_pool(struct contig_config *cfg, const struct contig_pool_spec *spec)
+{
+	struct contig_pool_spec *pools;
+	size_t i;
+
+	assert(spec->page_len == PAGE_2M || spec->page_len == PAGE_1G);
+	for (i = 0; i < cfg->npools; i++) {
+		if (cfg->pools[i].node == spec->node && cfg->pools[i].page_len == spec->page_len) {
+			cfg->pools[i] = *spec;
+			return 0;
+		}
+	}
+	if (cfg->npools >= SIZE_MAX / sizeof(*pools) - 1)
+		return -ENOMEM;
+	pools = realloc(cfg->pools, (cfg->npools + 1) * sizeof(*pools));
+	if (!pools)
+		return -ENOMEM;
+	pools[cfg->npools] = *spec;
+	cfg->pools = pools;
+	cfg->npools++;
+	return 0;
+}
+
+void contig_config_done(struct contig_config *cfg)
+{
+	if (!cfg)
+		return;
+	free(cfg->socket_path);
+	free(cfg->pools);
+	*cfg = (struct contig_config){ 0 };
+}

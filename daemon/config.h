@@ -1,0 +1,66 @@
+/* config.h - contigd's configuration: the file format, the embedded default,
+ * and the --pool NODE:PAGESIZE:SIZE syntax.
+ *
+ * Pure C (no libuv, no syscalls beyond reading the file); unit-tested by
+ * tests/unit/test_config.c. Main thread only.
+ *
+ * File format: one "key = value" per line; '#' starts a comment; blank lines
+ * are ignored; whitespace around keys and values is ignored. Keys:
+ *   socket = PATH                  listening socket (default CONTIG_DEFAULT_SOCKET)
+ *   pool   = NODE:PAGESIZE:SIZE    reserve SIZE bytes of PAGESIZE pages on NODE;
+ *                                  repeatable; the same (node, page size) twice
+ *                                  is an error
+ * Sizes take a K, M, G or T suffix (powers of 1024, optional "iB"/"B");
+ * PAGESIZE must be 2M or 1G (written any way that means 2 MiB or 1 GiB);
+ * SIZE must be a positive multiple of PAGESIZE.
+ */
+#ifndef CONTIG_CONFIG_H
+#define CONTIG_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONTIG_DEFAULT_SOCKET "/run/contigd/contigd.sock"
+
+/* The configuration used when no --config is given. */
+extern const char contig_config_default[];
+
+struct contig_pool_spec {
+	int node;
+	uint64_t page_len;
+	uint64_t len;
+};
+
+struct contig_config {
+	char *socket_path; /* malloc'd */
+	struct contig_pool_spec *pools; /* malloc'd array */
+	size_t npools;
+};
+
+/* Parse a byte count such as "64M", "1GiB", "4096". Returns 0 and sets
+ * *ret_len, or -EINVAL (empty, junk, or overflow). */
+int contig_parse_size(const char *text, uint64_t *ret_len);
+
+/* Parse "NODE:PAGESIZE:SIZE" (e.g. "0:2M:64M"). Returns 0 and fills
+ * *ret_spec, or -EINVAL with a reason written to @err (if not NULL). */
+int contig_config_parse_pool(const char *text, struct contig_pool_spec *ret_spec,
+			     char *err, size_t errlen);
+
+/* Parse configuration @text; @source names it in messages ("FILE:LINE: ...").
+ * Returns 0 and fills *ret_cfg (which the caller releases with
+ * contig_config_done()), or -EINVAL with the reason in @err. */
+int contig_config_parse(const char *text, const char *source, struct contig_config *ret_cfg,
+			char *err, size_t errlen);
+
+/* Read and parse the file at @path. Returns as contig_config_parse(), or
+ * -errno if the file cannot be read (reason in @err). */
+int contig_config_load(const char *path, struct contig_config *ret_cfg, char *err, size_t errlen);
+
+/* Add @spec to @cfg, or replace the pool with the same (node, page size).
+ * Returns 0 or -ENOMEM. */
+int contig_config_set_pool(struct contig_config *cfg, const struct contig_pool_spec *spec);
+
+/* Release what @cfg holds; accepts a zeroed or half-built config. */
+void contig_config_done(struct contig_config *cfg);
+
+#endif

@@ -1,0 +1,561 @@
+/* frames.c - hugepage frames: files on hugetlbfs, placed, faulted, located.
+ *
+ * DESIGN
+ * A frame is one hugepage held by one file in a directory this daemon
+ * instance owns (<hugetlbfs mount>/contigd[-<instance>]/frame-<id>). Files,
+ * not anonymous memory, because (1) a file descriptor is what we hand to a
+ * client over SCM_RIGHTS, (2) truncating the file revokes every client
+ * mapping of it at once, and (3) files outlive the daemon process.
+ *
+ * Reserving a frame: create the file; bind this thread's memory policy to
+ * the node (libnuma, strict MPOL_BIND); fallocate() one page, which makes
+ * hugetlbfs allocate and zero the hugepage under that policy and fail with
+ * ENOSPC instead of SIGBUS when the node has none; map it briefly to read
+ * the physical address from /proc/self/pagemap and confirm the node with
+ * get_mempolicy(MPOL_F_NODE|MPOL_F_ADDR); unmap. The page stays in the
+ * file's page cache until the file is truncated.
+ *
+ * Recycling a frame truncates and unlinks its file before creating the
+ * next one, so that the kernel's LIFO free list hands the same page back.
+ * A client may still hold the old descriptor: it names an empty, unlinked
+ * file, useless to it.
+ *
+ * Reading PFNs from pagemap needs CAP_SYS_ADMIN; without it the kernel
+ * reports zeros, which contig_frames_init() detects.
+ */
+#include "frames.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <hugetlbfs.h>
+#include <inttypes.h>
+#include <numa.h>
+#include <numaif.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#define PAGEMAP_PFN_MASK ((UINT64_C(1) << 55) - 1)
+#define PAGEMAP_PRESENT (UINT64_C(1) << 63)
+
+struct contig_frame_dir {
+	uint64_t page_len;
+	char *mount;       /* hugetlbfs mount of page_len */
+	bool mounted_here; /* a private mount we made and unmount */
+	char *path;        /* mount/contigd... */
+	int dirfd;         /* holds the instance lock */
+	atomic_uint_fast64_t next_id;
+};
+
+static int pagemap_fd = -1;
+
+__attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errlen, int code,
+						       const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+int contig_frames_init(char *err, size_t errlen)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uint64_t phys = 0;
+	void *probe;
+	int r;
+
+	pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (pagemap_fd < 0)
+		return fail(err, errlen, -errno, "cannot open /proc/self/pagemap: %s",
+			    strerror(errno));
+	probe = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (probe == MAP_FAILED)
+		return fail(err, errlen, -errno, "mmap: %s", strerror(errno));
+	*(volatile char *)probe = 1;
+	r = contig_frames_virt_to_phys(probe, &phys);
+	munmap(probe, page);
+	if (r < 0 || phys == 0) {
+		close(pagemap_fd);
+		pagemap_fd = -1;
+		return fail(err, errlen, -EPERM,
+			    "cannot read physical addresses from /proc/self/pagemap (the kernel "
+			    "shows page frame numbers only to CAP_SYS_ADMIN): run contigd as root "
+			    "or grant it CAP_SYS_ADMIN");
+	}
+	return 0;
+}
+
+void contig_frames_done(void)
+{
+	if (pagemap_fd >= 0)
+		close(pagemap_fd);
+	pagemap_fd = -1;
+}
+
+int contig_frames_virt_to_phys(const void *virt, uint64_t *ret_phys)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	uintptr_t v = (uintptr_t)virt;
+	uint64_t entry;
+	ssize_t n;
+
+	n = pread(pagemap_fd, &entry, sizeof(entry), (off_t)(v / page * sizeof(entry)));
+	if (n != sizeof(entry))
+		return n < 0 ? -errno : -EIO;
+	if (!(entry & PAGEMAP_PRESENT))
+		return -EFAULT;
+	*ret_phys = (entry & PAGEMAP_PFN_MASK) * (uint64_t)page + v % page;
+	return 0;
+}
+
+int contig_frames_page_sizes(uint64_t *ret_lens, int max)
+{
+	long sizes[8];
+	int n = gethugepagesizes(sizes, 8);
+
+	if (n < 0)
+		return 0;
+	/* libhugetlbfs lists them in sysfs order; we promise ascending. */
+	for (int i = 1; i < n; i++)
+		for (int j = i; j > 0 && sizes[j - 1] > sizes[j]; j--) {
+			long t = sizes[j];
+
+			sizes[j] = sizes[j - 1];
+			sizes[j - 1] = t;
+		}
+	if (n > max)
+		n = max;
+	for (int i = 0; i < n; i++)
+		ret_lens[i] = (uint64_t)sizes[i];
+	return n;
+}
+
+/* ---- the directory ---- */
+
+static bool is_hugetlbfs(const char *path, uint64_t page_len)
+{
+	struct statfs st;
+
+	return statfs(path, &st) == 0 && (uint64_t)st.f_type == HUGETLBFS_MAGIC &&
+	       (uint64_t)st.f_bsize == page_len;
+}
+
+/* Find a hugetlbfs mount of @page_len, or make a private one. */
+static int find_mount(struct contig_frame_dir *dir, const char *runtime_dir, char *err,
+		      size_t errlen)
+{
+	const char *found = hugetlbfs_find_path_for_size((long)dir->page_len);
+	char path[512], opts[64];
+
+	if (found) {
+		dir->mount = strdup(found);
+		return dir->mount ? 0 : -ENOMEM;
+	}
+	/* libhugetlbfs reads the mount table once; a private mount made by an
+	 * earlier run (or another instance) is found by its path. */
+	snprintf(path, sizeof(path), "%s/hugetlbfs-%" PRIu64 "kB", runtime_dir,
+		 dir->page_len >> 10);
+	if (!is_hugetlbfs(path, dir->page_len)) {
+		if (mkdir(runtime_dir, 0755) < 0 && errno != EEXIST)
+			return fail(err, errlen, -errno, "mkdir %s: %s", runtime_dir,
+				    strerror(errno));
+		if (mkdir(path, 0700) < 0 && errno != EEXIST)
+			return fail(err, errlen, -errno, "mkdir %s: %s", path, strerror(errno));
+		snprintf(opts, sizeof(opts), "pagesize=%" PRIu64 "K,mode=0700",
+			 dir->page_len >> 10);
+		if (mount("hugetlbfs", path, "hugetlbfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+			  opts) < 0) {
+			int e = errno;
+
+			rmdir(path);
+			return fail(err, errlen, -e,
+				    "no hugetlbfs mount for %" PRIu64 " kB pages, and mounting one "
+				    "at %s failed (%s): run as root, or mount one with "
+				    "'hugeadm --create-mounts'",
+				    dir->page_len >> 10, path, strerror(e));
+		}
+		dir->mounted_here = true;
+	}
+	dir->mount = strdup(path);
+	return dir->mount ? 0 : -ENOMEM;
+}
+
+/* Remove frame files a dead instance left behind: they pin hugepages. */
+static void remove_stale(struct contig_frame_dir *dir)
+{
+	int fd = openat(dir->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *e;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((e = readdir(d)))
+		if (strncmp(e->d_name, "frame-", 6) == 0)
+			unlinkat(dir->dirfd, e->d_name, 0);
+	closedir(d);
+}
+
+int contig_frame_dir_open(uint64_t page_len, const char *instance, const char *runtime_dir,
+			  struct contig_frame_dir **ret_dir, char *err, size_t errlen)
+{
+	struct contig_frame_dir *dir = calloc(1, sizeof(*dir));
+	char path[600];
+	int r;
+
+	if (!dir)
+		return -ENOMEM;
+	dir->page_len = page_len;
+	dir->dirfd = -1;
+	r = find_mount(dir, runtime_dir, err, errlen);
+	if (r < 0)
+		goto out_free;
+	snprintf(path, sizeof(path), "%s/%s", dir->mount, instance);
+	dir->path = strdup(path);
+	if (!dir->path) {
+		r = -ENOMEM;
+		goto out_free;
+	}
+	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+		r = fail(err, errlen, -errno, "mkdir %s: %s", path, strerror(errno));
+		goto out_free;
+	}
+	dir->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir->dirfd < 0) {
+		r = fail(err, errlen, -errno, "open %s: %s", path, strerror(errno));
+		goto out_free;
+	}
+	if (flock(dir->dirfd, LOCK_EX | LOCK_NB) < 0) {
+		r = fail(err, errlen, errno == EWOULDBLOCK ? -EBUSY : -errno,
+			 "%s is in use by another contigd (same socket path?)", path);
+		goto out_free;
+	}
+	remove_stale(dir);
+	*ret_dir = dir;
+	return 0;
+
+out_free:
+	contig_frame_dir_close(dir);
+	return r;
+}
+
+void contig_frame_dir_close(struct contig_frame_dir *dir)
+{
+	if (!dir)
+		return;
+	if (dir->dirfd >= 0) {
+		remove_stale(dir);
+		rmdir(dir->path);
+		close(dir->dirfd);
+	}
+	/* Another instance may share a private mount; then it stays (EBUSY). */
+	if (dir->mounted_here && umount2(dir->mount, 0) == 0)
+		rmdir(dir->mount);
+	free(dir->path);
+	free(dir->mount);
+	free(dir);
+}
+
+const char *contig_frame_dir_path(const struct contig_frame_dir *dir)
+{
+	return dir->path;
+}
+
+uint64_t contig_frame_dir_page_len(const struct contig_frame_dir *dir)
+{
+	return dir->page_len;
+}
+
+/* ---- the kernel's hugepage pool ---- */
+
+static void sysfs_path(char *buf, size_t len, int node, uint64_t page_len, const char *leaf)
+{
+	char node_dir[128];
+	struct stat st;
+
+	snprintf(node_dir, sizeof(node_dir), "/sys/devices/system/node/node%d", node);
+	if (stat(node_dir, &st) == 0)
+		snprintf(buf, len, "%s/hugepages/hugepages-%" PRIu64 "kB/%s", node_dir,
+			 page_len >> 10, leaf);
+	else /* kernel without NUMA: one pool */
+		snprintf(buf, len, "/sys/kernel/mm/hugepages/hugepages-%" PRIu64 "kB/%s",
+			 page_len >> 10, leaf);
+}
+
+static int read_count(int node, uint64_t page_len, const char *leaf, uint64_t *ret)
+{
+	char path[256];
+	FILE *f;
+	int r;
+
+	sysfs_path(path, sizeof(path), node, page_len, leaf);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	r = fscanf(f, "%" SCNu64, ret) == 1 ? 0 : -EIO;
+	fclose(f);
+	return r;
+}
+
+static int write_count(int node, uint64_t page_len, const char *leaf, uint64_t value)
+{
+	char path[256];
+	FILE *f;
+	int r = 0;
+
+	sysfs_path(path, sizeof(path), node, page_len, leaf);
+	f = fopen(path, "we");
+	if (!f)
+		return -errno;
+	if (fprintf(f, "%" PRIu64 "\n", value) < 0)
+		r = -EIO;
+	if (fclose(f) != 0 && r == 0)
+		r = -errno;
+	return r;
+}
+
+int contig_hugepages_ensure(int node, uint64_t page_len, uint64_t nframes, uint64_t *ret_added,
+			    char *err, size_t errlen)
+{
+	uint64_t nr, nfree, want;
+	char path[256];
+	int r;
+
+	r = read_count(node, page_len, "free_hugepages", &nfree);
+	if (r == 0)
+		r = read_count(node, page_len, "nr_hugepages", &nr);
+	if (r < 0)
+		return fail(err, errlen, r,
+			    "node %d has no %" PRIu64 " kB hugepages (%s): the kernel does not "
+			    "offer this size there",
+			    node, page_len >> 10, strerror(-r));
+	if (nfree >= nframes) {
+		*ret_added = 0;
+		return 0;
+	}
+	want = nr + (nframes - nfree);
+	sysfs_path(path, sizeof(path), node, page_len, "nr_hugepages");
+	r = write_count(node, page_len, "nr_hugepages", want);
+	if (r == -EACCES || r == -EPERM || r == -EROFS)
+		return fail(err, errlen, -EACCES,
+			    "node %d has %" PRIu64 " free %" PRIu64 " kB hugepages, the pool needs "
+			    "%" PRIu64 ", and this process may not add more: as root, run "
+			    "'echo %" PRIu64 " > %s' (or start contigd as root)",
+			    node, nfree, page_len >> 10, nframes, want, path);
+	if (r < 0)
+		return fail(err, errlen, r, "writing %s: %s", path, strerror(-r));
+	{
+		uint64_t nr_before = nr, added;
+
+		if (read_count(node, page_len, "nr_hugepages", &nr) < 0 ||
+		    read_count(node, page_len, "free_hugepages", &nfree) < 0)
+			return fail(err, errlen, -EIO, "cannot read back %s", path);
+		added = nr > nr_before ? nr - nr_before : 0;
+		if (nfree < nframes) {
+			/* Give back what we got: a partial pool helps no one. */
+			contig_hugepages_shrink(node, page_len, added);
+			return fail(err, errlen, -ENOMEM,
+				    "node %d: asked the kernel for %" PRIu64 " more %" PRIu64
+				    " kB hugepages but only %" PRIu64 " of the %" PRIu64
+				    " needed are free (too little free memory, or too fragmented): "
+				    "free memory, or run 'echo 3 > /proc/sys/vm/drop_caches; "
+				    "echo 1 > /proc/sys/vm/compact_memory' and start again",
+				    node, want - nr_before, page_len >> 10, nfree, nframes);
+		}
+		*ret_added = added;
+	}
+	return 0;
+}
+
+int contig_hugepages_shrink(int node, uint64_t page_len, uint64_t npages)
+{
+	uint64_t nr;
+	int r;
+
+	if (npages == 0)
+		return 0;
+	r = read_count(node, page_len, "nr_hugepages", &nr);
+	if (r < 0)
+		return r;
+	return write_count(node, page_len, "nr_hugepages", nr > npages ? nr - npages : 0);
+}
+
+/* ---- frames ---- */
+
+/* Bind the calling thread's allocations strictly to @node (libnuma). */
+static void bind_node(int node)
+{
+	struct bitmask *mask;
+
+	if (numa_available() < 0)
+		return;
+	mask = numa_allocate_nodemask();
+	numa_bitmask_setbit(mask, (unsigned)node);
+	numa_set_membind(mask);
+	numa_bitmask_free(mask);
+}
+
+static void unbind_node(void)
+{
+	if (numa_available() >= 0)
+		numa_set_localalloc();
+}
+
+static int node_of(void *virt)
+{
+	int node = -1;
+
+	if (numa_available() < 0)
+		return 0;
+	if (get_mempolicy(&node, NULL, 0, virt, MPOL_F_NODE | MPOL_F_ADDR) < 0)
+		return -errno;
+	return node;
+}
+
+int contig_frame_reserve(struct contig_frame_dir *dir, int node, struct contig_frame_file *ret_file)
+{
+	uint64_t id = atomic_fetch_add(&dir->next_id, 1);
+	uint64_t phys = 0;
+	char name[32];
+	void *virt;
+	int fd, r, got;
+
+	snprintf(name, sizeof(name), "frame-%" PRIu64, id);
+	fd = openat(dir->dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	bind_node(node);
+	r = fallocate(fd, 0, 0, (off_t)dir->page_len) < 0 ? -errno : 0;
+	unbind_node();
+	if (r < 0)
+		goto out_unlink;
+	virt = mmap(NULL, dir->page_len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+	if (virt == MAP_FAILED) {
+		r = -errno;
+		goto out_unlink;
+	}
+	r = contig_frames_virt_to_phys(virt, &phys);
+	got = node_of(virt);
+	munmap(virt, dir->page_len);
+	if (r == 0 && got != node)
+		r = got < 0 ? got : -EXDEV;
+	if (r == 0 && phys % dir->page_len)
+		r = -EIO; /* a hugepage is always aligned to its size */
+	if (r < 0)
+		goto out_unlink;
+	ret_file->fd = fd;
+	ret_file->id = id;
+	ret_file->phys = phys;
+	ret_file->truncated = false;
+	return 0;
+
+out_unlink:
+	if (ftruncate(fd, 0) < 0) {
+		/* nothing more to do: unlink and close free the page anyway */
+	}
+	unlinkat(dir->dirfd, name, 0);
+	close(fd);
+	return r;
+}
+
+void contig_frame_release(struct contig_frame_dir *dir, struct contig_frame_file *file)
+{
+	char name[32];
+
+	if (file->fd < 0)
+		return;
+	snprintf(name, sizeof(name), "frame-%" PRIu64, file->id);
+	/* Truncation is what revokes clients' mappings; unlink alone would not. */
+	if (ftruncate(file->fd, 0) < 0) {
+		/* cannot happen on hugetlbfs for a file we opened O_RDWR */
+	}
+	unlinkat(dir->dirfd, name, 0);
+	close(file->fd);
+	file->fd = -1;
+}
+
+int contig_frame_recycle(struct contig_frame_dir *dir, int node, struct contig_frame_file *file)
+{
+	struct stat st;
+	bool truncated;
+	int r;
+
+	truncated = fstat(file->fd, &st) == 0 && (uint64_t)st.st_size != dir->page_len;
+	contig_frame_release(dir, file);
+	r = contig_frame_reserve(dir, node, file);
+	file->truncated = truncated;
+	return r;
+}
+
+struct reserve_job {
+	struct contig_frame_dir *dir;
+	int node;
+	size_t nframes;
+	struct contig_frame_file *files;
+	atomic_size_t next;
+	atomic_int error;
+};
+
+static void *reserve_worker(void *arg)
+{
+	struct reserve_job *job = arg;
+	size_t i;
+
+	while ((i = atomic_fetch_add(&job->next, 1)) < job->nframes) {
+		int r;
+
+		if (atomic_load(&job->error))
+			break;
+		r = contig_frame_reserve(job->dir, job->node, &job->files[i]);
+		if (r < 0) {
+			int none = 0;
+
+			atomic_compare_exchange_strong(&job->error, &none, r);
+		}
+	}
+	return NULL;
+}
+
+int contig_frame_reserve_many(struct contig_frame_dir *dir, int node, size_t nframes,
+			      unsigned nthreads, struct contig_frame_file *ret_files)
+{
+	struct reserve_job job = { .dir = dir, .node = node, .nframes = nframes, .files = ret_files };
+	pthread_t tids[64];
+	unsigned nstarted = 0;
+
+	for (size_t i = 0; i < nframes; i++)
+		ret_files[i].fd = -1;
+	if (nthreads > 64)
+		nthreads = 64;
+	if (nthreads > nframes)
+		nthreads = (unsigned)nframes;
+	for (; nstarted + 1 < nthreads; nstarted++)
+		if (pthread_create(&tids[nstarted], NULL, reserve_worker, &job) != 0)
+			break;
+	reserve_worker(&job);
+	for (unsigned t = 0; t < nstarted; t++)
+		pthread_join(tids[t], NULL);
+	if (atomic_load(&job.error)) {
+		for (size_t i = 0; i < nframes; i++)
+			contig_frame_release(dir, &ret_files[i]);
+		return atomic_load(&job.error);
+	}
+	return 0;
+}

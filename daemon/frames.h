@@ -1,0 +1,98 @@
+/* frames.h - hugepage frames: one hugetlbfs file per hugepage.
+ *
+ * The only part of contigd that creates hugepage files, maps them, sizes the
+ * kernel's hugepage pools and reads /proc/self/pagemap. Functions that take
+ * a struct contig_frame_dir may be called from any thread (the loop thread,
+ * the startup faulting threads, the recycle thread); they keep no state but
+ * the directory's file counter. Errors are returned as -errno, with a reason
+ * written to @err where the signature has one; nothing here logs.
+ */
+#ifndef CONTIG_FRAMES_H
+#define CONTIG_FRAMES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The directory of frame files of one page size, on a hugetlbfs mount of
+ * that size, locked (flock) for one daemon instance. */
+struct contig_frame_dir;
+
+/* One frame: an open hugetlbfs file holding exactly one faulted-in hugepage. */
+struct contig_frame_file {
+	int fd;        /* O_RDWR; the daemon keeps it, never a mapping */
+	uint64_t id;   /* names the file: <dir>/frame-<id> */
+	uint64_t phys; /* physical address of the hugepage */
+	bool truncated; /* set by contig_frame_recycle(): its owner had truncated it */
+};
+
+/* Check that this process can read physical addresses from
+ * /proc/self/pagemap (CAP_SYS_ADMIN) and open it for later reads. Returns 0,
+ * or -EPERM / -errno with the reason and the fix in @err. Call once, first. */
+int contig_frames_init(char *err, size_t errlen);
+void contig_frames_done(void);
+
+/* Physical address of the mapped byte at @virt (which must be faulted in),
+ * or -errno. Thread-safe. */
+int contig_frames_virt_to_phys(const void *virt, uint64_t *ret_phys);
+
+/* Page sizes the kernel offers for hugetlbfs, ascending (libhugetlbfs).
+ * Returns how many were stored in @ret_lens (at most @max). */
+int contig_frames_page_sizes(uint64_t *ret_lens, int max);
+
+/* Open (creating it if needed) the frame directory of @page_len for the
+ * daemon instance named @instance, on the hugetlbfs mount libhugetlbfs
+ * reports for that size; when there is none and we may, mount a private one
+ * under @runtime_dir. Takes an exclusive lock: a second daemon with the same
+ * instance name fails with -EBUSY. Frame files left by a dead instance are
+ * removed (giving their hugepages back). Returns 0 and *ret_dir, or -errno
+ * with the reason in @err. */
+int contig_frame_dir_open(uint64_t page_len, const char *instance, const char *runtime_dir,
+			  struct contig_frame_dir **ret_dir, char *err, size_t errlen);
+
+/* Remove the directory (which must hold no frame files any more), drop the
+ * lock, unmount a private mount. Accepts NULL. */
+void contig_frame_dir_close(struct contig_frame_dir *dir);
+
+/* Path of the directory, for messages. */
+const char *contig_frame_dir_path(const struct contig_frame_dir *dir);
+
+/* Size of the pages of the frames in @dir. */
+uint64_t contig_frame_dir_page_len(const struct contig_frame_dir *dir);
+
+/* Make at least @nframes hugepages of @page_len free on @node, raising that
+ * node's nr_hugepages when we may. *ret_added tells how many pages were
+ * added to the kernel's pool (to give back with contig_hugepages_shrink()).
+ * Returns 0, -ENOMEM (the kernel could not provide them) or -EACCES (we may
+ * not ask), with the reason and the exact fix in @err. */
+int contig_hugepages_ensure(int node, uint64_t page_len, uint64_t nframes, uint64_t *ret_added,
+			    char *err, size_t errlen);
+
+/* Lower @node's nr_hugepages by @npages (pages this process added). */
+int contig_hugepages_shrink(int node, uint64_t page_len, uint64_t npages);
+
+/* Create a frame file in @dir, allocate its hugepage on @node (strict
+ * binding: no fallback to another node), map it just long enough to read
+ * its physical address, and verify its node. Returns 0 and fills *ret_file,
+ * -ENOSPC if no hugepage is free on @node, -EXDEV if the page landed on
+ * another node, or -errno. Any thread. */
+int contig_frame_reserve(struct contig_frame_dir *dir, int node, struct contig_frame_file *ret_file);
+
+/* Reserve @nframes frames on @node using up to @nthreads threads (the
+ * kernel zeroes each new hugepage, which is what takes the time).
+ * Returns 0 with @ret_files filled, or the first error (every frame already
+ * reserved is then released). */
+int contig_frame_reserve_many(struct contig_frame_dir *dir, int node, size_t nframes,
+			      unsigned nthreads, struct contig_frame_file *ret_files);
+
+/* Give the hugepage back to the kernel: truncate the file to 0 (the kernel
+ * unmaps it from every process that still maps it: they get SIGBUS on the
+ * next access), unlink it and close it. fd is set to -1. Any thread. */
+void contig_frame_release(struct contig_frame_dir *dir, struct contig_frame_file *file);
+
+/* Release @file and reserve a new one on @node in its place (normally the
+ * same physical page; the caller compares file->phys). Returns as
+ * contig_frame_reserve(); on error the frame is lost (fd -1). Any thread. */
+int contig_frame_recycle(struct contig_frame_dir *dir, int node, struct contig_frame_file *file);
+
+#endif

@@ -1,0 +1,369 @@
+/* main.c - contigd: argv, configuration, startup and shutdown order, uv_run.
+ *
+ * Startup: configuration -> pagemap privilege -> per pool: hugetlbfs
+ * directory, kernel hugepages, frames reserved and sorted -> listening
+ * socket -> READY=1. Nothing is accepted before every frame is reserved.
+ * Shutdown (SIGTERM/SIGINT): STOPPING=1 -> connections closed -> recycler
+ * stopped -> every frame released -> hugepages this process added given back.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <numa.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "config.h"
+#include "frames.h"
+#include "log.h"
+#include "pool.h"
+#include "recycle.h"
+#include "server.h"
+#include "session.h"
+
+#define RUNTIME_DIR "/run/contigd"
+#define MAX_FRAMES_PER_BUFFER 8192
+#define MAX_PAGE_SIZES 4
+
+struct daemon {
+	struct contig_config cfg;
+	struct contig_frame_dir *dirs[MAX_PAGE_SIZES];
+	size_t ndirs;
+	struct contig_pools pools;
+	struct contig_server *server;
+	uv_loop_t loop;
+	uv_signal_t sigterm, sigint;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: contigd [--config FILE] [--socket PATH] [--pool NODE:PAGESIZE:SIZE]...\n"
+		"\n"
+		"Reserve hugepage-backed, physically contiguous memory at startup and serve\n"
+		"allocations to client processes over a Unix socket. Runs in the foreground\n"
+		"and logs to stderr.\n"
+		"\n"
+		"  --config FILE   read the configuration from FILE (default: built in)\n"
+		"  --socket PATH   listen on PATH (default %s)\n"
+		"  --pool SPEC     reserve SIZE bytes of PAGESIZE (2M or 1G) pages on NODE,\n"
+		"                  e.g. 0:2M:64M; repeatable; replaces the configuration's pools\n"
+		"  --print-config  print the built-in configuration and exit\n",
+		CONTIG_DEFAULT_SOCKET);
+}
+
+/* The frame directory is named for the socket, so that two daemons on two
+ * sockets never share frames, and a restarted one finds its own. */
+static void instance_name(const char *socket_path, char *buf, size_t len)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+
+	if (strcmp(socket_path, CONTIG_DEFAULT_SOCKET) == 0) {
+		snprintf(buf, len, "contigd");
+		return;
+	}
+	for (const char *p = socket_path; *p; p++)
+		h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	snprintf(buf, len, "contigd-%016" PRIx64, h);
+}
+
+static int parse_args(int argc, char **argv, struct contig_config *cfg)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "pool", required_argument, NULL, 'p' },
+		{ "print-config", no_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *config_path = NULL, *socket_path = NULL;
+	struct contig_pool_spec *pools = NULL;
+	size_t npools = 0;
+	char err[512];
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "c:s:p:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 's':
+			socket_path = optarg;
+			break;
+		case 'p': {
+			struct contig_pool_spec *grown = realloc(pools, (npools + 1) * sizeof(*grown));
+
+			if (!grown)
+				return -ENOMEM;
+			pools = grown;
+			if (contig_config_parse_pool(optarg, &pools[npools], err, sizeof(err)) < 0) {
+				fprintf(stderr, "contigd: --pool: %s\n", err);
+				free(pools);
+				return -EINVAL;
+			}
+			npools++;
+			break;
+		}
+		case 'P':
+			fputs(contig_config_default, stdout);
+			exit(0);
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			free(pools);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "contigd: unexpected argument '%s'\n", argv[optind]);
+		free(pools);
+		return -EINVAL;
+	}
+	if (config_path)
+		r = contig_config_load(config_path, cfg, err, sizeof(err));
+	else
+		r = contig_config_parse(contig_config_default, "(built-in configuration)", cfg, err,
+					sizeof(err));
+	if (r < 0) {
+		fprintf(stderr, "contigd: %s\n", err);
+		free(pools);
+		return r;
+	}
+	if (npools) {
+		cfg->npools = 0;
+		for (size_t i = 0; i < npools && r == 0; i++)
+			r = contig_config_set_pool(cfg, &pools[i]);
+	}
+	free(pools);
+	if (r == 0 && socket_path) {
+		char *copy = strdup(socket_path);
+
+		if (!copy)
+			return -ENOMEM;
+		free(cfg->socket_path);
+		cfg->socket_path = copy;
+	}
+	if (r == 0 && cfg->npools == 0) {
+		fprintf(stderr, "contigd: no pools configured (give pool = ... or --pool)\n");
+		r = -EINVAL;
+	}
+	return r;
+}
+
+static struct contig_frame_dir *dir_for(struct daemon *d, uint64_t page_len, const char *instance)
+{
+	char err[512];
+	int r;
+
+	for (size_t i = 0; i < d->ndirs; i++)
+		if (contig_frame_dir_page_len(d->dirs[i]) == page_len)
+			return d->dirs[i];
+	if (d->ndirs == MAX_PAGE_SIZES)
+		return NULL;
+	r = contig_frame_dir_open(page_len, instance, RUNTIME_DIR, &d->dirs[d->ndirs], err,
+				  sizeof(err));
+	if (r < 0) {
+		contig_log(LOG_ERR, "%s", err);
+		return NULL;
+	}
+	return d->dirs[d->ndirs++];
+}
+
+static int cmp_pool(const void *a, const void *b)
+{
+	const struct contig_pool *pa = *(struct contig_pool *const *)a;
+	const struct contig_pool *pb = *(struct contig_pool *const *)b;
+
+	if (pa->page_len != pb->page_len)
+		return pa->page_len < pb->page_len ? -1 : 1;
+	return pa->node - pb->node;
+}
+
+static int reserve_pools(struct daemon *d)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	int max_node = numa_available() < 0 ? 0 : numa_max_node();
+	char instance[64], err[768];
+	int r;
+
+	instance_name(d->cfg.socket_path, instance, sizeof(instance));
+	d->pools.pools = calloc(d->cfg.npools, sizeof(*d->pools.pools));
+	if (!d->pools.pools)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->cfg.npools; i++) {
+		const struct contig_pool_spec *spec = &d->cfg.pools[i];
+		uint64_t nframes = spec->len / spec->page_len, added = 0;
+		struct contig_frame_dir *dir;
+		struct contig_pool *pool;
+		struct contig_pool_info info;
+
+		if (spec->node > max_node) {
+			contig_log(LOG_ERR, "pool %d:%" PRIu64 "M: this machine has no node %d "
+				   "(nodes 0..%d)", spec->node, spec->page_len >> 20, spec->node,
+				   max_node);
+			return -ENODEV;
+		}
+		dir = dir_for(d, spec->page_len, instance);
+		if (!dir)
+			return -EIO;
+		sd_notifyf(0, "STATUS=reserving %" PRIu64 " frames of %" PRIu64 " kB on node %d",
+			   nframes, spec->page_len >> 10, spec->node);
+		r = contig_hugepages_ensure(spec->node, spec->page_len, nframes, &added, err,
+					    sizeof(err));
+		if (r < 0) {
+			contig_log(LOG_ERR, "%s", err);
+			return r;
+		}
+		r = contig_pool_new(dir, spec->node, (uint32_t)nframes, (unsigned)ncpu, &pool);
+		if (r < 0) {
+			contig_hugepages_shrink(spec->node, spec->page_len, added);
+			contig_log(LOG_ERR, "node %d: reserving %" PRIu64 " frames of %" PRIu64
+				   " kB in %s failed: %s", spec->node, nframes,
+				   spec->page_len >> 10, contig_frame_dir_path(dir),
+				   r == -ENOSPC ? "no free hugepage on that node (another "
+						  "process took them?)"
+						: strerror(-r));
+			return r;
+		}
+		pool->hugepages_added = added;
+		d->pools.pools[d->pools.npools++] = pool;
+		contig_pool_get_info(pool, &info);
+		contig_log(LOG_INFO, "pool node %d, %" PRIu64 " kB pages: %" PRIu64 " MiB in %" PRIu32
+			   " frames, %" PRIu32 " segments, largest segment %" PRIu64 " MiB%s",
+			   pool->node, pool->page_len >> 10, info.total_len >> 20, info.nframes,
+			   info.nsegments, info.largest_segment_len >> 20,
+			   added ? " (hugepages added to the kernel's pool)" : "");
+	}
+	qsort(d->pools.pools, d->pools.npools, sizeof(*d->pools.pools), cmp_pool);
+	d->pools.max_frames_per_buffer = MAX_FRAMES_PER_BUFFER;
+	return 0;
+}
+
+static void release_pools(struct daemon *d)
+{
+	for (size_t i = 0; i < d->pools.npools; i++) {
+		struct contig_pool *pool = d->pools.pools[i];
+		int node = pool->node;
+		uint64_t page_len = pool->page_len, added = pool->hugepages_added;
+
+		contig_pool_free(pool);
+		contig_hugepages_shrink(node, page_len, added);
+	}
+	free(d->pools.pools);
+	d->pools.pools = NULL;
+	d->pools.npools = 0;
+	for (size_t i = 0; i < d->ndirs; i++)
+		contig_frame_dir_close(d->dirs[i]);
+	d->ndirs = 0;
+}
+
+static void on_signal(uv_signal_t *handle, int signum)
+{
+	struct daemon *d = handle->data;
+
+	contig_log(LOG_INFO, "%s: shutting down", strsignal(signum));
+	sd_notify(0, "STOPPING=1");
+	contig_server_stop(d->server);
+	d->server = NULL;
+	contig_recycler_stop(d->pools.recycler);
+	d->pools.recycler = NULL;
+	uv_close((uv_handle_t *)&d->sigterm, NULL);
+	uv_close((uv_handle_t *)&d->sigint, NULL);
+}
+
+/* The listening socket: from systemd (socket activation) or our own. */
+static int open_listener(struct daemon *d, bool *ret_own)
+{
+	char err[512];
+	int n = sd_listen_fds(1), fd;
+
+	if (n == 1 && sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_SEQPACKET, 1, NULL, 0) > 0) {
+		*ret_own = false;
+		return SD_LISTEN_FDS_START;
+	}
+	if (n > 0)
+		contig_log(LOG_WARNING, "ignoring %d sockets passed by systemd: expected one "
+			   "listening SOCK_SEQPACKET Unix socket", n);
+	fd = contig_server_listen(d->cfg.socket_path, err, sizeof(err));
+	if (fd < 0)
+		contig_log(LOG_ERR, "%s", err);
+	*ret_own = true;
+	return fd;
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon d = { 0 };
+	char err[512];
+	bool own_socket;
+	int r, fd;
+
+	signal(SIGPIPE, SIG_IGN);
+	contig_log_init(LOG_INFO);
+	if (parse_args(argc, argv, &d.cfg) < 0) {
+		contig_config_done(&d.cfg);
+		return 2;
+	}
+	r = contig_frames_init(err, sizeof(err));
+	if (r < 0) {
+		contig_log(LOG_ERR, "%s", err);
+		goto out_config;
+	}
+	if (mkdir(RUNTIME_DIR, 0755) < 0 && errno != EEXIST)
+		contig_log(LOG_WARNING, "mkdir %s: %s", RUNTIME_DIR, strerror(errno));
+	r = reserve_pools(&d);
+	if (r < 0)
+		goto out_pools;
+
+	r = uv_loop_init(&d.loop);
+	if (r < 0)
+		goto out_pools;
+	fd = open_listener(&d, &own_socket);
+	if (fd < 0) {
+		r = fd;
+		goto out_loop;
+	}
+	/* The server only needs the recycler once clients connect, which
+	 * cannot happen before uv_run(). */
+	r = contig_server_start(&d.loop, fd, own_socket ? d.cfg.socket_path : NULL, &d.pools,
+				&d.server);
+	if (r < 0) {
+		close(fd);
+		goto out_loop;
+	}
+	r = contig_recycler_start(&d.loop, contig_server_recycled, d.server, &d.pools.recycler);
+	if (r < 0) {
+		contig_server_stop(d.server);
+		goto out_run;
+	}
+	uv_signal_init(&d.loop, &d.sigterm);
+	uv_signal_init(&d.loop, &d.sigint);
+	d.sigterm.data = d.sigint.data = &d;
+	uv_signal_start(&d.sigterm, on_signal, SIGTERM);
+	uv_signal_start(&d.sigint, on_signal, SIGINT);
+
+	contig_log(LOG_INFO, "ready: listening on %s", d.cfg.socket_path);
+	sd_notify(0, "READY=1\nSTATUS=serving");
+out_run:
+	uv_run(&d.loop, UV_RUN_DEFAULT);
+out_loop:
+	if (uv_loop_close(&d.loop) < 0)
+		contig_log(LOG_WARNING, "event loop closed with handles open");
+out_pools:
+	release_pools(&d);
+	contig_frames_done();
+out_config:
+	contig_config_done(&d.cfg);
+	if (r == 0)
+		contig_log(LOG_INFO, "stopped; every frame released");
+	return r < 0 ? 1 : 0;
+}

@@ -1,0 +1,211 @@
+/* pool.c - the frames of one (node, page size), sorted into segments.
+ *
+ * DESIGN
+ * A pool is reserved once, at startup: nframes hugepage frames on one node,
+ * faulted in parallel, then sorted by physical address (DPDK's sort-and-
+ * remap idea). Runs of physically adjacent frames are segments; a buffer
+ * larger than a frame takes adjacent frames of one segment.
+ *
+ * Free frames are kept as a contig_range_set in physical address space, so
+ * that "find adjacent free frames that satisfy these constraints" is
+ * contig_range_find() with the request as it stands: adjacent free frames
+ * merge into one range, and non-adjacent ones never do.
+ *
+ * by_phys lists the frames in service (FREE or OWNED) sorted by address,
+ * for contig_pool_frame_at(). A frame leaves it while it is recycled (the
+ * recycle thread may move it to another page) and is sorted back in when it
+ * returns.
+ *
+ * Loop thread only (contig_pool_new/free: main thread, loop not running).
+ */
+#include "pool.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int cmp_phys(const void *a, const void *b)
+{
+	const struct contig_frame *fa = *(struct contig_frame *const *)a;
+	const struct contig_frame *fb = *(struct contig_frame *const *)b;
+
+	return fa->phys < fb->phys ? -1 : fa->phys > fb->phys;
+}
+
+/* Index of the first in-service frame with phys >= @phys. */
+static uint32_t lower_bound(const struct contig_pool *pool, uint64_t phys)
+{
+	uint32_t lo = 0, hi = pool->nby_phys;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (pool->by_phys[mid]->phys < phys)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+int contig_pool_new(struct contig_frame_dir *dir, int node, uint32_t nframes, unsigned nthreads,
+		    struct contig_pool **ret_pool)
+{
+	struct contig_frame_file *files = NULL;
+	struct contig_pool *pool;
+	int r = -ENOMEM;
+
+	pool = calloc(1, sizeof(*pool));
+	if (!pool)
+		return -ENOMEM;
+	pool->node = node;
+	pool->dir = dir;
+	pool->page_len = contig_frame_dir_page_len(dir);
+	contig_range_set_init(&pool->free);
+	files = calloc(nframes, sizeof(*files));
+	pool->frames = calloc(nframes, sizeof(*pool->frames));
+	pool->by_phys = calloc(nframes, sizeof(*pool->by_phys));
+	if (!files || !pool->frames || !pool->by_phys)
+		goto out_free;
+
+	r = contig_frame_reserve_many(dir, node, nframes, nthreads, files);
+	if (r < 0)
+		goto out_free;
+	pool->nframes = nframes;
+	for (uint32_t i = 0; i < nframes; i++) {
+		struct contig_frame *f = &pool->frames[i];
+
+		f->pool = pool;
+		f->file = files[i];
+		f->phys = files[i].phys;
+		f->state = CONTIG_FRAME_FREE;
+		pool->by_phys[i] = f;
+	}
+	pool->nby_phys = nframes;
+	qsort(pool->by_phys, nframes, sizeof(*pool->by_phys), cmp_phys);
+	for (uint32_t i = 0; i < nframes; i++) {
+		r = contig_range_give(&pool->free, pool->by_phys[i]->phys, pool->page_len);
+		if (r < 0)
+			goto out_free;
+	}
+	free(files);
+	*ret_pool = pool;
+	return 0;
+
+out_free:
+	free(files);
+	contig_pool_free(pool);
+	return r;
+}
+
+void contig_pool_free(struct contig_pool *pool)
+{
+	if (!pool)
+		return;
+	for (uint32_t i = 0; i < pool->nframes; i++)
+		contig_frame_release(pool->dir, &pool->frames[i].file);
+	contig_range_set_done(&pool->free);
+	free(pool->by_phys);
+	free(pool->frames);
+	free(pool);
+}
+
+struct contig_frame *contig_pool_frame_at(const struct contig_pool *pool, uint64_t phys)
+{
+	uint64_t base = phys - phys % pool->page_len;
+	uint32_t i = lower_bound(pool, base);
+
+	if (i < pool->nby_phys && pool->by_phys[i]->phys == base)
+		return pool->by_phys[i];
+	return NULL;
+}
+
+int contig_pool_take(struct contig_pool *pool, uint64_t phys, uint64_t len,
+		     struct contig_session *owner, int cache_type)
+{
+	int r = contig_range_take(&pool->free, phys, len);
+
+	if (r < 0)
+		return r;
+	for (uint64_t p = phys; p < phys + len; p += pool->page_len) {
+		struct contig_frame *f = contig_pool_frame_at(pool, p);
+
+		f->state = CONTIG_FRAME_OWNED;
+		f->owner = owner;
+		f->cache_type = cache_type;
+		f->nbuffers = 0;
+		pool->nowned++;
+	}
+	return 0;
+}
+
+void contig_pool_frame_recycling(struct contig_frame *frame)
+{
+	struct contig_pool *pool = frame->pool;
+	uint32_t i = lower_bound(pool, frame->phys);
+
+	/* Out of by_phys: the recycle thread may move it to another page. */
+	memmove(&pool->by_phys[i], &pool->by_phys[i + 1],
+		(pool->nby_phys - i - 1) * sizeof(*pool->by_phys));
+	pool->nby_phys--;
+	frame->state = CONTIG_FRAME_RECYCLING;
+	frame->owner = NULL;
+	frame->nbuffers = 0;
+	frame->recycle_err = 0;
+	pool->nowned--;
+	pool->nrecycling++;
+}
+
+bool contig_pool_frame_recycled(struct contig_frame *frame)
+{
+	struct contig_pool *pool = frame->pool;
+	bool moved = frame->file.phys != frame->phys;
+	uint32_t i;
+
+	pool->nrecycling--;
+	if (frame->recycle_err == 0 && contig_pool_frame_at(pool, frame->file.phys))
+		frame->recycle_err = -EEXIST; /* two frames on one page: our bug */
+	if (frame->recycle_err == 0 &&
+	    contig_range_give(&pool->free, frame->file.phys, pool->page_len) < 0)
+		frame->recycle_err = -ENOMEM;
+	if (frame->recycle_err < 0) {
+		/* Out of service; its page (if any) goes back to the kernel. */
+		contig_frame_release(pool->dir, &frame->file);
+		frame->state = CONTIG_FRAME_LOST;
+		pool->nlost++;
+		return false;
+	}
+	frame->phys = frame->file.phys;
+	i = lower_bound(pool, frame->phys);
+	memmove(&pool->by_phys[i + 1], &pool->by_phys[i],
+		(pool->nby_phys - i) * sizeof(*pool->by_phys));
+	pool->by_phys[i] = frame;
+	pool->nby_phys++;
+	frame->state = CONTIG_FRAME_FREE;
+	return moved;
+}
+
+void contig_pool_get_info(const struct contig_pool *pool, struct contig_pool_info *ret_info)
+{
+	struct contig_pool_info info = { 0 };
+	uint64_t run = 0;
+
+	for (uint32_t i = 0; i < pool->nby_phys; i++) {
+		if (i == 0 || pool->by_phys[i]->phys != pool->by_phys[i - 1]->phys + pool->page_len) {
+			info.nsegments++;
+			run = 0;
+		}
+		run += pool->page_len;
+		if (run > info.largest_segment_len)
+			info.largest_segment_len = run;
+	}
+	info.nframes = pool->nframes - pool->nlost;
+	info.total_len = (uint64_t)info.nframes * pool->page_len;
+	info.free_len = pool->free.free_len;
+	info.largest_free_len = contig_range_largest(&pool->free);
+	info.nframes_owned = pool->nowned;
+	info.nframes_recycling = pool->nrecycling;
+	info.nframes_lost = pool->nlost;
+	info.nbuffers = pool->nbuffers;
+	*ret_info = info;
+}

@@ -1,0 +1,89 @@
+/* pool.h - the frames of one (node, page size), sorted into segments of
+ * physically adjacent frames.
+ *
+ * Loop thread only, except where a function says otherwise: while a frame is
+ * RECYCLING, its @file belongs to the recycle thread and nothing else in
+ * the frame changes.
+ */
+#ifndef CONTIG_POOL_H
+#define CONTIG_POOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "frames.h"
+#include "range.h"
+
+struct contig_session;
+
+enum contig_frame_state {
+	CONTIG_FRAME_FREE,      /* in the pool's free set */
+	CONTIG_FRAME_OWNED,     /* owned by one session, for one cache type */
+	CONTIG_FRAME_RECYCLING, /* queued for, or being, recycled */
+	CONTIG_FRAME_LOST,      /* could not be re-faulted; out of service */
+};
+
+struct contig_frame {
+	struct contig_pool *pool;
+	uint64_t phys;                /* loop thread's copy of file.phys */
+	struct contig_frame_file file; /* the recycle thread's while RECYCLING */
+	enum contig_frame_state state;
+	struct contig_session *owner; /* OWNED only */
+	int cache_type;               /* OWNED only */
+	uint32_t nbuffers;            /* live buffers that touch this frame */
+	struct contig_frame *next;    /* recycle queue link */
+	int recycle_err;              /* set by the recycle thread */
+};
+
+struct contig_pool {
+	int node;
+	uint64_t page_len;
+	struct contig_frame_dir *dir;
+	struct contig_frame *frames;    /* nframes, stable addresses */
+	uint32_t nframes;
+	struct contig_frame **by_phys;  /* FREE and OWNED frames sorted by phys */
+	uint32_t nby_phys;
+	struct contig_range_set free;   /* free frames, as physical ranges */
+	uint32_t nowned, nrecycling, nlost;
+	uint32_t nbuffers;              /* maintained by session.c */
+	uint32_t nsessions;             /* sessions owning frames here (session.c) */
+	uint64_t hugepages_added;       /* to give back to the kernel at exit */
+};
+
+/* Summary for logs and stats. */
+struct contig_pool_info {
+	uint64_t total_len, free_len, largest_free_len, largest_segment_len;
+	uint32_t nframes, nframes_owned, nframes_recycling, nframes_lost, nsegments, nbuffers;
+};
+
+/* Reserve @nframes frames on @node from @dir (faulting them with up to
+ * @nthreads threads) and sort them. Returns 0 and *ret_pool, or -errno.
+ * Main thread, at startup. */
+int contig_pool_new(struct contig_frame_dir *dir, int node, uint32_t nframes, unsigned nthreads,
+		    struct contig_pool **ret_pool);
+
+/* Release every frame (see contig_frame_release()) and free @pool. Frames
+ * still RECYCLING must have been handed back first. Accepts NULL. */
+void contig_pool_free(struct contig_pool *pool);
+
+/* The in-service frame whose page contains @phys, or NULL. O(log n). */
+struct contig_frame *contig_pool_frame_at(const struct contig_pool *pool, uint64_t phys);
+
+/* Give the frames covering [phys, phys + len) (page-aligned, all FREE) to
+ * @owner for @cache_type. Returns 0 or -ENOENT (not all free: nothing
+ * changed). */
+int contig_pool_take(struct contig_pool *pool, uint64_t phys, uint64_t len,
+		     struct contig_session *owner, int cache_type);
+
+/* Mark an OWNED frame RECYCLING (the caller queues it to the recycler). */
+void contig_pool_frame_recycling(struct contig_frame *frame);
+
+/* Take a frame back from the recycler (loop thread): FREE on success (sorted
+ * in at its new physical address), LOST otherwise. Returns true if the
+ * frame came back on another physical page. */
+bool contig_pool_frame_recycled(struct contig_frame *frame);
+
+void contig_pool_get_info(const struct contig_pool *pool, struct contig_pool_info *ret_info);
+
+#endif

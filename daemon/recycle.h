@@ -1,0 +1,36 @@
+/* recycle.h - the background thread that revokes, re-faults and verifies
+ * frames that left their owner.
+ *
+ * The loop thread pushes frames (state RECYCLING); the recycle thread runs
+ * contig_frame_recycle() on each, one at a time, and hands them back; the
+ * loop thread's @on_done callback receives every finished frame, in batches.
+ */
+#ifndef CONTIG_RECYCLE_H
+#define CONTIG_RECYCLE_H
+
+#include <uv.h>
+
+#include "pool.h"
+
+struct contig_recycler;
+
+/* Called on the loop thread with the finished frames, linked by ->next,
+ * each with ->file and ->recycle_err set. */
+typedef void (*contig_recycle_done_cb)(struct contig_frame *done, void *data);
+
+/* Start the thread, reporting to @loop. Returns 0 and *ret_rec or -errno.
+ * Loop thread. */
+int contig_recycler_start(uv_loop_t *loop, contig_recycle_done_cb on_done, void *data,
+			  struct contig_recycler **ret_rec);
+
+/* Queue @frame (already marked with contig_pool_frame_recycling()).
+ * Loop thread. */
+void contig_recycler_push(struct contig_recycler *rec, struct contig_frame *frame);
+
+/* Stop the thread after the frame in hand, report every queued frame as
+ * finished with recycle_err -ECANCELED (it is about to be released), close
+ * the async handle; *rec is freed once the handle's close callback has run (keep the
+ * loop running). Loop thread. Accepts NULL. */
+void contig_recycler_stop(struct contig_recycler *rec);
+
+#endif

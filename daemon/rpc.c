@@ -1,0 +1,381 @@
+/* rpc.c - decode one request, call session/pool, encode the reply.
+ *
+ * DESIGN
+ * Every request datagram gets exactly one reply with its seq (an allocate
+ * reply may be followed by FrameFds datagrams when its descriptors do not
+ * fit one datagram), except a request that must wait for frames being
+ * recycled: then nothing is sent, and server.c calls again with the same
+ * datagram once the recycler reports. Input is never trusted: unpack
+ * failures and requests before hello close the connection with a
+ * PROTOCOL_ERROR reply; a well-formed request with a bad field gets
+ * INVALID_ARGUMENT naming the field; an unknown request type (a newer
+ * client) gets UNSUPPORTED and the connection stays open.
+ *
+ * Unpack and free_unpacked sit in contig_rpc_handle() only. Loop thread only.
+ */
+#include "rpc.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "contig.pb-c.h"
+#include "fdpass.h"
+#include "log.h"
+
+static void send_reply(struct contig_conn *conn, Contig__Reply *reply, const int *fds, size_t nfds)
+{
+	uint8_t buf[CONTIG_MAX_REPLY_LEN];
+	size_t len = contig__reply__get_packed_size(reply);
+
+	/* Replies are built from bounded data (a few pools); overflow is our bug. */
+	if (len > sizeof(buf)) {
+		contig_log(LOG_ERR, "%s: reply of %zu bytes too large", contig_server_conn_name(conn),
+			   len);
+		return;
+	}
+	contig__reply__pack(reply, buf);
+	contig_server_send(conn, buf, len, fds, nfds);
+}
+
+__attribute__((format(printf, 4, 5))) static void send_status(struct contig_conn *conn,
+							      uint64_t seq, Contig__Status status,
+							      const char *fmt, ...)
+{
+	Contig__Reply reply = CONTIG__REPLY__INIT;
+	char message[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	reply.seq = seq;
+	reply.status = status;
+	reply.message = message;
+	if (status != CONTIG__STATUS__NO_MEMORY)
+		contig_log(status == CONTIG__STATUS__PROTOCOL_ERROR ? LOG_WARNING : LOG_INFO,
+			   "%s: refused: %s", contig_server_conn_name(conn), message);
+	send_reply(conn, &reply, NULL, 0);
+}
+
+void contig_rpc_protocol_error(struct contig_conn *conn, const char *message)
+{
+	send_status(conn, 0, CONTIG__STATUS__PROTOCOL_ERROR, "%s", message);
+}
+
+static void fill_pool_info(const struct contig_pool *pool, Contig__PoolInfo *out)
+{
+	struct contig_pool_info info;
+
+	contig_pool_get_info(pool, &info);
+	contig__pool_info__init(out);
+	out->node = (uint32_t)pool->node;
+	out->page_len = pool->page_len;
+	out->total_len = info.total_len;
+	out->free_len = info.free_len;
+	out->largest_free_len = info.largest_free_len;
+	out->nframes = info.nframes;
+	out->nframes_owned = info.nframes_owned;
+	out->nframes_recycling = info.nframes_recycling;
+	out->nsegments = info.nsegments;
+	out->largest_segment_len = info.largest_segment_len;
+	out->nbuffers = info.nbuffers;
+	out->nclients = pool->nsessions;
+}
+
+/* Pool infos for every pool, in two arrays the caller frees. */
+static int pool_infos(const struct contig_pools *env, Contig__PoolInfo **ret_infos,
+		      Contig__PoolInfo ***ret_ptrs)
+{
+	Contig__PoolInfo *infos = calloc(env->npools, sizeof(*infos));
+	Contig__PoolInfo **ptrs = calloc(env->npools, sizeof(*ptrs));
+
+	if (!infos || !ptrs) {
+		free(infos);
+		free(ptrs);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < env->npools; i++) {
+		fill_pool_info(env->pools[i], &infos[i]);
+		ptrs[i] = &infos[i];
+	}
+	*ret_infos = infos;
+	*ret_ptrs = ptrs;
+	return 0;
+}
+
+static enum contig_rpc_result do_hello(struct contig_conn *conn, struct contig_session *s,
+				       uint64_t seq, const Contig__HelloRequest *req)
+{
+	Contig__Reply reply = CONTIG__REPLY__INIT;
+	Contig__HelloReply hello = CONTIG__HELLO_REPLY__INIT;
+	const struct contig_pools *env = s->pools;
+	uint64_t sizes[8];
+	uint32_t nodes[8];
+	size_t nsizes = 0, nnodes = 0;
+	Contig__PoolInfo *infos, **ptrs;
+
+	if (req->version != CONTIG_PROTOCOL_VERSION) {
+		send_status(conn, seq, CONTIG__STATUS__UNSUPPORTED,
+			    "protocol version %" PRIu32 " not supported (this daemon speaks %u)",
+			    req->version, CONTIG_PROTOCOL_VERSION);
+		return CONTIG_RPC_CLOSE;
+	}
+	if (pool_infos(env, &infos, &ptrs) < 0) {
+		send_status(conn, seq, CONTIG__STATUS__NO_MEMORY, "daemon out of memory");
+		return CONTIG_RPC_DONE;
+	}
+	for (size_t i = 0; i < env->npools; i++) {
+		size_t j;
+
+		for (j = 0; j < nsizes && sizes[j] != env->pools[i]->page_len; j++)
+			;
+		if (j == nsizes && nsizes < 8)
+			sizes[nsizes++] = env->pools[i]->page_len;
+		for (j = 0; j < nnodes && nodes[j] != (uint32_t)env->pools[i]->node; j++)
+			;
+		if (j == nnodes && nnodes < 8)
+			nodes[nnodes++] = (uint32_t)env->pools[i]->node;
+	}
+	hello.version = CONTIG_PROTOCOL_VERSION;
+	hello.n_page_sizes = nsizes;
+	hello.page_sizes = sizes;
+	hello.n_nodes = nnodes;
+	hello.nodes = nodes;
+	hello.n_pools = env->npools;
+	hello.pools = ptrs;
+	hello.max_frames_per_buffer = env->max_frames_per_buffer;
+	reply.seq = seq;
+	reply.status = CONTIG__STATUS__OK;
+	reply.body_case = CONTIG__REPLY__BODY_HELLO;
+	reply.hello = &hello;
+	send_reply(conn, &reply, NULL, 0);
+	free(ptrs);
+	free(infos);
+	return CONTIG_RPC_DONE;
+}
+
+static const char *field_reason(const char *field)
+{
+	if (strcmp(field, "len") == 0)
+		return "len must be greater than 0 and below 2^64 - 4096";
+	if (strcmp(field, "align") == 0)
+		return "align must be 0 or a power of two";
+	if (strcmp(field, "boundary") == 0)
+		return "boundary must be 0 or a power of two not smaller than len (rounded up to "
+		       "4 KiB)";
+	if (strcmp(field, "cache_type") == 0)
+		return "cache_type must be a MEMORY_CACHING_TYPE from MmNonCached (0) to "
+		       "MmUSWCCached (5)";
+	if (strcmp(field, "node") == 0)
+		return "node must be -1 (any) or a node number from 0 to 1023";
+	if (strcmp(field, "lowest") == 0)
+		return "lowest + len overflows 2^64";
+	if (strcmp(field, "highest") == 0)
+		return "highest must not be below lowest";
+	return field;
+}
+
+/* Send the allocate reply and the buffer's frame descriptors, in frame
+ * order, CONTIG_FDS_PER_DATAGRAM at a time. */
+static void send_alloc(struct contig_conn *conn, uint64_t seq, const struct contig_buffer *b)
+{
+	const struct contig_pool *pool = b->pool;
+	uint64_t first = b->phys - b->phys % pool->page_len;
+	uint32_t nframes = (uint32_t)((b->phys + b->len - 1) / pool->page_len -
+				      first / pool->page_len + 1);
+	Contig__Reply reply = CONTIG__REPLY__INIT;
+	Contig__AllocReply alloc = CONTIG__ALLOC_REPLY__INIT;
+	Contig__FrameFds more = CONTIG__FRAME_FDS__INIT;
+	int fds[CONTIG_FDS_PER_DATAGRAM] = { 0 };
+	uint32_t sent = 0;
+
+	alloc.buffer_id = b->id;
+	alloc.phys = b->phys;
+	alloc.len = b->len;
+	alloc.page_len = pool->page_len;
+	alloc.offset = b->phys - first;
+	alloc.nframes = nframes;
+	alloc.node = (uint32_t)pool->node;
+	reply.seq = seq;
+	reply.status = CONTIG__STATUS__OK;
+	reply.body_case = CONTIG__REPLY__BODY_ALLOC;
+	reply.alloc = &alloc;
+	do {
+		uint32_t n = nframes - sent;
+
+		if (n > CONTIG_FDS_PER_DATAGRAM)
+			n = CONTIG_FDS_PER_DATAGRAM;
+		for (uint32_t i = 0; i < n; i++)
+			fds[i] = contig_pool_frame_at(pool, first + (uint64_t)(sent + i) *
+								     pool->page_len)->file.fd;
+		if (sent > 0) {
+			more.first = sent;
+			reply.body_case = CONTIG__REPLY__BODY_FRAMES;
+			reply.frames = &more;
+		}
+		send_reply(conn, &reply, fds, n);
+		sent += n;
+	} while (sent < nframes);
+}
+
+static enum contig_rpc_result do_alloc(struct contig_conn *conn, struct contig_session *s,
+				       uint64_t seq, const Contig__AllocRequest *req)
+{
+	struct contig_alloc_params p = {
+		.len = req->len,
+		.lowest = req->has_lowest ? req->lowest : 0,
+		.highest = req->has_highest ? req->highest : UINT64_MAX,
+		.boundary = req->has_boundary ? req->boundary : 0,
+		.align = req->has_align ? req->align : 0,
+		.cache_type = req->has_cache_type ? req->cache_type : CONTIG_CACHE_DEFAULT,
+		.node = req->has_node ? req->node : -1,
+		.tag = req->has_tag ? req->tag : 0,
+		.priority = req->has_priority ? req->priority : 0,
+	};
+	const char *field = NULL;
+	struct contig_buffer *b;
+	int r;
+
+	r = contig_session_alloc(s, &p, &field, &b);
+	switch (r) {
+	case 0:
+		send_alloc(conn, seq, b);
+		return CONTIG_RPC_DONE;
+	case -EAGAIN:
+		return CONTIG_RPC_WAIT;
+	case -EINVAL:
+		send_status(conn, seq, CONTIG__STATUS__INVALID_ARGUMENT, "invalid argument: %s",
+			    field_reason(field));
+		return CONTIG_RPC_DONE;
+	case -E2BIG:
+		send_status(conn, seq, CONTIG__STATUS__NO_MEMORY,
+			    "no memory: the buffer would span more than max_frames_per_buffer "
+			    "(%" PRIu64 ") frames",
+			    s->pools->max_frames_per_buffer);
+		return CONTIG_RPC_DONE;
+	case -ENOSPC: {
+		char node[16] = "any node";
+
+		if (p.node >= 0)
+			snprintf(node, sizeof(node), "node %d", p.node);
+		send_status(conn, seq, CONTIG__STATUS__NO_MEMORY,
+			    "no memory: no free range of %" PRIu64 " bytes in [0x%" PRIx64
+			    ", 0x%" PRIx64 "] with boundary 0x%" PRIx64 ", align 0x%" PRIx64
+			    ", cache type %d on %s",
+			    p.len, p.lowest, p.highest, p.boundary, p.align, p.cache_type, node);
+		return CONTIG_RPC_DONE;
+	}
+	default:
+		send_status(conn, seq, CONTIG__STATUS__NO_MEMORY, "no memory: %s", strerror(-r));
+		return CONTIG_RPC_DONE;
+	}
+}
+
+static enum contig_rpc_result do_free(struct contig_conn *conn, struct contig_session *s,
+				      uint64_t seq, const Contig__FreeRequest *req)
+{
+	Contig__Reply reply = CONTIG__REPLY__INIT;
+	Contig__FreeReply fr = CONTIG__FREE_REPLY__INIT;
+	const struct contig_buffer *b = contig_session_buffer(s, req->buffer_id);
+	uint64_t len = req->len;
+	int cache = req->cache_type;
+	int r;
+
+	r = contig_session_free_buffer(s, req->buffer_id, req->has_len ? &len : NULL,
+				       req->has_cache_type ? &cache : NULL);
+	if (r == -ENOENT) {
+		send_status(conn, seq, CONTIG__STATUS__NOT_FOUND,
+			    "not found: no buffer 0x%" PRIx64 " in this session", req->buffer_id);
+		return CONTIG_RPC_DONE;
+	}
+	if (r == -EILSEQ) {
+		send_status(conn, seq, CONTIG__STATUS__MISMATCH,
+			    "mismatch: buffer 0x%" PRIx64 " was allocated with len %" PRIu64
+			    " and cache type %d; nothing freed",
+			    req->buffer_id, b->req_len, b->cache_type);
+		return CONTIG_RPC_DONE;
+	}
+	reply.seq = seq;
+	reply.status = CONTIG__STATUS__OK;
+	reply.body_case = CONTIG__REPLY__BODY_FREE;
+	reply.free = &fr;
+	send_reply(conn, &reply, NULL, 0);
+	return CONTIG_RPC_DONE;
+}
+
+static enum contig_rpc_result do_stats(struct contig_conn *conn, struct contig_session *s,
+				       uint64_t seq, const struct contig_rpc_counters *counters)
+{
+	Contig__Reply reply = CONTIG__REPLY__INIT;
+	Contig__StatsReply st = CONTIG__STATS_REPLY__INIT;
+	Contig__PoolInfo *infos, **ptrs;
+
+	if (pool_infos(s->pools, &infos, &ptrs) < 0) {
+		send_status(conn, seq, CONTIG__STATUS__NO_MEMORY, "daemon out of memory");
+		return CONTIG_RPC_DONE;
+	}
+	st.n_pools = s->pools->npools;
+	st.pools = ptrs;
+	st.nsessions = counters->nsessions;
+	st.my_nbuffers = s->nbuffers;
+	st.my_len = s->len;
+	st.my_nframes = s->nframes;
+	st.nrecycled = counters->nrecycled;
+	st.nrecycle_moved = counters->nrecycle_moved;
+	st.nframes_lost = counters->nframes_lost;
+	reply.seq = seq;
+	reply.status = CONTIG__STATUS__OK;
+	reply.body_case = CONTIG__REPLY__BODY_STATS;
+	reply.stats = &st;
+	send_reply(conn, &reply, NULL, 0);
+	free(ptrs);
+	free(infos);
+	return CONTIG_RPC_DONE;
+}
+
+enum contig_rpc_result contig_rpc_handle(struct contig_conn *conn, struct contig_session *session,
+					 bool *hello_done, const struct contig_rpc_counters *counters,
+					 const void *data, size_t len)
+{
+	Contig__Request *req = contig__request__unpack(NULL, len, data);
+	enum contig_rpc_result res;
+
+	if (!req) {
+		contig_rpc_protocol_error(conn, "malformed request (not a contig.Request)");
+		return CONTIG_RPC_CLOSE;
+	}
+	if (!*hello_done && req->body_case != CONTIG__REQUEST__BODY_HELLO) {
+		send_status(conn, req->seq, CONTIG__STATUS__PROTOCOL_ERROR,
+			    "the first request must be a hello");
+		res = CONTIG_RPC_CLOSE;
+		goto out_free;
+	}
+	switch (req->body_case) {
+	case CONTIG__REQUEST__BODY_HELLO:
+		res = do_hello(conn, session, req->seq, req->hello);
+		if (res == CONTIG_RPC_DONE)
+			*hello_done = true;
+		break;
+	case CONTIG__REQUEST__BODY_ALLOC:
+		res = do_alloc(conn, session, req->seq, req->alloc);
+		break;
+	case CONTIG__REQUEST__BODY_FREE:
+		res = do_free(conn, session, req->seq, req->free);
+		break;
+	case CONTIG__REQUEST__BODY_STATS:
+		res = do_stats(conn, session, req->seq, counters);
+		break;
+	default:
+		send_status(conn, req->seq, CONTIG__STATUS__UNSUPPORTED,
+			    "unsupported request (newer protocol?)");
+		res = CONTIG_RPC_DONE;
+		break;
+	}
+out_free:
+	contig__request__free_unpacked(req, NULL);
+	return res;
+}

@@ -1,0 +1,39 @@
+/* rpc.h - decode one request, call session/pool, encode the reply.
+ *
+ * The only daemon file that includes contig.pb-c.h. Loop thread only.
+ */
+#ifndef CONTIG_RPC_H
+#define CONTIG_RPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server.h"
+#include "session.h"
+
+enum contig_rpc_result {
+	CONTIG_RPC_DONE,  /* replied (or the reply is queued) */
+	CONTIG_RPC_WAIT,  /* needs frames that are being recycled: call again later
+			     with the same datagram; nothing was sent */
+	CONTIG_RPC_CLOSE, /* protocol error: a reply saying so was sent; close */
+};
+
+/* Counters the stats reply shows, kept by server.c. */
+struct contig_rpc_counters {
+	uint32_t nsessions;
+	uint64_t nrecycled, nrecycle_moved, nrecycle_truncated, nframes_lost;
+};
+
+/* Handle the request datagram @data of @len bytes from @conn, whose session
+ * is @session and which has said hello iff *@hello_done.
+ * Returns what the caller must do next. */
+enum contig_rpc_result contig_rpc_handle(struct contig_conn *conn, struct contig_session *session,
+					 bool *hello_done, const struct contig_rpc_counters *counters,
+					 const void *data, size_t len);
+
+/* Send a PROTOCOL_ERROR reply with seq 0 and @message (for datagrams that
+ * never reached contig_rpc_handle: oversized, or carrying descriptors). */
+void contig_rpc_protocol_error(struct contig_conn *conn, const char *message);
+
+#endif

@@ -1,0 +1,56 @@
+/* server.h - the listening socket and the client connections.
+ *
+ * One connection = one session. server.c reads datagrams (never more than
+ * CONTIG_MAX_REQUEST_LEN; never with descriptors), hands them to rpc.c, and
+ * sends replies without ever blocking: a reply that does not fit the socket
+ * waits in a bounded per-connection queue; a client that lets it overflow
+ * is disconnected and its memory recycled.
+ *
+ * Loop thread only.
+ */
+#ifndef CONTIG_SERVER_H
+#define CONTIG_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "session.h"
+
+struct contig_server;
+struct contig_conn;
+
+/* Create, bind and listen on the SOCK_SEQPACKET socket at @path (mode
+ * 0666: clients need no privilege), replacing a stale socket file but never
+ * a live one. Returns the listening fd or -errno, with the reason in @err. */
+int contig_server_listen(const char *path, char *err, size_t errlen);
+
+/* Serve connections on @listen_fd (which the server then owns and closes)
+ * with @pools. @path is unlinked at stop (NULL: leave it). Returns 0 and
+ * *ret_server or -errno. */
+int contig_server_start(uv_loop_t *loop, int listen_fd, const char *path,
+			struct contig_pools *pools, struct contig_server **ret_server);
+
+/* Stop accepting, close every connection (their sessions' frames go to the
+ * recycler), close the listener. The server is freed once its handles
+ * have closed (keep the loop running). Accepts NULL. */
+void contig_server_stop(struct contig_server *server);
+
+/* The recycle thread's report (a contig_recycle_done_cb): return the frames
+ * to their pools and retry requests that waited for them. */
+void contig_server_recycled(struct contig_frame *done, void *server);
+
+/* Send one reply datagram with @nfds descriptors (not consumed: they are
+ * duplicated if the reply has to wait). On failure or overflow the
+ * connection is marked to close once the current request is handled.
+ * Returns 0 or -errno. */
+int contig_server_send(struct contig_conn *conn, const void *data, size_t len, const int *fds,
+		       size_t nfds);
+
+/* "client N (pid P, uid U, COMM)" for log lines. */
+const char *contig_server_conn_name(const struct contig_conn *conn);
+
+/* How many connections are open. */
+uint32_t contig_server_nconns(const struct contig_server *server);
+
+#endif

@@ -1,0 +1,382 @@
+/* session.c - what one client connection owns.
+ *
+ * DESIGN
+ * A session owns frames; every buffer lies in frames its session owns, and
+ * every frame a session owns serves one cache type. For each (pool, cache
+ * type) the session keeps a "holding": the free space inside its frames of
+ * that pool and type, as a contig_range_set at 4 KiB granularity. So an
+ * allocation is:
+ *   1. contig_range_find() in each matching holding (smallest page size
+ *      first): small buffers pack into frames the session already holds;
+ *   2. else contig_range_find() in each matching pool's free frames, with
+ *      the same request: the frames covering the range found become the
+ *      session's (their space joins the holding), and the buffer is carved
+ *      from the holding;
+ *   3. else -EAGAIN if frames are being recycled in a pool that could serve
+ *      the request (the caller waits for them), -ENOSPC otherwise.
+ * Each frame counts the buffers that touch it; when a free drops that to
+ * zero, the frame leaves the session at once and goes to the recycler,
+ * which zeroes it before anyone else can have it.
+ *
+ * Buffer ids are (generation << 32 | slot + 1) into a slot table: O(1)
+ * lookup, and a stale or forged id finds nothing. Ids only mean something
+ * inside their session.
+ *
+ * Loop thread only.
+ */
+#include "session.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SMALL_PAGE 4096u
+#define NO_SLOT UINT32_MAX
+
+struct holding {
+	struct contig_pool *pool;
+	int cache_type;
+	struct contig_range_set free; /* unused space in the frames held */
+	uint32_t nframes;
+};
+
+struct slot {
+	struct contig_buffer buf; /* buf.id == 0: slot unused */
+	uint32_t gen;
+	uint32_t next_free;
+};
+
+static bool is_pow2(uint64_t x)
+{
+	return x && !(x & (x - 1));
+}
+
+int contig_session_new(struct contig_pools *pools, pid_t pid, uid_t uid, gid_t gid,
+		       struct contig_session **ret_session)
+{
+	struct contig_session *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return -ENOMEM;
+	s->pools = pools;
+	s->pid = pid;
+	s->uid = uid;
+	s->gid = gid;
+	s->free_slot = NO_SLOT;
+	*ret_session = s;
+	return 0;
+}
+
+static struct holding *holding_find(struct contig_session *s, struct contig_pool *pool,
+				    int cache_type)
+{
+	for (size_t i = 0; i < s->nholdings; i++)
+		if (s->holdings[i].pool == pool && s->holdings[i].cache_type == cache_type)
+			return &s->holdings[i];
+	return NULL;
+}
+
+static bool holds_pool(const struct contig_session *s, const struct contig_pool *pool)
+{
+	for (size_t i = 0; i < s->nholdings; i++)
+		if (s->holdings[i].pool == pool)
+			return true;
+	return false;
+}
+
+static struct holding *holding_get(struct contig_session *s, struct contig_pool *pool,
+				   int cache_type)
+{
+	struct holding *h = holding_find(s, pool, cache_type), *grown;
+
+	if (h)
+		return h;
+	grown = realloc(s->holdings, (s->nholdings + 1) * sizeof(*grown));
+	if (!grown)
+		return NULL;
+	s->holdings = grown;
+	if (!holds_pool(s, pool))
+		pool->nsessions++;
+	h = &s->holdings[s->nholdings++];
+	h->pool = pool;
+	h->cache_type = cache_type;
+	h->nframes = 0;
+	contig_range_set_init(&h->free);
+	return h;
+}
+
+/* The bookkeeping of memory we hand out must never be half done: if a range
+ * set cannot grow by one entry (malloc failed for a few bytes), stop here
+ * rather than lose track of a frame; systemd restarts the daemon. */
+static void must(int r)
+{
+	if (r < 0)
+		abort();
+}
+
+static void holding_drop(struct contig_session *s, struct holding *h)
+{
+	struct contig_pool *pool = h->pool;
+
+	contig_range_set_done(&h->free);
+	*h = s->holdings[--s->nholdings];
+	if (!holds_pool(s, pool))
+		pool->nsessions--;
+}
+
+/* Hand a frame whose last buffer went back to the recycler. */
+static void frame_leave(struct contig_session *s, struct holding *h, struct contig_frame *f)
+{
+	/* The frame has no buffers, so all its space is free in the holding. */
+	must(contig_range_take(&h->free, f->phys, f->pool->page_len));
+	h->nframes--;
+	s->nframes--;
+	contig_pool_frame_recycling(f);
+	contig_recycler_push(s->pools->recycler, f);
+}
+
+static struct slot *slot_new(struct contig_session *s)
+{
+	struct slot *sl;
+
+	if (s->free_slot == NO_SLOT) {
+		struct slot *grown;
+		uint32_t cap = s->nslots ? s->nslots * 2 : 16;
+
+		if (s->nslots >= NO_SLOT / 2)
+			return NULL;
+		grown = realloc(s->slots, cap * sizeof(*grown));
+		if (!grown)
+			return NULL;
+		s->slots = grown;
+		for (uint32_t i = s->nslots; i < cap; i++) {
+			memset(&grown[i], 0, sizeof(grown[i]));
+			grown[i].next_free = i + 1 < cap ? i + 1 : NO_SLOT;
+		}
+		s->free_slot = s->nslots;
+		s->nslots = cap;
+	}
+	sl = &s->slots[s->free_slot];
+	s->free_slot = sl->next_free;
+	sl->gen++;
+	return sl;
+}
+
+struct contig_buffer *contig_session_buffer(struct contig_session *s, uint64_t id)
+{
+	uint64_t index = (id & 0xffffffffu) - 1;
+	struct slot *sl;
+
+	if (index >= s->nslots)
+		return NULL;
+	sl = &s->slots[index];
+	if (sl->buf.id != id || id == 0)
+		return NULL;
+	return &sl->buf;
+}
+
+static int check_params(const struct contig_alloc_params *p, struct contig_range_req *ret_req,
+			const char **ret_field)
+{
+	struct contig_range_req req;
+	const char *field = NULL;
+
+	if (p->len == 0 || p->len > UINT64_MAX - SMALL_PAGE)
+		field = "len";
+	else if (p->align && !is_pow2(p->align))
+		field = "align";
+	else if (p->boundary && !is_pow2(p->boundary))
+		field = "boundary";
+	else if (p->cache_type < 0 || p->cache_type > CONTIG_CACHE_TYPE_MAX)
+		field = "cache_type";
+	else if (p->node < -1 || p->node > CONTIG_MAX_NODE)
+		field = "node";
+	if (field) {
+		*ret_field = field;
+		return -EINVAL;
+	}
+	req.len = (p->len + SMALL_PAGE - 1) & ~(uint64_t)(SMALL_PAGE - 1);
+	req.align = p->align > SMALL_PAGE ? p->align : SMALL_PAGE;
+	req.lowest = p->lowest;
+	req.highest = p->highest;
+	req.boundary = p->boundary;
+	if (contig_range_req_check(&req, ret_field) < 0)
+		return -EINVAL;
+	*ret_req = req;
+	return 0;
+}
+
+static bool pool_matches(const struct contig_pool *pool, const struct contig_alloc_params *p)
+{
+	return p->node < 0 || pool->node == p->node;
+}
+
+/* Frames a range of @len bytes at @phys touches in @pool. */
+static uint64_t frames_spanned(const struct contig_pool *pool, uint64_t phys, uint64_t len)
+{
+	uint64_t first = phys / pool->page_len, last = (phys + len - 1) / pool->page_len;
+
+	return last - first + 1;
+}
+
+/* Step 2: claim the free frames of @pool under the range @phys found there. */
+static int claim_frames(struct contig_session *s, struct contig_pool *pool, int cache_type,
+			uint64_t phys, uint64_t len)
+{
+	uint64_t first = phys - phys % pool->page_len;
+	uint64_t n = frames_spanned(pool, phys, len);
+	struct holding *h = holding_get(s, pool, cache_type);
+	int r;
+
+	if (!h)
+		return -ENOMEM;
+	r = contig_range_give(&h->free, first, n * pool->page_len);
+	if (r < 0)
+		goto out_drop;
+	r = contig_pool_take(pool, first, n * pool->page_len, s, cache_type);
+	if (r < 0) {
+		contig_range_take(&h->free, first, n * pool->page_len);
+		goto out_drop;
+	}
+	h->nframes += (uint32_t)n;
+	s->nframes += (uint32_t)n;
+	return 0;
+
+out_drop:
+	if (h->nframes == 0)
+		holding_drop(s, h);
+	return r;
+}
+
+int contig_session_alloc(struct contig_session *s, const struct contig_alloc_params *p,
+			 const char **ret_field, struct contig_buffer **ret_buffer)
+{
+	struct contig_pools *env = s->pools;
+	struct contig_pool *pool = NULL;
+	struct contig_range_req req;
+	struct holding *h = NULL;
+	bool recycling = false, too_big = false;
+	uint64_t phys = 0;
+	struct slot *sl;
+	int r;
+
+	r = check_params(p, &req, ret_field);
+	if (r < 0)
+		return r;
+
+	/* 1. space in frames this session already holds */
+	for (size_t i = 0; i < env->npools && !pool; i++) {
+		h = holding_find(s, env->pools[i], p->cache_type);
+		if (h && pool_matches(h->pool, p) && contig_range_find(&h->free, &req, &phys) == 0)
+			pool = h->pool;
+	}
+	/* 2. free frames of a pool */
+	for (size_t i = 0; i < env->npools && !pool; i++) {
+		struct contig_pool *cand = env->pools[i];
+
+		if (!pool_matches(cand, p))
+			continue;
+		if (contig_range_find(&cand->free, &req, &phys) == 0) {
+			if (frames_spanned(cand, phys, req.len) > env->max_frames_per_buffer) {
+				too_big = true;
+				continue;
+			}
+			r = claim_frames(s, cand, p->cache_type, phys, req.len);
+			if (r < 0)
+				return r;
+			pool = cand;
+			h = holding_find(s, pool, p->cache_type);
+		} else if (cand->nrecycling) {
+			recycling = true;
+		}
+	}
+	if (!pool)
+		return recycling ? -EAGAIN : too_big ? -E2BIG : -ENOSPC;
+
+	sl = slot_new(s);
+	if (!sl || contig_range_take(&h->free, phys, req.len) < 0) {
+		if (sl) {
+			sl->next_free = s->free_slot;
+			s->free_slot = (uint32_t)(sl - s->slots);
+		}
+		/* Frames just claimed and now unused go back through recycling. */
+		for (uint64_t f = phys - phys % pool->page_len; f < phys + req.len;
+		     f += pool->page_len) {
+			struct contig_frame *fr = contig_pool_frame_at(pool, f);
+
+			if (fr->nbuffers == 0)
+				frame_leave(s, h, fr);
+		}
+		if (h->nframes == 0)
+			holding_drop(s, h);
+		return -ENOMEM;
+	}
+	for (uint64_t f = phys - phys % pool->page_len; f < phys + req.len; f += pool->page_len)
+		contig_pool_frame_at(pool, f)->nbuffers++;
+	sl->buf = (struct contig_buffer){
+		.id = (uint64_t)sl->gen << 32 | (uint64_t)(sl - s->slots + 1),
+		.pool = pool,
+		.phys = phys,
+		.len = req.len,
+		.req_len = p->len,
+		.cache_type = p->cache_type,
+		.tag = p->tag,
+	};
+	s->nbuffers++;
+	s->len += req.len;
+	pool->nbuffers++;
+	*ret_buffer = &sl->buf;
+	return 0;
+}
+
+static void buffer_release(struct contig_session *s, struct slot *sl)
+{
+	struct contig_buffer *b = &sl->buf;
+	struct contig_pool *pool = b->pool;
+	struct holding *h = holding_find(s, pool, b->cache_type);
+
+	must(contig_range_give(&h->free, b->phys, b->len));
+	for (uint64_t f = b->phys - b->phys % pool->page_len; f < b->phys + b->len;
+	     f += pool->page_len) {
+		struct contig_frame *fr = contig_pool_frame_at(pool, f);
+
+		if (--fr->nbuffers == 0)
+			frame_leave(s, h, fr);
+	}
+	s->nbuffers--;
+	s->len -= b->len;
+	pool->nbuffers--;
+	if (h->nframes == 0)
+		holding_drop(s, h);
+	b->id = 0;
+	sl->next_free = s->free_slot;
+	s->free_slot = (uint32_t)(sl - s->slots);
+}
+
+int contig_session_free_buffer(struct contig_session *s, uint64_t id, const uint64_t *check_len,
+			       const int *check_cache)
+{
+	struct contig_buffer *b = contig_session_buffer(s, id);
+
+	if (!b)
+		return -ENOENT;
+	if ((check_len && *check_len != b->req_len) ||
+	    (check_cache && *check_cache != b->cache_type))
+		return -EILSEQ;
+	buffer_release(s, (struct slot *)b);
+	return 0;
+}
+
+void contig_session_free(struct contig_session *s)
+{
+	if (!s)
+		return;
+	for (uint32_t i = 0; i < s->nslots; i++)
+		if (s->slots[i].buf.id)
+			buffer_release(s, &s->slots[i]);
+	for (size_t i = 0; i < s->nholdings; i++)
+		contig_range_set_done(&s->holdings[i].free);
+	free(s->holdings);
+	free(s->slots);
+	free(s);
+}

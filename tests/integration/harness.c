@@ -1,0 +1,341 @@
+/* harness.c - real daemon, real client processes, independent pagemap
+ * reads. See harness.h. */
+#include "harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define READY_TIMEOUT_MS 120000
+
+/* build/contigd, found next to this test: build/tests/integration/<test>. */
+static void daemon_path(char *buf, size_t len)
+{
+	char exe[PATH_MAX - 16];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *p;
+
+	if (n < 0)
+		bail_out("readlink /proc/self/exe: %s", strerror(errno));
+	exe[n] = '\0';
+	for (int i = 0; i < 3 && (p = strrchr(exe, '/')); i++)
+		*p = '\0';
+	snprintf(buf, len, "%s/contigd", exe);
+}
+
+static int notify_socket(const char *path)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (strlen(path) >= sizeof(addr.sun_path))
+		bail_out("notify socket path too long: %s", path);
+	memcpy(addr.sun_path, path, strlen(path) + 1);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
+		bail_out("notify socket %s: %s", path, strerror(errno));
+	return fd;
+}
+
+static pid_t spawn(const char *dir, const char *sock, const char *notify, const char *const *args,
+		   int log_fd)
+{
+	const char *argv[64];
+	char bin[PATH_MAX];
+	int argc = 0;
+	pid_t pid;
+
+	daemon_path(bin, sizeof(bin));
+	if (getenv("CONTIGD_VALGRIND") && *getenv("CONTIGD_VALGRIND") == '1') {
+		argv[argc++] = "valgrind";
+		argv[argc++] = "-q";
+		argv[argc++] = "--error-exitcode=99";
+		argv[argc++] = "--leak-check=full";
+		argv[argc++] = "--show-leak-kinds=definite,indirect";
+		argv[argc++] = "--errors-for-leak-kinds=definite,indirect";
+	}
+	argv[argc++] = bin;
+	if (sock) {
+		argv[argc++] = "--socket";
+		argv[argc++] = sock;
+	}
+	for (int i = 0; args && args[i] && argc < 62; i++)
+		argv[argc++] = args[i];
+	argv[argc] = NULL;
+
+	pid = fork();
+	if (pid < 0)
+		bail_out("fork: %s", strerror(errno));
+	if (pid == 0) {
+		dup2(log_fd, STDERR_FILENO);
+		if (notify)
+			setenv("NOTIFY_SOCKET", notify, 1);
+		else
+			unsetenv("NOTIFY_SOCKET");
+		(void)dir;
+		execvp(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+void harness_daemon_start(struct harness_daemon *d, const char *const *args)
+{
+	char notify[160], buf[256];
+	struct timespec start, now;
+	int nfd;
+
+	memset(d, 0, sizeof(*d));
+	snprintf(d->dir, sizeof(d->dir), "/tmp/contigd-test.XXXXXX");
+	if (!mkdtemp(d->dir))
+		bail_out("mkdtemp: %s", strerror(errno));
+	snprintf(d->sock, sizeof(d->sock), "%s/contigd.sock", d->dir);
+	snprintf(notify, sizeof(notify), "%s/notify", d->dir);
+	snprintf(d->log_path, sizeof(d->log_path), "%s/contigd.log", d->dir);
+	d->log_fd = open(d->log_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (d->log_fd < 0)
+		bail_out("open %s: %s", d->log_path, strerror(errno));
+	nfd = notify_socket(notify);
+	d->pid = spawn(d->dir, d->sock, notify, args, d->log_fd);
+	setenv("CONTIGD_SOCKET", d->sock, 1);
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		struct pollfd p = { .fd = nfd, .events = POLLIN };
+		int status;
+		ssize_t n;
+
+		if (poll(&p, 1, 200) > 0) {
+			n = recv(nfd, buf, sizeof(buf) - 1, 0);
+			if (n > 0) {
+				buf[n] = '\0';
+				if (strstr(buf, "READY=1"))
+					break;
+			}
+		}
+		if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
+			char log[4096] = "";
+			ssize_t m = pread(d->log_fd, log, sizeof(log) - 1, 0);
+
+			if (m > 0)
+				log[m] = '\0';
+			bail_out("contigd exited before READY=1: %s", log);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((now.tv_sec - start.tv_sec) * 1000 > READY_TIMEOUT_MS) {
+			kill(d->pid, SIGKILL);
+			bail_out("contigd not ready after %d s", READY_TIMEOUT_MS / 1000);
+		}
+	}
+	close(nfd);
+	unlink(notify);
+}
+
+int harness_daemon_fail(const char *const *args, char *log, size_t loglen)
+{
+	char dir[] = "/tmp/contigd-fail.XXXXXX", path[64];
+	int status, fd;
+	ssize_t n;
+	pid_t pid;
+
+	if (!mkdtemp(dir))
+		bail_out("mkdtemp: %s", strerror(errno));
+	snprintf(path, sizeof(path), "%s/log", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	pid = spawn(dir, NULL, NULL, args, fd);
+	if (waitpid(pid, &status, 0) != pid)
+		bail_out("waitpid: %s", strerror(errno));
+	n = pread(fd, log, loglen - 1, 0);
+	log[n > 0 ? n : 0] = '\0';
+	close(fd);
+	unlink(path);
+	rmdir(dir);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int harness_daemon_stop(struct harness_daemon *d)
+{
+	int status;
+
+	if (kill(d->pid, SIGTERM) < 0 || waitpid(d->pid, &status, 0) != d->pid)
+		bail_out("stopping contigd: %s", strerror(errno));
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		char log[8192] = "";
+		ssize_t n = pread(d->log_fd, log, sizeof(log) - 1, 0);
+
+		if (n > 0)
+			log[n] = '\0';
+		diag("contigd log:\n%s", log);
+	}
+	close(d->log_fd);
+	unlink(d->log_path);
+	unlink(d->sock);
+	rmdir(d->dir);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+bool harness_daemon_log_has(const struct harness_daemon *d, const char *needle)
+{
+	static char log[1 << 20];
+	ssize_t n = pread(d->log_fd, log, sizeof(log) - 1, 0);
+
+	if (n <= 0)
+		return false;
+	log[n] = '\0';
+	return strstr(log, needle) != NULL;
+}
+
+uint64_t harness_phys_of(pid_t pid, const void *virt)
+{
+	char path[64];
+	uint64_t entry = 0;
+	long page = sysconf(_SC_PAGESIZE);
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		bail_out("open %s: %s", path, strerror(errno));
+	if (pread(fd, &entry, sizeof(entry), (off_t)((uintptr_t)virt / page * 8)) != 8)
+		entry = 0;
+	close(fd);
+	if (!(entry >> 63))
+		return 0;
+	return (entry & ((UINT64_C(1) << 55) - 1)) * page + (uintptr_t)virt % page;
+}
+
+bool harness_phys_contiguous(pid_t pid, const void *virt, uint64_t len, uint64_t phys)
+{
+	for (uint64_t off = 0; off < len; off += 4096) {
+		uint64_t got = harness_phys_of(pid, (const char *)virt + off);
+
+		if (got != phys + off) {
+			diag("  offset 0x%llx: pagemap says 0x%llx, expected 0x%llx",
+			     (unsigned long long)off, (unsigned long long)got,
+			     (unsigned long long)(phys + off));
+			return false;
+		}
+	}
+	return true;
+}
+
+void harness_child_start(struct harness_child *c, int (*fn)(int fd, void *arg), void *arg)
+{
+	int sv[2];
+
+	fflush(stdout);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		bail_out("socketpair: %s", strerror(errno));
+	c->pid = fork();
+	if (c->pid < 0)
+		bail_out("fork: %s", strerror(errno));
+	if (c->pid == 0) {
+		close(sv[0]);
+		_exit(fn(sv[1], arg));
+	}
+	close(sv[1]);
+	c->fd = sv[0];
+}
+
+int harness_child_wait(struct harness_child *c)
+{
+	int status;
+
+	close(c->fd);
+	if (waitpid(c->pid, &status, 0) != c->pid)
+		bail_out("waitpid: %s", strerror(errno));
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void harness_send(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			bail_out("harness_send: %s", n < 0 ? strerror(errno) : "closed");
+		p += n;
+		len -= (size_t)n;
+	}
+}
+
+bool harness_try_recv(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+
+	while (len) {
+		ssize_t n = read(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		p += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+void harness_recv(int fd, void *buf, size_t len)
+{
+	if (!harness_try_recv(fd, buf, len))
+		bail_out("harness_recv: peer closed or failed");
+}
+
+struct contig_client *harness_connect(const struct harness_daemon *d)
+{
+	struct contig_client *c;
+	int r = contig_connect(d->sock, &c);
+
+	if (r < 0)
+		bail_out("contig_connect %s: %s", d->sock, contig_last_message());
+	return c;
+}
+
+bool harness_wait_stats(struct contig_client *c, bool (*pred)(const struct contig_stats *, void *),
+			void *arg)
+{
+	struct timespec pause = { 0, 1000000 }; /* between polls, not a synchronisation */
+
+	for (int i = 0; i < 30000; i++) {
+		struct contig_stats st;
+
+		if (contig_get_stats(c, &st) < 0)
+			return false;
+		if (pred(&st, arg))
+			return true;
+		nanosleep(&pause, NULL);
+	}
+	return false;
+}
+
+uint64_t harness_free_hugepages(uint64_t page_len)
+{
+	char path[128];
+	unsigned long long n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/sys/kernel/mm/hugepages/hugepages-%llukB/free_hugepages",
+		 (unsigned long long)(page_len >> 10));
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%llu", &n) != 1)
+		n = 0;
+	fclose(f);
+	return n;
+}

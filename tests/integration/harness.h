@@ -1,0 +1,83 @@
+/* harness.h - what every integration test needs: the real contigd binary on
+ * a socket in a temporary directory, client processes, and an independent
+ * reading of physical addresses from /proc/<pid>/pagemap.
+ *
+ * Readiness is the daemon's own sd_notify("READY=1") on a NOTIFY_SOCKET the
+ * harness creates: no sleeps. With CONTIGD_VALGRIND=1 in the environment the
+ * daemon runs under valgrind (memcheck, leaks are errors) and
+ * harness_daemon_stop() reports valgrind's verdict through the exit status.
+ */
+#ifndef CONTIG_HARNESS_H
+#define CONTIG_HARNESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "contig.h"
+#include "tap.h"
+
+#define MiB (UINT64_C(1) << 20)
+#define GiB (UINT64_C(1) << 30)
+
+struct harness_daemon {
+	pid_t pid;
+	char dir[64];    /* temporary directory, removed at stop */
+	char sock[128];  /* socket path inside it */
+	int log_fd;      /* the daemon's stderr, readable by the test */
+	char log_path[128];
+};
+
+/* Start build/contigd with --socket in a new temp dir and @args (NULL-
+ * terminated, e.g. "--pool", "0:2M:32M", NULL), wait for READY=1 (bail out
+ * after 120 s or if it exits). Sets CONTIGD_SOCKET for clients. */
+void harness_daemon_start(struct harness_daemon *d, const char *const *args);
+
+/* Start it expecting failure: returns its exit status (>= 0) and fills
+ * @log (its stderr) up to @loglen. Never READY. */
+int harness_daemon_fail(const char *const *args, char *log, size_t loglen);
+
+/* SIGTERM, wait, clean up. Returns the exit status (0 = clean; 99 =
+ * valgrind found errors), or 128 + signal. */
+int harness_daemon_stop(struct harness_daemon *d);
+
+/* Does the daemon's log so far contain @needle? */
+bool harness_daemon_log_has(const struct harness_daemon *d, const char *needle);
+
+/* Physical address of @virt in process @pid, read from /proc/@pid/pagemap
+ * (the page must be mapped). Returns 0 when it is not present. */
+uint64_t harness_phys_of(pid_t pid, const void *virt);
+
+/* Check from /proc/@pid/pagemap that [virt, virt + len) is backed by
+ * physically contiguous memory starting at @phys: every 4 KiB page at
+ * phys + offset. */
+bool harness_phys_contiguous(pid_t pid, const void *virt, uint64_t len, uint64_t phys);
+
+/* A client process: @fn runs in a child with one end of a socketpair
+ * (@fd) to talk to the parent, and its return value is the exit status. */
+struct harness_child {
+	pid_t pid;
+	int fd; /* parent's end */
+};
+void harness_child_start(struct harness_child *c, int (*fn)(int fd, void *arg), void *arg);
+/* Wait for the child; returns its exit status, or 128 + signal. */
+int harness_child_wait(struct harness_child *c);
+
+/* Exactly @len bytes over a socket or pipe (bails out on EOF/error). */
+void harness_send(int fd, const void *buf, size_t len);
+void harness_recv(int fd, void *buf, size_t len);
+/* Like harness_recv, but returns false on EOF instead of bailing out. */
+bool harness_try_recv(int fd, void *buf, size_t len);
+
+/* Connect a libcontig client to the daemon (bails out on failure). */
+struct contig_client *harness_connect(const struct harness_daemon *d);
+
+/* Poll the daemon's stats (through @c) until @pred holds, at most 30 s.
+ * Returns whether it held. Not a sleep: each poll is a round trip. */
+bool harness_wait_stats(struct contig_client *c, bool (*pred)(const struct contig_stats *, void *),
+			void *arg);
+
+/* Free hugepages of @page_len on node 0 according to the kernel. */
+uint64_t harness_free_hugepages(uint64_t page_len);
+
+#endif

@@ -1,0 +1,38 @@
+#!/bin/sh
+# deps.sh - make sure the Debian packages contigd builds and tests with are
+# installed. As root, install what is missing (non-interactively); otherwise
+# say exactly what to run. Called by `make run`, `make test`, `make bench`.
+set -eu
+
+# package : a file that tells it is installed
+need="
+libuv1-dev:/usr/include/uv.h
+libprotobuf-c-dev:/usr/include/protobuf-c/protobuf-c.h
+protobuf-c-compiler:/usr/bin/protoc-c
+libhugetlbfs-dev:/usr/include/hugetlbfs.h
+libhugetlbfs-bin:/usr/bin/hugeadm
+libnuma-dev:/usr/include/numa.h
+libsystemd-dev:/usr/include/systemd/sd-daemon.h
+pkg-config:/usr/bin/pkg-config
+gcc:/usr/bin/gcc
+make:/usr/bin/make
+perl:/usr/bin/prove
+"
+missing=""
+for entry in $need; do
+	pkg=${entry%%:*}
+	file=${entry#*:}
+	[ -e "$file" ] || missing="$missing $pkg"
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "contigd needs these Debian packages:$missing" >&2
+	echo "run as root:  apt-get install -y$missing   (or run this make target as root)" >&2
+	exit 1
+fi
+echo "installing:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >&2 || true
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $missing >&2

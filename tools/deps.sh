@@ -33,6 +33,8 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 echo "installing:$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -q >&2 || true
 # shellcheck disable=SC2086
-apt-get install -y -q --no-install-recommends $missing >&2
+if ! apt-get install -y -q --no-install-recommends $missing >&2; then
+	apt-get update -q >&2
+	apt-get install -y -q --no-install-recommends $missing >&2
+fi

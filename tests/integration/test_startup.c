@@ -1,0 +1,151 @@
+/* test_startup.c - the daemon refuses to start when it cannot keep its
+ * promises, and says why; it sizes the kernel's hugepage pool itself when
+ * it may, and gives back what it added. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static uint64_t read_u64(const char *path)
+{
+	unsigned long long v = 0;
+	FILE *f = fopen(path, "re");
+
+	if (!f || fscanf(f, "%llu", &v) != 1)
+		bail_out("read %s", path);
+	fclose(f);
+	return v;
+}
+
+#define NR_2M "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
+
+/* Run contigd as user nobody: no CAP_SYS_ADMIN, so no physical addresses. */
+static int run_unprivileged(char *log, size_t loglen)
+{
+	char dir[] = "/tmp/contigd-nobody.XXXXXX", path[64], bin[4096], exe[4000];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	int status, fd;
+	pid_t pid;
+
+	exe[n > 0 ? n : 0] = '\0';
+	for (int i = 0; i < 3; i++)
+		*strrchr(exe, '/') = '\0';
+	snprintf(bin, sizeof(bin), "%s/contigd", exe);
+	if (!mkdtemp(dir))
+		bail_out("mkdtemp");
+	chmod(dir, 0777);
+	snprintf(path, sizeof(path), "%s/sock", dir);
+	{
+		char logpath[80];
+
+		snprintf(logpath, sizeof(logpath), "%s/log", dir);
+		fd = open(logpath, O_RDWR | O_CREAT | O_TRUNC, 0666);
+		unlink(logpath);
+	}
+	pid = fork();
+	if (pid == 0) {
+		dup2(fd, STDERR_FILENO);
+		if (setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(126);
+		execl(bin, bin, "--socket", path, "--pool", "0:2M:4M", (char *)NULL);
+		_exit(127);
+	}
+	waitpid(pid, &status, 0);
+	n = pread(fd, log, loglen - 1, 0);
+	log[n > 0 ? n : 0] = '\0';
+	close(fd);
+	rmdir(dir);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int main(void)
+{
+	char log[8192], conf[] = "/tmp/contigd-conf.XXXXXX";
+	int status, fd;
+
+	status = run_unprivileged(log, sizeof(log));
+	ok(status != 0 && strstr(log, "CAP_SYS_ADMIN"),
+	   "refuses_to_start_without_the_right_to_read_physical_addresses");
+	diag("  %s", log);
+
+	{
+		static const char *const args[] = { "--pool", "7:2M:4M", NULL };
+
+		status = harness_daemon_fail(args, log, sizeof(log));
+		ok(status != 0 && strstr(log, "no node 7"), "refuses_a_pool_on_a_missing_node");
+	}
+	{
+		static const char *const args[] = { "--pool", "0:3M:6M", NULL };
+
+		status = harness_daemon_fail(args, log, sizeof(log));
+		ok(status == 2 && strstr(log, "2M or 1G"), "refuses_a_page_size_other_than_2M_or_1G");
+	}
+	{
+		static const char *const args[] = { "--config", "/nonexistent/contigd.conf", NULL };
+
+		status = harness_daemon_fail(args, log, sizeof(log));
+		ok(status == 2 && strstr(log, "/nonexistent/contigd.conf"),
+		   "a_missing_config_file_is_named");
+	}
+	fd = mkstemp(conf);
+	if (fd < 0 || write(fd, "# test\npool = 0:2M:4M\nfrobnicate = 1\n", 37) != 37)
+		bail_out("writing %s", conf);
+	close(fd);
+	{
+		const char *const args[] = { "--config", conf, NULL };
+		char want[128];
+
+		snprintf(want, sizeof(want), "%s:3", conf);
+		status = harness_daemon_fail(args, log, sizeof(log));
+		ok(status == 2 && strstr(log, want) && strstr(log, "frobnicate"),
+		   "a_bad_config_line_is_named_by_file_line_and_key");
+	}
+	unlink(conf);
+
+	/* Two daemons on one socket: the second refuses, the first serves on. */
+	{
+		static const char *const args[] = { "--pool", "0:2M:4M", NULL };
+		struct harness_daemon d;
+		struct contig_client *c;
+		struct contig_stats st;
+		const char *second[] = { "--socket", NULL, "--pool", "0:2M:4M", NULL };
+
+		harness_daemon_start(&d, args);
+		second[1] = d.sock;
+		status = harness_daemon_fail(second, log, sizeof(log));
+		ok(status != 0 && (strstr(log, "another contigd") || strstr(log, "in use")),
+		   "a_second_daemon_on_the_same_socket_refuses");
+		c = harness_connect(&d);
+		ok(contig_get_stats(c, &st) == 0, "the_first_daemon_keeps_serving");
+		contig_disconnect(c);
+		ok(harness_daemon_stop(&d) == 0, "first_daemon_stops_cleanly");
+	}
+
+	/* Short of hugepages, as root: it raises nr_hugepages, then gives back. */
+	{
+		uint64_t nr = read_u64(NR_2M), nfree = harness_free_hugepages(2 * MiB);
+		char pool[64];
+		const char *args[] = { "--pool", pool, NULL };
+		struct harness_daemon d;
+		struct contig_client *c;
+		struct contig_stats st;
+
+		snprintf(pool, sizeof(pool), "0:2M:%lluM", (unsigned long long)(nfree + 8) * 2);
+		harness_daemon_start(&d, args);
+		ok(read_u64(NR_2M) >= nr + 8, "raises_nr_hugepages_when_short");
+		c = harness_connect(&d);
+		ok(contig_get_stats(c, &st) == 0 && st.pools[0].nframes == nfree + 8,
+		   "reserves_every_frame_it_was_asked_for");
+		contig_disconnect(c);
+		ok(harness_daemon_stop(&d) == 0, "stops_cleanly");
+		is_u64(read_u64(NR_2M), nr, "gives_the_added_hugepages_back");
+	}
+	return done_testing();
+}

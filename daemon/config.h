@@ -10,9 +10,11 @@
  *   pool   = NODE:PAGESIZE:SIZE    reserve SIZE bytes of PAGESIZE pages on NODE;
  *                                  repeatable; the same (node, page size) twice
  *                                  is an error
- * Sizes take a K, M, G or T suffix (powers of 1024, optional "iB"/"B");
- * PAGESIZE must be 2M or 1G (written any way that means 2 MiB or 1 GiB);
- * SIZE must be a positive multiple of PAGESIZE.
+ * Sizes are decimal or 0x hex and take a K, M, G or T suffix (powers of
+ * 1024, optional "iB"/"B"); NODE is 0..1023; PAGESIZE must be 2M or 1G
+ * (written any way that means 2 MiB or 1 GiB); SIZE must be a positive
+ * multiple of PAGESIZE. The socket path must be shorter than 108 bytes and
+ * given at most once; files are at most 1 MiB.
  */
 #ifndef CONTIG_CONFIG_H
 #define CONTIG_CONFIG_H
@@ -48,12 +50,13 @@ int contig_config_parse_pool(const char *text, struct contig_pool_spec *ret_spec
 
 /* Parse configuration @text; @source names it in messages ("FILE:LINE: ...").
  * Returns 0 and fills *ret_cfg (which the caller releases with
- * contig_config_done()), or -EINVAL with the reason in @err. */
+ * contig_config_done()), -EINVAL with the reason in @err, or -ENOMEM. */
 int contig_config_parse(const char *text, const char *source, struct contig_config *ret_cfg,
 			char *err, size_t errlen);
 
-/* Read and parse the file at @path. Returns as contig_config_parse(), or
- * -errno if the file cannot be read (reason in @err). */
+/* Read and parse the file at @path. Returns as contig_config_parse(),
+ * -EFBIG over 1 MiB, -EINVAL if it holds a NUL byte, or -errno if it cannot
+ * be read (reason in @err). */
 int contig_config_load(const char *path, struct contig_config *ret_cfg, char *err, size_t errlen);
 
 /* Add @spec to @cfg, or replace the pool with the same (node, page size).

@@ -25,10 +25,15 @@
  *    bytes, never exclusive ends, which would wrap to 0;
  *  - ranges are sorted and neither overlap nor touch
  *    (last[i] + 1 < phys[i + 1]): give merges touching neighbours;
- *  - free_len is the sum of the lengths, so a set never covers all 2^64
- *    addresses (give refuses the range that would complete it);
+ *  - free_len is the sum of the lengths and must fit in 64 bits, so a set
+ *    never covers all 2^64 addresses (give refuses the range that would);
  *  - nranges <= cap, and ranges is NULL only when cap is 0.
  * Any arithmetic that would pass 2^64 means "does not fit", never a wrap.
+ *
+ * Beyond range.h: take and give return -EINVAL for a range that is empty or
+ * passes 2^64 (is_free says false for one), and give returns -EOVERFLOW
+ * rather than complete a set of all 2^64 addresses, whose length and
+ * free_len would not fit in a uint64_t.
  *
  * No syscalls, no libuv, no globals. A set belongs to one thread.
  */
@@ -133,7 +138,7 @@ static int set_reserve(struct contig_range_set *set)
 	return 0;
 }
 
-/* Open a hole at @i (room must already be reserved). */
+/* Insert [phys, phys + len) at index @i; room must already be reserved. */
 static void range_insert(struct contig_range_set *set, size_t i, uint64_t phys, uint64_t len)
 {
 	assert(set->nranges < set->cap && i <= set->nranges);

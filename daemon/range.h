@@ -41,8 +41,11 @@ void contig_range_set_init(struct contig_range_set *set);
 void contig_range_set_done(struct contig_range_set *set);
 
 /* Is @req well formed (len > 0, powers of two, boundary >= len,
- * lowest <= highest)? Returns 0 or -EINVAL, and on -EINVAL points
- * *ret_field (if not NULL) at the name of the first bad field. */
+ * lowest <= highest, lowest + len - 1 below 2^64)? Returns 0 or -EINVAL,
+ * and on -EINVAL points *ret_field (if not NULL) at the name of the first
+ * bad field in struct order ("highest" when lowest > highest, "lowest" when
+ * lowest + len overflows). A window smaller than len is well formed:
+ * contig_range_find() then says -ENOSPC. */
 int contig_range_req_check(const struct contig_range_req *req, const char **ret_field);
 
 /* Find the lowest start address at which a range satisfying @req lies
@@ -53,13 +56,16 @@ int contig_range_find(const struct contig_range_set *set, const struct contig_ra
 		      uint64_t *ret_phys);
 
 /* Remove [phys, phys + len), which must lie inside one free range, from
- * @set. Returns 0, -ENOENT if it is not free, -ENOMEM if the array could
- * not grow (the set is then unchanged). */
+ * @set. Returns 0, -ENOENT if it is not free, -EINVAL if len is 0 or the
+ * range wraps past 2^64, -ENOMEM if the array could not grow (the set is
+ * then unchanged). */
 int contig_range_take(struct contig_range_set *set, uint64_t phys, uint64_t len);
 
 /* Add [phys, phys + len), which must not overlap any free range, to @set,
- * merging with neighbours. Returns 0, -EEXIST on overlap (set unchanged),
- * -ENOMEM if the array could not grow (set unchanged). */
+ * merging with neighbours. Returns 0, -EEXIST on overlap, -EINVAL if len is
+ * 0 or the range wraps past 2^64, -EOVERFLOW if the set would cover all
+ * 2^64 addresses (unrepresentable), -ENOMEM if the array could not grow;
+ * on error the set is unchanged. */
 int contig_range_give(struct contig_range_set *set, uint64_t phys, uint64_t len);
 
 /* Is [phys, phys + len) entirely free in @set? */

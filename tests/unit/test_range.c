@@ -18,7 +18,8 @@
  * arithmetic over every aligned start, so it shares neither the algorithm
  * nor the overflow handling of range.c. After each operation the set must
  * be sorted, non-touching and sum to the model's free bytes; every 64
- * operations it must equal the model range by range. At the end everything
+ * operations it must equal the model range by range. A found or taken range
+ * must be free in the model, so live allocations never overlap. At the end everything
  * is given back and the set must equal the initial one. A failure stops its
  * run and prints the operation, the seed and the op number; each run then
  * reports one ok line per property.
@@ -47,7 +48,7 @@
 /* Fill @set (initialized here) with the given ranges, in order. */
 #define SET_OF(set, ...) set_of((set), RANGES(__VA_ARGS__), NRANGES(__VA_ARGS__))
 /* ok() that @set holds exactly the given ranges and a matching free_len. */
-#define EXPECT_SET(set, name, ...) \
+#define EXPECT_SET(set, name, ...)                                                                 \
 	expect_set((set), RANGES(__VA_ARGS__), NRANGES(__VA_ARGS__), (name))
 
 static void set_of(struct contig_range_set *set, const struct contig_range *ranges, size_t n)
@@ -59,8 +60,8 @@ static void set_of(struct contig_range_set *set, const struct contig_range *rang
 	for (i = 0; i < n; i++) {
 		err = contig_range_give(set, ranges[i].phys, ranges[i].len);
 		if (err)
-			bail_out("setup: give 0x%" PRIx64 "+0x%" PRIx64 " returned %d", ranges[i].phys,
-				 ranges[i].len, err);
+			bail_out("setup: give 0x%" PRIx64 "+0x%" PRIx64 " returned %d",
+				 ranges[i].phys, ranges[i].len, err);
 	}
 }
 
@@ -70,10 +71,12 @@ static void diag_set(const struct contig_range_set *set)
 
 	diag("  set (%zu ranges, free_len 0x%" PRIx64 "):", set->nranges, set->free_len);
 	for (i = 0; i < set->nranges; i++)
-		diag("    [0x%" PRIx64 ", +0x%" PRIx64 ")", set->ranges[i].phys, set->ranges[i].len);
+		diag("    [0x%" PRIx64 ", +0x%" PRIx64 ")", set->ranges[i].phys,
+		     set->ranges[i].len);
 }
 
-static bool set_equals(const struct contig_range_set *set, const struct contig_range *want, size_t n)
+static bool set_equals(const struct contig_range_set *set, const struct contig_range *want,
+		       size_t n)
 {
 	uint64_t sum = 0;
 	size_t i;
@@ -147,7 +150,8 @@ static void test_empty(void)
 	struct contig_range_set set;
 
 	contig_range_set_init(&set);
-	expect_find(&set, req(PAGE, PAGE, 0, MAX, 0), -ENOSPC, 0, "find_on_empty_set_returns_enospc");
+	expect_find(&set, req(PAGE, PAGE, 0, MAX, 0), -ENOSPC, 0,
+		    "find_on_empty_set_returns_enospc");
 	is_u64(contig_range_largest(&set), 0, "largest_of_empty_set_is_zero");
 	ok(!contig_range_is_free(&set, 0, PAGE), "is_free_on_empty_set_is_false");
 	expect_err(contig_range_take(&set, 0, PAGE), -ENOENT, "take_from_empty_set_returns_enoent");
@@ -169,12 +173,14 @@ static void test_req_check(void)
 		  "req_check_accepts_plain_request" },
 		{ { .len = 1, .align = 1, .highest = 0 }, NULL,
 		  "req_check_accepts_one_byte_at_zero" },
-		{ { .len = 0, .align = PAGE, .highest = MAX }, "len", "req_check_rejects_zero_len" },
+		{ { .len = 0, .align = PAGE, .highest = MAX }, "len",
+		  "req_check_rejects_zero_len" },
 		{ { .len = PAGE, .align = 0, .highest = MAX }, "align",
 		  "req_check_rejects_zero_align" },
 		{ { .len = PAGE, .align = 3 * PAGE, .highest = MAX }, "align",
 		  "req_check_rejects_align_not_power_of_two" },
-		{ { .len = PAGE, .align = 1ull << 63, .highest = MAX, .boundary = 1ull << 63 }, NULL,
+		{ { .len = PAGE, .align = 1ull << 63, .highest = MAX, .boundary = 1ull << 63 },
+		  NULL,
 		  "req_check_accepts_align_and_boundary_of_2^63" },
 		{ { .len = 2 * PAGE, .align = PAGE, .highest = MAX, .boundary = 3 * PAGE },
 		  "boundary", "req_check_rejects_boundary_not_power_of_two" },
@@ -272,7 +278,8 @@ static void test_give_errors(void)
 	for (i = 0; i < sizeof(overlaps) / sizeof(overlaps[0]); i++)
 		expect_err(contig_range_give(&set, overlaps[i].phys, overlaps[i].len), -EEXIST,
 			   overlaps[i].name);
-	expect_err(contig_range_give(&set, 0x30000, 0), -EINVAL, "give_of_empty_range_returns_einval");
+	expect_err(contig_range_give(&set, 0x30000, 0), -EINVAL,
+		   "give_of_empty_range_returns_einval");
 	expect_err(contig_range_give(&set, TOP(PAGE), 2 * PAGE), -EINVAL,
 		   "give_of_range_past_2^64_returns_einval");
 	EXPECT_SET(&set, "failed_gives_leave_set_unchanged", { 0x10000, 0x2000 },
@@ -281,7 +288,8 @@ static void test_give_errors(void)
 
 	/* Ranges ending at 2^64, and a set that would cover every address. */
 	SET_OF(&set, { TOP(0x3000), 0x1000 });
-	expect_err(contig_range_give(&set, TOP(PAGE), PAGE), 0, "give_accepts_range_ending_at_2^64");
+	expect_err(contig_range_give(&set, TOP(PAGE), PAGE), 0,
+		   "give_accepts_range_ending_at_2^64");
 	expect_err(contig_range_give(&set, TOP(0x2000), PAGE), 0,
 		   "give_merges_both_sides_at_top_of_address_space");
 	EXPECT_SET(&set, "give_builds_range_ending_at_2^64", { TOP(0x3000), 0x3000 });
@@ -353,7 +361,8 @@ static void test_take(void)
 	for (i = 0; i < sizeof(absent) / sizeof(absent[0]); i++)
 		expect_err(contig_range_take(&set, absent[i].phys, absent[i].len), -ENOENT,
 			   absent[i].name);
-	expect_err(contig_range_take(&set, 0x11000, 0), -EINVAL, "take_of_empty_range_returns_einval");
+	expect_err(contig_range_take(&set, 0x11000, 0), -EINVAL,
+		   "take_of_empty_range_returns_einval");
 	expect_err(contig_range_take(&set, TOP(PAGE), 2 * PAGE), -EINVAL,
 		   "take_of_range_past_2^64_returns_einval");
 	EXPECT_SET(&set, "failed_takes_leave_set_unchanged", { 0x11000, 0x2000 },
@@ -405,9 +414,9 @@ static void test_find(void)
 	SET_OF(&set, { 0x10000, 0x1000 }, { 0x20000, 0x8000 }, { 0x30000, 0x10000 },
 	       { 0x100000, 0x100000 });
 
-	expect_find(&set, req(0x1000, 0x1000, 0, MAX, 0), 0, 0x10000, "find_takes_first_fit_not_best");
-	expect_find(&set, req(0x2000, 0x1000, 0, MAX, 0), 0, 0x20000,
-		    "find_skips_range_too_small");
+	expect_find(&set, req(0x1000, 0x1000, 0, MAX, 0), 0, 0x10000,
+		    "find_takes_first_fit_not_best");
+	expect_find(&set, req(0x2000, 0x1000, 0, MAX, 0), 0, 0x20000, "find_skips_range_too_small");
 	expect_find(&set, req(0x1000, 0x1000, 0x21800, MAX, 0), 0, 0x22000,
 		    "find_starts_at_aligned_lowest_inside_range");
 	expect_find(&set, req(0x1000, 1, 0x21801, MAX, 0), 0, 0x21801,
@@ -521,12 +530,12 @@ static void test_find_top(void)
 }
 
 /* ---------------------------------------------------------------------- */
-/* Random operations against a ix bitmap */
+/* Random operations against a bitmap model */
 
 #define NUNITS 16384u /* model size: 64 MiB of pages, or 16 KiB of bytes */
 #define FULL_CHECK_EVERY 64
 
-typedef unsigned __int128 u128;
+__extension__ typedef unsigned __int128 u128; /* the model never overflows */
 
 enum check {
 	CHECK_FIND_ENOSPC,
@@ -546,7 +555,7 @@ static const char *const check_names[NCHECKS] = {
 	[CHECK_FIND_ENOSPC] = "random_find_enospc_only_when_model_has_no_fit",
 	[CHECK_FIND_LOWEST] = "random_find_returns_model_lowest_fit",
 	[CHECK_CONSTRAINTS] = "random_found_ranges_satisfy_every_constraint",
-	[CHECK_OVERLAP] = "random_live_allocations_never_overlap",
+	[CHECK_OVERLAP] = "random_found_ranges_are_free_so_allocations_never_overlap",
 	[CHECK_OPS] = "random_take_give_is_free_agree_with_model",
 	[CHECK_SHAPE] = "random_set_stays_sorted_non_touching_non_empty",
 	[CHECK_FREE_LEN] = "random_free_len_matches_model",
@@ -561,8 +570,8 @@ struct alloc {
 };
 
 struct sim {
-	uint64_t base;  /* address of unit 0 */
-	uint64_t unit;  /* model granularity: a power of two, the base a multiple of it */
+	uint64_t base;	/* address of unit 0 */
+	uint64_t unit;	/* model granularity: a power of two, the base a multiple of it */
 	uint64_t space; /* NUNITS * unit */
 	uint64_t rng;
 	uint64_t seed;
@@ -573,7 +582,7 @@ struct sim {
 
 	struct contig_range_set set;
 	unsigned char isfree[NUNITS]; /* the model */
-	uint64_t nfree;               /* units */
+	uint64_t nfree;		      /* units */
 	struct alloc allocs[NUNITS];  /* live allocations, each >= 1 unit */
 	size_t nallocs;
 	struct contig_range init[NUNITS];
@@ -611,8 +620,9 @@ __attribute__((format(printf, 3, 4))) static void fail(struct sim *sim, enum che
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	diag("%s failed at op %lu (RANGE_SEED=0x%" PRIx64 ", unit 0x%" PRIx64 ", base 0x%" PRIx64
-	     ")", check_names[check], sim->op, sim->seed, sim->unit, sim->base);
+	diag("%s failed at op %lu of the run with unit 0x%" PRIx64 ", base 0x%" PRIx64,
+	     check_names[check], sim->op, sim->unit, sim->base);
+	diag("  reproduce with RANGE_SEED=0x%" PRIx64, sim->seed);
 	diag("  op: %s", sim->what);
 	diag("  %s", msg);
 	sim->failed[check] = true;
@@ -629,7 +639,7 @@ static bool model_all_free(const struct sim *sim, size_t ix, size_t nunits)
 	return memchr(&sim->isfree[ix], 0, nunits) == NULL;
 }
 
-/* Flip [ix, ix + nunits) to @isfree; every ix must be the opposite. */
+/* Flip units [ix, ix + nunits) to @isfree; each must be the opposite now. */
 static bool model_mark(struct sim *sim, size_t ix, size_t nunits, bool isfree)
 {
 	size_t i;
@@ -681,7 +691,8 @@ static bool model_find(const struct sim *sim, const struct contig_range_req *req
 			s += align;
 			continue;
 		}
-		hole = memchr(&sim->isfree[unit_of(sim, (uint64_t)s)], 0, (size_t)(len / sim->unit));
+		hole = memchr(&sim->isfree[unit_of(sim, (uint64_t)s)], 0,
+			      (size_t)(len / sim->unit));
 		if (!hole) {
 			*ret_phys = (uint64_t)s;
 			return true;
@@ -726,7 +737,8 @@ static struct contig_range_req gen_req(struct sim *sim)
 	else if (k < 97)
 		r.boundary = pow2_at_least(r.len) << rnd(sim, 5);
 	else
-		r.boundary = rnd(sim, 3) == 0 ? 3 * sim->unit : 1ull << rnd(sim, 64); /* often bad */
+		r.boundary =
+			rnd(sim, 3) == 0 ? 3 * sim->unit : 1ull << rnd(sim, 64); /* often bad */
 
 	k = rnd(sim, 100);
 	if (k < 30) {
@@ -778,14 +790,15 @@ static void sim_take(struct sim *sim, uint64_t phys, uint64_t len)
 
 	if (!model_mark(sim, unit_of(sim, phys), (size_t)(len / sim->unit), false)) {
 		fail(sim, CHECK_OVERLAP,
-		     "[0x%" PRIx64 ", +0x%" PRIx64 ") overlaps a live allocation or a never-free unit",
+		     "[0x%" PRIx64 ", +0x%" PRIx64
+		     ") overlaps a live allocation or a never-free unit",
 		     phys, len);
 		return;
 	}
 	err = contig_range_take(&sim->set, phys, len);
 	if (err) {
-		fail(sim, CHECK_OPS, "take of free [0x%" PRIx64 ", +0x%" PRIx64 ") returned %d", phys,
-		     len, err);
+		fail(sim, CHECK_OPS, "take of free [0x%" PRIx64 ", +0x%" PRIx64 ") returned %d",
+		     phys, len, err);
 		return;
 	}
 	alloc_add(sim, phys, len);
@@ -806,11 +819,17 @@ static bool check_constraints(struct sim *sim, const struct contig_range_req *r,
 		broken = "crosses boundary";
 	else if (phys < sim->base || last > (u128)sim->base + sim->space - 1)
 		broken = "outside the space";
-	else if (!model_all_free(sim, unit_of(sim, phys), (size_t)(r->len / sim->unit)))
-		broken = "not free in the model";
-	if (broken)
+	if (broken) {
 		fail(sim, CHECK_CONSTRAINTS, "find returned 0x%" PRIx64 ": %s", phys, broken);
-	return !broken;
+		return false;
+	}
+	if (!model_all_free(sim, unit_of(sim, phys), (size_t)(r->len / sim->unit))) {
+		fail(sim, CHECK_OVERLAP,
+		     "find returned 0x%" PRIx64 ": overlaps a live allocation or a never-free unit",
+		     phys);
+		return false;
+	}
+	return true;
 }
 
 static void op_find(struct sim *sim)
@@ -841,8 +860,8 @@ static void op_find(struct sim *sim)
 		if (err != -ENOSPC)
 			fail(sim, CHECK_FIND_ENOSPC, "find returned %d", err);
 		else if (fits)
-			fail(sim, CHECK_FIND_ENOSPC, "find returned -ENOSPC; model fits at 0x%" PRIx64,
-			     want);
+			fail(sim, CHECK_FIND_ENOSPC,
+			     "find returned -ENOSPC; model fits at 0x%" PRIx64, want);
 		else if (got != SENTINEL)
 			fail(sim, CHECK_FIND_ENOSPC, "find wrote *ret_phys on -ENOSPC");
 		sim->nenospc++;
@@ -851,8 +870,9 @@ static void op_find(struct sim *sim)
 	if (!check_constraints(sim, &r, got))
 		return;
 	if (!fits || got != want) {
-		fail(sim, CHECK_FIND_LOWEST, "find returned 0x%" PRIx64 "; model's lowest fit is %s0x%" PRIx64,
-		     got, fits ? "" : "none, not even ", want);
+		fail(sim, CHECK_FIND_LOWEST,
+		     "find returned 0x%" PRIx64 "; model's lowest fit is %s0x%" PRIx64, got,
+		     fits ? "" : "none, not even ", want);
 		return;
 	}
 	if (!contig_range_is_free(&sim->set, got, r.len)) {
@@ -879,7 +899,8 @@ static void op_give(struct sim *sim)
 	}
 	phys = a.phys + first * sim->unit;
 	snprintf(sim->what, sizeof(sim->what),
-		 "give [0x%" PRIx64 ", +0x%" PRIx64 ") of allocation [0x%" PRIx64 ", +0x%" PRIx64 ")",
+		 "give [0x%" PRIx64 ", +0x%" PRIx64 ") of allocation [0x%" PRIx64 ", +0x%" PRIx64
+		 ")",
 		 phys, n * sim->unit, a.phys, a.len);
 	err = contig_range_give(&sim->set, phys, n * sim->unit);
 	if (err) {
@@ -887,7 +908,7 @@ static void op_give(struct sim *sim)
 		return;
 	}
 	if (!model_mark(sim, unit_of(sim, phys), (size_t)n, true)) {
-		fail(sim, CHECK_OVERLAP, "gave back a ix that the model had free");
+		fail(sim, CHECK_OVERLAP, "gave back a unit that the model had free");
 		return;
 	}
 	alloc_remove(sim, i);
@@ -904,10 +925,10 @@ static bool set_unchanged(const struct sim *sim, const struct contig_range *befo
 			  uint64_t free_len)
 {
 	return sim->set.nranges == n && sim->set.free_len == free_len &&
-	       memcmp(sim->set.ranges, before, n * sizeof(*before)) == 0;
+	       (n == 0 || memcmp(sim->set.ranges, before, n * sizeof(*before)) == 0);
 }
 
-/* Take a random ix range: it succeeds exactly when the model has it all free. */
+/* Take a random range: it succeeds exactly when the model has it all free. */
 static void op_take(struct sim *sim, struct contig_range *scratch)
 {
 	size_t ix = (size_t)rnd(sim, NUNITS);
@@ -929,7 +950,8 @@ static void op_take(struct sim *sim, struct contig_range *scratch)
 		sim->ntake_ok++;
 		return;
 	}
-	memcpy(scratch, sim->set.ranges, n * sizeof(*scratch));
+	if (n)
+		memcpy(scratch, sim->set.ranges, n * sizeof(*scratch));
 	err = contig_range_take(&sim->set, phys, len);
 	if (err != -ENOENT)
 		fail(sim, CHECK_OPS, "take of partly used range returned %d, want -ENOENT", err);
@@ -954,9 +976,10 @@ static void op_give_overlap(struct sim *sim, struct contig_range *scratch)
 	last = ix + (size_t)rnd(sim, (NUNITS - 1 - ix < 16 ? NUNITS - 1 - ix : 16) + 1);
 	phys = sim->base + first * sim->unit;
 	len = (last - first + 1) * sim->unit;
-	snprintf(sim->what, sizeof(sim->what), "give over free unit: [0x%" PRIx64 ", +0x%" PRIx64 ")",
-		 phys, len);
-	memcpy(scratch, sim->set.ranges, n * sizeof(*scratch));
+	snprintf(sim->what, sizeof(sim->what),
+		 "give over free unit: [0x%" PRIx64 ", +0x%" PRIx64 ")", phys, len);
+	if (n)
+		memcpy(scratch, sim->set.ranges, n * sizeof(*scratch));
 	err = contig_range_give(&sim->set, phys, len);
 	if (err != -EEXIST)
 		fail(sim, CHECK_OPS, "give returned %d, want -EEXIST", err);
@@ -980,8 +1003,8 @@ static void check_shape(struct sim *sim)
 		const struct contig_range *r = &set->ranges[i];
 
 		if (r->len == 0 || (u128)r->phys + r->len > (u128)1 << 64) {
-			fail(sim, CHECK_SHAPE, "range %zu [0x%" PRIx64 ", +0x%" PRIx64 ") is bad", i,
-			     r->phys, r->len);
+			fail(sim, CHECK_SHAPE, "range %zu [0x%" PRIx64 ", +0x%" PRIx64 ") is bad",
+			     i, r->phys, r->len);
 			return;
 		}
 		if (i > 0 && (u128)r[-1].phys + r[-1].len >= r->phys) {
@@ -1032,7 +1055,7 @@ static void check_contents(struct sim *sim)
 		     contig_range_largest(set), largest);
 }
 
-/* Random free runs (one at ix 0 when base is 0, one ending at the space's
+/* Random free runs (one at unit 0 when base is 0, one ending at the space's
  * end, so at 2^64 for the top base), given in shuffled chunks. */
 static void sim_setup(struct sim *sim, struct alloc *chunks)
 {
@@ -1080,7 +1103,8 @@ static void sim_setup(struct sim *sim, struct alloc *chunks)
 	for (i = 0; i < nchunks && !sim->stop; i++) {
 		err = contig_range_give(&sim->set, chunks[i].phys, chunks[i].len);
 		if (err)
-			fail(sim, CHECK_OPS, "give of chunk [0x%" PRIx64 ", +0x%" PRIx64 ") returned %d",
+			fail(sim, CHECK_OPS,
+			     "give of chunk [0x%" PRIx64 ", +0x%" PRIx64 ") returned %d",
 			     chunks[i].phys, chunks[i].len, err);
 	}
 	if (!sim->stop)
@@ -1094,14 +1118,14 @@ static void sim_teardown(struct sim *sim)
 {
 	int err;
 
-	snprintf(sim->what, sizeof(sim->what), "teardown: give back %zu allocations",
-		 sim->nallocs);
+	snprintf(sim->what, sizeof(sim->what), "teardown: give back %zu allocations", sim->nallocs);
 	while (sim->nallocs > 0) {
 		size_t i = (size_t)rnd(sim, sim->nallocs);
 
 		err = contig_range_give(&sim->set, sim->allocs[i].phys, sim->allocs[i].len);
 		if (err) {
-			fail(sim, CHECK_RESTORE, "give of [0x%" PRIx64 ", +0x%" PRIx64 ") returned %d",
+			fail(sim, CHECK_RESTORE,
+			     "give of [0x%" PRIx64 ", +0x%" PRIx64 ") returned %d",
 			     sim->allocs[i].phys, sim->allocs[i].len, err);
 			return;
 		}
@@ -1146,9 +1170,12 @@ static void run_random(uint64_t seed, uint64_t base, uint64_t unit, unsigned lon
 			check_contents(sim);
 	}
 	if (!sim->stop)
+		check_contents(sim);
+	if (!sim->stop)
 		sim_teardown(sim);
 
-	diag("unit 0x%" PRIx64 ", base 0x%" PRIx64 ": %lu ops, %zu initial ranges; find: %lu found, %lu -ENOSPC, "
+	diag("unit 0x%" PRIx64 ", base 0x%" PRIx64
+	     ": %lu ops, %zu initial ranges; find: %lu found, %lu -ENOSPC, "
 	     "%lu bad requests; give: %lu (%lu partial), %lu -EEXIST; take: %lu ok, %lu -ENOENT",
 	     unit, base, sim->op, sim->ninit, sim->nfound, sim->nenospc, sim->nbadreq, sim->ngive,
 	     sim->npartial, sim->neexist, sim->ntake_ok, sim->nenoent);
@@ -1156,10 +1183,14 @@ static void run_random(uint64_t seed, uint64_t base, uint64_t unit, unsigned lon
 		ok(!sim->failed[c], "%s (unit 0x%" PRIx64 ", base 0x%" PRIx64 ")", check_names[c],
 		   unit, base);
 	/* Guard against a generator that never reaches the interesting cases. */
-	ok(sim->stop || (sim->nfound > nops / 20 && sim->nenospc > nops / 50 &&
-			 sim->nbadreq > 0 && sim->npartial > 0 && sim->neexist > 0 &&
-			 sim->ntake_ok > 0 && sim->nenoent > 0),
-	   "random_run_reaches_every_outcome (unit 0x%" PRIx64 ", base 0x%" PRIx64 ")", unit, base);
+	if (nops < 10000)
+		ok(true, "random_run_reaches_every_outcome # SKIP RANGE_OPS < 10000");
+	else
+		ok(sim->stop || (sim->nfound > nops / 20 && sim->nenospc > nops / 50 &&
+				 sim->nbadreq > 0 && sim->npartial > 0 && sim->neexist > 0 &&
+				 sim->ntake_ok > 0 && sim->nenoent > 0),
+		   "random_run_reaches_every_outcome (unit 0x%" PRIx64 ", base 0x%" PRIx64 ")",
+		   unit, base);
 
 	contig_range_set_done(&sim->set);
 	free(chunks);

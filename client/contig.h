@@ -97,6 +97,7 @@ struct contig_stats {
 	uint64_t nrecycled;
 	uint64_t nrecycle_moved;
 	uint64_t nframes_lost;
+	uint64_t nrecycle_truncated; /* frames whose owner had truncated their file */
 };
 
 /* No constraint but @len: any window, no boundary, cached, any node. */

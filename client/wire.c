@@ -312,6 +312,7 @@ int contig_wire_stats(struct contig_wire *w, struct contig_stats *ret_stats)
 	out.nrecycled = st->nrecycled;
 	out.nrecycle_moved = st->nrecycle_moved;
 	out.nframes_lost = st->nframes_lost;
+	out.nrecycle_truncated = st->nrecycle_truncated;
 	contig__reply__free_unpacked(reply, NULL);
 	*ret_stats = out;
 	return 0;

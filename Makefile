@@ -122,5 +122,7 @@ clean:
 
 .PHONY: all tests deps run test test-valgrind bench install clean
 .DELETE_ON_ERROR:
+# Keep objects that only chain rules produce (tests): no rebuilds next time.
+.SECONDARY:
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)

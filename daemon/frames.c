@@ -2,10 +2,18 @@
  *
  * DESIGN
  * A frame is one hugepage held by one file in a directory this daemon
- * instance owns (<hugetlbfs mount>/contigd[-<instance>]/frame-<id>). Files,
+ * instance owns (<runtime dir>/<instance>-<size>kB/frame-<id>). Files,
  * not anonymous memory, because (1) a file descriptor is what we hand to a
  * client over SCM_RIGHTS, (2) truncating the file revokes every client
  * mapping of it at once, and (3) files outlive the daemon process.
+ *
+ * The directory is a private hugetlbfs mount limited (size=) to the bytes
+ * of the pools of that page size. A client holds its frames' descriptors
+ * read-write (it must, to map them shared and writable), so it can grow a
+ * frame file with ftruncate(); on an unlimited mount it could then fault in
+ * any number of hugepages from the host, outside every pool and quota. On
+ * our mount every page is already a frame: growth faults fail (SIGBUS in
+ * the client that tried). Page sizes come from libhugetlbfs.
  *
  * Reserving a frame: create the file; bind this thread's memory policy to
  * the node (libnuma, strict MPOL_BIND); fallocate() one page, which makes
@@ -50,10 +58,10 @@
 
 struct contig_frame_dir {
 	uint64_t page_len;
-	char *mount;       /* hugetlbfs mount of page_len */
-	bool mounted_here; /* a private mount we made and unmount */
-	char *path;        /* mount/contigd... */
-	int dirfd;         /* holds the instance lock */
+	char *path;   /* our private hugetlbfs mount: <runtime_dir>/<instance>-<kB>kB */
+	bool mounted;
+	int dirfd;    /* the mount's root, where frame files live */
+	int lockfd;   /* <path>.lock, held while we live */
 	atomic_uint_fast64_t next_id;
 };
 
@@ -155,46 +163,6 @@ static bool is_hugetlbfs(const char *path, uint64_t page_len)
 	       (uint64_t)st.f_bsize == page_len;
 }
 
-/* Find a hugetlbfs mount of @page_len, or make a private one. */
-static int find_mount(struct contig_frame_dir *dir, const char *runtime_dir, char *err,
-		      size_t errlen)
-{
-	const char *found = hugetlbfs_find_path_for_size((long)dir->page_len);
-	char path[512], opts[64];
-
-	if (found) {
-		dir->mount = strdup(found);
-		return dir->mount ? 0 : -ENOMEM;
-	}
-	/* libhugetlbfs reads the mount table once; a private mount made by an
-	 * earlier run (or another instance) is found by its path. */
-	snprintf(path, sizeof(path), "%s/hugetlbfs-%" PRIu64 "kB", runtime_dir,
-		 dir->page_len >> 10);
-	if (!is_hugetlbfs(path, dir->page_len)) {
-		if (mkdir(runtime_dir, 0755) < 0 && errno != EEXIST)
-			return fail(err, errlen, -errno, "mkdir %s: %s", runtime_dir,
-				    strerror(errno));
-		if (mkdir(path, 0700) < 0 && errno != EEXIST)
-			return fail(err, errlen, -errno, "mkdir %s: %s", path, strerror(errno));
-		snprintf(opts, sizeof(opts), "pagesize=%" PRIu64 "K,mode=0700",
-			 dir->page_len >> 10);
-		if (mount("hugetlbfs", path, "hugetlbfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-			  opts) < 0) {
-			int e = errno;
-
-			rmdir(path);
-			return fail(err, errlen, -e,
-				    "no hugetlbfs mount for %" PRIu64 " kB pages, and mounting one "
-				    "at %s failed (%s): run as root, or mount one with "
-				    "'hugeadm --create-mounts'",
-				    dir->page_len >> 10, path, strerror(e));
-		}
-		dir->mounted_here = true;
-	}
-	dir->mount = strdup(path);
-	return dir->mount ? 0 : -ENOMEM;
-}
-
 /* Remove frame files a dead instance left behind: they pin hugepages. */
 static void remove_stale(struct contig_frame_dir *dir)
 {
@@ -213,41 +181,83 @@ static void remove_stale(struct contig_frame_dir *dir)
 	closedir(d);
 }
 
-int contig_frame_dir_open(uint64_t page_len, const char *instance, const char *runtime_dir,
-			  struct contig_frame_dir **ret_dir, char *err, size_t errlen)
+/* Mount this instance's own hugetlbfs at dir->path, limited to @limit_len
+ * bytes. A mount left there by a dead instance is emptied and detached
+ * first (clients of that instance may still hold files open in it). */
+static int mount_private(struct contig_frame_dir *dir, uint64_t limit_len, char *err,
+			 size_t errlen)
+{
+	char opts[96];
+
+	if (mkdir(dir->path, 0700) < 0 && errno != EEXIST)
+		return fail(err, errlen, -errno, "mkdir %s: %s", dir->path, strerror(errno));
+	if (is_hugetlbfs(dir->path, dir->page_len)) {
+		dir->dirfd = open(dir->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dir->dirfd >= 0) {
+			remove_stale(dir);
+			close(dir->dirfd);
+			dir->dirfd = -1;
+		}
+		umount2(dir->path, MNT_DETACH);
+	}
+	snprintf(opts, sizeof(opts), "pagesize=%" PRIu64 "K,size=%" PRIu64 ",mode=0700",
+		 dir->page_len >> 10, limit_len);
+	if (mount("hugetlbfs", dir->path, "hugetlbfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts) <
+	    0) {
+		int e = errno;
+
+		rmdir(dir->path);
+		return fail(err, errlen, -e,
+			    "mounting hugetlbfs (%s) at %s failed: %s%s", opts, dir->path,
+			    strerror(e), e == EPERM ? ": run contigd as root" : "");
+	}
+	dir->mounted = true;
+	dir->dirfd = open(dir->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir->dirfd < 0)
+		return fail(err, errlen, -errno, "open %s: %s", dir->path, strerror(errno));
+	return 0;
+}
+
+int contig_frame_dir_open(uint64_t page_len, uint64_t limit_len, const char *instance,
+			  const char *runtime_dir, struct contig_frame_dir **ret_dir, char *err,
+			  size_t errlen)
 {
 	struct contig_frame_dir *dir = calloc(1, sizeof(*dir));
-	char path[600];
+	char path[512];
 	int r;
 
 	if (!dir)
 		return -ENOMEM;
 	dir->page_len = page_len;
 	dir->dirfd = -1;
-	r = find_mount(dir, runtime_dir, err, errlen);
-	if (r < 0)
+	dir->lockfd = -1;
+	if (mkdir(runtime_dir, 0755) < 0 && errno != EEXIST) {
+		r = fail(err, errlen, -errno, "mkdir %s: %s", runtime_dir, strerror(errno));
 		goto out_free;
-	snprintf(path, sizeof(path), "%s/%s", dir->mount, instance);
+	}
+	/* The lock lives outside the mount, so that checking for a live
+	 * instance and (re)mounting cannot race with another daemon. */
+	snprintf(path, sizeof(path), "%s/%s-%" PRIu64 "kB.lock", runtime_dir, instance,
+		 page_len >> 10);
+	dir->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (dir->lockfd < 0) {
+		r = fail(err, errlen, -errno, "open %s: %s", path, strerror(errno));
+		goto out_free;
+	}
+	if (flock(dir->lockfd, LOCK_EX | LOCK_NB) < 0) {
+		r = fail(err, errlen, errno == EWOULDBLOCK ? -EBUSY : -errno,
+			 "%s is held by another contigd (same socket path?)", path);
+		goto out_free;
+	}
+	snprintf(path, sizeof(path), "%s/%s-%" PRIu64 "kB", runtime_dir, instance, page_len >> 10);
 	dir->path = strdup(path);
 	if (!dir->path) {
 		r = -ENOMEM;
 		goto out_free;
 	}
-	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
-		r = fail(err, errlen, -errno, "mkdir %s: %s", path, strerror(errno));
+	r = mount_private(dir, limit_len, err, errlen);
+	if (r < 0)
 		goto out_free;
-	}
-	dir->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dir->dirfd < 0) {
-		r = fail(err, errlen, -errno, "open %s: %s", path, strerror(errno));
-		goto out_free;
-	}
-	if (flock(dir->dirfd, LOCK_EX | LOCK_NB) < 0) {
-		r = fail(err, errlen, errno == EWOULDBLOCK ? -EBUSY : -errno,
-			 "%s is in use by another contigd (same socket path?)", path);
-		goto out_free;
-	}
-	remove_stale(dir);
 	*ret_dir = dir;
 	return 0;
 
@@ -262,14 +272,14 @@ void contig_frame_dir_close(struct contig_frame_dir *dir)
 		return;
 	if (dir->dirfd >= 0) {
 		remove_stale(dir);
-		rmdir(dir->path);
 		close(dir->dirfd);
 	}
-	/* Another instance may share a private mount; then it stays (EBUSY). */
-	if (dir->mounted_here && umount2(dir->mount, 0) == 0)
-		rmdir(dir->mount);
+	/* Detach: clients may still hold (empty, unlinked) frame files. */
+	if (dir->mounted && umount2(dir->path, MNT_DETACH) == 0)
+		rmdir(dir->path);
+	if (dir->lockfd >= 0)
+		close(dir->lockfd);
 	free(dir->path);
-	free(dir->mount);
 	free(dir);
 }
 

@@ -40,18 +40,20 @@ int contig_frames_virt_to_phys(const void *virt, uint64_t *ret_phys);
  * Returns how many were stored in @ret_lens (at most @max). */
 int contig_frames_page_sizes(uint64_t *ret_lens, int max);
 
-/* Open (creating it if needed) the frame directory of @page_len for the
- * daemon instance named @instance, on the hugetlbfs mount libhugetlbfs
- * reports for that size; when there is none and we may, mount a private one
- * under @runtime_dir. Takes an exclusive lock: a second daemon with the same
- * instance name fails with -EBUSY. Frame files left by a dead instance are
- * removed (giving their hugepages back). Returns 0 and *ret_dir, or -errno
- * with the reason in @err. */
-int contig_frame_dir_open(uint64_t page_len, const char *instance, const char *runtime_dir,
-			  struct contig_frame_dir **ret_dir, char *err, size_t errlen);
+/* Open the frame directory of @page_len for the daemon instance @instance:
+ * a private hugetlbfs mount at <runtime_dir>/<instance>-<kB>kB, limited to
+ * @limit_len bytes (the pools of that page size), so that no client can
+ * grow a frame file into hugepages outside the pools. Takes an exclusive
+ * lock (<path>.lock): a second daemon with the same instance name fails
+ * with -EBUSY. A mount left by a dead instance is emptied (giving its
+ * hugepages back) and replaced. Returns 0 and *ret_dir, or -errno with the
+ * reason in @err. */
+int contig_frame_dir_open(uint64_t page_len, uint64_t limit_len, const char *instance,
+			  const char *runtime_dir, struct contig_frame_dir **ret_dir, char *err,
+			  size_t errlen);
 
-/* Remove the directory (which must hold no frame files any more), drop the
- * lock, unmount a private mount. Accepts NULL. */
+/* Remove any frame files left, detach the mount (clients may still hold
+ * empty frame files open), drop the lock. Accepts NULL. */
 void contig_frame_dir_close(struct contig_frame_dir *dir);
 
 /* Path of the directory, for messages. */

@@ -161,16 +161,29 @@ static int parse_args(int argc, char **argv, struct contig_config *cfg)
 
 static struct contig_frame_dir *dir_for(struct daemon *d, uint64_t page_len, const char *instance)
 {
+	uint64_t sizes[8], limit_len = 0;
+	int nsizes = contig_frames_page_sizes(sizes, 8), i;
 	char err[512];
 	int r;
 
-	for (size_t i = 0; i < d->ndirs; i++)
-		if (contig_frame_dir_page_len(d->dirs[i]) == page_len)
-			return d->dirs[i];
+	for (size_t k = 0; k < d->ndirs; k++)
+		if (contig_frame_dir_page_len(d->dirs[k]) == page_len)
+			return d->dirs[k];
+	for (i = 0; i < nsizes && sizes[i] != page_len; i++)
+		;
+	if (i == nsizes) {
+		contig_log(LOG_ERR, "the kernel offers no %" PRIu64 " kB hugepages (libhugetlbfs "
+			   "finds none): use another page size", page_len >> 10);
+		return NULL;
+	}
 	if (d->ndirs == MAX_PAGE_SIZES)
 		return NULL;
-	r = contig_frame_dir_open(page_len, instance, RUNTIME_DIR, &d->dirs[d->ndirs], err,
-				  sizeof(err));
+	/* The mount holds exactly the pools of this page size, on every node. */
+	for (size_t k = 0; k < d->cfg.npools; k++)
+		if (d->cfg.pools[k].page_len == page_len)
+			limit_len += d->cfg.pools[k].len;
+	r = contig_frame_dir_open(page_len, limit_len, instance, RUNTIME_DIR, &d->dirs[d->ndirs],
+				  err, sizeof(err));
 	if (r < 0) {
 		contig_log(LOG_ERR, "%s", err);
 		return NULL;

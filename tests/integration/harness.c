@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -77,6 +78,9 @@ static pid_t spawn(const char *dir, const char *sock, const char *notify, const 
 	if (pid < 0)
 		bail_out("fork: %s", strerror(errno));
 	if (pid == 0) {
+		/* A test that bails out or crashes must not leave a daemon
+		 * holding hugepages behind: it gets SIGTERM when we die. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		dup2(log_fd, STDERR_FILENO);
 		if (notify)
 			setenv("NOTIFY_SOCKET", notify, 1);

@@ -22,7 +22,7 @@ PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 B := build
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wformat=2 -Wshadow \
 	-Wstrict-prototypes -Wmissing-prototypes -fPIC -MMD -MP
-CPPFLAGS_ALL = -Idaemon -Iproto -Iclient -I$(B)/proto -Itests $(PKG_CFLAGS)
+CPPFLAGS_ALL = -Idaemon -Iproto -Iclient -I$(B)/proto -Itests -Itests/integration $(PKG_CFLAGS)
 
 PROTO_C := $(B)/proto/contig.pb-c.c
 PROTO_H := $(B)/proto/contig.pb-c.h
@@ -32,6 +32,8 @@ LIB_SRCS := $(wildcard client/*.c) proto/fdpass.c
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/*.c))
 INTEGRATION_TESTS := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,\
 	$(filter-out tests/integration/harness.c,$(wildcard tests/integration/*.c)))
+CONFORMANCE_TESTS := $(patsubst tests/conformance/%.c,$(B)/tests/conformance/%,\
+	$(wildcard tests/conformance/*.c))
 BENCHES := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
@@ -83,11 +85,29 @@ $(B)/tests/integration/%: $(B)/obj/tests/integration/%.o \
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
+# Conformance: the Windows routines of contig_wdm.h against the real daemon.
+$(B)/tests/conformance/%: $(B)/obj/tests/conformance/%.o \
+		$(B)/obj/tests/integration/harness.o $(B)/libcontig.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
+
 $(B)/bench/%: $(B)/obj/bench/%.o $(B)/libcontig.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
-tests: all $(UNIT_TESTS) $(INTEGRATION_TESTS)
+# A program that includes only contig_wdm.h and links -lcontig must build
+# warning-free as C and as C++ (test_header runs both against a daemon).
+WDM_ONLY := $(if $(wildcard tests/wdm_only/wdm_only.c),$(B)/tests/wdm_only_c $(B)/tests/wdm_only_cxx)
+$(B)/tests/wdm_only_c: tests/wdm_only/wdm_only.c client/contig_wdm.h $(B)/libcontig.so
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -Wall -Wextra -Werror -Iclient -x c -o $@ $< -L$(B) -lcontig \
+		-Wl,-rpath,$(abspath $(B))
+$(B)/tests/wdm_only_cxx: tests/wdm_only/wdm_only.c client/contig_wdm.h $(B)/libcontig.so
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++17 -Wall -Wextra -Werror -Iclient -x c++ -o $@ $< -L$(B) -lcontig \
+		-Wl,-rpath,$(abspath $(B))
+
+tests: all $(UNIT_TESTS) $(INTEGRATION_TESTS) $(WDM_ONLY) $(CONFORMANCE_TESTS)
 
 deps:
 	@tools/deps.sh
@@ -99,12 +119,12 @@ run: deps
 # prove runs each executable directly; the closing line counts what passed.
 test: deps
 	@$(MAKE) --no-print-directory tests
-	prove --exec '' $(PROVE_FLAGS) $(UNIT_TESTS) $(INTEGRATION_TESTS)
+	prove --exec '' $(PROVE_FLAGS) $(UNIT_TESTS) $(INTEGRATION_TESTS) $(CONFORMANCE_TESTS)
 
 # The integration tests again, with the daemon under valgrind.
 test-valgrind: deps
 	@$(MAKE) --no-print-directory tests
-	CONTIGD_VALGRIND=1 prove --exec '' $(PROVE_FLAGS) $(INTEGRATION_TESTS)
+	CONTIGD_VALGRIND=1 prove --exec '' $(PROVE_FLAGS) $(INTEGRATION_TESTS) $(CONFORMANCE_TESTS)
 
 bench: deps
 	@$(MAKE) --no-print-directory all $(BENCHES)

@@ -37,7 +37,6 @@ struct mapped {
 	struct contig_buffer buf;
 	void *map;      /* start of the mapping (frame boundary) */
 	size_t map_len; /* whole frames */
-	uint64_t req_len;
 };
 
 struct contig_client {
@@ -71,6 +70,7 @@ CONTIG_EXPORT void contig_alloc_req_init(struct contig_alloc_req *req, uint64_t 
 		.highest_phys = CONTIG_PHYS_MAX,
 		.cache_type = CONTIG_CACHED,
 		.node = CONTIG_NODE_ANY,
+		.priority = CONTIG_PRIORITY_HIGH,
 	};
 }
 
@@ -251,10 +251,12 @@ CONTIG_EXPORT int contig_alloc(struct contig_client *c, const struct contig_allo
 			.page_len = a.page_len,
 			.node = (int)a.node,
 			.cache_type = req->cache_type,
+			.user_data = req->user_data,
+			.req_len = req->len,
+			.tag = req->tag,
 		},
 		.map = map,
 		.map_len = (size_t)a.nframes * a.page_len,
-		.req_len = req->len,
 	};
 	r = insert(c, &m);
 	if (r < 0) {
@@ -341,6 +343,18 @@ CONTIG_EXPORT int contig_get_stats(struct contig_client *c, struct contig_stats 
 	last_message[0] = '\0';
 	pthread_mutex_lock(&c->lock);
 	r = contig_wire_stats(&c->wire, ret_stats);
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+CONTIG_EXPORT int contig_report_misuse(struct contig_client *c, const char *routine,
+				       const char *reason)
+{
+	int r;
+
+	last_message[0] = '\0';
+	pthread_mutex_lock(&c->lock);
+	r = contig_wire_report(&c->wire, routine, reason);
 	pthread_mutex_unlock(&c->lock);
 	return r;
 }

@@ -56,9 +56,17 @@ struct contig_alloc_req {
 	uint64_t align;        /* 0 (4 KiB), or a power of two for the physical start */
 	int cache_type;        /* enum contig_cache_type */
 	int node;              /* a NUMA node, or CONTIG_NODE_ANY */
-	uint32_t tag;          /* pool tag, for accounting */
-	uint32_t priority;     /* EX_POOL_PRIORITY value */
+	uint32_t tag;          /* pool tag, for accounting (per-tag stats) */
+	uint32_t priority;     /* EX_POOL_PRIORITY value: CONTIG_PRIORITY_* */
+	uint64_t user_data;    /* not sent; kept with the buffer for the caller */
 };
+
+/* Priorities (Windows' EX_POOL_PRIORITY values; the special-pool variants
+ * 8/9, 24/25, 40/41 behave as their base). Low and normal fail while a pool
+ * is below its watermark; high may take the last frame. */
+#define CONTIG_PRIORITY_LOW 0u
+#define CONTIG_PRIORITY_NORMAL 16u
+#define CONTIG_PRIORITY_HIGH 32u
 
 /* A live buffer. */
 struct contig_buffer {
@@ -69,6 +77,9 @@ struct contig_buffer {
 	uint64_t page_len; /* size of the hugepages behind it */
 	int node;
 	int cache_type;
+	uint64_t user_data; /* as given in the request */
+	uint64_t req_len;   /* as given in the request */
+	uint32_t tag;
 };
 
 /* Pool totals, as contigctl status shows them. */
@@ -98,9 +109,21 @@ struct contig_stats {
 	uint64_t nrecycle_moved;
 	uint64_t nframes_lost;
 	uint64_t nrecycle_truncated; /* frames whose owner had truncated their file */
+	uint64_t nbugchecks;         /* misuses reported with contig_report_misuse() */
+	/* Per pool tag, like poolmon: every session's for root, else the
+	 * caller's own. */
+	struct contig_tag_stats {
+		uint32_t tag;
+		uint32_t nbuffers; /* live */
+		uint64_t len;      /* live bytes */
+		uint64_t nallocs;
+		uint64_t nfrees;
+	} tags[64];
+	uint32_t ntags;
 };
 
-/* No constraint but @len: any window, no boundary, cached, any node. */
+/* No constraint but @len: any window, no boundary, cached, any node, high
+ * priority, tag 0. */
 CONTIG_EXPORT void contig_alloc_req_init(struct contig_alloc_req *req, uint64_t len);
 
 /* Connect to the daemon at @socket_path (NULL: $CONTIGD_SOCKET, else the
@@ -140,6 +163,12 @@ CONTIG_EXPORT int contig_buffer_of(struct contig_client *client, const void *vir
 
 /* Pool totals and this connection's usage. Returns 0 or -errno. */
 CONTIG_EXPORT int contig_get_stats(struct contig_client *client, struct contig_stats *ret_stats);
+
+/* Report a misuse the Windows routines would bug-check on (a bad free):
+ * the daemon counts it (nbugchecks). @routine and @reason are short texts.
+ * Returns 0 or -errno. */
+CONTIG_EXPORT int contig_report_misuse(struct contig_client *client, const char *routine,
+				       const char *reason);
 
 /* The reason for the last failure in this thread ("" if none). */
 CONTIG_EXPORT const char *contig_last_message(void);

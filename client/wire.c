@@ -169,7 +169,7 @@ int contig_wire_alloc(struct contig_wire *w, const struct contig_alloc_req *in,
 	a.node = in->node;
 	a.has_tag = in->tag != 0;
 	a.tag = in->tag;
-	a.has_priority = in->priority != 0;
+	a.has_priority = 1;
 	a.priority = in->priority;
 	req.seq = ++w->seq;
 	req.body_case = CONTIG__REQUEST__BODY_ALLOC;
@@ -313,7 +313,34 @@ int contig_wire_stats(struct contig_wire *w, struct contig_stats *ret_stats)
 	out.nrecycle_moved = st->nrecycle_moved;
 	out.nframes_lost = st->nframes_lost;
 	out.nrecycle_truncated = st->nrecycle_truncated;
+	out.nbugchecks = st->nbugchecks;
+	for (size_t i = 0; i < st->n_tags && i < sizeof(out.tags) / sizeof(out.tags[0]); i++) {
+		out.tags[i].tag = st->tags[i]->tag;
+		out.tags[i].nbuffers = st->tags[i]->nbuffers;
+		out.tags[i].len = st->tags[i]->len;
+		out.tags[i].nallocs = st->tags[i]->nallocs;
+		out.tags[i].nfrees = st->tags[i]->nfrees;
+		out.ntags++;
+	}
 	contig__reply__free_unpacked(reply, NULL);
 	*ret_stats = out;
+	return 0;
+}
+
+int contig_wire_report(struct contig_wire *w, const char *routine, const char *reason)
+{
+	Contig__Request req = CONTIG__REQUEST__INIT;
+	Contig__ReportRequest rep = CONTIG__REPORT_REQUEST__INIT;
+	Contig__Reply *reply;
+	int r;
+
+	rep.routine = (char *)routine;
+	rep.reason = (char *)reason;
+	req.body_case = CONTIG__REQUEST__BODY_REPORT;
+	req.report = &rep;
+	reply = call(w, &req, CONTIG__REPLY__BODY_REPORT, &r);
+	if (!reply)
+		return r;
+	contig__reply__free_unpacked(reply, NULL);
 	return 0;
 }

@@ -37,5 +37,6 @@ int contig_wire_alloc(struct contig_wire *w, const struct contig_alloc_req *req,
 int contig_wire_free(struct contig_wire *w, uint64_t id, const uint64_t *check_len,
 		     const int *check_cache);
 int contig_wire_stats(struct contig_wire *w, struct contig_stats *ret_stats);
+int contig_wire_report(struct contig_wire *w, const char *routine, const char *reason);
 
 #endif

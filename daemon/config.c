@@ -60,7 +60,14 @@ const char contig_config_default[] =
 	"#     Reserve SIZE bytes of PAGESIZE (2M or 1G) pages on NUMA node NODE.\n"
 	"#     Repeat for more nodes or page sizes. Sizes take K, M, G or T.\n"
 	"#     256 MiB of 2 MiB pages on node 0:\n"
-	"pool = 0:2M:256M\n";
+	"pool = 0:2M:256M\n"
+	"\n"
+	"# watermark_low = PERCENT, watermark_normal = PERCENT\n"
+	"#     Allocations of low (normal) priority fail rather than leave less\n"
+	"#     than this share of a pool free; high priority may take the last\n"
+	"#     frame. Windows' NdisAllocateMemoryWithTagPriority priorities.\n"
+	"watermark_low = 25%\n"
+	"watermark_normal = 5%\n";
 
 __attribute__((format(printf, 3, 4))) static void say(char *err, size_t errlen, const char *fmt,
 						      ...)
@@ -309,11 +316,32 @@ static int socket_line(struct contig_config *cfg, const char *value, const char 
 	return 0;
 }
 
+/* One "watermark_* = PERCENT" line: 0..100, with or without '%'. */
+static int percent_line(unsigned *ret_pct, const char *key, const char *value,
+			const char *source, unsigned lineno, char *err, size_t errlen)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(value, &end, 10);
+	if (*end == '%')
+		end++;
+	if (errno || end == value || *end || value[0] == '-' || v > 100)
+		return line_fail(err, errlen, source, lineno, key,
+				 "\"%s\" is not a percentage from 0 to 100", value);
+	*ret_pct = (unsigned)v;
+	return 0;
+}
+
 int contig_config_parse(const char *text, const char *source, struct contig_config *ret_cfg,
 			char *err, size_t errlen)
 {
-	struct contig_config cfg = { 0 };
-	unsigned lineno = 0, first_socket = 0;
+	struct contig_config cfg = {
+		.watermark_low_pct = CONTIG_DEFAULT_WATERMARK_LOW,
+		.watermark_normal_pct = CONTIG_DEFAULT_WATERMARK_NORMAL,
+	};
+	unsigned lineno = 0, first_socket = 0, watermark_line = 0;
 	char *copy, *line, *next;
 	int r = 0;
 
@@ -349,9 +377,11 @@ int contig_config_parse(const char *text, const char *source, struct contig_conf
 			r = line_fail(err, errlen, source, lineno, key, "missing key before '='");
 			goto out_free;
 		}
-		if (strcmp(key, "socket") && strcmp(key, "pool")) {
+		if (strcmp(key, "socket") && strcmp(key, "pool") && strcmp(key, "watermark_low") &&
+		    strcmp(key, "watermark_normal")) {
 			r = line_fail(err, errlen, source, lineno, key,
-				      "unknown key (known: socket, pool)");
+				      "unknown key (known: socket, pool, watermark_low, "
+				      "watermark_normal)");
 			goto out_free;
 		}
 		if (!*value) {
@@ -360,10 +390,22 @@ int contig_config_parse(const char *text, const char *source, struct contig_conf
 		}
 		if (!strcmp(key, "socket"))
 			r = socket_line(&cfg, value, source, lineno, &first_socket, err, errlen);
-		else
+		else if (!strcmp(key, "pool"))
 			r = pool_line(&cfg, value, source, lineno, err, errlen);
+		else {
+			r = percent_line(!strcmp(key, "watermark_low") ? &cfg.watermark_low_pct
+								       : &cfg.watermark_normal_pct,
+					 key, value, source, lineno, err, errlen);
+			watermark_line = lineno;
+		}
 		if (r < 0)
 			goto out_free;
+	}
+	if (cfg.watermark_normal_pct > cfg.watermark_low_pct) {
+		r = line_fail(err, errlen, source, watermark_line, "watermark_normal",
+			      "%u%% is above watermark_low (%u%%): normal priority would fail "
+			      "before low", cfg.watermark_normal_pct, cfg.watermark_low_pct);
+		goto out_free;
 	}
 	if (!cfg.socket_path) {
 		cfg.socket_path = strdup(CONTIG_DEFAULT_SOCKET);

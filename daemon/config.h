@@ -10,6 +10,11 @@
  *   pool   = NODE:PAGESIZE:SIZE    reserve SIZE bytes of PAGESIZE pages on NODE;
  *                                  repeatable; the same (node, page size) twice
  *                                  is an error
+ *   watermark_low = PERCENT        low-priority allocations fail rather than
+ *                                  leave less than this share of a pool free
+ *                                  (default 25%)
+ *   watermark_normal = PERCENT     the same for normal priority (default 5%;
+ *                                  not above watermark_low)
  * Sizes are decimal or 0x hex and take a K, M, G or T suffix (powers of
  * 1024, optional "iB"/"B"); NODE is 0..1023; PAGESIZE must be 2M or 1G
  * (written any way that means 2 MiB or 1 GiB); SIZE must be a positive
@@ -23,6 +28,8 @@
 #include <stdint.h>
 
 #define CONTIG_DEFAULT_SOCKET "/run/contigd/contigd.sock"
+#define CONTIG_DEFAULT_WATERMARK_LOW 25
+#define CONTIG_DEFAULT_WATERMARK_NORMAL 5
 
 /* The configuration used when no --config is given. */
 extern const char contig_config_default[];
@@ -37,6 +44,8 @@ struct contig_config {
 	char *socket_path; /* malloc'd */
 	struct contig_pool_spec *pools; /* malloc'd array */
 	size_t npools;
+	unsigned watermark_low_pct;    /* 0..100 */
+	unsigned watermark_normal_pct; /* 0..watermark_low_pct */
 };
 
 /* Parse a byte count such as "64M", "1GiB", "4096". Returns 0 and sets

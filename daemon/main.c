@@ -258,6 +258,8 @@ static int reserve_pools(struct daemon *d)
 	}
 	qsort(d->pools.pools, d->pools.npools, sizeof(*d->pools.pools), cmp_pool);
 	d->pools.max_frames_per_buffer = MAX_FRAMES_PER_BUFFER;
+	d->pools.watermark_low_pct = d->cfg.watermark_low_pct;
+	d->pools.watermark_normal_pct = d->cfg.watermark_normal_pct;
 	return 0;
 }
 
@@ -273,6 +275,7 @@ static void release_pools(struct daemon *d)
 	}
 	free(d->pools.pools);
 	d->pools.pools = NULL;
+	contig_tags_done(&d->pools.tags);
 	d->pools.npools = 0;
 	for (size_t i = 0; i < d->ndirs; i++)
 		contig_frame_dir_close(d->dirs[i]);

@@ -26,6 +26,9 @@
 #include "fdpass.h"
 #include "log.h"
 
+/* Tags in one stats reply: keeps it well inside CONTIG_MAX_REPLY_LEN. */
+#define CONTIG_STATS_MAX_TAGS 64
+
 static void send_reply(struct contig_conn *conn, Contig__Reply *reply, const int *fds, size_t nfds)
 {
 	uint8_t buf[CONTIG_MAX_REPLY_LEN];
@@ -176,6 +179,8 @@ static const char *field_reason(const char *field)
 		return "lowest + len overflows 2^64";
 	if (strcmp(field, "highest") == 0)
 		return "highest must not be below lowest";
+	if (strcmp(field, "priority") == 0)
+		return "priority must be an EX_POOL_PRIORITY value from 0 to 47";
 	return field;
 }
 
@@ -234,7 +239,7 @@ static enum contig_rpc_result do_alloc(struct contig_conn *conn, struct contig_s
 		.cache_type = req->has_cache_type ? req->cache_type : CONTIG_CACHE_DEFAULT,
 		.node = req->has_node ? req->node : -1,
 		.tag = req->has_tag ? req->tag : 0,
-		.priority = req->has_priority ? req->priority : 0,
+		.priority = req->has_priority ? req->priority : CONTIG_PRIORITY_HIGH,
 	};
 	const char *field = NULL;
 	struct contig_buffer *b;
@@ -250,6 +255,14 @@ static enum contig_rpc_result do_alloc(struct contig_conn *conn, struct contig_s
 	case -EINVAL:
 		send_status(conn, seq, CONTIG__STATUS__INVALID_ARGUMENT, "invalid argument: %s",
 			    field_reason(field));
+		return CONTIG_RPC_DONE;
+	case -ENOBUFS:
+		send_status(conn, seq, CONTIG__STATUS__NO_MEMORY,
+			    "no memory at %s priority: the pool is below its watermark (%u%% kept "
+			    "for higher priorities)",
+			    p.priority >= CONTIG_PRIORITY_NORMAL ? "normal" : "low",
+			    p.priority >= CONTIG_PRIORITY_NORMAL ? s->pools->watermark_normal_pct
+								 : s->pools->watermark_low_pct);
 		return CONTIG_RPC_DONE;
 	case -E2BIG:
 		send_status(conn, seq, CONTIG__STATUS__NO_MEMORY,
@@ -307,17 +320,58 @@ static enum contig_rpc_result do_free(struct contig_conn *conn, struct contig_se
 	return CONTIG_RPC_DONE;
 }
 
+/* Root sees every session's tags; anyone else only their own. */
+static int tag_infos(const struct contig_session *s, Contig__TagInfo **ret_infos,
+		     Contig__TagInfo ***ret_ptrs, size_t *ret_n)
+{
+	const struct contig_tags *tags = s->uid == 0 ? &s->pools->tags : &s->tags;
+	size_t n = tags->n < CONTIG_STATS_MAX_TAGS ? tags->n : CONTIG_STATS_MAX_TAGS;
+	Contig__TagInfo *infos = calloc(n ? n : 1, sizeof(*infos));
+	Contig__TagInfo **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
+
+	if (!infos || !ptrs) {
+		free(infos);
+		free(ptrs);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		contig__tag_info__init(&infos[i]);
+		infos[i].tag = tags->v[i].tag;
+		infos[i].nbuffers = tags->v[i].nbuffers;
+		infos[i].len = tags->v[i].len;
+		infos[i].nallocs = tags->v[i].nallocs;
+		infos[i].nfrees = tags->v[i].nfrees;
+		ptrs[i] = &infos[i];
+	}
+	*ret_infos = infos;
+	*ret_ptrs = ptrs;
+	*ret_n = n;
+	return 0;
+}
+
 static enum contig_rpc_result do_stats(struct contig_conn *conn, struct contig_session *s,
 				       uint64_t seq, const struct contig_rpc_counters *counters)
 {
 	Contig__Reply reply = CONTIG__REPLY__INIT;
 	Contig__StatsReply st = CONTIG__STATS_REPLY__INIT;
 	Contig__PoolInfo *infos, **ptrs;
+	Contig__TagInfo *tinfos, **tptrs;
+	size_t ntags;
 
 	if (pool_infos(s->pools, &infos, &ptrs) < 0) {
 		send_status(conn, seq, CONTIG__STATUS__NO_MEMORY, "daemon out of memory");
 		return CONTIG_RPC_DONE;
 	}
+	if (tag_infos(s, &tinfos, &tptrs, &ntags) < 0) {
+		free(ptrs);
+		free(infos);
+		send_status(conn, seq, CONTIG__STATUS__NO_MEMORY, "daemon out of memory");
+		return CONTIG_RPC_DONE;
+	}
+	st.n_tags = ntags;
+	st.tags = tptrs;
+	st.has_nbugchecks = 1;
+	st.nbugchecks = s->pools->nbugchecks;
 	st.n_pools = s->pools->npools;
 	st.pools = ptrs;
 	st.nsessions = counters->nsessions;
@@ -334,8 +388,33 @@ static enum contig_rpc_result do_stats(struct contig_conn *conn, struct contig_s
 	reply.body_case = CONTIG__REPLY__BODY_STATS;
 	reply.stats = &st;
 	send_reply(conn, &reply, NULL, 0);
+	free(tptrs);
+	free(tinfos);
 	free(ptrs);
 	free(infos);
+	return CONTIG_RPC_DONE;
+}
+
+static enum contig_rpc_result do_report(struct contig_conn *conn, struct contig_session *s,
+					uint64_t seq, const Contig__ReportRequest *req)
+{
+	Contig__Reply reply = CONTIG__REPLY__INIT;
+	Contig__ReportReply rr = CONTIG__REPORT_REPLY__INIT;
+
+	if (strlen(req->routine) > 64 || strlen(req->reason) > 256) {
+		send_status(conn, seq, CONTIG__STATUS__INVALID_ARGUMENT,
+			    "invalid argument: report routine is at most 64 bytes, reason 256");
+		return CONTIG_RPC_DONE;
+	}
+	/* Counted, not logged: the client logs it once per call site, and a
+	 * loop of bad frees must not flood the daemon's log. */
+	s->nbugchecks++;
+	s->pools->nbugchecks++;
+	reply.seq = seq;
+	reply.status = CONTIG__STATUS__OK;
+	reply.body_case = CONTIG__REPLY__BODY_REPORT;
+	reply.report = &rr;
+	send_reply(conn, &reply, NULL, 0);
 	return CONTIG_RPC_DONE;
 }
 
@@ -370,6 +449,9 @@ enum contig_rpc_result contig_rpc_handle(struct contig_conn *conn, struct contig
 		break;
 	case CONTIG__REQUEST__BODY_STATS:
 		res = do_stats(conn, session, req->seq, counters);
+		break;
+	case CONTIG__REQUEST__BODY_REPORT:
+		res = do_report(conn, session, req->seq, req->report);
 		break;
 	default:
 		send_status(conn, req->seq, CONTIG__STATUS__UNSUPPORTED,

@@ -51,6 +51,92 @@ static bool is_pow2(uint64_t x)
 	return x && !(x & (x - 1));
 }
 
+/* ---- pool tags ---- */
+
+/* The entry of @tag in @tags, created if needed; NULL only if the table is
+ * full and cannot take CONTIG_TAG_OTHER either (out of memory). */
+static struct contig_tag_stat *tag_get(struct contig_tags *tags, uint32_t tag)
+{
+	struct contig_tag_stat *grown;
+
+	for (size_t i = 0; i < tags->n; i++)
+		if (tags->v[i].tag == tag)
+			return &tags->v[i];
+	if (tags->n >= CONTIG_MAX_TAGS && tag != CONTIG_TAG_OTHER)
+		return tag_get(tags, CONTIG_TAG_OTHER);
+	grown = realloc(tags->v, (tags->n + 1) * sizeof(*grown));
+	if (!grown)
+		return NULL;
+	tags->v = grown;
+	tags->v[tags->n] = (struct contig_tag_stat){ .tag = tag };
+	return &tags->v[tags->n++];
+}
+
+/* Pick the tag a new buffer is counted under, in both tables, so that its
+ * free finds the same entries. Returns false if neither table can take it. */
+static bool tag_choose(struct contig_session *s, uint32_t tag, uint32_t *ret_tag)
+{
+	struct contig_tag_stat *mine = tag_get(&s->tags, tag);
+	struct contig_tag_stat *all;
+
+	if (mine && mine->tag != tag)
+		tag = CONTIG_TAG_OTHER;
+	all = tag_get(&s->pools->tags, tag);
+	if (all && all->tag != tag) {
+		tag = CONTIG_TAG_OTHER;
+		mine = tag_get(&s->tags, tag);
+	}
+	if (!mine || !all)
+		return false;
+	*ret_tag = tag;
+	return true;
+}
+
+static void tag_count(struct contig_session *s, uint32_t tag, uint64_t len, bool alloc)
+{
+	struct contig_tags *tables[] = { &s->tags, &s->pools->tags };
+
+	for (size_t i = 0; i < 2; i++) {
+		struct contig_tag_stat *t = tag_get(tables[i], tag); /* exists: tag_choose() */
+
+		if (alloc) {
+			t->nbuffers++;
+			t->len += len;
+			t->nallocs++;
+		} else {
+			t->nbuffers--;
+			t->len -= len;
+			t->nfrees++;
+		}
+	}
+}
+
+void contig_tags_done(struct contig_tags *tags)
+{
+	free(tags->v);
+	tags->v = NULL;
+	tags->n = 0;
+}
+
+/* Percentage of a pool that @priority must leave free. */
+static unsigned watermark_pct(const struct contig_pools *env, uint32_t priority)
+{
+	if (priority >= CONTIG_PRIORITY_HIGH)
+		return 0;
+	return priority >= CONTIG_PRIORITY_NORMAL ? env->watermark_normal_pct
+						  : env->watermark_low_pct;
+}
+
+/* Would taking @len bytes of frames leave @pool below the watermark? Frames
+ * being recycled count as free: they will be in a moment. */
+static bool below_watermark(const struct contig_pool *pool, uint64_t len, unsigned pct)
+{
+	uint64_t total = (uint64_t)(pool->nframes - pool->nlost) * pool->page_len;
+	uint64_t avail = pool->free.free_len + (uint64_t)pool->nrecycling * pool->page_len;
+
+	return pct && (avail < len || (avail - len) * 100 < total * pct);
+}
+
 int contig_session_new(struct contig_pools *pools, pid_t pid, uid_t uid, gid_t gid,
 		       struct contig_session **ret_session)
 {
@@ -191,6 +277,8 @@ static int check_params(const struct contig_alloc_params *p, struct contig_range
 		field = "cache_type";
 	else if (p->node < -1 || p->node > CONTIG_MAX_NODE)
 		field = "node";
+	else if (p->priority > CONTIG_PRIORITY_MAX)
+		field = "priority";
 	if (field) {
 		*ret_field = field;
 		return -EINVAL;
@@ -255,14 +343,18 @@ int contig_session_alloc(struct contig_session *s, const struct contig_alloc_par
 	struct contig_pool *pool = NULL;
 	struct contig_range_req req;
 	struct holding *h = NULL;
-	bool recycling = false, too_big = false;
+	bool recycling = false, too_big = false, watermark = false;
+	unsigned pct = watermark_pct(env, p->priority);
 	uint64_t phys = 0;
+	uint32_t tag;
 	struct slot *sl;
 	int r;
 
 	r = check_params(p, &req, ret_field);
 	if (r < 0)
 		return r;
+	if (!tag_choose(s, p->tag, &tag))
+		return -ENOMEM;
 
 	/* 1. space in frames this session already holds */
 	for (size_t i = 0; i < env->npools && !pool; i++) {
@@ -277,8 +369,14 @@ int contig_session_alloc(struct contig_session *s, const struct contig_alloc_par
 		if (!pool_matches(cand, p))
 			continue;
 		if (contig_range_find(&cand->free, &req, &phys) == 0) {
-			if (frames_spanned(cand, phys, req.len) > env->max_frames_per_buffer) {
+			uint64_t n = frames_spanned(cand, phys, req.len);
+
+			if (n > env->max_frames_per_buffer) {
 				too_big = true;
+				continue;
+			}
+			if (below_watermark(cand, n * cand->page_len, pct)) {
+				watermark = true;
 				continue;
 			}
 			r = claim_frames(s, cand, p->cache_type, phys, req.len);
@@ -291,7 +389,7 @@ int contig_session_alloc(struct contig_session *s, const struct contig_alloc_par
 		}
 	}
 	if (!pool)
-		return recycling ? -EAGAIN : too_big ? -E2BIG : -ENOSPC;
+		return recycling ? -EAGAIN : watermark ? -ENOBUFS : too_big ? -E2BIG : -ENOSPC;
 
 	sl = slot_new(s);
 	if (!sl || contig_range_take(&h->free, phys, req.len) < 0) {
@@ -320,11 +418,12 @@ int contig_session_alloc(struct contig_session *s, const struct contig_alloc_par
 		.len = req.len,
 		.req_len = p->len,
 		.cache_type = p->cache_type,
-		.tag = p->tag,
+		.tag = tag,
 	};
 	s->nbuffers++;
 	s->len += req.len;
 	pool->nbuffers++;
+	tag_count(s, tag, req.len, true);
 	*ret_buffer = &sl->buf;
 	return 0;
 }
@@ -346,6 +445,7 @@ static void buffer_release(struct contig_session *s, struct slot *sl)
 	s->nbuffers--;
 	s->len -= b->len;
 	pool->nbuffers--;
+	tag_count(s, b->tag, b->len, false);
 	if (h->nframes == 0)
 		holding_drop(s, h);
 	b->id = 0;
@@ -378,5 +478,6 @@ void contig_session_free(struct contig_session *s)
 		contig_range_set_done(&s->holdings[i].free);
 	free(s->holdings);
 	free(s->slots);
+	contig_tags_done(&s->tags);
 	free(s);
 }

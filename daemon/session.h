@@ -21,14 +21,46 @@
 #define CONTIG_CACHE_TYPE_MAX 5
 #define CONTIG_CACHE_DEFAULT 1 /* MmCached */
 
+/* Highest EX_POOL_PRIORITY value (HighPoolPrioritySpecialPoolUnderrun is
+ * 41; 32..47 all mean high). */
+#define CONTIG_PRIORITY_MAX 47
+#define CONTIG_PRIORITY_NORMAL 16
+#define CONTIG_PRIORITY_HIGH 32
+
+/* Tags tracked per table; past that, allocations count under
+ * CONTIG_TAG_OTHER so that no client can grow the daemon's memory. */
+#define CONTIG_MAX_TAGS 1024
+#define CONTIG_TAG_OTHER 0xffffffffu
+
+/* Accounting of one pool tag, like poolmon. */
+struct contig_tag_stat {
+	uint32_t tag;
+	uint32_t nbuffers; /* live */
+	uint64_t len;      /* live bytes */
+	uint64_t nallocs, nfrees;
+};
+
+struct contig_tags {
+	struct contig_tag_stat *v;
+	size_t n;
+};
+
 /* What every session draws from: the pools, sorted by page size and node,
- * and the recycler that frames go to when their owner lets them go. */
+ * the recycler that frames go to when their owner lets them go, the limits,
+ * and the daemon-wide accounting. */
 struct contig_pools {
 	struct contig_pool **pools;
 	size_t npools;
 	struct contig_recycler *recycler;
 	uint64_t max_frames_per_buffer;
+	unsigned watermark_low_pct;    /* low priority keeps this % of a pool free */
+	unsigned watermark_normal_pct; /* normal priority keeps this % free */
+	struct contig_tags tags;       /* every session's */
+	uint64_t nbugchecks;
 };
+
+/* Release the daemon-wide tag table. */
+void contig_tags_done(struct contig_tags *tags);
 
 /* A request, as the wire gives it (rpc.c fills in the defaults). */
 struct contig_alloc_params {
@@ -52,7 +84,7 @@ struct contig_buffer {
 	uint64_t len;     /* rounded up to 4 KiB */
 	uint64_t req_len; /* as asked */
 	int cache_type;
-	uint32_t tag;
+	uint32_t tag;     /* as accounted (CONTIG_TAG_OTHER if the table was full) */
 };
 
 struct contig_session {
@@ -68,6 +100,8 @@ struct contig_session {
 	uint32_t nbuffers;
 	uint32_t nframes;         /* frames owned */
 	uint64_t len;             /* bytes in live buffers */
+	struct contig_tags tags;  /* this session's */
+	uint64_t nbugchecks;      /* misuses it reported */
 };
 
 /* Returns 0 and *ret_session, or -ENOMEM. */
@@ -81,10 +115,13 @@ void contig_session_free(struct contig_session *session);
 /* Allocate a buffer that satisfies every constraint in @params: first in
  * frames the session already owns for that cache type, else in free
  * physically adjacent frames of the smallest page size that fits.
+ * Low and normal priority may not take frames that would leave a pool's
+ * free bytes (counting frames being recycled) below its watermark.
  * Returns 0 and *ret_buffer; -EINVAL with *ret_field naming the bad field;
- * -ENOSPC if nothing satisfies it; -EAGAIN if nothing does now but frames
- * being recycled might (retry when the recycler reports); -E2BIG if the
- * buffer would span more than max_frames_per_buffer frames. */
+ * -ENOSPC if nothing satisfies it; -ENOBUFS if only the watermark stands in
+ * the way; -EAGAIN if nothing does now but frames being recycled might
+ * (retry when the recycler reports); -E2BIG if the buffer would span more
+ * than max_frames_per_buffer frames. */
 int contig_session_alloc(struct contig_session *session, const struct contig_alloc_params *params,
 			 const char **ret_field, struct contig_buffer **ret_buffer);
 

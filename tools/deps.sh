@@ -15,6 +15,7 @@ libnuma-dev:/usr/include/numa.h
 libsystemd-dev:/usr/include/systemd/sd-daemon.h
 pkg-config:/usr/bin/pkg-config
 gcc:/usr/bin/gcc
+g++:/usr/bin/g++
 make:/usr/bin/make
 perl:/usr/bin/prove
 "

@@ -271,7 +271,7 @@ static void test_pool_bad(void)
 /* Parse @text as "t.conf"; expect -EINVAL and exactly @want in err, *cfg untouched. */
 static void parse_fails(const char *text, const char *want, const char *name)
 {
-	struct contig_config cfg = { (char *)"sentinel", NULL, 77 }, before = cfg;
+	struct contig_config cfg = { (char *)"sentinel", NULL, 77, 11, 3 }, before = cfg;
 	char err[512] = "";
 	int r;
 
@@ -349,7 +349,7 @@ static void test_parse_errors(void)
 	char text[512], want[512], path[109];
 
 	parse_fails("socket = /x\n\nsockets = /y\n",
-		    "t.conf:3: key 'sockets': unknown key (known: socket, pool)",
+		    "t.conf:3: key 'sockets': unknown key (known: socket, pool, watermark_low, watermark_normal)",
 		    "parse_rejects_unknown_key_naming_line_and_key");
 	parse_fails("# c\npool 0:2M:64M\n", "t.conf:2: key 'pool 0:2M:64M': missing '='",
 		    "parse_rejects_line_without_equals");
@@ -360,7 +360,7 @@ static void test_parse_errors(void)
 	parse_fails("\n = 5\n", "t.conf:2: key '': missing key before '='",
 		    "parse_rejects_missing_key");
 	parse_fails("pool = 0:2M:2M\nPool = 1:2M:2M\n",
-		    "t.conf:2: key 'Pool': unknown key (known: socket, pool)",
+		    "t.conf:2: key 'Pool': unknown key (known: socket, pool, watermark_low, watermark_normal)",
 		    "parse_keys_are_case_sensitive");
 	parse_fails("socket = /x\npool = 0:2M:64M\npool = 1:2M:2M\n# c\npool = 0:2MiB:128M\n",
 		    "t.conf:5: key 'pool': pool \"0:2MiB:128M\": node 0 already has a 2M pool",
@@ -404,12 +404,12 @@ static void test_load(void)
 
 	write_file("bad.conf", "socket = /x\nbogus = 1\n", 22, path, sizeof(path));
 	r = contig_config_load(path, &cfg, err, sizeof(err));
-	snprintf(want, sizeof(want), "%s:2: key 'bogus': unknown key (known: socket, pool)", path);
+	snprintf(want, sizeof(want), "%s:2: key 'bogus': unknown key (known: socket, pool, watermark_low, watermark_normal)", path);
 	if (!ok(r == -EINVAL && !strcmp(err, want), "load_names_the_file_and_line_in_parse_errors"))
 		diag("  r=%d err=%s", r, err);
 	unlink(path);
 
-	cfg = (struct contig_config){ (char *)"sentinel", NULL, 77 };
+	cfg = (struct contig_config){ (char *)"sentinel", NULL, 77, 11, 3 };
 	before = cfg;
 	snprintf(path, sizeof(path), "%s/missing.conf", tmpdir);
 	r = contig_config_load(path, &cfg, err, sizeof(err));
@@ -540,6 +540,42 @@ static void test_set_pool_random(void)
 	contig_config_done(&cfg);
 }
 
+/* Priority watermarks: defaults, percent syntax, range, and their order. */
+static void test_watermarks(void)
+{
+	struct contig_config cfg;
+	char err[512] = "";
+	int r;
+
+	r = contig_config_parse(contig_config_default, "default", &cfg, err, sizeof(err));
+	ok(r == 0 && cfg.watermark_low_pct == 25 && cfg.watermark_normal_pct == 5,
+	   "default_watermarks_are_25_and_5_percent");
+	if (r == 0)
+		contig_config_done(&cfg);
+	r = contig_config_parse("pool = 0:2M:4M\n", "t.conf", &cfg, err, sizeof(err));
+	ok(r == 0 && cfg.watermark_low_pct == CONTIG_DEFAULT_WATERMARK_LOW &&
+		   cfg.watermark_normal_pct == CONTIG_DEFAULT_WATERMARK_NORMAL,
+	   "watermarks_default_when_not_given");
+	if (r == 0)
+		contig_config_done(&cfg);
+	r = contig_config_parse("watermark_low = 40%\nwatermark_normal = 10\n", "t.conf", &cfg, err,
+				sizeof(err));
+	ok(r == 0 && cfg.watermark_low_pct == 40 && cfg.watermark_normal_pct == 10,
+	   "watermarks_take_percent_with_or_without_sign");
+	if (r == 0)
+		contig_config_done(&cfg);
+	parse_fails("watermark_low = 101%\n",
+		    "t.conf:1: key 'watermark_low': \"101%\" is not a percentage from 0 to 100",
+		    "watermark_above_100_is_refused");
+	parse_fails("watermark_low = -1\n",
+		    "t.conf:1: key 'watermark_low': \"-1\" is not a percentage from 0 to 100",
+		    "negative_watermark_is_refused");
+	parse_fails("watermark_low = 5\nwatermark_normal = 6\n",
+		    "t.conf:2: key 'watermark_normal': 6% is above watermark_low (5%): normal "
+		    "priority would fail before low",
+		    "normal_watermark_above_low_is_refused");
+}
+
 int main(void)
 {
 	const char *seed_text = getenv("CONFIG_SEED");
@@ -563,6 +599,7 @@ int main(void)
 	test_load();
 	test_set_pool();
 	test_set_pool_random();
+	test_watermarks();
 
 	if (rmdir(tmpdir))
 		diag("cannot remove %s", tmpdir);

@@ -2,7 +2,8 @@
  *
  *   contigctl [--socket PATH] status
  *   contigctl [--socket PATH] alloc SIZE [--lowest A] [--highest A] [--boundary B]
- *             [--align A] [--node N|any] [--cache TYPE] [--hold]
+ *             [--align A] [--node N|any] [--cache TYPE] [--tag ABCD]
+ *             [--priority low|normal|high] [--hold]
  *
  * alloc prints the buffer's physical address (and the rest of what the
  * daemon said), then frees it, or with --hold keeps it until stdin closes.
@@ -27,7 +28,8 @@ static void usage(FILE *out)
 		"usage: contigctl [--socket PATH] status\n"
 		"       contigctl [--socket PATH] alloc SIZE [--lowest ADDR] [--highest ADDR]\n"
 		"                 [--boundary BYTES] [--align BYTES] [--node N|any]\n"
-		"                 [--cache TYPE] [--hold]\n"
+		"                 [--cache TYPE] [--tag ABCD] [--priority low|normal|high]\n"
+		"                 [--hold]\n"
 		"SIZE and addresses take K/M/G suffixes or 0x hex. TYPE: noncached, cached,\n"
 		"writecombined, hwcoherent, noncachedunordered, uswc, or 0..5.\n"
 		"The socket is PATH, else $CONTIGD_SOCKET, else %s.\n",
@@ -103,8 +105,26 @@ static int cmd_status(struct contig_client *c)
 		       p->nframes, p->nframes_owned, p->nsegments, p->nbuffers, p->nclients);
 	}
 	printf("sessions %" PRIu32 ", frames recycled %" PRIu64 " (moved %" PRIu64 "), lost %" PRIu64
-	       "\n",
-	       st.nsessions, st.nrecycled, st.nrecycle_moved, st.nframes_lost);
+	       ", misuses reported %" PRIu64 "\n",
+	       st.nsessions, st.nrecycled, st.nrecycle_moved, st.nframes_lost, st.nbugchecks);
+	if (st.ntags == 0)
+		return 0;
+	/* poolmon's columns; a tag is four characters, shown as written in C
+	 * ('Tag1' is stored with '1' in the low byte). */
+	printf("\n%-6s %10s %10s %10s %12s\n", "tag", "allocs", "frees", "live", "bytes");
+	for (uint32_t i = 0; i < st.ntags; i++) {
+		const struct contig_tag_stats *t = &st.tags[i];
+		char name[5];
+
+		for (int k = 0; k < 4; k++) {
+			char ch = (char)(t->tag >> (8 * (3 - k)));
+
+			name[k] = ch >= 32 && ch < 127 ? ch : '.';
+		}
+		name[4] = '\0';
+		printf("%-6s %10" PRIu64 " %10" PRIu64 " %10" PRIu32 " %12" PRIu64 "\n", name,
+		       t->nallocs, t->nfrees, t->nbuffers, t->len);
+	}
 	return 0;
 }
 
@@ -118,6 +138,8 @@ static int cmd_alloc(struct contig_client *c, int argc, char **argv)
 		{ "node", required_argument, NULL, 'n' },
 		{ "cache", required_argument, NULL, 'c' },
 		{ "hold", no_argument, NULL, 'k' },
+		{ "tag", required_argument, NULL, 't' },
+		{ "priority", required_argument, NULL, 'p' },
 		{ 0 },
 	};
 	struct contig_alloc_req req;
@@ -142,6 +164,22 @@ static int cmd_alloc(struct contig_client *c, int argc, char **argv)
 			break;
 		case 'c': r = parse_cache(optarg, &req.cache_type); break;
 		case 'k': hold = 1; break;
+		case 't':
+			/* four characters, as a C multi-character constant 'ABCD' */
+			req.tag = 0;
+			for (int k = 0; k < 4 && optarg[k]; k++)
+				req.tag |= (uint32_t)(uint8_t)optarg[k] << (8 * (3 - k));
+			break;
+		case 'p':
+			if (strcmp(optarg, "low") == 0)
+				req.priority = CONTIG_PRIORITY_LOW;
+			else if (strcmp(optarg, "normal") == 0)
+				req.priority = CONTIG_PRIORITY_NORMAL;
+			else if (strcmp(optarg, "high") == 0)
+				req.priority = CONTIG_PRIORITY_HIGH;
+			else
+				r = -EINVAL;
+			break;
 		default: usage(stderr); return 2;
 		}
 		if (r < 0) {

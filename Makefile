@@ -65,9 +65,11 @@ $(B)/libcontig.a: $(LIB_OBJS)
 	rm -f $@
 	$(AR) rcs $@ $^
 
+# The soname is what programs linked with -lcontig ask for at run time.
 $(B)/libcontig.so: $(LIB_OBJS)
-	$(CC) $(LDFLAGS) -shared -Wl,-soname,libcontig.so.1 -o $@ $^ \
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,libcontig.so.1 -o $(B)/libcontig.so.1 $^ \
 		$(shell pkg-config --libs libprotobuf-c 2>/dev/null) -lpthread
+	ln -sf libcontig.so.1 $@
 
 $(B)/contigctl: $(B)/obj/tools/contigctl.o $(B)/libcontig.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs libprotobuf-c 2>/dev/null) -lpthread
@@ -134,8 +136,10 @@ install: all
 	install -D -m 0755 $(B)/contigd $(DESTDIR)$(PREFIX)/sbin/contigd
 	install -D -m 0755 $(B)/contigctl $(DESTDIR)$(PREFIX)/bin/contigctl
 	install -D -m 0644 $(B)/libcontig.a $(DESTDIR)$(PREFIX)/lib/libcontig.a
-	install -D -m 0755 $(B)/libcontig.so $(DESTDIR)$(PREFIX)/lib/libcontig.so
+	install -D -m 0755 $(B)/libcontig.so.1 $(DESTDIR)$(PREFIX)/lib/libcontig.so.1
+	ln -sf libcontig.so.1 $(DESTDIR)$(PREFIX)/lib/libcontig.so
 	install -D -m 0644 client/contig.h $(DESTDIR)$(PREFIX)/include/contig.h
+	install -D -m 0644 client/contig_wdm.h $(DESTDIR)$(PREFIX)/include/contig_wdm.h
 
 clean:
 	rm -rf $(B)

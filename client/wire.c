@@ -13,9 +13,11 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "contig.pb-c.h"
@@ -45,6 +47,27 @@ static int status_errno(Contig__Status status)
 	}
 }
 
+/* Is there a refusal waiting in the socket? Then record it, set *ret_err. */
+static bool why_closed(struct contig_wire *w, int *ret_err)
+{
+	size_t nfds = 0;
+	int fds[1];
+	ssize_t n = contig_fdpass_recv(w->sock, w->rx, CONTIG_MAX_REPLY_LEN, fds, 0, &nfds, NULL,
+				       MSG_DONTWAIT);
+	Contig__Reply *reply;
+
+	if (n <= 0 || (size_t)n > CONTIG_MAX_REPLY_LEN)
+		return false;
+	reply = contig__reply__unpack(NULL, (size_t)n, w->rx);
+	if (!reply)
+		return false;
+	if (reply->status != CONTIG__STATUS__OK)
+		*ret_err = contig_fail(status_errno(reply->status), "%s",
+				       reply->message ? reply->message : "refused by contigd");
+	contig__reply__free_unpacked(reply, NULL);
+	return *ret_err < 0;
+}
+
 static int send_request(struct contig_wire *w, Contig__Request *req)
 {
 	uint8_t buf[CONTIG_MAX_REQUEST_LEN];
@@ -55,8 +78,13 @@ static int send_request(struct contig_wire *w, Contig__Request *req)
 		return contig_fail(-EMSGSIZE, "request too large");
 	contig__request__pack(req, buf);
 	r = contig_fdpass_send(w->sock, buf, len, NULL, 0, 0);
-	if (r < 0)
+	if (r < 0) {
+		/* A daemon that refused us (permission, connection limits) said
+		 * why in a reply before it closed: read that rather than EPIPE. */
+		if (why_closed(w, &r))
+			return r;
 		return contig_fail(r, "sending to contigd: %s", strerror(-r));
+	}
 	return 0;
 }
 
@@ -72,6 +100,13 @@ static Contig__Reply *recv_reply(struct contig_wire *w, uint64_t seq, int *fds, 
 
 	n = contig_fdpass_recv(w->sock, w->rx, CONTIG_MAX_REPLY_LEN, fds, maxfds, &nfds, &dropped,
 			       0);
+	/* A daemon that closed on us may have said why first; the kernel
+	 * reports the reset before that last datagram, so look once more. */
+	if (n == -ECONNRESET)
+		n = contig_fdpass_recv(w->sock, w->rx, CONTIG_MAX_REPLY_LEN, fds, maxfds, &nfds,
+				       &dropped, MSG_DONTWAIT);
+	if (n == -EAGAIN)
+		n = -ECONNRESET;
 	if (n <= 0) {
 		*ret_err = contig_fail(n == 0 ? -ECONNRESET : (int)n, "receiving from contigd: %s",
 				       n == 0 ? "the daemon closed the connection"
@@ -83,7 +118,8 @@ static Contig__Reply *recv_reply(struct contig_wire *w, uint64_t seq, int *fds, 
 	reply = contig__reply__unpack(NULL, (size_t)n, w->rx);
 	if (!reply)
 		goto out_proto;
-	if (reply->seq != seq && reply->status != CONTIG__STATUS__PROTOCOL_ERROR) {
+	/* seq 0 with an error: the daemon refused the connection itself. */
+	if (reply->seq != seq && !(reply->seq == 0 && reply->status != CONTIG__STATUS__OK)) {
 		contig__reply__free_unpacked(reply, NULL);
 		goto out_proto;
 	}

@@ -28,11 +28,15 @@
  */
 #include "config.h"
 
+#include "fdpass.h"
+
 #include <assert.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -67,7 +71,29 @@ const char contig_config_default[] =
 	"#     than this share of a pool free; high priority may take the last\n"
 	"#     frame. Windows' NdisAllocateMemoryWithTagPriority priorities.\n"
 	"watermark_low = 25%\n"
-	"watermark_normal = 5%\n";
+	"watermark_normal = 5%\n"
+	"\n"
+	"# Who may connect. The socket file gets this owner, group and mode; and\n"
+	"# each connection's peer credentials (SO_PEERCRED) must be root, a user\n"
+	"# in allow_users, or a member of a group in allow_groups (names or\n"
+	"# numbers, comma-separated; allow_groups defaults to socket_group).\n"
+	"socket_user = root\n"
+	"socket_group = contigd\n"
+	"socket_mode = 0660\n"
+	"# allow_users =\n"
+	"# allow_groups = contigd\n"
+	"\n"
+	"# Limits on what one client controls; each refusal names its key.\n"
+	"# Byte limits take K/M/G/T; 0 means no limit beyond the pools.\n"
+	"max_connections = 1024\n"
+	"max_connections_per_user = 64\n"
+	"max_buffers_per_connection = 16384\n"
+	"max_buffers_per_user = 65536\n"
+	"max_bytes_per_connection = 0\n"
+	"max_bytes_per_user = 0\n"
+	"max_frames_per_buffer = 8192\n"
+	"max_request_len = 4096\n"
+	"max_queued_replies = 64\n";
 
 __attribute__((format(printf, 3, 4))) static void say(char *err, size_t errlen, const char *fmt,
 						      ...)
@@ -294,54 +320,140 @@ static int pool_line(struct contig_config *cfg, const char *value, const char *s
 	return 0;
 }
 
-/* One "socket = ..." line; *first_line remembers where the first one was. */
-static int socket_line(struct contig_config *cfg, const char *value, const char *source,
-		       unsigned lineno, unsigned *first_line, char *err, size_t errlen)
-{
-	size_t len = strlen(value);
+/* ---- the keys ---- */
 
-	if (cfg->socket_path)
-		return line_fail(err, errlen, source, lineno, "socket",
-				 "given twice (first on line %u)", *first_line);
-	if (len >= SUN_PATH_LEN)
-		return line_fail(err, errlen, source, lineno, "socket",
-				 "path is %zu bytes; a socket path holds at most %zu", len,
-				 SUN_PATH_LEN - 1);
-	cfg->socket_path = strdup(value);
-	if (!cfg->socket_path) {
+enum key_type {
+	KEY_POOL,    /* NODE:PAGESIZE:SIZE, repeatable */
+	KEY_PATH,    /* a socket path */
+	KEY_NAME,    /* a user or group name, or a number */
+	KEY_LIST,    /* comma-separated names */
+	KEY_MODE,    /* octal permission bits */
+	KEY_PERCENT, /* 0..100, optional '%' */
+	KEY_COUNT,   /* a positive integer (K/M suffixes allowed) */
+	KEY_BYTES,   /* a byte count; 0 = no limit */
+};
+
+struct key {
+	const char *name;
+	enum key_type type;
+	size_t offset; /* in struct contig_config */
+	uint64_t min, max;
+};
+
+#define AT(field) offsetof(struct contig_config, field)
+
+static const struct key keys[] = {
+	{ "socket", KEY_PATH, AT(socket_path), 0, 0 },
+	{ "socket_user", KEY_NAME, AT(socket_user), 0, 0 },
+	{ "socket_group", KEY_NAME, AT(socket_group), 0, 0 },
+	{ "socket_mode", KEY_MODE, AT(socket_mode), 0, 0777 },
+	{ "allow_users", KEY_LIST, AT(allow_users), 0, 0 },
+	{ "allow_groups", KEY_LIST, AT(allow_groups), 0, 0 },
+	{ "pool", KEY_POOL, 0, 0, 0 },
+	{ "watermark_low", KEY_PERCENT, AT(watermark_low_pct), 0, 100 },
+	{ "watermark_normal", KEY_PERCENT, AT(watermark_normal_pct), 0, 100 },
+	{ "max_connections", KEY_COUNT, AT(limits.max_connections), 1, 1u << 20 },
+	{ "max_connections_per_user", KEY_COUNT, AT(limits.max_connections_per_user), 1,
+	  1u << 20 },
+	{ "max_buffers_per_connection", KEY_COUNT, AT(limits.max_buffers_per_connection), 1,
+	  1u << 30 },
+	{ "max_buffers_per_user", KEY_COUNT, AT(limits.max_buffers_per_user), 1, 1u << 30 },
+	{ "max_bytes_per_connection", KEY_BYTES, AT(limits.max_bytes_per_connection), 0,
+	  UINT64_MAX },
+	{ "max_bytes_per_user", KEY_BYTES, AT(limits.max_bytes_per_user), 0, UINT64_MAX },
+	{ "max_frames_per_buffer", KEY_COUNT, AT(limits.max_frames_per_buffer), 1, 1u << 20 },
+	{ "max_request_len", KEY_BYTES, AT(limits.max_request_len), 64,
+	  CONTIG_MAX_REQUEST_LEN },
+	{ "max_queued_replies", KEY_COUNT, AT(limits.max_queued_replies), 1, 1u << 16 },
+};
+
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+static const struct key *key_find(const char *name)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+/* A copy of @value in the string field at @field (which must be empty). */
+static int set_string(char **field, const char *value, const char *source, unsigned lineno,
+		      char *err, size_t errlen)
+{
+	*field = strdup(value);
+	if (!*field) {
 		say(err, errlen, "%s:%u: out of memory", source, lineno);
 		return -ENOMEM;
 	}
-	*first_line = lineno;
 	return 0;
 }
 
-/* One "watermark_* = PERCENT" line: 0..100, with or without '%'. */
-static int percent_line(unsigned *ret_pct, const char *key, const char *value,
-			const char *source, unsigned lineno, char *err, size_t errlen)
+/* Parse @value for @k into @cfg. */
+static int set_key(struct contig_config *cfg, const struct key *k, const char *value,
+		   const char *source, unsigned lineno, char *err, size_t errlen)
 {
-	char *end;
-	unsigned long v;
+	char *field = (char *)cfg + k->offset, *end;
+	unsigned long long v;
+	uint64_t n;
 
-	errno = 0;
-	v = strtoul(value, &end, 10);
-	if (*end == '%')
-		end++;
-	if (errno || end == value || *end || value[0] == '-' || v > 100)
-		return line_fail(err, errlen, source, lineno, key,
-				 "\"%s\" is not a percentage from 0 to 100", value);
-	*ret_pct = (unsigned)v;
-	return 0;
+	switch (k->type) {
+	case KEY_POOL:
+		return pool_line(cfg, value, source, lineno, err, errlen);
+	case KEY_PATH:
+		if (strlen(value) >= SUN_PATH_LEN)
+			return line_fail(err, errlen, source, lineno, k->name,
+					 "path is %zu bytes; a socket path holds at most %zu",
+					 strlen(value), SUN_PATH_LEN - 1);
+		return set_string((char **)field, value, source, lineno, err, errlen);
+	case KEY_NAME:
+		if (strchr(value, ',') || strchr(value, ' '))
+			return line_fail(err, errlen, source, lineno, k->name,
+					 "\"%s\" is not one user or group name", value);
+		return set_string((char **)field, value, source, lineno, err, errlen);
+	case KEY_LIST:
+		return set_string((char **)field, value, source, lineno, err, errlen);
+	case KEY_MODE:
+		errno = 0;
+		v = strtoull(value, &end, 8);
+		if (errno || *end || value[0] == '-' || v > k->max)
+			return line_fail(err, errlen, source, lineno, k->name,
+					 "\"%s\" is not an octal mode such as 0660", value);
+		*(unsigned *)field = (unsigned)v;
+		return 0;
+	case KEY_PERCENT:
+		errno = 0;
+		v = strtoull(value, &end, 10);
+		if (*end == '%')
+			end++;
+		if (errno || end == value || *end || value[0] == '-' || v > k->max)
+			return line_fail(err, errlen, source, lineno, k->name,
+					 "\"%s\" is not a percentage from 0 to 100", value);
+		*(unsigned *)field = (unsigned)v;
+		return 0;
+	case KEY_COUNT:
+	case KEY_BYTES:
+		if (contig_parse_size(value, &n) < 0 || n < k->min || n > k->max)
+			return line_fail(err, errlen, source, lineno, k->name,
+					 "\"%s\" is not a %s from %" PRIu64 " to %" PRIu64, value,
+					 k->type == KEY_COUNT ? "count" : "byte count", k->min,
+					 k->max);
+		*(uint64_t *)field = n;
+		return 0;
+	}
+	return -EINVAL;
 }
 
 int contig_config_parse(const char *text, const char *source, struct contig_config *ret_cfg,
 			char *err, size_t errlen)
 {
 	struct contig_config cfg = {
+		.socket_mode = CONTIG_DEFAULT_SOCKET_MODE,
 		.watermark_low_pct = CONTIG_DEFAULT_WATERMARK_LOW,
 		.watermark_normal_pct = CONTIG_DEFAULT_WATERMARK_NORMAL,
+		.limits = CONTIG_DEFAULT_LIMITS,
 	};
-	unsigned lineno = 0, first_socket = 0, watermark_line = 0;
+	unsigned lineno = 0, first_line[NKEYS] = { 0 };
 	char *copy, *line, *next;
 	int r = 0;
 
@@ -354,6 +466,7 @@ int contig_config_parse(const char *text, const char *source, struct contig_conf
 	}
 	for (line = copy; line; line = next) {
 		char *hash, *eq, *key, *value;
+		const struct key *k;
 
 		lineno++;
 		next = strchr(line, '\n');
@@ -377,43 +490,40 @@ int contig_config_parse(const char *text, const char *source, struct contig_conf
 			r = line_fail(err, errlen, source, lineno, key, "missing key before '='");
 			goto out_free;
 		}
-		if (strcmp(key, "socket") && strcmp(key, "pool") && strcmp(key, "watermark_low") &&
-		    strcmp(key, "watermark_normal")) {
+		k = key_find(key);
+		if (!k) {
 			r = line_fail(err, errlen, source, lineno, key,
-				      "unknown key (known: socket, pool, watermark_low, "
-				      "watermark_normal)");
+				      "unknown key (contigd --print-config lists them)");
 			goto out_free;
 		}
 		if (!*value) {
 			r = line_fail(err, errlen, source, lineno, key, "empty value");
 			goto out_free;
 		}
-		if (!strcmp(key, "socket"))
-			r = socket_line(&cfg, value, source, lineno, &first_socket, err, errlen);
-		else if (!strcmp(key, "pool"))
-			r = pool_line(&cfg, value, source, lineno, err, errlen);
-		else {
-			r = percent_line(!strcmp(key, "watermark_low") ? &cfg.watermark_low_pct
-								       : &cfg.watermark_normal_pct,
-					 key, value, source, lineno, err, errlen);
-			watermark_line = lineno;
+		if (k->type != KEY_POOL && first_line[k - keys]) {
+			r = line_fail(err, errlen, source, lineno, key,
+				      "given twice (first on line %u)", first_line[k - keys]);
+			goto out_free;
 		}
+		first_line[k - keys] = lineno;
+		r = set_key(&cfg, k, value, source, lineno, err, errlen);
 		if (r < 0)
 			goto out_free;
 	}
 	if (cfg.watermark_normal_pct > cfg.watermark_low_pct) {
-		r = line_fail(err, errlen, source, watermark_line, "watermark_normal",
+		const struct key *k = key_find("watermark_normal");
+
+		r = line_fail(err, errlen, source, first_line[k - keys], "watermark_normal",
 			      "%u%% is above watermark_low (%u%%): normal priority would fail "
 			      "before low", cfg.watermark_normal_pct, cfg.watermark_low_pct);
 		goto out_free;
 	}
-	if (!cfg.socket_path) {
-		cfg.socket_path = strdup(CONTIG_DEFAULT_SOCKET);
-		if (!cfg.socket_path) {
-			say(err, errlen, "%s: out of memory", source);
-			r = -ENOMEM;
-			goto out_free;
-		}
+	if ((!cfg.socket_path && !(cfg.socket_path = strdup(CONTIG_DEFAULT_SOCKET))) ||
+	    (!cfg.socket_user && !(cfg.socket_user = strdup(CONTIG_DEFAULT_SOCKET_USER))) ||
+	    (!cfg.socket_group && !(cfg.socket_group = strdup(CONTIG_DEFAULT_SOCKET_GROUP)))) {
+		say(err, errlen, "%s: out of memory", source);
+		r = -ENOMEM;
+		goto out_free;
 	}
 	free(copy);
 	*ret_cfg = cfg;
@@ -506,6 +616,10 @@ void contig_config_done(struct contig_config *cfg)
 	if (!cfg)
 		return;
 	free(cfg->socket_path);
+	free(cfg->socket_user);
+	free(cfg->socket_group);
+	free(cfg->allow_users);
+	free(cfg->allow_groups);
 	free(cfg->pools);
 	*cfg = (struct contig_config){ 0 };
 }

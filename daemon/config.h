@@ -15,6 +15,14 @@
  *                                  (default 25%)
  *   watermark_normal = PERCENT     the same for normal priority (default 5%;
  *                                  not above watermark_low)
+ *   socket_user, socket_group, socket_mode
+ *                                  owner, group and mode of the socket file
+ *                                  (root, contigd, 0660)
+ *   allow_users, allow_groups      who may connect besides root (names or
+ *                                  numbers, comma-separated; allow_groups
+ *                                  defaults to socket_group)
+ *   max_* (struct contig_limits)   limits on what a client controls
+ * Every key but pool may be given once.
  * Sizes are decimal or 0x hex and take a K, M, G or T suffix (powers of
  * 1024, optional "iB"/"B"); NODE is 0..1023; PAGESIZE must be 2M or 1G
  * (written any way that means 2 MiB or 1 GiB); SIZE must be a positive
@@ -28,6 +36,9 @@
 #include <stdint.h>
 
 #define CONTIG_DEFAULT_SOCKET "/run/contigd/contigd.sock"
+#define CONTIG_DEFAULT_SOCKET_USER "root"
+#define CONTIG_DEFAULT_SOCKET_GROUP "contigd"
+#define CONTIG_DEFAULT_SOCKET_MODE 0660
 #define CONTIG_DEFAULT_WATERMARK_LOW 25
 #define CONTIG_DEFAULT_WATERMARK_NORMAL 5
 
@@ -40,12 +51,45 @@ struct contig_pool_spec {
 	uint64_t len;
 };
 
+/* Limits on everything a client controls (systemd's rule). Each has a
+ * default, a key of the same name, and an error that names it. */
+struct contig_limits {
+	uint64_t max_connections;
+	uint64_t max_connections_per_user;
+	uint64_t max_buffers_per_connection;
+	uint64_t max_buffers_per_user;
+	uint64_t max_bytes_per_connection; /* 0: no limit beyond the pools */
+	uint64_t max_bytes_per_user;       /* 0: no limit beyond the pools */
+	uint64_t max_frames_per_buffer;
+	uint64_t max_request_len;          /* at most CONTIG_MAX_REQUEST_LEN */
+	uint64_t max_queued_replies;
+};
+
+#define CONTIG_DEFAULT_LIMITS                                                                      \
+	((struct contig_limits){                                                                   \
+		.max_connections = 1024,                                                           \
+		.max_connections_per_user = 64,                                                    \
+		.max_buffers_per_connection = 16384,                                               \
+		.max_buffers_per_user = 65536,                                                     \
+		.max_bytes_per_connection = 0,                                                     \
+		.max_bytes_per_user = 0,                                                           \
+		.max_frames_per_buffer = 8192,                                                     \
+		.max_request_len = 4096,                                                           \
+		.max_queued_replies = 64,                                                          \
+	})
+
 struct contig_config {
 	char *socket_path; /* malloc'd */
 	struct contig_pool_spec *pools; /* malloc'd array */
 	size_t npools;
 	unsigned watermark_low_pct;    /* 0..100 */
 	unsigned watermark_normal_pct; /* 0..watermark_low_pct */
+	char *socket_user;             /* owner of the socket file (name or number) */
+	char *socket_group;            /* its group */
+	unsigned socket_mode;          /* its permission bits */
+	char *allow_users;             /* comma-separated, NULL: none but root */
+	char *allow_groups;            /* comma-separated, NULL: socket_group */
+	struct contig_limits limits;
 };
 
 /* Parse a byte count such as "64M", "1GiB", "4096". Returns 0 and sets

@@ -28,11 +28,13 @@
 #include "session.h"
 
 #define RUNTIME_DIR "/run/contigd"
-#define MAX_FRAMES_PER_BUFFER 8192
 #define MAX_PAGE_SIZES 4
 
 struct daemon {
 	struct contig_config cfg;
+	struct contig_access access;
+	uid_t socket_uid;
+	gid_t socket_gid;
 	struct contig_frame_dir *dirs[MAX_PAGE_SIZES];
 	size_t ndirs;
 	struct contig_pools pools;
@@ -257,7 +259,7 @@ static int reserve_pools(struct daemon *d)
 			   added ? " (hugepages added to the kernel's pool)" : "");
 	}
 	qsort(d->pools.pools, d->pools.npools, sizeof(*d->pools.pools), cmp_pool);
-	d->pools.max_frames_per_buffer = MAX_FRAMES_PER_BUFFER;
+	d->pools.limits = d->cfg.limits;
 	d->pools.watermark_low_pct = d->cfg.watermark_low_pct;
 	d->pools.watermark_normal_pct = d->cfg.watermark_normal_pct;
 	return 0;
@@ -276,6 +278,7 @@ static void release_pools(struct daemon *d)
 	free(d->pools.pools);
 	d->pools.pools = NULL;
 	contig_tags_done(&d->pools.tags);
+	free(d->pools.users);
 	d->pools.npools = 0;
 	for (size_t i = 0; i < d->ndirs; i++)
 		contig_frame_dir_close(d->dirs[i]);
@@ -309,7 +312,8 @@ static int open_listener(struct daemon *d, bool *ret_own)
 	if (n > 0)
 		contig_log(LOG_WARNING, "ignoring %d sockets passed by systemd: expected one "
 			   "listening SOCK_SEQPACKET Unix socket", n);
-	fd = contig_server_listen(d->cfg.socket_path, err, sizeof(err));
+	fd = contig_server_listen(d->cfg.socket_path, d->socket_uid, d->socket_gid,
+				  d->cfg.socket_mode, err, sizeof(err));
 	if (fd < 0)
 		contig_log(LOG_ERR, "%s", err);
 	*ret_own = true;
@@ -328,6 +332,18 @@ int main(int argc, char **argv)
 	if (parse_args(argc, argv, &d.cfg) < 0) {
 		contig_config_done(&d.cfg);
 		return 2;
+	}
+	{
+		char warning[512];
+
+		r = contig_access_resolve(&d.cfg, &d.socket_uid, &d.socket_gid, &d.access,
+					  warning, sizeof(warning), err, sizeof(err));
+		if (r < 0) {
+			contig_log(LOG_ERR, "%s", err);
+			goto out_config;
+		}
+		if (warning[0])
+			contig_log(LOG_WARNING, "%s", warning);
 	}
 	r = contig_frames_init(err, sizeof(err));
 	if (r < 0) {
@@ -351,7 +367,7 @@ int main(int argc, char **argv)
 	/* The server only needs the recycler once clients connect, which
 	 * cannot happen before uv_run(). */
 	r = contig_server_start(&d.loop, fd, own_socket ? d.cfg.socket_path : NULL, &d.pools,
-				&d.server);
+				&d.access, &d.server);
 	if (r < 0) {
 		close(fd);
 		goto out_loop;
@@ -378,6 +394,7 @@ out_pools:
 	release_pools(&d);
 	contig_frames_done();
 out_config:
+	contig_access_done(&d.access);
 	contig_config_done(&d.cfg);
 	if (r == 0)
 		contig_log(LOG_INFO, "stopped; every frame released");

@@ -69,6 +69,18 @@ void contig_rpc_protocol_error(struct contig_conn *conn, const char *message)
 	send_status(conn, 0, CONTIG__STATUS__PROTOCOL_ERROR, "%s", message);
 }
 
+void contig_rpc_refuse(struct contig_conn *conn, enum contig_rpc_refusal why,
+		       const char *message)
+{
+	Contig__Reply reply = CONTIG__REPLY__INIT;
+
+	/* The caller logs the refusal with the connection's close. */
+	reply.status = why == CONTIG_RPC_PERMISSION_DENIED ? CONTIG__STATUS__PERMISSION_DENIED
+							   : CONTIG__STATUS__QUOTA_EXCEEDED;
+	reply.message = (char *)message;
+	send_reply(conn, &reply, NULL, 0);
+}
+
 static void fill_pool_info(const struct contig_pool *pool, Contig__PoolInfo *out)
 {
 	struct contig_pool_info info;
@@ -150,7 +162,7 @@ static enum contig_rpc_result do_hello(struct contig_conn *conn, struct contig_s
 	hello.nodes = nodes;
 	hello.n_pools = env->npools;
 	hello.pools = ptrs;
-	hello.max_frames_per_buffer = env->max_frames_per_buffer;
+	hello.max_frames_per_buffer = env->limits.max_frames_per_buffer;
 	reply.seq = seq;
 	reply.status = CONTIG__STATUS__OK;
 	reply.body_case = CONTIG__REPLY__BODY_HELLO;
@@ -182,6 +194,19 @@ static const char *field_reason(const char *field)
 	if (strcmp(field, "priority") == 0)
 		return "priority must be an EX_POOL_PRIORITY value from 0 to 47";
 	return field;
+}
+
+static uint64_t limit_value(const struct contig_session *s, const char *limit)
+{
+	const struct contig_limits *lim = &s->pools->limits;
+
+	if (strcmp(limit, "max_buffers_per_connection") == 0)
+		return lim->max_buffers_per_connection;
+	if (strcmp(limit, "max_bytes_per_connection") == 0)
+		return lim->max_bytes_per_connection;
+	if (strcmp(limit, "max_buffers_per_user") == 0)
+		return lim->max_buffers_per_user;
+	return lim->max_bytes_per_user;
 }
 
 /* Send the allocate reply and the buffer's frame descriptors, in frame
@@ -265,10 +290,14 @@ static enum contig_rpc_result do_alloc(struct contig_conn *conn, struct contig_s
 								 : s->pools->watermark_low_pct);
 		return CONTIG_RPC_DONE;
 	case -E2BIG:
-		send_status(conn, seq, CONTIG__STATUS__NO_MEMORY,
-			    "no memory: the buffer would span more than max_frames_per_buffer "
+		send_status(conn, seq, CONTIG__STATUS__QUOTA_EXCEEDED,
+			    "quota exceeded: the buffer would span more than max_frames_per_buffer "
 			    "(%" PRIu64 ") frames",
-			    s->pools->max_frames_per_buffer);
+			    s->pools->limits.max_frames_per_buffer);
+		return CONTIG_RPC_DONE;
+	case -EDQUOT:
+		send_status(conn, seq, CONTIG__STATUS__QUOTA_EXCEEDED,
+			    "quota exceeded: %s (%" PRIu64 ")", field, limit_value(s, field));
 		return CONTIG_RPC_DONE;
 	case -ENOSPC: {
 		char node[16] = "any node";

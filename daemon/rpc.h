@@ -36,4 +36,13 @@ enum contig_rpc_result contig_rpc_handle(struct contig_conn *conn, struct contig
  * never reached contig_rpc_handle: oversized, or carrying descriptors). */
 void contig_rpc_protocol_error(struct contig_conn *conn, const char *message);
 
+enum contig_rpc_refusal {
+	CONTIG_RPC_PERMISSION_DENIED,
+	CONTIG_RPC_QUOTA_EXCEEDED,
+};
+
+/* Tell a connection being refused at accept why, in a reply with seq 0. */
+void contig_rpc_refuse(struct contig_conn *conn, enum contig_rpc_refusal why,
+		       const char *message);
+
 #endif

@@ -5,14 +5,19 @@
  * uv_poll handle, and owns one session (nginx's per-connection ownership:
  * closing the connection frees the session, which recycles its frames).
  *
+ * Admission: a peer must be root, in allow_users, or in one of allow_groups
+ * (its primary group from SO_PEERCRED, or a supplementary one from
+ * SO_PEERGROUPS), and max_connections / max_connections_per_user must not
+ * be reached; otherwise it gets one reply saying why (seq 0) and is closed.
+ *
  * Reading: one datagram = one request. A datagram longer than
- * CONTIG_MAX_REQUEST_LEN or carrying descriptors closes the connection
+ * max_request_len or carrying descriptors closes the connection
  * (the descriptors are closed unread). At most READ_BATCH datagrams are
  * handled per wakeup so that one busy client cannot starve the others.
  *
  * Writing never blocks: a reply the socket cannot take now is copied (its
  * descriptors dup'ed, since the frame may change hands before the queue
- * drains) into a per-connection queue of at most MAX_QUEUED replies; a
+ * drains) into a per-connection queue of at most max_queued_replies; a
  * client that lets the queue overflow is disconnected.
  *
  * Waiting: a request that needs frames still being recycled (rpc.c says
@@ -26,7 +31,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +48,6 @@
 #include "rpc.h"
 
 #define READ_BATCH 16
-#define MAX_QUEUED 64
 
 struct outmsg {
 	struct outmsg *next;
@@ -82,13 +88,172 @@ struct contig_server {
 	uint32_t nconns;
 	uint64_t next_number;
 	struct contig_rpc_counters counters;
+	const struct contig_access *access;
 	bool stopping;
 };
 
 static void conn_close(struct contig_conn *c, const char *why);
 static void conn_update_poll(struct contig_conn *c);
 
-int contig_server_listen(const char *path, char *err, size_t errlen)
+/* ---- who may connect ---- */
+
+static int parse_id(const char *text, unsigned long *ret)
+{
+	char *end;
+
+	errno = 0;
+	*ret = strtoul(text, &end, 10);
+	return errno || end == text || *end ? -EINVAL : 0;
+}
+
+static int resolve_user(const char *name, uid_t *ret_uid)
+{
+	struct passwd *pw = getpwnam(name);
+	unsigned long id;
+
+	if (pw) {
+		*ret_uid = pw->pw_uid;
+		return 0;
+	}
+	if (parse_id(name, &id) == 0) {
+		*ret_uid = (uid_t)id;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static int resolve_group(const char *name, gid_t *ret_gid)
+{
+	struct group *gr = getgrnam(name);
+	unsigned long id;
+
+	if (gr) {
+		*ret_gid = gr->gr_gid;
+		return 0;
+	}
+	if (parse_id(name, &id) == 0) {
+		*ret_gid = (gid_t)id;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+/* Resolve each comma-separated name of @list into @ret_ids (uid_t or gid_t,
+ * both unsigned int here). */
+static int resolve_list(const char *list, bool groups, unsigned **ret_ids, size_t *ret_n,
+			char *err, size_t errlen)
+{
+	char *copy = strdup(list), *save = NULL, *name;
+	int r = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (name = strtok_r(copy, ", \t", &save); name; name = strtok_r(NULL, ", \t", &save)) {
+		unsigned id, *grown;
+
+		r = groups ? resolve_group(name, &id) : resolve_user(name, &id);
+		if (r < 0) {
+			snprintf(err, errlen, "%s: no such %s '%s'",
+				 groups ? "allow_groups" : "allow_users", groups ? "group" : "user",
+				 name);
+			break;
+		}
+		grown = realloc(*ret_ids, (*ret_n + 1) * sizeof(*grown));
+		if (!grown) {
+			r = -ENOMEM;
+			break;
+		}
+		*ret_ids = grown;
+		(*ret_ids)[(*ret_n)++] = id;
+	}
+	free(copy);
+	return r;
+}
+
+int contig_access_resolve(const struct contig_config *cfg, uid_t *ret_socket_uid,
+			  gid_t *ret_socket_gid, struct contig_access *ret_access,
+			  char *ret_warning, size_t warnlen, char *err, size_t errlen)
+{
+	struct contig_access a = { 0 };
+	gid_t gid = 0;
+	uid_t uid;
+	int r;
+
+	_Static_assert(sizeof(uid_t) == sizeof(unsigned) && sizeof(gid_t) == sizeof(unsigned),
+		       "ids are unsigned int");
+	ret_warning[0] = '\0';
+	if (resolve_user(cfg->socket_user, &uid) < 0) {
+		snprintf(err, errlen, "socket_user: no such user '%s'", cfg->socket_user);
+		return -ENOENT;
+	}
+	if (resolve_group(cfg->socket_group, &gid) < 0) {
+		if (strcmp(cfg->socket_group, CONTIG_DEFAULT_SOCKET_GROUP) != 0) {
+			snprintf(err, errlen, "socket_group: no such group '%s'", cfg->socket_group);
+			return -ENOENT;
+		}
+		snprintf(ret_warning, warnlen,
+			 "group '%s' does not exist, so only root may connect; to let users in, "
+			 "run 'groupadd --system %s' and add them to it (or set socket_group "
+			 "and allow_groups)",
+			 cfg->socket_group, cfg->socket_group);
+		gid = 0;
+	} else if (!cfg->allow_groups) {
+		a.gids = malloc(sizeof(*a.gids));
+		if (!a.gids)
+			return -ENOMEM;
+		a.gids[a.ngids++] = gid;
+	}
+	r = 0;
+	if (cfg->allow_users)
+		r = resolve_list(cfg->allow_users, false, (unsigned **)&a.uids, &a.nuids, err,
+				 errlen);
+	if (r == 0 && cfg->allow_groups)
+		r = resolve_list(cfg->allow_groups, true, (unsigned **)&a.gids, &a.ngids, err,
+				 errlen);
+	if (r < 0) {
+		contig_access_done(&a);
+		return r;
+	}
+	*ret_socket_uid = uid;
+	*ret_socket_gid = gid;
+	*ret_access = a;
+	return 0;
+}
+
+void contig_access_done(struct contig_access *a)
+{
+	free(a->uids);
+	free(a->gids);
+	*a = (struct contig_access){ 0 };
+}
+
+static bool has_id(const unsigned *ids, size_t n, unsigned id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] == id)
+			return true;
+	return false;
+}
+
+/* May the peer of @fd, with credentials @cred, connect? */
+static bool peer_allowed(const struct contig_access *a, int fd, const struct ucred *cred)
+{
+	gid_t groups[256];
+	socklen_t len = sizeof(groups);
+
+	if (cred->uid == 0 || has_id(a->uids, a->nuids, cred->uid) ||
+	    has_id(a->gids, a->ngids, cred->gid))
+		return true;
+	if (a->ngids == 0 || getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
+		return false;
+	for (size_t i = 0; i < len / sizeof(groups[0]); i++)
+		if (has_id(a->gids, a->ngids, groups[i]))
+			return true;
+	return false;
+}
+
+int contig_server_listen(const char *path, uid_t uid, gid_t gid, unsigned mode, char *err,
+			 size_t errlen)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	struct stat st;
@@ -122,9 +287,9 @@ int contig_server_listen(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "bind %s: %s", path, strerror(errno));
 		goto out_close;
 	}
-	/* Clients need no privilege (access control comes with the
-	 * configuration of owner, group and mode). */
-	if (chmod(path, 0666) < 0 || listen(fd, SOMAXCONN) < 0) {
+	/* The file's permissions are the first gate; peer credentials the
+	 * second (peer_allowed()). */
+	if (chown(path, uid, gid) < 0 || chmod(path, mode) < 0 || listen(fd, SOMAXCONN) < 0) {
 		r = -errno;
 		snprintf(err, errlen, "listen %s: %s", path, strerror(errno));
 		unlink(path);
@@ -161,7 +326,7 @@ static int queue_reply(struct contig_conn *c, const void *data, size_t len, cons
 {
 	struct outmsg *m;
 
-	if (c->nout >= MAX_QUEUED)
+	if (c->nout >= c->server->pools->limits.max_queued_replies)
 		return -ENOBUFS;
 	m = malloc(sizeof(*m) + len);
 	if (!m)
@@ -198,8 +363,9 @@ int contig_server_send(struct contig_conn *c, const void *data, size_t len, cons
 	if (r == -EAGAIN) {
 		r = queue_reply(c, data, len, fds, nfds);
 		if (r == -ENOBUFS)
-			contig_log(LOG_WARNING, "%s: does not read its replies (%d queued); "
-				   "disconnecting", c->name, MAX_QUEUED);
+			contig_log(LOG_WARNING, "%s: does not read its replies "
+				   "(max_queued_replies %" PRIu64 " reached); disconnecting", c->name,
+				   c->server->pools->limits.max_queued_replies);
 		conn_update_poll(c);
 	}
 	if (r < 0)
@@ -291,9 +457,9 @@ static void on_readable(struct contig_conn *c)
 			conn_close(c, "sent file descriptors");
 			return;
 		}
-		if ((size_t)n > sizeof(buf)) {
-			contig_rpc_protocol_error(c, "request larger than CONTIG_MAX_REQUEST_LEN");
-			conn_close(c, "oversized request");
+		if ((uint64_t)n > c->server->pools->limits.max_request_len) {
+			contig_rpc_protocol_error(c, "request larger than max_request_len");
+			conn_close(c, "request larger than max_request_len");
 			return;
 		}
 		handle(c, buf, (size_t)n);
@@ -337,7 +503,17 @@ static void conn_update_poll(struct contig_conn *c)
 static void on_conn_closed(uv_handle_t *handle)
 {
 	struct contig_conn *c = handle->data;
+	uint8_t sink[64];
+	size_t nfds;
 
+	/* Closing a Unix socket with unread requests makes the peer's next
+	 * recv fail with ECONNRESET before it reads our last reply (the
+	 * reason it was closed): discard what is unread first. Bounded, and
+	 * any descriptors in it are closed. */
+	for (int i = 0; i < 256; i++)
+		if (contig_fdpass_recv(c->fd, sink, sizeof(sink), NULL, 0, &nfds, NULL,
+				       MSG_DONTWAIT) <= 0)
+			break;
 	close(c->fd);
 	free(c);
 }
@@ -349,8 +525,11 @@ static void conn_close(struct contig_conn *c, const char *why)
 	if (c->closed)
 		return;
 	c->closed = true;
-	contig_log(LOG_INFO, "%s: %s; releasing %" PRIu32 " buffers, %" PRIu32 " frames", c->name,
-		   why, c->session->nbuffers, c->session->nframes);
+	if (c->session)
+		contig_log(LOG_INFO, "%s: %s; releasing %" PRIu32 " buffers, %" PRIu32 " frames",
+			   c->name, why, c->session->nbuffers, c->session->nframes);
+	else
+		contig_log(LOG_INFO, "%s: refused: %s", c->name, why);
 	if (c->waiting)
 		waiting_remove(srv, c);
 	free(c->waiting);
@@ -391,16 +570,16 @@ static void conn_name(struct contig_conn *c)
 
 static void accept_one(struct contig_server *srv, int fd)
 {
+	const struct contig_limits *lim = &srv->pools->limits;
 	struct ucred cred = { 0 };
 	socklen_t credlen = sizeof(cred);
 	struct contig_conn *c = calloc(1, sizeof(*c));
+	char why[256] = "";
+	int r;
 
 	if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &credlen) < 0 ||
-	    contig_session_new(srv->pools, cred.pid, cred.uid, cred.gid, &c->session) < 0 ||
 	    uv_poll_init(srv->loop, &c->poll, fd) < 0) {
 		contig_log(LOG_WARNING, "cannot accept a connection: out of resources");
-		if (c)
-			contig_session_free(c->session);
 		free(c);
 		close(fd);
 		return;
@@ -418,6 +597,29 @@ static void accept_one(struct contig_server *srv, int fd)
 		c->next->prev = c;
 	srv->conns = c;
 	srv->nconns++;
+
+	if (!peer_allowed(srv->access, fd, &cred)) {
+		snprintf(why, sizeof(why), "permission denied: uid %u is not root, not in "
+			 "allow_users and not in a group of allow_groups", (unsigned)cred.uid);
+		contig_rpc_refuse(c, CONTIG_RPC_PERMISSION_DENIED, why);
+	} else if (srv->nconns > lim->max_connections) {
+		snprintf(why, sizeof(why), "quota exceeded: max_connections (%" PRIu64 ") reached",
+			 lim->max_connections);
+		contig_rpc_refuse(c, CONTIG_RPC_QUOTA_EXCEEDED, why);
+	} else if ((r = contig_session_new(srv->pools, cred.pid, cred.uid, cred.gid,
+					   &c->session)) < 0) {
+		if (r == -EUSERS)
+			snprintf(why, sizeof(why), "quota exceeded: max_connections_per_user (%" PRIu64
+				 ") reached for uid %u", lim->max_connections_per_user,
+				 (unsigned)cred.uid);
+		else
+			snprintf(why, sizeof(why), "daemon out of memory");
+		contig_rpc_refuse(c, CONTIG_RPC_QUOTA_EXCEEDED, why);
+	}
+	if (why[0]) {
+		conn_close(c, why);
+		return;
+	}
 	contig_log(LOG_INFO, "%s: connected", c->name);
 	conn_update_poll(c);
 }
@@ -443,7 +645,8 @@ static void on_listen_event(uv_poll_t *handle, int status, int events)
 }
 
 int contig_server_start(uv_loop_t *loop, int listen_fd, const char *path,
-			struct contig_pools *pools, struct contig_server **ret_server)
+			struct contig_pools *pools, const struct contig_access *access,
+			struct contig_server **ret_server)
 {
 	struct contig_server *srv = calloc(1, sizeof(*srv));
 	int r;
@@ -453,6 +656,7 @@ int contig_server_start(uv_loop_t *loop, int listen_fd, const char *path,
 	srv->loop = loop;
 	srv->listen_fd = listen_fd;
 	srv->pools = pools;
+	srv->access = access;
 	srv->waiting_tail = &srv->waiting;
 	if (path && !(srv->path = strdup(path))) {
 		free(srv);

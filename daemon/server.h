@@ -15,21 +15,44 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "config.h"
 #include "session.h"
 
 struct contig_server;
 struct contig_conn;
 
-/* Create, bind and listen on the SOCK_SEQPACKET socket at @path (mode
- * 0666: clients need no privilege), replacing a stale socket file but never
- * a live one. Returns the listening fd or -errno, with the reason in @err. */
-int contig_server_listen(const char *path, char *err, size_t errlen);
+/* Who may connect: root, these users, and members of these groups. */
+struct contig_access {
+	uid_t *uids;
+	size_t nuids;
+	gid_t *gids;
+	size_t ngids;
+};
+
+/* Resolve the configuration's socket_user and socket_group (names or
+ * numbers) and its allow_users / allow_groups lists (allow_groups NULL:
+ * socket_group). A socket_group that does not exist is not an error when it
+ * is the default "contigd": the socket then gets group root and only root
+ * may connect, and *ret_warning says so and how to fix it (else ""). Returns
+ * 0, or -ENOENT / -ENOMEM with the reason in @err. Main thread. */
+int contig_access_resolve(const struct contig_config *cfg, uid_t *ret_socket_uid,
+			  gid_t *ret_socket_gid, struct contig_access *ret_access,
+			  char *ret_warning, size_t warnlen, char *err, size_t errlen);
+void contig_access_done(struct contig_access *access);
+
+/* Create, bind and listen on the SOCK_SEQPACKET socket at @path, owned by
+ * @uid:@gid with @mode, replacing a stale socket file but never a live one.
+ * Returns the listening fd or -errno, with the reason in @err. */
+int contig_server_listen(const char *path, uid_t uid, gid_t gid, unsigned mode, char *err,
+			 size_t errlen);
 
 /* Serve connections on @listen_fd (which the server then owns and closes)
- * with @pools. @path is unlinked at stop (NULL: leave it). Returns 0 and
+ * with @pools, admitting the peers @access allows (the server keeps the
+ * pointer). @path is unlinked at stop (NULL: leave it). Returns 0 and
  * *ret_server or -errno. */
 int contig_server_start(uv_loop_t *loop, int listen_fd, const char *path,
-			struct contig_pools *pools, struct contig_server **ret_server);
+			struct contig_pools *pools, const struct contig_access *access,
+			struct contig_server **ret_server);
 
 /* Stop accepting, close every connection (their sessions' frames go to the
  * recycler), close the listener. The server is freed once its handles

@@ -118,6 +118,19 @@ void contig_tags_done(struct contig_tags *tags)
 	tags->n = 0;
 }
 
+static void user_count(struct contig_session *s, uint64_t len, bool alloc)
+{
+	struct contig_user *u = contig_user_find(s->pools, s->user_uid);
+
+	if (alloc) {
+		u->nbuffers++;
+		u->len += len;
+	} else {
+		u->nbuffers--;
+		u->len -= len;
+	}
+}
+
 /* Percentage of a pool that @priority must leave free. */
 static unsigned watermark_pct(const struct contig_pools *env, uint32_t priority)
 {
@@ -137,13 +150,55 @@ static bool below_watermark(const struct contig_pool *pool, uint64_t len, unsign
 	return pct && (avail < len || (avail - len) * 100 < total * pct);
 }
 
+struct contig_user *contig_user_find(struct contig_pools *pools, uid_t uid)
+{
+	for (size_t i = 0; i < pools->nusers; i++)
+		if (pools->users[i].uid == uid)
+			return &pools->users[i];
+	return NULL;
+}
+
+/* The user record of a new session of @uid, created if needed. */
+static int user_join(struct contig_pools *pools, uid_t uid)
+{
+	struct contig_user *u = contig_user_find(pools, uid), *grown;
+
+	if (u && u->nsessions >= pools->limits.max_connections_per_user)
+		return -EUSERS;
+	if (!u) {
+		grown = realloc(pools->users, (pools->nusers + 1) * sizeof(*grown));
+		if (!grown)
+			return -ENOMEM;
+		pools->users = grown;
+		u = &pools->users[pools->nusers++];
+		*u = (struct contig_user){ .uid = uid };
+	}
+	u->nsessions++;
+	return 0;
+}
+
+static void user_leave(struct contig_pools *pools, uid_t uid)
+{
+	struct contig_user *u = contig_user_find(pools, uid);
+
+	if (--u->nsessions == 0)
+		*u = pools->users[--pools->nusers];
+}
+
 int contig_session_new(struct contig_pools *pools, pid_t pid, uid_t uid, gid_t gid,
 		       struct contig_session **ret_session)
 {
-	struct contig_session *s = calloc(1, sizeof(*s));
+	struct contig_session *s;
+	int r = user_join(pools, uid);
 
-	if (!s)
+	if (r < 0)
+		return r;
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		user_leave(pools, uid);
 		return -ENOMEM;
+	}
+	s->user_uid = uid;
 	s->pools = pools;
 	s->pid = pid;
 	s->uid = uid;
@@ -294,6 +349,28 @@ static int check_params(const struct contig_alloc_params *p, struct contig_range
 	return 0;
 }
 
+/* Would one more buffer of @len bytes exceed a limit of the session or of
+ * its user? Names the limit. */
+static int check_quota(struct contig_session *s, uint64_t len, const char **ret_limit)
+{
+	const struct contig_limits *lim = &s->pools->limits;
+	const struct contig_user *u = contig_user_find(s->pools, s->user_uid);
+	const char *limit = NULL;
+
+	if (s->nbuffers + 1 > lim->max_buffers_per_connection)
+		limit = "max_buffers_per_connection";
+	else if (lim->max_bytes_per_connection && len > lim->max_bytes_per_connection - s->len)
+		limit = "max_bytes_per_connection";
+	else if (u->nbuffers + 1 > lim->max_buffers_per_user)
+		limit = "max_buffers_per_user";
+	else if (lim->max_bytes_per_user && len > lim->max_bytes_per_user - u->len)
+		limit = "max_bytes_per_user";
+	if (!limit)
+		return 0;
+	*ret_limit = limit;
+	return -EDQUOT;
+}
+
 static bool pool_matches(const struct contig_pool *pool, const struct contig_alloc_params *p)
 {
 	return p->node < 0 || pool->node == p->node;
@@ -353,6 +430,9 @@ int contig_session_alloc(struct contig_session *s, const struct contig_alloc_par
 	r = check_params(p, &req, ret_field);
 	if (r < 0)
 		return r;
+	r = check_quota(s, req.len, ret_field);
+	if (r < 0)
+		return r;
 	if (!tag_choose(s, p->tag, &tag))
 		return -ENOMEM;
 
@@ -371,7 +451,7 @@ int contig_session_alloc(struct contig_session *s, const struct contig_alloc_par
 		if (contig_range_find(&cand->free, &req, &phys) == 0) {
 			uint64_t n = frames_spanned(cand, phys, req.len);
 
-			if (n > env->max_frames_per_buffer) {
+			if (n > env->limits.max_frames_per_buffer) {
 				too_big = true;
 				continue;
 			}
@@ -424,6 +504,7 @@ int contig_session_alloc(struct contig_session *s, const struct contig_alloc_par
 	s->len += req.len;
 	pool->nbuffers++;
 	tag_count(s, tag, req.len, true);
+	user_count(s, req.len, true);
 	*ret_buffer = &sl->buf;
 	return 0;
 }
@@ -446,6 +527,7 @@ static void buffer_release(struct contig_session *s, struct slot *sl)
 	s->len -= b->len;
 	pool->nbuffers--;
 	tag_count(s, b->tag, b->len, false);
+	user_count(s, b->len, false);
 	if (h->nframes == 0)
 		holding_drop(s, h);
 	b->id = 0;
@@ -479,5 +561,6 @@ void contig_session_free(struct contig_session *s)
 	free(s->holdings);
 	free(s->slots);
 	contig_tags_done(&s->tags);
+	user_leave(s->pools, s->user_uid);
 	free(s);
 }

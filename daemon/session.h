@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "config.h"
 #include "pool.h"
 #include "recycle.h"
 
@@ -52,11 +53,21 @@ struct contig_pools {
 	struct contig_pool **pools;
 	size_t npools;
 	struct contig_recycler *recycler;
-	uint64_t max_frames_per_buffer;
+	struct contig_limits limits;
 	unsigned watermark_low_pct;    /* low priority keeps this % of a pool free */
 	unsigned watermark_normal_pct; /* normal priority keeps this % free */
 	struct contig_tags tags;       /* every session's */
 	uint64_t nbugchecks;
+	struct contig_user *users;     /* per uid with a session: for per-user limits */
+	size_t nusers;
+};
+
+/* What the sessions of one uid hold together. */
+struct contig_user {
+	uid_t uid;
+	uint32_t nsessions;
+	uint64_t nbuffers;
+	uint64_t len;
 };
 
 /* Release the daemon-wide tag table. */
@@ -102,9 +113,14 @@ struct contig_session {
 	uint64_t len;             /* bytes in live buffers */
 	struct contig_tags tags;  /* this session's */
 	uint64_t nbugchecks;      /* misuses it reported */
+	uid_t user_uid;           /* its entry in pools->users */
 };
 
-/* Returns 0 and *ret_session, or -ENOMEM. */
+/* The record of @uid (NULL if it has no session). */
+struct contig_user *contig_user_find(struct contig_pools *pools, uid_t uid);
+
+/* Returns 0 and *ret_session, -EUSERS if @uid already has
+ * max_connections_per_user sessions, or -ENOMEM. */
 int contig_session_new(struct contig_pools *pools, pid_t pid, uid_t uid, gid_t gid,
 		       struct contig_session **ret_session);
 
@@ -118,7 +134,9 @@ void contig_session_free(struct contig_session *session);
  * Low and normal priority may not take frames that would leave a pool's
  * free bytes (counting frames being recycled) below its watermark.
  * Returns 0 and *ret_buffer; -EINVAL with *ret_field naming the bad field;
- * -ENOSPC if nothing satisfies it; -ENOBUFS if only the watermark stands in
+ * -EDQUOT with *ret_field naming the limit (max_buffers_per_connection,
+ * max_bytes_per_user, ...) the buffer would exceed; -ENOSPC if nothing
+ * satisfies it; -ENOBUFS if only the watermark stands in
  * the way; -EAGAIN if nothing does now but frames being recycled might
  * (retry when the recycler reports); -E2BIG if the buffer would span more
  * than max_frames_per_buffer frames. */

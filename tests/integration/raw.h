@@ -77,6 +77,14 @@ static inline Contig__Reply *raw_recv_err(int sock, int *ret_fd, int *ret_err)
 				       NULL, 0);
 	Contig__Reply *reply = NULL;
 
+	/* The kernel reports a reset before the peer's last datagram. */
+	if (n == -ECONNRESET) {
+		n = contig_fdpass_recv(sock, buf, sizeof(buf), fds, CONTIG_FDS_PER_DATAGRAM, &nfds,
+				       NULL, MSG_DONTWAIT);
+		if (n == -EAGAIN)
+			n = -ECONNRESET;
+	}
+
 	if (n > 0 && (size_t)n <= sizeof(buf))
 		reply = contig__reply__unpack(NULL, (size_t)n, buf);
 	*ret_err = reply || n == 0 ? 0 : n < 0 ? (int)n : -EPROTO;

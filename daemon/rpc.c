@@ -447,6 +447,35 @@ static enum contig_rpc_result do_report(struct contig_conn *conn, struct contig_
 	return CONTIG_RPC_DONE;
 }
 
+/* The number of the first unknown field in @req or its body, 0 if none. */
+static unsigned unknown_field(const Contig__Request *req)
+{
+	const ProtobufCMessage *body = NULL;
+
+	if (req->base.n_unknown_fields)
+		return req->base.unknown_fields[0].tag;
+	switch (req->body_case) {
+	case CONTIG__REQUEST__BODY_HELLO:
+		body = &req->hello->base;
+		break;
+	case CONTIG__REQUEST__BODY_ALLOC:
+		body = &req->alloc->base;
+		break;
+	case CONTIG__REQUEST__BODY_FREE:
+		body = &req->free->base;
+		break;
+	case CONTIG__REQUEST__BODY_STATS:
+		body = &req->stats->base;
+		break;
+	case CONTIG__REQUEST__BODY_REPORT:
+		body = &req->report->base;
+		break;
+	default:
+		break;
+	}
+	return body && body->n_unknown_fields ? body->unknown_fields[0].tag : 0;
+}
+
 enum contig_rpc_result contig_rpc_handle(struct contig_conn *conn, struct contig_session *session,
 					 bool *hello_done, const struct contig_rpc_counters *counters,
 					 const void *data, size_t len)
@@ -457,6 +486,17 @@ enum contig_rpc_result contig_rpc_handle(struct contig_conn *conn, struct contig
 	if (!req) {
 		contig_rpc_protocol_error(conn, "malformed request (not a contig.Request)");
 		return CONTIG_RPC_CLOSE;
+	}
+	/* (No known body at all is a request type we do not know: that one
+	 * gets UNSUPPORTED below.) */
+	if (req->body_case != CONTIG__REQUEST__BODY__NOT_SET && unknown_field(req)) {
+		/* A newer client's field we would silently ignore: say so, so
+		 * that it does not believe it was honoured. */
+		send_status(conn, req->seq, CONTIG__STATUS__INVALID_ARGUMENT,
+			    "invalid argument: unknown field %u in the request (newer protocol?)",
+			    unknown_field(req));
+		res = CONTIG_RPC_DONE;
+		goto out_free;
 	}
 	if (!*hello_done && req->body_case != CONTIG__REQUEST__BODY_HELLO) {
 		send_status(conn, req->seq, CONTIG__STATUS__PROTOCOL_ERROR,

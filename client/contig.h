@@ -120,6 +120,17 @@ struct contig_stats {
 		uint64_t nfrees;
 	} tags[64];
 	uint32_t ntags;
+	/* Every session (root only; empty for others). */
+	struct contig_session_stats {
+		int pid;
+		unsigned uid;
+		char comm[16];
+		uint32_t nbuffers;
+		uint64_t len;
+		uint32_t nframes;
+		uint64_t nbugchecks;
+	} sessions[256];
+	uint32_t nsessions_listed;
 };
 
 /* No constraint but @len: any window, no boundary, cached, any node, high

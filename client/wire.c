@@ -358,6 +358,19 @@ int contig_wire_stats(struct contig_wire *w, struct contig_stats *ret_stats)
 		out.tags[i].nfrees = st->tags[i]->nfrees;
 		out.ntags++;
 	}
+	for (size_t i = 0; i < st->n_sessions && i < sizeof(out.sessions) / sizeof(out.sessions[0]);
+	     i++) {
+		const Contig__SessionInfo *si = st->sessions[i];
+		struct contig_session_stats *o = &out.sessions[out.nsessions_listed++];
+
+		o->pid = (int)si->pid;
+		o->uid = si->uid;
+		snprintf(o->comm, sizeof(o->comm), "%s", si->comm);
+		o->nbuffers = si->nbuffers;
+		o->len = si->len;
+		o->nframes = si->nframes;
+		o->nbugchecks = si->nbugchecks;
+	}
 	contig__reply__free_unpacked(reply, NULL);
 	*ret_stats = out;
 	return 0;

@@ -28,6 +28,7 @@
 
 /* Tags in one stats reply: keeps it well inside CONTIG_MAX_REPLY_LEN. */
 #define CONTIG_STATS_MAX_TAGS 64
+#define CONTIG_STATS_MAX_SESSIONS 256
 
 static void send_reply(struct contig_conn *conn, Contig__Reply *reply, const int *fds, size_t nfds)
 {
@@ -378,6 +379,42 @@ static int tag_infos(const struct contig_session *s, Contig__TagInfo **ret_infos
 	return 0;
 }
 
+/* Root only: every session, as SessionInfo. */
+static int session_infos(const struct contig_session *s, Contig__SessionInfo **ret_infos,
+			 Contig__SessionInfo ***ret_ptrs, size_t *ret_n)
+{
+	const struct contig_session *it;
+	Contig__SessionInfo *infos, **ptrs;
+	size_t n = 0;
+
+	if (s->uid == 0)
+		for (it = s->pools->sessions; it && n < CONTIG_STATS_MAX_SESSIONS; it = it->next)
+			n++;
+	infos = calloc(n ? n : 1, sizeof(*infos));
+	ptrs = calloc(n ? n : 1, sizeof(*ptrs));
+	if (!infos || !ptrs) {
+		free(infos);
+		free(ptrs);
+		return -ENOMEM;
+	}
+	it = s->pools->sessions;
+	for (size_t i = 0; i < n; i++, it = it->next) {
+		contig__session_info__init(&infos[i]);
+		infos[i].pid = (uint32_t)it->pid;
+		infos[i].uid = (uint32_t)it->uid;
+		infos[i].comm = (char *)it->comm;
+		infos[i].nbuffers = it->nbuffers;
+		infos[i].len = it->len;
+		infos[i].nframes = it->nframes;
+		infos[i].nbugchecks = it->nbugchecks;
+		ptrs[i] = &infos[i];
+	}
+	*ret_infos = infos;
+	*ret_ptrs = ptrs;
+	*ret_n = n;
+	return 0;
+}
+
 static enum contig_rpc_result do_stats(struct contig_conn *conn, struct contig_session *s,
 				       uint64_t seq, const struct contig_rpc_counters *counters)
 {
@@ -385,7 +422,8 @@ static enum contig_rpc_result do_stats(struct contig_conn *conn, struct contig_s
 	Contig__StatsReply st = CONTIG__STATS_REPLY__INIT;
 	Contig__PoolInfo *infos, **ptrs;
 	Contig__TagInfo *tinfos, **tptrs;
-	size_t ntags;
+	Contig__SessionInfo *sinfos, **sptrs;
+	size_t ntags, nsessions;
 
 	if (pool_infos(s->pools, &infos, &ptrs) < 0) {
 		send_status(conn, seq, CONTIG__STATUS__NO_MEMORY, "daemon out of memory");
@@ -397,6 +435,16 @@ static enum contig_rpc_result do_stats(struct contig_conn *conn, struct contig_s
 		send_status(conn, seq, CONTIG__STATUS__NO_MEMORY, "daemon out of memory");
 		return CONTIG_RPC_DONE;
 	}
+	if (session_infos(s, &sinfos, &sptrs, &nsessions) < 0) {
+		free(tptrs);
+		free(tinfos);
+		free(ptrs);
+		free(infos);
+		send_status(conn, seq, CONTIG__STATUS__NO_MEMORY, "daemon out of memory");
+		return CONTIG_RPC_DONE;
+	}
+	st.n_sessions = nsessions;
+	st.sessions = sptrs;
 	st.n_tags = ntags;
 	st.tags = tptrs;
 	st.has_nbugchecks = 1;
@@ -417,6 +465,8 @@ static enum contig_rpc_result do_stats(struct contig_conn *conn, struct contig_s
 	reply.body_case = CONTIG__REPLY__BODY_STATS;
 	reply.stats = &st;
 	send_reply(conn, &reply, NULL, 0);
+	free(sptrs);
+	free(sinfos);
 	free(tptrs);
 	free(tinfos);
 	free(ptrs);

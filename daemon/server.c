@@ -552,15 +552,16 @@ static void conn_close(struct contig_conn *c, const char *why)
 
 /* ---- accepting ---- */
 
-static void conn_name(struct contig_conn *c)
+static void conn_name(struct contig_conn *c, char *comm, size_t commlen)
 {
-	char path[64], comm[32] = "?";
+	char path[64];
 	FILE *f;
 
 	snprintf(path, sizeof(path), "/proc/%d/comm", (int)c->pid);
+	snprintf(comm, commlen, "?");
 	f = fopen(path, "re");
 	if (f) {
-		if (fgets(comm, sizeof(comm), f))
+		if (fgets(comm, (int)commlen, f))
 			comm[strcspn(comm, "\n")] = '\0';
 		fclose(f);
 	}
@@ -574,7 +575,7 @@ static void accept_one(struct contig_server *srv, int fd)
 	struct ucred cred = { 0 };
 	socklen_t credlen = sizeof(cred);
 	struct contig_conn *c = calloc(1, sizeof(*c));
-	char why[256] = "";
+	char why[256] = "", comm[32];
 	int r;
 
 	if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &credlen) < 0 ||
@@ -591,7 +592,7 @@ static void accept_one(struct contig_server *srv, int fd)
 	c->pid = cred.pid;
 	c->uid = cred.uid;
 	c->number = ++srv->next_number;
-	conn_name(c);
+	conn_name(c, comm, sizeof(comm));
 	c->next = srv->conns;
 	if (c->next)
 		c->next->prev = c;
@@ -606,7 +607,7 @@ static void accept_one(struct contig_server *srv, int fd)
 		snprintf(why, sizeof(why), "quota exceeded: max_connections (%" PRIu64 ") reached",
 			 lim->max_connections);
 		contig_rpc_refuse(c, CONTIG_RPC_QUOTA_EXCEEDED, why);
-	} else if ((r = contig_session_new(srv->pools, cred.pid, cred.uid, cred.gid,
+	} else if ((r = contig_session_new(srv->pools, cred.pid, cred.uid, cred.gid, comm,
 					   &c->session)) < 0) {
 		if (r == -EUSERS)
 			snprintf(why, sizeof(why), "quota exceeded: max_connections_per_user (%" PRIu64

@@ -27,6 +27,7 @@
 #include "session.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -186,7 +187,7 @@ static void user_leave(struct contig_pools *pools, uid_t uid)
 }
 
 int contig_session_new(struct contig_pools *pools, pid_t pid, uid_t uid, gid_t gid,
-		       struct contig_session **ret_session)
+		       const char *comm, struct contig_session **ret_session)
 {
 	struct contig_session *s;
 	int r = user_join(pools, uid);
@@ -199,6 +200,11 @@ int contig_session_new(struct contig_pools *pools, pid_t pid, uid_t uid, gid_t g
 		return -ENOMEM;
 	}
 	s->user_uid = uid;
+	snprintf(s->comm, sizeof(s->comm), "%s", comm);
+	s->next = pools->sessions;
+	if (s->next)
+		s->next->prev = s;
+	pools->sessions = s;
 	s->pools = pools;
 	s->pid = pid;
 	s->uid = uid;
@@ -562,5 +568,11 @@ void contig_session_free(struct contig_session *s)
 	free(s->slots);
 	contig_tags_done(&s->tags);
 	user_leave(s->pools, s->user_uid);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		s->pools->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
 	free(s);
 }

@@ -60,6 +60,7 @@ struct contig_pools {
 	uint64_t nbugchecks;
 	struct contig_user *users;     /* per uid with a session: for per-user limits */
 	size_t nusers;
+	struct contig_session *sessions; /* all of them, newest first */
 };
 
 /* What the sessions of one uid hold together. */
@@ -114,15 +115,18 @@ struct contig_session {
 	struct contig_tags tags;  /* this session's */
 	uint64_t nbugchecks;      /* misuses it reported */
 	uid_t user_uid;           /* its entry in pools->users */
+	char comm[16];            /* process name, for stats and logs */
+	struct contig_session *prev, *next; /* pools->sessions */
 };
 
 /* The record of @uid (NULL if it has no session). */
 struct contig_user *contig_user_find(struct contig_pools *pools, uid_t uid);
 
-/* Returns 0 and *ret_session, -EUSERS if @uid already has
- * max_connections_per_user sessions, or -ENOMEM. */
+/* A session for process @pid (named @comm) of @uid. Returns 0 and
+ * *ret_session, -EUSERS if @uid already has max_connections_per_user
+ * sessions, or -ENOMEM. */
 int contig_session_new(struct contig_pools *pools, pid_t pid, uid_t uid, gid_t gid,
-		       struct contig_session **ret_session);
+		       const char *comm, struct contig_session **ret_session);
 
 /* Free every buffer, send every frame to the recycler, free @session.
  * Accepts NULL. */

@@ -107,6 +107,17 @@ static int cmd_status(struct contig_client *c)
 	printf("sessions %" PRIu32 ", frames recycled %" PRIu64 " (moved %" PRIu64 "), lost %" PRIu64
 	       ", misuses reported %" PRIu64 "\n",
 	       st.nsessions, st.nrecycled, st.nrecycle_moved, st.nframes_lost, st.nbugchecks);
+	if (st.nsessions_listed) {
+		printf("\n%-8s %-6s %-16s %8s %10s %7s %8s\n", "pid", "uid", "process", "buffers",
+		       "bytes", "frames", "misuses");
+		for (uint32_t i = 0; i < st.nsessions_listed; i++) {
+			const struct contig_session_stats *ss = &st.sessions[i];
+
+			printf("%-8d %-6u %-16s %8" PRIu32 " %10" PRIu64 " %7" PRIu32 " %8" PRIu64 "\n",
+			       ss->pid, ss->uid, ss->comm, ss->nbuffers, ss->len, ss->nframes,
+			       ss->nbugchecks);
+		}
+	}
 	if (st.ntags == 0)
 		return 0;
 	/* poolmon's columns; a tag is four characters, shown as written in C

@@ -16,227 +16,23 @@
  * and the loops that must stay one site have bounds the compiler cannot
  * unroll (volatile).
  */
-#include <ctype.h>
-#include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
-#include "contig_wdm.h"
-#include "harness.h"
+#include "conformance.h"
 
-#define PAGE UINT64_C(4096)
-#define FRAME (2 * MiB)
 #define POOL_LEN (32 * MiB)
 #define ODD_LEN 10000 /* not a multiple of a page: the size "requested" */
 
-static pid_t self;
-static struct contig_client *wdm; /* the shim's own connection */
-
-static PHYSICAL_ADDRESS pa(uint64_t v)
-{
-	PHYSICAL_ADDRESS p;
-
-	p.QuadPart = (LONGLONG)v;
-	return p;
-}
-
-static uint64_t round_page(uint64_t len)
-{
-	return (len + PAGE - 1) & ~(PAGE - 1);
-}
-
-static uint64_t phys_of(const void *virt)
-{
-	return (uint64_t)MmGetPhysicalAddress((PVOID)virt).QuadPart;
-}
-
-static void stats(struct contig_stats *ret_st)
-{
-	if (contig_get_stats(wdm, ret_st) < 0)
-		bail_out("stats: %s", contig_last_message());
-}
-
-static bool all_free(const struct contig_stats *st, void *arg)
-{
-	(void)arg;
-	return st->npools == 1 && st->pools[0].free_len == st->pools[0].total_len &&
-	       st->pools[0].nframes_recycling == 0 && st->my_nbuffers == 0;
-}
-
-/* ---- one verdict per test: the first broken promise explains it ---- */
-
-static char failure[512];
-
-__attribute__((format(printf, 2, 3))) static bool check(bool cond, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!cond && !failure[0]) {
-		va_start(ap, fmt);
-		vsnprintf(failure, sizeof(failure), fmt, ap);
-		va_end(ap);
-	}
-	return cond;
-}
-
-static void verdict(const char *name)
-{
-	if (!ok(!failure[0], "%s", name))
-		diag("  %s", failure);
-	failure[0] = '\0';
-}
-
-/* ---- buffers ---- */
-
-/* @p is a live buffer of @len (rounded) bytes: MmGetPhysicalAddress of its
- * first and last byte agrees with pagemap, the whole range is physically
- * contiguous, and every byte takes @fill and gives it back. */
-static bool live(const char *what, void *p, uint64_t len, uint8_t fill)
-{
-	uint64_t phys = phys_of(p), rlen = round_page(len);
-	unsigned char *b = p;
-
-	if (!check(phys != 0, "%s: MmGetPhysicalAddress(%p) is 0: the buffer is gone", what, p))
-		return false;
-	if (!check(phys == harness_phys_of(self, p),
-		   "%s: MmGetPhysicalAddress says 0x%" PRIx64 ", pagemap 0x%" PRIx64, what, phys,
-		   harness_phys_of(self, p)))
-		return false;
-	if (!check(phys_of(b + rlen - 1) == phys + rlen - 1,
-		   "%s: MmGetPhysicalAddress of the last byte is not base + len - 1", what))
-		return false;
-	if (!check(harness_phys_contiguous(self, p, rlen, phys),
-		   "%s: not physically contiguous per pagemap", what))
-		return false;
-	memset(b, fill, rlen);
-	for (uint64_t i = 0; i < rlen; i++)
-		if (!check(b[i] == fill, "%s: byte %" PRIu64 " does not keep what was written",
-			   what, i))
-			return false;
-	return true;
-}
-
-/* @p no longer names a buffer. */
-static bool gone(const char *what, void *p)
-{
-	return check(phys_of(p) == 0, "%s: MmGetPhysicalAddress(%p) still answers 0x%" PRIx64,
-		     what, p, phys_of(p));
-}
-
+/* alloc(), or bail out. */
 static void *mm_alloc(SIZE_T len, MEMORY_CACHING_TYPE cache)
 {
-	void *p = MmAllocateContiguousMemorySpecifyCache(len, pa(0), pa(UINT64_MAX), pa(0), cache);
+	void *p = alloc(len, cache);
 
 	if (!p)
 		bail_out("MmAllocateContiguousMemorySpecifyCache(%zu, cache %d) failed: %s",
 			 (size_t)len, (int)cache, contig_last_message());
 	return p;
-}
-
-/* ---- stderr and the daemon's misuse count around a bad call ---- */
-
-struct probe {
-	int saved_fd;
-	FILE *file;
-	uint64_t nbugchecks;
-	uint32_t my_nbuffers;
-	uint64_t my_len;
-	char out[4096];
-	int nlines;
-};
-
-static void probe_start(struct probe *pr)
-{
-	struct contig_stats st;
-
-	stats(&st);
-	pr->nbugchecks = st.nbugchecks;
-	pr->my_nbuffers = st.my_nbuffers;
-	pr->my_len = st.my_len;
-	fflush(stderr);
-	pr->file = tmpfile();
-	pr->saved_fd = dup(STDERR_FILENO);
-	if (!pr->file || pr->saved_fd < 0 || dup2(fileno(pr->file), STDERR_FILENO) < 0)
-		bail_out("redirecting stderr: %s", strerror(errno));
-}
-
-/* Stop capturing; pr->out holds what was written to stderr meanwhile and
- * pr->nlines its lines. */
-static void probe_stop(struct probe *pr)
-{
-	size_t n;
-
-	fflush(stderr);
-	if (dup2(pr->saved_fd, STDERR_FILENO) < 0)
-		bail_out("restoring stderr: %s", strerror(errno));
-	close(pr->saved_fd);
-	rewind(pr->file);
-	n = fread(pr->out, 1, sizeof(pr->out) - 1, pr->file);
-	pr->out[n] = '\0';
-	fclose(pr->file);
-	pr->nlines = 0;
-	for (char *s = pr->out; *s; s++)
-		pr->nlines += *s == '\n';
-}
-
-/* Does @line name @routine as a whole word (MmFreeContiguousMemory is a
- * prefix of MmFreeContiguousMemorySpecifyCache)? */
-static bool names_routine(const char *line, const char *routine)
-{
-	size_t n = strlen(routine);
-
-	for (const char *s = line; (s = strstr(s, routine)); s += n)
-		if ((s == line || !(isalnum((unsigned char)s[-1]) || s[-1] == '_')) &&
-		    !(isalnum((unsigned char)s[n]) || s[n] == '_'))
-			return true;
-	return false;
-}
-
-/* Every line captured names @routine. */
-static bool lines_name(const struct probe *pr, const char *routine)
-{
-	char copy[sizeof(pr->out)];
-
-	memcpy(copy, pr->out, sizeof(copy));
-	for (char *save = NULL, *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
-		if (!names_routine(l, routine))
-			return check(false, "a line does not name %s: \"%s\"", routine, l);
-	return true;
-}
-
-/* Show what was said, as diagnostics. */
-static void diag_lines(const struct probe *pr)
-{
-	char copy[sizeof(pr->out)];
-
-	memcpy(copy, pr->out, sizeof(copy));
-	for (char *save = NULL, *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
-		diag("  stderr: %s", l);
-}
-
-/* After @ncalls bad calls to @routine from @nsites sites never reported
- * before: one line per site naming the routine, @ncalls more misuses in
- * the daemon's count, and this connection still holds what it held. */
-static void probe_expect(struct probe *pr, const char *routine, int ncalls, int nsites)
-{
-	struct contig_stats st;
-
-	probe_stop(pr);
-	stats(&st);
-	diag_lines(pr);
-	check(st.my_nbuffers == pr->my_nbuffers && st.my_len == pr->my_len,
-	      "something was freed: %u buffers / %" PRIu64 " bytes before, %u / %" PRIu64
-	      " after",
-	      pr->my_nbuffers, pr->my_len, st.my_nbuffers, st.my_len);
-	check(pr->nlines == nsites, "%d line(s) on stderr, want %d: \"%s\"", pr->nlines, nsites,
-	      pr->out);
-	lines_name(pr, routine);
-	check(st.nbugchecks == pr->nbugchecks + (uint64_t)ncalls,
-	      "nbugchecks went from %" PRIu64 " to %" PRIu64 ", want +%d", pr->nbugchecks,
-	      st.nbugchecks, ncalls);
 }
 
 /* ---- MmFreeContiguousMemory ---- */
@@ -262,7 +58,8 @@ static void test_free_returns_memory_to_the_pool(void)
 	check(after.my_nbuffers == before.my_nbuffers && after.my_len == before.my_len,
 	      "the connection still counts the buffer after the free");
 	gone("the freed buffer", p);
-	check(harness_wait_stats(wdm, all_free, NULL), "the pool did not return to all free");
+	check(harness_wait_stats(wdm_client(), all_free, NULL),
+	      "the pool did not return to all free");
 	stats(&after);
 	check(after.pools[0].free_len == POOL_LEN, "pool free_len %" PRIu64 " after recycling",
 	      after.pools[0].free_len);
@@ -292,7 +89,8 @@ static void test_freed_memory_can_be_allocated_again(void)
 	}
 	while (n)
 		MmFreeContiguousMemory(bufs[--n]);
-	check(harness_wait_stats(wdm, all_free, NULL), "the pool did not return to all free");
+	check(harness_wait_stats(wdm_client(), all_free, NULL),
+	      "the pool did not return to all free");
 	verdict("freed_memory_can_be_allocated_again");
 }
 
@@ -634,18 +432,9 @@ static void test_count_seen_by_other_connection(const struct harness_daemon *d)
 
 int main(void)
 {
-	static const char *const args[] = { "--pool", "0:2M:32M", NULL };
 	struct harness_daemon d;
-	struct contig_stats st;
 
-	self = getpid();
-	harness_daemon_start(&d, args);
-	wdm = ContigWdmClient();
-	if (!wdm)
-		bail_out("ContigWdmClient: no connection to %s", d.sock);
-	stats(&st);
-	if (st.npools != 1 || st.pools[0].total_len != POOL_LEN)
-		bail_out("want one pool of 32 MiB");
+	start_daemon(&d, "0:2M:32M", POOL_LEN);
 
 	test_free_returns_memory_to_the_pool();
 	test_freed_memory_can_be_allocated_again();
@@ -667,7 +456,8 @@ int main(void)
 	test_report_once_per_site();
 	test_count_seen_by_other_connection(&d);
 
-	ok(harness_wait_stats(wdm, all_free, NULL), "every_buffer_freed_returns_to_the_pool");
+	ok(harness_wait_stats(wdm_client(), all_free, NULL),
+	   "every_buffer_freed_returns_to_the_pool");
 	ok(harness_daemon_stop(&d) == 0, "daemon_stops_cleanly");
 	return done_testing();
 }

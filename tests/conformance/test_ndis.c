@@ -10,17 +10,8 @@
  * idle pool (every frame freed and recycled) and ends by giving back what it
  * took. Physical addresses are checked in /proc/self/pagemap.
  */
-#include <ctype.h>
-#include <errno.h>
-#include <stdarg.h>
-#include <string.h>
-#include <unistd.h>
+#include "conformance.h"
 
-#include "contig_wdm.h"
-#include "harness.h"
-
-#define PAGE UINT64_C(4096)
-#define FRAME (2 * MiB)
 #define POOL_LEN (32 * MiB)
 #define NFRAMES (POOL_LEN / FRAME)
 #define ODD_LEN 10000
@@ -34,47 +25,6 @@
 #define TAG_WM TAG('N', 'd', 'W', 'm')
 #define TAG_PM TAG('N', 'd', 'P', 'm')
 #define TAG_BAD TAG('N', 'd', '0', '!')
-
-static pid_t self;
-static struct contig_client *wdm;
-
-static PHYSICAL_ADDRESS pa(uint64_t v)
-{
-	PHYSICAL_ADDRESS p;
-
-	p.QuadPart = (LONGLONG)v;
-	return p;
-}
-
-static uint64_t round_page(uint64_t len)
-{
-	return (len + PAGE - 1) & ~(PAGE - 1);
-}
-
-static uint64_t phys_of(const void *virt)
-{
-	return (uint64_t)MmGetPhysicalAddress((PVOID)virt).QuadPart;
-}
-
-static void stats(struct contig_stats *ret_st)
-{
-	if (contig_get_stats(wdm, ret_st) < 0)
-		bail_out("stats: %s", contig_last_message());
-}
-
-static bool all_free(const struct contig_stats *st, void *arg)
-{
-	(void)arg;
-	return st->npools == 1 && st->pools[0].free_len == st->pools[0].total_len &&
-	       st->pools[0].nframes_recycling == 0 && st->my_nbuffers == 0 && st->my_nframes == 0;
-}
-
-/* Wait until every frame is back in the pool (recycled). */
-static void settle(void)
-{
-	if (!harness_wait_stats(wdm, all_free, NULL))
-		bail_out("the pool did not return to all free");
-}
 
 /* The stats of @tag; all zero when the daemon lists none. */
 static struct contig_tag_stats tag_stats(ULONG tag)
@@ -100,29 +50,6 @@ static bool tag_listed(ULONG tag)
 	return false;
 }
 
-/* ---- one verdict per test ---- */
-
-static char failure[512];
-
-__attribute__((format(printf, 2, 3))) static bool check(bool cond, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!cond && !failure[0]) {
-		va_start(ap, fmt);
-		vsnprintf(failure, sizeof(failure), fmt, ap);
-		va_end(ap);
-	}
-	return cond;
-}
-
-static void verdict(const char *name)
-{
-	if (!ok(!failure[0], "%s", name))
-		diag("  %s", failure);
-	failure[0] = '\0';
-}
-
 static bool tag_is(ULONG tag, uint32_t nbuffers, uint64_t len, uint64_t nallocs, uint64_t nfrees)
 {
 	struct contig_tag_stats t = tag_stats(tag);
@@ -145,112 +72,6 @@ static void *ndis_alloc(UINT len, ULONG tag, EX_POOL_PRIORITY prio)
 		bail_out("NdisAllocateMemoryWithTagPriority(%u, prio %d): %s", len, (int)prio,
 			 contig_last_message());
 	return p;
-}
-
-/* @p is a live block of @len (rounded) bytes, physically contiguous per
- * pagemap from a page-aligned start that MmGetPhysicalAddress agrees with,
- * and every byte keeps what is written. */
-static bool live(const char *what, void *p, uint64_t len, uint8_t fill)
-{
-	uint64_t phys = phys_of(p), rlen = round_page(len);
-	unsigned char *b = p;
-
-	if (!check(phys != 0, "%s: MmGetPhysicalAddress(%p) is 0: the block is gone", what, p))
-		return false;
-	if (!check(phys % PAGE == 0 && (uintptr_t)p % PAGE == 0,
-		   "%s: start %p / 0x%" PRIx64 " is not page aligned", what, p, phys))
-		return false;
-	if (!check(phys == harness_phys_of(self, p),
-		   "%s: MmGetPhysicalAddress says 0x%" PRIx64 ", pagemap 0x%" PRIx64, what, phys,
-		   harness_phys_of(self, p)))
-		return false;
-	if (!check(harness_phys_contiguous(self, p, rlen, phys),
-		   "%s: not physically contiguous per pagemap", what))
-		return false;
-	if (!check(phys_of(b + rlen - 1) == phys + rlen - 1,
-		   "%s: MmGetPhysicalAddress of the last byte is not base + len - 1", what))
-		return false;
-	memset(b, fill, rlen);
-	for (uint64_t i = 0; i < rlen; i++)
-		if (!check(b[i] == fill, "%s: byte %" PRIu64 " does not keep what was written",
-			   what, i))
-			return false;
-	return true;
-}
-
-static bool gone(const char *what, void *p)
-{
-	return check(phys_of(p) == 0, "%s: MmGetPhysicalAddress(%p) still answers", what, p);
-}
-
-/* ---- stderr and the misuse count around a bad call (see test_free.c) ---- */
-
-struct probe {
-	int saved_fd;
-	FILE *file;
-	uint64_t nbugchecks;
-	uint32_t my_nbuffers;
-	char out[4096];
-	int nlines;
-};
-
-static void probe_start(struct probe *pr)
-{
-	struct contig_stats st;
-
-	stats(&st);
-	pr->nbugchecks = st.nbugchecks;
-	pr->my_nbuffers = st.my_nbuffers;
-	fflush(stderr);
-	pr->file = tmpfile();
-	pr->saved_fd = dup(STDERR_FILENO);
-	if (!pr->file || pr->saved_fd < 0 || dup2(fileno(pr->file), STDERR_FILENO) < 0)
-		bail_out("redirecting stderr: %s", strerror(errno));
-}
-
-static bool names_routine(const char *line, const char *routine)
-{
-	size_t n = strlen(routine);
-
-	for (const char *s = line; (s = strstr(s, routine)); s += n)
-		if ((s == line || !(isalnum((unsigned char)s[-1]) || s[-1] == '_')) &&
-		    !(isalnum((unsigned char)s[n]) || s[n] == '_'))
-			return true;
-	return false;
-}
-
-/* After @ncalls bad calls to @routine from @nsites call sites not reported
- * before: one line per site, each naming the routine; @ncalls more misuses
- * counted; nothing freed. */
-static void probe_expect(struct probe *pr, const char *routine, int ncalls, int nsites)
-{
-	struct contig_stats st;
-	char copy[sizeof(pr->out)];
-	size_t n;
-
-	fflush(stderr);
-	if (dup2(pr->saved_fd, STDERR_FILENO) < 0)
-		bail_out("restoring stderr: %s", strerror(errno));
-	close(pr->saved_fd);
-	rewind(pr->file);
-	n = fread(pr->out, 1, sizeof(pr->out) - 1, pr->file);
-	pr->out[n] = '\0';
-	fclose(pr->file);
-	pr->nlines = 0;
-	memcpy(copy, pr->out, sizeof(copy));
-	for (char *save = NULL, *l = strtok_r(copy, "\n", &save); l;
-	     l = strtok_r(NULL, "\n", &save)) {
-		pr->nlines++;
-		diag("  stderr: %s", l);
-		check(names_routine(l, routine), "a line does not name %s", routine);
-	}
-	stats(&st);
-	check(st.my_nbuffers == pr->my_nbuffers, "something was freed: %u buffers, then %u",
-	      pr->my_nbuffers, st.my_nbuffers);
-	check(pr->nlines == nsites, "%d line(s) on stderr, want %d", pr->nlines, nsites);
-	check(st.nbugchecks == pr->nbugchecks + (uint64_t)ncalls,
-	      "nbugchecks went from %" PRIu64 " to %" PRIu64 ", want +%d", pr->nbugchecks,
-	      st.nbugchecks, ncalls);
 }
 
 /* ---- NdisAllocateMemoryWithTagPriority ---- */
@@ -605,18 +426,9 @@ static void test_packing_past_watermark(void)
 
 int main(void)
 {
-	static const char *const args[] = { "--pool", "0:2M:32M", NULL };
 	struct harness_daemon d;
-	struct contig_stats st;
 
-	self = getpid();
-	harness_daemon_start(&d, args);
-	wdm = ContigWdmClient();
-	if (!wdm)
-		bail_out("ContigWdmClient: no connection to %s", d.sock);
-	stats(&st);
-	if (st.npools != 1 || st.pools[0].total_len != POOL_LEN)
-		bail_out("want one pool of 32 MiB");
+	start_daemon(&d, "0:2M:32M", POOL_LEN);
 
 	test_size_zero();
 	test_too_large();
@@ -649,7 +461,8 @@ int main(void)
 	test_mm_is_high();
 	test_packing_past_watermark();
 
-	ok(harness_wait_stats(wdm, all_free, NULL), "every_block_freed_returns_to_the_pool");
+	ok(harness_wait_stats(wdm_client(), all_free, NULL),
+	   "every_block_freed_returns_to_the_pool");
 	ok(harness_daemon_stop(&d) == 0, "daemon_stops_cleanly");
 	return done_testing();
 }

@@ -10,47 +10,14 @@
  * after a sleep.
  */
 #include <pthread.h>
-#include <string.h>
-#include <unistd.h>
 
-#include "contig_wdm.h"
-#include "harness.h"
+#include "conformance.h"
 
-#define PAGE UINT64_C(4096)
-#define KiB UINT64_C(1024)
-#define FRAME (2 * MiB)
 #define POOL_LEN (64 * MiB)
 #define NTHREADS 4
 #define NCHURN 40
 
-static pid_t self;
 static int static_byte;
-
-static PHYSICAL_ADDRESS pa(uint64_t v)
-{
-	PHYSICAL_ADDRESS p;
-
-	p.QuadPart = (LONGLONG)v;
-	return p;
-}
-
-static uint64_t round_page(uint64_t len)
-{
-	return (len + PAGE - 1) & ~(PAGE - 1);
-}
-
-/* MmGetPhysicalAddress, as the unsigned value Windows drivers use. */
-static uint64_t phys_of(const void *virt)
-{
-	return (uint64_t)MmGetPhysicalAddress((PVOID)virt).QuadPart;
-}
-
-/* A buffer from MmAllocateContiguousMemorySpecifyCache, any window. */
-static void *alloc(uint64_t len, MEMORY_CACHING_TYPE cache)
-{
-	return MmAllocateContiguousMemorySpecifyCache((SIZE_T)len, pa(0), pa(UINT64_MAX), pa(0),
-						      cache);
-}
 
 /* Does MmGetPhysicalAddress agree with pagemap at @virt + @off? Says where
  * not, unless @quiet. */
@@ -97,21 +64,6 @@ static bool agrees_at_ends(const uint8_t *virt, uint64_t len)
 	       agrees(virt, len - 1, false);
 }
 
-static bool all_free(const struct contig_stats *st, void *arg)
-{
-	(void)arg;
-	return st->npools == 1 && st->pools[0].free_len == st->pools[0].total_len &&
-	       st->pools[0].nframes_recycling == 0 && st->pools[0].nbuffers == 0;
-}
-
-static void settle(struct contig_client *observer, struct contig_stats *ret_st)
-{
-	if (!harness_wait_stats(observer, all_free, NULL))
-		bail_out("the pool did not return to all free");
-	if (contig_get_stats(observer, ret_st) < 0)
-		bail_out("stats: %s", contig_last_message());
-}
-
 /* Before anything was allocated there is no buffer, and no connection is
  * made just to say so. */
 static void test_before_first_use(struct contig_client *observer)
@@ -145,7 +97,7 @@ static void test_every_byte(struct contig_client *observer)
 	   "physaddr_of_the_rounded_up_tail_of_the_last_page_matches_pagemap");
 	MmFreeContiguousMemory(v);
 
-	settle(observer, &st);
+	settle_on(observer, &st);
 	if (st.pools[0].largest_free_len >= 2 * FRAME) {
 		uint64_t big = FRAME + 3 * PAGE + 5;
 		bool good = true;
@@ -212,7 +164,7 @@ static void test_outside(struct contig_client *observer)
 	uint8_t *v, *a, *b, *heap;
 	int local = 1;
 
-	settle(observer, &st);
+	settle_on(observer, &st);
 	v = alloc(len, MmCached);
 	heap = malloc(64);
 	if (!v || !heap)
@@ -234,7 +186,7 @@ static void test_outside(struct contig_client *observer)
 
 	/* Two buffers of one type share a frame (DESIGN.md packs them): the
 	 * frame stays owned and mapped after the first is freed. */
-	settle(observer, &st);
+	settle_on(observer, &st);
 	a = alloc(len, MmCached);
 	b = alloc(len, MmCached);
 	if (!a || !b)
@@ -254,7 +206,7 @@ static void test_outside(struct contig_client *observer)
 }
 
 /* What a thread found. */
-struct probe {
+struct thread_probe {
 	uint8_t *virt; /* a buffer to look at, or NULL: allocate one */
 	uint64_t len;
 	unsigned seed;
@@ -265,7 +217,7 @@ struct probe {
 
 static void *probe_buffer(void *arg)
 {
-	struct probe *p = arg;
+	struct thread_probe *p = arg;
 
 	if (p->start)
 		pthread_barrier_wait(p->start);
@@ -292,7 +244,7 @@ static void *probe_buffer(void *arg)
 static void *churn(void *arg)
 {
 	static const MEMORY_CACHING_TYPE types[] = { MmCached, MmNonCached, MmWriteCombined };
-	struct probe *p = arg;
+	struct thread_probe *p = arg;
 
 	pthread_barrier_wait(p->start);
 	for (int i = 0; i < NCHURN; i++) {
@@ -317,7 +269,7 @@ static void *churn(void *arg)
  * in a child process that has not touched the routines yet. */
 static int child_first_use(int fd, void *arg)
 {
-	struct probe probes[NTHREADS];
+	struct thread_probe probes[NTHREADS];
 	pthread_t threads[NTHREADS];
 	pthread_barrier_t start;
 	int result = 0;
@@ -327,7 +279,7 @@ static int child_first_use(int fd, void *arg)
 	self = getpid();
 	pthread_barrier_init(&start, NULL, NTHREADS);
 	for (int i = 0; i < NTHREADS; i++) {
-		probes[i] = (struct probe){ .len = PAGE * (i + 1) + 99, .start = &start };
+		probes[i] = (struct thread_probe){ .len = PAGE * (i + 1) + 99, .start = &start };
 		if (pthread_create(&threads[i], NULL, probe_buffer, &probes[i]) != 0)
 			return 3;
 	}
@@ -351,7 +303,7 @@ static int child_first_use(int fd, void *arg)
 /* "safe from any thread". */
 static void test_threads(struct contig_client *observer)
 {
-	struct probe probes[NTHREADS], one;
+	struct thread_probe probes[NTHREADS], one;
 	pthread_t threads[NTHREADS], thread;
 	pthread_barrier_t start;
 	struct contig_stats st;
@@ -359,18 +311,18 @@ static void test_threads(struct contig_client *observer)
 	uint8_t *v;
 	int nchecked = 0, nwrong = 0, nnull = 0;
 
-	settle(observer, &st);
+	settle_on(observer, &st);
 	v = alloc(len, MmCached);
 	if (!v)
 		bail_out("cannot allocate");
-	one = (struct probe){ .virt = v, .len = len };
+	one = (struct thread_probe){ .virt = v, .len = len };
 	if (pthread_create(&thread, NULL, probe_buffer, &one) != 0)
 		bail_out("pthread_create");
 	pthread_join(thread, NULL);
 	if (!ok(one.nchecked > 0 && one.nwrong == 0, "physaddr_from_another_thread"))
 		diag("  %d of %d bytes wrong", one.nwrong, one.nchecked);
 
-	one = (struct probe){ .len = len };
+	one = (struct thread_probe){ .len = len };
 	if (pthread_create(&thread, NULL, probe_buffer, &one) != 0)
 		bail_out("pthread_create");
 	pthread_join(thread, NULL);
@@ -381,7 +333,7 @@ static void test_threads(struct contig_client *observer)
 
 	pthread_barrier_init(&start, NULL, NTHREADS);
 	for (int i = 0; i < NTHREADS; i++) {
-		probes[i] = (struct probe){ .virt = v, .len = len, .seed = 7919u * (i + 1),
+		probes[i] = (struct thread_probe){ .virt = v, .len = len, .seed = 7919u * (i + 1),
 					    .start = &start };
 		if (pthread_create(&threads[i], NULL, churn, &probes[i]) != 0)
 			bail_out("pthread_create");
@@ -428,7 +380,7 @@ int main(void)
 	test_outside(observer);
 	test_threads(observer);
 
-	settle(observer, &st);
+	settle_on(observer, &st);
 	ok(st.nframes_lost == 0 && st.pools[0].total_len == POOL_LEN,
 	   "physaddr_everything_freed_returns_to_the_pool");
 	contig_disconnect(observer);

@@ -12,241 +12,22 @@
  * boundary" are tested at the edge. A case that this run's layout cannot
  * give (no two adjacent frames, a pool starting at 0) is a # SKIP.
  */
-#include <string.h>
-#include <unistd.h>
+#include "conformance.h"
 
-#include "contig_wdm.h"
-#include "harness.h"
-
-#define PAGE UINT64_C(4096)
-#define KiB UINT64_C(1024)
-#define FRAME (2 * MiB)
 #define POOL_LEN (64 * MiB)
-#define MAX_FRAMES 64
-#define NO_LIMIT UINT64_MAX
-
-static pid_t self;
-
-/* The pool as pagemap shows it: each frame's physical address, sorted. */
-static uint64_t frames[MAX_FRAMES];
-static size_t nframes;
-static uint64_t longest_run; /* bytes of the longest run of adjacent frames */
-static size_t longest_at;    /* index in frames[] of its first frame */
-
-/* One request, what the routine returned, and where pagemap says it is. */
-struct wbuf {
-	uint64_t len; /* NumberOfBytes */
-	uint64_t lowest, highest, boundary;
-	MEMORY_CACHING_TYPE cache;
-	void *virt;   /* what the routine returned */
-	uint64_t pm;  /* pagemap's address of the first byte; 0: not contiguous */
-};
-
-static PHYSICAL_ADDRESS pa(uint64_t v)
-{
-	PHYSICAL_ADDRESS p;
-
-	p.QuadPart = (LONGLONG)v;
-	return p;
-}
-
-static uint64_t round_page(uint64_t len)
-{
-	return (len + PAGE - 1) & ~(PAGE - 1);
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static struct wbuf wb(uint64_t len, uint64_t lowest, uint64_t highest, uint64_t boundary,
-		      MEMORY_CACHING_TYPE cache)
-{
-	return (struct wbuf){ .len = len, .lowest = lowest, .highest = highest,
-			      .boundary = boundary, .cache = cache };
-}
-
-/* Where pagemap puts the first byte of [virt, virt + len), if all of it is
- * physically contiguous from there; else 0. */
-static uint64_t pagemap_phys(const void *virt, uint64_t len)
-{
-	uint64_t phys = harness_phys_of(self, virt);
-
-	if (phys == 0 || !harness_phys_contiguous(self, virt, len, phys))
-		return 0;
-	return phys;
-}
-
-/* MmAllocateContiguousMemorySpecifyCache with @w's parameters. */
-static void *wb_alloc(struct wbuf *w)
-{
-	w->virt = MmAllocateContiguousMemorySpecifyCache((SIZE_T)w->len, pa(w->lowest),
-							 pa(w->highest), pa(w->boundary), w->cache);
-	w->pm = w->virt ? pagemap_phys(w->virt, w->len) : 0;
-	return w->virt;
-}
-
-/* Which documented promise @w breaks per pagemap, or NULL. */
-static const char *wb_broken(const struct wbuf *w)
-{
-	uint64_t last;
-
-	if (!w->virt)
-		return "NULL";
-	if ((uintptr_t)w->virt % PAGE)
-		return "base virtual address not page aligned";
-	if (w->pm == 0)
-		return "not physically contiguous per pagemap";
-	if (w->pm % PAGE)
-		return "physical start not page aligned";
-	/* The buffer is the size rounded up to pages (DESIGN.md). */
-	last = w->pm + round_page(w->len) - 1;
-	if (w->pm < w->lowest || last > w->highest)
-		return "not inside [Lowest, Highest]";
-	if (w->boundary && w->pm / w->boundary != last / w->boundary)
-		return "crosses a multiple of BoundaryAddressMultiple";
-	return NULL;
-}
-
-static void wb_diag(const struct wbuf *w, const char *why)
-{
-	diag("  %s: NumberOfBytes %" PRIu64 ", [0x%" PRIx64 ", 0x%" PRIx64 "], boundary 0x%" PRIx64
-	     ", cache type %d -> %p, pagemap 0x%" PRIx64,
-	     why, w->len, w->lowest, w->highest, w->boundary, (int)w->cache, w->virt, w->pm);
-}
-
-/* Report @name: @w was granted, keeps every promise per pagemap, and @cond
- * holds. Frees it unless @keep and it is good. Returns whether it was. */
-static bool wb_granted(struct wbuf *w, bool cond, bool keep, const char *name)
-{
-	bool good = w->virt && !wb_broken(w) && cond;
-
-	if (!ok(good, "%s", name))
-		wb_diag(w, w->virt ? (wb_broken(w) ? wb_broken(w) : "granted, not where it must be")
-				   : "NULL");
-	if (w->virt && !(keep && good)) {
-		MmFreeContiguousMemory(w->virt);
-		w->virt = NULL;
-	}
-	return good;
-}
-
-/* Report @name: @w is refused (NULL). A buffer granted by mistake is freed. */
-static void wb_refused(struct wbuf *w, const char *name)
-{
-	wb_alloc(w);
-	if (!ok(w->virt == NULL, "%s", name))
-		wb_diag(w, "granted, but NULL was due");
-	if (w->virt) {
-		MmFreeContiguousMemory(w->virt);
-		w->virt = NULL;
-	}
-}
-
-static void skip(const char *name, const char *why)
-{
-	ok(true, "%s # SKIP %s", name, why);
-}
 
 static void fill(void *virt, uint64_t len, uint8_t v)
 {
 	memset(virt, v, len);
 }
 
-static bool intact(const void *virt, uint64_t len, uint8_t v)
-{
-	const uint8_t *p = virt;
-
-	for (uint64_t i = 0; i < len; i++)
-		if (p[i] != v)
-			return false;
-	return true;
-}
-
-static bool all_free(const struct contig_stats *st, void *arg)
-{
-	(void)arg;
-	return st->npools == 1 && st->pools[0].free_len == st->pools[0].total_len &&
-	       st->pools[0].nframes_recycling == 0 && st->pools[0].nbuffers == 0 &&
-	       st->my_nbuffers == 0;
-}
-
-/* Wait until everything freed so far is back in the pool (recycling is
- * asynchronous): each poll is a round trip, not a sleep. */
-static void settle(struct contig_stats *ret_st)
-{
-	struct contig_client *c = ContigWdmClient();
-
-	if (!c)
-		bail_out("ContigWdmClient: no connection to the daemon");
-	if (!harness_wait_stats(c, all_free, NULL))
-		bail_out("the pool did not return to all free");
-	if (contig_get_stats(c, ret_st) < 0)
-		bail_out("stats: %s", contig_last_message());
-}
-
-static uint32_t my_nbuffers(void)
-{
-	struct contig_stats st;
-
-	if (contig_get_stats(ContigWdmClient(), &st) < 0)
-		bail_out("stats: %s", contig_last_message());
-	return st.my_nbuffers;
-}
-
-/* Take every frame once through the routine (2 MiB that may not cross a
- * 2 MiB multiple is one whole frame), read where each is, free them. */
+/* Map the pool through the routine (2 MiB that may not cross a 2 MiB
+ * multiple is one whole frame). */
 static void discover_frames(void)
 {
-	static void *bufs[MAX_FRAMES];
-	struct contig_stats st;
-	bool whole = true;
-	uint64_t run = 0;
-
-	for (int attempt = 0;; attempt++) {
-		uint64_t moved;
-
-		settle(&st);
-		moved = st.nrecycle_moved;
-		whole = true;
-		for (nframes = 0; nframes < MAX_FRAMES; nframes++) {
-			struct wbuf w = wb(FRAME, 0, NO_LIMIT, FRAME, MmCached);
-
-			if (!wb_alloc(&w))
-				break;
-			bufs[nframes] = w.virt;
-			frames[nframes] = w.pm;
-			if (wb_broken(&w) || w.pm % FRAME)
-				whole = false;
-		}
-		for (size_t i = 0; i < nframes; i++)
-			MmFreeContiguousMemory(bufs[i]);
-		settle(&st);
-		if (st.nrecycle_moved == moved)
-			break;
-		if (attempt == 2)
-			bail_out("frames keep moving to other pages on recycling: no stable map");
-		diag("a frame came back on another page; mapping the pool again");
-	}
-	is_u64(nframes, POOL_LEN / FRAME, "specifycache_grants_every_frame_of_the_pool_in_turn");
-	ok(whole, "specifycache_2MiB_not_crossing_2MiB_is_one_whole_frame_per_pagemap");
-	if (nframes == 0 || !whole)
-		bail_out("no frame map to build windows around");
-	qsort(frames, nframes, sizeof(frames[0]), cmp_u64);
-	for (size_t i = 0; i < nframes; i++) {
-		if (i > 0 && frames[i] == frames[i - 1])
-			bail_out("frame 0x%" PRIx64 " granted twice", frames[i]);
-		if (i == 0 || frames[i] != frames[i - 1] + FRAME)
-			run = 0;
-		run += FRAME;
-		if (run > longest_run) {
-			longest_run = run;
-			longest_at = i + 1 - run / FRAME;
-		}
-	}
+	map_frames(wb(FRAME, 0, NO_LIMIT, FRAME, MmCached), POOL_LEN / FRAME, NULL,
+		   "specifycache_grants_every_frame_of_the_pool_in_turn",
+		   "specifycache_2MiB_not_crossing_2MiB_is_one_whole_frame_per_pagemap");
 	diag("pool: %zu frames from 0x%" PRIx64 " to 0x%" PRIx64 ", longest run %" PRIu64
 	     " MiB at 0x%" PRIx64,
 	     nframes, frames[0], frames[nframes - 1], longest_run >> 20, frames[longest_at]);
@@ -317,38 +98,37 @@ static void test_window(void)
 	uint64_t lo = frames[0], top = frames[nframes - 1];
 	uint64_t t = frames[nframes / 2];
 	uint64_t len = 64 * KiB;
-	struct contig_stats st;
 	struct wbuf w, pin;
 	size_t i;
 
 	w = wb(len, t, t + len - 1, 0, MmCached);
 	wb_alloc(&w);
 	wb_granted(&w, w.pm == t, false, "specifycache_whole_buffer_within_lowest_highest");
-	settle(&st); /* each window below names one frame: it must be free again */
+	settle(); /* each window below names one frame: it must be free again */
 
 	w = wb(len, 0, lo + len - 1, 0, MmCached); /* the pool's first len bytes: the only room */
 	wb_alloc(&w);
 	wb_granted(&w, w.pm + len - 1 == w.highest, false,
 		   "specifycache_buffer_ending_exactly_at_highest_is_granted");
-	settle(&st);
+	settle();
 
 	w = wb(len, top + FRAME - len, NO_LIMIT, 0, MmCached); /* the pool's last len bytes */
 	wb_alloc(&w);
 	wb_granted(&w, w.pm == w.lowest, false,
 		   "specifycache_buffer_starting_exactly_at_lowest_is_granted");
-	settle(&st);
+	settle();
 
 	w = wb(len + 1, 0, lo + round_page(len + 1) - 1, 0, MmCached);
 	wb_alloc(&w);
 	wb_granted(&w, w.pm == lo, false,
 		   "specifycache_size_rounded_to_pages_still_fits_a_window_of_whole_pages");
-	settle(&st);
+	settle();
 
 	w = wb(len, t + MiB + 1, t + FRAME - 1, 0, MmCached);
 	wb_alloc(&w);
 	wb_granted(&w, w.pm >= t + MiB + PAGE && w.pm / FRAME == t / FRAME, false,
 		   "specifycache_lowest_inside_a_page_starts_at_the_next_page");
-	settle(&st);
+	settle();
 
 	w = wb(len, t, t + len - 2, 0, MmCached);
 	wb_refused(&w, "specifycache_window_one_byte_smaller_than_size_returns_null");
@@ -393,7 +173,7 @@ static void test_window(void)
 		skip("specifycache_returns_null_when_the_window_is_partly_in_use",
 		     "could not pin a page");
 	}
-	settle(&st);
+	settle();
 }
 
 /* "PHYSICAL_ADDRESS values are read as unsigned 64-bit": -1 is no limit. */
@@ -401,7 +181,6 @@ static void test_highest_no_limit(void)
 {
 	uint64_t top = frames[nframes - 1];
 	PHYSICAL_ADDRESS lowest, highest, none;
-	struct contig_stats st;
 	struct wbuf w;
 
 	lowest.QuadPart = (LONGLONG)top;
@@ -409,10 +188,10 @@ static void test_highest_no_limit(void)
 	none.QuadPart = 0;
 	w = wb(PAGE, top, NO_LIMIT, 0, MmCached);
 	w.virt = MmAllocateContiguousMemorySpecifyCache(PAGE, lowest, highest, none, MmCached);
-	w.pm = w.virt ? pagemap_phys(w.virt, PAGE) : 0;
+	wb_locate(&w);
 	wb_granted(&w, w.pm / FRAME == top / FRAME, false,
 		   "specifycache_highest_minus_one_means_no_limit");
-	settle(&st);
+	settle();
 
 	w = wb(PAGE, top, UINT64_C(1) << 63, 0, MmCached); /* QuadPart < 0 */
 	wb_alloc(&w);
@@ -426,7 +205,6 @@ static void test_highest_no_limit(void)
 /* NumberOfBytes edges. */
 static void test_size(void)
 {
-	struct contig_stats st;
 	struct wbuf w;
 
 	w = wb(0, 0, NO_LIMIT, 0, MmCached);
@@ -452,7 +230,7 @@ static void test_size(void)
 	} else {
 		skip("specifycache_longest_block_is_writable_over_its_whole_length", "not granted");
 	}
-	settle(&st);
+	settle();
 	if (longest_run >= 2 * FRAME) {
 		uint64_t seam = frames[longest_at + 1];
 
@@ -460,7 +238,7 @@ static void test_size(void)
 		wb_alloc(&w);
 		wb_granted(&w, w.pm / FRAME != (w.pm + w.len - 1) / FRAME, false,
 			   "specifycache_block_larger_than_a_frame_is_physically_contiguous");
-		settle(&st);
+		settle();
 		w = wb(128 * KiB, seam - 64 * KiB, seam + 64 * KiB - 1, 0, MmCached);
 		wb_alloc(&w);
 		wb_granted(&w, w.pm == w.lowest, false,
@@ -481,7 +259,6 @@ static void test_boundary(void)
 	static const uint64_t lens[] = { PAGE + 1, 3 * PAGE, 10000, 40000, 100000, 300000 };
 	struct wbuf live[40], first, w;
 	uint64_t t = frames[nframes / 2];
-	struct contig_stats st;
 	size_t nlive = 0;
 	bool good = true;
 	char name[128];
@@ -518,7 +295,7 @@ static void test_boundary(void)
 	while (nlive)
 		MmFreeContiguousMemory(live[--nlive].virt);
 	MmFreeContiguousMemory(first.virt);
-	settle(&st);
+	settle();
 
 	/* At the edges, inside the free frame t (a multiple of 64 KiB): the
 	 * only placement that does not cross t + 64K ends exactly there... */
@@ -526,13 +303,13 @@ static void test_boundary(void)
 	wb_alloc(&w);
 	wb_granted(&w, w.pm == t + 28 * KiB && w.pm + w.len == t + 64 * KiB, false,
 		   "specifycache_buffer_ending_exactly_at_a_boundary_is_granted");
-	settle(&st);
+	settle();
 	/* ... or starts exactly there. */
 	w = wb(36 * KiB, t + 32 * KiB, t + 100 * KiB - 1, 64 * KiB, MmCached);
 	wb_alloc(&w);
 	wb_granted(&w, w.pm == t + 64 * KiB, false,
 		   "specifycache_buffer_starting_exactly_at_a_boundary_is_granted");
-	settle(&st);
+	settle();
 	/* Every placement in the window would cross: NULL. */
 	w = wb(64 * KiB, t + PAGE, t + 128 * KiB - PAGE - 1, 64 * KiB, MmCached);
 	wb_refused(&w, "specifycache_returns_null_when_every_placement_crosses_the_boundary");
@@ -565,27 +342,9 @@ static void test_boundary(void)
  * different types never share a frame (DESIGN.md, "Cache types"). */
 static void test_cache_types(void)
 {
-	static const struct {
-		MEMORY_CACHING_TYPE type;
-		const char *name;
-	} types[] = {
-		{ MmNonCached, "MmNonCached" },
-		{ MmCached, "MmCached" },
-		{ MmWriteCombined, "MmWriteCombined" },
-		{ MmHardwareCoherentCached, "MmHardwareCoherentCached" },
-		{ MmNonCachedUnordered, "MmNonCachedUnordered" },
-		{ MmUSWCCached, "MmUSWCCached" },
-	};
-	static const struct {
-		int type;
-		const char *name;
-	} bad[] = { { MmMaximumCacheType, "MmMaximumCacheType" },
-		    { MmNotMapped, "MmNotMapped" },
-		    { 42, "42" } };
-	enum { NT = sizeof(types) / sizeof(types[0]), PER = 4 };
+	enum { NT = NCACHE_TYPES, PER = 4 };
 	static struct wbuf w[NT * PER];
 	bool apart = true, kept = true;
-	struct contig_stats st;
 	char name[128];
 	size_t n = 0;
 
@@ -594,11 +353,11 @@ static void test_cache_types(void)
 			struct wbuf *b = &w[n];
 
 			*b = wb(k == 0 ? PAGE : PAGE * (1 + (k * 7 + i * 3) % 23), 0, NO_LIMIT, 0,
-				types[i].type);
+				(MEMORY_CACHING_TYPE)i);
 			wb_alloc(b);
 			if (k == 0) {
 				snprintf(name, sizeof(name), "specifycache_cache_type_%s_allocates",
-					 types[i].name);
+					 cache_type_names[i]);
 				if (!wb_granted(b, true, true, name))
 					continue;
 			} else if (wb_broken(b)) {
@@ -634,13 +393,14 @@ static void test_cache_types(void)
 		MmFreeContiguousMemorySpecifyCache(w[i].virt, (SIZE_T)w[i].len, w[i].cache);
 	is_u64(my_nbuffers(), 0,
 	       "specifycache_buffers_free_through_specifycache_free_with_size_and_type");
-	settle(&st);
+	settle();
 
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		struct wbuf b = wb(PAGE, 0, NO_LIMIT, 0, (MEMORY_CACHING_TYPE)bad[i].type);
+	for (size_t i = 0; i < NBAD_CACHE_TYPES; i++) {
+		struct wbuf b = wb(PAGE, 0, NO_LIMIT, 0,
+				   (MEMORY_CACHING_TYPE)bad_cache_types[i].type);
 
 		snprintf(name, sizeof(name), "specifycache_unknown_cache_type_%s_returns_null",
-			 bad[i].name);
+			 bad_cache_types[i].name);
 		wb_refused(&b, name);
 	}
 }
@@ -652,11 +412,10 @@ static void test_allocate_contiguous(void)
 	uint64_t lo = frames[0], len = 64 * KiB + 1;
 	struct wbuf w, nc;
 	struct contig_buffer b;
-	struct contig_stats st;
 	PHYSICAL_ADDRESS highest;
 	uint32_t before;
 
-	settle(&st);
+	settle();
 	/* A non-cached page held in the lowest frame: a cached buffer must not
 	 * join it there, so the lowest room for it is the next frame up. */
 	nc = wb(PAGE, lo, lo + PAGE - 1, 0, MmNonCached);
@@ -669,7 +428,7 @@ static void test_allocate_contiguous(void)
 	highest.QuadPart = (LONGLONG)w.highest;
 	before = my_nbuffers();
 	w.virt = MmAllocateContiguousMemory((SIZE_T)len, highest);
-	w.pm = w.virt ? pagemap_phys(w.virt, len) : 0;
+	wb_locate(&w);
 	if (wb_granted(&w, w.pm / FRAME != nc.pm / FRAME && w.pm + round_page(len) - 1 <= w.highest,
 		       true, "allocatecontiguous_is_cached_and_below_highest")) {
 		ok(w.pm == frames[1] && w.pm + round_page(len) - 1 == w.highest,
@@ -691,7 +450,7 @@ static void test_allocate_contiguous(void)
 		     "not granted");
 	}
 	MmFreeContiguousMemory(nc.virt);
-	settle(&st); /* so that the refusals below are for the window, not for recycling */
+	settle(); /* so that the refusals below are for the window, not for recycling */
 
 	highest.QuadPart = (LONGLONG)(lo + 64 * KiB - 2);
 	w = wb(64 * KiB, 0, lo + 64 * KiB - 2, 0, MmCached);
@@ -710,13 +469,13 @@ static void test_allocate_contiguous(void)
 	highest.QuadPart = -1;
 	w = wb(3 * PAGE, 0, NO_LIMIT, 0, MmCached);
 	w.virt = MmAllocateContiguousMemory(3 * PAGE, highest);
-	w.pm = w.virt ? pagemap_phys(w.virt, w.len) : 0;
+	wb_locate(&w);
 	wb_granted(&w, true, false, "allocatecontiguous_highest_minus_one_means_no_limit");
-	settle(&st);
+	settle();
 	if (longest_run >= 2 * FRAME) {
 		w = wb(longest_run, 0, NO_LIMIT, 0, MmCached);
 		w.virt = MmAllocateContiguousMemory((SIZE_T)longest_run, highest);
-		w.pm = w.virt ? pagemap_phys(w.virt, w.len) : 0;
+		wb_locate(&w);
 		wb_granted(&w, w.pm % FRAME == 0, false,
 			   "allocatecontiguous_has_no_boundary_and_spans_frames");
 	} else {
@@ -733,23 +492,21 @@ static void test_allocate_contiguous(void)
 
 int main(void)
 {
-	static const char *const args[] = { "--pool", "0:2M:64M", NULL };
 	struct harness_daemon d;
 	struct contig_stats st;
 
-	self = getpid();
-	harness_daemon_start(&d, args);
+	start_daemon(&d, "0:2M:64M", POOL_LEN);
 	discover_frames();
 	test_returns_base();
 	test_page_aligned();
-	settle(&st);
+	settle();
 	test_window();
 	test_highest_no_limit();
-	settle(&st);
+	settle();
 	test_size();
-	settle(&st);
+	settle();
 	test_boundary();
-	settle(&st);
+	settle();
 	test_cache_types();
 	test_allocate_contiguous();
 

@@ -458,6 +458,5 @@ int main(void)
 
 	ok(harness_wait_stats(wdm_client(), all_free, NULL),
 	   "every_buffer_freed_returns_to_the_pool");
-	ok(harness_daemon_stop(&d) == 0, "daemon_stops_cleanly");
-	return done_testing();
+	return finish(&d);
 }

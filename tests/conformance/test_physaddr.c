@@ -384,6 +384,5 @@ int main(void)
 	ok(st.nframes_lost == 0 && st.pools[0].total_len == POOL_LEN,
 	   "physaddr_everything_freed_returns_to_the_pool");
 	contig_disconnect(observer);
-	ok(harness_daemon_stop(&d) == 0, "daemon_stops_cleanly");
-	return done_testing();
+	return finish(&d);
 }

@@ -493,7 +493,6 @@ static void test_allocate_contiguous(void)
 int main(void)
 {
 	struct harness_daemon d;
-	struct contig_stats st;
 
 	start_daemon(&d, "0:2M:64M", POOL_LEN);
 	discover_frames();
@@ -510,10 +509,6 @@ int main(void)
 	test_cache_types();
 	test_allocate_contiguous();
 
-	ok(harness_wait_stats(ContigWdmClient(), all_free, NULL) &&
-		   contig_get_stats(ContigWdmClient(), &st) == 0 && st.nframes_lost == 0 &&
-		   st.pools[0].total_len == POOL_LEN,
-	   "specifycache_everything_freed_returns_to_the_pool");
-	ok(harness_daemon_stop(&d) == 0, "daemon_stops_cleanly");
-	return done_testing();
+	ok_pool_whole("specifycache_everything_freed_returns_to_the_pool", POOL_LEN);
+	return finish(&d);
 }

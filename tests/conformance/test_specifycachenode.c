@@ -236,7 +236,6 @@ int main(void)
 	static const struct suite preferred = { POOL_NODE, "node_preferred" };
 	static const struct suite any = { MM_ANY_NODE_OK, "node_any_ok" };
 	struct harness_daemon d;
-	struct contig_stats st;
 
 	start_daemon(&d, "0:2M:64M", POOL_LEN);
 	discover_frames();
@@ -247,10 +246,6 @@ int main(void)
 	test_strict();
 	ok(nwrong_node == 0, "node_every_granted_buffer_is_on_its_node_per_get_mempolicy");
 
-	ok(harness_wait_stats(ContigWdmClient(), all_free, NULL) &&
-		   contig_get_stats(ContigWdmClient(), &st) == 0 && st.nframes_lost == 0 &&
-		   st.pools[0].total_len == POOL_LEN,
-	   "node_everything_freed_returns_to_the_pool");
-	ok(harness_daemon_stop(&d) == 0, "daemon_stops_cleanly");
-	return done_testing();
+	ok_pool_whole("node_everything_freed_returns_to_the_pool", POOL_LEN);
+	return finish(&d);
 }

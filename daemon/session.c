@@ -442,10 +442,15 @@ int contig_session_alloc(struct contig_session *s, const struct contig_alloc_par
 	if (!tag_choose(s, p->tag, &tag))
 		return -ENOMEM;
 
-	/* 1. space in frames this session already holds */
+	/* 1. space in frames this session already holds (a placement across
+	 * more frames than allowed is passed over: the pools may do better) */
 	for (size_t i = 0; i < env->npools && !pool; i++) {
 		h = holding_find(s, env->pools[i], p->cache_type);
-		if (h && pool_matches(h->pool, p) && contig_range_find(&h->free, &req, &phys) == 0)
+		if (!h || !pool_matches(h->pool, p) || contig_range_find(&h->free, &req, &phys) < 0)
+			continue;
+		if (frames_spanned(h->pool, phys, req.len) > env->limits.max_frames_per_buffer)
+			too_big = true;
+		else
 			pool = h->pool;
 	}
 	/* 2. free frames of a pool */

@@ -1,17 +1,21 @@
 /* test_config.c - unit tests for daemon/config.c, printing TAP.
  *
  * Hand-picked cases for every error path (each checks that the message
- * names the part that is wrong), plus two randomized checks against a
- * reference: sizes spelled at random must parse back to their value, and
+ * names the part that is wrong), plus three randomized checks against a
+ * reference: sizes spelled at random must parse back to their value,
  * random contig_config_set_pool() calls must leave the same pools as a
- * simple (node, page size) table. The seed is printed; set CONFIG_SEED to
+ * simple (node, page size) table, and random files of limit keys must give
+ * the defaults with each value applied, or the error of the first value out
+ * of its key's range. The seed is printed; set CONFIG_SEED to
  * replay a run. Files go in a fresh temporary directory, removed at the end.
  * Run under ASan/LSan so that a leak on an error path fails the run.
  */
 #include "config.h"
+#include "fdpass.h"
 #include "tap.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -577,6 +581,406 @@ static void test_watermarks(void)
 		    "normal_watermark_above_low_is_refused");
 }
 
+/* ---- access and limit keys ---- */
+
+/* Every limit key, with the range its error states. */
+static const struct limit_key {
+	const char *name;
+	size_t offset; /* in struct contig_limits */
+	bool bytes;    /* KEY_BYTES ("byte count"), else KEY_COUNT ("count") */
+	uint64_t min, max;
+} limit_keys[] = {
+	{ "max_connections", offsetof(struct contig_limits, max_connections), false, 1, 1u << 20 },
+	{ "max_connections_per_user", offsetof(struct contig_limits, max_connections_per_user),
+	  false, 1, 1u << 20 },
+	{ "max_buffers_per_connection",
+	  offsetof(struct contig_limits, max_buffers_per_connection), false, 1, 1u << 30 },
+	{ "max_buffers_per_user", offsetof(struct contig_limits, max_buffers_per_user), false, 1,
+	  1u << 30 },
+	{ "max_bytes_per_connection", offsetof(struct contig_limits, max_bytes_per_connection),
+	  true, 0, UINT64_MAX },
+	{ "max_bytes_per_user", offsetof(struct contig_limits, max_bytes_per_user), true, 0,
+	  UINT64_MAX },
+	{ "max_frames_per_buffer", offsetof(struct contig_limits, max_frames_per_buffer), false, 1,
+	  1u << 20 },
+	{ "max_request_len", offsetof(struct contig_limits, max_request_len), true, 64,
+	  CONTIG_MAX_REQUEST_LEN },
+	{ "max_queued_replies", offsetof(struct contig_limits, max_queued_replies), false, 1,
+	  1u << 16 },
+};
+
+#define NLIMITS (sizeof(limit_keys) / sizeof(limit_keys[0]))
+
+static uint64_t *limit_field(struct contig_limits *lim, const struct limit_key *k)
+{
+	return (uint64_t *)((char *)lim + k->offset);
+}
+
+static bool same_limits(const struct contig_limits *a, const struct contig_limits *b)
+{
+	return !memcmp(a, b, sizeof(*a));
+}
+
+/* What the parser says about a value of @k outside its range. */
+static void range_error(char *buf, size_t len, unsigned lineno, const struct limit_key *k,
+			const char *value)
+{
+	snprintf(buf, len, "t.conf:%u: key '%s': \"%s\" is not a %s from %" PRIu64 " to %" PRIu64,
+		 lineno, k->name, value, k->bytes ? "byte count" : "count", k->min, k->max);
+}
+
+static void test_limit_defaults(void)
+{
+	const struct contig_limits want = CONTIG_DEFAULT_LIMITS;
+	struct contig_config cfg = { 0 };
+	char err[512] = "", needle[64];
+	size_t i, missing = 0;
+	int r;
+
+	r = contig_config_parse("", "t.conf", &cfg, err, sizeof(err));
+	ok(r == 0 && same_limits(&cfg.limits, &want),
+	   "limits_not_given_are_CONTIG_DEFAULT_LIMITS");
+	ok(r == 0 && cfg.socket_user && !strcmp(cfg.socket_user, CONTIG_DEFAULT_SOCKET_USER) &&
+		   cfg.socket_group && !strcmp(cfg.socket_group, CONTIG_DEFAULT_SOCKET_GROUP) &&
+		   cfg.socket_mode == CONTIG_DEFAULT_SOCKET_MODE && !cfg.allow_users &&
+		   !cfg.allow_groups,
+	   "access_keys_not_given_are_root_contigd_0660_and_no_allow_lists");
+	contig_config_done(&cfg);
+	ok(cfg.socket_user == NULL && cfg.socket_group == NULL && cfg.allow_users == NULL &&
+		   cfg.allow_groups == NULL,
+	   "config_done_releases_the_access_strings");
+
+	r = contig_config_parse(contig_config_default, "default", &cfg, err, sizeof(err));
+	if (!ok(r == 0 && same_limits(&cfg.limits, &want),
+		"default_file_parses_to_CONTIG_DEFAULT_LIMITS"))
+		diag("  r=%d err=%s", r, err);
+	ok(r == 0 && cfg.socket_user && !strcmp(cfg.socket_user, CONTIG_DEFAULT_SOCKET_USER) &&
+		   cfg.socket_group && !strcmp(cfg.socket_group, CONTIG_DEFAULT_SOCKET_GROUP) &&
+		   cfg.socket_mode == CONTIG_DEFAULT_SOCKET_MODE && !cfg.allow_users &&
+		   !cfg.allow_groups,
+	   "default_file_gives_the_default_socket_owner_group_mode_and_no_allow_lists");
+	contig_config_done(&cfg);
+
+	/* --print-config documents every limit, each on a line of its own. */
+	for (i = 0; i < NLIMITS; i++) {
+		const char *at;
+
+		snprintf(needle, sizeof(needle), "\n%s = ", limit_keys[i].name);
+		at = strstr(contig_config_default, needle);
+		if (!at || strstr(at + 1, needle)) {
+			diag("  %s: %s in the default file", limit_keys[i].name,
+			     at ? "twice" : "not");
+			missing++;
+		}
+	}
+	ok(!missing, "default_file_sets_every_limit_key_once");
+	for (i = 0, missing = 0; i < NLIMITS; i++) {
+		const struct limit_key *k = &limit_keys[i];
+		uint64_t v = *limit_field((struct contig_limits *)&want, k);
+
+		if (v < k->min || v > k->max) {
+			diag("  %s default %" PRIu64 " outside %" PRIu64 "..%" PRIu64, k->name, v,
+			     k->min, k->max);
+			missing++;
+		}
+	}
+	ok(!missing, "every_default_limit_lies_in_its_keys_range");
+}
+
+static void test_mode_key(void)
+{
+	static const struct {
+		const char *text;
+		unsigned mode;
+	} good[] = {
+		{ "0660", 0660 }, { "0600", 0600 }, { "0", 0 },
+		{ "777", 0777 },  { "0777", 0777 }, { "00640", 0640 },
+	};
+	static const char *const bad[] = {
+		"1000", "01000", "0778", "8", "-1", "-0660", "0x1b0", "rw-rw----", "0660 0",
+		"99999999999999999999999",
+	};
+	struct contig_config cfg;
+	char text[128], want[256], err[256];
+	size_t i;
+	int r;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(text, sizeof(text), "socket_mode = %s\n", good[i].text);
+		r = contig_config_parse(text, "t.conf", &cfg, err, sizeof(err));
+		if (!ok(r == 0 && cfg.socket_mode == good[i].mode,
+			"socket_mode \"%s\" parses to %#o", good[i].text, good[i].mode))
+			diag("  r=%d err=%s", r, err);
+		if (r == 0)
+			contig_config_done(&cfg);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "socket_mode = %s\n", bad[i]);
+		snprintf(want, sizeof(want),
+			 "t.conf:1: key 'socket_mode': \"%s\" is not an octal mode such as 0660",
+			 bad[i]);
+		snprintf(err, sizeof(err), "socket_mode \"%s\" is refused naming the key", bad[i]);
+		parse_fails(text, want, err);
+	}
+}
+
+static void test_name_and_list_keys(void)
+{
+	static const char text[] = "socket_user = nobody\n"
+				   "socket_group = 65534\n"
+				   "allow_users = alice, 1000,bob\n"
+				   "allow_groups = video\n";
+	static const char *const name_keys[] = { "socket_user", "socket_group" };
+	static const char *const bad_names[] = { "root,adm", "root adm", "a, b" };
+	struct contig_config cfg;
+	char line[128], want[256], name[128], err[256];
+	int r;
+
+	r = contig_config_parse(text, "t.conf", &cfg, err, sizeof(err));
+	if (!ok(r == 0, "access_keys_parse"))
+		diag("  r=%d err=%s", r, err);
+	if (r == 0) {
+		ok(!strcmp(cfg.socket_user, "nobody") && !strcmp(cfg.socket_group, "65534"),
+		   "socket_user_and_socket_group_keep_a_name_or_a_number_as_given");
+		ok(cfg.allow_users && !strcmp(cfg.allow_users, "alice, 1000,bob") &&
+			   cfg.allow_groups && !strcmp(cfg.allow_groups, "video"),
+		   "allow_lists_are_kept_verbatim_for_the_daemon_to_resolve");
+		contig_config_done(&cfg);
+	}
+	for (size_t k = 0; k < 2; k++) {
+		for (size_t i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++) {
+			snprintf(line, sizeof(line), "%s = %s\n", name_keys[k], bad_names[i]);
+			snprintf(want, sizeof(want),
+				 "t.conf:1: key '%s': \"%s\" is not one user or group name",
+				 name_keys[k], bad_names[i]);
+			snprintf(name, sizeof(name), "%s \"%s\" is refused: one name only",
+				 name_keys[k], bad_names[i]);
+			parse_fails(line, want, name);
+		}
+	}
+	parse_fails("allow_users =\n", "t.conf:1: key 'allow_users': empty value",
+		    "empty_allow_users_is_refused");
+	parse_fails("allow_groups = # none\n", "t.conf:1: key 'allow_groups': empty value",
+		    "allow_groups_that_is_only_a_comment_is_refused");
+}
+
+/* Each limit: both ends of its range, a K/M/G spelling, and the values just
+ * outside, refused with the key and the range. */
+static void test_limit_keys(void)
+{
+	const struct contig_limits defaults = CONTIG_DEFAULT_LIMITS;
+	struct contig_config cfg;
+	char text[256], value[64], want[512], name[256], err[512];
+	size_t i;
+	int r;
+
+	for (i = 0; i < NLIMITS; i++) {
+		const struct limit_key *k = &limit_keys[i];
+		struct contig_limits expect = defaults;
+		const uint64_t ends[2] = { k->min, k->max };
+
+		for (int e = 0; e < 2; e++) {
+			snprintf(text, sizeof(text), "%s = %" PRIu64 "\n", k->name, ends[e]);
+			*limit_field(&expect, k) = ends[e];
+			r = contig_config_parse(text, "t.conf", &cfg, err, sizeof(err));
+			if (!ok(r == 0 && same_limits(&cfg.limits, &expect),
+				"%s_takes_%s_%" PRIu64 "_and_changes_nothing_else", k->name,
+				e ? "its_maximum" : "its_minimum", ends[e]))
+				diag("  r=%d err=%s", r, err);
+			if (r == 0)
+				contig_config_done(&cfg);
+		}
+		/* a suffix spelling of the maximum */
+		if (k->max % 1024 == 0) {
+			uint64_t m = k->max;
+			const char *unit = "K";
+
+			m /= 1024;
+			if (m % 1024 == 0) {
+				m /= 1024;
+				unit = "M";
+			}
+			if (m % 1024 == 0) {
+				m /= 1024;
+				unit = "G";
+			}
+			snprintf(text, sizeof(text), "%s = %" PRIu64 "%s\n", k->name, m, unit);
+			r = contig_config_parse(text, "t.conf", &cfg, err, sizeof(err));
+			if (!ok(r == 0 && *limit_field(&cfg.limits, k) == k->max,
+				"%s_takes_a_suffix: %" PRIu64 "%s", k->name, m, unit))
+				diag("  r=%d err=%s", r, err);
+			if (r == 0)
+				contig_config_done(&cfg);
+		}
+		if (k->min > 0) {
+			snprintf(value, sizeof(value), "%" PRIu64, k->min - 1);
+			snprintf(text, sizeof(text), "%s = %s\n", k->name, value);
+			range_error(want, sizeof(want), 1, k, value);
+			snprintf(name, sizeof(name), "%s_below_its_minimum_is_refused_naming_key_and_range",
+				 k->name);
+			parse_fails(text, want, name);
+		}
+		if (k->max < UINT64_MAX)
+			snprintf(value, sizeof(value), "%" PRIu64, k->max + 1);
+		else
+			snprintf(value, sizeof(value), "18446744073709551616");
+		snprintf(text, sizeof(text), "# limits\n\n%s = %s\n", k->name, value);
+		range_error(want, sizeof(want), 3, k, value);
+		snprintf(name, sizeof(name), "%s_above_its_maximum_is_refused_naming_key_and_range",
+			 k->name);
+		parse_fails(text, want, name);
+		snprintf(text, sizeof(text), "%s = -1\n", k->name);
+		range_error(want, sizeof(want), 1, k, "-1");
+		snprintf(name, sizeof(name), "%s_negative_is_refused", k->name);
+		parse_fails(text, want, name);
+		snprintf(text, sizeof(text), "%s = lots\n", k->name);
+		range_error(want, sizeof(want), 1, k, "lots");
+		snprintf(name, sizeof(name), "%s_not_a_number_is_refused", k->name);
+		parse_fails(text, want, name);
+	}
+	/* 0 means no limit for the byte limits */
+	r = contig_config_parse("max_bytes_per_connection = 0\nmax_bytes_per_user = 64M\n",
+				"t.conf", &cfg, err, sizeof(err));
+	ok(r == 0 && cfg.limits.max_bytes_per_connection == 0 &&
+		   cfg.limits.max_bytes_per_user == 64 * MIB,
+	   "byte_limits_take_0_and_size_suffixes");
+	if (r == 0)
+		contig_config_done(&cfg);
+}
+
+/* Every key but pool, given twice, is refused at the second line, naming
+ * the first. */
+static void test_keys_given_twice(void)
+{
+	static const struct {
+		const char *key, *value;
+	} keys[] = {
+		{ "socket", "/tmp/x.sock" },
+		{ "socket_user", "root" },
+		{ "socket_group", "0" },
+		{ "socket_mode", "0600" },
+		{ "allow_users", "nobody" },
+		{ "allow_groups", "daemon" },
+		{ "watermark_low", "30%" },
+		{ "watermark_normal", "3%" },
+		{ "max_connections", "10" },
+		{ "max_connections_per_user", "2" },
+		{ "max_buffers_per_connection", "4" },
+		{ "max_buffers_per_user", "8" },
+		{ "max_bytes_per_connection", "1M" },
+		{ "max_bytes_per_user", "2M" },
+		{ "max_frames_per_buffer", "3" },
+		{ "max_request_len", "128" },
+		{ "max_queued_replies", "4" },
+	};
+	char text[256], want[256], name[128];
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		snprintf(text, sizeof(text), "# c\n%s = %s\npool = 0:2M:2M\n\n%s = %s\n", keys[i].key,
+			 keys[i].value, keys[i].key, keys[i].value);
+		snprintf(want, sizeof(want), "t.conf:5: key '%s': given twice (first on line 2)",
+			 keys[i].key);
+		snprintf(name, sizeof(name), "%s_given_twice_is_refused_naming_the_first_line",
+			 keys[i].key);
+		parse_fails(text, want, name);
+	}
+}
+
+static uint64_t rand64(void)
+{
+	return (uint64_t)rand() << 62 ^ (uint64_t)rand() << 31 ^ (uint64_t)rand();
+}
+
+/* Random files of limit keys, in random order, with values in and out of
+ * range, against a model: the defaults with each value applied, or the
+ * error of the first bad line. */
+static void test_limits_random(void)
+{
+	int bad = 0, nrefused = 0, iter;
+
+	for (iter = 0; iter < 3000 && bad < 5; iter++) {
+		struct contig_limits want = CONTIG_DEFAULT_LIMITS;
+		struct contig_config cfg;
+		char text[4096], want_err[512] = "", err[512] = "";
+		size_t order[NLIMITS], n = 0, count = (size_t)rand() % (NLIMITS + 1);
+		unsigned lineno = 0;
+		int r;
+
+		for (size_t i = 0; i < NLIMITS; i++)
+			order[i] = i;
+		for (size_t i = NLIMITS - 1; i > 0; i--) {
+			size_t j = (size_t)rand() % (i + 1), t = order[i];
+
+			order[i] = order[j];
+			order[j] = t;
+		}
+		text[0] = '\0';
+		for (size_t i = 0; i < count; i++) {
+			const struct limit_key *k = &limit_keys[order[i]];
+			uint64_t span = k->max - k->min, v;
+			char value[64];
+			bool valid = true;
+
+			if (rand() % 4 == 0) {
+				n += (size_t)snprintf(text + n, sizeof(text) - n, "# x\n");
+				lineno++;
+			}
+			switch (rand() % 8) {
+			case 0:
+				v = k->min;
+				break;
+			case 1:
+				v = k->max;
+				break;
+			case 6:
+				valid = false;
+				if (k->min > 0) {
+					snprintf(value, sizeof(value), "%" PRIu64, k->min - 1);
+					break;
+				}
+				/* fall through - no value below 0 */
+			case 7:
+				valid = false;
+				if (k->max < UINT64_MAX)
+					snprintf(value, sizeof(value), "%" PRIu64, k->max + 1);
+				else
+					snprintf(value, sizeof(value), "0x10000000000000000");
+				break;
+			default:
+				v = k->min + (span == UINT64_MAX ? rand64() : rand64() % (span + 1));
+				break;
+			}
+			if (valid) {
+				if (rand() % 2)
+					snprintf(value, sizeof(value), "%" PRIu64, v);
+				else
+					snprintf(value, sizeof(value), "0x%" PRIx64, v);
+			}
+			lineno++;
+			n += (size_t)snprintf(text + n, sizeof(text) - n, "%s = %s\n", k->name,
+					      value);
+			if (want_err[0])
+				continue;
+			if (valid)
+				*limit_field(&want, k) = v;
+			else
+				range_error(want_err, sizeof(want_err), lineno, k, value);
+		}
+		r = contig_config_parse(text, "t.conf", &cfg, err, sizeof(err));
+		nrefused += want_err[0] != '\0';
+		if (want_err[0] ? r != -EINVAL || strcmp(err, want_err)
+				: r != 0 || !same_limits(&cfg.limits, &want)) {
+			diag("  iteration %d: r=%d err=%s\n#   want %s\n#   text:\n%s", iter, r, err,
+			     want_err[0] ? want_err : "success", text);
+			bad++;
+		}
+		if (r == 0)
+			contig_config_done(&cfg);
+	}
+	diag("  %d random limit files, %d of them with a value out of range", iter, nrefused);
+	ok(!bad, "random_limit_files_parse_as_the_model_says");
+}
+
 int main(void)
 {
 	const char *seed_text = getenv("CONFIG_SEED");
@@ -601,6 +1005,12 @@ int main(void)
 	test_set_pool();
 	test_set_pool_random();
 	test_watermarks();
+	test_limit_defaults();
+	test_mode_key();
+	test_name_and_list_keys();
+	test_limit_keys();
+	test_keys_given_twice();
+	test_limits_random();
 
 	if (rmdir(tmpdir))
 		diag("cannot remove %s", tmpdir);

@@ -19,7 +19,7 @@ PKGS := libuv libprotobuf-c libsystemd numa
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
-B := build
+B ?= build
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wformat=2 -Wshadow \
 	-Wstrict-prototypes -Wmissing-prototypes -fPIC -MMD -MP
 CPPFLAGS_ALL = -Idaemon -Iproto -Iclient -I$(B)/proto -Itests -Itests/integration $(PKG_CFLAGS)
@@ -93,6 +93,7 @@ $(B)/tests/conformance/%: $(B)/obj/tests/conformance/%.o \
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
+$(B)/bench/bench_range: $(B)/obj/bench/bench_range.o $(B)/obj/daemon/range.o
 $(B)/bench/%: $(B)/obj/bench/%.o $(B)/libcontig.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
@@ -128,6 +129,22 @@ test-valgrind: deps
 	@$(MAKE) --no-print-directory tests
 	CONTIGD_VALGRIND=1 prove --exec '' $(PROVE_FLAGS) $(INTEGRATION_TESTS) $(CONFORMANCE_TESTS)
 
+# The whole tree again with AddressSanitizer and UBSan, in its own build
+# directory, and every test under prove. Any report fails the run: the
+# process that made it exits with status 98 at once (a UBSan report too:
+# no recovery), and the daemon's leak report at exit makes
+# harness_daemon_stop() != 0, which every test asserts.
+ASAN_B ?= build-asan
+ASAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+ASAN_ENV := ASAN_OPTIONS=halt_on_error=1:detect_leaks=1:exitcode=98 \
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:exitcode=98
+asan: deps
+	@$(MAKE) --no-print-directory B=$(ASAN_B) CC='$(CC) $(ASAN_FLAGS)' \
+		CXX='$(CXX) $(ASAN_FLAGS)' tests
+	$(ASAN_ENV) prove --exec '' $(PROVE_FLAGS) $(patsubst $(B)/%,$(ASAN_B)/%,\
+		$(UNIT_TESTS) $(INTEGRATION_TESTS) $(CONFORMANCE_TESTS))
+.PHONY: asan
+
 bench: deps
 	@$(MAKE) --no-print-directory all $(BENCHES)
 	@for b in $(BENCHES); do $$b || exit 1; done
@@ -150,3 +167,51 @@ clean:
 .SECONDARY:
 
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
+
+# Fuzzing (tests/fuzz/README.md): libFuzzer targets over the daemon's request
+# path and the client's reply decoding, built with clang and sanitizers into
+# $(B)/fuzz/ and run FUZZ_SECONDS each on a copy of the committed corpus
+# (new inputs go to $(B)/fuzz/work/, crashes to $(B)/fuzz/crashes/). Not part
+# of `make test`. Exits non-zero if either target finds a crash.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -g -O1 \
+	-std=c11 -D_GNU_SOURCE -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Idaemon -Iproto -Iclient -I$(B)/proto -Itests/fuzz \
+	-fsanitize-coverage-ignorelist=tests/fuzz/coverage.ignore
+FUZZ_HDRS = $(wildcard daemon/*.h client/*.h proto/*.h tests/fuzz/*.h) $(PROTO_H) \
+	tests/fuzz/coverage.ignore
+FUZZ_TARGETS := request reply
+$(B)/fuzz/fuzz_request: tests/fuzz/fuzz_request.c tests/fuzz/fake.c daemon/rpc.c \
+		daemon/session.c daemon/pool.c daemon/range.c $(PROTO_C) $(FUZZ_HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) -lprotobuf-c
+
+$(B)/fuzz/fuzz_reply: tests/fuzz/fuzz_reply.c client/wire.c proto/fdpass.c $(PROTO_C) \
+		$(FUZZ_HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) -lprotobuf-c
+
+$(B)/fuzz/make_seeds: tests/fuzz/make_seeds.c $(PROTO_C) $(FUZZ_HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Idaemon -Iproto -Iclient -I$(B)/proto \
+		-o $@ $(filter %.c,$^) -lprotobuf-c
+
+# Regenerate the committed seed corpus (then review and commit it).
+fuzz-seeds: $(B)/fuzz/make_seeds
+	$(B)/fuzz/make_seeds tests/fuzz/corpus
+
+fuzz: $(addprefix $(B)/fuzz/fuzz_,$(FUZZ_TARGETS))
+	@fail=0; for t in $(FUZZ_TARGETS); do \
+		rm -rf $(B)/fuzz/work/$$t; mkdir -p $(B)/fuzz/work/$$t $(B)/fuzz/crashes/$$t; \
+		cp tests/fuzz/corpus/$$t/* $(B)/fuzz/work/$$t/; \
+		echo "fuzz_$$t: $(FUZZ_SECONDS) s, log in $(B)/fuzz/$$t.log"; \
+		$(B)/fuzz/fuzz_$$t -max_len=4096 -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+			-print_final_stats=1 -artifact_prefix=$(B)/fuzz/crashes/$$t/ \
+			$(B)/fuzz/work/$$t > $(B)/fuzz/$$t.log 2>&1; rc=$$?; \
+		if [ $$rc -ne 0 ]; then fail=1; echo "fuzz_$$t: FAILED (exit $$rc):"; \
+			grep -v -E '^#[0-9]+' $(B)/fuzz/$$t.log | tail -n 60; \
+		else grep -E '^#[0-9]+[[:space:]]+DONE|^stat::' $(B)/fuzz/$$t.log; fi; \
+	done; exit $$fail
+
+.PHONY: fuzz fuzz-seeds

@@ -108,6 +108,9 @@ static Contig__Reply *recv_reply(struct contig_wire *w, uint64_t seq, int *fds, 
 	if (n == -EAGAIN)
 		n = -ECONNRESET;
 	if (n <= 0) {
+		/* (An empty datagram may still carry descriptors.) */
+		for (size_t i = 0; i < nfds; i++)
+			close(fds[i]);
 		*ret_err = contig_fail(n == 0 ? -ECONNRESET : (int)n, "receiving from contigd: %s",
 				       n == 0 ? "the daemon closed the connection"
 					      : strerror((int)-n));
@@ -123,10 +126,15 @@ static Contig__Reply *recv_reply(struct contig_wire *w, uint64_t seq, int *fds, 
 		contig__reply__free_unpacked(reply, NULL);
 		goto out_proto;
 	}
-	*ret_nfds = nfds;
-	if (reply->status != CONTIG__STATUS__OK)
+	if (reply->status != CONTIG__STATUS__OK) {
+		/* A refusal carries nothing we could use. */
+		for (size_t i = 0; i < nfds; i++)
+			close(fds[i]);
+		nfds = 0;
 		contig_fail(status_errno(reply->status), "%s",
 			    reply->message ? reply->message : "refused by contigd");
+	}
+	*ret_nfds = nfds;
 	return reply;
 
 out_proto:
@@ -226,6 +234,7 @@ int contig_wire_alloc(struct contig_wire *w, const struct contig_alloc_req *in,
 			goto out_reply;
 		}
 		if (reply->body_case != CONTIG__REPLY__BODY_ALLOC || reply->alloc->nframes == 0 ||
+		    reply->alloc->nframes > CONTIG_MAX_FRAMES_PER_BUFFER ||
 		    nfds != (reply->alloc->nframes < CONTIG_FDS_PER_DATAGRAM
 				     ? reply->alloc->nframes
 				     : CONTIG_FDS_PER_DATAGRAM)) {

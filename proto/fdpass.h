@@ -22,6 +22,11 @@
 /* Largest reply datagram a client must be able to receive. */
 #define CONTIG_MAX_REPLY_LEN 65536u
 
+/* Most frames one buffer may span, whatever a daemon is configured to
+ * allow (max_frames_per_buffer may not exceed it); a reply claiming more is
+ * malformed. */
+#define CONTIG_MAX_FRAMES_PER_BUFFER (1u << 20)
+
 /* Descriptors per datagram: the kernel's SCM_MAX_FD is 253. */
 #define CONTIG_FDS_PER_DATAGRAM 250u
 

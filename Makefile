@@ -110,7 +110,20 @@ $(B)/tests/wdm_only_cxx: tests/wdm_only/wdm_only.c client/contig_wdm.h $(B)/libc
 	$(CXX) -std=c++17 -Wall -Wextra -Werror -Iclient -x c++ -o $@ $< -L$(B) -lcontig \
 		-Wl,-rpath,$(abspath $(B))
 
-tests: all $(UNIT_TESTS) $(INTEGRATION_TESTS) $(WDM_ONLY) $(CONFORMANCE_TESTS)
+# Every input that once crashed a fuzz target, replayed with gcc (no
+# libFuzzer) through the target's own checks: fuzz findings stay fixed.
+REPLAY_TESTS := $(B)/tests/fuzz/replay_reply $(B)/tests/fuzz/replay_request
+REPLAY_CFLAGS = $(CFLAGS) $(CPPFLAGS_ALL) -Itests/fuzz -Wno-missing-prototypes
+$(B)/tests/fuzz/replay_reply: tests/fuzz/replay.c tests/fuzz/fuzz_reply.c client/wire.c \
+		proto/fdpass.c $(PROTO_C) | $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(REPLAY_CFLAGS) -DREPLAY_PREFIX='"reply-"' -o $@ $^ $(PKG_LIBS) -lpthread
+$(B)/tests/fuzz/replay_request: tests/fuzz/replay.c tests/fuzz/fuzz_request.c tests/fuzz/fake.c \
+		daemon/rpc.c daemon/session.c daemon/pool.c daemon/range.c $(PROTO_C) | $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(REPLAY_CFLAGS) -DREPLAY_PREFIX='"request-"' -o $@ $^ $(PKG_LIBS) -lpthread
+
+tests: all $(UNIT_TESTS) $(INTEGRATION_TESTS) $(WDM_ONLY) $(CONFORMANCE_TESTS) $(REPLAY_TESTS)
 
 deps:
 	@tools/deps.sh
@@ -122,7 +135,8 @@ run: deps
 # prove runs each executable directly; the closing line counts what passed.
 test: deps
 	@$(MAKE) --no-print-directory tests
-	prove --exec '' $(PROVE_FLAGS) $(UNIT_TESTS) $(INTEGRATION_TESTS) $(CONFORMANCE_TESTS)
+	prove --exec '' $(PROVE_FLAGS) $(UNIT_TESTS) $(REPLAY_TESTS) $(INTEGRATION_TESTS) \
+		$(CONFORMANCE_TESTS)
 
 # The integration tests again, with the daemon under valgrind.
 test-valgrind: deps
@@ -142,7 +156,7 @@ asan: deps
 	@$(MAKE) --no-print-directory B=$(ASAN_B) CC='$(CC) $(ASAN_FLAGS)' \
 		CXX='$(CXX) $(ASAN_FLAGS)' tests
 	$(ASAN_ENV) prove --exec '' $(PROVE_FLAGS) $(patsubst $(B)/%,$(ASAN_B)/%,\
-		$(UNIT_TESTS) $(INTEGRATION_TESTS) $(CONFORMANCE_TESTS))
+		$(UNIT_TESTS) $(REPLAY_TESTS) $(INTEGRATION_TESTS) $(CONFORMANCE_TESTS))
 .PHONY: asan
 
 bench: deps

@@ -1,42 +1,110 @@
 /* range.c - constrained allocator over sets of free physical ranges.
  *
  * DESIGN
- * A set is an array of free ranges sorted by address. Binary search finds
- * the range that holds (or follows) an address in O(log n); take and give
- * split or merge in place with one memmove, O(n) in the worst case. The sets
- * it serves are small (free frames of one pool, free pages of one session's
- * frames), so a flat array beats a tree on both speed and code size.
+ * A set is an AVL tree of its free ranges ordered by address. Each node
+ * also records, for its subtree, the longest range (max_len) and how
+ * aligned a buffer its ranges can hold (fit: the most aligned address in
+ * any range, and the largest naturally aligned block inside any range, as
+ * log2). A set serves one pool's free frames or one session's free pages,
+ * and with many live buffers it holds about one range per buffer (the
+ * gaps between them), so every operation must cost O(log n), never O(n):
  *
- * contig_range_find() is first fit by address. For each free range that can
- * reach into [lowest, highest], in address order, the lowest start that
- * satisfies align and boundary is
- *	s = round_up(max(range.phys, lowest), align);
+ *   take, give   one descent from the root that records the links it
+ *                follows (struct path), then the change: shrink, grow or
+ *                move a node's range in place (front and back trims, merges
+ *                with one neighbour), link one new leaf (a split in the
+ *                middle, a range touching no neighbour), or unlink one node
+ *                (a range taken whole, the merge of both neighbours; a node
+ *                with two children takes its successor's range and the
+ *                successor, which has no left child, goes instead). Then
+ *                the path is brought up to date bottom up, and only as far
+ *                as something changes: after a resize in place, max_len and
+ *                fit of the node and its ancestors (path_resize: a range
+ *                that grew needs no other node, one that shrank only where
+ *                it gave the subtree its max_len or fit); after a node came
+ *                or went, each node's height, max_len and fit and at most
+ *                one single or double rotation (node_fix), up to the first
+ *                node above the change whose height, max_len and fit come
+ *                out as they were. The neighbours give merges with are the
+ *                last nodes where the descent went right and left.
+ *                O(log n), and one malloc() only when the set outgrows its
+ *                chunks (below).
+ *   is_free      one descent to the range that holds phys. O(log n).
+ *   largest      the root's max_len. O(1).
+ *   find         first fit by address: an in-order walk that skips what
+ *                cannot hold the buffer. A subtree is skipped whole when
+ *                none of its ranges is long enough (max_len < len), holds a
+ *                multiple of align, or holds an aligned block of
+ *                min(align, 2^floor(log2(len))) bytes, which the buffer
+ *                starts with; a node ending too low sends the walk to its
+ *                right child only, a node starting above @highest to its
+ *                left child only. Each range met that passes is tried (the
+ *                formula below); the first that holds the buffer is the
+ *                answer. The walk recurses into left children and loops
+ *                into right ones, so its stack is at most the tree's
+ *                height.
+ *
+ * In one free range the lowest start >= from = max(range.phys, floor)
+ * that satisfies align and boundary is
+ *	s = round_up(from, align);
  *	if [s, s + len) crosses a multiple of boundary:
  *		s = round_up(s, max(align, boundary));
  * because a start inside the same boundary block at or above s crosses too,
  * and the next block's first byte is aligned to both and holds len bytes
- * (boundary >= len). That start only grows with the range's address, so
- * once it ends above @highest (or overflows) no later range can do better
- * and the scan stops. Cost: O(log n + ranges inside the window).
+ * (boundary >= len). That start only grows with @from: once it ends above
+ * @highest (or overflows) no later range can do better and the walk stops;
+ * and when it ends past its range (align or boundary pushed it there), no
+ * later range can hold a buffer that starts below it. So the walk keeps a
+ * floor, first @lowest, raised to s by each range that fails, and "ends
+ * too low" means "ends before floor + len - 1": after a failure, all the
+ * ranges that end below the next possible start are skipped in one
+ * O(log n) descent, not one by one. A range tried fails only when the
+ * floor cuts it (the range that straddles @lowest), when its aligned
+ * start comes too close to its end, or when a boundary pushes the start
+ * past its end; so find costs O(log n) plus O(log n) per such failure.
+ * The fit keeps those few: with 2 MiB alignment over 4 KiB fragments, the
+ * walk enters only subtrees that hold a 2 MiB-aligned address, and each
+ * failure moves the floor to the next such address.
  *
- * Invariants (checked by tests/unit/test_range.c after every operation):
+ * Memory: a node is 48 bytes on LP64 (phys, len, max_len, two children,
+ * height, and two bytes each of its own and its subtree's fit). Nodes come
+ * from chunks of the set's own (4 nodes, then as many as the set has, at
+ * most 1024 per chunk), so a node costs 48 bytes, not malloc's 64 for a
+ * 48-byte block, and take and give call malloc only when the set outgrows
+ * its chunks. Unlinked nodes go to a spare list and are reused; the chunks
+ * are freed only by contig_range_set_done(), so a set keeps the memory of
+ * its largest size. Nothing points into struct contig_range_set, so the
+ * daemon may move a set by value.
+ *
+ * Invariants (contig_range_set_check() checks them all; the unit test
+ * calls it after every operation):
  *  - every range has len > 0 and its last byte, phys + len - 1, is at most
  *    UINT64_MAX: a range may end exactly at 2^64, so code compares last
  *    bytes, never exclusive ends, which would wrap to 0;
- *  - ranges are sorted and neither overlap nor touch
+ *  - in-order ranges are sorted and neither overlap nor touch
  *    (last[i] + 1 < phys[i + 1]): give merges touching neighbours;
+ *  - each node's height is 1 + its taller child's (0 for none), and its
+ *    children's heights differ by at most one, so the height is below
+ *    1.4405 * log2(n + 2) < MAX_HEIGHT;
+ *  - each node's max_len is the largest len in its subtree, its own_fit
+ *    its range's fit, and its fit the largest own_fit in its subtree;
+ *  - nranges counts the tree's nodes, nnodes the chunks' nodes, and every
+ *    node is in the tree or on the spare list;
  *  - free_len is the sum of the lengths and must fit in 64 bits, so a set
- *    never covers all 2^64 addresses (give refuses the range that would);
- *  - nranges <= cap, and ranges is NULL only when cap is 0.
+ *    never covers all 2^64 addresses (give refuses the range that would).
  * Any arithmetic that would pass 2^64 means "does not fit", never a wrap.
  *
- * Beyond range.h: take and give return -EINVAL for a range that is empty or
- * passes 2^64 (is_free says false for one), and give returns -EOVERFLOW
- * rather than complete a set of all 2^64 addresses, whose length and
- * free_len would not fit in a uint64_t.
+ * Errors: every check (-EINVAL, -ENOENT, -EEXIST, -EOVERFLOW) and the one
+ * allocation a call may need (-ENOMEM) come before the first change, so a
+ * call that fails leaves the set as it was. Beyond range.h: take and give
+ * return -EINVAL for a range that is empty or passes 2^64 (is_free says
+ * false for one), and give returns -EOVERFLOW rather than complete a set of
+ * all 2^64 addresses, whose length and free_len would not fit in a
+ * uint64_t.
  *
  * No syscalls, no libuv, no globals. A set belongs to one thread.
  */
+#define CONTIG_RANGE_DEBUG /* this file defines the test-only functions too */
 #include "range.h"
 
 #include <assert.h>
@@ -44,7 +112,55 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define RANGE_MIN_CAP 8
+/* An AVL tree of height h holds at least F(h + 2) - 1 nodes (Fibonacci),
+ * and fewer than 2^59 nodes of 48 bytes fit in 2^64 bytes of memory, so h
+ * stays below 1.4405 * log2(2^59 + 2) < 86. */
+#define MAX_HEIGHT 88
+
+#define CHUNK_MIN 4    /* nodes in a set's first chunk */
+#define CHUNK_MAX 1024 /* nodes in any chunk: 48 KiB */
+
+/* How aligned a range can serve a buffer: fit[FIT_ADDR] is the largest k
+ * such that the range holds a multiple of 2^k (64 for 0), fit[FIT_BLOCK]
+ * the largest k such that it holds a whole aligned block of 2^k bytes. A
+ * buffer aligned to 2^a of len L can fit only where the first is >= a and
+ * the second >= min(a, floor(log2(L))). */
+#define FIT_ADDR 0
+#define FIT_BLOCK 1
+#define NFITS 2
+
+struct contig_range_node {
+	uint64_t phys;
+	uint64_t len;
+	uint64_t max_len;		     /* the longest len in this subtree */
+	struct contig_range_node *child[2]; /* lower, higher; child[0] links spares */
+	unsigned char height;		     /* 1 for a leaf */
+	unsigned char own_fit[NFITS];	     /* this range's */
+	unsigned char fit[NFITS];	     /* the largest of each in this subtree */
+};
+
+/* A node's height, max_len and fit, to see whether a change reached it. */
+struct summary {
+	uint64_t max_len;
+	unsigned char height;
+	unsigned char fit[NFITS];
+};
+
+_Static_assert(sizeof(void *) != 8 || sizeof(struct contig_range_node) == 48,
+	       "a node is 48 bytes on LP64");
+
+struct contig_range_chunk {
+	struct contig_range_chunk *next;
+	size_t nnodes;
+	struct contig_range_node nodes[];
+};
+
+/* The links a descent followed: link[0] is &set->root, link[i + 1] is a
+ * child link of *link[i]. The last may point at an empty slot. */
+struct path {
+	struct contig_range_node **link[MAX_HEIGHT + 1];
+	int depth; /* links in use */
+};
 
 static bool is_pow2(uint64_t x)
 {
@@ -60,11 +176,6 @@ static bool last_byte(uint64_t phys, uint64_t len, uint64_t *ret_last)
 	return true;
 }
 
-static uint64_t range_last(const struct contig_range *r)
-{
-	return r->phys + (r->len - 1);
-}
-
 /* Round @x up to a multiple of @align (a power of two); false on overflow. */
 static bool round_up(uint64_t x, uint64_t align, uint64_t *ret_x)
 {
@@ -74,101 +185,343 @@ static bool round_up(uint64_t x, uint64_t align, uint64_t *ret_x)
 	return true;
 }
 
-/* Index of the first range whose last byte is >= @phys (nranges if none). */
-static size_t first_reaching(const struct contig_range_set *set, uint64_t phys)
+/* ---------------------------------------------------------------------- */
+/* Nodes and their chunks */
+
+static uint64_t node_last(const struct contig_range_node *n)
 {
-	size_t lo = 0, hi = set->nranges;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (range_last(&set->ranges[mid]) < phys)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return n->phys + (n->len - 1);
 }
 
-/* Index of the first range that starts above @phys (nranges if none). */
-static size_t first_above(const struct contig_range_set *set, uint64_t phys)
+static int height(const struct contig_range_node *n)
 {
-	size_t lo = 0, hi = set->nranges;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (set->ranges[mid].phys <= phys)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
+	return n ? n->height : 0;
 }
 
-/* The range holding all of [phys, last], or NULL. */
-static struct contig_range *range_holding(const struct contig_range_set *set, uint64_t phys,
-					  uint64_t last)
+static uint64_t max_len(const struct contig_range_node *n)
 {
-	size_t i = first_above(set, phys);
-	struct contig_range *r;
-
-	if (i == 0)
-		return NULL;
-	r = &set->ranges[i - 1];
-	return range_last(r) >= last ? r : NULL;
+	return n ? n->max_len : 0;
 }
 
-/* Make room for one more range. On -ENOMEM the set is unchanged. */
-static int set_reserve(struct contig_range_set *set)
+static int log2_floor(uint64_t x)
 {
-	struct contig_range *ranges;
-	size_t cap;
+	return 63 - __builtin_clzll(x);
+}
 
-	if (set->nranges < set->cap)
-		return 0;
-	if (set->cap > SIZE_MAX / 2 / sizeof(*ranges))
+/* The fit of the single range [phys, phys + len). */
+static void range_fit(uint64_t phys, uint64_t len, unsigned char ret_fit[NFITS])
+{
+	uint64_t last = phys + (len - 1), block, start;
+	int k = log2_floor(len);
+
+	/* The most aligned address in [phys, last] keeps the bits above the
+	 * highest bit where phys - 1 and last differ, sets that bit and
+	 * clears the rest. */
+	ret_fit[FIT_ADDR] = (unsigned char)(phys ? log2_floor((phys - 1) ^ last) : 64);
+	/* 2^k <= len < 2^(k + 1): an aligned block of 2^k may fit, and one of
+	 * 2^(k - 1) always does. */
+	block = UINT64_C(1) << k;
+	if (!round_up(phys, block, &start) || start > last || last - start < block - 1)
+		k--;
+	ret_fit[FIT_BLOCK] = (unsigned char)k;
+}
+
+static void summary_get(const struct contig_range_node *n, struct summary *ret_sum)
+{
+	ret_sum->max_len = n->max_len;
+	ret_sum->height = n->height;
+	memcpy(ret_sum->fit, n->fit, NFITS);
+}
+
+static bool summary_same(const struct contig_range_node *n, const struct summary *sum)
+{
+	return n->max_len == sum->max_len && n->height == sum->height &&
+	       memcmp(n->fit, sum->fit, NFITS) == 0;
+}
+
+/* Give @set one more chunk of spare nodes. */
+static int chunk_add(struct contig_range_set *set)
+{
+	size_t nnodes = set->nnodes < CHUNK_MIN ? CHUNK_MIN :
+			set->nnodes > CHUNK_MAX ? CHUNK_MAX :
+						  set->nnodes;
+	struct contig_range_chunk *chunk;
+	size_t i;
+
+	chunk = malloc(sizeof(*chunk) + nnodes * sizeof(chunk->nodes[0]));
+	if (!chunk)
 		return -ENOMEM;
-	cap = set->cap ? set->cap * 2 : RANGE_MIN_CAP;
-	ranges = realloc(set->ranges, cap * sizeof(*ranges));
-	if (!ranges)
-		return -ENOMEM;
-	set->ranges = ranges;
-	set->cap = cap;
+	chunk->next = set->chunks;
+	chunk->nnodes = nnodes;
+	set->chunks = chunk;
+	/* Handed out in address order, the first nodes of a tree sit together. */
+	for (i = nnodes; i-- > 0;) {
+		chunk->nodes[i].child[0] = set->spare;
+		set->spare = &chunk->nodes[i];
+	}
+	set->nnodes += nnodes;
 	return 0;
 }
 
-/* Insert [phys, phys + len) at index @i; room must already be reserved. */
-static void range_insert(struct contig_range_set *set, size_t i, uint64_t phys, uint64_t len)
+/* A leaf holding [phys, phys + len), not yet linked; NULL if no memory. */
+static struct contig_range_node *node_new(struct contig_range_set *set, uint64_t phys,
+					  uint64_t len)
 {
-	assert(set->nranges < set->cap && i <= set->nranges);
-	memmove(&set->ranges[i + 1], &set->ranges[i], (set->nranges - i) * sizeof(set->ranges[0]));
-	set->ranges[i].phys = phys;
-	set->ranges[i].len = len;
+	struct contig_range_node *n;
+
+	if (!set->spare && chunk_add(set) < 0)
+		return NULL;
+	n = set->spare;
+	set->spare = n->child[0];
+	n->phys = phys;
+	n->len = len;
+	n->max_len = len;
+	n->child[0] = n->child[1] = NULL;
+	n->height = 1;
+	range_fit(phys, len, n->own_fit);
+	memcpy(n->fit, n->own_fit, NFITS);
+	return n;
+}
+
+static void node_free(struct contig_range_set *set, struct contig_range_node *n)
+{
+	n->child[0] = set->spare;
+	set->spare = n;
+}
+
+/* ---------------------------------------------------------------------- */
+/* AVL balance */
+
+/* Recompute @n's height, max_len and fit from its own and its children's. */
+static void node_update(struct contig_range_node *n)
+{
+	uint64_t m = n->len;
+	unsigned char h = 0, fa = n->own_fit[FIT_ADDR], fb = n->own_fit[FIT_BLOCK];
+	int d;
+
+	for (d = 0; d < 2; d++) {
+		const struct contig_range_node *c = n->child[d];
+
+		if (!c)
+			continue;
+		if (c->max_len > m)
+			m = c->max_len;
+		if (c->height > h)
+			h = c->height;
+		if (c->fit[FIT_ADDR] > fa)
+			fa = c->fit[FIT_ADDR];
+		if (c->fit[FIT_BLOCK] > fb)
+			fb = c->fit[FIT_BLOCK];
+	}
+	n->max_len = m;
+	n->height = (unsigned char)(h + 1);
+	n->fit[FIT_ADDR] = fa;
+	n->fit[FIT_BLOCK] = fb;
+}
+
+/* Lift @n's child on side @dir above @n; returns the subtree's new root. */
+static struct contig_range_node *rotate(struct contig_range_node *n, int dir)
+{
+	struct contig_range_node *c = n->child[dir];
+
+	n->child[dir] = c->child[!dir];
+	c->child[!dir] = n;
+	node_update(n);
+	node_update(c);
+	return c;
+}
+
+/* Make @n's subtree balanced again after one insertion or removal below
+ * it (its children are balanced, their heights differ by at most two) and
+ * bring its height and max_len up to date; returns the subtree's root. */
+static struct contig_range_node *node_fix(struct contig_range_node *n)
+{
+	int h0 = height(n->child[0]), h1 = height(n->child[1]);
+	struct contig_range_node *c;
+	int dir;
+
+	if (h0 - h1 < 2 && h1 - h0 < 2) {
+		node_update(n);
+		return n;
+	}
+	dir = h1 > h0; /* the taller side */
+	c = n->child[dir];
+	/* Its inner grandchild taller: lift that first (a double rotation). */
+	if (height(c->child[!dir]) > height(c->child[dir]))
+		n->child[dir] = rotate(c, !dir);
+	return rotate(n, dir);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Paths */
+
+static void path_push(struct path *p, struct contig_range_node **link)
+{
+	assert(p->depth < MAX_HEIGHT + 1);
+	p->link[p->depth++] = link;
+}
+
+/* Fix the nodes at the first @depth links of @p, bottom up. The node at
+ * link @dirty and those below it changed; above it, a subtree whose height,
+ * max_len and fit come out as they were leaves its ancestors as they were,
+ * so the walk stops there. */
+static void path_fix(struct path *p, int depth, int dirty)
+{
+	while (depth-- > 0) {
+		struct contig_range_node *n = *p->link[depth];
+		struct summary was;
+
+		if (!n)
+			continue;
+		summary_get(n, &was);
+		n = *p->link[depth] = node_fix(n);
+		if (depth <= dirty && summary_same(n, &was))
+			return;
+	}
+}
+
+/* The node at link @i of @p had its range resized in place from @old_len
+ * bytes, to one that holds the old one or lies inside it (no node came or
+ * went, so no height changes): bring its own_fit, and the max_len and fit
+ * of it and its ancestors up to date, as far up as they change. A range
+ * that grew raises them without looking at any other node; one that
+ * shrank only matters where it gave a subtree its max_len or a fit. */
+static void path_resize(struct path *p, int i, uint64_t old_len)
+{
+	struct contig_range_node *n = *p->link[i];
+	unsigned char old_fit[NFITS], new_fit[NFITS];
+	uint64_t len = n->len;
+	struct summary was;
+	bool changed;
+	int c;
+
+	memcpy(old_fit, n->own_fit, NFITS);
+	range_fit(n->phys, n->len, new_fit);
+	memcpy(n->own_fit, new_fit, NFITS);
+	for (; i >= 0; i--) {
+		n = *p->link[i];
+		changed = false;
+		if (len > old_len) {
+			if (n->max_len < len) {
+				n->max_len = len;
+				changed = true;
+			}
+			for (c = 0; c < NFITS; c++) {
+				if (n->fit[c] < new_fit[c]) {
+					n->fit[c] = new_fit[c];
+					changed = true;
+				}
+			}
+		} else {
+			/* What the old range gave this subtree, it may lose. */
+			changed = n->max_len == old_len;
+			for (c = 0; c < NFITS; c++)
+				changed = changed || (n->fit[c] == old_fit[c] &&
+						      new_fit[c] < old_fit[c]);
+			if (changed) {
+				summary_get(n, &was);
+				node_update(n);
+				changed = !summary_same(n, &was);
+			}
+		}
+		if (!changed)
+			return;
+	}
+}
+
+/* Descend towards @phys down to an empty slot, recording the links in @p.
+ * *ret_below is the index in @p of the last range starting at or below
+ * @phys, *ret_above of the first starting above it; -1 for none. The slot
+ * at the end is where a range starting at @phys would go. */
+static void path_search(struct contig_range_set *set, uint64_t phys, struct path *p,
+			int *ret_below, int *ret_above)
+{
+	struct contig_range_node **link = &set->root;
+	int below = -1, above = -1;
+
+	p->depth = 0;
+	for (;;) {
+		struct contig_range_node *n = *link;
+
+		path_push(p, link);
+		if (!n)
+			break;
+		if (n->phys <= phys) {
+			below = p->depth - 1;
+			link = &n->child[1];
+		} else {
+			above = p->depth - 1;
+			link = &n->child[0];
+		}
+	}
+	*ret_below = below;
+	*ret_above = above;
+}
+
+/* Link leaf @n into the empty slot at the end of @p and rebalance. */
+static void path_insert(struct contig_range_set *set, struct path *p, struct contig_range_node *n)
+{
+	assert(!*p->link[p->depth - 1]);
+	*p->link[p->depth - 1] = n;
+	/* The leaf is up to date; its parent is the first to change. */
+	path_fix(p, p->depth - 1, p->depth - 2);
 	set->nranges++;
 }
 
-static void range_remove(struct contig_range_set *set, size_t i)
+/* Unlink the node at the end of @p, rebalance, and keep it as a spare. */
+static void path_remove(struct contig_range_set *set, struct path *p)
 {
-	assert(i < set->nranges);
-	memmove(&set->ranges[i], &set->ranges[i + 1],
-		(set->nranges - i - 1) * sizeof(set->ranges[0]));
+	struct contig_range_node **link = p->link[p->depth - 1];
+	struct contig_range_node *n = *link, *gone = n;
+	int dirty = p->depth - 1;
+
+	if (n->child[0] && n->child[1]) {
+		/* The successor has no left child: move its range here and
+		 * unlink it instead. */
+		link = &n->child[1];
+		path_push(p, link);
+		while ((*link)->child[0]) {
+			link = &(*link)->child[0];
+			path_push(p, link);
+		}
+		gone = *link;
+		n->phys = gone->phys;
+		n->len = gone->len;
+		memcpy(n->own_fit, gone->own_fit, NFITS);
+	}
+	*link = gone->child[0] ? gone->child[0] : gone->child[1];
+	/* What took gone's place is up to date; its parent is the first to
+	 * change, and n too if it took the successor's range. */
+	if (dirty > p->depth - 2)
+		dirty = p->depth - 2;
+	path_fix(p, p->depth - 1, dirty);
+	node_free(set, gone);
 	set->nranges--;
 }
 
+/* ---------------------------------------------------------------------- */
+/* The set */
+
 void contig_range_set_init(struct contig_range_set *set)
 {
-	set->ranges = NULL;
+	set->root = NULL;
+	set->spare = NULL;
+	set->chunks = NULL;
 	set->nranges = 0;
-	set->cap = 0;
+	set->nnodes = 0;
 	set->free_len = 0;
 }
 
 void contig_range_set_done(struct contig_range_set *set)
 {
+	struct contig_range_chunk *chunk, *next;
+
 	if (!set)
 		return;
-	free(set->ranges);
+	for (chunk = set->chunks; chunk; chunk = next) {
+		next = chunk->next;
+		free(chunk);
+	}
 	contig_range_set_init(set);
 }
 
@@ -214,58 +567,134 @@ static bool first_start(const struct contig_range_req *req, uint64_t from, uint6
 	return true;
 }
 
+enum fit {
+	FIT_NONE,  /* not here: go on in address order */
+	FIT_FOUND, /* *ret_phys is the answer */
+	FIT_PAST,  /* not here nor anywhere above: stop */
+};
+
+/* A first-fit walk. @floor starts at req->lowest and rises to the start
+ * each failed range computed, below which no later range can fit. */
+struct walk {
+	const struct contig_range_req *req;
+	uint64_t floor;
+	unsigned char need[NFITS]; /* the least fit a range holding it has */
+};
+
+/* Could a range in @n's subtree hold the buffer? */
+static bool could_fit(const struct contig_range_node *n, const struct walk *w)
+{
+	return n->max_len >= w->req->len && n->fit[FIT_ADDR] >= w->need[FIT_ADDR] &&
+	       n->fit[FIT_BLOCK] >= w->need[FIT_BLOCK];
+}
+
+/* Could @n's range, or one below it, still hold the buffer? */
+static bool reaches_floor(const struct contig_range_node *n, const struct walk *w)
+{
+	uint64_t last = node_last(n);
+
+	return last >= w->floor && last - w->floor >= w->req->len - 1;
+}
+
+/* Try the range of @n, which reaches the floor and starts at or below
+ * @highest. */
+static enum fit fit_range(const struct contig_range_node *n, struct walk *w, uint64_t *ret_phys)
+{
+	uint64_t from = n->phys > w->floor ? n->phys : w->floor;
+	uint64_t phys, last;
+
+	if (n->len < w->req->len)
+		return FIT_NONE;
+	/* Starts only grow from here on: past @highest is past for good. */
+	if (!first_start(w->req, from, &phys, &last) || last > w->req->highest)
+		return FIT_PAST;
+	if (last > node_last(n)) {
+		/* Align or boundary pushed the start too far: every later
+		 * start is at or above this one. */
+		w->floor = phys;
+		return FIT_NONE;
+	}
+	*ret_phys = phys;
+	return FIT_FOUND;
+}
+
+/* First fit in the subtree at @n, in address order. Recurses only into
+ * left children, so no deeper than the tree's height. */
+static enum fit find_in(const struct contig_range_node *n, struct walk *w, uint64_t *ret_phys)
+{
+	enum fit fit;
+
+	while (n && could_fit(n, w)) {
+		if (!reaches_floor(n, w)) {
+			n = n->child[1]; /* @n and all below it end too low */
+			continue;
+		}
+		if (n->phys > w->req->highest) {
+			n = n->child[0]; /* @n and all above it start too high */
+			continue;
+		}
+		fit = find_in(n->child[0], w, ret_phys);
+		if (fit == FIT_NONE && reaches_floor(n, w))
+			fit = fit_range(n, w, ret_phys);
+		if (fit != FIT_NONE)
+			return fit;
+		n = n->child[1];
+	}
+	return FIT_NONE;
+}
+
 int contig_range_find(const struct contig_range_set *set, const struct contig_range_req *req,
 		      uint64_t *ret_phys)
 {
-	size_t i;
+	int align = log2_floor(req->align), len = log2_floor(req->len);
+	struct walk w = { req, req->lowest, { 0 } };
 
 	assert(contig_range_req_check(req, NULL) == 0);
-	for (i = first_reaching(set, req->lowest);
-	     i < set->nranges && set->ranges[i].phys <= req->highest; i++) {
-		const struct contig_range *r = &set->ranges[i];
-		uint64_t from = r->phys > req->lowest ? r->phys : req->lowest;
-		uint64_t phys, last;
-
-		/* Starts only grow from here on: past @highest is past for good. */
-		if (!first_start(req, from, &phys, &last) || last > req->highest)
-			break;
-		if (last <= range_last(r)) {
-			*ret_phys = phys;
-			return 0;
-		}
-	}
-	return -ENOSPC;
+	/* Its start is a multiple of 2^align, and so is the block of
+	 * 2^min(align, len) bytes that the buffer starts with. */
+	w.need[FIT_ADDR] = (unsigned char)align;
+	w.need[FIT_BLOCK] = (unsigned char)(align < len ? align : len);
+	return find_in(set->root, &w, ret_phys) == FIT_FOUND ? 0 : -ENOSPC;
 }
 
 int contig_range_take(struct contig_range_set *set, uint64_t phys, uint64_t len)
 {
-	struct contig_range *r;
+	struct contig_range_node *r, *split;
 	uint64_t last, r_last;
-	int err;
+	int below, above;
+	struct path p;
 
 	if (!last_byte(phys, len, &last))
 		return -EINVAL;
-	r = range_holding(set, phys, last);
-	if (!r)
+	path_search(set, phys, &p, &below, &above);
+	if (below < 0)
 		return -ENOENT;
-	r_last = range_last(r);
+	r = *p.link[below];
+	r_last = node_last(r);
+	if (r_last < last)
+		return -ENOENT;
+
 	if (r->phys == phys && r_last == last) {
-		range_remove(set, (size_t)(r - set->ranges));
+		p.depth = below + 1;
+		path_remove(set, &p);
 	} else if (r->phys == phys) {
 		r->phys = last + 1;
 		r->len -= len;
+		path_resize(&p, below, r->len + len);
 	} else if (r_last == last) {
 		r->len -= len;
+		path_resize(&p, below, r->len + len);
 	} else {
-		size_t i = (size_t)(r - set->ranges);
-
-		/* The split needs a new slot; get it before touching anything. */
-		err = set_reserve(set);
-		if (err)
-			return err;
-		r = &set->ranges[i];
+		/* The split needs a node; get it before touching anything. */
+		split = node_new(set, last + 1, r_last - last);
+		if (!split)
+			return -ENOMEM;
 		r->len = phys - r->phys;
-		range_insert(set, i + 1, last + 1, r_last - last);
+		path_resize(&p, below, r_last - r->phys + 1);
+		/* The descent went right at r and then left all the way, as
+		 * every range in r's right subtree starts above r_last: it
+		 * ended in r's successor slot, the place for split. */
+		path_insert(set, &p, split);
 	}
 	set->free_len -= len;
 	return 0;
@@ -273,42 +702,47 @@ int contig_range_take(struct contig_range_set *set, uint64_t phys, uint64_t len)
 
 int contig_range_give(struct contig_range_set *set, uint64_t phys, uint64_t len)
 {
-	struct contig_range *left = NULL, *right = NULL;
+	struct contig_range_node *left = NULL, *right = NULL, *n;
+	int below, above;
 	uint64_t last;
-	size_t i;
-	int err;
+	struct path p;
 
 	if (!last_byte(phys, len, &last))
 		return -EINVAL;
-	i = first_above(set, phys);
-	if (i > 0)
-		left = &set->ranges[i - 1];
-	if (i < set->nranges)
-		right = &set->ranges[i];
-	if ((left && range_last(left) >= phys) || (right && right->phys <= last))
+	path_search(set, phys, &p, &below, &above);
+	if (below >= 0)
+		left = *p.link[below];
+	if (above >= 0)
+		right = *p.link[above];
+	if ((left && node_last(left) >= phys) || (right && right->phys <= last))
 		return -EEXIST;
 	/* Disjoint, so the sum is at most 2^64; only all of it is too much. */
 	if (len > UINT64_MAX - set->free_len)
 		return -EOVERFLOW;
 
 	/* No overlap, so left's last byte < phys and last < right->phys. */
-	if (left && range_last(left) + 1 != phys)
+	if (left && node_last(left) + 1 != phys)
 		left = NULL;
 	if (right && last + 1 != right->phys)
 		right = NULL;
 	if (left && right) {
+		/* Resizing moves no node, so the path to right stays valid. */
 		left->len += len + right->len;
-		range_remove(set, i);
+		path_resize(&p, below, left->len - len - right->len);
+		p.depth = above + 1;
+		path_remove(set, &p);
 	} else if (left) {
 		left->len += len;
+		path_resize(&p, below, left->len - len);
 	} else if (right) {
 		right->phys = phys;
 		right->len += len;
+		path_resize(&p, above, right->len - len);
 	} else {
-		err = set_reserve(set);
-		if (err)
-			return err;
-		range_insert(set, i, phys, len);
+		n = node_new(set, phys, len);
+		if (!n)
+			return -ENOMEM;
+		path_insert(set, &p, n);
 	}
 	set->free_len += len;
 	return 0;
@@ -316,18 +750,137 @@ int contig_range_give(struct contig_range_set *set, uint64_t phys, uint64_t len)
 
 bool contig_range_is_free(const struct contig_range_set *set, uint64_t phys, uint64_t len)
 {
+	const struct contig_range_node *n = set->root;
 	uint64_t last;
 
-	return last_byte(phys, len, &last) && range_holding(set, phys, last) != NULL;
+	if (!last_byte(phys, len, &last))
+		return false;
+	while (n) {
+		if (n->phys > phys)
+			n = n->child[0];
+		else if (node_last(n) < phys)
+			n = n->child[1];
+		else
+			return node_last(n) >= last; /* the one range holding phys */
+	}
+	return false;
 }
 
 uint64_t contig_range_largest(const struct contig_range_set *set)
 {
-	uint64_t largest = 0;
-	size_t i;
+	return max_len(set->root);
+}
 
-	for (i = 0; i < set->nranges; i++)
-		if (set->ranges[i].len > largest)
-			largest = set->ranges[i].len;
-	return largest;
+/* ---------------------------------------------------------------------- */
+/* For tests (CONTIG_RANGE_DEBUG in range.h) */
+
+static void copy_in(const struct contig_range_node *n, int depth, struct contig_range *ret_ranges,
+		    size_t max, size_t *i)
+{
+	for (; n && depth <= MAX_HEIGHT && *i < max; n = n->child[1], depth++) {
+		copy_in(n->child[0], depth + 1, ret_ranges, max, i);
+		if (*i < max) {
+			ret_ranges[*i].phys = n->phys;
+			ret_ranges[*i].len = n->len;
+			(*i)++;
+		}
+	}
+}
+
+size_t contig_range_set_copy(const struct contig_range_set *set, struct contig_range *ret_ranges,
+			     size_t max)
+{
+	size_t i = 0;
+
+	copy_in(set->root, 1, ret_ranges, max, &i);
+	return set->nranges;
+}
+
+struct check {
+	const struct contig_range_node *prev; /* the last range visited in order */
+	size_t nranges;
+	uint64_t free_len;
+	const char *err; /* the first broken invariant */
+};
+
+/* Check the subtree at @n, @depth levels down; returns its real height. */
+static int check_in(const struct contig_range_node *n, int depth, struct check *c)
+{
+	unsigned char fit[NFITS];
+	uint64_t last, m;
+	int h0, h1, d, i;
+
+	if (!n || c->err)
+		return 0;
+	if (depth > MAX_HEIGHT) {
+		c->err = "tree deeper than MAX_HEIGHT";
+		return 0;
+	}
+	h0 = check_in(n->child[0], depth + 1, c);
+	if (c->err)
+		return 0;
+	if (!last_byte(n->phys, n->len, &last))
+		c->err = "a range is empty or passes 2^64";
+	else if (c->prev && node_last(c->prev) >= n->phys)
+		c->err = "ranges out of order or overlapping";
+	else if (c->prev && node_last(c->prev) + 1 == n->phys)
+		c->err = "ranges touching";
+	else if (n->len > UINT64_MAX - c->free_len)
+		c->err = "lengths sum past 2^64 - 1";
+	if (c->err)
+		return 0;
+	c->prev = n;
+	c->nranges++;
+	c->free_len += n->len;
+	h1 = check_in(n->child[1], depth + 1, c);
+	if (c->err)
+		return 0;
+	m = n->len;
+	if (max_len(n->child[0]) > m)
+		m = max_len(n->child[0]);
+	if (max_len(n->child[1]) > m)
+		m = max_len(n->child[1]);
+	range_fit(n->phys, n->len, fit);
+	if (memcmp(n->own_fit, fit, NFITS) != 0) {
+		c->err = "a node's own_fit is wrong";
+		return 0;
+	}
+	for (d = 0; d < 2; d++)
+		for (i = 0; n->child[d] && i < NFITS; i++)
+			if (n->child[d]->fit[i] > fit[i])
+				fit[i] = n->child[d]->fit[i];
+	if (h0 - h1 > 1 || h1 - h0 > 1)
+		c->err = "children's heights differ by more than one";
+	else if (n->height != 1 + (h0 > h1 ? h0 : h1))
+		c->err = "a node's height is wrong";
+	else if (n->max_len != m)
+		c->err = "a node's max_len is wrong";
+	else if (memcmp(n->fit, fit, NFITS) != 0)
+		c->err = "a node's fit is wrong";
+	return n->height;
+}
+
+const char *contig_range_set_check(const struct contig_range_set *set)
+{
+	const struct contig_range_chunk *chunk;
+	const struct contig_range_node *n;
+	struct check c = { NULL, 0, 0, NULL };
+	size_t nnodes = 0, nspare = 0;
+
+	check_in(set->root, 1, &c);
+	if (c.err)
+		return c.err;
+	if (c.nranges != set->nranges)
+		return "nranges is not the number of nodes in the tree";
+	if (c.free_len != set->free_len)
+		return "free_len is not the sum of the lengths";
+	for (chunk = set->chunks; chunk; chunk = chunk->next)
+		nnodes += chunk->nnodes;
+	if (nnodes != set->nnodes)
+		return "nnodes is not the number of nodes in chunks";
+	for (n = set->spare; n && nspare <= nnodes; n = n->child[0])
+		nspare++;
+	if (set->nranges + nspare != set->nnodes)
+		return "nodes lost or counted twice: tree + spares != nnodes";
+	return NULL;
 }

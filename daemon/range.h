@@ -20,12 +20,20 @@ struct contig_range {
 	uint64_t len;
 };
 
-/* A set of free ranges, kept sorted by address in a growable array. */
+struct contig_range_node;  /* range.c */
+struct contig_range_chunk; /* range.c */
+
+/* A set of free ranges: a balanced tree by address (see range.c). Nothing
+ * points into the struct itself, so it may be moved or copied by value
+ * (the copy then owns the nodes; the original must not be used again).
+ * Read free_len and nranges; leave the rest to range.c. */
 struct contig_range_set {
-	struct contig_range *ranges;
-	size_t nranges;
-	size_t cap;
-	uint64_t free_len; /* sum of all range lengths */
+	struct contig_range_node *root;    /* the tree; NULL when empty */
+	struct contig_range_node *spare;   /* unused nodes, ready for the tree */
+	struct contig_range_chunk *chunks; /* the memory of every node, used or spare */
+	size_t nranges;			   /* ranges in the set: nodes in the tree */
+	size_t nnodes;			   /* nodes in chunks: nranges + spares */
+	uint64_t free_len;		   /* sum of all range lengths */
 };
 
 /* What a buffer needs. Every address is physical; @highest is inclusive. */
@@ -37,7 +45,10 @@ struct contig_range_req {
 	uint64_t boundary; /* 0, or a power of two >= len never crossed */
 };
 
+/* An empty set; it allocates nothing until a range is given. */
 void contig_range_set_init(struct contig_range_set *set);
+/* Free every node (a set keeps the nodes of its largest size until here)
+ * and leave @set empty. Accepts NULL and repeated calls. */
 void contig_range_set_done(struct contig_range_set *set);
 
 /* Is @req well formed (len > 0, powers of two, boundary >= len,
@@ -51,27 +62,41 @@ int contig_range_req_check(const struct contig_range_req *req, const char **ret_
 /* Find the lowest start address at which a range satisfying @req lies
  * entirely inside one free range of @set. Does not change @set.
  * Returns 0 and sets *ret_phys, or -ENOSPC if nothing fits. @req must have
- * passed contig_range_req_check(). */
+ * passed contig_range_req_check(). O(log n) when the first range in the
+ * window long enough for @req holds it; each range passed over because
+ * align or boundary leave too little of it adds O(log n). */
 int contig_range_find(const struct contig_range_set *set, const struct contig_range_req *req,
 		      uint64_t *ret_phys);
 
 /* Remove [phys, phys + len), which must lie inside one free range, from
  * @set. Returns 0, -ENOENT if it is not free, -EINVAL if len is 0 or the
- * range wraps past 2^64, -ENOMEM if the array could not grow (the set is
- * then unchanged). */
+ * range wraps past 2^64, -ENOMEM if a split needed a node and none could be
+ * allocated (the set is then unchanged). O(log n). */
 int contig_range_take(struct contig_range_set *set, uint64_t phys, uint64_t len);
 
 /* Add [phys, phys + len), which must not overlap any free range, to @set,
  * merging with neighbours. Returns 0, -EEXIST on overlap, -EINVAL if len is
  * 0 or the range wraps past 2^64, -EOVERFLOW if the set would cover all
- * 2^64 addresses (unrepresentable), -ENOMEM if the array could not grow;
- * on error the set is unchanged. */
+ * 2^64 addresses (unrepresentable), -ENOMEM if a new range needed a node
+ * and none could be allocated; on error the set is unchanged. O(log n). */
 int contig_range_give(struct contig_range_set *set, uint64_t phys, uint64_t len);
 
-/* Is [phys, phys + len) entirely free in @set? */
+/* Is [phys, phys + len) entirely free in @set? O(log n). */
 bool contig_range_is_free(const struct contig_range_set *set, uint64_t phys, uint64_t len);
 
-/* The longest free range in @set, 0 if empty. O(n). */
+/* The longest free range in @set, 0 if empty. O(1). */
 uint64_t contig_range_largest(const struct contig_range_set *set);
+
+#ifdef CONTIG_RANGE_DEBUG
+/* For tests. Copy the first @max ranges of @set, in address order, to
+ * @ret_ranges (which may be NULL when @max is 0); returns set->nranges. */
+size_t contig_range_set_copy(const struct contig_range_set *set, struct contig_range *ret_ranges,
+			     size_t max);
+
+/* For tests. Check every invariant of the tree behind @set (order, no
+ * touching ranges, AVL balance, heights, subtree maxima, nranges, nnodes,
+ * free_len). Returns NULL if they hold, else what is broken. O(n). */
+const char *contig_range_set_check(const struct contig_range_set *set);
+#endif
 
 #endif

@@ -22,11 +22,25 @@
  * must be free in the model, so live allocations never overlap. At the end everything
  * is given back and the set must equal the initial one. A failure stops its
  * run and prints the operation, the seed and the op number; each run then
- * reports one ok line per property.
+ * reports one ok line per property. After every operation the set must
+ * also pass contig_range_set_check(), which checks the tree behind it
+ * (order, AVL balance, heights, subtree maxima, node counts).
+ *
+ * Third, a large set: 200 000 ranges of 1 to 8 pages, the last ending at
+ * 2^64, given in shuffled chunks (so building merges too), then random
+ * finds, takes (whole, front, back, middle, past the end), gives of whole
+ * or partial allocations, overlapping gives and is_free, each checked
+ * against a sorted array changed with memmove (the old flat design, too
+ * plain to be wrong) whose find computes each range's first fit in 128
+ * bits; every 1000 operations the set must pass contig_range_set_check()
+ * and equal the array range by range, and giving everything back must
+ * restore the initial set.
  *
  * RANGE_SEED=N picks the seed (the default is printed as a diag);
- * RANGE_OPS=N the number of operations per run (5 runs).
+ * RANGE_OPS=N the number of operations per run (5 runs; the large set
+ * gets a quarter of it).
  */
+#define CONTIG_RANGE_DEBUG /* contig_range_set_copy() and _check() */
 #include "range.h"
 #include "tap.h"
 
@@ -65,26 +79,45 @@ static void set_of(struct contig_range_set *set, const struct contig_range *rang
 	}
 }
 
+static struct contig_range *ranges_buf; /* ranges_of()'s, freed by main() */
+static size_t ranges_cap;
+
+/* The ranges of @set in address order, in a buffer that the next call
+ * reuses. */
+static const struct contig_range *ranges_of(const struct contig_range_set *set)
+{
+	if (set->nranges > ranges_cap) {
+		free(ranges_buf);
+		ranges_cap = set->nranges * 2;
+		ranges_buf = calloc(ranges_cap, sizeof(*ranges_buf));
+		if (!ranges_buf)
+			bail_out("out of memory");
+	}
+	contig_range_set_copy(set, ranges_buf, set->nranges);
+	return ranges_buf;
+}
+
 static void diag_set(const struct contig_range_set *set)
 {
+	const struct contig_range *ranges = ranges_of(set);
 	size_t i;
 
 	diag("  set (%zu ranges, free_len 0x%" PRIx64 "):", set->nranges, set->free_len);
 	for (i = 0; i < set->nranges; i++)
-		diag("    [0x%" PRIx64 ", +0x%" PRIx64 ")", set->ranges[i].phys,
-		     set->ranges[i].len);
+		diag("    [0x%" PRIx64 ", +0x%" PRIx64 ")", ranges[i].phys, ranges[i].len);
 }
 
 static bool set_equals(const struct contig_range_set *set, const struct contig_range *want,
 		       size_t n)
 {
+	const struct contig_range *ranges = ranges_of(set);
 	uint64_t sum = 0;
 	size_t i;
 
 	if (set->nranges != n)
 		return false;
 	for (i = 0; i < n; i++) {
-		if (set->ranges[i].phys != want[i].phys || set->ranges[i].len != want[i].len)
+		if (ranges[i].phys != want[i].phys || ranges[i].len != want[i].len)
 			return false;
 		sum += want[i].len;
 	}
@@ -158,7 +191,8 @@ static void test_empty(void)
 	contig_range_set_done(&set);
 	contig_range_set_done(&set);
 	contig_range_set_done(NULL);
-	ok(set.ranges == NULL && set.nranges == 0 && set.free_len == 0,
+	ok(!contig_range_set_check(&set) && set.nnodes == 0 && set.nranges == 0 &&
+		   set.free_len == 0,
 	   "done_accepts_null_and_repeated_calls");
 }
 
@@ -313,6 +347,7 @@ static void test_give_errors(void)
 static void test_give_many(void)
 {
 	enum { N = 1000, STRIDE = 7 }; /* 7 is prime to 1000: i * 7 % 1000 visits all */
+	const struct contig_range *ranges;
 	struct contig_range_set set;
 	bool sorted = true;
 	size_t i;
@@ -321,8 +356,9 @@ static void test_give_many(void)
 	contig_range_set_init(&set);
 	for (i = 0; i < N && !err; i++)
 		err = contig_range_give(&set, (i * STRIDE % N) * 2 * PAGE, PAGE);
+	ranges = ranges_of(&set);
 	for (i = 1; i < set.nranges; i++)
-		sorted = sorted && set.ranges[i - 1].phys < set.ranges[i].phys;
+		sorted = sorted && ranges[i - 1].phys < ranges[i].phys;
 	ok(!err && set.nranges == N && sorted && set.free_len == N * PAGE,
 	   "give_keeps_many_ranges_sorted");
 	for (i = 0; i + 1 < N && !err; i++)
@@ -925,7 +961,7 @@ static bool set_unchanged(const struct sim *sim, const struct contig_range *befo
 			  uint64_t free_len)
 {
 	return sim->set.nranges == n && sim->set.free_len == free_len &&
-	       (n == 0 || memcmp(sim->set.ranges, before, n * sizeof(*before)) == 0);
+	       (n == 0 || memcmp(ranges_of(&sim->set), before, n * sizeof(*before)) == 0);
 }
 
 /* Take a random range: it succeeds exactly when the model has it all free. */
@@ -950,8 +986,7 @@ static void op_take(struct sim *sim, struct contig_range *scratch)
 		sim->ntake_ok++;
 		return;
 	}
-	if (n)
-		memcpy(scratch, sim->set.ranges, n * sizeof(*scratch));
+	contig_range_set_copy(&sim->set, scratch, n);
 	err = contig_range_take(&sim->set, phys, len);
 	if (err != -ENOENT)
 		fail(sim, CHECK_OPS, "take of partly used range returned %d, want -ENOENT", err);
@@ -978,8 +1013,7 @@ static void op_give_overlap(struct sim *sim, struct contig_range *scratch)
 	len = (last - first + 1) * sim->unit;
 	snprintf(sim->what, sizeof(sim->what),
 		 "give over free unit: [0x%" PRIx64 ", +0x%" PRIx64 ")", phys, len);
-	if (n)
-		memcpy(scratch, sim->set.ranges, n * sizeof(*scratch));
+	contig_range_set_copy(&sim->set, scratch, n);
 	err = contig_range_give(&sim->set, phys, len);
 	if (err != -EEXIST)
 		fail(sim, CHECK_OPS, "give returned %d, want -EEXIST", err);
@@ -988,19 +1022,23 @@ static void op_give_overlap(struct sim *sim, struct contig_range *scratch)
 	sim->neexist++;
 }
 
-/* Sorted, non-empty, non-touching, inside 2^64, and free_len adds up. */
+/* The tree checks out; sorted, non-empty, non-touching, inside 2^64, and
+ * free_len adds up. */
 static void check_shape(struct sim *sim)
 {
 	const struct contig_range_set *set = &sim->set;
+	const char *broken = contig_range_set_check(set);
+	const struct contig_range *ranges;
 	u128 sum = 0;
 	size_t i;
 
-	if (set->nranges > set->cap || (set->cap && !set->ranges)) {
-		fail(sim, CHECK_SHAPE, "nranges %zu, cap %zu", set->nranges, set->cap);
+	if (broken) {
+		fail(sim, CHECK_SHAPE, "tree: %s", broken);
 		return;
 	}
+	ranges = ranges_of(set);
 	for (i = 0; i < set->nranges; i++) {
-		const struct contig_range *r = &set->ranges[i];
+		const struct contig_range *r = &ranges[i];
 
 		if (r->len == 0 || (u128)r->phys + r->len > (u128)1 << 64) {
 			fail(sim, CHECK_SHAPE, "range %zu [0x%" PRIx64 ", +0x%" PRIx64 ") is bad",
@@ -1026,6 +1064,7 @@ static void check_shape(struct sim *sim)
 static void check_contents(struct sim *sim)
 {
 	const struct contig_range_set *set = &sim->set;
+	const struct contig_range *ranges = ranges_of(set);
 	uint64_t largest = 0;
 	size_t k = 0, p = 0, q;
 
@@ -1036,8 +1075,8 @@ static void check_contents(struct sim *sim)
 		}
 		for (q = p; q < NUNITS && sim->isfree[q]; q++)
 			;
-		if (k >= set->nranges || set->ranges[k].phys != sim->base + p * sim->unit ||
-		    set->ranges[k].len != (q - p) * sim->unit) {
+		if (k >= set->nranges || ranges[k].phys != sim->base + p * sim->unit ||
+		    ranges[k].len != (q - p) * sim->unit) {
 			fail(sim, CHECK_CONTENTS,
 			     "range %zu should be [0x%" PRIx64 ", +0x%" PRIx64 ")", k,
 			     sim->base + p * sim->unit, (uint64_t)(q - p) * sim->unit);
@@ -1198,6 +1237,526 @@ static void run_random(uint64_t seed, uint64_t base, uint64_t unit, unsigned lon
 	free(sim);
 }
 
+/* ---------------------------------------------------------------------- */
+/* A large set against a sorted array */
+
+#define BIG_NRANGES 200000
+#define BIG_CHECK_EVERY 1000
+
+enum big_check {
+	BIG_BUILD,
+	BIG_OPS,
+	BIG_TREE,
+	BIG_RESTORE,
+	NBIG_CHECKS
+};
+
+static const char *const big_check_names[NBIG_CHECKS] = {
+	[BIG_BUILD] = "large_set_given_in_shuffled_chunks_equals_model",
+	[BIG_OPS] = "large_set_find_take_give_is_free_agree_with_model",
+	[BIG_TREE] = "large_set_tree_invariants_and_contents_hold_throughout",
+	[BIG_RESTORE] = "large_set_giving_everything_back_restores_initial_set",
+};
+
+/* The model is the free ranges sorted in an array and changed with
+ * memmove: O(n) per change, but too plain to be wrong. */
+struct big {
+	struct contig_range_set set;
+	struct contig_range *model;
+	size_t n, cap;
+	uint64_t free_len;
+	struct contig_range *init;
+	size_t ninit;
+	struct alloc *allocs; /* live: taken from both */
+	size_t nallocs, cap_allocs;
+	uint64_t base, space, rng, seed;
+	unsigned long op;
+	char what[256];
+	bool failed[NBIG_CHECKS];
+	bool stop;
+	unsigned long nfound, nenospc, ntake, nenoent, ngive, neexist;
+};
+
+static uint64_t big_rnd(struct big *b, uint64_t n)
+{
+	uint64_t z = (b->rng += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return (z ^ (z >> 31)) % n;
+}
+
+__attribute__((format(printf, 3, 4))) static void big_fail(struct big *b, enum big_check check,
+							   const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	diag("%s failed at op %lu; reproduce with RANGE_SEED=0x%" PRIx64, big_check_names[check],
+	     b->op, b->seed);
+	diag("  op: %s", b->what);
+	diag("  %s", msg);
+	b->failed[check] = true;
+	b->stop = true;
+}
+
+static void *grow(void *v, size_t *cap, size_t n, size_t size)
+{
+	if (n < *cap)
+		return v;
+	*cap = *cap ? 2 * *cap : 1024;
+	v = realloc(v, *cap * size);
+	if (!v)
+		bail_out("out of memory");
+	return v;
+}
+
+static u128 end_of(const struct contig_range *r)
+{
+	return (u128)r->phys + r->len;
+}
+
+/* Index of the first model range starting above @phys. */
+static size_t model_first_above(const struct big *b, uint64_t phys)
+{
+	size_t lo = 0, hi = b->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (b->model[mid].phys <= phys)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int model_take(struct big *b, uint64_t phys, uint64_t len)
+{
+	size_t i = model_first_above(b, phys);
+	u128 end = (u128)phys + len, r_end;
+	struct contig_range *r;
+
+	if (i == 0)
+		return -ENOENT;
+	r = &b->model[i - 1];
+	r_end = end_of(r);
+	if (r_end < end)
+		return -ENOENT;
+	if (r->phys == phys && r_end == end) {
+		memmove(r, r + 1, (b->n - i) * sizeof(*r));
+		b->n--;
+	} else if (r->phys == phys) {
+		r->phys += len;
+		r->len -= len;
+	} else if (r_end == end) {
+		r->len -= len;
+	} else {
+		b->model = grow(b->model, &b->cap, b->n, sizeof(*b->model));
+		r = &b->model[i - 1];
+		memmove(r + 2, r + 1, (b->n - i) * sizeof(*r));
+		r[1].phys = (uint64_t)end;
+		r[1].len = (uint64_t)(r_end - end);
+		r->len = phys - r->phys;
+		b->n++;
+	}
+	b->free_len -= len;
+	return 0;
+}
+
+static int model_give(struct big *b, uint64_t phys, uint64_t len)
+{
+	size_t i = model_first_above(b, phys);
+	struct contig_range *left = i > 0 ? &b->model[i - 1] : NULL;
+	struct contig_range *right = i < b->n ? &b->model[i] : NULL;
+	u128 end = (u128)phys + len;
+
+	if ((left && end_of(left) > phys) || (right && right->phys < end))
+		return -EEXIST;
+	if (left && end_of(left) == phys && right && right->phys == end) {
+		left->len += len + right->len;
+		memmove(right, right + 1, (b->n - i - 1) * sizeof(*right));
+		b->n--;
+	} else if (left && end_of(left) == phys) {
+		left->len += len;
+	} else if (right && right->phys == end) {
+		right->phys = phys;
+		right->len += len;
+	} else {
+		b->model = grow(b->model, &b->cap, b->n, sizeof(*b->model));
+		memmove(&b->model[i + 1], &b->model[i], (b->n - i) * sizeof(*b->model));
+		b->model[i].phys = phys;
+		b->model[i].len = len;
+		b->n++;
+	}
+	b->free_len += len;
+	return 0;
+}
+
+/* First fit, range by range in 128 bits: in each, the first aligned start
+ * at or above the window; if it crosses a boundary, the first aligned start
+ * of the next boundary block. */
+static bool model_find_big(const struct big *b, const struct contig_range_req *q,
+			   uint64_t *ret_phys)
+{
+	u128 align = q->align, len = q->len, bnd = q->boundary;
+	size_t i = model_first_above(b, q->lowest);
+
+	for (i = i > 0 ? i - 1 : 0; i < b->n && b->model[i].phys <= q->highest; i++) {
+		const struct contig_range *r = &b->model[i];
+		u128 lo = r->phys > q->lowest ? r->phys : q->lowest;
+		u128 hi = end_of(r) - 1 < q->highest ? end_of(r) - 1 : q->highest;
+		u128 s = (lo + align - 1) / align * align;
+
+		if (bnd && s / bnd != (s + len - 1) / bnd)
+			s = ((s / bnd + 1) * bnd + align - 1) / align * align;
+		if (s + len - 1 <= hi) {
+			*ret_phys = (uint64_t)s;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The set equals the model, range by range, and passes its own check. */
+static void big_check(struct big *b, enum big_check check)
+{
+	const char *broken = contig_range_set_check(&b->set);
+	const struct contig_range *ranges;
+	uint64_t largest = 0;
+	size_t i;
+
+	if (broken) {
+		big_fail(b, check, "tree: %s", broken);
+		return;
+	}
+	if (b->set.nranges != b->n || b->set.free_len != b->free_len) {
+		big_fail(b, check, "set has %zu ranges, 0x%" PRIx64 " bytes; model %zu, 0x%" PRIx64,
+			 b->set.nranges, b->set.free_len, b->n, b->free_len);
+		return;
+	}
+	ranges = ranges_of(&b->set);
+	for (i = 0; i < b->n; i++) {
+		if (ranges[i].phys != b->model[i].phys || ranges[i].len != b->model[i].len) {
+			big_fail(b, check,
+				 "range %zu is [0x%" PRIx64 ", +0x%" PRIx64 "), model [0x%" PRIx64
+				 ", +0x%" PRIx64 ")",
+				 i, ranges[i].phys, ranges[i].len, b->model[i].phys,
+				 b->model[i].len);
+			return;
+		}
+		if (b->model[i].len > largest)
+			largest = b->model[i].len;
+	}
+	if (contig_range_largest(&b->set) != largest)
+		big_fail(b, check, "largest 0x%" PRIx64 ", model 0x%" PRIx64,
+			 contig_range_largest(&b->set), largest);
+}
+
+static void big_keep(struct big *b, uint64_t phys, uint64_t len)
+{
+	b->allocs = grow(b->allocs, &b->cap_allocs, b->nallocs, sizeof(*b->allocs));
+	b->allocs[b->nallocs].phys = phys;
+	b->allocs[b->nallocs].len = len;
+	b->nallocs++;
+}
+
+/* Take from both; both must agree. What is taken stays live. */
+static void big_take(struct big *b, uint64_t phys, uint64_t len)
+{
+	int want = model_take(b, phys, len), err = contig_range_take(&b->set, phys, len);
+
+	if (err != want) {
+		big_fail(b, BIG_OPS, "take returned %d, model %d", err, want);
+		return;
+	}
+	if (err) {
+		b->nenoent++;
+		return;
+	}
+	b->ntake++;
+	big_keep(b, phys, len);
+}
+
+static void big_give(struct big *b, uint64_t phys, uint64_t len)
+{
+	int want = model_give(b, phys, len), err = contig_range_give(&b->set, phys, len);
+
+	if (err != want)
+		big_fail(b, BIG_OPS, "give returned %d, model %d", err, want);
+	else if (err)
+		b->neexist++;
+	else
+		b->ngive++;
+}
+
+static void big_op_find(struct big *b)
+{
+	struct contig_range_req q;
+	uint64_t want = 0, got = SENTINEL, k = big_rnd(b, 100);
+	bool fits;
+	int err;
+
+	q.len = PAGE * (1 + big_rnd(b, k < 70 ? 4 : k < 95 ? 16 : 64));
+	k = big_rnd(b, 100);
+	q.align = PAGE << (k < 60 ? 0 : k < 90 ? big_rnd(b, 5) : big_rnd(b, 20));
+	q.boundary = big_rnd(b, 2) ? 0 : pow2_at_least(q.len) << big_rnd(b, 4);
+	q.lowest = 0;
+	q.highest = MAX;
+	if (big_rnd(b, 100) < 60) {
+		q.lowest = b->base + big_rnd(b, b->space - q.len + 1);
+		q.highest = q.lowest + q.len - 1 + big_rnd(b, b->space / 16);
+		if (q.highest < q.lowest)
+			q.highest = MAX; /* wrapped past 2^64 */
+	}
+	snprintf(b->what, sizeof(b->what),
+		 "find len=0x%" PRIx64 " align=0x%" PRIx64 " lowest=0x%" PRIx64
+		 " highest=0x%" PRIx64 " boundary=0x%" PRIx64,
+		 q.len, q.align, q.lowest, q.highest, q.boundary);
+	if (contig_range_req_check(&q, NULL)) {
+		big_fail(b, BIG_OPS, "test bug: bad request");
+		return;
+	}
+	fits = model_find_big(b, &q, &want);
+	err = contig_range_find(&b->set, &q, &got);
+	if (err ? err != -ENOSPC || fits || got != SENTINEL : !fits || got != want) {
+		big_fail(b, BIG_OPS, "find returned %d, 0x%" PRIx64 "; model %s0x%" PRIx64, err,
+			 got, fits ? "" : "none, not even ", want);
+		return;
+	}
+	if (err) {
+		b->nenospc++;
+		return;
+	}
+	b->nfound++;
+	if (big_rnd(b, 10) < 9)
+		big_take(b, got, q.len);
+}
+
+/* Give back a live allocation, or a piece of one. */
+static void big_op_give(struct big *b)
+{
+	size_t i = (size_t)big_rnd(b, b->nallocs);
+	struct alloc a = b->allocs[i];
+	uint64_t npages = a.len / PAGE, first = 0, n = npages;
+
+	if (npages > 1 && big_rnd(b, 10) < 3) {
+		first = big_rnd(b, npages);
+		n = 1 + big_rnd(b, npages - first);
+	}
+	snprintf(b->what, sizeof(b->what), "give [0x%" PRIx64 ", +0x%" PRIx64 ")",
+		 a.phys + first * PAGE, n * PAGE);
+	big_give(b, a.phys + first * PAGE, n * PAGE);
+	b->allocs[i] = b->allocs[--b->nallocs];
+	/* What was not given back stays live. */
+	if (first > 0)
+		big_keep(b, a.phys, first * PAGE);
+	if (first + n < npages)
+		big_keep(b, a.phys + (first + n) * PAGE, (npages - first - n) * PAGE);
+}
+
+static void big_op_take(struct big *b)
+{
+	const struct contig_range *r;
+	uint64_t npages, first, n, k = big_rnd(b, 100);
+
+	if (b->n == 0)
+		return;
+	r = &b->model[big_rnd(b, b->n)];
+	npages = r->len / PAGE;
+	if (k < 80) {
+		/* Inside one range: whole, front, back or middle. */
+		first = big_rnd(b, 4) == 0 ? 0 : big_rnd(b, npages);
+		n = big_rnd(b, 4) == 0 ? npages - first : 1 + big_rnd(b, npages - first);
+	} else {
+		/* Across its end: -ENOENT. */
+		first = big_rnd(b, npages);
+		n = npages - first + 1 + big_rnd(b, 4);
+		if (r->phys + first * PAGE > MAX - n * PAGE + 1)
+			return;
+	}
+	snprintf(b->what, sizeof(b->what), "take [0x%" PRIx64 ", +0x%" PRIx64 ")",
+		 r->phys + first * PAGE, n * PAGE);
+	big_take(b, r->phys + first * PAGE, n * PAGE);
+}
+
+/* Give a range that overlaps a free one: -EEXIST, set unchanged. */
+static void big_op_give_overlap(struct big *b)
+{
+	const struct contig_range *r;
+	uint64_t phys, len;
+	size_t n = b->set.nranges;
+
+	if (b->n == 0)
+		return;
+	r = &b->model[big_rnd(b, b->n)];
+	phys = r->phys + PAGE * big_rnd(b, r->len / PAGE);
+	len = PAGE * (1 + big_rnd(b, 8));
+	if (phys >= PAGE && big_rnd(b, 2)) {
+		phys -= PAGE;
+		len += PAGE;
+	}
+	if (phys > MAX - len + 1)
+		len = MAX - phys + 1;
+	snprintf(b->what, sizeof(b->what), "give over free: [0x%" PRIx64 ", +0x%" PRIx64 ")", phys,
+		 len);
+	big_give(b, phys, len);
+	if (!b->stop && b->set.nranges != n)
+		big_fail(b, BIG_OPS, "failed give changed the set");
+}
+
+static void big_op_is_free(struct big *b)
+{
+	uint64_t phys = b->base + PAGE * big_rnd(b, b->space / PAGE);
+	uint64_t len = PAGE * (1 + big_rnd(b, 8));
+	size_t i = model_first_above(b, phys);
+	bool want;
+
+	if (phys > MAX - len + 1)
+		len = MAX - phys + 1;
+	want = i > 0 && end_of(&b->model[i - 1]) >= (u128)phys + len;
+	snprintf(b->what, sizeof(b->what), "is_free [0x%" PRIx64 ", +0x%" PRIx64 ")", phys, len);
+	if (contig_range_is_free(&b->set, phys, len) != want)
+		big_fail(b, BIG_OPS, "is_free says %d, model %d", !want, want);
+}
+
+/* Lay out BIG_NRANGES free ranges of 1 to 8 pages with gaps of 1 to 4
+ * pages, the last ending at 2^64; give them in shuffled chunks. */
+static void big_setup(struct big *b)
+{
+	struct contig_range *chunks;
+	size_t i, nchunks = 0;
+	uint64_t p = 0;
+	int err;
+
+	b->init = calloc(BIG_NRANGES, sizeof(*b->init));
+	chunks = calloc(2 * BIG_NRANGES, sizeof(*chunks));
+	if (!b->init || !chunks)
+		bail_out("out of memory");
+	for (i = 0; i < BIG_NRANGES; i++) {
+		p += PAGE * (1 + big_rnd(b, 4));
+		b->init[i].phys = p;
+		b->init[i].len = PAGE * (1 + big_rnd(b, 8));
+		p += b->init[i].len;
+	}
+	b->space = p;
+	b->base = TOP(p);
+	b->ninit = BIG_NRANGES;
+	for (i = 0; i < BIG_NRANGES; i++) {
+		struct contig_range *r = &b->init[i];
+		uint64_t cut = 0;
+
+		if (r->len > PAGE && big_rnd(b, 2))
+			cut = PAGE * big_rnd(b, r->len / PAGE);
+
+		r->phys += b->base;
+		chunks[nchunks].phys = r->phys;
+		chunks[nchunks++].len = cut ? cut : r->len;
+		if (cut) {
+			chunks[nchunks].phys = r->phys + cut;
+			chunks[nchunks++].len = r->len - cut;
+		}
+	}
+	for (i = nchunks; i > 1; i--) {
+		size_t j = (size_t)big_rnd(b, i);
+		struct contig_range t = chunks[i - 1];
+
+		chunks[i - 1] = chunks[j];
+		chunks[j] = t;
+	}
+	b->model = calloc(BIG_NRANGES, sizeof(*b->model));
+	if (!b->model)
+		bail_out("out of memory");
+	memcpy(b->model, b->init, BIG_NRANGES * sizeof(*b->model));
+	b->n = b->cap = BIG_NRANGES;
+	snprintf(b->what, sizeof(b->what), "setup: give %zu shuffled chunks", nchunks);
+	contig_range_set_init(&b->set);
+	for (i = 0; i < nchunks && !b->stop; i++) {
+		b->free_len += chunks[i].len;
+		err = contig_range_give(&b->set, chunks[i].phys, chunks[i].len);
+		if (err)
+			big_fail(b, BIG_BUILD,
+				 "give of [0x%" PRIx64 ", +0x%" PRIx64 ") returned %d",
+				 chunks[i].phys, chunks[i].len, err);
+	}
+	if (!b->stop)
+		big_check(b, BIG_BUILD);
+	free(chunks);
+}
+
+static void test_large_set(uint64_t seed, unsigned long nops)
+{
+	struct big *b = calloc(1, sizeof(*b));
+	int c;
+
+	if (!b)
+		bail_out("out of memory");
+	b->seed = seed;
+	b->rng = seed ^ 0xb16;
+	big_setup(b);
+	for (b->op = 0; b->op < nops && !b->stop; b->op++) {
+		uint64_t k = big_rnd(b, 100);
+
+		if (k < 40 || b->nallocs == 0)
+			big_op_find(b);
+		else if (k < 65)
+			big_op_give(b);
+		else if (k < 85)
+			big_op_take(b);
+		else if (k < 95)
+			big_op_give_overlap(b);
+		else
+			big_op_is_free(b);
+		if (!b->stop && (b->set.nranges != b->n || b->set.free_len != b->free_len))
+			big_fail(b, BIG_OPS, "set has %zu ranges, 0x%" PRIx64 " bytes; model %zu",
+				 b->set.nranges, b->set.free_len, b->n);
+		if (!b->stop && b->op % BIG_CHECK_EVERY == 0)
+			big_check(b, BIG_TREE);
+	}
+	if (!b->stop)
+		big_check(b, BIG_TREE);
+
+	snprintf(b->what, sizeof(b->what), "teardown: give back %zu allocations", b->nallocs);
+	while (!b->stop && b->nallocs > 0) {
+		size_t i = (size_t)big_rnd(b, b->nallocs);
+		int err = contig_range_give(&b->set, b->allocs[i].phys, b->allocs[i].len);
+
+		if (err)
+			big_fail(b, BIG_RESTORE,
+				 "give of [0x%" PRIx64 ", +0x%" PRIx64 ") returned %d",
+				 b->allocs[i].phys, b->allocs[i].len, err);
+		b->allocs[i] = b->allocs[--b->nallocs];
+	}
+	if (!b->stop) {
+		memcpy(b->model, b->init, BIG_NRANGES * sizeof(*b->model));
+		b->n = BIG_NRANGES;
+		b->free_len = 0;
+		for (size_t i = 0; i < b->n; i++)
+			b->free_len += b->model[i].len;
+		big_check(b, BIG_RESTORE);
+	}
+
+	diag("large set: %zu ranges, %lu ops; find: %lu found, "
+	     "%lu -ENOSPC; take: %lu ok, %lu -ENOENT; give: %lu ok, %lu -EEXIST",
+	     b->ninit, b->op, b->nfound, b->nenospc, b->ntake, b->nenoent, b->ngive,
+	     b->neexist);
+	for (c = 0; c < NBIG_CHECKS; c++)
+		ok(!b->failed[c], "%s", big_check_names[c]);
+	ok(b->stop || (b->nfound > nops / 10 && b->nenospc > 0 && b->nenoent > 0 &&
+		       b->neexist > 0),
+	   "large_set_run_reaches_every_outcome");
+
+	contig_range_set_done(&b->set);
+	free(b->model);
+	free(b->init);
+	free(b->allocs);
+	free(b);
+}
+
 static uint64_t env_u64(const char *name, uint64_t fallback)
 {
 	const char *text = getenv(name);
@@ -1245,5 +1804,10 @@ int main(void)
 	for (i = 0; i < sizeof(runs) / sizeof(runs[0]); i++)
 		run_random(seed, runs[i].base, runs[i].unit, nops);
 	diag("random: %.2f s CPU", (double)(clock() - start) / CLOCKS_PER_SEC);
+
+	start = clock();
+	test_large_set(seed, nops / 4);
+	diag("large set: %.2f s CPU", (double)(clock() - start) / CLOCKS_PER_SEC);
+	free(ranges_buf);
 	return done_testing();
 }

@@ -65,7 +65,8 @@ struct contig_frame_dir {
 	char *path;   /* our private hugetlbfs mount: <runtime_dir>/<instance>-<kB>kB */
 	bool mounted;
 	int dirfd;    /* the mount's root, where frame files live */
-	int lockfd;   /* <path>.lock, held while we live */
+	int lockfd;   /* lock_path, held while we live */
+	char *lock_path; /* <path>.lock */
 	atomic_uint_fast64_t next_id;
 };
 
@@ -222,6 +223,36 @@ static int mount_private(struct contig_frame_dir *dir, uint64_t limit_len, char 
 	return 0;
 }
 
+/* Create and lock dir->lock_path. Its owner unlinks it at exit, so a lock
+ * won on a file that was unlinked meanwhile is worth nothing: check that
+ * the path still names the locked file, else start again. */
+static int lock_file(struct contig_frame_dir *dir, char *err, size_t errlen)
+{
+	for (int tries = 0; tries < 8; tries++) {
+		struct stat held, named;
+
+		dir->lockfd = open(dir->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (dir->lockfd < 0)
+			return fail(err, errlen, -errno, "open %s: %s", dir->lock_path,
+				    strerror(errno));
+		if (flock(dir->lockfd, LOCK_EX | LOCK_NB) < 0) {
+			int e = errno;
+
+			close(dir->lockfd);
+			dir->lockfd = -1;
+			return fail(err, errlen, e == EWOULDBLOCK ? -EBUSY : -e,
+				    "%s is held by another contigd (same socket path?)",
+				    dir->lock_path);
+		}
+		if (fstat(dir->lockfd, &held) == 0 && stat(dir->lock_path, &named) == 0 &&
+		    held.st_dev == named.st_dev && held.st_ino == named.st_ino)
+			return 0;
+		close(dir->lockfd);
+		dir->lockfd = -1;
+	}
+	return fail(err, errlen, -EBUSY, "%s keeps changing under us", dir->lock_path);
+}
+
 int contig_frame_dir_open(uint64_t page_len, uint64_t limit_len, const char *instance,
 			  const char *runtime_dir, struct contig_frame_dir **ret_dir, char *err,
 			  size_t errlen)
@@ -243,16 +274,14 @@ int contig_frame_dir_open(uint64_t page_len, uint64_t limit_len, const char *ins
 	 * instance and (re)mounting cannot race with another daemon. */
 	snprintf(path, sizeof(path), "%s/%s-%" PRIu64 "kB.lock", runtime_dir, instance,
 		 page_len >> 10);
-	dir->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (dir->lockfd < 0) {
-		r = fail(err, errlen, -errno, "open %s: %s", path, strerror(errno));
+	dir->lock_path = strdup(path);
+	if (!dir->lock_path) {
+		r = -ENOMEM;
 		goto out_free;
 	}
-	if (flock(dir->lockfd, LOCK_EX | LOCK_NB) < 0) {
-		r = fail(err, errlen, errno == EWOULDBLOCK ? -EBUSY : -errno,
-			 "%s is held by another contigd (same socket path?)", path);
+	r = lock_file(dir, err, errlen);
+	if (r < 0)
 		goto out_free;
-	}
 	snprintf(path, sizeof(path), "%s/%s-%" PRIu64 "kB", runtime_dir, instance, page_len >> 10);
 	dir->path = strdup(path);
 	if (!dir->path) {
@@ -281,8 +310,12 @@ void contig_frame_dir_close(struct contig_frame_dir *dir)
 	/* Detach: clients may still hold (empty, unlinked) frame files. */
 	if (dir->mounted && umount2(dir->path, MNT_DETACH) == 0)
 		rmdir(dir->path);
-	if (dir->lockfd >= 0)
+	if (dir->lockfd >= 0) {
+		/* Unlinked while still held: see lock_file(). */
+		unlink(dir->lock_path);
 		close(dir->lockfd);
+	}
+	free(dir->lock_path);
 	free(dir->path);
 	free(dir);
 }

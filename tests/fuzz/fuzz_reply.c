@@ -23,11 +23,10 @@
  * errno, an allocation it returns carries nframes distinct open
  * descriptors (which the harness then closes), and the process has exactly
  * the descriptors it had before (nothing leaked, nothing it did not own
- * closed).
- *
- * FUZZ_REPLY_SKIP_KNOWN=1 in the environment attaches no descriptors where
- * they would only hit the bugs already reported (tests/fuzz/README.md), so
- * that a run can look past them until they are fixed.
+ * closed); and an allocate reply claiming more than
+ * CONTIG_MAX_FRAMES_PER_BUFFER frames is refused as malformed, before the
+ * client sizes anything by it (a check that holds without libFuzzer's
+ * malloc limit too, so that replay.c guards that fix as well).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -89,38 +88,8 @@ static bool fd_open(int fd)
 	return fd >= 0 && fcntl(fd, F_GETFD) >= 0;
 }
 
-/* Would descriptors on datagram @i (@n bytes at @data) of a call @op only
- * hit a leak already reported? (FUZZ_REPLY_SKIP_KNOWN) */
-static bool known_leak(unsigned i, const uint8_t *data, size_t n, uint8_t op)
-{
-	static int skip = -1;
-	Contig__Reply *reply;
-	bool known;
-
-	if (skip < 0)
-		skip = getenv("FUZZ_REPLY_SKIP_KNOWN") != NULL;
-	if (!skip)
-		return false;
-	/* 1: recv_reply() takes an empty datagram for EOF and drops its
-	 * descriptors on the floor. */
-	if (n == 0)
-		return true;
-	if (i != 0 || op % 5 != 0)
-		return false;
-	reply = contig__reply__unpack(NULL, n, data);
-	/* 2: contig_wire_alloc() leaves the descriptors of a first reply
-	 * whose status is not OK open. 3: it mallocs nframes ints, whatever
-	 * nframes says (up to 16 GiB), once the first datagram's are there. */
-	known = reply && (reply->status != CONTIG__STATUS__OK ||
-			  (reply->body_case == CONTIG__REPLY__BODY_ALLOC &&
-			   reply->alloc->nframes > (1u << 20)));
-	if (reply)
-		contig__reply__free_unpacked(reply, NULL);
-	return known;
-}
-
 /* Write the input's datagrams to @sock. */
-static void write_datagrams(int sock, const uint8_t *data, size_t size, uint8_t fdspec, uint8_t op,
+static void write_datagrams(int sock, const uint8_t *data, size_t size, uint8_t fdspec,
 			    const int *srcfds)
 {
 	static const size_t first_count[] = { 1, 2, 3, CONTIG_FDS_PER_DATAGRAM };
@@ -137,7 +106,7 @@ static void write_datagrams(int sock, const uint8_t *data, size_t size, uint8_t 
 		if (n > size - pos)
 			n = size - pos;
 		if (i < MAX_FD_DATAGRAMS && (fdspec & (1u << i))) {
-			nfds = known_leak(i, data + pos, n, op) ? 0 : count;
+			nfds = count;
 			for (size_t k = 0; k < nfds; k++) {
 				fds[k] = fcntl(srcfds[k % 2], F_DUPFD_CLOEXEC, 0);
 				if (fds[k] < 0)
@@ -166,7 +135,32 @@ static void *close_on_request(void *arg)
 	return NULL;
 }
 
-static void call(struct contig_wire *w, uint8_t op)
+/* Does the first datagram (@size bytes of input after the header) claim
+ * an allocation of more frames than a buffer may have? */
+static bool claims_too_many_frames(const uint8_t *data, size_t size)
+{
+	Contig__Reply *reply;
+	size_t n;
+	bool too_many;
+
+	if (size < 2)
+		return false;
+	n = data[0] | (size_t)data[1] << 8;
+	if (n > CONTIG_MAX_REQUEST_LEN)
+		n = CONTIG_MAX_REQUEST_LEN;
+	if (n > size - 2)
+		n = size - 2;
+	reply = contig__reply__unpack(NULL, n, data + 2);
+	if (!reply)
+		return false;
+	too_many = reply->status == CONTIG__STATUS__OK &&
+		   reply->body_case == CONTIG__REPLY__BODY_ALLOC &&
+		   reply->alloc->nframes > CONTIG_MAX_FRAMES_PER_BUFFER;
+	contig__reply__free_unpacked(reply, NULL);
+	return too_many;
+}
+
+static int call(struct contig_wire *w, uint8_t op)
 {
 	struct contig_wire_alloc a;
 	struct contig_stats st;
@@ -220,6 +214,7 @@ static void call(struct contig_wire *w, uint8_t op)
 	}
 	if (r > 0 || r < -4095)
 		fail("a call returned something other than 0 or -errno");
+	return r;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -229,7 +224,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct timeval tv = { .tv_sec = 0, .tv_usec = 1000 };
 	uint8_t op = size > 0 ? data[0] : 0, fdspec = size > 1 ? data[1] : 0;
 	struct contig_wire w;
-	int before, sv[2], closer_sock;
+	int before, sv[2], closer_sock, r;
+	bool too_many;
 	pthread_t closer;
 
 	if (!rx) {
@@ -244,7 +240,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    setsockopt(sv[1], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0)
 		fail("socketpair");
 	if (size > 2)
-		write_datagrams(sv[0], data + 2, size - 2, fdspec, op, srcfds);
+		write_datagrams(sv[0], data + 2, size - 2, fdspec, srcfds);
 	switch (fdspec >> 6) {
 	case 1:
 		closer_sock = sv[0];
@@ -264,7 +260,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 
 	w = (struct contig_wire){ .sock = sv[1], .seq = 0, .rx = rx };
-	call(&w, op);
+	/* (Only while the daemon end is there to take the request: else the
+	 * client may never read that datagram as its reply.) */
+	too_many = op % 5 == 0 && (fdspec >> 6 == 0 || fdspec >> 6 == 3) &&
+		   claims_too_many_frames(data + 2, size > 2 ? size - 2 : 0);
+	r = call(&w, op);
+	if (too_many && r != -EPROTO)
+		fail("an allocate reply claiming more than CONTIG_MAX_FRAMES_PER_BUFFER frames "
+		     "was not refused as malformed");
 	if (fdspec >> 6 == 1)
 		pthread_join(closer, NULL);
 

@@ -20,6 +20,33 @@
 #define MiB (UINT64_C(1) << 20)
 #define GiB (UINT64_C(1) << 30)
 
+/* Small arithmetic the tests share. */
+#define HARNESS_PAGE UINT64_C(4096)
+
+/* @len rounded up to 4 KiB, as the daemon rounds a buffer. */
+static inline uint64_t harness_round_page(uint64_t len)
+{
+	return (len + HARNESS_PAGE - 1) & ~(HARNESS_PAGE - 1);
+}
+
+/* The smallest power of two >= @x, at least a page. */
+static inline uint64_t harness_pow2_ceil(uint64_t x)
+{
+	uint64_t p = HARNESS_PAGE;
+
+	while (p < x)
+		p <<= 1;
+	return p;
+}
+
+/* qsort comparator for uint64_t. */
+static inline int harness_cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 struct harness_daemon {
 	pid_t pid;
 	char dir[64];    /* temporary directory, removed at stop */

@@ -44,28 +44,6 @@ struct rec {
 	uint8_t fill;
 };
 
-static uint64_t round_page(uint64_t len)
-{
-	return (len + PAGE - 1) & ~(PAGE - 1);
-}
-
-/* The smallest power of two >= @x, at least a page. */
-static uint64_t pow2_ceil(uint64_t x)
-{
-	uint64_t p = PAGE;
-
-	while (p < x)
-		p <<= 1;
-	return p;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* Where pagemap puts the first byte of @b in this process, if the whole of
  * [virt, virt + len) is physically contiguous from there; else 0. */
 static uint64_t pagemap_phys(const struct contig_buffer *b)
@@ -134,7 +112,7 @@ static const char *rec_broken(const struct rec *r)
 	last = r->pm + r->b.len - 1;
 	if (r->b.phys != r->pm)
 		return "the library's phys differs from pagemap";
-	if (r->b.len != round_page(r->req_len))
+	if (r->b.len != harness_round_page(r->req_len))
 		return "len not rounded up to 4 KiB";
 	if (r->pm % align)
 		return "start not aligned";
@@ -302,7 +280,7 @@ static void discover_frames(struct contig_client *c)
 	ok(whole, "each_aligned_2MiB_buffer_is_one_whole_frame_per_pagemap");
 	if (nframes == 0)
 		bail_out("no frame to build windows around: %s", contig_last_message());
-	qsort(frames, nframes, sizeof(frames[0]), cmp_u64);
+	qsort(frames, nframes, sizeof(frames[0]), harness_cmp_u64);
 	for (size_t i = 0; i < nframes; i++) {
 		if (i > 0 && frames[i] == frames[i - 1])
 			distinct = false;
@@ -510,7 +488,7 @@ static void test_boundary(struct contig_client *c, unsigned *seed)
 	 * others; when the pool is full the oldest goes. */
 	for (int i = 0; i < NRANDOM; i++) {
 		rec_init(&r, 1 + rand_r(seed) % (PAGE << (rand_r(seed) % 9)));
-		r.boundary = pow2_ceil(round_page(r.req_len)) << (rand_r(seed) % 5);
+		r.boundary = harness_pow2_ceil(harness_round_page(r.req_len)) << (rand_r(seed) % 5);
 		if (rand_r(seed) % 4 == 0)
 			r.align = PAGE << (rand_r(seed) % 5);
 		r.cache_type = i % 3 ? CONTIG_CACHED : CONTIG_WRITE_COMBINED;
@@ -915,7 +893,7 @@ static void test_packing(struct contig_client *c, unsigned *seed)
 		if (rand_r(seed) % 4 == 0)
 			r->align = PAGE << (rand_r(seed) % 5);
 		if (rand_r(seed) % 2)
-			r->boundary = pow2_ceil(round_page(r->req_len)) << (rand_r(seed) % 6);
+			r->boundary = harness_pow2_ceil(harness_round_page(r->req_len)) << (rand_r(seed) % 6);
 		r->cache_type = (int)(rand_r(seed) % 6);
 		if (rec_alloc(c, r) < 0) {
 			rec_diag(r, contig_last_message());
@@ -939,7 +917,7 @@ static void test_packing(struct contig_client *c, unsigned *seed)
 	ok(ncorrupt == 0, "every_packed_buffer_keeps_its_own_bytes");
 	for (size_t i = 0; i < n; i++)
 		used[i] = recs[i].pm / FRAME;
-	qsort(used, n, sizeof(used[0]), cmp_u64);
+	qsort(used, n, sizeof(used[0]), harness_cmp_u64);
 	for (size_t i = 0; i < n; i++)
 		if (i == 0 || used[i] != used[i - 1])
 			nused++;

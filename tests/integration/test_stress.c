@@ -280,21 +280,6 @@ static void table_unregister(int slot, int k)
 	table_unlock();
 }
 
-static uint64_t round_page(uint64_t len)
-{
-	return (len + PAGE - 1) & ~(PAGE - 1);
-}
-
-/* The smallest power of two >= @x, at least a page. */
-static uint64_t pow2_ceil(uint64_t x)
-{
-	uint64_t p = PAGE;
-
-	while (p < x)
-		p <<= 1;
-	return p;
-}
-
 static int home_cache_type; /* of this client */
 
 static uint64_t rand64(unsigned *seed)
@@ -317,7 +302,7 @@ static void pick(unsigned *seed, struct held *h)
 	if (rand_r(seed) % 2)
 		h->align = PAGE << (rand_r(seed) % 11); /* 4 KiB .. 4 MiB */
 	if (rand_r(seed) % 2)
-		h->boundary = pow2_ceil(round_page(h->req_len)) << (rand_r(seed) % 4);
+		h->boundary = harness_pow2_ceil(harness_round_page(h->req_len)) << (rand_r(seed) % 4);
 	/* Half the time the client's own type, so that buffers pack into
 	 * frames; a client with six types in use would need six frames. */
 	h->cache_type = (int)(rand_r(seed) % 2 ? home_cache_type : rand_r(seed) % 6);
@@ -359,7 +344,7 @@ static const char *broken(const struct held *h)
 		return "not physically contiguous per pagemap";
 	if (h->b.phys != pm)
 		return "the library's phys differs from pagemap";
-	if (h->b.len != round_page(h->req_len))
+	if (h->b.len != harness_round_page(h->req_len))
 		return "len not rounded up to 4 KiB";
 	if (pm % align)
 		return "start not aligned";
@@ -667,13 +652,6 @@ static void settle(struct contig_client *c, struct contig_stats *ret_st)
 		bail_out("stats: %s", contig_last_message());
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* Map the idle pool once as 2 MiB buffers aligned to 2 MiB (each exactly
  * one frame), note where pagemap puts each, and free them again. A frame
  * that comes back on another page makes the map stale: take it again. */
@@ -711,7 +689,7 @@ static void discover_frames(struct contig_client *c)
 			bail_out("frames keep moving to other pages on recycling: no stable map");
 		diag("a frame came back on another page; mapping the pool again");
 	}
-	qsort(frames, nframes, sizeof(frames[0]), cmp_u64);
+	qsort(frames, nframes, sizeof(frames[0]), harness_cmp_u64);
 	for (size_t i = 1; i < nframes; i++)
 		if (frames[i] == frames[i - 1])
 			distinct = false;

@@ -34,7 +34,7 @@ INTEGRATION_TESTS := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,\
 	$(filter-out tests/integration/harness.c,$(wildcard tests/integration/*.c)))
 CONFORMANCE_TESTS := $(patsubst tests/conformance/%.c,$(B)/tests/conformance/%,\
 	$(wildcard tests/conformance/*.c))
-BENCHES := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/*.c))
+BENCHES := $(patsubst bench/%.c,$(B)/bench/%,$(filter-out bench/common.c,$(wildcard bench/*.c)))
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 DAEMON_OBJS := $(call obj,$(DAEMON_SRCS)) $(B)/obj/proto/contig.pb-c.o
@@ -93,10 +93,17 @@ $(B)/tests/conformance/%: $(B)/obj/tests/conformance/%.o \
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
-$(B)/bench/bench_range: $(B)/obj/bench/bench_range.o $(B)/obj/daemon/range.o
-$(B)/bench/%: $(B)/obj/bench/%.o $(B)/libcontig.a
+# Benches: each links bench/common.c. DPDK, the peer bench_peers compares
+# with, is optional: built in only when Debian's libdpdk-dev is installed.
+DPDK_CFLAGS = $(shell pkg-config --cflags libdpdk 2>/dev/null)
+DPDK_LIBS = $(shell pkg-config --libs libdpdk 2>/dev/null)
+$(B)/obj/bench/bench_peers.o: override CFLAGS += \
+	$(if $(DPDK_LIBS),-DHAVE_DPDK $(DPDK_CFLAGS) -Wno-missing-prototypes -Wno-shadow)
+$(B)/bench/bench_peers: override LDFLAGS += $(DPDK_LIBS)
+$(B)/bench/bench_range: $(B)/obj/daemon/range.o
+$(B)/bench/%: $(B)/obj/bench/%.o $(B)/obj/bench/common.o $(B)/libcontig.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
+	$(CC) -o $@ $^ $(LDFLAGS) $(PKG_LIBS) -lpthread
 
 # A program that includes only contig_wdm.h and links -lcontig must build
 # warning-free as C and as C++ (test_header runs both against a daemon).
@@ -159,9 +166,11 @@ asan: deps
 		$(UNIT_TESTS) $(REPLAY_TESTS) $(INTEGRATION_TESTS) $(CONFORMANCE_TESTS))
 .PHONY: asan
 
+# One table per run: every bench prints its own, then bench/run.sh prints
+# the summary of all targets (see bench/common.h).
 bench: deps
 	@$(MAKE) --no-print-directory all $(BENCHES)
-	@for b in $(BENCHES); do $$b || exit 1; done
+	@bench/run.sh $(BENCHES)
 
 install: all
 	install -D -m 0755 $(B)/contigd $(DESTDIR)$(PREFIX)/sbin/contigd

@@ -34,7 +34,7 @@
  * trip). BENCH_ITERS=N sets the iterations for the small sizes (default
  * 2000; large sizes use fewer).
  */
-#include "contig.h"
+#include "common.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -57,211 +57,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define KIB UINT64_C(1024)
-#define MIB (KIB * KIB)
 #define REQ_LEN 40   /* about an AllocRequest in a Request */
 #define REPLY_LEN 60 /* about an AllocReply in a Reply */
 #define WARMUP 100
-#define READY_TIMEOUT_S 120
 #define TARGET_4K 1.25
-
-struct daemon {
-	pid_t pid;
-	char dir[64];
-	char sock[128];
-	char log_path[128];
-};
-
-static struct daemon daemon_proc;
-
-static void cleanup(void)
-{
-	if (daemon_proc.pid > 0) {
-		kill(daemon_proc.pid, SIGTERM);
-		waitpid(daemon_proc.pid, NULL, 0);
-		daemon_proc.pid = 0;
-	}
-	if (daemon_proc.dir[0]) {
-		unlink(daemon_proc.log_path);
-		unlink(daemon_proc.sock);
-		rmdir(daemon_proc.dir);
-		daemon_proc.dir[0] = '\0';
-	}
-}
-
-__attribute__((format(printf, 1, 2), noreturn)) static void die(const char *fmt, ...)
-{
-	va_list ap;
-
-	fflush(stdout);
-	fprintf(stderr, "bench_latency: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	cleanup();
-	exit(1);
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* ---- the daemon ---- */
-
-/* build/contigd, next to build/bench/<this program>. */
-static void daemon_path(char *buf, size_t len)
-{
-	char exe[PATH_MAX - 16];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	char *p;
-
-	if (n < 0)
-		die("readlink /proc/self/exe: %s", strerror(errno));
-	exe[n] = '\0';
-	for (int i = 0; i < 2 && (p = strrchr(exe, '/')); i++)
-		*p = '\0';
-	snprintf(buf, len, "%s/contigd", exe);
-}
-
-static void print_log(void)
-{
-	char log[4096] = "";
-	int fd = open(daemon_proc.log_path, O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? read(fd, log, sizeof(log) - 1) : -1;
-
-	if (n > 0) {
-		log[n] = '\0';
-		fprintf(stderr, "contigd log:\n%s", log);
-	}
-	if (fd >= 0)
-		close(fd);
-}
-
-static void daemon_start(const char *pool)
-{
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	char bin[PATH_MAX], notify[160], buf[256];
-	uint64_t deadline;
-	int nfd, log_fd;
-
-	daemon_path(bin, sizeof(bin));
-	snprintf(daemon_proc.dir, sizeof(daemon_proc.dir), "/tmp/contigd-bench.XXXXXX");
-	if (!mkdtemp(daemon_proc.dir))
-		die("mkdtemp: %s", strerror(errno));
-	snprintf(daemon_proc.sock, sizeof(daemon_proc.sock), "%s/contigd.sock", daemon_proc.dir);
-	snprintf(daemon_proc.log_path, sizeof(daemon_proc.log_path), "%s/contigd.log",
-		 daemon_proc.dir);
-	snprintf(notify, sizeof(notify), "%s/notify", daemon_proc.dir);
-	log_fd = open(daemon_proc.log_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (log_fd < 0)
-		die("open %s: %s", daemon_proc.log_path, strerror(errno));
-
-	nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	memcpy(addr.sun_path, notify, strlen(notify) + 1);
-	if (nfd < 0 || bind(nfd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
-		die("notify socket %s: %s", notify, strerror(errno));
-
-	fflush(stdout);
-	daemon_proc.pid = fork();
-	if (daemon_proc.pid < 0)
-		die("fork: %s", strerror(errno));
-	if (daemon_proc.pid == 0) {
-		/* No daemon holding hugepages survives a crashed bench. */
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		dup2(log_fd, STDERR_FILENO);
-		setenv("NOTIFY_SOCKET", notify, 1);
-		execl(bin, bin, "--socket", daemon_proc.sock, "--pool", pool, (char *)NULL);
-		_exit(127);
-	}
-	close(log_fd);
-
-	deadline = now_ns() + READY_TIMEOUT_S * UINT64_C(1000000000);
-	for (;;) {
-		struct pollfd p = { .fd = nfd, .events = POLLIN };
-		ssize_t n;
-
-		if (poll(&p, 1, 200) > 0) {
-			n = recv(nfd, buf, sizeof(buf) - 1, 0);
-			if (n > 0) {
-				buf[n] = '\0';
-				if (strstr(buf, "READY=1"))
-					break;
-			}
-		}
-		if (waitpid(daemon_proc.pid, NULL, WNOHANG) == daemon_proc.pid) {
-			daemon_proc.pid = 0;
-			print_log();
-			die("%s exited before READY=1", bin);
-		}
-		if (now_ns() > deadline)
-			die("contigd not ready after %d s", READY_TIMEOUT_S);
-	}
-	close(nfd);
-	unlink(notify);
-}
-
-/* Pin every thread of @pid (the daemon's loop, recycle and any other). */
-static void pin_process(pid_t pid, int cpu)
-{
-	char path[64];
-	cpu_set_t set;
-	struct dirent *e;
-	DIR *d;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	d = opendir(path);
-	if (!d)
-		die("opendir %s: %s", path, strerror(errno));
-	while ((e = readdir(d))) {
-		if (e->d_name[0] == '.')
-			continue;
-		if (sched_setaffinity((pid_t)atoi(e->d_name), sizeof(set), &set) < 0 &&
-		    errno != ESRCH)
-			die("sched_setaffinity %s: %s", e->d_name, strerror(errno));
-	}
-	closedir(d);
-}
-
-static void pin_self(int cpu)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	if (sched_setaffinity(0, sizeof(set), &set) < 0)
-		die("sched_setaffinity: %s", strerror(errno));
-}
-
-/* ---- statistics ---- */
-
-struct result {
-	double median_us;
-	double p99_us;
-};
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static struct result summarize(uint64_t *ns, size_t n)
-{
-	size_t i99 = n * 99 / 100;
-
-	qsort(ns, n, sizeof(*ns), cmp_u64);
-	if (i99 >= n)
-		i99 = n - 1;
-	return (struct result){ ns[n / 2] / 1000.0, ns[i99] / 1000.0 };
-}
 
 /* ---- baseline: raw SOCK_SEQPACKET ping-pong with one descriptor ---- */
 
@@ -274,7 +73,7 @@ static int echo_child(int sock, int cpu)
 	} ctl;
 	int memfd = memfd_create("bench", MFD_CLOEXEC);
 
-	pin_self(cpu);
+	bench_pin_self(cpu);
 	if (memfd < 0)
 		return 1;
 	for (;;) {
@@ -312,34 +111,32 @@ static void raw_round_trip(int sock)
 	int fd;
 
 	if (send(sock, req, sizeof(req), MSG_NOSIGNAL) != REQ_LEN)
-		die("baseline send: %s", strerror(errno));
+		bench_die("baseline send: %s", strerror(errno));
 	if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) != REPLY_LEN)
-		die("baseline recvmsg: %s", strerror(errno));
+		bench_die("baseline recvmsg: %s", strerror(errno));
 	c = CMSG_FIRSTHDR(&msg);
 	if (!c || c->cmsg_type != SCM_RIGHTS)
-		die("baseline: no descriptor in the reply");
+		bench_die("baseline: no descriptor in the reply");
 	memcpy(&fd, CMSG_DATA(c), sizeof(int));
 	close(fd);
 }
 
-static struct result bench_raw(int peer_cpu, size_t iters)
+static struct bench_result bench_raw(int peer_cpu, size_t iters)
 {
 	uint64_t *ns = calloc(iters, sizeof(*ns));
-	struct result res;
+	struct bench_result res;
 	int sv[2], status;
 	pid_t pid;
 
 	if (!ns)
-		die("out of memory");
+		bench_die("out of memory");
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-		die("socketpair: %s", strerror(errno));
+		bench_die("socketpair: %s", strerror(errno));
 	fflush(stdout);
 	pid = fork();
 	if (pid < 0)
-		die("fork: %s", strerror(errno));
+		bench_die("fork: %s", strerror(errno));
 	if (pid == 0) {
-		daemon_proc.pid = 0; /* die() here must not stop the daemon */
-		daemon_proc.dir[0] = '\0';
 		close(sv[0]);
 		_exit(echo_child(sv[1], peer_cpu));
 	}
@@ -347,51 +144,23 @@ static struct result bench_raw(int peer_cpu, size_t iters)
 	for (int i = 0; i < WARMUP; i++)
 		raw_round_trip(sv[0]);
 	for (size_t i = 0; i < iters; i++) {
-		uint64_t t0 = now_ns();
+		uint64_t t0 = bench_now_ns();
 
 		raw_round_trip(sv[0]);
-		ns[i] = now_ns() - t0;
+		ns[i] = bench_now_ns() - t0;
 	}
 	close(sv[0]);
 	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status))
-		die("baseline echo child failed");
-	res = summarize(ns, iters);
+		bench_die("baseline echo child failed");
+	res = bench_summarize(ns, iters);
 	free(ns);
 	return res;
 }
 
 /* ---- contigd ---- */
 
-static uint64_t largest_free(struct contig_client *c)
-{
-	struct contig_stats *st = malloc(sizeof(*st));
-	uint64_t len;
-
-	if (!st)
-		die("out of memory");
-	if (contig_get_stats(c, st) < 0 || st->npools < 1)
-		die("contig_get_stats: %s", contig_last_message());
-	len = st->pools[0].largest_free_len;
-	free(st);
-	return len;
-}
-
-/* Wait, untimed, until a run of @len is free (freed frames are being
- * recycled). At most 10 s. */
-static void wait_free(struct contig_client *c, uint64_t len)
-{
-	struct timespec pause = { 0, 500000 };
-
-	for (int i = 0; i < 20000; i++) {
-		if (largest_free(c) >= len)
-			return;
-		nanosleep(&pause, NULL);
-	}
-	die("no free run of %llu bytes after 10 s", (unsigned long long)len);
-}
-
 struct op_result {
-	struct result alloc, free;
+	struct bench_result alloc, free;
 	size_t iters, retries;
 };
 
@@ -405,7 +174,7 @@ static void bench_contig(struct contig_client *c, uint64_t len, size_t iters,
 	size_t warmup = iters < WARMUP ? 2 : WARMUP;
 
 	if (!alloc_ns || !free_ns)
-		die("out of memory");
+		bench_die("out of memory");
 	contig_alloc_req_init(&req, len);
 	for (size_t i = 0; i < warmup + iters; i++) {
 		struct contig_buffer b;
@@ -413,31 +182,31 @@ static void bench_contig(struct contig_client *c, uint64_t len, size_t iters,
 		int r;
 
 		for (;;) {
-			t0 = now_ns();
+			t0 = bench_now_ns();
 			r = contig_alloc(c, &req, &b);
-			t1 = now_ns();
+			t1 = bench_now_ns();
 			if (r != -ENOMEM)
 				break;
 			retries++;
-			wait_free(c, len);
+			bench_wait_free(c, len);
 		}
 		if (r < 0)
-			die("contig_alloc(%llu): %s", (unsigned long long)len,
+			bench_die("contig_alloc(%llu): %s", (unsigned long long)len,
 			    contig_last_message());
 		/* The buffer is the caller's now: touch it as a driver would
 		 * before the free (untimed; MAP_POPULATE already faulted it). */
 		*(volatile uint8_t *)b.virt = 1;
-		t2 = now_ns();
+		t2 = bench_now_ns();
 		r = contig_free(c, b.virt);
 		if (r < 0)
-			die("contig_free: %s", contig_last_message());
+			bench_die("contig_free: %s", contig_last_message());
 		if (i >= warmup) {
 			alloc_ns[i - warmup] = t1 - t0;
-			free_ns[i - warmup] = now_ns() - t2;
+			free_ns[i - warmup] = bench_now_ns() - t2;
 		}
 	}
-	ret->alloc = summarize(alloc_ns, iters);
-	ret->free = summarize(free_ns, iters);
+	ret->alloc = bench_summarize(alloc_ns, iters);
+	ret->free = bench_summarize(free_ns, iters);
 	ret->iters = iters;
 	ret->retries = retries;
 	free(alloc_ns);
@@ -455,7 +224,7 @@ static void size_name(uint64_t len, char *buf, size_t cap)
 }
 
 static void print_row(const char *place, const char *op, uint64_t len, size_t n,
-		      struct result r, double base, bool targeted)
+		      struct bench_result r, double base, bool targeted)
 {
 	char size[32];
 	double ratio = r.median_us / base;
@@ -494,13 +263,13 @@ int main(void)
 	char notes[2048] = "";
 	size_t nlen = 0;
 	cpu_set_t allowed;
-	uint64_t t0 = now_ns();
+	uint64_t t0 = bench_now_ns();
 
 	if (iters < 100)
 		iters = 100;
-	setvbuf(stdout, NULL, _IOLBF, 0);
+	bench_init("bench_latency");
 	if (sched_getaffinity(0, sizeof(allowed), &allowed) < 0)
-		die("sched_getaffinity: %s", strerror(errno));
+		bench_die("sched_getaffinity: %s", strerror(errno));
 	for (int i = 0; i < CPU_SETSIZE && ncpus < 2; i++)
 		if (CPU_ISSET(i, &allowed))
 			cpus[ncpus++] = i;
@@ -508,14 +277,13 @@ int main(void)
 		places[nplaces++] = (struct placement){ "cross", cpus[0], cpus[1] };
 	places[nplaces++] = (struct placement){ "same", cpus[0], cpus[0] };
 
-	daemon_start(pool);
-	atexit(cleanup);
-	if (contig_connect(daemon_proc.sock, &c) < 0)
-		die("contig_connect: %s", contig_last_message());
+	bench_daemon_start(pool, NULL);
+	if (contig_connect(bench_daemon.sock, &c) < 0)
+		bench_die("contig_connect: %s", contig_last_message());
 	/* Keeps its frame owned, so 4 KiB and 64 KiB come from an owned frame. */
 	contig_alloc_req_init(&req, 4 * KIB);
 	if (contig_alloc(c, &req, &keeper) < 0)
-		die("contig_alloc(keeper): %s", contig_last_message());
+		bench_die("contig_alloc(keeper): %s", contig_last_message());
 
 	printf("bench_latency: contigd --pool %s; each call timed on its own "
 	       "(CLOCK_MONOTONIC), median and p99\n",
@@ -530,10 +298,10 @@ int main(void)
 	       "median_us", "p99_us", "raw_us", "ratio", "target");
 
 	for (int p = 0; p < nplaces; p++) {
-		struct result raw;
+		struct bench_result raw;
 
-		pin_self(places[p].client_cpu);
-		pin_process(daemon_proc.pid, places[p].daemon_cpu);
+		bench_pin_self(places[p].client_cpu);
+		bench_pin_process(bench_daemon.pid, places[p].daemon_cpu);
 		raw = bench_raw(places[p].daemon_cpu, iters);
 		print_row(places[p].name, "raw rtt", 0, iters, raw, raw.median_us, false);
 		for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
@@ -545,19 +313,19 @@ int main(void)
 			if (n < 20)
 				n = 20;
 			size_name(len, size, sizeof(size));
-			if (largest_free(c) < len) {
+			if (bench_largest_free(c) < len) {
 				/* Frames of an earlier size may still be recycling. */
 				struct timespec pause = { 0, 200000000 };
 
-				for (int i = 0; i < 10 && largest_free(c) < len; i++)
+				for (int i = 0; i < 10 && bench_largest_free(c) < len; i++)
 					nanosleep(&pause, NULL);
 			}
-			if (largest_free(c) < len) {
+			if (bench_largest_free(c) < len) {
 				nlen += (size_t)snprintf(notes + nlen, sizeof(notes) - nlen,
 							 "note: %s %s skipped: the pool's largest "
 							 "free run is %llu MiB\n",
 							 places[p].name, size,
-							 (unsigned long long)(largest_free(c) / MIB));
+							 (unsigned long long)(bench_largest_free(c) / MIB));
 				if (nlen >= sizeof(notes))
 					nlen = sizeof(notes) - 1;
 				continue;
@@ -581,10 +349,9 @@ int main(void)
 	printf("%s", notes);
 	printf("ratio = median / raw_us (the raw round trip's median, same placement, same run); "
 	       "total %.1f s\n",
-	       (now_ns() - t0) / 1e9);
+	       (bench_now_ns() - t0) / 1e9);
 
 	contig_free(c, keeper.virt);
 	contig_disconnect(c);
-	cleanup();
 	return 0;
 }

@@ -1,20 +1,31 @@
 /* contig.c - libcontig: connection, buffers, mappings.
  *
  * DESIGN
- * Each buffer gets its own mapping: the frames it covers, received as
- * descriptors, are mapped consecutively (MAP_FIXED inside a PROT_NONE
- * reservation aligned to the page size, MAP_POPULATE so the page tables are
- * filled before the caller hands the address to a device) and the
- * descriptors are closed at once. Physical contiguity comes from the daemon;
- * virtual contiguity from this layout. Two buffers in the same frame thus
- * have two mappings of it, never overlapping virtual ranges.
+ * Frames are mapped once per client, not once per buffer. A buffer's
+ * frames, received as descriptors, are physically contiguous: the first
+ * starts at phys - offset. If a mapping this client already has covers
+ * those frames (the daemon packs small buffers into frames the session
+ * owns), the buffer lives in it and the descriptors are just closed: an
+ * allocate then costs the round trip and nothing more. Otherwise the frames
+ * are mapped consecutively (MAP_FIXED inside a PROT_NONE reservation
+ * aligned to the page size, MAP_POPULATE so the page tables are filled
+ * before the caller hands the address to a device) and the descriptors
+ * closed. A mapping counts the live buffers in it and is unmapped with the
+ * last of them, after the daemon confirmed the free: only then may the
+ * daemon recycle its frames, so a frame's physical address names the same
+ * frame for as long as a mapping of it exists. Buffers never overlap in
+ * physical memory, so they never overlap in virtual memory either, even
+ * when a frame is mapped twice (once alone, once as part of a longer run).
  *
  * The buffers of a client are kept in an array sorted by virtual address,
  * so that virtual->physical for any byte is a binary search plus
- * arithmetic (phys + (virt - base)), with no round trip.
+ * arithmetic (phys + (virt - base)), with no round trip; the mappings in
+ * an array sorted by the physical address of their first frame.
  *
- * One mutex per client serialises requests (the protocol is request/reply
- * on one socket) and guards the array.
+ * One mutex per client serialises requests and guards both arrays. The
+ * *_many calls pipeline: up to PIPELINE_DEPTH requests are in flight on the
+ * socket, and their replies (answered in order, matched by seq) are read
+ * as they come.
  */
 #include "contig.h"
 
@@ -33,10 +44,28 @@
 #include "fdpass.h"
 #include "wire.h"
 
+/* Requests in flight on one socket in the *_many calls, counted in
+ * datagrams a reply may take (see datagrams()). Below the daemon's default
+ * max_queued_replies (64), so a client that sends all before reading any
+ * is never taken for one that does not read. */
+#define PIPELINE_DEPTH 32
+#define BUSY_POLL_MAX_US 1000
+
+/* Consecutive frames mapped consecutively. A frame's part of the mapping
+ * is unmapped once no live buffer of this client is in it there. */
+struct frame_map {
+	uint64_t phys;     /* of the first frame */
+	size_t len;        /* whole frames */
+	uint64_t page_len;
+	uint8_t *base;     /* aligned to page_len */
+	uint32_t nheld;    /* frames with nbufs[i] > 0 */
+	uint32_t nbufs[];  /* per frame: live buffers in it, through this mapping */
+};
+
 struct mapped {
 	struct contig_buffer buf;
-	void *map;      /* start of the mapping (frame boundary) */
-	size_t map_len; /* whole frames */
+	struct frame_map *map;
+	uint32_t first, nframes; /* its frames in map */
 };
 
 struct contig_client {
@@ -44,6 +73,8 @@ struct contig_client {
 	struct contig_wire wire;
 	struct mapped *bufs; /* sorted by buf.virt */
 	size_t nbufs, cap;
+	struct frame_map **maps; /* sorted by phys, then len */
+	size_t nmaps, maps_cap;
 };
 
 static __thread char last_message[256];
@@ -110,6 +141,8 @@ CONTIG_EXPORT int contig_connect(const char *socket_path, struct contig_client *
 	r = contig_wire_hello(&c->wire);
 	if (r < 0)
 		goto out_close;
+	if (getenv("CONTIGD_BUSY_POLL_US"))
+		contig_set_busy_poll(c, (unsigned)strtoul(getenv("CONTIGD_BUSY_POLL_US"), NULL, 10));
 	pthread_mutex_init(&c->lock, NULL);
 	*ret_client = c;
 	return 0;
@@ -122,33 +155,43 @@ out_free:
 	return r;
 }
 
+CONTIG_EXPORT unsigned contig_set_busy_poll(struct contig_client *c, unsigned usec)
+{
+	if (usec > BUSY_POLL_MAX_US)
+		usec = BUSY_POLL_MAX_US;
+	pthread_mutex_lock(&c->lock);
+	c->wire.busy_poll_ns = (uint64_t)usec * 1000u;
+	pthread_mutex_unlock(&c->lock);
+	return usec;
+}
+
 CONTIG_EXPORT void contig_disconnect(struct contig_client *c)
 {
 	if (!c)
 		return;
 	/* Unmap first: once the socket closes, the daemon revokes the frames. */
-	for (size_t i = 0; i < c->nbufs; i++)
-		munmap(c->bufs[i].map, c->bufs[i].map_len);
+	for (size_t i = 0; i < c->nmaps; i++) {
+		munmap(c->maps[i]->base, c->maps[i]->len); /* holes included: harmless */
+		free(c->maps[i]);
+	}
 	close(c->wire.sock);
 	pthread_mutex_destroy(&c->lock);
+	free(c->maps);
 	free(c->bufs);
 	free(c->wire.rx);
 	free(c);
 }
 
-/* Map @n frames of @page_len consecutively; closes the descriptors. */
-static int map_frames(int *fds, uint32_t n, uint64_t page_len, void **ret_map)
+/* Map @n frames of @page_len consecutively. */
+static int map_frames(const int *fds, uint32_t n, uint64_t page_len, uint8_t **ret_map)
 {
 	size_t len = (size_t)n * page_len;
 	uint8_t *resv, *base;
-	int r = 0;
 
 	resv = mmap(NULL, len + page_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
 		    -1, 0);
-	if (resv == MAP_FAILED) {
-		r = -errno;
-		goto out_close;
-	}
+	if (resv == MAP_FAILED)
+		return -errno;
 	/* hugetlb mappings must start on a page_len boundary */
 	base = (uint8_t *)(((uintptr_t)resv + page_len - 1) & ~(uintptr_t)(page_len - 1));
 	if (base > resv)
@@ -160,16 +203,112 @@ static int map_frames(int *fds, uint32_t n, uint64_t page_len, void **ret_map)
 			       MAP_SHARED | MAP_FIXED | MAP_POPULATE, fds[i], 0);
 
 		if (p == MAP_FAILED) {
-			r = -errno;
+			int r = -errno;
+
 			munmap(base, len);
-			goto out_close;
+			return r;
 		}
 	}
 	*ret_map = base;
-out_close:
-	for (uint32_t i = 0; i < n; i++)
-		close(fds[i]);
-	return r;
+	return 0;
+}
+
+/* Index of the first mapping whose (phys, len) is > (@phys, @len). */
+static size_t maps_upper_bound(const struct contig_client *c, uint64_t phys, size_t len)
+{
+	size_t lo = 0, hi = c->nmaps;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct frame_map *m = c->maps[mid];
+
+		if (m->phys < phys || (m->phys == phys && m->len <= len))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Does @m map [@phys, @phys + @len) with every frame of it still held?
+ * A frame whose count fell to 0 may have been recycled by the daemon since
+ * (it was unmapped here then): a new buffer there needs a new mapping. */
+static bool maps_covers(const struct frame_map *m, uint64_t phys, size_t len)
+{
+	if (m->phys > phys || m->phys + m->len < phys + len)
+		return false;
+	for (uint64_t i = (phys - m->phys) / m->page_len; i < (phys + len - m->phys) / m->page_len;
+	     i++)
+		if (!m->nbufs[i])
+			return false;
+	return true;
+}
+
+/* A mapping covering [@phys, @phys + @len), or NULL. Mappings may overlap
+ * (a frame mapped alone and again inside a longer run), so the few that
+ * start at or below @phys are looked at, nearest first. Lock held. */
+static struct frame_map *maps_find(struct contig_client *c, uint64_t phys, size_t len)
+{
+	size_t i = maps_upper_bound(c, phys, SIZE_MAX);
+
+	for (size_t k = 0; k < 4 && i > 0; k++) {
+		struct frame_map *m = c->maps[--i];
+
+		if (maps_covers(m, phys, len))
+			return m;
+	}
+	return NULL;
+}
+
+static int maps_insert(struct contig_client *c, struct frame_map *m)
+{
+	size_t i;
+
+	if (c->nmaps == c->maps_cap) {
+		size_t cap = c->maps_cap ? c->maps_cap * 2 : 16;
+		struct frame_map **grown = realloc(c->maps, cap * sizeof(*grown));
+
+		if (!grown)
+			return -ENOMEM;
+		c->maps = grown;
+		c->maps_cap = cap;
+	}
+	i = maps_upper_bound(c, m->phys, m->len);
+	memmove(&c->maps[i + 1], &c->maps[i], (c->nmaps - i) * sizeof(*c->maps));
+	c->maps[i] = m;
+	c->nmaps++;
+	return 0;
+}
+
+/* One buffer more in frames [@first, @first + @n) of @m. */
+static void maps_get(struct frame_map *m, uint32_t first, uint32_t n)
+{
+	for (uint32_t i = first; i < first + n; i++)
+		if (m->nbufs[i]++ == 0)
+			m->nheld++;
+}
+
+/* One buffer fewer in frames [@first, @first + @n) of @m, which the daemon
+ * has freed: unmap each frame left without a buffer, and the mapping with
+ * its last. Lock held. */
+static void maps_put(struct contig_client *c, struct frame_map *m, uint32_t first, uint32_t n)
+{
+	size_t i;
+
+	for (uint32_t f = first; f < first + n; f++)
+		if (--m->nbufs[f] == 0 && --m->nheld > 0)
+			munmap(m->base + (size_t)f * m->page_len, m->page_len);
+	if (m->nheld)
+		return;
+	i = maps_upper_bound(c, m->phys, m->len);
+	while (i > 0 && c->maps[i - 1] != m)
+		i--;
+	if (i > 0) {
+		memmove(&c->maps[i - 1], &c->maps[i], (c->nmaps - i) * sizeof(*c->maps));
+		c->nmaps--;
+	}
+	munmap(m->base, m->len);
+	free(m);
 }
 
 /* Index of the first buffer whose virt is > @virt. */
@@ -222,56 +361,208 @@ static int insert(struct contig_client *c, const struct mapped *m)
 	return 0;
 }
 
-CONTIG_EXPORT int contig_alloc(struct contig_client *c, const struct contig_alloc_req *req,
-			       struct contig_buffer *ret_buf)
+static void remove_at(struct contig_client *c, struct mapped *m)
 {
-	struct contig_wire_alloc a;
-	struct mapped m;
-	void *map = NULL;
-	int r;
+	memmove(m, m + 1, (size_t)(&c->bufs[c->nbufs] - (m + 1)) * sizeof(*m));
+	c->nbufs--;
+}
 
-	last_message[0] = '\0';
-	pthread_mutex_lock(&c->lock);
-	r = contig_wire_alloc(&c->wire, req, &a);
-	if (r < 0)
-		goto out_unlock;
-	r = map_frames(a.fds, a.nframes, a.page_len, &map);
-	free(a.fds);
-	if (r < 0) {
-		contig_fail(r, "mapping %u frames of %llu bytes: %s", a.nframes,
-			    (unsigned long long)a.page_len, strerror(-r));
-		goto out_free;
+/* Forget the buffer @m (freed by the daemon) and drop its mapping's count.
+ * Lock held. */
+static void unmap_buffer(struct contig_client *c, struct mapped *m)
+{
+	struct frame_map *map = m->map;
+
+	uint32_t first = m->first, n = m->nframes;
+
+	remove_at(c, m);
+	maps_put(c, map, first, n);
+}
+
+/* Make the buffer the daemon allocated (@a, for @req) usable: map its
+ * frames or find them mapped, close the descriptors, record it. On failure
+ * the daemon still holds the buffer: the caller frees a->id. Lock held. */
+static int adopt(struct contig_client *c, const struct contig_alloc_req *req,
+		 struct contig_wire_alloc *a, struct contig_buffer *ret_buf)
+{
+	uint64_t frames_phys = a->phys - a->offset;
+	size_t frames_len = (size_t)a->nframes * a->page_len;
+	struct frame_map *m = maps_find(c, frames_phys, frames_len);
+	bool fresh = !m;
+	struct mapped b;
+	int r = 0;
+
+	if (fresh) {
+		m = calloc(1, sizeof(*m) + a->nframes * sizeof(m->nbufs[0]));
+		if (!m) {
+			r = contig_fail(-ENOMEM, "out of memory");
+			goto out_close;
+		}
+		r = map_frames(a->fds, a->nframes, a->page_len, &m->base);
+		if (r < 0) {
+			contig_fail(r, "mapping %u frames of %llu bytes: %s", a->nframes,
+				    (unsigned long long)a->page_len, strerror(-r));
+			free(m);
+			goto out_close;
+		}
+		m->phys = frames_phys;
+		m->len = frames_len;
+		m->page_len = a->page_len;
 	}
-	m = (struct mapped){
+	b = (struct mapped){
 		.buf = {
-			.virt = (uint8_t *)map + a.offset,
-			.phys = a.phys,
-			.len = a.len,
-			.id = a.id,
-			.page_len = a.page_len,
-			.node = (int)a.node,
+			.virt = m->base + (frames_phys - m->phys) + a->offset,
+			.phys = a->phys,
+			.len = a->len,
+			.id = a->id,
+			.page_len = a->page_len,
+			.node = (int)a->node,
 			.cache_type = req->cache_type,
 			.user_data = req->user_data,
 			.req_len = req->len,
 			.tag = req->tag,
 		},
-		.map = map,
-		.map_len = (size_t)a.nframes * a.page_len,
+		.map = m,
+		.first = (uint32_t)((frames_phys - m->phys) / a->page_len),
+		.nframes = a->nframes,
 	};
-	r = insert(c, &m);
+	r = insert(c, &b);
+	if (r == 0 && fresh && (r = maps_insert(c, m)) < 0)
+		remove_at(c, find(c, b.buf.virt));
 	if (r < 0) {
-		munmap(map, m.map_len);
 		contig_fail(r, "out of memory");
-		goto out_free;
+		if (fresh) {
+			munmap(m->base, m->len);
+			free(m);
+		}
+		goto out_close;
 	}
-	*ret_buf = m.buf;
-	pthread_mutex_unlock(&c->lock);
-	return 0;
+	maps_get(m, b.first, b.nframes);
+	*ret_buf = b.buf;
+out_close:
+	for (uint32_t i = 0; i < a->nframes; i++)
+		close(a->fds[i]);
+	free(a->fds);
+	return r;
+}
 
-out_free:
-	contig_wire_free(&c->wire, a.id, NULL, NULL);
-out_unlock:
+CONTIG_EXPORT int contig_alloc(struct contig_client *c, const struct contig_alloc_req *req,
+			       struct contig_buffer *ret_buf)
+{
+	struct contig_wire_alloc a;
+	int r;
+
+	last_message[0] = '\0';
+	pthread_mutex_lock(&c->lock);
+	r = contig_wire_alloc(&c->wire, req, &a);
+	if (r == 0 && (r = adopt(c, req, &a, ret_buf)) < 0)
+		contig_wire_free(&c->wire, a.id, NULL, NULL);
 	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+/* How many datagrams the reply to @req may take, at the smallest page
+ * size: one, and one more per CONTIG_FDS_PER_DATAGRAM further frames. */
+static unsigned datagrams(const struct contig_alloc_req *req)
+{
+	uint64_t frames = req->len / (2u << 20) + 2;
+	uint64_t n = 1 + frames / CONTIG_FDS_PER_DATAGRAM;
+
+	return n < PIPELINE_DEPTH ? (unsigned)n : PIPELINE_DEPTH;
+}
+
+/* Free, pipelined, the @n buffer ids in @ids (already given up by the
+ * caller: nothing to unmap). Lock held. */
+static void free_ids(struct contig_client *c, const uint64_t *ids, size_t n)
+{
+	uint64_t seqs[PIPELINE_DEPTH];
+	size_t sent = 0, done = 0;
+
+	while (done < n) {
+		while (sent < n && sent - done < PIPELINE_DEPTH &&
+		       contig_wire_free_send(&c->wire, ids[sent], NULL, NULL,
+					     &seqs[sent % PIPELINE_DEPTH]) == 0)
+			sent++;
+		if (done == sent)
+			return; /* the connection is gone: the daemon frees all */
+		contig_wire_free_recv(&c->wire, seqs[done % PIPELINE_DEPTH]);
+		done++;
+	}
+}
+
+CONTIG_EXPORT int contig_alloc_many(struct contig_client *c, const struct contig_alloc_req *reqs,
+				    size_t n, struct contig_buffer *ret_bufs)
+{
+	struct {
+		uint64_t seq;
+		unsigned datagrams;
+	} flight[PIPELINE_DEPTH];
+	uint64_t *undo = calloc(n ? n : 1, sizeof(*undo));
+	bool *adopted = calloc(n ? n : 1, sizeof(*adopted));
+	size_t sent = 0, done = 0, nundo = 0;
+	unsigned inflight = 0;
+	char first_message[sizeof(last_message)] = "";
+	int r = 0;
+
+	last_message[0] = '\0';
+	if (!undo || !adopted) {
+		free(undo);
+		free(adopted);
+		return contig_fail(-ENOMEM, "out of memory");
+	}
+	pthread_mutex_lock(&c->lock);
+	while (done < sent || (sent < n && r == 0)) {
+		struct contig_wire_alloc a;
+		int err;
+
+		/* Keep the pipe full; stop sending after the first failure. */
+		while (r == 0 && sent < n && sent - done < PIPELINE_DEPTH &&
+		       (inflight == 0 || inflight + datagrams(&reqs[sent]) <= PIPELINE_DEPTH)) {
+			struct contig_alloc_req const *q = &reqs[sent];
+
+			err = contig_wire_alloc_send(&c->wire, q, &flight[sent % PIPELINE_DEPTH].seq);
+			if (err < 0) {
+				r = err;
+				snprintf(first_message, sizeof(first_message), "%s", last_message);
+				break;
+			}
+			flight[sent % PIPELINE_DEPTH].datagrams = datagrams(q);
+			inflight += datagrams(q);
+			sent++;
+		}
+		if (done == sent)
+			break;
+		err = contig_wire_alloc_recv(&c->wire, flight[done % PIPELINE_DEPTH].seq, &a);
+		inflight -= flight[done % PIPELINE_DEPTH].datagrams;
+		if (err == 0)
+			err = adopt(c, &reqs[done], &a, &ret_bufs[done]);
+		if (err == 0)
+			adopted[done] = true;
+		else if (a.id)
+			undo[nundo++] = a.id;
+		if (err < 0 && r == 0) {
+			r = err;
+			snprintf(first_message, sizeof(first_message), "request %zu: %s", done,
+				 last_message);
+		}
+		if (err == -ECONNRESET || err == -EPIPE || err == -EPROTO)
+			break; /* no more replies will come */
+		done++;
+	}
+	if (r < 0) {
+		/* All or nothing: give back what was allocated. */
+		for (size_t i = 0; i < done; i++) {
+			if (!adopted[i])
+				continue;
+			undo[nundo++] = ret_bufs[i].id;
+			unmap_buffer(c, find(c, ret_bufs[i].virt));
+		}
+		free_ids(c, undo, nundo);
+		contig_fail(r, "%s", first_message);
+	}
+	pthread_mutex_unlock(&c->lock);
+	free(undo);
+	free(adopted);
 	return r;
 }
 
@@ -288,12 +579,65 @@ static int free_buffer(struct contig_client *c, void *virt, const uint64_t *len,
 		goto out_unlock;
 	}
 	r = contig_wire_free(&c->wire, m->buf.id, len, cache);
-	if (r < 0)
-		goto out_unlock;
-	munmap(m->map, m->map_len);
-	memmove(m, m + 1, (size_t)(&c->bufs[c->nbufs] - (m + 1)) * sizeof(*m));
-	c->nbufs--;
+	if (r == 0)
+		unmap_buffer(c, m);
 out_unlock:
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+CONTIG_EXPORT int contig_free_many(struct contig_client *c, void *const *virts, size_t n)
+{
+	uint64_t seqs[PIPELINE_DEPTH];
+	void *pending[PIPELINE_DEPTH];
+	size_t next = 0, sent = 0, done = 0;
+	char first_message[sizeof(last_message)] = "";
+	int r = 0;
+
+	last_message[0] = '\0';
+	pthread_mutex_lock(&c->lock);
+	while (next < n || done < sent) {
+		int err;
+
+		while (next < n && sent - done < PIPELINE_DEPTH) {
+			struct mapped *m = find(c, virts[next]);
+
+			if (!m || m->buf.virt != virts[next]) {
+				err = contig_fail(-ENOENT, "%p is not the start of a live buffer",
+						  virts[next]);
+			} else {
+				err = contig_wire_free_send(&c->wire, m->buf.id, NULL, NULL,
+							    &seqs[sent % PIPELINE_DEPTH]);
+				if (err == 0)
+					pending[sent++ % PIPELINE_DEPTH] = virts[next];
+			}
+			if (err < 0 && r == 0) {
+				r = err;
+				snprintf(first_message, sizeof(first_message), "buffer %zu: %s",
+					 next, last_message);
+			}
+			next++;
+			if (err < 0 && err != -ENOENT)
+				next = n; /* the connection is gone */
+		}
+		if (done == sent)
+			break;
+		err = contig_wire_free_recv(&c->wire, seqs[done % PIPELINE_DEPTH]);
+		if (err == 0) {
+			struct mapped *m = find(c, pending[done % PIPELINE_DEPTH]);
+
+			if (m)
+				unmap_buffer(c, m);
+		} else if (r == 0) {
+			r = err;
+			snprintf(first_message, sizeof(first_message), "%s", last_message);
+		}
+		if (err == -ECONNRESET || err == -EPROTO)
+			break;
+		done++;
+	}
+	if (r < 0)
+		contig_fail(r, "%s", first_message);
 	pthread_mutex_unlock(&c->lock);
 	return r;
 }

@@ -152,6 +152,27 @@ CONTIG_EXPORT void contig_disconnect(struct contig_client *client);
 CONTIG_EXPORT int contig_alloc(struct contig_client *client, const struct contig_alloc_req *req,
 			       struct contig_buffer *ret_buf);
 
+/* Allocate @n buffers, @reqs[i] into @ret_bufs[i], with up to 32 requests
+ * in flight on the connection at once (pipelined: one round trip's wait
+ * covers many). All or nothing: on failure nothing stays allocated and the
+ * message names the first request that failed. Returns 0 or as
+ * contig_alloc(). */
+CONTIG_EXPORT int contig_alloc_many(struct contig_client *client,
+				    const struct contig_alloc_req *reqs, size_t n,
+				    struct contig_buffer *ret_bufs);
+
+/* Free the @n buffers starting at @virts[i], pipelined as contig_alloc_many().
+ * Every live one is freed; returns 0, or -ENOENT (the message names the
+ * first address that is not the start of a live buffer) or another -errno. */
+CONTIG_EXPORT int contig_free_many(struct contig_client *client, void *const *virts, size_t n);
+
+/* Busy-poll mode, off by default: wait for each reply spinning for up to
+ * @usec microseconds (at most 1000; returned) before sleeping. Worth it only
+ * when the daemon busy-polls too (its busy_poll_us) and runs on another
+ * CPU: it trades a CPU's time for wake-up latency. $CONTIGD_BUSY_POLL_US
+ * sets it at contig_connect(). 0 turns it off. */
+CONTIG_EXPORT unsigned contig_set_busy_poll(struct contig_client *client, unsigned usec);
+
 /* Free the buffer whose first byte is at @virt and unmap it. Returns 0, or
  * -ENOENT if @virt is not the start of a live buffer (nothing is freed). */
 CONTIG_EXPORT int contig_free(struct contig_client *client, void *virt);

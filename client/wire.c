@@ -2,9 +2,13 @@
  * its reply.
  *
  * DESIGN
- * Calls are strictly request/reply on a blocking socket (the caller holds
- * the client's lock), so the reply to read is always the one with our seq;
- * anything else is a protocol error. An allocate reply is followed by
+ * Requests go out on a blocking socket (the caller holds the client's
+ * lock); an allocate or a free may be sent ahead of the replies to earlier
+ * ones (pipelining: the *_send and *_recv halves), and the daemon answers
+ * each connection's requests in order, so the reply to read is always the
+ * one with the oldest outstanding seq; anything else is a protocol error.
+ * In busy-poll mode (busy_poll_ns) a reply is awaited spinning before
+ * sleeping. An allocate reply is followed by
  * FrameFds datagrams when its descriptors do not fit one datagram; they are
  * collected here in frame order. Unpack and free_unpacked sit together in
  * recv_reply()'s callers.
@@ -18,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "contig.pb-c.h"
@@ -88,6 +93,36 @@ static int send_request(struct contig_wire *w, Contig__Request *req)
 	return 0;
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The next datagram. In busy-poll mode, try without sleeping for up to
+ * busy_poll_ns first: the reply of a daemon on another CPU usually comes
+ * before a sleeping thread could even be woken. */
+static ssize_t wire_recv(struct contig_wire *w, int *fds, size_t maxfds, size_t *ret_nfds,
+			 size_t *ret_dropped)
+{
+	if (w->busy_poll_ns) {
+		uint64_t deadline = now_ns() + w->busy_poll_ns;
+
+		do {
+			ssize_t n = contig_fdpass_recv(w->sock, w->rx, CONTIG_MAX_REPLY_LEN, fds,
+						       maxfds, ret_nfds, ret_dropped,
+						       MSG_DONTWAIT);
+
+			if (n != -EAGAIN)
+				return n;
+		} while (now_ns() < deadline);
+	}
+	return contig_fdpass_recv(w->sock, w->rx, CONTIG_MAX_REPLY_LEN, fds, maxfds, ret_nfds,
+				  ret_dropped, 0);
+}
+
 /* Receive the next reply, which must carry @seq. Descriptors are stored in
  * @fds (up to @maxfds) and counted in *ret_nfds. Returns the unpacked reply
  * (a failed status already recorded), or NULL with *ret_err set. */
@@ -98,8 +133,7 @@ static Contig__Reply *recv_reply(struct contig_wire *w, uint64_t seq, int *fds, 
 	Contig__Reply *reply;
 	ssize_t n;
 
-	n = contig_fdpass_recv(w->sock, w->rx, CONTIG_MAX_REPLY_LEN, fds, maxfds, &nfds, &dropped,
-			       0);
+	n = wire_recv(w, fds, maxfds, &nfds, &dropped);
 	/* A daemon that closed on us may have said why first; the kernel
 	 * reports the reset before that last datagram, so look once more. */
 	if (n == -ECONNRESET)
@@ -144,20 +178,16 @@ out_proto:
 	return NULL;
 }
 
-/* Send @req and receive its reply, expecting body @body_case, with no
+/* Receive the reply to @seq, expecting body @body_case, with no
  * descriptors. Returns the reply (status OK) or NULL with *ret_err. */
-static Contig__Reply *call(struct contig_wire *w, Contig__Request *req,
-			   Contig__Reply__BodyCase body_case, int *ret_err)
+static Contig__Reply *recv_body(struct contig_wire *w, uint64_t seq,
+				Contig__Reply__BodyCase body_case, int *ret_err)
 {
 	Contig__Reply *reply;
 	int fds[1];
 	size_t nfds = 0;
 
-	req->seq = ++w->seq;
-	*ret_err = send_request(w, req);
-	if (*ret_err < 0)
-		return NULL;
-	reply = recv_reply(w, req->seq, fds, 0, &nfds, ret_err);
+	reply = recv_reply(w, seq, fds, 0, &nfds, ret_err);
 	if (!reply)
 		return NULL;
 	if (reply->status != CONTIG__STATUS__OK) {
@@ -169,6 +199,31 @@ static Contig__Reply *call(struct contig_wire *w, Contig__Request *req,
 	}
 	contig__reply__free_unpacked(reply, NULL);
 	return NULL;
+}
+
+/* Send @req and receive its reply, expecting body @body_case, with no
+ * descriptors. Returns the reply (status OK) or NULL with *ret_err. */
+static Contig__Reply *call(struct contig_wire *w, Contig__Request *req,
+			   Contig__Reply__BodyCase body_case, int *ret_err)
+{
+	req->seq = ++w->seq;
+	*ret_err = send_request(w, req);
+	if (*ret_err < 0)
+		return NULL;
+	return recv_body(w, req->seq, body_case, ret_err);
+}
+
+/* Receive the reply to @seq, with body @body_case and no descriptors; the
+ * body is not needed. */
+static int expect(struct contig_wire *w, uint64_t seq, Contig__Reply__BodyCase body_case)
+{
+	int r;
+	Contig__Reply *reply = recv_body(w, seq, body_case, &r);
+
+	if (!reply)
+		return r;
+	contig__reply__free_unpacked(reply, NULL);
+	return 0;
 }
 
 int contig_wire_hello(struct contig_wire *w)
@@ -188,15 +243,12 @@ int contig_wire_hello(struct contig_wire *w)
 	return 0;
 }
 
-int contig_wire_alloc(struct contig_wire *w, const struct contig_alloc_req *in,
-		      struct contig_wire_alloc *ret_alloc)
+int contig_wire_alloc_send(struct contig_wire *w, const struct contig_alloc_req *in,
+			   uint64_t *ret_seq)
 {
 	Contig__Request req = CONTIG__REQUEST__INIT;
 	Contig__AllocRequest a = CONTIG__ALLOC_REQUEST__INIT;
-	Contig__Reply *reply;
-	struct contig_wire_alloc out;
-	size_t got, nfds = 0;
-	int r = 0;
+	int r;
 
 	a.len = in->len;
 	a.has_lowest = in->lowest_phys != 0;
@@ -221,12 +273,24 @@ int contig_wire_alloc(struct contig_wire *w, const struct contig_alloc_req *in,
 	r = send_request(w, &req);
 	if (r < 0)
 		return r;
+	*ret_seq = req.seq;
+	return 0;
+}
 
+int contig_wire_alloc_recv(struct contig_wire *w, uint64_t seq,
+			   struct contig_wire_alloc *ret_alloc)
+{
+	Contig__Reply *reply;
+	struct contig_wire_alloc out;
+	size_t got, nfds = 0;
+	int r = 0;
+
+	ret_alloc->id = 0;
 	/* The first datagram says how many descriptors to expect. */
 	{
 		int fds[CONTIG_FDS_PER_DATAGRAM];
 
-		reply = recv_reply(w, req.seq, fds, CONTIG_FDS_PER_DATAGRAM, &nfds, &r);
+		reply = recv_reply(w, seq, fds, CONTIG_FDS_PER_DATAGRAM, &nfds, &r);
 		if (!reply)
 			return r;
 		if (reply->status != CONTIG__STATUS__OK) {
@@ -264,7 +328,7 @@ int contig_wire_alloc(struct contig_wire *w, const struct contig_alloc_req *in,
 	while (got < out.nframes) {
 		size_t n = 0;
 
-		reply = recv_reply(w, req.seq, out.fds + got, out.nframes - got, &n, &r);
+		reply = recv_reply(w, seq, out.fds + got, out.nframes - got, &n, &r);
 		if (!reply)
 			goto out_fds;
 		if (reply->status != CONTIG__STATUS__OK ||
@@ -286,20 +350,33 @@ out_fds:
 	for (size_t i = 0; i < got; i++)
 		close(out.fds[i]);
 	free(out.fds);
-	/* The daemon holds a buffer we cannot map: give it back. */
-	contig_wire_free(w, out.id, NULL, NULL);
+	/* The daemon holds a buffer we cannot map: the caller gives it back. */
+	ret_alloc->id = out.id;
 	return r;
 out_reply:
 	contig__reply__free_unpacked(reply, NULL);
 	return r;
 }
 
-int contig_wire_free(struct contig_wire *w, uint64_t id, const uint64_t *check_len,
-		     const int *check_cache)
+int contig_wire_alloc(struct contig_wire *w, const struct contig_alloc_req *req,
+		      struct contig_wire_alloc *ret_alloc)
+{
+	uint64_t seq;
+	int r = contig_wire_alloc_send(w, req, &seq);
+
+	if (r < 0)
+		return r;
+	r = contig_wire_alloc_recv(w, seq, ret_alloc);
+	if (r < 0 && ret_alloc->id)
+		contig_wire_free(w, ret_alloc->id, NULL, NULL);
+	return r;
+}
+
+int contig_wire_free_send(struct contig_wire *w, uint64_t id, const uint64_t *check_len,
+			  const int *check_cache, uint64_t *ret_seq)
 {
 	Contig__Request req = CONTIG__REQUEST__INIT;
 	Contig__FreeRequest f = CONTIG__FREE_REQUEST__INIT;
-	Contig__Reply *reply;
 	int r;
 
 	f.buffer_id = id;
@@ -307,13 +384,27 @@ int contig_wire_free(struct contig_wire *w, uint64_t id, const uint64_t *check_l
 	f.len = check_len ? *check_len : 0;
 	f.has_cache_type = check_cache != NULL;
 	f.cache_type = check_cache ? *check_cache : 0;
+	req.seq = ++w->seq;
 	req.body_case = CONTIG__REQUEST__BODY_FREE;
 	req.free = &f;
-	reply = call(w, &req, CONTIG__REPLY__BODY_FREE, &r);
-	if (!reply)
-		return r;
-	contig__reply__free_unpacked(reply, NULL);
-	return 0;
+	r = send_request(w, &req);
+	if (r == 0)
+		*ret_seq = req.seq;
+	return r;
+}
+
+int contig_wire_free_recv(struct contig_wire *w, uint64_t seq)
+{
+	return expect(w, seq, CONTIG__REPLY__BODY_FREE);
+}
+
+int contig_wire_free(struct contig_wire *w, uint64_t id, const uint64_t *check_len,
+		     const int *check_cache)
+{
+	uint64_t seq;
+	int r = contig_wire_free_send(w, id, check_len, check_cache, &seq);
+
+	return r < 0 ? r : contig_wire_free_recv(w, seq);
 }
 
 int contig_wire_stats(struct contig_wire *w, struct contig_stats *ret_stats)

@@ -17,6 +17,7 @@ struct contig_wire {
 	int sock;
 	uint64_t seq;
 	uint8_t *rx; /* CONTIG_MAX_REPLY_LEN bytes */
+	uint64_t busy_poll_ns; /* spin this long for a reply before sleeping */
 };
 
 struct contig_wire_alloc {
@@ -36,6 +37,18 @@ int contig_wire_alloc(struct contig_wire *w, const struct contig_alloc_req *req,
 		      struct contig_wire_alloc *ret_alloc);
 int contig_wire_free(struct contig_wire *w, uint64_t id, const uint64_t *check_len,
 		     const int *check_cache);
+
+/* Pipelining: send now (*ret_seq set), receive later, in the order sent.
+ * When contig_wire_alloc_recv() fails after the daemon allocated the buffer
+ * (descriptors missing or malformed), ret_alloc->id names it so the caller
+ * can free it once the replies in flight are in; otherwise it is 0. */
+int contig_wire_alloc_send(struct contig_wire *w, const struct contig_alloc_req *req,
+			   uint64_t *ret_seq);
+int contig_wire_alloc_recv(struct contig_wire *w, uint64_t seq,
+			   struct contig_wire_alloc *ret_alloc);
+int contig_wire_free_send(struct contig_wire *w, uint64_t id, const uint64_t *check_len,
+			  const int *check_cache, uint64_t *ret_seq);
+int contig_wire_free_recv(struct contig_wire *w, uint64_t seq);
 int contig_wire_stats(struct contig_wire *w, struct contig_stats *ret_stats);
 int contig_wire_report(struct contig_wire *w, const char *routine, const char *reason);
 

@@ -93,7 +93,14 @@ const char contig_config_default[] =
 	"max_bytes_per_user = 0\n"
 	"max_frames_per_buffer = 8192\n"
 	"max_request_len = 4096\n"
-	"max_queued_replies = 64\n";
+	"max_queued_replies = 64\n"
+	"\n"
+	"# busy_poll_us = MICROSECONDS (0 to 1000)\n"
+	"#     After each request, keep polling the connections without sleeping\n"
+	"#     for this long before blocking again: the next request is seen some\n"
+	"#     microseconds sooner, at the price of a CPU kept busy meanwhile.\n"
+	"#     For clients that busy-poll too (CONTIGD_BUSY_POLL_US); 0 is off.\n"
+	"busy_poll_us = 0\n";
 
 __attribute__((format(printf, 3, 4))) static void say(char *err, size_t errlen, const char *fmt,
 						      ...)
@@ -329,7 +336,7 @@ enum key_type {
 	KEY_LIST,    /* comma-separated names */
 	KEY_MODE,    /* octal permission bits */
 	KEY_PERCENT, /* 0..100, optional '%' */
-	KEY_COUNT,   /* a positive integer (K/M suffixes allowed) */
+	KEY_COUNT,   /* an integer from min (K/M suffixes allowed) */
 	KEY_BYTES,   /* a byte count; 0 = no limit */
 };
 
@@ -366,6 +373,7 @@ static const struct key keys[] = {
 	{ "max_request_len", KEY_BYTES, AT(limits.max_request_len), 64,
 	  CONTIG_MAX_REQUEST_LEN },
 	{ "max_queued_replies", KEY_COUNT, AT(limits.max_queued_replies), 1, 1u << 16 },
+	{ "busy_poll_us", KEY_COUNT, AT(busy_poll_us), 0, 1000 },
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

@@ -90,6 +90,7 @@ struct contig_config {
 	char *allow_users;             /* comma-separated, NULL: none but root */
 	char *allow_groups;            /* comma-separated, NULL: socket_group */
 	struct contig_limits limits;
+	uint64_t busy_poll_us;         /* spin this long after a request; 0: off */
 };
 
 /* Parse a byte count such as "64M", "1GiB", "4096". Returns 0 and sets

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
+#include <time.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -42,6 +43,44 @@ struct daemon {
 	uv_loop_t loop;
 	uv_signal_t sigterm, sigint;
 };
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Run the loop until every handle is closed. With busy_poll_us, after each
+ * wake-up the loop keeps polling without sleeping (UV_RUN_NOWAIT: epoll
+ * with a zero timeout, over every connection alike) until no request has
+ * come for busy_poll_us, then blocks again: a client that answers quickly
+ * is served without a wake-up on either side. */
+static void run_loop(struct daemon *d)
+{
+	uint64_t spin_ns = d->cfg.busy_poll_us * 1000u;
+
+	if (!spin_ns || !d->server) {
+		uv_run(&d->loop, UV_RUN_DEFAULT);
+		return;
+	}
+	while (uv_run(&d->loop, UV_RUN_ONCE)) {
+		uint64_t seen, idle_since = now_ns();
+
+		if (!d->server) /* stopping: no more requests to wait for */
+			continue;
+		seen = contig_server_nrequests(d->server);
+		while (d->server && now_ns() - idle_since < spin_ns) {
+			if (!uv_run(&d->loop, UV_RUN_NOWAIT))
+				return;
+			if (d->server && contig_server_nrequests(d->server) != seen) {
+				seen = contig_server_nrequests(d->server);
+				idle_since = now_ns();
+			}
+		}
+	}
+}
 
 static void usage(FILE *out)
 {
@@ -386,7 +425,7 @@ int main(int argc, char **argv)
 	contig_log(LOG_INFO, "ready: listening on %s", d.cfg.socket_path);
 	sd_notify(0, "READY=1\nSTATUS=serving");
 out_run:
-	uv_run(&d.loop, UV_RUN_DEFAULT);
+	run_loop(&d);
 out_loop:
 	if (uv_loop_close(&d.loop) < 0)
 		contig_log(LOG_WARNING, "event loop closed with handles open");

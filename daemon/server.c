@@ -89,6 +89,7 @@ struct contig_server {
 	uint64_t next_number;
 	struct contig_rpc_counters counters;
 	const struct contig_access *access;
+	uint64_t nrequests; /* handled since start */
 	bool stopping;
 };
 
@@ -312,6 +313,11 @@ uint32_t contig_server_nconns(const struct contig_server *server)
 	return server->nconns;
 }
 
+uint64_t contig_server_nrequests(const struct contig_server *server)
+{
+	return server->nrequests;
+}
+
 /* ---- sending ---- */
 
 static void outmsg_free(struct outmsg *m)
@@ -417,6 +423,7 @@ static void handle(struct contig_conn *c, const uint8_t *data, size_t len)
 	enum contig_rpc_result res;
 
 	srv->counters.nsessions = srv->nconns;
+	srv->nrequests++;
 	res = contig_rpc_handle(c, c->session, &c->hello_done, &srv->counters, data, len);
 	if (res == CONTIG_RPC_WAIT && !c->waiting) {
 		c->waiting = malloc(len);

@@ -76,4 +76,7 @@ const char *contig_server_conn_name(const struct contig_conn *conn);
 /* How many connections are open. */
 uint32_t contig_server_nconns(const struct contig_server *server);
 
+/* Requests handled since the server started (busy polling watches it). */
+uint64_t contig_server_nrequests(const struct contig_server *server);
+
 #endif

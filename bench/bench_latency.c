@@ -61,8 +61,25 @@
 #define REPLY_LEN 60 /* about an AllocReply in a Reply */
 #define WARMUP 100
 #define TARGET_4K 1.25
+#define TARGET_BUSY 1.5
+#define BUSY_POLL_US 200
 
 /* ---- baseline: raw SOCK_SEQPACKET ping-pong with one descriptor ---- */
+
+/* Busy-poll mode of the baseline: both sides spin in recvmsg(MSG_DONTWAIT)
+ * instead of sleeping. */
+static bool spin;
+
+static ssize_t recvmsg_maybe_spinning(int sock, struct msghdr *msg, int flags)
+{
+	ssize_t n;
+
+	if (!spin)
+		return recvmsg(sock, msg, flags);
+	while ((n = recvmsg(sock, msg, flags | MSG_DONTWAIT)) < 0 && errno == EAGAIN)
+		;
+	return n;
+}
 
 static int echo_child(int sock, int cpu)
 {
@@ -79,8 +96,10 @@ static int echo_child(int sock, int cpu)
 	for (;;) {
 		struct iovec iov = { .iov_base = reply, .iov_len = sizeof(reply) };
 		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+		struct iovec riov = { .iov_base = req, .iov_len = sizeof(req) };
+		struct msghdr rmsg = { .msg_iov = &riov, .msg_iovlen = 1 };
 		struct cmsghdr *c;
-		ssize_t n = recv(sock, req, sizeof(req), 0);
+		ssize_t n = recvmsg_maybe_spinning(sock, &rmsg, 0);
 
 		if (n <= 0)
 			return 0;
@@ -112,7 +131,7 @@ static void raw_round_trip(int sock)
 
 	if (send(sock, req, sizeof(req), MSG_NOSIGNAL) != REQ_LEN)
 		bench_die("baseline send: %s", strerror(errno));
-	if (recvmsg(sock, &msg, MSG_CMSG_CLOEXEC) != REPLY_LEN)
+	if (recvmsg_maybe_spinning(sock, &msg, MSG_CMSG_CLOEXEC) != REPLY_LEN)
 		bench_die("baseline recvmsg: %s", strerror(errno));
 	c = CMSG_FIRSTHDR(&msg);
 	if (!c || c->cmsg_type != SCM_RIGHTS)
@@ -223,10 +242,12 @@ static void size_name(uint64_t len, char *buf, size_t cap)
 		snprintf(buf, cap, "%llu KiB", (unsigned long long)(len / KIB));
 }
 
+/* One row of this bench's table; a targeted one also goes to the summary
+ * (@section names it there). */
 static void print_row(const char *place, const char *op, uint64_t len, size_t n,
-		      struct bench_result r, double base, bool targeted)
+		      struct bench_result r, double base, const char *section, double target)
 {
-	char size[32];
+	char size[32], what[64], value[64], baseline[32], tgt[32];
 	double ratio = r.median_us / base;
 
 	if (len)
@@ -235,9 +256,16 @@ static void print_row(const char *place, const char *op, uint64_t len, size_t n,
 		snprintf(size, sizeof(size), "-");
 	printf("%-6s %-9s %8s %6zu %10.1f %10.1f %10.1f %7.3fx", place, op, size, n, r.median_us,
 	       r.p99_us, base, ratio);
-	if (targeted)
-		printf("  <= %.2fx %s", TARGET_4K, ratio <= TARGET_4K ? "met" : "not met");
+	if (target > 0)
+		printf("  <= %.2fx %s", target, ratio <= target ? "met" : "not met");
 	printf("\n");
+	if (target > 0) {
+		snprintf(what, sizeof(what), "%s %s, %s", size, op, place);
+		snprintf(value, sizeof(value), "%.1f us (p99 %.1f)", r.median_us, r.p99_us);
+		snprintf(baseline, sizeof(baseline), "%.1f us raw rtt", base);
+		snprintf(tgt, sizeof(tgt), "<= %.2fx", target);
+		bench_summary(section, what, value, baseline, ratio, tgt, ratio <= target);
+	}
 }
 
 struct placement {
@@ -245,7 +273,36 @@ struct placement {
 	int client_cpu, daemon_cpu;
 };
 
-int main(void)
+static char notes[4096];
+static size_t nnotes;
+
+__attribute__((format(printf, 1, 2))) static void note(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	nnotes += (size_t)vsnprintf(notes + nnotes, sizeof(notes) - nnotes, fmt, ap);
+	va_end(ap);
+	if (nnotes >= sizeof(notes))
+		nnotes = sizeof(notes) - 1;
+}
+
+static struct contig_client *connect_with_keeper(struct contig_buffer *keeper)
+{
+	struct contig_client *c;
+	struct contig_alloc_req req;
+
+	if (contig_connect(bench_daemon.sock, &c) < 0)
+		bench_die("contig_connect: %s", contig_last_message());
+	/* Keeps its frame owned, so 4 KiB and 64 KiB come from an owned frame. */
+	contig_alloc_req_init(&req, 4 * KIB);
+	if (contig_alloc(c, &req, keeper) < 0)
+		bench_die("contig_alloc(keeper): %s", contig_last_message());
+	return c;
+}
+
+/* Every size, in one placement. */
+static void run_placement(struct contig_client *c, const struct placement *pl, size_t iters)
 {
 	static const struct {
 		uint64_t len;
@@ -253,37 +310,103 @@ int main(void)
 	} sizes[] = {
 		{ 4 * KIB, 1 }, { 64 * KIB, 1 }, { 2 * MIB, 2 }, { 16 * MIB, 8 }, { 256 * MIB, 40 },
 	};
+	struct bench_result raw;
+
+	bench_pin_self(pl->client_cpu);
+	bench_pin_process(bench_daemon.pid, pl->daemon_cpu);
+	raw = bench_raw(pl->daemon_cpu, iters);
+	print_row(pl->name, "raw rtt", 0, iters, raw, raw.median_us, NULL, 0);
+	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+		uint64_t len = sizes[s].len;
+		size_t n = iters / sizes[s].div;
+		struct op_result r;
+		char size[32];
+
+		if (n < 20)
+			n = 20;
+		size_name(len, size, sizeof(size));
+		if (bench_largest_free(c) < len) {
+			/* Frames of an earlier size may still be recycling. */
+			struct timespec pause = { 0, 200000000 };
+
+			for (int i = 0; i < 10 && bench_largest_free(c) < len; i++)
+				nanosleep(&pause, NULL);
+		}
+		if (bench_largest_free(c) < len) {
+			note("note: %s %s skipped: the pool's largest free run is %llu MiB\n",
+			     pl->name, size, (unsigned long long)(bench_largest_free(c) / MIB));
+			continue;
+		}
+		bench_contig(c, len, n, &r);
+		print_row(pl->name, "alloc", len, r.iters, r.alloc, raw.median_us, "1 latency",
+			  len == 4 * KIB ? TARGET_4K : 0);
+		print_row(pl->name, "free", len, r.iters, r.free, raw.median_us, "1 latency",
+			  len == 4 * KIB ? TARGET_4K : 0);
+		if (r.retries)
+			note("note: %s %s: %zu allocations found no free run (frames still "
+			     "recycling) and were retried after an untimed wait\n",
+			     pl->name, size, r.retries);
+	}
+}
+
+/* Busy-poll mode, cross placement: the daemon with busy_poll_us, the
+ * client with contig_set_busy_poll(), against a spinning raw ping-pong. */
+static void run_busy_poll(const char *pool, const struct placement *pl, size_t iters)
+{
+	char conf[] = "/tmp/contigd-bench-conf.XXXXXX";
+	char text[64];
+	const char *const extra[] = { "--config", conf, NULL };
+	struct contig_buffer keeper;
+	struct contig_client *c;
+	struct bench_result raw;
+	struct op_result r;
+	int fd = mkstemp(conf), len;
+
+	len = snprintf(text, sizeof(text), "busy_poll_us = %d\n", BUSY_POLL_US);
+	if (fd < 0 || write(fd, text, (size_t)len) != len)
+		bench_die("writing %s: %s", conf, strerror(errno));
+	close(fd);
+	bench_daemon_start(pool, extra);
+	unlink(conf);
+	c = connect_with_keeper(&keeper);
+	contig_set_busy_poll(c, BUSY_POLL_US);
+
+	bench_pin_self(pl->client_cpu);
+	bench_pin_process(bench_daemon.pid, pl->daemon_cpu);
+	spin = true;
+	raw = bench_raw(pl->daemon_cpu, iters);
+	spin = false;
+	print_row("busy", "raw rtt", 0, iters, raw, raw.median_us, NULL, 0);
+	bench_contig(c, 4 * KIB, iters, &r);
+	print_row("busy", "alloc", 4 * KIB, r.iters, r.alloc, raw.median_us, "2 busy-poll",
+		  TARGET_BUSY);
+	print_row("busy", "free", 4 * KIB, r.iters, r.free, raw.median_us, "2 busy-poll",
+		  TARGET_BUSY);
+	contig_free(c, keeper.virt);
+	contig_disconnect(c);
+	bench_daemon_stop();
+}
+
+int main(void)
+{
 	const char *pool = getenv("BENCH_POOL") ? getenv("BENCH_POOL") : "0:2M:512M";
 	size_t iters = getenv("BENCH_ITERS") ? strtoul(getenv("BENCH_ITERS"), NULL, 10) : 2000;
 	struct placement places[2];
 	struct contig_client *c;
-	struct contig_alloc_req req;
 	struct contig_buffer keeper;
-	int cpus[2], ncpus = 0, nplaces = 0;
-	char notes[2048] = "";
-	size_t nlen = 0;
-	cpu_set_t allowed;
+	int cpus[2], ncpus, nplaces = 0;
 	uint64_t t0 = bench_now_ns();
 
 	if (iters < 100)
 		iters = 100;
 	bench_init("bench_latency");
-	if (sched_getaffinity(0, sizeof(allowed), &allowed) < 0)
-		bench_die("sched_getaffinity: %s", strerror(errno));
-	for (int i = 0; i < CPU_SETSIZE && ncpus < 2; i++)
-		if (CPU_ISSET(i, &allowed))
-			cpus[ncpus++] = i;
+	ncpus = bench_cpus(cpus, 2);
 	if (ncpus == 2)
 		places[nplaces++] = (struct placement){ "cross", cpus[0], cpus[1] };
 	places[nplaces++] = (struct placement){ "same", cpus[0], cpus[0] };
 
 	bench_daemon_start(pool, NULL);
-	if (contig_connect(bench_daemon.sock, &c) < 0)
-		bench_die("contig_connect: %s", contig_last_message());
-	/* Keeps its frame owned, so 4 KiB and 64 KiB come from an owned frame. */
-	contig_alloc_req_init(&req, 4 * KIB);
-	if (contig_alloc(c, &req, &keeper) < 0)
-		bench_die("contig_alloc(keeper): %s", contig_last_message());
+	c = connect_with_keeper(&keeper);
 
 	printf("bench_latency: contigd --pool %s; each call timed on its own "
 	       "(CLOCK_MONOTONIC), median and p99\n",
@@ -294,64 +417,27 @@ int main(void)
 	for (int p = 0; p < nplaces; p++)
 		printf("placement %-5s: client on CPU %d, daemon (all threads) and echo peer on CPU %d\n",
 		       places[p].name, places[p].client_cpu, places[p].daemon_cpu);
+	if (ncpus == 2)
+		printf("placement busy : as cross, both sides busy-polling (%d us: daemon "
+		       "busy_poll_us, client contig_set_busy_poll; raw: recvmsg(MSG_DONTWAIT) "
+		       "in a loop)\n",
+		       BUSY_POLL_US);
 	printf("\n%-6s %-9s %8s %6s %10s %10s %10s %8s  %s\n", "place", "operation", "size", "n",
 	       "median_us", "p99_us", "raw_us", "ratio", "target");
 
-	for (int p = 0; p < nplaces; p++) {
-		struct bench_result raw;
+	for (int p = 0; p < nplaces; p++)
+		run_placement(c, &places[p], iters);
+	contig_free(c, keeper.virt);
+	contig_disconnect(c);
+	bench_daemon_stop();
 
-		bench_pin_self(places[p].client_cpu);
-		bench_pin_process(bench_daemon.pid, places[p].daemon_cpu);
-		raw = bench_raw(places[p].daemon_cpu, iters);
-		print_row(places[p].name, "raw rtt", 0, iters, raw, raw.median_us, false);
-		for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
-			uint64_t len = sizes[s].len;
-			size_t n = iters / sizes[s].div;
-			struct op_result r;
-			char size[32];
-
-			if (n < 20)
-				n = 20;
-			size_name(len, size, sizeof(size));
-			if (bench_largest_free(c) < len) {
-				/* Frames of an earlier size may still be recycling. */
-				struct timespec pause = { 0, 200000000 };
-
-				for (int i = 0; i < 10 && bench_largest_free(c) < len; i++)
-					nanosleep(&pause, NULL);
-			}
-			if (bench_largest_free(c) < len) {
-				nlen += (size_t)snprintf(notes + nlen, sizeof(notes) - nlen,
-							 "note: %s %s skipped: the pool's largest "
-							 "free run is %llu MiB\n",
-							 places[p].name, size,
-							 (unsigned long long)(bench_largest_free(c) / MIB));
-				if (nlen >= sizeof(notes))
-					nlen = sizeof(notes) - 1;
-				continue;
-			}
-			bench_contig(c, len, n, &r);
-			print_row(places[p].name, "alloc", len, r.iters, r.alloc, raw.median_us,
-				  len == 4 * KIB);
-			print_row(places[p].name, "free", len, r.iters, r.free, raw.median_us,
-				  len == 4 * KIB);
-			if (r.retries) {
-				nlen += (size_t)snprintf(notes + nlen, sizeof(notes) - nlen,
-							 "note: %s %s: %zu allocations found no free "
-							 "run (frames still recycling) and were "
-							 "retried after an untimed wait\n",
-							 places[p].name, size, r.retries);
-				if (nlen >= sizeof(notes))
-					nlen = sizeof(notes) - 1;
-			}
-		}
-	}
+	if (ncpus == 2)
+		run_busy_poll(pool, &places[0], iters);
+	else
+		note("note: busy-poll mode skipped: it needs two CPUs (one spinning per side)\n");
 	printf("%s", notes);
 	printf("ratio = median / raw_us (the raw round trip's median, same placement, same run); "
 	       "total %.1f s\n",
 	       (bench_now_ns() - t0) / 1e9);
-
-	contig_free(c, keeper.virt);
-	contig_disconnect(c);
 	return 0;
 }

@@ -569,6 +569,7 @@ CONTIG_EXPORT int contig_alloc_many(struct contig_client *c, const struct contig
 static int free_buffer(struct contig_client *c, void *virt, const uint64_t *len, const int *cache)
 {
 	struct mapped *m;
+	uint64_t id;
 	int r;
 
 	last_message[0] = '\0';
@@ -578,9 +579,18 @@ static int free_buffer(struct contig_client *c, void *virt, const uint64_t *len,
 		r = contig_fail(-ENOENT, "%p is not the start of a live buffer", virt);
 		goto out_unlock;
 	}
-	r = contig_wire_free(&c->wire, m->buf.id, len, cache);
-	if (r == 0)
-		unmap_buffer(c, m);
+	id = m->buf.id;
+	if ((len && *len != m->buf.req_len) || (cache && *cache != m->buf.cache_type)) {
+		/* The daemon refuses it (and says why); the buffer stays. */
+		r = contig_wire_free(&c->wire, id, len, cache);
+		if (r == 0)
+			unmap_buffer(c, find(c, virt));
+		goto out_unlock;
+	}
+	/* Unmap first: the daemon's truncate of the frames then finds no
+	 * mapping of ours to shoot down on another CPU. */
+	unmap_buffer(c, m);
+	r = contig_wire_free(&c->wire, id, len, cache);
 out_unlock:
 	pthread_mutex_unlock(&c->lock);
 	return r;
@@ -589,7 +599,6 @@ out_unlock:
 CONTIG_EXPORT int contig_free_many(struct contig_client *c, void *const *virts, size_t n)
 {
 	uint64_t seqs[PIPELINE_DEPTH];
-	void *pending[PIPELINE_DEPTH];
 	size_t next = 0, sent = 0, done = 0;
 	char first_message[sizeof(last_message)] = "";
 	int r = 0;
@@ -601,15 +610,18 @@ CONTIG_EXPORT int contig_free_many(struct contig_client *c, void *const *virts, 
 
 		while (next < n && sent - done < PIPELINE_DEPTH) {
 			struct mapped *m = find(c, virts[next]);
+			uint64_t id;
 
 			if (!m || m->buf.virt != virts[next]) {
 				err = contig_fail(-ENOENT, "%p is not the start of a live buffer",
 						  virts[next]);
 			} else {
-				err = contig_wire_free_send(&c->wire, m->buf.id, NULL, NULL,
+				id = m->buf.id;
+				unmap_buffer(c, m); /* first, as in free_buffer() */
+				err = contig_wire_free_send(&c->wire, id, NULL, NULL,
 							    &seqs[sent % PIPELINE_DEPTH]);
 				if (err == 0)
-					pending[sent++ % PIPELINE_DEPTH] = virts[next];
+					sent++;
 			}
 			if (err < 0 && r == 0) {
 				r = err;
@@ -623,12 +635,7 @@ CONTIG_EXPORT int contig_free_many(struct contig_client *c, void *const *virts, 
 		if (done == sent)
 			break;
 		err = contig_wire_free_recv(&c->wire, seqs[done % PIPELINE_DEPTH]);
-		if (err == 0) {
-			struct mapped *m = find(c, pending[done % PIPELINE_DEPTH]);
-
-			if (m)
-				unmap_buffer(c, m);
-		} else if (r == 0) {
+		if (err < 0 && r == 0) {
 			r = err;
 			snprintf(first_message, sizeof(first_message), "%s", last_message);
 		}

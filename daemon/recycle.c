@@ -26,6 +26,9 @@
 
 struct contig_recycler {
 	uv_async_t async;
+	uv_check_t check; /* wakes the worker after the loop's callbacks ran */
+	bool pushed;      /* loop thread only: frames pushed since the last check */
+	int nclosed;      /* handles closed at stop */
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
@@ -85,6 +88,21 @@ static void on_async(uv_async_t *handle)
 	drain(handle->data);
 }
 
+/* After the callbacks of a loop iteration: the replies they sent are out,
+ * so the worker, which may share their CPU, can start now without delaying
+ * one (a free of 8 frames answered after 8 recycles, 0.9 ms, otherwise). */
+static void on_check(uv_check_t *handle)
+{
+	struct contig_recycler *rec = handle->data;
+
+	if (!rec->pushed)
+		return;
+	rec->pushed = false;
+	pthread_mutex_lock(&rec->lock);
+	pthread_cond_signal(&rec->wake);
+	pthread_mutex_unlock(&rec->lock);
+}
+
 int contig_recycler_start(uv_loop_t *loop, contig_recycle_done_cb on_done, void *data,
 			  struct contig_recycler **ret_rec)
 {
@@ -107,6 +125,10 @@ int contig_recycler_start(uv_loop_t *loop, contig_recycle_done_cb on_done, void 
 	if (r < 0)
 		goto out_join;
 	rec->async.data = rec;
+	uv_check_init(loop, &rec->check);
+	rec->check.data = rec;
+	uv_check_start(&rec->check, on_check);
+	uv_unref((uv_handle_t *)&rec->check); /* it alone keeps no loop running */
 	*ret_rec = rec;
 	return 0;
 
@@ -129,14 +151,17 @@ void contig_recycler_push(struct contig_recycler *rec, struct contig_frame *fram
 	pthread_mutex_lock(&rec->lock);
 	*rec->todo_tail = frame;
 	rec->todo_tail = &frame->next;
-	pthread_cond_signal(&rec->wake);
 	pthread_mutex_unlock(&rec->lock);
+	rec->pushed = true; /* on_check() wakes the worker */
 }
 
+/* Both handles' close callbacks come here; the second frees. */
 static void on_close(uv_handle_t *handle)
 {
 	struct contig_recycler *rec = handle->data;
 
+	if (++rec->nclosed < 2)
+		return;
 	pthread_cond_destroy(&rec->wake);
 	pthread_mutex_destroy(&rec->lock);
 	free(rec);
@@ -162,5 +187,6 @@ void contig_recycler_stop(struct contig_recycler *rec)
 	}
 	rec->todo_tail = &rec->todo;
 	drain(rec);
+	uv_close((uv_handle_t *)&rec->check, on_close);
 	uv_close((uv_handle_t *)&rec->async, on_close);
 }

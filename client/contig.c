@@ -5,8 +5,10 @@
  * frames, received as descriptors, are physically contiguous: the first
  * starts at phys - offset. If a mapping this client already has covers
  * those frames (the daemon packs small buffers into frames the session
- * owns), the buffer lives in it and the descriptors are just closed: an
- * allocate then costs the round trip and nothing more. Otherwise the frames
+ * owns), the buffer lives in it and the descriptors are just closed; for a
+ * one-frame buffer in a frame that already holds one of ours, the daemon
+ * sends none (hello's keeps_held_frames_mapped): an allocate then costs
+ * the round trip and nothing more. Otherwise the frames
  * are mapped consecutively (MAP_FIXED inside a PROT_NONE reservation
  * aligned to the page size, MAP_POPULATE so the page tables are filled
  * before the caller hands the address to a device) and the descriptors
@@ -392,6 +394,17 @@ static int adopt(struct contig_client *c, const struct contig_alloc_req *req,
 	struct mapped b;
 	int r = 0;
 
+	/* No descriptor came: a mapping of the frame must be here. maps_find()
+	 * looks at the nearest few; look at every one before giving up. */
+	for (size_t i = 0; fresh && a->held && i < c->nmaps; i++)
+		if (maps_covers(c->maps[i], frames_phys, frames_len)) {
+			m = c->maps[i];
+			fresh = false;
+		}
+	if (fresh && a->held) {
+		r = contig_fail(-EPROTO, "contigd sent no descriptor for a frame not mapped here");
+		goto out_close;
+	}
 	if (fresh) {
 		m = calloc(1, sizeof(*m) + a->nframes * sizeof(m->nbufs[0]));
 		if (!m) {
@@ -440,7 +453,7 @@ static int adopt(struct contig_client *c, const struct contig_alloc_req *req,
 	maps_get(m, b.first, b.nframes);
 	*ret_buf = b.buf;
 out_close:
-	for (uint32_t i = 0; i < a->nframes; i++)
+	for (uint32_t i = 0; a->fds && i < a->nframes; i++)
 		close(a->fds[i]);
 	free(a->fds);
 	return r;

@@ -234,6 +234,8 @@ int contig_wire_hello(struct contig_wire *w)
 	int r;
 
 	hello.version = CONTIG_PROTOCOL_VERSION;
+	hello.has_keeps_held_frames_mapped = 1; /* contig.c unmaps a frame with its last buffer */
+	hello.keeps_held_frames_mapped = 1;
 	req.body_case = CONTIG__REQUEST__BODY_HELLO;
 	req.hello = &hello;
 	reply = call(w, &req, CONTIG__REPLY__BODY_HELLO, &r);
@@ -283,6 +285,7 @@ int contig_wire_alloc_recv(struct contig_wire *w, uint64_t seq,
 	Contig__Reply *reply;
 	struct contig_wire_alloc out;
 	size_t got, nfds = 0;
+	bool held;
 	int r = 0;
 
 	ret_alloc->id = 0;
@@ -297,11 +300,14 @@ int contig_wire_alloc_recv(struct contig_wire *w, uint64_t seq,
 			r = status_errno(reply->status);
 			goto out_reply;
 		}
+		held = reply->body_case == CONTIG__REPLY__BODY_ALLOC && reply->alloc->has_frame_held &&
+		       reply->alloc->frame_held;
 		if (reply->body_case != CONTIG__REPLY__BODY_ALLOC || reply->alloc->nframes == 0 ||
 		    reply->alloc->nframes > CONTIG_MAX_FRAMES_PER_BUFFER ||
-		    nfds != (reply->alloc->nframes < CONTIG_FDS_PER_DATAGRAM
-				     ? reply->alloc->nframes
-				     : CONTIG_FDS_PER_DATAGRAM)) {
+		    (held && (reply->alloc->nframes != 1 || nfds != 0)) ||
+		    (!held && nfds != (reply->alloc->nframes < CONTIG_FDS_PER_DATAGRAM
+					       ? reply->alloc->nframes
+					       : CONTIG_FDS_PER_DATAGRAM))) {
 			for (size_t i = 0; i < nfds; i++)
 				close(fds[i]);
 			r = contig_fail(-EPROTO, "malformed allocate reply from contigd");
@@ -314,6 +320,13 @@ int contig_wire_alloc_recv(struct contig_wire *w, uint64_t seq,
 		out.offset = reply->alloc->offset;
 		out.nframes = reply->alloc->nframes;
 		out.node = reply->alloc->node;
+		out.held = held;
+		out.fds = NULL;
+		if (held) {
+			contig__reply__free_unpacked(reply, NULL);
+			*ret_alloc = out;
+			return 0;
+		}
 		out.fds = malloc(out.nframes * sizeof(int));
 		if (!out.fds) {
 			for (size_t i = 0; i < nfds; i++)

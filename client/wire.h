@@ -8,6 +8,7 @@
 #define CONTIG_WIRE_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "contig.h"
@@ -23,7 +24,10 @@ struct contig_wire {
 struct contig_wire_alloc {
 	uint64_t id, phys, len, page_len, offset;
 	uint32_t nframes, node;
-	int *fds; /* nframes descriptors, malloc'd; the caller closes and frees */
+	bool held; /* no descriptor came: the one frame is one this client holds
+		    * a live buffer in, so it has it mapped (hello's
+		    * keeps_held_frames_mapped); fds is NULL then */
+	int *fds;  /* nframes descriptors, malloc'd; the caller closes and frees */
 };
 
 /* Record the reason for a failure for contig_last_message(); returns @err. */

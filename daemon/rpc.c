@@ -156,6 +156,8 @@ static enum contig_rpc_result do_hello(struct contig_conn *conn, struct contig_s
 		if (j == nnodes && nnodes < 8)
 			nodes[nnodes++] = (uint32_t)env->pools[i]->node;
 	}
+	s->keeps_held_frames_mapped = req->has_keeps_held_frames_mapped &&
+				      req->keeps_held_frames_mapped;
 	hello.version = CONTIG_PROTOCOL_VERSION;
 	hello.n_page_sizes = nsizes;
 	hello.page_sizes = sizes;
@@ -211,8 +213,12 @@ static uint64_t limit_value(const struct contig_session *s, const char *limit)
 }
 
 /* Send the allocate reply and the buffer's frame descriptors, in frame
- * order, CONTIG_FDS_PER_DATAGRAM at a time. */
-static void send_alloc(struct contig_conn *conn, uint64_t seq, const struct contig_buffer *b)
+ * order, CONTIG_FDS_PER_DATAGRAM at a time; none for a one-frame buffer in
+ * a frame that already held one of the session's buffers, if the client
+ * keeps such frames mapped (the common small buffer: the round trip then
+ * passes no descriptor, which the client would only close). */
+static void send_alloc(struct contig_conn *conn, const struct contig_session *s, uint64_t seq,
+		       const struct contig_buffer *b)
 {
 	const struct contig_pool *pool = b->pool;
 	uint64_t first = b->phys - b->phys % pool->page_len;
@@ -235,6 +241,13 @@ static void send_alloc(struct contig_conn *conn, uint64_t seq, const struct cont
 	reply.status = CONTIG__STATUS__OK;
 	reply.body_case = CONTIG__REPLY__BODY_ALLOC;
 	reply.alloc = &alloc;
+	if (s->keeps_held_frames_mapped && nframes == 1 &&
+	    contig_pool_frame_at(pool, first)->nbuffers > 1) {
+		alloc.has_frame_held = 1;
+		alloc.frame_held = 1;
+		send_reply(conn, &reply, NULL, 0);
+		return;
+	}
 	do {
 		uint32_t n = nframes - sent;
 
@@ -274,7 +287,7 @@ static enum contig_rpc_result do_alloc(struct contig_conn *conn, struct contig_s
 	r = contig_session_alloc(s, &p, &field, &b);
 	switch (r) {
 	case 0:
-		send_alloc(conn, seq, b);
+		send_alloc(conn, s, seq, b);
 		return CONTIG_RPC_DONE;
 	case -EAGAIN:
 		return CONTIG_RPC_WAIT;

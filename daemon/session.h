@@ -115,6 +115,7 @@ struct contig_session {
 	struct contig_tags tags;  /* this session's */
 	uint64_t nbugchecks;      /* misuses it reported */
 	uid_t user_uid;           /* its entry in pools->users */
+	bool keeps_held_frames_mapped; /* hello said so: see AllocReply.frame_held */
 	char comm[16];            /* process name, for stats and logs */
 	struct contig_session *prev, *next; /* pools->sessions */
 };

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "raw.h"
 
 #define PAGE 4096u
 
@@ -254,6 +255,90 @@ static void test_busy_poll(struct contig_client *c)
 	contig_set_busy_poll(c, 0);
 }
 
+/* One raw allocate of @len: the reply (status OK, body alloc) and its first
+ * descriptor in *ret_fd (-1 if none came). Bails out otherwise. */
+static Contig__Reply *raw_alloc(int sock, uint64_t seq, uint64_t len, int *ret_fd)
+{
+	Contig__Request req = CONTIG__REQUEST__INIT;
+	Contig__AllocRequest a = CONTIG__ALLOC_REQUEST__INIT;
+	Contig__Reply *reply;
+
+	a.len = len;
+	req.body_case = CONTIG__REQUEST__BODY_ALLOC;
+	req.alloc = &a;
+	reply = raw_call(sock, &req, seq, ret_fd);
+	if (!reply || reply->status != CONTIG__STATUS__OK ||
+	    reply->body_case != CONTIG__REPLY__BODY_ALLOC)
+		bail_out("raw allocate of %llu bytes failed", (unsigned long long)len);
+	return reply;
+}
+
+static bool came_without_fd(Contig__Reply *reply, int fd)
+{
+	return fd < 0 && reply->alloc->has_frame_held && reply->alloc->frame_held;
+}
+
+static bool came_with_fd(Contig__Reply *reply, int fd)
+{
+	return fd >= 0 && !(reply->alloc->has_frame_held && reply->alloc->frame_held);
+}
+
+/* A client that says it keeps held frames mapped (libcontig does) gets a
+ * one-frame buffer in a frame it already holds a buffer in without the
+ * descriptor; in every other case the descriptors come, and a client that
+ * did not say so always gets them. */
+static void test_held_frame_comes_without_descriptor(const char *sock_path, uint64_t page_len)
+{
+	for (int keeps = 1; keeps >= 0; keeps--) {
+		Contig__Request req = CONTIG__REQUEST__INIT;
+		Contig__HelloRequest hello = CONTIG__HELLO_REQUEST__INIT;
+		Contig__Reply *first, *second, *multi, *again;
+		int sock = raw_connect(sock_path), fd1, fd2, fd3, fd4;
+		uint64_t seq = 1;
+
+		hello.version = CONTIG_PROTOCOL_VERSION;
+		hello.has_keeps_held_frames_mapped = 1;
+		hello.keeps_held_frames_mapped = keeps;
+		req.body_case = CONTIG__REQUEST__BODY_HELLO;
+		req.hello = &hello;
+		if (raw_status(sock, &req, seq++) != CONTIG__STATUS__OK)
+			bail_out("hello refused");
+		first = raw_alloc(sock, seq++, PAGE, &fd1);
+		second = raw_alloc(sock, seq++, PAGE, &fd2);
+		ok(came_with_fd(first, fd1), "%s: first_buffer_in_a_fresh_frame_comes_with_its_fd",
+		   keeps ? "keeps" : "plain");
+		ok(first->alloc->phys / page_len == second->alloc->phys / page_len,
+		   "%s: second_small_buffer_packed_into_the_same_frame", keeps ? "keeps" : "plain");
+		if (keeps)
+			ok(came_without_fd(second, fd2),
+			   "keeps: buffer_in_a_held_frame_comes_without_a_descriptor");
+		else
+			ok(came_with_fd(second, fd2),
+			   "plain: client_that_did_not_ask_always_gets_the_descriptor");
+		multi = raw_alloc(sock, seq++, 2 * page_len, &fd3);
+		ok(came_with_fd(multi, fd3), "%s: multi_frame_buffer_comes_with_descriptors",
+		   keeps ? "keeps" : "plain");
+		/* Free both small ones: the frame leaves the session; the next
+		 * small buffer is in a frame not held before it. */
+		ok(raw_free(sock, seq++, first->alloc->buffer_id) == CONTIG__STATUS__OK &&
+			   raw_free(sock, seq++, second->alloc->buffer_id) == CONTIG__STATUS__OK,
+		   "%s: small_buffers_freed", keeps ? "keeps" : "plain");
+		again = raw_alloc(sock, seq++, PAGE, &fd4);
+		ok(came_with_fd(again, fd4), "%s: buffer_in_a_frame_no_longer_held_comes_with_its_fd",
+		   keeps ? "keeps" : "plain");
+		int fds[] = { fd1, fd2, fd3, fd4 };
+
+		for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
+		contig__reply__free_unpacked(first, NULL);
+		contig__reply__free_unpacked(second, NULL);
+		contig__reply__free_unpacked(multi, NULL);
+		contig__reply__free_unpacked(again, NULL);
+		close(sock);
+	}
+}
+
 int main(void)
 {
 	char conf[] = "/tmp/contigd-test-mapping.XXXXXX";
@@ -277,6 +362,7 @@ int main(void)
 	test_alloc_many_is_all_or_nothing(c);
 	test_free_many_frees_what_is_live(c);
 	test_busy_poll(c);
+	test_held_frame_comes_without_descriptor(d.sock, 2 * MiB);
 
 	contig_disconnect(c);
 	ok(harness_daemon_stop(&d) == 0, "daemon_stops_cleanly");

@@ -287,7 +287,8 @@ static bool came_with_fd(Contig__Reply *reply, int fd)
  * one-frame buffer in a frame it already holds a buffer in without the
  * descriptor; in every other case the descriptors come, and a client that
  * did not say so always gets them. */
-static void test_held_frame_comes_without_descriptor(const char *sock_path, uint64_t page_len)
+static void test_held_frame_comes_without_descriptor(struct contig_client *c, const char *sock_path,
+						     uint64_t page_len)
 {
 	for (int keeps = 1; keeps >= 0; keeps--) {
 		Contig__Request req = CONTIG__REQUEST__INIT;
@@ -315,9 +316,17 @@ static void test_held_frame_comes_without_descriptor(const char *sock_path, uint
 		else
 			ok(came_with_fd(second, fd2),
 			   "plain: client_that_did_not_ask_always_gets_the_descriptor");
-		multi = raw_alloc(sock, seq++, 2 * page_len, &fd3);
-		ok(came_with_fd(multi, fd3), "%s: multi_frame_buffer_comes_with_descriptors",
-		   keeps ? "keeps" : "plain");
+		/* Adjacent free frames are not a given: ask the pool first. */
+		multi = NULL;
+		fd3 = -1;
+		if (harness_wait_stats(c, no_recycling, NULL) && largest_free(c) >= 2 * page_len) {
+			multi = raw_alloc(sock, seq++, 2 * page_len, &fd3);
+			ok(came_with_fd(multi, fd3), "%s: multi_frame_buffer_comes_with_descriptors",
+			   keeps ? "keeps" : "plain");
+		} else {
+			ok(true, "%s: multi_frame_buffer_comes_with_descriptors # SKIP no two adjacent "
+				 "frames free in this run", keeps ? "keeps" : "plain");
+		}
 		/* Free both small ones: the frame leaves the session; the next
 		 * small buffer is in a frame not held before it. */
 		ok(raw_free(sock, seq++, first->alloc->buffer_id) == CONTIG__STATUS__OK &&
@@ -333,7 +342,8 @@ static void test_held_frame_comes_without_descriptor(const char *sock_path, uint
 				close(fds[i]);
 		contig__reply__free_unpacked(first, NULL);
 		contig__reply__free_unpacked(second, NULL);
-		contig__reply__free_unpacked(multi, NULL);
+		if (multi)
+			contig__reply__free_unpacked(multi, NULL);
 		contig__reply__free_unpacked(again, NULL);
 		close(sock);
 	}
@@ -362,7 +372,7 @@ int main(void)
 	test_alloc_many_is_all_or_nothing(c);
 	test_free_many_frees_what_is_live(c);
 	test_busy_poll(c);
-	test_held_frame_comes_without_descriptor(d.sock, 2 * MiB);
+	test_held_frame_comes_without_descriptor(c, d.sock, 2 * MiB);
 
 	contig_disconnect(c);
 	ok(harness_daemon_stop(&d) == 0, "daemon_stops_cleanly");

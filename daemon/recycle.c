@@ -8,10 +8,17 @@
  * read back). That is too long for the event loop, so it happens here.
  *
  * Frames travel between threads as linked lists under one mutex: @todo
- * from the loop to the worker, @done back. The worker wakes the loop with
- * uv_async_send(), which coalesces, so the loop drains the whole @done list
- * each time. One worker, one frame at a time: truncating several frames
- * before re-faulting them would let the kernel shuffle their pages.
+ * from the loop to the worker, @done back. The worker wakes the loop by
+ * writing to an eventfd the loop polls; wake-ups coalesce (the counter
+ * sums them), so the loop drains the whole @done list each time. Not
+ * uv_async_send(): libuv 1.44 makes the loop spin and sched_yield() while a
+ * send is half done, and when the worker shares the loop's CPU the yield
+ * hands it the rest of a time slice of page zeroing; a 16 MiB free waited
+ * 3.5 ms for its reply that way (perf sched_switch: the loop in
+ * sched_yield). One eventfd write cannot be caught half done.
+ *
+ * One worker, one frame at a time: truncating several frames before
+ * re-faulting them would let the kernel shuffle their pages.
  *
  * While a frame is on these lists only the worker touches its @file and
  * @recycle_err; the loop thread touches nothing of it.
@@ -23,9 +30,12 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 struct contig_recycler {
-	uv_async_t async;
+	uv_poll_t wakeup;  /* on @efd: the worker finished frames */
+	int efd;
 	uv_check_t check; /* wakes the worker after the loop's callbacks ran */
 	bool pushed;      /* loop thread only: frames pushed since the last check */
 	int nclosed;      /* handles closed at stop */
@@ -65,7 +75,10 @@ static void *worker(void *arg)
 		pthread_mutex_lock(&rec->lock);
 		f->next = rec->done;
 		rec->done = f;
-		uv_async_send(&rec->async);
+		/* Under the lock, so that stop() cannot close @efd meanwhile. */
+		if (eventfd_write(rec->efd, 1) < 0) {
+			/* only on a counter overflow: the loop wakes anyway */
+		}
 	}
 	pthread_mutex_unlock(&rec->lock);
 	return NULL;
@@ -83,9 +96,17 @@ static void drain(struct contig_recycler *rec)
 		rec->on_done(done, rec->data);
 }
 
-static void on_async(uv_async_t *handle)
+static void on_wakeup(uv_poll_t *handle, int status, int events)
 {
-	drain(handle->data);
+	struct contig_recycler *rec = handle->data;
+	eventfd_t n;
+
+	(void)status;
+	(void)events;
+	if (eventfd_read(rec->efd, &n) < 0) {
+		/* EAGAIN: a drain already took what the wake-up announced */
+	}
+	drain(rec);
 }
 
 /* After the callbacks of a loop iteration: the replies they sent are out,
@@ -114,17 +135,23 @@ int contig_recycler_start(uv_loop_t *loop, contig_recycle_done_cb on_done, void 
 	rec->todo_tail = &rec->todo;
 	rec->on_done = on_done;
 	rec->data = data;
+	rec->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (rec->efd < 0) {
+		free(rec);
+		return -errno;
+	}
 	pthread_mutex_init(&rec->lock, NULL);
 	pthread_cond_init(&rec->wake, NULL);
-	/* The worker sends on the async handle only after a push, so it may
-	 * start first; that keeps the error path free of handle closing. */
+	/* The worker writes to @efd only after a push, so it may start first;
+	 * that keeps the error path free of handle closing. */
 	r = -pthread_create(&rec->thread, NULL, worker, rec);
 	if (r < 0)
 		goto out_free;
-	r = uv_async_init(loop, &rec->async, on_async);
+	r = uv_poll_init(loop, &rec->wakeup, rec->efd);
 	if (r < 0)
 		goto out_join;
-	rec->async.data = rec;
+	rec->wakeup.data = rec;
+	uv_poll_start(&rec->wakeup, UV_READABLE, on_wakeup);
 	uv_check_init(loop, &rec->check);
 	rec->check.data = rec;
 	uv_check_start(&rec->check, on_check);
@@ -141,6 +168,7 @@ out_join:
 out_free:
 	pthread_cond_destroy(&rec->wake);
 	pthread_mutex_destroy(&rec->lock);
+	close(rec->efd);
 	free(rec);
 	return r;
 }
@@ -164,6 +192,7 @@ static void on_close(uv_handle_t *handle)
 		return;
 	pthread_cond_destroy(&rec->wake);
 	pthread_mutex_destroy(&rec->lock);
+	close(rec->efd);
 	free(rec);
 }
 
@@ -188,5 +217,5 @@ void contig_recycler_stop(struct contig_recycler *rec)
 	rec->todo_tail = &rec->todo;
 	drain(rec);
 	uv_close((uv_handle_t *)&rec->check, on_close);
-	uv_close((uv_handle_t *)&rec->async, on_close);
+	uv_close((uv_handle_t *)&rec->wakeup, on_close);
 }

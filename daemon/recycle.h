@@ -29,7 +29,7 @@ void contig_recycler_push(struct contig_recycler *rec, struct contig_frame *fram
 
 /* Stop the thread after the frame in hand, report every queued frame as
  * finished with recycle_err -ECANCELED (it is about to be released), close
- * the async handle; *rec is freed once the handle's close callback has run (keep the
+ * its handles; *rec is freed once their close callbacks have run (keep the
  * loop running). Loop thread. Accepts NULL. */
 void contig_recycler_stop(struct contig_recycler *rec);
 

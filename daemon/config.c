@@ -85,14 +85,26 @@ const char contig_config_default[] =
 	"\n"
 	"# Limits on what one client controls; each refusal names its key.\n"
 	"# Byte limits take K/M/G/T; 0 means no limit beyond the pools.\n"
+	"#\n"
+	"# Connections in all; one more is refused.\n"
 	"max_connections = 1024\n"
+	"# Connections of one uid (root included).\n"
 	"max_connections_per_user = 64\n"
+	"# Live buffers on one connection.\n"
 	"max_buffers_per_connection = 16384\n"
+	"# Live buffers of one uid, over all its connections.\n"
 	"max_buffers_per_user = 65536\n"
+	"# Bytes of live buffers on one connection.\n"
 	"max_bytes_per_connection = 0\n"
+	"# Bytes of live buffers of one uid.\n"
 	"max_bytes_per_user = 0\n"
+	"# Frames in one buffer (8192 frames of 2 MiB: 16 GiB).\n"
 	"max_frames_per_buffer = 8192\n"
+	"# Bytes in one request datagram (64 to 4096); a longer one closes the\n"
+	"# connection.\n"
 	"max_request_len = 4096\n"
+	"# Replies waiting for a client that does not read them; one more and it\n"
+	"# is disconnected and its memory recycled.\n"
 	"max_queued_replies = 64\n"
 	"\n"
 	"# busy_poll_us = MICROSECONDS (0 to 1000)\n"
@@ -100,7 +112,13 @@ const char contig_config_default[] =
 	"#     for this long before blocking again: the next request is seen some\n"
 	"#     microseconds sooner, at the price of a CPU kept busy meanwhile.\n"
 	"#     For clients that busy-poll too (CONTIGD_BUSY_POLL_US); 0 is off.\n"
-	"busy_poll_us = 0\n";
+	"busy_poll_us = 0\n"
+	"\n"
+	"# log_level = LEVEL\n"
+	"#     The least important messages logged: emerg, alert, crit, err,\n"
+	"#     warning, notice, info (one line per connection and per refused\n"
+	"#     request) or debug; or 0 to 7.\n"
+	"log_level = info\n";
 
 __attribute__((format(printf, 3, 4))) static void say(char *err, size_t errlen, const char *fmt,
 						      ...)
@@ -338,6 +356,7 @@ enum key_type {
 	KEY_PERCENT, /* 0..100, optional '%' */
 	KEY_COUNT,   /* an integer from min (K/M suffixes allowed) */
 	KEY_BYTES,   /* a byte count; 0 = no limit */
+	KEY_LEVEL,   /* a syslog priority name or 0..7 */
 };
 
 struct key {
@@ -374,6 +393,12 @@ static const struct key keys[] = {
 	  CONTIG_MAX_REQUEST_LEN },
 	{ "max_queued_replies", KEY_COUNT, AT(limits.max_queued_replies), 1, 1u << 16 },
 	{ "busy_poll_us", KEY_COUNT, AT(busy_poll_us), 0, 1000 },
+	{ "log_level", KEY_LEVEL, AT(log_level), 0, 7 },
+};
+
+/* syslog(3)'s priorities, by value. */
+static const char *const level_names[] = {
+	"emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -449,6 +474,18 @@ static int set_key(struct contig_config *cfg, const struct key *k, const char *v
 					 k->max);
 		*(uint64_t *)field = n;
 		return 0;
+	case KEY_LEVEL:
+		for (unsigned i = 0; i <= k->max; i++) {
+			char digit[2] = { (char)('0' + i), '\0' };
+
+			if (strcmp(value, level_names[i]) == 0 || strcmp(value, digit) == 0) {
+				*(int *)field = (int)i;
+				return 0;
+			}
+		}
+		return line_fail(err, errlen, source, lineno, k->name,
+				 "\"%s\" is not a level: emerg, alert, crit, err, warning, notice, "
+				 "info, debug, or 0 to 7", value);
 	}
 	return -EINVAL;
 }
@@ -461,6 +498,7 @@ int contig_config_parse(const char *text, const char *source, struct contig_conf
 		.watermark_low_pct = CONTIG_DEFAULT_WATERMARK_LOW,
 		.watermark_normal_pct = CONTIG_DEFAULT_WATERMARK_NORMAL,
 		.limits = CONTIG_DEFAULT_LIMITS,
+		.log_level = CONTIG_DEFAULT_LOG_LEVEL,
 	};
 	unsigned lineno = 0, first_line[NKEYS] = { 0 };
 	char *copy, *line, *next;
@@ -618,6 +656,65 @@ int contig_config_set_pool(struct contig_config *cfg, const struct contig_pool_s
 	cfg->pools = pools;
 	cfg->npools++;
 	return 0;
+}
+
+/* @len as the file would say it: with the largest unit that divides it. */
+static void format_size(uint64_t len, char *buf, size_t buflen)
+{
+	static const char units[] = "KMGT";
+	int u = -1;
+
+	while (len && u < 3 && len % 1024 == 0) {
+		len /= 1024;
+		u++;
+	}
+	if (u < 0)
+		snprintf(buf, buflen, "%" PRIu64, len);
+	else
+		snprintf(buf, buflen, "%" PRIu64 "%c", len, units[u]);
+}
+
+void contig_config_print(const struct contig_config *cfg, FILE *out)
+{
+	for (size_t i = 0; i < NKEYS; i++) {
+		const struct key *k = &keys[i];
+		const char *field = (const char *)cfg + k->offset;
+		char a[32], b[32];
+
+		switch (k->type) {
+		case KEY_POOL:
+			for (size_t p = 0; p < cfg->npools; p++) {
+				format_size(cfg->pools[p].page_len, a, sizeof(a));
+				format_size(cfg->pools[p].len, b, sizeof(b));
+				fprintf(out, "pool = %d:%s:%s\n", cfg->pools[p].node, a, b);
+			}
+			break;
+		case KEY_PATH:
+		case KEY_NAME:
+		case KEY_LIST:
+			if (*(char *const *)field)
+				fprintf(out, "%s = %s\n", k->name, *(char *const *)field);
+			else
+				fprintf(out, "# %s = (not set)\n", k->name);
+			break;
+		case KEY_MODE:
+			fprintf(out, "%s = %04o\n", k->name, *(const unsigned *)field);
+			break;
+		case KEY_PERCENT:
+			fprintf(out, "%s = %u%%\n", k->name, *(const unsigned *)field);
+			break;
+		case KEY_COUNT:
+			fprintf(out, "%s = %" PRIu64 "\n", k->name, *(const uint64_t *)field);
+			break;
+		case KEY_BYTES:
+			format_size(*(const uint64_t *)field, a, sizeof(a));
+			fprintf(out, "%s = %s\n", k->name, a);
+			break;
+		case KEY_LEVEL:
+			fprintf(out, "%s = %s\n", k->name, level_names[*(const int *)field]);
+			break;
+		}
+	}
 }
 
 void contig_config_done(struct contig_config *cfg)

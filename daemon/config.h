@@ -34,6 +34,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define CONTIG_DEFAULT_SOCKET "/run/contigd/contigd.sock"
 #define CONTIG_DEFAULT_SOCKET_USER "root"
@@ -41,6 +42,7 @@
 #define CONTIG_DEFAULT_SOCKET_MODE 0660
 #define CONTIG_DEFAULT_WATERMARK_LOW 25
 #define CONTIG_DEFAULT_WATERMARK_NORMAL 5
+#define CONTIG_DEFAULT_LOG_LEVEL 6 /* LOG_INFO */
 
 /* The configuration used when no --config is given. */
 extern const char contig_config_default[];
@@ -91,6 +93,7 @@ struct contig_config {
 	char *allow_groups;            /* comma-separated, NULL: socket_group */
 	struct contig_limits limits;
 	uint64_t busy_poll_us;         /* spin this long after a request; 0: off */
+	int log_level;                 /* LOG_EMERG..LOG_DEBUG: the least important logged */
 };
 
 /* Parse a byte count such as "64M", "1GiB", "4096". Returns 0 and sets
@@ -116,6 +119,12 @@ int contig_config_load(const char *path, struct contig_config *ret_cfg, char *er
 /* Add @spec to @cfg, or replace the pool with the same (node, page size).
  * Returns 0 or -ENOMEM. */
 int contig_config_set_pool(struct contig_config *cfg, const struct contig_pool_spec *spec);
+
+/* Write the effective configuration @cfg to @out in the file's syntax,
+ * every key in the order of contig_config_default, one line each (a pool
+ * line per pool; an unset name or list as a comment). Parsing the output
+ * gives the same configuration. */
+void contig_config_print(const struct contig_config *cfg, FILE *out);
 
 /* Release what @cfg holds; accepts a zeroed or half-built config. */
 void contig_config_done(struct contig_config *cfg);

@@ -15,6 +15,7 @@
 #include "tap.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -981,6 +982,95 @@ static void test_limits_random(void)
 	ok(!bad, "random_limit_files_parse_as_the_model_says");
 }
 
+static void test_log_level(void)
+{
+	static const char *const names[] = { "emerg", "alert", "crit", "err",
+					     "warning", "notice", "info", "debug" };
+	struct contig_config cfg = { 0 };
+	char text[64], err[256];
+	bool all = true;
+
+	ok(contig_config_parse("pool = 0:2M:2M\n", "t.conf", &cfg, err, sizeof(err)) == 0 &&
+		   cfg.log_level == CONTIG_DEFAULT_LOG_LEVEL,
+	   "log_level_defaults_to_info");
+	contig_config_done(&cfg);
+	for (int i = 0; i < 8; i++) {
+		for (int as_digit = 0; as_digit < 2; as_digit++) {
+			if (as_digit)
+				snprintf(text, sizeof(text), "log_level = %d\n", i);
+			else
+				snprintf(text, sizeof(text), "log_level = %s\n", names[i]);
+			all = all && contig_config_parse(text, "t.conf", &cfg, err, sizeof(err)) == 0 &&
+			      cfg.log_level == i;
+			contig_config_done(&cfg);
+		}
+	}
+	ok(all, "log_level_takes_each_syslog_name_and_number");
+	parse_fails("log_level = 8\n",
+		    "t.conf:1: key 'log_level': \"8\" is not a level: emerg, alert, crit, err, "
+		    "warning, notice, info, debug, or 0 to 7",
+		    "log_level_8_is_refused_naming_the_key");
+	parse_fails("log_level = INFO\n",
+		    "t.conf:1: key 'log_level': \"INFO\" is not a level: emerg, alert, crit, err, "
+		    "warning, notice, info, debug, or 0 to 7",
+		    "log_level_names_are_lower_case");
+}
+
+/* contig_config_print() of a parsed file parses back to the same
+ * configuration, for the built-in default and for a file setting every key. */
+static void print_round_trips(const char *text, const char *name)
+{
+	struct contig_config a = { 0 }, b = { 0 };
+	char err[256] = "", *out = NULL;
+	size_t outlen = 0;
+	FILE *f;
+	bool same;
+
+	if (contig_config_parse(text, "a.conf", &a, err, sizeof(err)) < 0)
+		bail_out("%s: %s", name, err);
+	f = open_memstream(&out, &outlen);
+	if (!f)
+		bail_out("open_memstream");
+	contig_config_print(&a, f);
+	fclose(f);
+	if (!ok(contig_config_parse(out, "printed", &b, err, sizeof(err)) == 0, "%s: printed_parses",
+		name))
+		diag("  %s\n%s", err, out);
+	same = !strcmp(a.socket_path, b.socket_path) && !strcmp(a.socket_user, b.socket_user) &&
+	       !strcmp(a.socket_group, b.socket_group) && a.socket_mode == b.socket_mode &&
+	       !a.allow_users == !b.allow_users &&
+	       (!a.allow_users || !strcmp(a.allow_users, b.allow_users)) &&
+	       !a.allow_groups == !b.allow_groups &&
+	       (!a.allow_groups || !strcmp(a.allow_groups, b.allow_groups)) &&
+	       a.npools == b.npools &&
+	       (!a.npools || !memcmp(a.pools, b.pools, a.npools * sizeof(*a.pools))) &&
+	       a.watermark_low_pct == b.watermark_low_pct &&
+	       a.watermark_normal_pct == b.watermark_normal_pct &&
+	       !memcmp(&a.limits, &b.limits, sizeof(a.limits)) && a.busy_poll_us == b.busy_poll_us &&
+	       a.log_level == b.log_level;
+	if (!ok(same, "%s: printed_configuration_is_the_same", name))
+		diag("%s", out);
+	free(out);
+	contig_config_done(&a);
+	contig_config_done(&b);
+}
+
+static void test_print(void)
+{
+	print_round_trips(contig_config_default, "default");
+	print_round_trips("socket = /tmp/p.sock\n"
+			  "pool = 0:2M:64M\npool = 1:1G:3G\npool = 2:2M:6M\n"
+			  "watermark_low = 40%\nwatermark_normal = 7\n"
+			  "socket_user = 0\nsocket_group = disk\nsocket_mode = 0600\n"
+			  "allow_users = alice,bob\nallow_groups = video, 44\n"
+			  "max_connections = 3\nmax_connections_per_user = 2\n"
+			  "max_buffers_per_connection = 5\nmax_buffers_per_user = 7K\n"
+			  "max_bytes_per_connection = 12345\nmax_bytes_per_user = 3G\n"
+			  "max_frames_per_buffer = 9\nmax_request_len = 100\n"
+			  "max_queued_replies = 4\nbusy_poll_us = 50\nlog_level = debug\n",
+			  "every_key");
+}
+
 int main(void)
 {
 	const char *seed_text = getenv("CONFIG_SEED");
@@ -1011,6 +1101,8 @@ int main(void)
 	test_limit_keys();
 	test_keys_given_twice();
 	test_limits_random();
+	test_log_level();
+	test_print();
 
 	if (rmdir(tmpdir))
 		diag("cannot remove %s", tmpdir);

@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
@@ -95,7 +97,11 @@ static void usage(FILE *out)
 		"  --socket PATH   listen on PATH (default %s)\n"
 		"  --pool SPEC     reserve SIZE bytes of PAGESIZE (2M or 1G) pages on NODE,\n"
 		"                  e.g. 0:2M:64M; repeatable; replaces the configuration's pools\n"
-		"  --print-config  print the built-in configuration and exit\n",
+		"  --print-config  print the built-in configuration and exit\n"
+		"  --check-config FILE\n"
+		"                  check FILE (with any --socket and --pool given), print the\n"
+		"                  effective configuration and exit: 0 if valid, else 1 with\n"
+		"                  the file, line and key at fault\n",
 		CONTIG_DEFAULT_SOCKET);
 }
 
@@ -114,10 +120,15 @@ static void instance_name(const char *socket_path, char *buf, size_t len)
 	snprintf(buf, len, "contigd-%016" PRIx64, h);
 }
 
-static int parse_args(int argc, char **argv, struct contig_config *cfg)
+/* Fill @cfg from the configuration file (or the built-in one) and the
+ * options. *ret_check: --check-config was given (its FILE is the file);
+ * *ret_source: what names the configuration in messages. */
+static int parse_args(int argc, char **argv, struct contig_config *cfg, bool *ret_check,
+		      const char **ret_source)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", required_argument, NULL, 'C' },
 		{ "socket", required_argument, NULL, 's' },
 		{ "pool", required_argument, NULL, 'p' },
 		{ "print-config", no_argument, NULL, 'P' },
@@ -132,6 +143,9 @@ static int parse_args(int argc, char **argv, struct contig_config *cfg)
 
 	while ((c = getopt_long(argc, argv, "c:s:p:h", opts, NULL)) != -1) {
 		switch (c) {
+		case 'C':
+			*ret_check = true;
+			/* fall through */
 		case 'c':
 			config_path = optarg;
 			break;
@@ -169,6 +183,7 @@ static int parse_args(int argc, char **argv, struct contig_config *cfg)
 		free(pools);
 		return -EINVAL;
 	}
+	*ret_source = config_path ? config_path : "(built-in configuration)";
 	if (config_path)
 		r = contig_config_load(config_path, cfg, err, sizeof(err));
 	else
@@ -338,6 +353,18 @@ static void on_signal(uv_signal_t *handle, int signum)
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 }
 
+/* The path a listening socket is bound to, for the log. */
+static void socket_name(int fd, char *buf, size_t len)
+{
+	struct sockaddr_un addr = { 0 };
+	socklen_t addrlen = sizeof(addr);
+
+	if (getsockname(fd, (struct sockaddr *)&addr, &addrlen) < 0 || !addr.sun_path[0])
+		snprintf(buf, len, "an unnamed socket");
+	else
+		snprintf(buf, len, "%.*s", (int)sizeof(addr.sun_path), addr.sun_path);
+}
+
 /* The listening socket: from systemd (socket activation) or our own. */
 static int open_listener(struct daemon *d, bool *ret_own)
 {
@@ -363,26 +390,34 @@ int main(int argc, char **argv)
 {
 	struct daemon d = { 0 };
 	char err[512];
-	bool own_socket;
+	bool own_socket, check = false;
+	const char *source = NULL;
 	int r, fd;
 
 	signal(SIGPIPE, SIG_IGN);
 	contig_log_init(LOG_INFO);
-	if (parse_args(argc, argv, &d.cfg) < 0) {
+	if (parse_args(argc, argv, &d.cfg, &check, &source) < 0) {
 		contig_config_done(&d.cfg);
-		return 2;
+		return check ? 1 : 2;
 	}
+	contig_log_init(d.cfg.log_level);
 	{
 		char warning[512];
 
+		/* Names of users and groups are the part of the configuration
+		 * that only this machine can check: --check-config does too. */
 		r = contig_access_resolve(&d.cfg, &d.socket_uid, &d.socket_gid, &d.access,
 					  warning, sizeof(warning), err, sizeof(err));
 		if (r < 0) {
-			contig_log(LOG_ERR, "%s", err);
+			contig_log(LOG_ERR, "%s: %s", source, err);
 			goto out_config;
 		}
 		if (warning[0])
 			contig_log(LOG_WARNING, "%s", warning);
+	}
+	if (check) {
+		contig_config_print(&d.cfg, stdout);
+		goto out_config;
 	}
 	r = contig_frames_init(err, sizeof(err));
 	if (r < 0) {
@@ -422,7 +457,13 @@ int main(int argc, char **argv)
 	uv_signal_start(&d.sigterm, on_signal, SIGTERM);
 	uv_signal_start(&d.sigint, on_signal, SIGINT);
 
-	contig_log(LOG_INFO, "ready: listening on %s", d.cfg.socket_path);
+	{
+		char name[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+
+		socket_name(fd, name, sizeof(name));
+		contig_log(LOG_INFO, "ready: listening on %s%s", name,
+			   own_socket ? "" : " (from systemd: socket activation)");
+	}
 	sd_notify(0, "READY=1\nSTATUS=serving");
 out_run:
 	run_loop(&d);
@@ -435,7 +476,7 @@ out_pools:
 out_config:
 	contig_access_done(&d.access);
 	contig_config_done(&d.cfg);
-	if (r == 0)
+	if (r == 0 && !check)
 		contig_log(LOG_INFO, "stopped; every frame released");
 	return r < 0 ? 1 : 0;
 }

@@ -59,9 +59,10 @@ __attribute__((format(printf, 4, 5))) static void send_status(struct contig_conn
 	reply.seq = seq;
 	reply.status = status;
 	reply.message = message;
-	if (status != CONTIG__STATUS__NO_MEMORY)
-		contig_log(status == CONTIG__STATUS__PROTOCOL_ERROR ? LOG_WARNING : LOG_INFO,
-			   "%s: refused: %s", contig_server_conn_name(conn), message);
+	/* Every refusal, "no memory" included: an operator asking why a driver
+	 * got NULL finds the reason in the journal. */
+	contig_log(status == CONTIG__STATUS__PROTOCOL_ERROR ? LOG_WARNING : LOG_INFO,
+		   "%s: refused: %s", contig_server_conn_name(conn), message);
 	send_reply(conn, &reply, NULL, 0);
 }
 

@@ -49,7 +49,7 @@ static int notify_socket(const char *path)
 }
 
 static pid_t spawn(const char *dir, const char *sock, const char *notify, const char *const *args,
-		   int log_fd)
+		   int log_fd, const struct harness_spawn *how)
 {
 	const char *argv[64];
 	char bin[PATH_MAX];
@@ -86,6 +86,29 @@ static pid_t spawn(const char *dir, const char *sock, const char *notify, const 
 			setenv("NOTIFY_SOCKET", notify, 1);
 		else
 			unsetenv("NOTIFY_SOCKET");
+		if (how && how->activate) {
+			/* What systemd does for a socket unit: the socket as fd 3,
+			 * LISTEN_FDS=1 and LISTEN_PID naming the process it is for. */
+			char self[16];
+			int fd = how->listen_fd == 3 ? 3 : dup2(how->listen_fd, 3);
+
+			if (fd != 3 || fcntl(3, F_SETFD, 0) < 0)
+				_exit(126);
+			snprintf(self, sizeof(self), "%d", (int)getpid());
+			setenv("LISTEN_FDS", "1", 1);
+			setenv("LISTEN_PID", self, 1);
+		}
+		if (how && how->journal) {
+			/* As if stderr were the journal: JOURNAL_STREAM names it. */
+			struct stat st;
+			char stream[64];
+
+			if (fstat(STDERR_FILENO, &st) < 0)
+				_exit(126);
+			snprintf(stream, sizeof(stream), "%llu:%llu", (unsigned long long)st.st_dev,
+				 (unsigned long long)st.st_ino);
+			setenv("JOURNAL_STREAM", stream, 1);
+		}
 		(void)dir;
 		execvp(argv[0], (char *const *)argv);
 		_exit(127);
@@ -94,6 +117,12 @@ static pid_t spawn(const char *dir, const char *sock, const char *notify, const 
 }
 
 void harness_daemon_start(struct harness_daemon *d, const char *const *args)
+{
+	harness_daemon_start_how(d, args, NULL);
+}
+
+void harness_daemon_start_how(struct harness_daemon *d, const char *const *args,
+			      const struct harness_spawn *how)
 {
 	char notify[160], buf[256];
 	struct timespec start, now;
@@ -110,7 +139,7 @@ void harness_daemon_start(struct harness_daemon *d, const char *const *args)
 	if (d->log_fd < 0)
 		bail_out("open %s: %s", d->log_path, strerror(errno));
 	nfd = notify_socket(notify);
-	d->pid = spawn(d->dir, d->sock, notify, args, d->log_fd);
+	d->pid = spawn(d->dir, d->sock, notify, args, d->log_fd, how);
 	setenv("CONTIGD_SOCKET", d->sock, 1);
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
@@ -156,7 +185,7 @@ int harness_daemon_fail(const char *const *args, char *log, size_t loglen)
 		bail_out("mkdtemp: %s", strerror(errno));
 	snprintf(path, sizeof(path), "%s/log", dir);
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	pid = spawn(dir, NULL, NULL, args, fd);
+	pid = spawn(dir, NULL, NULL, args, fd, NULL);
 	if (waitpid(pid, &status, 0) != pid)
 		bail_out("waitpid: %s", strerror(errno));
 	n = pread(fd, log, loglen - 1, 0);

@@ -60,6 +60,17 @@ struct harness_daemon {
  * after 120 s or if it exits). Sets CONTIGD_SOCKET for clients. */
 void harness_daemon_start(struct harness_daemon *d, const char *const *args);
 
+/* How to start it, beyond the arguments. */
+struct harness_spawn {
+	bool activate; /* pass @listen_fd as systemd's socket activation does */
+	int listen_fd;
+	bool journal;  /* set JOURNAL_STREAM to the daemon's stderr, as systemd does */
+};
+
+/* harness_daemon_start(), started the way @how says (NULL: plainly). */
+void harness_daemon_start_how(struct harness_daemon *d, const char *const *args,
+			      const struct harness_spawn *how);
+
 /* Start it expecting failure: returns its exit status (>= 0) and fills
  * @log (its stderr) up to @loglen. Never READY. */
 int harness_daemon_fail(const char *const *args, char *log, size_t loglen);

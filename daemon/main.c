@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -353,6 +354,34 @@ static void on_signal(uv_signal_t *handle, int signum)
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 }
 
+/* One descriptor per frame, one per connection and the frames in flight
+ * to clients: raise the soft limit on descriptors to the hard one (the
+ * usual soft 1024 would stop a pool of 2 GiB of 2 MiB frames), and refuse
+ * to start if even that cannot hold every frame and connection. */
+static int raise_nofile(const struct contig_config *cfg)
+{
+	struct rlimit lim;
+	uint64_t need = 64 + cfg->limits.max_connections;
+
+	for (size_t i = 0; i < cfg->npools; i++)
+		need += cfg->pools[i].len / cfg->pools[i].page_len;
+	if (getrlimit(RLIMIT_NOFILE, &lim) < 0)
+		return -errno;
+	if (lim.rlim_cur < lim.rlim_max) {
+		lim.rlim_cur = lim.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &lim) < 0)
+			return -errno;
+	}
+	if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < need) {
+		contig_log(LOG_ERR, "the pools' frames and max_connections need %" PRIu64
+			   " file descriptors, and the hard limit is %llu: raise it (LimitNOFILE= "
+			   "in the unit, ulimit -Hn) or configure smaller pools", need,
+			   (unsigned long long)lim.rlim_cur);
+		return -EMFILE;
+	}
+	return 0;
+}
+
 /* The path a listening socket is bound to, for the log. */
 static void socket_name(int fd, char *buf, size_t len)
 {
@@ -419,6 +448,9 @@ int main(int argc, char **argv)
 		contig_config_print(&d.cfg, stdout);
 		goto out_config;
 	}
+	r = raise_nofile(&d.cfg);
+	if (r < 0)
+		goto out_config;
 	r = contig_frames_init(err, sizeof(err));
 	if (r < 0) {
 		contig_log(LOG_ERR, "%s", err);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -93,6 +94,42 @@ int main(void)
 		status = harness_daemon_fail(args, log, sizeof(log));
 		ok(status == 2 && strstr(log, "/nonexistent/contigd.conf"),
 		   "a_missing_config_file_is_named");
+	}
+	{
+		/* One descriptor per frame: a hard limit below the pool's frames
+		 * and max_connections is refused with the fix named (in a child:
+		 * a hard limit, once lowered, stays); a low soft limit under a
+		 * high hard one is simply raised. */
+		const char *const args[] = { "--pool", "0:2M:64M", NULL };
+		struct harness_daemon low;
+		struct rlimit saved, lim;
+		pid_t pid;
+
+		if (getrlimit(RLIMIT_NOFILE, &saved) < 0)
+			bail_out("getrlimit: %s", strerror(errno));
+		pid = fork();
+		if (pid == 0) {
+			lim.rlim_cur = lim.rlim_max = 512;
+			if (setrlimit(RLIMIT_NOFILE, &lim) < 0)
+				_exit(3);
+			status = harness_daemon_fail(args, log, sizeof(log));
+			_exit(status != 0 && strstr(log, "file descriptors") &&
+					      strstr(log, "LimitNOFILE")
+				      ? 0
+				      : 1);
+		}
+		ok(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+			   WEXITSTATUS(status) == 0,
+		   "refuses_a_descriptor_limit_below_its_frames_and_connections");
+		lim.rlim_cur = 64;
+		lim.rlim_max = saved.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &lim) < 0)
+			bail_out("setrlimit: %s", strerror(errno));
+		harness_daemon_start(&low, args);
+		if (setrlimit(RLIMIT_NOFILE, &saved) < 0)
+			bail_out("setrlimit: %s", strerror(errno));
+		ok(true, "starts_with_a_soft_descriptor_limit_below_its_frames");
+		ok(harness_daemon_stop(&low) == 0, "that_daemon_stops_cleanly");
 	}
 	fd = mkstemp(conf);
 	if (fd < 0 || write(fd, "# test\npool = 0:2M:4M\nfrobnicate = 1\n", 37) != 37)

@@ -71,7 +71,8 @@ $(B)/libcontig.so: $(LIB_OBJS)
 		$(shell pkg-config --libs libprotobuf-c 2>/dev/null) -lpthread
 	ln -sf libcontig.so.1 $@
 
-$(B)/contigctl: $(B)/obj/tools/contigctl.o $(B)/libcontig.a
+$(B)/contigctl: $(B)/obj/tools/contigctl.o $(B)/obj/tools/json.o $(B)/obj/tools/map.o \
+		$(B)/libcontig.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs libprotobuf-c 2>/dev/null) -lpthread
 
 # Unit tests: one executable per pure module, built from its sources.

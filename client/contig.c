@@ -711,6 +711,42 @@ CONTIG_EXPORT int contig_get_stats(struct contig_client *c, struct contig_stats 
 	return r;
 }
 
+CONTIG_EXPORT int contig_list_buffers(struct contig_client *c,
+				      struct contig_buffer_info **ret_bufs, size_t *ret_n)
+{
+	void *list;
+	size_t n;
+	int r;
+
+	last_message[0] = '\0';
+	pthread_mutex_lock(&c->lock);
+	r = contig_wire_list(&c->wire, false, &list, &n);
+	pthread_mutex_unlock(&c->lock);
+	if (r < 0)
+		return r;
+	*ret_bufs = list;
+	*ret_n = n;
+	return 0;
+}
+
+CONTIG_EXPORT int contig_list_frames(struct contig_client *c,
+				     struct contig_frame_info **ret_frames, size_t *ret_n)
+{
+	void *list;
+	size_t n;
+	int r;
+
+	last_message[0] = '\0';
+	pthread_mutex_lock(&c->lock);
+	r = contig_wire_list(&c->wire, true, &list, &n);
+	pthread_mutex_unlock(&c->lock);
+	if (r < 0)
+		return r;
+	*ret_frames = list;
+	*ret_n = n;
+	return 0;
+}
+
 CONTIG_EXPORT int contig_report_misuse(struct contig_client *c, const char *routine,
 				       const char *reason)
 {

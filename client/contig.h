@@ -133,6 +133,42 @@ struct contig_stats {
 	uint32_t nsessions_listed;
 };
 
+/* One live buffer, as contig_list_buffers() reports it (any process's for
+ * root). */
+struct contig_buffer_info {
+	uint64_t id;       /* the daemon's id, meaningful in its owner's connection only */
+	int pid;           /* the owner process */
+	unsigned uid;
+	uint32_t pool;     /* index into contig_stats.pools */
+	int node;
+	uint64_t page_len; /* of its pool */
+	uint64_t phys;     /* physical address of the first byte */
+	uint64_t len;      /* bytes, rounded up to 4 KiB */
+	int cache_type;
+	uint32_t tag;      /* as accounted: 0xffffffff when the daemon's tag table was full */
+};
+
+/* What a frame (one hugepage of a pool) is doing. */
+enum contig_frame_status {
+	CONTIG_FRAME_STATUS_FREE = 0,
+	CONTIG_FRAME_STATUS_OWNED = 1,     /* holds buffers of one connection */
+	CONTIG_FRAME_STATUS_RECYCLING = 2, /* being revoked and zeroed */
+	CONTIG_FRAME_STATUS_LOST = 3,      /* out of service (could not be re-faulted) */
+};
+
+/* One frame, as contig_list_frames() reports it. */
+struct contig_frame_info {
+	uint32_t pool;     /* index into contig_stats.pools */
+	uint64_t phys;     /* its physical address (where it last was, when lost); 0 for
+			    * another connection's frame unless the caller is root */
+	int status;        /* enum contig_frame_status */
+	/* For an owned frame whose owner the caller may see (root: every
+	 * frame; others: their own connection's), else 0, -1 and 0: */
+	int owner_pid;
+	int cache_type;
+	uint32_t nbuffers; /* live buffers in it */
+};
+
 /* No constraint but @len: any window, no boundary, cached, any node, high
  * priority, tag 0. */
 CONTIG_EXPORT void contig_alloc_req_init(struct contig_alloc_req *req, uint64_t len);
@@ -195,6 +231,20 @@ CONTIG_EXPORT int contig_buffer_of(struct contig_client *client, const void *vir
 
 /* Pool totals and this connection's usage. Returns 0 or -errno. */
 CONTIG_EXPORT int contig_get_stats(struct contig_client *client, struct contig_stats *ret_stats);
+
+/* Every live buffer the caller may see: root every connection's, anyone
+ * else only this connection's. Returns 0 with *ret_bufs (malloc'd; the
+ * caller free()s it, NULL when *ret_n is 0) and *ret_n; -EAGAIN if buffers
+ * kept changing while the list came in pages (try again); -EOPNOTSUPP
+ * from a daemon that does not list; or -errno. */
+CONTIG_EXPORT int contig_list_buffers(struct contig_client *client,
+				      struct contig_buffer_info **ret_bufs, size_t *ret_n);
+
+/* Every frame of every pool, pool by pool (in each, in the daemon's order,
+ * not by address), owners shown as struct contig_frame_info says. Returns
+ * as contig_list_buffers(). */
+CONTIG_EXPORT int contig_list_frames(struct contig_client *client,
+				     struct contig_frame_info **ret_frames, size_t *ret_n);
 
 /* Report a misuse the Windows routines would bug-check on (a bad free):
  * the daemon counts it (nbugchecks). @routine and @reason are short texts.

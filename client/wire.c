@@ -506,3 +506,146 @@ int contig_wire_report(struct contig_wire *w, const char *routine, const char *r
 	contig__reply__free_unpacked(reply, NULL);
 	return 0;
 }
+
+/* Most entries a list may have; a reply claiming more is malformed. */
+#define CONTIG_MAX_LISTED (1u << 24)
+/* Times a list is started over because it changed between its pages. */
+#define LIST_ATTEMPTS 8
+
+/* Append the entries of one page (@st) of the buffer list or frame list to
+ * *@list (@n entries so far, room for *@cap), growing it by what actually
+ * arrived, never by what a reply claims. Returns 0 or -errno. */
+static int list_page(const Contig__StatsReply *st, bool frames, void **list, size_t n,
+		     size_t *cap)
+{
+	size_t esize = frames ? sizeof(struct contig_frame_info) : sizeof(struct contig_buffer_info);
+	size_t got = frames ? st->n_frames : st->n_buffers;
+
+	if (n + got > *cap) {
+		size_t want = *cap ? *cap : 64;
+		void *grown;
+
+		while (want < n + got)
+			want *= 2;
+		grown = realloc(*list, want * esize);
+		if (!grown)
+			return contig_fail(-ENOMEM, "out of memory");
+		*list = grown;
+		*cap = want;
+	}
+	for (size_t i = 0; i < got; i++) {
+		if (frames) {
+			const Contig__FrameInfo *f = st->frames[i];
+			struct contig_frame_info *o = (struct contig_frame_info *)*list + n + i;
+			bool owner = f->has_owner_pid || f->has_cache_type || f->has_nbuffers;
+
+			if (f->pool >= st->n_pools || f->state > CONTIG_FRAME_STATUS_LOST ||
+			    (owner && (f->state != CONTIG_FRAME_STATUS_OWNED || !f->has_owner_pid ||
+				       f->owner_pid == 0 || f->owner_pid > INT32_MAX ||
+				       !f->has_cache_type || f->cache_type < 0 ||
+				       f->cache_type > CONTIG_USWC_CACHED)))
+				return contig_fail(-EPROTO, "malformed frame list from contigd");
+			*o = (struct contig_frame_info){
+				.pool = f->pool,
+				.phys = f->phys,
+				.status = (int)f->state,
+				.owner_pid = owner ? (int)f->owner_pid : 0,
+				.cache_type = owner ? f->cache_type : -1,
+				.nbuffers = f->has_nbuffers ? f->nbuffers : 0,
+			};
+		} else {
+			const Contig__BufferInfo *b = st->buffers[i];
+			struct contig_buffer_info *o = (struct contig_buffer_info *)*list + n + i;
+
+			if (b->pool >= st->n_pools || b->pid > INT32_MAX || b->len == 0 ||
+			    b->cache_type < 0 || b->cache_type > CONTIG_USWC_CACHED)
+				return contig_fail(-EPROTO, "malformed buffer list from contigd");
+			*o = (struct contig_buffer_info){
+				.id = b->id,
+				.pid = (int)b->pid,
+				.uid = b->uid,
+				.pool = b->pool,
+				.node = (int)st->pools[b->pool]->node,
+				.page_len = st->pools[b->pool]->page_len,
+				.phys = b->phys,
+				.len = b->len,
+				.cache_type = b->cache_type,
+				.tag = b->tag,
+			};
+		}
+	}
+	return 0;
+}
+
+int contig_wire_list(struct contig_wire *w, bool frames, void **ret_list, size_t *ret_n)
+{
+	const char *what = frames ? "frames" : "buffers";
+
+	for (int attempt = 0; attempt < LIST_ATTEMPTS; attempt++) {
+		void *list = NULL;
+		size_t n = 0, cap = 0, total = 0;
+		uint64_t generation = 0;
+		bool changed = false;
+		int r = 0;
+
+		do {
+			Contig__Request req = CONTIG__REQUEST__INIT;
+			Contig__StatsRequest s = CONTIG__STATS_REQUEST__INIT;
+			const Contig__StatsReply *st;
+			Contig__Reply *reply;
+			size_t page_total, got;
+
+			if (frames) {
+				s.has_want_frames = s.want_frames = 1;
+				s.has_first_frame = n > 0;
+				s.first_frame = (uint32_t)n;
+			} else {
+				s.has_want_buffers = s.want_buffers = 1;
+				s.has_first_buffer = n > 0;
+				s.first_buffer = (uint32_t)n;
+			}
+			req.body_case = CONTIG__REQUEST__BODY_STATS;
+			req.stats = &s;
+			reply = call(w, &req, CONTIG__REPLY__BODY_STATS, &r);
+			if (!reply)
+				break;
+			st = reply->stats;
+			page_total = frames ? st->nframes_listed : st->nbuffers_listed;
+			got = frames ? st->n_frames : st->n_buffers;
+			if (!(frames ? st->has_nframes_listed : st->has_nbuffers_listed) ||
+			    !st->has_generation) {
+				r = contig_fail(-EOPNOTSUPP, "this contigd does not list %s", what);
+			} else if (n > 0 && st->generation != generation) {
+				changed = true;
+			} else if ((n == 0 && page_total > CONTIG_MAX_LISTED) ||
+				   (n > 0 && page_total != total) || got > page_total - n ||
+				   (got == 0 && n < page_total)) {
+				r = contig_fail(-EPROTO, "malformed %s list from contigd", what);
+			} else {
+				if (n == 0) {
+					total = page_total;
+					generation = st->generation;
+				}
+				r = list_page(st, frames, &list, n, &cap);
+				n += got;
+			}
+			contig__reply__free_unpacked(reply, NULL);
+		} while (r == 0 && !changed && n < total);
+		if (r < 0) {
+			free(list);
+			return r;
+		}
+		if (!changed) {
+			if (n == 0) {
+				free(list);
+				list = NULL;
+			}
+			*ret_list = list;
+			*ret_n = n;
+			return 0;
+		}
+		free(list);
+	}
+	return contig_fail(-EAGAIN, "the %s kept changing while they were listed; try again",
+			   what);
+}

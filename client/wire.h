@@ -54,6 +54,10 @@ int contig_wire_free_send(struct contig_wire *w, uint64_t id, const uint64_t *ch
 			  const int *check_cache, uint64_t *ret_seq);
 int contig_wire_free_recv(struct contig_wire *w, uint64_t seq);
 int contig_wire_stats(struct contig_wire *w, struct contig_stats *ret_stats);
+/* The whole buffer list (@frames false) or frame list (@frames true), page
+ * by page, into a malloc'd array of struct contig_buffer_info or struct
+ * contig_frame_info: see contig_list_buffers(). */
+int contig_wire_list(struct contig_wire *w, bool frames, void **ret_list, size_t *ret_n);
 int contig_wire_report(struct contig_wire *w, const char *routine, const char *reason);
 
 #endif

@@ -136,6 +136,7 @@ int contig_pool_take(struct contig_pool *pool, uint64_t phys, uint64_t len,
 		f->nbuffers = 0;
 		pool->nowned++;
 	}
+	pool->generation++;
 	return 0;
 }
 
@@ -154,6 +155,7 @@ void contig_pool_frame_recycling(struct contig_frame *frame)
 	frame->recycle_err = 0;
 	pool->nowned--;
 	pool->nrecycling++;
+	pool->generation++;
 }
 
 bool contig_pool_frame_recycled(struct contig_frame *frame)
@@ -163,6 +165,7 @@ bool contig_pool_frame_recycled(struct contig_frame *frame)
 	uint32_t i;
 
 	pool->nrecycling--;
+	pool->generation++;
 	if (frame->recycle_err == 0 && contig_pool_frame_at(pool, frame->file.phys))
 		frame->recycle_err = -EEXIST; /* two frames on one page: our bug */
 	if (frame->recycle_err == 0 &&

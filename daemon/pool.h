@@ -49,6 +49,8 @@ struct contig_pool {
 	uint32_t nbuffers;              /* maintained by session.c */
 	uint32_t nsessions;             /* sessions owning frames here (session.c) */
 	uint64_t hugepages_added;       /* to give back to the kernel at exit */
+	uint64_t generation;            /* bumped by every change to a frame or buffer
+					   (here and in session.c): for paged stats */
 };
 
 /* Summary for logs and stats. */

@@ -11,6 +11,13 @@
  * INVALID_ARGUMENT naming the field; an unknown request type (a newer
  * client) gets UNSUPPORTED and the connection stays open.
  *
+ * A stats reply may carry a page of the buffer list or of the frame list
+ * (contig.proto, "Lists"): as many entries from the requested index as fit
+ * in CONTIG_MAX_REPLY_LEN beside the rest of the reply, counted with
+ * protobuf-c's own sizes, so a reply never exceeds the limit whatever the
+ * number of buffers or frames. What reveals another session (its
+ * processes, buffers, tags, frame owners) goes to sees_all() callers only.
+ *
  * Unpack and free_unpacked sit in contig_rpc_handle() only. Loop thread only.
  */
 #include "rpc.h"
@@ -29,6 +36,18 @@
 /* Tags in one stats reply: keeps it well inside CONTIG_MAX_REPLY_LEN. */
 #define CONTIG_STATS_MAX_TAGS 64
 #define CONTIG_STATS_MAX_SESSIONS 256
+
+/* Bytes kept free when a stats reply is filled with list entries: the
+ * length prefix of the stats body grows by at most 2 bytes as entries are
+ * added (it is at most 3 bytes below 64 KiB). */
+#define CONTIG_STATS_LIST_SLACK 8
+
+/* May @s see what other sessions hold? DESIGN.md: the daemon's
+ * administrators. */
+static bool sees_all(const struct contig_session *s)
+{
+	return s->uid == 0;
+}
 
 static void send_reply(struct contig_conn *conn, Contig__Reply *reply, const int *fds, size_t nfds)
 {
@@ -368,7 +387,7 @@ static enum contig_rpc_result do_free(struct contig_conn *conn, struct contig_se
 static int tag_infos(const struct contig_session *s, Contig__TagInfo **ret_infos,
 		     Contig__TagInfo ***ret_ptrs, size_t *ret_n)
 {
-	const struct contig_tags *tags = s->uid == 0 ? &s->pools->tags : &s->tags;
+	const struct contig_tags *tags = sees_all(s) ? &s->pools->tags : &s->tags;
 	size_t n = tags->n < CONTIG_STATS_MAX_TAGS ? tags->n : CONTIG_STATS_MAX_TAGS;
 	Contig__TagInfo *infos = calloc(n ? n : 1, sizeof(*infos));
 	Contig__TagInfo **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
@@ -401,7 +420,7 @@ static int session_infos(const struct contig_session *s, Contig__SessionInfo **r
 	Contig__SessionInfo *infos, **ptrs;
 	size_t n = 0;
 
-	if (s->uid == 0)
+	if (sees_all(s))
 		for (it = s->pools->sessions; it && n < CONTIG_STATS_MAX_SESSIONS; it = it->next)
 			n++;
 	infos = calloc(n ? n : 1, sizeof(*infos));
@@ -429,16 +448,277 @@ static int session_infos(const struct contig_session *s, Contig__SessionInfo **r
 	return 0;
 }
 
+/* One page of the buffer list and of the frame list, as the reply points
+ * to them; freed by lists_done(). */
+struct lists {
+	Contig__BufferInfo *bufs, **bptrs;
+	size_t nbufs;
+	Contig__FrameInfo *frames, **fptrs;
+	size_t nframes;
+};
+
+static void lists_done(struct lists *l)
+{
+	free(l->bufs);
+	free(l->bptrs);
+	free(l->frames);
+	free(l->fptrs);
+}
+
+static size_t varint_len(uint64_t v)
+{
+	size_t n = 1;
+
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
+}
+
+/* Bytes an entry packed to @len bytes adds to a repeated field numbered
+ * below 16 (one tag byte, the length, the entry). */
+static size_t entry_len(size_t len)
+{
+	return 1 + varint_len(len) + len;
+}
+
+static uint32_t pool_index(const struct contig_pools *env, const struct contig_pool *pool)
+{
+	uint32_t i = 0;
+
+	while (i < env->npools && env->pools[i] != pool)
+		i++;
+	return i;
+}
+
+/* Buffers @s may see: every session's for sees_all(), else its own. */
+static uint32_t buffers_visible(const struct contig_session *s)
+{
+	uint64_t n = 0;
+
+	if (!sees_all(s))
+		return s->nbuffers;
+	for (const struct contig_session *it = s->pools->sessions; it; it = it->next)
+		n += it->nbuffers;
+	return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+}
+
+static uint32_t frames_total(const struct contig_pools *env)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i < env->npools; i++)
+		n += env->pools[i]->nframes;
+	return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+}
+
+/* Changes whenever any buffer or frame does: a sum of counters that only
+ * grow. */
+static uint64_t generation(const struct contig_pools *env)
+{
+	uint64_t g = 0;
+
+	for (size_t i = 0; i < env->npools; i++)
+		g += env->pools[i]->generation;
+	return g;
+}
+
+/* The next session whose buffers @s lists after @it (NULL: none). */
+static const struct contig_session *next_listed(const struct contig_session *s,
+						const struct contig_session *it)
+{
+	return sees_all(s) ? it->next : NULL;
+}
+
+/* A page of the buffer list from index @first of @total, within *@room
+ * bytes (less what the page takes, on return). */
+static int list_buffers(const struct contig_session *s, uint32_t first, uint32_t total,
+			size_t *room, struct lists *l)
+{
+	const struct contig_session *it = sees_all(s) ? s->pools->sessions : s;
+	size_t cap = total > first ? total - first : 0;
+	uint32_t skip = first;
+
+	if (cap > CONTIG_MAX_REPLY_LEN / 16)
+		cap = CONTIG_MAX_REPLY_LEN / 16; /* an entry packs to at least 16 bytes */
+	if (cap == 0)
+		return 0;
+	l->bufs = calloc(cap, sizeof(*l->bufs));
+	l->bptrs = calloc(cap, sizeof(*l->bptrs));
+	if (!l->bufs || !l->bptrs)
+		return -ENOMEM;
+	/* Whole sessions before @first go by their count. */
+	for (; it && skip >= it->nbuffers; it = next_listed(s, it))
+		skip -= it->nbuffers;
+	for (; it && l->nbufs < cap; it = next_listed(s, it)) {
+		const struct contig_buffer *b;
+		uint32_t cursor = 0;
+
+		while (l->nbufs < cap && (b = contig_session_next_buffer(it, &cursor))) {
+			Contig__BufferInfo *e = &l->bufs[l->nbufs];
+			size_t len;
+
+			if (skip) {
+				skip--;
+				continue;
+			}
+			contig__buffer_info__init(e);
+			e->id = b->id;
+			e->pid = (uint32_t)it->pid;
+			e->uid = (uint32_t)it->uid;
+			e->pool = pool_index(s->pools, b->pool);
+			e->phys = b->phys;
+			e->len = b->len;
+			e->cache_type = b->cache_type;
+			e->tag = b->tag;
+			len = entry_len(contig__buffer_info__get_packed_size(e));
+			if (len > *room)
+				return 0;
+			*room -= len;
+			l->bptrs[l->nbufs++] = e;
+		}
+	}
+	return 0;
+}
+
+/* FrameInfo.state of @state. */
+static uint32_t frame_state(enum contig_frame_state state)
+{
+	switch (state) {
+	case CONTIG_FRAME_FREE:
+		return 0;
+	case CONTIG_FRAME_OWNED:
+		return 1;
+	case CONTIG_FRAME_RECYCLING:
+		return 2;
+	default:
+		return 3;
+	}
+}
+
+/* A page of the frame list from index @first of @total, within *@room
+ * bytes. The owner of a frame shows only to sees_all() and to the owner. */
+static int list_frames(const struct contig_session *s, uint32_t first, uint32_t total,
+		       size_t *room, struct lists *l)
+{
+	const struct contig_pools *env = s->pools;
+	size_t cap = total > first ? total - first : 0;
+	uint32_t skip = first;
+
+	if (cap > CONTIG_MAX_REPLY_LEN / 8)
+		cap = CONTIG_MAX_REPLY_LEN / 8; /* an entry packs to at least 8 bytes */
+	if (cap == 0)
+		return 0;
+	l->frames = calloc(cap, sizeof(*l->frames));
+	l->fptrs = calloc(cap, sizeof(*l->fptrs));
+	if (!l->frames || !l->fptrs)
+		return -ENOMEM;
+	for (size_t pi = 0; pi < env->npools && l->nframes < cap; pi++) {
+		const struct contig_pool *pool = env->pools[pi];
+
+		if (skip >= pool->nframes) {
+			skip -= pool->nframes;
+			continue;
+		}
+		for (uint32_t i = skip; i < pool->nframes && l->nframes < cap; i++) {
+			const struct contig_frame *f = &pool->frames[i];
+			Contig__FrameInfo *e = &l->frames[l->nframes];
+			size_t len;
+
+			contig__frame_info__init(e);
+			e->pool = (uint32_t)pi;
+			/* Another client's frame keeps its physical address from
+			 * those who may not see its owner (the kernel shows page
+			 * frame numbers only to CAP_SYS_ADMIN, because of
+			 * Rowhammer): 0 says "hidden". */
+			e->phys = f->state == CONTIG_FRAME_OWNED && !sees_all(s) && f->owner != s
+					  ? 0
+					  : f->phys;
+			e->state = frame_state(f->state);
+			if (f->state == CONTIG_FRAME_OWNED && (sees_all(s) || f->owner == s)) {
+				e->has_owner_pid = 1;
+				e->owner_pid = (uint32_t)f->owner->pid;
+				e->has_cache_type = 1;
+				e->cache_type = f->cache_type;
+				e->has_nbuffers = 1;
+				e->nbuffers = f->nbuffers;
+			}
+			len = entry_len(contig__frame_info__get_packed_size(e));
+			if (len > *room)
+				return 0;
+			*room -= len;
+			l->fptrs[l->nframes++] = e;
+		}
+		skip = 0;
+	}
+	return 0;
+}
+
+/* The list pages @req asks for, as many entries as fit beside the rest of
+ * @reply, whose stats body @st is otherwise complete. Returns 0 or -ENOMEM. */
+static int fill_lists(const struct contig_session *s, const Contig__StatsRequest *req,
+		      const Contig__Reply *reply, Contig__StatsReply *st, struct lists *l)
+{
+	bool want_buffers = req->has_want_buffers && req->want_buffers;
+	bool want_frames = req->has_want_frames && req->want_frames;
+	size_t base, room;
+	int r;
+
+	if (!want_buffers && !want_frames)
+		return 0;
+	if (want_buffers) {
+		st->has_nbuffers_listed = 1;
+		st->nbuffers_listed = buffers_visible(s);
+	}
+	if (want_frames) {
+		st->has_nframes_listed = 1;
+		st->nframes_listed = frames_total(s->pools);
+	}
+	st->has_generation = 1;
+	st->generation = generation(s->pools);
+	base = contig__reply__get_packed_size(reply);
+	room = base + CONTIG_STATS_LIST_SLACK < CONTIG_MAX_REPLY_LEN
+		       ? CONTIG_MAX_REPLY_LEN - base - CONTIG_STATS_LIST_SLACK
+		       : 0;
+	if (want_buffers) {
+		r = list_buffers(s, req->has_first_buffer ? req->first_buffer : 0,
+				 st->nbuffers_listed, &room, l);
+		if (r < 0)
+			return r;
+		st->n_buffers = l->nbufs;
+		st->buffers = l->bptrs;
+	}
+	if (want_frames) {
+		r = list_frames(s, req->has_first_frame ? req->first_frame : 0, st->nframes_listed,
+				&room, l);
+		if (r < 0)
+			return r;
+		st->n_frames = l->nframes;
+		st->frames = l->fptrs;
+	}
+	return 0;
+}
+
 static enum contig_rpc_result do_stats(struct contig_conn *conn, struct contig_session *s,
-				       uint64_t seq, const struct contig_rpc_counters *counters)
+				       uint64_t seq, const Contig__StatsRequest *req,
+				       const struct contig_rpc_counters *counters)
 {
 	Contig__Reply reply = CONTIG__REPLY__INIT;
 	Contig__StatsReply st = CONTIG__STATS_REPLY__INIT;
 	Contig__PoolInfo *infos, **ptrs;
 	Contig__TagInfo *tinfos, **tptrs;
 	Contig__SessionInfo *sinfos, **sptrs;
+	struct lists lists = { 0 };
 	size_t ntags, nsessions;
 
+	if ((req->has_first_buffer && !(req->has_want_buffers && req->want_buffers)) ||
+	    (req->has_first_frame && !(req->has_want_frames && req->want_frames))) {
+		send_status(conn, seq, CONTIG__STATUS__INVALID_ARGUMENT,
+			    "invalid argument: first_buffer and first_frame need want_buffers and "
+			    "want_frames");
+		return CONTIG_RPC_DONE;
+	}
 	if (pool_infos(s->pools, &infos, &ptrs) < 0) {
 		send_status(conn, seq, CONTIG__STATUS__NO_MEMORY, "daemon out of memory");
 		return CONTIG_RPC_DONE;
@@ -478,7 +758,12 @@ static enum contig_rpc_result do_stats(struct contig_conn *conn, struct contig_s
 	reply.status = CONTIG__STATUS__OK;
 	reply.body_case = CONTIG__REPLY__BODY_STATS;
 	reply.stats = &st;
-	send_reply(conn, &reply, NULL, 0);
+	if (fill_lists(s, req, &reply, &st, &lists) < 0) {
+		send_status(conn, seq, CONTIG__STATUS__NO_MEMORY, "daemon out of memory");
+	} else {
+		send_reply(conn, &reply, NULL, 0);
+	}
+	lists_done(&lists);
 	free(sptrs);
 	free(sinfos);
 	free(tptrs);
@@ -581,7 +866,7 @@ enum contig_rpc_result contig_rpc_handle(struct contig_conn *conn, struct contig
 		res = do_free(conn, session, req->seq, req->free);
 		break;
 	case CONTIG__REQUEST__BODY_STATS:
-		res = do_stats(conn, session, req->seq, counters);
+		res = do_stats(conn, session, req->seq, req->stats, counters);
 		break;
 	case CONTIG__REQUEST__BODY_REPORT:
 		res = do_report(conn, session, req->seq, req->report);

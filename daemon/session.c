@@ -322,6 +322,18 @@ struct contig_buffer *contig_session_buffer(struct contig_session *s, uint64_t i
 	return &sl->buf;
 }
 
+const struct contig_buffer *contig_session_next_buffer(const struct contig_session *s,
+						       uint32_t *cursor)
+{
+	for (uint32_t i = *cursor; i < s->nslots; i++)
+		if (s->slots[i].buf.id) {
+			*cursor = i + 1;
+			return &s->slots[i].buf;
+		}
+	*cursor = s->nslots;
+	return NULL;
+}
+
 static int check_params(const struct contig_alloc_params *p, struct contig_range_req *ret_req,
 			const char **ret_field)
 {
@@ -514,6 +526,7 @@ int contig_session_alloc(struct contig_session *s, const struct contig_alloc_par
 	s->nbuffers++;
 	s->len += req.len;
 	pool->nbuffers++;
+	pool->generation++;
 	tag_count(s, tag, req.len, true);
 	user_count(s, req.len, true);
 	*ret_buffer = &sl->buf;
@@ -537,6 +550,7 @@ static void buffer_release(struct contig_session *s, struct slot *sl)
 	s->nbuffers--;
 	s->len -= b->len;
 	pool->nbuffers--;
+	pool->generation++;
 	tag_count(s, b->tag, b->len, false);
 	user_count(s, b->len, false);
 	if (h->nframes == 0)

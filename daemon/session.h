@@ -151,6 +151,12 @@ int contig_session_alloc(struct contig_session *session, const struct contig_all
 /* The live buffer @id of this session, or NULL. */
 struct contig_buffer *contig_session_buffer(struct contig_session *session, uint64_t id);
 
+/* The next live buffer of @session in slot order from slot *@cursor (start
+ * at 0), or NULL when there is none; advances *@cursor past it. The order
+ * is stable while the session allocates and frees nothing. */
+const struct contig_buffer *contig_session_next_buffer(const struct contig_session *session,
+						       uint32_t *cursor);
+
 /* Free buffer @id. If @check_len is not NULL, free only if it equals the
  * requested length and @check_cache (not NULL then) the cache type.
  * Returns 0, -ENOENT (no such buffer in this session) or -EILSEQ (mismatch:

@@ -1,9 +1,23 @@
 /* contigctl - look at contigd and try allocations by hand, through libcontig.
  *
- *   contigctl [--socket PATH] status
+ *   contigctl [--socket PATH] status  [--json]
+ *   contigctl [--socket PATH] clients [--json]
+ *   contigctl [--socket PATH] tags    [--json]
+ *   contigctl [--socket PATH] buffers [--json]
+ *   contigctl [--socket PATH] map     [--json | --svg FILE] [--pool N] [--width N]
+ *                                     [--color auto|always|never]
  *   contigctl [--socket PATH] alloc SIZE [--lowest A] [--highest A] [--boundary B]
  *             [--align A] [--node N|any] [--cache TYPE] [--tag ABCD]
  *             [--priority low|normal|high] [--hold]
+ *
+ * DESIGN
+ * Every command is one look at the daemon through libcontig's public API
+ * (contig_get_stats(), contig_list_buffers(), contig_list_frames()) and
+ * prints it as a table, or with --json as one JSON document (json.c) for
+ * jq. What the daemon shows depends on who asks (DESIGN.md): root sees
+ * every client, its buffers, tags and frames' owners; anyone else the
+ * pools' totals, the frames' states and what its own connection holds,
+ * which for contigctl itself is nothing. map draws the frames (map.c).
  *
  * alloc prints the buffer's physical address (and the rest of what the
  * daemon said), then frees it, or with --hold keeps it until stdin closes.
@@ -11,25 +25,34 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "contig.h"
-
-static const char *cache_names[] = {
-	"noncached", "cached", "writecombined", "hwcoherent", "noncachedunordered", "uswc",
-};
+#include "json.h"
+#include "map.h"
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: contigctl [--socket PATH] status\n"
+		"usage: contigctl [--socket PATH] status  [--json]\n"
+		"       contigctl [--socket PATH] clients [--json]\n"
+		"       contigctl [--socket PATH] tags    [--json]\n"
+		"       contigctl [--socket PATH] buffers [--json]\n"
+		"       contigctl [--socket PATH] map     [--json | --svg FILE] [--pool N]\n"
+		"                 [--width N] [--color auto|always|never]\n"
 		"       contigctl [--socket PATH] alloc SIZE [--lowest ADDR] [--highest ADDR]\n"
 		"                 [--boundary BYTES] [--align BYTES] [--node N|any]\n"
 		"                 [--cache TYPE] [--tag ABCD] [--priority low|normal|high]\n"
 		"                 [--hold]\n"
+		"status: pools (total, free, largest buffer, fragmentation). clients: who holds\n"
+		"what. tags: bytes and buffers per pool tag (poolmon). buffers: every live\n"
+		"buffer. map: every frame by state and owner (root sees every owner; others\n"
+		"only their own).\n"
 		"SIZE and addresses take K/M/G suffixes or 0x hex. TYPE: noncached, cached,\n"
 		"writecombined, hwcoherent, noncachedunordered, uswc, or 0..5.\n"
 		"The socket is PATH, else $CONTIGD_SOCKET, else %s.\n",
@@ -60,8 +83,8 @@ static int parse_u64(const char *text, uint64_t *ret)
 
 static int parse_cache(const char *text, int *ret)
 {
-	for (int i = 0; i < (int)(sizeof(cache_names) / sizeof(cache_names[0])); i++)
-		if (strcasecmp(text, cache_names[i]) == 0) {
+	for (int i = CONTIG_NON_CACHED; i <= CONTIG_USWC_CACHED; i++)
+		if (strcasecmp(text, map_cache_name(i)) == 0) {
 			*ret = i;
 			return 0;
 		}
@@ -72,71 +95,471 @@ static int parse_cache(const char *text, int *ret)
 	return -EINVAL;
 }
 
-static void print_size(uint64_t len)
+
+/* Options of the looking commands. */
+struct look_opts {
+	bool json;
+	const char *svg;  /* map --svg FILE */
+	int pool;         /* map --pool; -1: all */
+	unsigned width;   /* map --width */
+	int colour;       /* -1 auto, 0 never, 1 always */
+};
+
+/* Parse the options of command @argv[0]; returns 0, or 2 (usage error). */
+static int parse_look(int argc, char **argv, bool is_map, struct look_opts *ret)
 {
-	if (len >= (1ull << 30) && len % (1ull << 30) == 0)
-		printf("%" PRIu64 "G", len >> 30);
-	else if (len >= (1ull << 20) && len % (1ull << 20) == 0)
-		printf("%" PRIu64 "M", len >> 20);
-	else
-		printf("%" PRIu64 "K", len >> 10);
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "svg", required_argument, NULL, 's' },
+		{ "pool", required_argument, NULL, 'p' },
+		{ "width", required_argument, NULL, 'w' },
+		{ "color", required_argument, NULL, 'c' },
+		{ "colour", required_argument, NULL, 'c' },
+		{ 0 },
+	};
+	struct look_opts o = { .pool = -1, .width = 64, .colour = -1 };
+	uint64_t v;
+	int opt;
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		if (opt == 'j') {
+			o.json = true;
+			continue;
+		}
+		if (!is_map || opt == '?')
+			return 2;
+		switch (opt) {
+		case 's':
+			o.svg = optarg;
+			break;
+		case 'p':
+			if (parse_u64(optarg, &v) < 0 || v > 1024)
+				return 2;
+			o.pool = (int)v;
+			break;
+		case 'w':
+			if (parse_u64(optarg, &v) < 0 || v < 4 || v > 1024)
+				return 2;
+			o.width = (unsigned)v;
+			break;
+		case 'c':
+			if (strcmp(optarg, "auto") == 0)
+				o.colour = -1;
+			else if (strcmp(optarg, "always") == 0)
+				o.colour = 1;
+			else if (strcmp(optarg, "never") == 0)
+				o.colour = 0;
+			else
+				return 2;
+			break;
+		default:
+			return 2;
+		}
+	}
+	if (optind < argc || (o.json && o.svg))
+		return 2;
+	*ret = o;
+	return 0;
 }
 
-static int cmd_status(struct contig_client *c)
+static int fail(const char *what, int r)
 {
-	struct contig_stats st;
-	int r = contig_get_stats(c, &st);
+	fprintf(stderr, "contigctl: %s: %s (%s)\n", what,
+		*contig_last_message() ? contig_last_message() : "failed", strerror(-r));
+	return 1;
+}
 
+/* The pools' totals and the visible sessions; a static buffer (it is large). */
+static const struct contig_stats *get_stats(struct contig_client *c)
+{
+	static struct contig_stats st;
+
+	return contig_get_stats(c, &st) < 0 ? NULL : &st;
+}
+
+/* Frames left out of get_frames() because the daemon hid where they are. */
+static size_t hidden_frames;
+
+/* The frames of the pools in @st (frames of pools beyond what contig_stats
+ * holds, and other clients' frames the daemon hides, are left out).
+ * Returns 0 or -errno. */
+static int get_frames(struct contig_client *c, const struct contig_stats *st,
+		      struct contig_frame_info **ret_frames, size_t *ret_n)
+{
+	struct contig_frame_info *frames;
+	size_t n, kept = 0;
+	int r = contig_list_frames(c, &frames, &n);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n; i++) {
+		if (frames[i].pool >= st->npools)
+			continue;
+		if (frames[i].phys == 0) { /* another client's, whereabouts hidden */
+			hidden_frames++;
+			continue;
+		}
+		frames[kept++] = frames[i];
+	}
+	*ret_frames = frames;
+	*ret_n = kept;
+	return 0;
+}
+
+/* For callers other than root: say what get_frames() left out. */
+static void note_hidden(FILE *out)
+{
+	if (hidden_frames)
+		fprintf(out, "(%zu frames of other clients not shown: their physical addresses are "
+			     "for root only)\n", hidden_frames);
+}
+
+static const char *comm_of(const struct contig_stats *st, int pid)
+{
+	for (uint32_t i = 0; i < st->nsessions_listed; i++)
+		if (st->sessions[i].pid == pid)
+			return st->sessions[i].comm;
+	return "?";
+}
+
+/* 1 - largest free run / free: 0 when all free memory is one run (or none). */
+static double fragmentation(const struct contig_pool_stats *p)
+{
+	return p->free_len ? 1.0 - (double)p->largest_free_len / (double)p->free_len : 0.0;
+}
+
+/* ---- status ---- */
+
+static int cmd_status(struct contig_client *c, const struct look_opts *o)
+{
+	const struct contig_stats *st = get_stats(c);
+	struct contig_frame_info *frames = NULL;
+	size_t nframes = 0;
+	struct map m;
+	bool have_map;
+	int r;
+
+	if (!st)
+		return fail("status", -EIO);
+	/* Free runs and lost frames come from the frame list (a newer daemon's). */
+	have_map = get_frames(c, st, &frames, &nframes) == 0;
+	r = map_init(&m, st, frames, nframes, 64);
 	if (r < 0) {
-		fprintf(stderr, "contigctl: status: %s\n", contig_last_message());
-		return 1;
+		free(frames);
+		return fail("status", r);
 	}
-	printf("%-5s %-5s %8s %8s %10s %8s %8s %8s %8s %8s\n", "node", "page", "total", "free",
-	       "largest", "frames", "owned", "segments", "buffers", "clients");
-	for (uint32_t i = 0; i < st.npools; i++) {
-		const struct contig_pool_stats *p = &st.pools[i];
+	if (o->json) {
+		struct json j;
 
-		printf("%-5d ", p->node);
-		print_size(p->page_len);
-		printf("%*s", p->page_len >= (1ull << 30) ? 4 : 3, "");
-		printf("%7" PRIu64 "M %7" PRIu64 "M %9" PRIu64 "M %8" PRIu32 " %8" PRIu32
-		       " %8" PRIu32 " %8" PRIu32 " %8" PRIu32 "\n",
-		       p->total_len >> 20, p->free_len >> 20, p->largest_free_len >> 20,
-		       p->nframes, p->nframes_owned, p->nsegments, p->nbuffers, p->nclients);
+		json_init(&j, stdout);
+		json_object_begin(&j, NULL);
+		json_array_begin(&j, "pools");
+		for (uint32_t i = 0; i < st->npools; i++) {
+			const struct contig_pool_stats *p = &st->pools[i];
+
+			json_object_begin(&j, NULL);
+			json_u64(&j, "pool", i);
+			json_i64(&j, "node", p->node);
+			json_u64(&j, "page_len", p->page_len);
+			json_u64(&j, "total_len", p->total_len);
+			json_u64(&j, "free_len", p->free_len);
+			json_u64(&j, "largest_free_len", p->largest_free_len);
+			json_fixed(&j, "fragmentation", fragmentation(p));
+			if (have_map) {
+				json_u64(&j, "nfree_runs", m.summary[i].nfree_runs);
+				json_u64(&j, "nframes_lost", m.summary[i].nlost);
+			}
+			json_u64(&j, "nframes", p->nframes);
+			json_u64(&j, "nframes_owned", p->nframes_owned);
+			json_u64(&j, "nframes_recycling", p->nframes_recycling);
+			json_u64(&j, "nsegments", p->nsegments);
+			json_u64(&j, "largest_segment_len", p->largest_segment_len);
+			json_u64(&j, "nbuffers", p->nbuffers);
+			json_u64(&j, "nclients", p->nclients);
+			json_object_end(&j);
+		}
+		json_array_end(&j);
+		json_u64(&j, "nsessions", st->nsessions);
+		json_u64(&j, "nrecycled", st->nrecycled);
+		json_u64(&j, "nrecycle_moved", st->nrecycle_moved);
+		json_u64(&j, "nrecycle_truncated", st->nrecycle_truncated);
+		json_u64(&j, "nframes_lost", st->nframes_lost);
+		json_u64(&j, "nbugchecks", st->nbugchecks);
+		json_object_end(&j);
+		json_done(&j);
+	} else {
+		printf("%-4s %-4s %5s %8s %8s %8s %5s %5s %6s %6s %7s %8s %7s %7s\n", "pool", "node",
+		       "page", "total", "free", "largest", "frag", "runs", "frames", "owned",
+		       "recycle", "segments", "buffers", "clients");
+		for (uint32_t i = 0; i < st->npools; i++) {
+			const struct contig_pool_stats *p = &st->pools[i];
+			char page[MAP_SIZE_TEXT], total[MAP_SIZE_TEXT], freeb[MAP_SIZE_TEXT];
+			char largest[MAP_SIZE_TEXT], runs[MAP_SIZE_TEXT];
+
+			map_size_text(p->page_len, page);
+			map_size_text(p->total_len, total);
+			map_size_text(p->free_len, freeb);
+			map_size_text(p->largest_free_len, largest);
+			snprintf(runs, sizeof(runs), "%" PRIu32, m.summary[i].nfree_runs);
+			printf("%-4" PRIu32 " %-4d %5s %8s %8s %8s %5.2f %5s %6" PRIu32 " %6" PRIu32
+			       " %7" PRIu32 " %8" PRIu32 " %7" PRIu32 " %7" PRIu32 "\n",
+			       i, p->node, page, total, freeb, largest, fragmentation(p),
+			       have_map ? runs : "-", p->nframes, p->nframes_owned,
+			       p->nframes_recycling, p->nsegments, p->nbuffers, p->nclients);
+		}
+		printf("sessions %" PRIu32 ", frames recycled %" PRIu64 " (moved %" PRIu64
+		       ", truncated by their owner %" PRIu64 "), lost %" PRIu64
+		       ", misuses reported %" PRIu64 "\n",
+		       st->nsessions, st->nrecycled, st->nrecycle_moved, st->nrecycle_truncated,
+		       st->nframes_lost, st->nbugchecks);
+		printf("largest: the largest buffer a request could get now; frag: 1 - largest / "
+		       "free; runs: runs of adjacent free frames\n");
 	}
-	printf("sessions %" PRIu32 ", frames recycled %" PRIu64 " (moved %" PRIu64 "), lost %" PRIu64
-	       ", misuses reported %" PRIu64 "\n",
-	       st.nsessions, st.nrecycled, st.nrecycle_moved, st.nframes_lost, st.nbugchecks);
-	if (st.nsessions_listed) {
-		printf("\n%-8s %-6s %-16s %8s %10s %7s %8s\n", "pid", "uid", "process", "buffers",
-		       "bytes", "frames", "misuses");
-		for (uint32_t i = 0; i < st.nsessions_listed; i++) {
-			const struct contig_session_stats *ss = &st.sessions[i];
+	map_done(&m);
+	free(frames);
+	return 0;
+}
 
-			printf("%-8d %-6u %-16s %8" PRIu32 " %10" PRIu64 " %7" PRIu32 " %8" PRIu64 "\n",
-			       ss->pid, ss->uid, ss->comm, ss->nbuffers, ss->len, ss->nframes,
-			       ss->nbugchecks);
+/* ---- clients ---- */
+
+static int cmd_clients(struct contig_client *c, const struct look_opts *o)
+{
+	const struct contig_stats *st = get_stats(c);
+	bool hidden;
+
+	if (!st)
+		return fail("clients", -EIO);
+	/* Only the daemon's administrators get the list (DESIGN.md). */
+	hidden = st->nsessions_listed == 0 && st->nsessions > 0;
+	if (o->json) {
+		struct json j;
+
+		json_init(&j, stdout);
+		json_object_begin(&j, NULL);
+		json_u64(&j, "nsessions", st->nsessions);
+		json_bool(&j, "visible", !hidden);
+		json_array_begin(&j, "clients");
+		for (uint32_t i = 0; i < st->nsessions_listed; i++) {
+			const struct contig_session_stats *s = &st->sessions[i];
+
+			json_object_begin(&j, NULL);
+			json_i64(&j, "pid", s->pid);
+			json_u64(&j, "uid", s->uid);
+			json_string(&j, "comm", s->comm);
+			json_u64(&j, "len", s->len);
+			json_u64(&j, "nbuffers", s->nbuffers);
+			json_u64(&j, "nframes", s->nframes);
+			json_u64(&j, "nbugchecks", s->nbugchecks);
+			json_object_end(&j);
+		}
+		json_array_end(&j);
+		json_object_end(&j);
+		json_done(&j);
+	} else {
+		printf("%-8s %-6s %-16s %12s %8s %7s %8s\n", "pid", "uid", "process", "bytes",
+		       "buffers", "frames", "misuses");
+		for (uint32_t i = 0; i < st->nsessions_listed; i++) {
+			const struct contig_session_stats *s = &st->sessions[i];
+
+			printf("%-8d %-6u %-16s %12" PRIu64 " %8" PRIu32 " %7" PRIu32 " %8" PRIu64
+			       "\n",
+			       s->pid, s->uid, s->comm, s->len, s->nbuffers, s->nframes, s->nbugchecks);
 		}
 	}
-	if (st.ntags == 0)
+	if (hidden)
+		fprintf(stderr, "contigctl: %" PRIu32 " sessions; only root sees whose\n",
+			st->nsessions);
+	return 0;
+}
+
+/* ---- tags ---- */
+
+static int cmp_tag_bytes(const void *a, const void *b)
+{
+	const struct contig_tag_stats *x = a, *y = b;
+
+	if (x->len != y->len)
+		return x->len > y->len ? -1 : 1;
+	return x->tag < y->tag ? -1 : x->tag > y->tag;
+}
+
+static int cmd_tags(struct contig_client *c, const struct look_opts *o)
+{
+	const struct contig_stats *st = get_stats(c);
+	struct contig_tag_stats tags[sizeof(st->tags) / sizeof(st->tags[0])];
+	uint32_t n;
+
+	if (!st)
+		return fail("tags", -EIO);
+	/* poolmon's order: most bytes first. */
+	n = st->ntags;
+	memcpy(tags, st->tags, n * sizeof(tags[0]));
+	qsort(tags, n, sizeof(tags[0]), cmp_tag_bytes);
+	if (o->json) {
+		struct json j;
+
+		json_init(&j, stdout);
+		json_object_begin(&j, NULL);
+		json_array_begin(&j, "tags");
+		for (uint32_t i = 0; i < n; i++) {
+			char name[5];
+
+			map_tag_name(tags[i].tag, name);
+			json_object_begin(&j, NULL);
+			json_string(&j, "tag", name);
+			json_u64(&j, "value", tags[i].tag);
+			json_u64(&j, "nallocs", tags[i].nallocs);
+			json_u64(&j, "nfrees", tags[i].nfrees);
+			json_i64(&j, "diff", (int64_t)(tags[i].nallocs - tags[i].nfrees));
+			json_u64(&j, "nbuffers", tags[i].nbuffers);
+			json_u64(&j, "len", tags[i].len);
+			json_object_end(&j);
+		}
+		json_array_end(&j);
+		json_object_end(&j);
+		json_done(&j);
 		return 0;
-	/* poolmon's columns; a tag is four characters, shown as written in C
+	}
+	/* poolmon's columns. A tag is four characters, shown as written in C
 	 * ('Tag1' is stored with '1' in the low byte). */
-	printf("\n%-6s %10s %10s %10s %12s\n", "tag", "allocs", "frees", "live", "bytes");
-	for (uint32_t i = 0; i < st.ntags; i++) {
-		const struct contig_tag_stats *t = &st.tags[i];
+	printf("%-6s %10s %10s %10s %14s\n", "tag", "allocs", "frees", "diff", "bytes");
+	for (uint32_t i = 0; i < n; i++) {
 		char name[5];
 
-		for (int k = 0; k < 4; k++) {
-			char ch = (char)(t->tag >> (8 * (3 - k)));
-
-			name[k] = ch >= 32 && ch < 127 ? ch : '.';
-		}
-		name[4] = '\0';
-		printf("%-6s %10" PRIu64 " %10" PRIu64 " %10" PRIu32 " %12" PRIu64 "\n", name,
-		       t->nallocs, t->nfrees, t->nbuffers, t->len);
+		map_tag_name(tags[i].tag, name);
+		printf("%-6s %10" PRIu64 " %10" PRIu64 " %10" PRId64 " %14" PRIu64 "\n", name,
+		       tags[i].nallocs, tags[i].nfrees, (int64_t)(tags[i].nallocs - tags[i].nfrees),
+		       tags[i].len);
 	}
 	return 0;
+}
+
+/* ---- buffers ---- */
+
+static int cmp_buffer(const void *a, const void *b)
+{
+	const struct contig_buffer_info *x = a, *y = b;
+
+	if (x->pool != y->pool)
+		return x->pool < y->pool ? -1 : 1;
+	return x->phys < y->phys ? -1 : x->phys > y->phys;
+}
+
+static int cmd_buffers(struct contig_client *c, const struct look_opts *o)
+{
+	const struct contig_stats *st = get_stats(c);
+	struct contig_buffer_info *bufs;
+	size_t n;
+	int r;
+
+	if (!st)
+		return fail("buffers", -EIO);
+	r = contig_list_buffers(c, &bufs, &n);
+	if (r < 0)
+		return fail("buffers", r);
+	if (n)
+		qsort(bufs, n, sizeof(*bufs), cmp_buffer);
+	if (o->json) {
+		struct json j;
+
+		json_init(&j, stdout);
+		json_object_begin(&j, NULL);
+		json_array_begin(&j, "buffers");
+		for (size_t i = 0; i < n; i++) {
+			const struct contig_buffer_info *b = &bufs[i];
+			char tag[5];
+
+			map_tag_name(b->tag, tag);
+			json_object_begin(&j, NULL);
+			json_i64(&j, "pid", b->pid);
+			json_u64(&j, "uid", b->uid);
+			json_string(&j, "comm", comm_of(st, b->pid));
+			json_u64(&j, "id", b->id);
+			json_u64(&j, "phys", b->phys);
+			json_hex(&j, "phys_hex", b->phys);
+			json_u64(&j, "len", b->len);
+			json_u64(&j, "pool", b->pool);
+			json_i64(&j, "node", b->node);
+			json_u64(&j, "page_len", b->page_len);
+			json_string(&j, "cache_type", map_cache_name(b->cache_type));
+			json_string(&j, "tag", tag);
+			json_u64(&j, "tag_value", b->tag);
+			json_object_end(&j);
+		}
+		json_array_end(&j);
+		json_object_end(&j);
+		json_done(&j);
+	} else {
+		printf("%-8s %-16s %-18s %10s %4s %5s %-18s %-4s\n", "pid", "process", "phys",
+		       "bytes", "node", "page", "cache", "tag");
+		for (size_t i = 0; i < n; i++) {
+			const struct contig_buffer_info *b = &bufs[i];
+			char tag[5], page[MAP_SIZE_TEXT];
+
+			map_tag_name(b->tag, tag);
+			map_size_text(b->page_len, page);
+			printf("%-8d %-16s 0x%016" PRIx64 " %10" PRIu64 " %4d %5s %-18s %-4s\n", b->pid,
+			       comm_of(st, b->pid), b->phys, b->len, b->node, page,
+			       map_cache_name(b->cache_type), tag);
+		}
+	}
+	free(bufs);
+	return 0;
+}
+
+/* ---- map ---- */
+
+static int cmd_map(struct contig_client *c, const struct look_opts *o)
+{
+	const struct contig_stats *st = get_stats(c);
+	struct contig_frame_info *frames;
+	size_t n;
+	struct map m;
+	int r;
+
+	if (!st)
+		return fail("map", -EIO);
+	if (o->pool >= 0 && (uint32_t)o->pool >= st->npools) {
+		fprintf(stderr, "contigctl: map: no pool %d (the daemon has %" PRIu32 ")\n", o->pool,
+			st->npools);
+		return 2;
+	}
+	r = get_frames(c, st, &frames, &n);
+	if (r < 0)
+		return fail("map", r);
+	r = map_init(&m, st, frames, n, o->width);
+	if (r < 0) {
+		free(frames);
+		return fail("map", r);
+	}
+	if (o->svg) {
+		FILE *f = fopen(o->svg, "w");
+
+		if (f)
+			map_print_svg(&m, o->pool, f);
+		if (!f || ferror(f) || fclose(f) != 0) {
+			fprintf(stderr, "contigctl: map: cannot write %s: %s\n", o->svg,
+				strerror(errno));
+			r = -EIO;
+		}
+	} else if (o->json) {
+		struct json j;
+
+		json_init(&j, stdout);
+		map_print_json(&m, o->pool, &j);
+		json_done(&j);
+	} else {
+		bool colour = o->colour == 1 ||
+			      (o->colour < 0 && isatty(STDOUT_FILENO) && !getenv("NO_COLOR") &&
+			       !(getenv("TERM") && strcmp(getenv("TERM"), "dumb") == 0));
+
+		map_print_text(&m, o->pool, stdout, colour);
+		note_hidden(stdout);
+	}
+	map_done(&m);
+	free(frames);
+	return r < 0 ? 1 : 0;
 }
 
 static int cmd_alloc(struct contig_client *c, int argc, char **argv)
@@ -215,9 +638,19 @@ static int cmd_alloc(struct contig_client *c, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	static const struct {
+		const char *name;
+		int (*fn)(struct contig_client *c, const struct look_opts *o);
+		bool is_map;
+	} looks[] = {
+		{ "status", cmd_status, false },   { "clients", cmd_clients, false },
+		{ "tags", cmd_tags, false },       { "buffers", cmd_buffers, false },
+		{ "map", cmd_map, true },
+	};
 	const char *socket_path = NULL;
 	struct contig_client *c;
-	int argi = 1, r;
+	struct look_opts o;
+	int argi = 1, look = -1, r;
 
 	if (argi + 1 < argc && strcmp(argv[argi], "--socket") == 0) {
 		socket_path = argv[argi + 1];
@@ -227,8 +660,15 @@ int main(int argc, char **argv)
 		usage(argi >= argc ? stderr : stdout);
 		return argi >= argc ? 2 : 0;
 	}
-	if (strcmp(argv[argi], "status") != 0 && strcmp(argv[argi], "alloc") != 0) {
+	for (size_t i = 0; i < sizeof(looks) / sizeof(looks[0]); i++)
+		if (strcmp(argv[argi], looks[i].name) == 0)
+			look = (int)i;
+	if (look < 0 && strcmp(argv[argi], "alloc") != 0) {
 		fprintf(stderr, "contigctl: unknown command '%s'\n", argv[argi]);
+		usage(stderr);
+		return 2;
+	}
+	if (look >= 0 && parse_look(argc - argi, argv + argi, looks[look].is_map, &o) != 0) {
 		usage(stderr);
 		return 2;
 	}
@@ -237,8 +677,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "contigctl: %s\n", contig_last_message());
 		return 1;
 	}
-	if (strcmp(argv[argi], "status") == 0)
-		r = cmd_status(c);
+	if (look >= 0)
+		r = looks[look].fn(c, &o);
 	else
 		r = cmd_alloc(c, argc - argi, argv + argi);
 	contig_disconnect(c);

@@ -374,6 +374,39 @@ int contig_server_send(struct contig_conn *conn, const void *data, size_t len, c
 			r->tags[i].nbuffers = reply->stats->tags[i]->nbuffers;
 			r->tags[i].len = reply->stats->tags[i]->len;
 		}
+		r->has_nbuffers_listed = reply->stats->has_nbuffers_listed;
+		r->nbuffers_listed = reply->stats->nbuffers_listed;
+		r->has_nframes_listed = reply->stats->has_nframes_listed;
+		r->nframes_listed = reply->stats->nframes_listed;
+		r->has_generation = reply->stats->has_generation;
+		r->n_buffers = (uint32_t)reply->stats->n_buffers;
+		r->n_frames = (uint32_t)reply->stats->n_frames;
+		for (size_t i = 0; i < reply->stats->n_buffers && i < FAKE_MAX_LISTED; i++) {
+			const Contig__BufferInfo *b = reply->stats->buffers[i];
+
+			r->buffers[i].id = b->id;
+			r->buffers[i].phys = b->phys;
+			r->buffers[i].len = b->len;
+			r->buffers[i].pid = b->pid;
+			r->buffers[i].uid = b->uid;
+			r->buffers[i].pool = b->pool;
+			r->buffers[i].tag = b->tag;
+			r->buffers[i].cache_type = b->cache_type;
+		}
+		for (size_t i = 0; i < reply->stats->n_frames && i < FAKE_MAX_LISTED; i++) {
+			const Contig__FrameInfo *f = reply->stats->frames[i];
+
+			r->frames[i].phys = f->phys;
+			r->frames[i].pool = f->pool;
+			r->frames[i].state = f->state;
+			/* The three owner fields come together or not at all. */
+			fuzz_check(f->has_owner_pid == f->has_cache_type &&
+				   f->has_owner_pid == f->has_nbuffers);
+			r->frames[i].has_owner = f->has_owner_pid;
+			r->frames[i].owner_pid = f->owner_pid;
+			r->frames[i].cache_type = f->cache_type;
+			r->frames[i].nbuffers = f->nbuffers;
+		}
 		break;
 	default:
 		break;

@@ -37,6 +37,8 @@ __attribute__((noreturn)) void fuzz_fail(const char *file, int line, const char 
 
 /* Tags of a stats reply that the harness checks. */
 #define FAKE_MAX_TAGS 64
+/* Entries of a stats reply's buffer and frame list pages that it checks. */
+#define FAKE_MAX_LISTED 128
 
 /* Recycling behaviour for one input (from its header). */
 struct fake_chaos {
@@ -106,6 +108,20 @@ struct fake_reply {
 		uint32_t tag, nbuffers;
 		uint64_t len;
 	} tags[FAKE_MAX_TAGS]; /* the first FAKE_MAX_TAGS of n_tags */
+	/* stats lists: totals, and the first FAKE_MAX_LISTED entries of the page */
+	bool has_nbuffers_listed, has_nframes_listed, has_generation;
+	uint32_t nbuffers_listed, nframes_listed, n_buffers, n_frames;
+	struct {
+		uint64_t id, phys, len;
+		uint32_t pid, uid, pool, tag;
+		int cache_type;
+	} buffers[FAKE_MAX_LISTED];
+	struct {
+		uint64_t phys;
+		uint32_t pool, state, owner_pid, nbuffers;
+		bool has_owner;
+		int cache_type;
+	} frames[FAKE_MAX_LISTED];
 	/* descriptors, as physical addresses (fake_fd_phys()); all valid */
 	size_t nfds;
 	uint64_t fd_phys[CONTIG_FDS_PER_DATAGRAM];

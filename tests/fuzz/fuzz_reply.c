@@ -7,7 +7,9 @@
  * end of a SOCK_SEQPACKET socketpair before one contig_wire_* call reads
  * its reply from the other end. Input:
  *   byte 0   bits 0-2: the call (% 5: alloc, stats, free, hello, report);
- *            bits 3-7: its arguments (free: check len / cache type)
+ *            bits 3-7: its arguments (free: check len / cache type;
+ *            stats: bit 4 lists the frames, else bit 3 the buffers,
+ *            page by page with contig_wire_list(), instead of stats)
  *   byte 1   bits 0-3: which of datagrams 0..3 carry descriptors;
  *            bits 4-5: how many the first of them carries (1, 2, 3, 250;
  *            the others carry as many, or 1 after 250);
@@ -195,7 +197,17 @@ static int call(struct contig_wire *w, uint8_t op)
 		break;
 	}
 	case 1:
-		r = contig_wire_stats(w, &st);
+		if (op & 0x18) {
+			void *list = NULL;
+			size_t n = 0;
+
+			r = contig_wire_list(w, (op & 0x10) != 0, &list, &n);
+			if (r == 0 && (n == 0) != (list == NULL))
+				fail("a list and its count disagree");
+			free(list);
+		} else {
+			r = contig_wire_stats(w, &st);
+		}
 		break;
 	case 2: {
 		uint64_t len = 4096;

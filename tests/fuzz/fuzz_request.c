@@ -736,7 +736,103 @@ static void check_alloc(struct world *w, struct client *c, const Contig__Request
 	model_add(c, b->id);
 }
 
-static void check_stats(const struct world *w, const struct client *c)
+/* The session of the connected client with @pid (NULL if none). */
+static const struct contig_session *session_of_pid(const struct world *w, uint32_t pid)
+{
+	for (unsigned i = 0; i < w->nclients; i++)
+		if (w->clients[i].s && (uint32_t)w->clients[i].pid == pid)
+			return w->clients[i].s;
+	return NULL;
+}
+
+/* A stats request's list pages (contig.proto, "Lists"): the totals, each
+ * entry against the live state, and what a caller may see of others. */
+static void check_lists(const struct world *w, const struct client *c,
+			const Contig__StatsRequest *req)
+{
+	const struct fake_reply *r = &c->conn.replies[0];
+	const struct contig_session *s = c->s;
+	bool root = s->uid == 0;
+	uint32_t first, total = 0;
+
+	if (!(req->has_want_buffers && req->want_buffers)) {
+		fuzz_check(!r->has_nbuffers_listed && r->n_buffers == 0);
+	} else {
+		for (unsigned i = 0; i < w->nclients; i++)
+			if (w->clients[i].s && (root || w->clients[i].s == s))
+				total += w->clients[i].s->nbuffers;
+		first = req->has_first_buffer ? req->first_buffer : 0;
+		fuzz_check(r->has_nbuffers_listed && r->has_generation && r->nbuffers_listed == total);
+		/* Within the list, and never an empty page before its end. */
+		fuzz_check(first >= total ? r->n_buffers == 0
+					  : r->n_buffers >= 1 && r->n_buffers <= total - first);
+		for (uint32_t i = 0; i < r->n_buffers && i < FAKE_MAX_LISTED; i++) {
+			const struct contig_session *owner = session_of_pid(w, r->buffers[i].pid);
+			const struct contig_buffer *b;
+
+			/* Only root sees another session's buffers. */
+			fuzz_check(owner && (root || owner == s));
+			b = contig_session_buffer((struct contig_session *)owner, r->buffers[i].id);
+			fuzz_check(b && b->phys == r->buffers[i].phys && b->len == r->buffers[i].len &&
+				   b->tag == r->buffers[i].tag &&
+				   b->cache_type == r->buffers[i].cache_type &&
+				   r->buffers[i].uid == (uint32_t)owner->uid &&
+				   r->buffers[i].pool < w->env.npools &&
+				   w->env.pools[r->buffers[i].pool] == b->pool);
+			for (uint32_t k = 0; k < i; k++)
+				fuzz_check(r->buffers[k].pid != r->buffers[i].pid ||
+					   r->buffers[k].id != r->buffers[i].id);
+		}
+	}
+	if (!(req->has_want_frames && req->want_frames)) {
+		fuzz_check(!r->has_nframes_listed && r->n_frames == 0);
+		return;
+	}
+	total = 0;
+	for (size_t pi = 0; pi < w->env.npools; pi++)
+		total += w->env.pools[pi]->nframes;
+	first = req->has_first_frame ? req->first_frame : 0;
+	fuzz_check(r->has_nframes_listed && r->has_generation && r->nframes_listed == total);
+	fuzz_check(first >= total ? r->n_frames == 0
+				  : r->n_frames >= 1 && r->n_frames <= total - first);
+	for (uint32_t i = 0; i < r->n_frames && i < FAKE_MAX_LISTED; i++) {
+		/* Entry i is frame first + i, counted pool by pool in reservation order. */
+		uint64_t index = (uint64_t)first + i;
+		size_t pi = 0;
+		const struct contig_frame *f;
+		static const enum contig_frame_state states[] = { CONTIG_FRAME_FREE,
+								  CONTIG_FRAME_OWNED,
+								  CONTIG_FRAME_RECYCLING,
+								  CONTIG_FRAME_LOST };
+
+		while (index >= w->env.pools[pi]->nframes)
+			index -= w->env.pools[pi++]->nframes;
+		f = &w->env.pools[pi]->frames[index];
+		/* Another client's frame hides its address from a non-root caller. */
+		bool hidden = f->state == CONTIG_FRAME_OWNED && !root && f->owner != s;
+
+		fuzz_check(r->frames[i].pool == pi &&
+			   r->frames[i].phys == (hidden ? 0 : f->phys) &&
+			   r->frames[i].state < 4 && states[r->frames[i].state] == f->state);
+		/* The owner shows to root, and to the owner only. */
+		fuzz_check(r->frames[i].has_owner ==
+			   (f->state == CONTIG_FRAME_OWNED && (root || f->owner == s)));
+		if (r->frames[i].has_owner)
+			fuzz_check(r->frames[i].owner_pid == (uint32_t)f->owner->pid &&
+				   r->frames[i].cache_type == f->cache_type &&
+				   r->frames[i].nbuffers == f->nbuffers);
+	}
+}
+
+/* Do the list fields of a stats request make sense together? */
+static bool stats_invalid(const Contig__StatsRequest *req)
+{
+	return (req->has_first_buffer && !(req->has_want_buffers && req->want_buffers)) ||
+	       (req->has_first_frame && !(req->has_want_frames && req->want_frames));
+}
+
+static void check_stats(const struct world *w, const struct client *c,
+			const Contig__StatsRequest *req)
 {
 	const struct fake_reply *r = &c->conn.replies[0];
 	const struct contig_session *s = c->s;
@@ -751,6 +847,7 @@ static void check_stats(const struct world *w, const struct client *c)
 		fuzz_check(r->tags[i].tag == tags->v[i].tag &&
 			   r->tags[i].nbuffers == tags->v[i].nbuffers &&
 			   r->tags[i].len == tags->v[i].len);
+	check_lists(w, c, req);
 }
 
 static void note_before(const struct world *w, const struct client *c, const Contig__Request *req,
@@ -860,9 +957,13 @@ static void check_reply(struct world *w, struct client *c, const Contig__Request
 			break;
 		}
 		case CONTIG__REQUEST__BODY_STATS:
+			if (stats_invalid(req->stats)) {
+				want = CONTIG__STATUS__INVALID_ARGUMENT;
+				break;
+			}
 			want = CONTIG__STATUS__OK;
 			fuzz_check(r->body_case == CONTIG__REPLY__BODY_STATS);
-			check_stats(w, c);
+			check_stats(w, c, req->stats);
 			break;
 		case CONTIG__REQUEST__BODY_REPORT:
 			want = strlen(req->report->routine) <= 64 && strlen(req->report->reason) <= 256

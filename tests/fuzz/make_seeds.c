@@ -149,6 +149,27 @@ static void req_stats(struct seed *s, unsigned client, uint64_t seq)
 	req_put(s, client, &req);
 }
 
+/* A stats request for list pages: @first_* < 0 leaves the field out. */
+static void req_stats_lists(struct seed *s, unsigned client, uint64_t seq, bool buffers,
+			    long first_buffer, bool frames, long first_frame)
+{
+	Contig__Request req = CONTIG__REQUEST__INIT;
+	Contig__StatsRequest st = CONTIG__STATS_REQUEST__INIT;
+
+	st.has_want_buffers = buffers;
+	st.want_buffers = buffers;
+	st.has_first_buffer = first_buffer >= 0;
+	st.first_buffer = first_buffer >= 0 ? (uint32_t)first_buffer : 0;
+	st.has_want_frames = frames;
+	st.want_frames = frames;
+	st.has_first_frame = first_frame >= 0;
+	st.first_frame = first_frame >= 0 ? (uint32_t)first_frame : 0;
+	req.seq = seq;
+	req.body_case = CONTIG__REQUEST__BODY_STATS;
+	req.stats = &st;
+	req_put(s, client, &req);
+}
+
 static void req_report(struct seed *s, unsigned client, uint64_t seq, const char *routine,
 		       const char *reason)
 {
@@ -296,6 +317,26 @@ static void request_seeds(void)
 	}
 	req_stats(&s, 0, 9);
 	write_seed("request", "root_same_user_quotas", &s);
+
+	/* Lists: root sees both clients' buffers and frame owners, the other
+	 * only its own; pages from an index, past the end, and a first
+	 * without its want (invalid). With the 300-frame pool. */
+	seed_start(&s, 0x01 | 0x02 | 0x20, 0);
+	req_hello(&s, 0, 1, CONTIG_PROTOCOL_VERSION);
+	req_hello(&s, 1, 1, CONTIG_PROTOCOL_VERSION);
+	for (unsigned i = 0; i < 3; i++) {
+		req_alloc(&s, 0, 2 + i, &small);
+		req_alloc(&s, 1, 2 + i, i == 1 ? &two_mib : &small);
+	}
+	req_stats_lists(&s, 0, 5, true, -1, true, -1);
+	req_stats_lists(&s, 1, 5, true, -1, true, -1);
+	req_stats_lists(&s, 0, 6, true, 4, true, 70);
+	req_stats_lists(&s, 1, 6, true, 3, false, -1);
+	req_stats_lists(&s, 0, 7, false, -1, true, 100000);
+	req_stats_lists(&s, 1, 7, false, 1, false, -1);
+	req_free(&s, 1, 8, first_id(2), NULL, NULL);
+	req_stats_lists(&s, 1, 9, false, -1, true, 0);
+	write_seed("request", "stats_lists", &s);
 
 	/* Byte quotas and max_frames_per_buffer. */
 	seed_start(&s, 0x10, 0);
@@ -620,6 +661,63 @@ static void rep_stats(struct seed *s, uint64_t seq)
 	rep_put(s, &r);
 }
 
+/* A page of a buffer list (@frames false) or frame list: @n entries from
+ * @first of @total, pool 0 or 1. */
+static void rep_stats_list(struct seed *s, uint64_t seq, bool frames, uint32_t first,
+			   uint32_t n, uint32_t total, uint64_t generation)
+{
+	Contig__Reply r = CONTIG__REPLY__INIT;
+	Contig__StatsReply st = CONTIG__STATS_REPLY__INIT;
+	Contig__PoolInfo pools[2], *pptrs[2] = { &pools[0], &pools[1] };
+	Contig__BufferInfo bufs[4], *bptrs[4];
+	Contig__FrameInfo fr[4], *fptrs[4];
+
+	pool_info(&pools[0], 0);
+	pool_info(&pools[1], 1);
+	for (uint32_t i = 0; i < n && i < 4; i++) {
+		contig__buffer_info__init(&bufs[i]);
+		bufs[i].id = 0x100000001ull + first + i;
+		bufs[i].pid = 1234;
+		bufs[i].uid = 1000;
+		bufs[i].pool = i % 2;
+		bufs[i].phys = 0x40000000ull + (first + i) * 4096ull;
+		bufs[i].len = 4096;
+		bufs[i].cache_type = 1;
+		bufs[i].tag = 0x41424344u;
+		bptrs[i] = &bufs[i];
+		contig__frame_info__init(&fr[i]);
+		fr[i].pool = i % 2;
+		fr[i].phys = 0x40000000ull + (first + i) * 2 * MIB;
+		fr[i].state = (first + i) % 4;
+		if (fr[i].state == 1) {
+			fr[i].has_owner_pid = fr[i].has_cache_type = fr[i].has_nbuffers = 1;
+			fr[i].owner_pid = 1234;
+			fr[i].cache_type = 1;
+			fr[i].nbuffers = 2;
+		}
+		fptrs[i] = &fr[i];
+	}
+	st.n_pools = 2;
+	st.pools = pptrs;
+	if (frames) {
+		st.has_nframes_listed = 1;
+		st.nframes_listed = total;
+		st.n_frames = n;
+		st.frames = fptrs;
+	} else {
+		st.has_nbuffers_listed = 1;
+		st.nbuffers_listed = total;
+		st.n_buffers = n;
+		st.buffers = bptrs;
+	}
+	st.has_generation = 1;
+	st.generation = generation;
+	r.seq = seq;
+	r.body_case = CONTIG__REPLY__BODY_STATS;
+	r.stats = &st;
+	rep_put(s, &r);
+}
+
 /* fuzz_reply's header: the call; which datagrams carry how many
  * descriptors (count index: 1, 2, 3, 250); what the daemon end does. */
 enum { CALL_ALLOC, CALL_STATS, CALL_FREE, CALL_HELLO, CALL_REPORT };
@@ -678,6 +776,19 @@ static void reply_seeds(void)
 	seed_start(&s, CALL_STATS, END_SHUTDOWN);
 	rep_stats(&s, 1);
 	write_seed("reply", "stats", &s);
+
+	/* Lists in pages; a change between pages starts over. */
+	seed_start(&s, CALL_STATS | 0x08, END_SHUTDOWN);
+	rep_stats_list(&s, 1, false, 0, 4, 6, 9);
+	rep_stats_list(&s, 2, false, 4, 2, 6, 9);
+	write_seed("reply", "list_buffers", &s);
+
+	seed_start(&s, CALL_STATS | 0x10, END_SHUTDOWN);
+	rep_stats_list(&s, 1, true, 0, 3, 7, 4);
+	rep_stats_list(&s, 2, true, 3, 4, 7, 5);
+	rep_stats_list(&s, 3, true, 0, 4, 7, 5);
+	rep_stats_list(&s, 4, true, 4, 3, 7, 5);
+	write_seed("reply", "list_frames_changed", &s);
 
 	seed_start(&s, CALL_FREE, END_SHUTDOWN);
 	rep_empty(&s, 1, CONTIG__REPLY__BODY_FREE);

@@ -5,11 +5,32 @@
 #                   with the built-in configuration in the foreground
 #   make test       install missing packages (as root), build, run every test
 #                   under prove (needs root and hugepages: see README.md)
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR= (and the directories below)
+#   make uninstall  the same variables: removes what install put there
 #   make clean
 
+# Install directories. For PREFIX=/usr (a distribution package) the
+# configuration goes to /etc and the units to /lib/systemd/system (Debian
+# 12's systemdsystemunitdir); for any other prefix, under the prefix
+# (systemd also reads /usr/local/lib/systemd/system and
+# /usr/local/lib/sysusers.d). Each may be given on the command line; only
+# PREFIX and DESTDIR are also taken from the environment.
+VERSION := 1.0.0
 PREFIX ?= /usr/local
 DESTDIR ?=
+usr_or = $(if $(filter /usr /usr/,$(PREFIX)),$(1),$(2))
+BINDIR = $(PREFIX)/bin
+SBINDIR = $(PREFIX)/sbin
+LIBDIR = $(PREFIX)/lib
+INCLUDEDIR = $(PREFIX)/include
+PKGCONFIGDIR = $(LIBDIR)/pkgconfig
+DATADIR = $(PREFIX)/share
+MANDIR = $(DATADIR)/man
+DOCDIR = $(DATADIR)/doc/contigd
+SYSCONFDIR = $(call usr_or,/etc,$(PREFIX)/etc)
+SYSTEMDUNITDIR = $(call usr_or,/lib/systemd/system,$(PREFIX)/lib/systemd/system)
+SYSUSERSDIR = $(call usr_or,/usr/lib/sysusers.d,$(PREFIX)/lib/sysusers.d)
+
 CC ?= cc
 CFLAGS ?= -O2 -g
 PKGS := libuv libprotobuf-c libsystemd numa
@@ -140,11 +161,16 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	$(B)/contigd $(ARGS)
 
+# `make install` into a temporary DESTDIR, then the installed tree checked
+# and used: a shell script, given the build directory as $$B. It runs make
+# itself (install only: everything is built by then).
+INSTALL_TESTS := tests/install/test_install.sh
+
 # prove runs each executable directly; the closing line counts what passed.
 test: deps
 	@$(MAKE) --no-print-directory tests
-	prove --exec '' $(PROVE_FLAGS) $(UNIT_TESTS) $(REPLAY_TESTS) $(INTEGRATION_TESTS) \
-		$(CONFORMANCE_TESTS)
+	B=$(B) prove --exec '' $(PROVE_FLAGS) $(UNIT_TESTS) $(REPLAY_TESTS) $(INTEGRATION_TESTS) \
+		$(CONFORMANCE_TESTS) $(INSTALL_TESTS)
 
 # The integration tests again, with the daemon under valgrind.
 test-valgrind: deps
@@ -173,19 +199,98 @@ bench: deps
 	@$(MAKE) --no-print-directory all $(BENCHES)
 	@bench/run.sh $(BENCHES)
 
-install: all
-	install -D -m 0755 $(B)/contigd $(DESTDIR)$(PREFIX)/sbin/contigd
-	install -D -m 0755 $(B)/contigctl $(DESTDIR)$(PREFIX)/bin/contigctl
-	install -D -m 0644 $(B)/libcontig.a $(DESTDIR)$(PREFIX)/lib/libcontig.a
-	install -D -m 0755 $(B)/libcontig.so.1 $(DESTDIR)$(PREFIX)/lib/libcontig.so.1
-	ln -sf libcontig.so.1 $(DESTDIR)$(PREFIX)/lib/libcontig.so
-	install -D -m 0644 client/contig.h $(DESTDIR)$(PREFIX)/include/contig.h
-	install -D -m 0644 client/contig_wdm.h $(DESTDIR)$(PREFIX)/include/contig_wdm.h
+# ---- install ----
+# Files that name install paths are made from templates into $(B)/install/
+# (contig.pc.in, systemd/*.in: each @NAME@ becomes that variable).
+# $(B)/install/dirs holds the values they were made with and changes only
+# when one does, so that `make install PREFIX=/usr` after a build for
+# /usr/local remakes them.
+INSTALL_SUBST = VERSION PREFIX BINDIR SBINDIR LIBDIR INCLUDEDIR SYSCONFDIR DOCDIR MANDIR
+# pkg-config paths relative to ${prefix} where they are under it, so that
+# `pkg-config --define-prefix` can move the file (a DESTDIR tree, a copy).
+pc_rel = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
+INSTALL_SED = $(foreach v,$(INSTALL_SUBST),-e 's|@$(v)@|$($(v))|g') \
+	-e 's|@PC_LIBDIR@|$(call pc_rel,$(LIBDIR))|g' \
+	-e 's|@PC_INCLUDEDIR@|$(call pc_rel,$(INCLUDEDIR))|g'
+INSTALL_GEN := $(B)/install/contig.pc $(B)/install/contigd.service
+
+INSTALL_VALUES = $(foreach v,$(INSTALL_SUBST),$(v)=$($(v)))
+$(B)/install/dirs: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(INSTALL_VALUES)' | cmp -s - $@ || echo '$(INSTALL_VALUES)' > $@
+$(B)/install/contig.pc: contig.pc.in $(B)/install/dirs
+	sed $(INSTALL_SED) $< > $@
+$(B)/install/%: systemd/%.in $(B)/install/dirs
+	sed $(INSTALL_SED) $< > $@
+
+# One page per exported function (contig.h and contig_wdm.h), each a
+# pointer to libcontig(3): `man contig_alloc`, `man MmFreeContiguousMemory`.
+MAN3_LINKS := contig_alloc_req_init contig_connect contig_disconnect contig_alloc \
+	contig_alloc_many contig_free_many contig_set_busy_poll contig_free \
+	contig_free_checked contig_virt_to_phys contig_buffer_of contig_get_stats \
+	contig_report_misuse contig_last_message contig_list_buffers contig_list_frames \
+	MmAllocateContiguousMemory \
+	MmAllocateContiguousMemorySpecifyCache MmAllocateContiguousMemorySpecifyCacheNode \
+	MmFreeContiguousMemory MmFreeContiguousMemorySpecifyCache MmGetPhysicalAddress \
+	NdisAllocateMemoryWithTagPriority NdisFreeMemory ContigWdmClient
+# The shipped configuration: the built-in one with a comment per key. An
+# existing one is kept (an operator's edits win); the shipped one then
+# goes beside it as contigd.conf.dist.
+CONF := $(wildcard etc/contigd.conf)
+CONFDIR = $(DESTDIR)$(SYSCONFDIR)/contigd
+
+install: all $(INSTALL_GEN)
+	install -D -m 0755 $(B)/contigd $(DESTDIR)$(SBINDIR)/contigd
+	install -D -m 0755 $(B)/contigctl $(DESTDIR)$(BINDIR)/contigctl
+	install -D -m 0644 $(B)/libcontig.a $(DESTDIR)$(LIBDIR)/libcontig.a
+	install -D -m 0755 $(B)/libcontig.so.1 $(DESTDIR)$(LIBDIR)/libcontig.so.1
+	ln -sf libcontig.so.1 $(DESTDIR)$(LIBDIR)/libcontig.so
+	install -D -m 0644 client/contig.h $(DESTDIR)$(INCLUDEDIR)/contig.h
+	install -D -m 0644 client/contig_wdm.h $(DESTDIR)$(INCLUDEDIR)/contig_wdm.h
+	install -D -m 0644 $(B)/install/contig.pc $(DESTDIR)$(PKGCONFIGDIR)/contig.pc
+	install -D -m 0644 $(B)/install/contigd.service $(DESTDIR)$(SYSTEMDUNITDIR)/contigd.service
+	install -D -m 0644 systemd/contigd.socket $(DESTDIR)$(SYSTEMDUNITDIR)/contigd.socket
+	install -D -m 0644 systemd/contigd.sysusers $(DESTDIR)$(SYSUSERSDIR)/contigd.conf
+	install -D -m 0644 man/contigd.8 $(DESTDIR)$(MANDIR)/man8/contigd.8
+	install -D -m 0644 man/contigctl.1 $(DESTDIR)$(MANDIR)/man1/contigctl.1
+	install -D -m 0644 man/libcontig.3 $(DESTDIR)$(MANDIR)/man3/libcontig.3
+	for f in $(MAN3_LINKS); do \
+		echo '.so man3/libcontig.3' > $(DESTDIR)$(MANDIR)/man3/$$f.3 && \
+		chmod 0644 $(DESTDIR)$(MANDIR)/man3/$$f.3 || exit 1; \
+	done
+	install -D -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+ifneq ($(CONF),)
+	install -d -m 0755 $(CONFDIR)
+	if [ -e $(CONFDIR)/contigd.conf ]; then \
+		install -m 0644 $(CONF) $(CONFDIR)/contigd.conf.dist; \
+	else \
+		install -m 0644 $(CONF) $(CONFDIR)/contigd.conf; \
+	fi
+endif
+
+# Removes what install put there; a configuration that differs from the
+# shipped one is an operator's and stays.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/contigd $(DESTDIR)$(BINDIR)/contigctl \
+		$(DESTDIR)$(LIBDIR)/libcontig.a $(DESTDIR)$(LIBDIR)/libcontig.so.1 \
+		$(DESTDIR)$(LIBDIR)/libcontig.so $(DESTDIR)$(INCLUDEDIR)/contig.h \
+		$(DESTDIR)$(INCLUDEDIR)/contig_wdm.h $(DESTDIR)$(PKGCONFIGDIR)/contig.pc \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/contigd.service $(DESTDIR)$(SYSTEMDUNITDIR)/contigd.socket \
+		$(DESTDIR)$(SYSUSERSDIR)/contigd.conf $(DESTDIR)$(MANDIR)/man8/contigd.8 \
+		$(DESTDIR)$(MANDIR)/man1/contigctl.1 $(DESTDIR)$(MANDIR)/man3/libcontig.3 \
+		$(patsubst %,$(DESTDIR)$(MANDIR)/man3/%.3,$(MAN3_LINKS)) \
+		$(DESTDIR)$(DOCDIR)/README.md $(CONFDIR)/contigd.conf.dist
+	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null
+	if [ -n "$(CONF)" ] && cmp -s $(CONF) $(CONFDIR)/contigd.conf; then \
+		rm -f $(CONFDIR)/contigd.conf; rmdir $(CONFDIR) 2>/dev/null || true; \
+	fi
+
+FORCE:
 
 clean:
 	rm -rf $(B)
 
-.PHONY: all tests deps run test test-valgrind bench install clean
+.PHONY: all tests deps run test test-valgrind bench install uninstall clean FORCE
 .DELETE_ON_ERROR:
 # Keep objects that only chain rules produce (tests): no rebuilds next time.
 .SECONDARY:

@@ -4,7 +4,9 @@
 # say exactly what to run. Called by `make run`, `make test`, `make bench`.
 set -eu
 
-# package : a file that tells it is installed
+# package : a file that tells it is installed. systemd (systemd-analyze,
+# systemd-socket-activate), man-db, groff-base and binutils (readelf) are
+# for tests/install/test_install.sh.
 need="
 libuv1-dev:/usr/include/uv.h
 libprotobuf-c-dev:/usr/include/protobuf-c/protobuf-c.h
@@ -18,6 +20,10 @@ gcc:/usr/bin/gcc
 g++:/usr/bin/g++
 make:/usr/bin/make
 perl:/usr/bin/prove
+systemd:/usr/bin/systemd-analyze
+man-db:/usr/bin/man
+groff-base:/usr/bin/groff
+binutils:/usr/bin/readelf
 "
 missing=""
 for entry in $need; do

@@ -591,15 +591,20 @@ struct reserve_job {
 	struct contig_frame_file *files;
 	void **virts;
 	atomic_size_t next;
+	atomic_size_t done;                           /* frames reserved so far */
+	void (*progress)(size_t done, void *arg);     /* called by the caller's thread */
+	void *progress_arg;
 	atomic_int error;
 };
 
-static void *reserve_worker(void *arg)
+/* Reserve frames until none is left; with @report, also tell job->progress
+ * each time another sixteenth of them is in. Returns the count last told. */
+static size_t reserve_frames(struct reserve_job *job, bool report)
 {
-	struct reserve_job *job = arg;
-	size_t i;
+	size_t i, step = job->nframes / 16 ? job->nframes / 16 : 1, reported = 0;
 
 	while ((i = atomic_fetch_add(&job->next, 1)) < job->nframes) {
+		size_t done;
 		int r;
 
 		if (atomic_load(&job->error))
@@ -610,16 +615,30 @@ static void *reserve_worker(void *arg)
 
 			atomic_compare_exchange_strong(&job->error, &none, r);
 		}
+		done = atomic_fetch_add(&job->done, 1) + 1;
+		if (report && job->progress && done - reported >= step) {
+			reported = done;
+			job->progress(done, job->progress_arg);
+		}
 	}
+	return reported;
+}
+
+static void *reserve_worker(void *arg)
+{
+	reserve_frames(arg, false);
 	return NULL;
 }
 
 int contig_frame_reserve_many(struct contig_frame_dir *dir, int node, size_t nframes,
-			      unsigned nthreads, struct contig_frame_file *ret_files)
+			      unsigned nthreads, void (*progress)(size_t done, void *arg),
+			      void *progress_arg, struct contig_frame_file *ret_files)
 {
-	struct reserve_job job = { .dir = dir, .node = node, .nframes = nframes, .files = ret_files };
+	struct reserve_job job = { .dir = dir, .node = node, .nframes = nframes, .files = ret_files,
+				   .progress = progress, .progress_arg = progress_arg };
 	pthread_t tids[64];
 	unsigned nstarted = 0;
+	size_t reported;
 
 	job.virts = calloc(nframes ? nframes : 1, sizeof(*job.virts));
 	if (!job.virts)
@@ -633,9 +652,12 @@ int contig_frame_reserve_many(struct contig_frame_dir *dir, int node, size_t nfr
 	for (; nstarted + 1 < nthreads; nstarted++)
 		if (pthread_create(&tids[nstarted], NULL, reserve_worker, &job) != 0)
 			break;
-	reserve_worker(&job);
+	reported = reserve_frames(&job, true);
 	for (unsigned t = 0; t < nstarted; t++)
 		pthread_join(tids[t], NULL);
+	/* The other threads may have reserved the last ones: say all are in. */
+	if (progress && !atomic_load(&job.error) && reported < nframes)
+		progress(nframes, progress_arg);
 	for (size_t i = 0; i < nframes; i++)
 		if (job.virts[i])
 			munmap(job.virts[i], dir->page_len);

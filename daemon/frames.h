@@ -81,11 +81,14 @@ int contig_hugepages_shrink(int node, uint64_t page_len, uint64_t npages);
 int contig_frame_reserve(struct contig_frame_dir *dir, int node, struct contig_frame_file *ret_file);
 
 /* Reserve @nframes frames on @node using up to @nthreads threads (the
- * kernel zeroes each new hugepage, which is what takes the time).
+ * kernel zeroes each new hugepage, which is what takes the time). If
+ * @progress is not NULL, the calling thread calls it with the number of
+ * frames reserved so far, about every sixteenth of them.
  * Returns 0 with @ret_files filled, or the first error (every frame already
  * reserved is then released). */
 int contig_frame_reserve_many(struct contig_frame_dir *dir, int node, size_t nframes,
-			      unsigned nthreads, struct contig_frame_file *ret_files);
+			      unsigned nthreads, void (*progress)(size_t done, void *arg),
+			      void *progress_arg, struct contig_frame_file *ret_files);
 
 /* Give the hugepage back to the kernel: truncate the file to 0 (the kernel
  * unmaps it from every process that still maps it: they get SIGBUS on the

@@ -258,6 +258,20 @@ static int cmp_pool(const void *a, const void *b)
 	return pa->node - pb->node;
 }
 
+struct reserve_status {
+	const struct contig_pool_spec *spec;
+	uint64_t nframes;
+};
+
+/* STATUS= for systemctl status while a pool's frames come in. */
+static void reserve_progress(size_t done, void *arg)
+{
+	const struct reserve_status *st = arg;
+
+	sd_notifyf(0, "STATUS=reserving %" PRIu64 " frames of %" PRIu64 " kB on node %d: %zu in",
+		   st->nframes, st->spec->page_len >> 10, st->spec->node, done);
+}
+
 static int reserve_pools(struct daemon *d)
 {
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -293,7 +307,10 @@ static int reserve_pools(struct daemon *d)
 			contig_log(LOG_ERR, "%s", err);
 			return r;
 		}
-		r = contig_pool_new(dir, spec->node, (uint32_t)nframes, (unsigned)ncpu, &pool);
+		struct reserve_status status = { .spec = spec, .nframes = nframes };
+
+		r = contig_pool_new(dir, spec->node, (uint32_t)nframes, (unsigned)ncpu,
+				    reserve_progress, &status, &pool);
 		if (r < 0) {
 			contig_hugepages_shrink(spec->node, spec->page_len, added);
 			contig_log(LOG_ERR, "node %d: reserving %" PRIu64 " frames of %" PRIu64

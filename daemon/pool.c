@@ -49,6 +49,7 @@ static uint32_t lower_bound(const struct contig_pool *pool, uint64_t phys)
 }
 
 int contig_pool_new(struct contig_frame_dir *dir, int node, uint32_t nframes, unsigned nthreads,
+		    void (*progress)(size_t done, void *arg), void *progress_arg,
 		    struct contig_pool **ret_pool)
 {
 	struct contig_frame_file *files = NULL;
@@ -68,7 +69,7 @@ int contig_pool_new(struct contig_frame_dir *dir, int node, uint32_t nframes, un
 	if (!files || !pool->frames || !pool->by_phys)
 		goto out_free;
 
-	r = contig_frame_reserve_many(dir, node, nframes, nthreads, files);
+	r = contig_frame_reserve_many(dir, node, nframes, nthreads, progress, progress_arg, files);
 	if (r < 0)
 		goto out_free;
 	pool->nframes = nframes;

@@ -60,9 +60,11 @@ struct contig_pool_info {
 };
 
 /* Reserve @nframes frames on @node from @dir (faulting them with up to
- * @nthreads threads) and sort them. Returns 0 and *ret_pool, or -errno.
+ * @nthreads threads; @progress, if not NULL, as contig_frame_reserve_many()
+ * says) and sort them. Returns 0 and *ret_pool, or -errno.
  * Main thread, at startup. */
 int contig_pool_new(struct contig_frame_dir *dir, int node, uint32_t nframes, unsigned nthreads,
+		    void (*progress)(size_t done, void *arg), void *progress_arg,
 		    struct contig_pool **ret_pool);
 
 /* Release every frame (see contig_frame_release()) and free @pool. Frames

@@ -177,8 +177,11 @@ uint64_t contig_frame_dir_page_len(const struct contig_frame_dir *dir)
 }
 
 int contig_frame_reserve_many(struct contig_frame_dir *dir, int node, size_t nframes,
-			      unsigned nthreads, struct contig_frame_file *ret_files)
+			      unsigned nthreads, void (*progress)(size_t done, void *arg),
+			      void *progress_arg, struct contig_frame_file *ret_files)
 {
+	(void)progress;
+	(void)progress_arg;
 	uint32_t *order = calloc(dir->npages ? dir->npages : 1, sizeof(*order));
 	uint32_t n = 0;
 

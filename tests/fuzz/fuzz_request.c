@@ -129,7 +129,7 @@ static void add_pool(struct world *w, int node, uint64_t page_len,
 	for (size_t i = 0; i < nruns; i++)
 		if (!runs[i].spare)
 			nframes += runs[i].npages;
-	fuzz_check(contig_pool_new(dir, node, nframes, 1, &pool) == 0);
+	fuzz_check(contig_pool_new(dir, node, nframes, 1, NULL, NULL, &pool) == 0);
 	w->dirs[w->ndirs++] = dir;
 	w->env.pools[w->env.npools++] = pool;
 }

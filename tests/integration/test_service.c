@@ -10,6 +10,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -351,6 +353,66 @@ static void test_logging(void)
 	close(keep);
 }
 
+/* What systemd sees: STATUS= lines with progress while the frames come in,
+ * then READY=1, then STOPPING=1 at SIGTERM. */
+static void test_notify(void)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	char repo[PATH_MAX], bin[PATH_MAX], sock[128], all[1 << 14] = "", buf[512];
+	int nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0), status;
+	size_t used = 0;
+	bool ready = false, stopping = false;
+	unsigned nprogress = 0, last_in = 0, monotonic = 1;
+	pid_t pid;
+
+	paths(repo, sizeof(repo), bin, sizeof(bin));
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/notify", tmpdir);
+	snprintf(sock, sizeof(sock), "%s/notify.sock", tmpdir);
+	if (nfd < 0 || bind(nfd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
+		bail_out("notify socket: %s", strerror(errno));
+	pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(null, STDERR_FILENO);
+		setenv("NOTIFY_SOCKET", addr.sun_path, 1);
+		execl(bin, bin, "--socket", sock, "--pool", "0:2M:64M", (char *)NULL);
+		_exit(127);
+	}
+	while (!stopping) {
+		struct pollfd p = { .fd = nfd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&p, 1, 60000) <= 0)
+			break; /* the daemon died or hung: the checks below fail */
+		n = recv(nfd, buf, sizeof(buf) - 1, 0);
+		if (n <= 0)
+			break;
+		buf[n] = '\0';
+		used += (size_t)snprintf(all + used, sizeof(all) - used, "%s\n", buf);
+		if (strstr(buf, "STATUS=reserving 32 frames of 2048 kB on node 0: ")) {
+			unsigned in = (unsigned)strtoul(strstr(buf, ": ") + 2, NULL, 10);
+
+			monotonic = monotonic && !ready && in > last_in && in <= 32;
+			last_in = in;
+			nprogress++;
+		}
+		if (strstr(buf, "READY=1")) {
+			ready = true;
+			kill(pid, SIGTERM);
+		}
+		stopping = strstr(buf, "STOPPING=1") != NULL;
+	}
+	waitpid(pid, &status, 0);
+	close(nfd);
+	unlink(addr.sun_path);
+	if (!ok(nprogress >= 2 && monotonic && last_in == 32,
+		"status_counts_the_frames_in_while_reserving_before_ready"))
+		diag("  notifications:\n%s", all);
+	ok(ready && stopping && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	   "ready_then_stopping_at_sigterm_and_a_clean_exit");
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/contigd-service.XXXXXX");
@@ -362,6 +424,7 @@ int main(void)
 	test_shipped_config();
 	test_socket_activation();
 	test_logging();
+	test_notify();
 
 	{
 		char cmd[128];

@@ -121,15 +121,22 @@ int main(void)
 		ok(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
 			   WEXITSTATUS(status) == 0,
 		   "refuses_a_descriptor_limit_below_its_frames_and_connections");
-		lim.rlim_cur = 64;
-		lim.rlim_max = saved.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &lim) < 0)
-			bail_out("setrlimit: %s", strerror(errno));
-		harness_daemon_start(&low, args);
-		if (setrlimit(RLIMIT_NOFILE, &saved) < 0)
-			bail_out("setrlimit: %s", strerror(errno));
-		ok(true, "starts_with_a_soft_descriptor_limit_below_its_frames");
-		ok(harness_daemon_stop(&low) == 0, "that_daemon_stops_cleanly");
+		if (getenv("CONTIGD_VALGRIND")) {
+			/* valgrind fixes the descriptors it gives its guest at start */
+			ok(true, "starts_with_a_soft_descriptor_limit_below_its_frames # SKIP "
+				 "under valgrind");
+			ok(true, "that_daemon_stops_cleanly # SKIP under valgrind");
+		} else {
+			lim.rlim_cur = 64;
+			lim.rlim_max = saved.rlim_max;
+			if (setrlimit(RLIMIT_NOFILE, &lim) < 0)
+				bail_out("setrlimit: %s", strerror(errno));
+			harness_daemon_start(&low, args);
+			if (setrlimit(RLIMIT_NOFILE, &saved) < 0)
+				bail_out("setrlimit: %s", strerror(errno));
+			ok(true, "starts_with_a_soft_descriptor_limit_below_its_frames");
+			ok(harness_daemon_stop(&low) == 0, "that_daemon_stops_cleanly");
+		}
 	}
 	fd = mkstemp(conf);
 	if (fd < 0 || write(fd, "# test\npool = 0:2M:4M\nfrobnicate = 1\n", 37) != 37)

@@ -47,6 +47,9 @@ CPPFLAGS_ALL = -Idaemon -Iproto -Iclient -I$(B)/proto -Itests -Itests/integratio
 
 PROTO_C := $(B)/proto/contig.pb-c.c
 PROTO_H := $(B)/proto/contig.pb-c.h
+# The journal's records (daemon/journal.c only).
+JOURNAL_PROTO_C := $(B)/proto/journal.pb-c.c
+JOURNAL_PROTO_H := $(B)/proto/journal.pb-c.h
 
 DAEMON_SRCS := $(wildcard daemon/*.c) proto/fdpass.c
 LIB_SRCS := $(wildcard client/*.c) proto/fdpass.c
@@ -58,7 +61,8 @@ CONFORMANCE_TESTS := $(patsubst tests/conformance/%.c,$(B)/tests/conformance/%,\
 BENCHES := $(patsubst bench/%.c,$(B)/bench/%,$(filter-out bench/common.c,$(wildcard bench/*.c)))
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
-DAEMON_OBJS := $(call obj,$(DAEMON_SRCS)) $(B)/obj/proto/contig.pb-c.o
+DAEMON_OBJS := $(call obj,$(DAEMON_SRCS)) $(B)/obj/proto/contig.pb-c.o \
+	$(B)/obj/proto/journal.pb-c.o
 LIB_OBJS := $(call obj,$(LIB_SRCS)) $(B)/obj/proto/contig.pb-c.o
 
 all: $(B)/contigd $(B)/contigctl $(B)/libcontig.a $(B)/libcontig.so
@@ -67,12 +71,16 @@ $(PROTO_C) $(PROTO_H): proto/contig.proto
 	@mkdir -p $(B)/proto
 	protoc-c --proto_path=proto --c_out=$(B)/proto $<
 
-$(B)/obj/proto/contig.pb-c.o: $(PROTO_C)
+$(JOURNAL_PROTO_C) $(JOURNAL_PROTO_H): proto/journal.proto
+	@mkdir -p $(B)/proto
+	protoc-c --proto_path=proto --c_out=$(B)/proto $<
+
+$(B)/obj/proto/%.pb-c.o: $(B)/proto/%.pb-c.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(CPPFLAGS_ALL) -c -o $@ $<
 
-# Everything that may include the generated header waits for it.
-$(B)/obj/%.o: %.c | $(PROTO_H)
+# Everything that may include a generated header waits for it.
+$(B)/obj/%.o: %.c | $(PROTO_H) $(JOURNAL_PROTO_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(CPPFLAGS_ALL) -c -o $@ $<
 
@@ -80,7 +88,7 @@ $(B)/obj/%.o: %.c | $(PROTO_H)
 $(call obj,$(LIB_SRCS)) $(B)/obj/proto/contig.pb-c.o: override CFLAGS += -fvisibility=hidden
 
 $(B)/contigd: $(DAEMON_OBJS)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lhugetlbfs -lpthread
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lhugetlbfs -lz -lpthread
 
 $(B)/libcontig.a: $(LIB_OBJS)
 	rm -f $@
@@ -99,9 +107,12 @@ $(B)/contigctl: $(B)/obj/tools/contigctl.o $(B)/obj/tools/json.o $(B)/obj/tools/
 # Unit tests: one executable per pure module, built from its sources.
 $(B)/tests/unit/test_range: $(B)/obj/tests/unit/test_range.o $(B)/obj/daemon/range.o
 $(B)/tests/unit/test_config: $(B)/obj/tests/unit/test_config.o $(B)/obj/daemon/config.o
+$(B)/tests/unit/test_journal: $(B)/obj/tests/unit/test_journal.o $(B)/obj/daemon/journal.o \
+	$(B)/obj/proto/journal.pb-c.o
+$(B)/tests/unit/test_journal: override LDLIBS += $(shell pkg-config --libs libprotobuf-c 2>/dev/null) -lz
 $(UNIT_TESTS):
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Integration tests: real daemon, real hugepages, client processes on libcontig.
 $(B)/tests/integration/%: $(B)/obj/tests/integration/%.o \

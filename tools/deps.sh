@@ -14,6 +14,7 @@ protobuf-c-compiler:/usr/bin/protoc-c
 libhugetlbfs-dev:/usr/include/hugetlbfs.h
 libhugetlbfs-bin:/usr/bin/hugeadm
 libnuma-dev:/usr/include/numa.h
+zlib1g-dev:/usr/include/zlib.h
 libsystemd-dev:/usr/include/systemd/sd-daemon.h
 pkg-config:/usr/bin/pkg-config
 gcc:/usr/bin/gcc

@@ -1,0 +1,341 @@
+/* journal.c - the daemon's journal file (see journal.h).
+ *
+ * DESIGN
+ * A journal is a file of frames: [u32 length][u32 CRC-32][Record], both
+ * numbers little-endian, the CRC (zlib's crc32) over the packed Record of
+ * proto/journal.proto. The first Record is the Header with the format.
+ * Appending is one write(2) on an O_APPEND descriptor per record, so
+ * records never interleave and a crash of the daemon leaves every record
+ * it wrote whole (the page cache keeps them: the journal needs no fsync,
+ * since what it describes, hugepages in memory, does not survive a reboot
+ * either). What a crash mid-write can leave is a torn last frame: replay
+ * stops at the first frame that is short, too long or fails its CRC, and
+ * says where, so the caller rewrites the journal from what it kept.
+ *
+ * Limits: a record is at most JOURNAL_MAX_RECORD bytes; anything claiming
+ * more is torn. Any thread, one journal per thread at a time.
+ */
+#include "journal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "journal.pb-c.h"
+
+#define JOURNAL_MAX_RECORD 1024u
+#define FRAME_HEAD 8u
+
+struct contig_journal {
+	int fd;
+};
+
+__attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errlen, int code,
+						      const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint32_t crc_of(const uint8_t *data, size_t len)
+{
+	return (uint32_t)crc32(crc32(0L, Z_NULL, 0), data, (uInt)len);
+}
+
+/* ---- writing ---- */
+
+/* Frame and write @msg, packed, with one write(2). */
+static int write_record(int fd, const ContigJournal__Record *msg)
+{
+	uint8_t buf[FRAME_HEAD + JOURNAL_MAX_RECORD];
+	size_t len = contig_journal__record__get_packed_size(msg);
+	ssize_t n;
+
+	if (len > JOURNAL_MAX_RECORD)
+		return -EMSGSIZE;
+	contig_journal__record__pack(msg, buf + FRAME_HEAD);
+	put_u32(buf, (uint32_t)len);
+	put_u32(buf + 4, crc_of(buf + FRAME_HEAD, len));
+	do
+		n = write(fd, buf, FRAME_HEAD + len);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return (size_t)n == FRAME_HEAD + len ? 0 : -EIO;
+}
+
+int contig_journal_create(const char *path, struct contig_journal **ret_journal, char *err,
+			  size_t errlen)
+{
+	ContigJournal__Record rec = CONTIG_JOURNAL__RECORD__INIT;
+	ContigJournal__Header head = CONTIG_JOURNAL__HEADER__INIT;
+	struct contig_journal *j;
+	char tmp[4096];
+	int fd, r;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.new", path) >= sizeof(tmp))
+		return fail(err, errlen, -ENAMETOOLONG, "journal path too long: %s", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return fail(err, errlen, -errno, "%s: %s", tmp, strerror(errno));
+	head.format = CONTIG_JOURNAL_FORMAT;
+	rec.body_case = CONTIG_JOURNAL__RECORD__BODY_HEADER;
+	rec.header = &head;
+	r = write_record(fd, &rec);
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0) {
+		close(fd);
+		unlink(tmp);
+		return fail(err, errlen, r, "writing journal %s: %s", path, strerror(-r));
+	}
+	j = malloc(sizeof(*j));
+	if (!j) {
+		close(fd);
+		return fail(err, errlen, -ENOMEM, "out of memory");
+	}
+	j->fd = fd;
+	*ret_journal = j;
+	return 0;
+}
+
+int contig_journal_append(struct contig_journal *j, const struct contig_journal_record *in)
+{
+	ContigJournal__Record rec = CONTIG_JOURNAL__RECORD__INIT;
+	ContigJournal__SessionOpen so = CONTIG_JOURNAL__SESSION_OPEN__INIT;
+	ContigJournal__SessionClose sc = CONTIG_JOURNAL__SESSION_CLOSE__INIT;
+	ContigJournal__FrameOwn fo = CONTIG_JOURNAL__FRAME_OWN__INIT;
+	ContigJournal__FrameRelease fr = CONTIG_JOURNAL__FRAME_RELEASE__INIT;
+	ContigJournal__BufferAlloc ba = CONTIG_JOURNAL__BUFFER_ALLOC__INIT;
+	ContigJournal__BufferFree bf = CONTIG_JOURNAL__BUFFER_FREE__INIT;
+	ProtobufCBinaryData token = { CONTIG_TOKEN_LEN, (uint8_t *)in->token };
+	char comm[sizeof(in->comm)];
+
+	switch (in->type) {
+	case CONTIG_JOURNAL_SESSION_OPEN:
+		memcpy(comm, in->comm, sizeof(comm));
+		comm[sizeof(comm) - 1] = '\0';
+		so.token = token;
+		so.uid = in->uid;
+		so.pid = in->pid;
+		so.comm = comm;
+		rec.body_case = CONTIG_JOURNAL__RECORD__BODY_SESSION_OPEN;
+		rec.session_open = &so;
+		break;
+	case CONTIG_JOURNAL_SESSION_CLOSE:
+		sc.token = token;
+		rec.body_case = CONTIG_JOURNAL__RECORD__BODY_SESSION_CLOSE;
+		rec.session_close = &sc;
+		break;
+	case CONTIG_JOURNAL_FRAME_OWN:
+		fo.node = in->node;
+		fo.page_len = in->page_len;
+		fo.file_id = in->file_id;
+		fo.phys = in->phys;
+		fo.token = token;
+		fo.cache_type = in->cache_type;
+		rec.body_case = CONTIG_JOURNAL__RECORD__BODY_FRAME_OWN;
+		rec.frame_own = &fo;
+		break;
+	case CONTIG_JOURNAL_FRAME_RELEASE:
+		fr.node = in->node;
+		fr.page_len = in->page_len;
+		fr.file_id = in->file_id;
+		rec.body_case = CONTIG_JOURNAL__RECORD__BODY_FRAME_RELEASE;
+		rec.frame_release = &fr;
+		break;
+	case CONTIG_JOURNAL_BUFFER_ALLOC:
+		ba.token = token;
+		ba.id = in->id;
+		ba.node = in->node;
+		ba.page_len = in->page_len;
+		ba.phys = in->phys;
+		ba.len = in->len;
+		ba.req_len = in->req_len;
+		ba.cache_type = in->cache_type;
+		ba.tag = in->tag;
+		ba.seq = in->seq;
+		rec.body_case = CONTIG_JOURNAL__RECORD__BODY_BUFFER_ALLOC;
+		rec.buffer_alloc = &ba;
+		break;
+	case CONTIG_JOURNAL_BUFFER_FREE:
+		bf.token = token;
+		bf.id = in->id;
+		rec.body_case = CONTIG_JOURNAL__RECORD__BODY_BUFFER_FREE;
+		rec.buffer_free = &bf;
+		break;
+	default:
+		return -EINVAL;
+	}
+	return write_record(j->fd, &rec);
+}
+
+void contig_journal_close(struct contig_journal *j)
+{
+	if (!j)
+		return;
+	close(j->fd);
+	free(j);
+}
+
+/* ---- reading ---- */
+
+/* A session token from the file: exactly CONTIG_TOKEN_LEN bytes. */
+static bool take_token(const ProtobufCBinaryData *t, uint8_t *out)
+{
+	if (t->len != CONTIG_TOKEN_LEN)
+		return false;
+	memcpy(out, t->data, CONTIG_TOKEN_LEN);
+	return true;
+}
+
+/* @msg as a plain record. Returns false for a record this format cannot
+ * hold (a wrong token length, an empty body: a newer daemon's record type
+ * unpacks with no body and is skipped by the caller). */
+static bool to_record(const ContigJournal__Record *msg, struct contig_journal_record *out)
+{
+	memset(out, 0, sizeof(*out));
+	switch (msg->body_case) {
+	case CONTIG_JOURNAL__RECORD__BODY_SESSION_OPEN:
+		out->type = CONTIG_JOURNAL_SESSION_OPEN;
+		out->uid = msg->session_open->uid;
+		out->pid = msg->session_open->pid;
+		if (msg->session_open->comm)
+			snprintf(out->comm, sizeof(out->comm), "%s", msg->session_open->comm);
+		return take_token(&msg->session_open->token, out->token);
+	case CONTIG_JOURNAL__RECORD__BODY_SESSION_CLOSE:
+		out->type = CONTIG_JOURNAL_SESSION_CLOSE;
+		return take_token(&msg->session_close->token, out->token);
+	case CONTIG_JOURNAL__RECORD__BODY_FRAME_OWN:
+		out->type = CONTIG_JOURNAL_FRAME_OWN;
+		out->node = msg->frame_own->node;
+		out->page_len = msg->frame_own->page_len;
+		out->file_id = msg->frame_own->file_id;
+		out->phys = msg->frame_own->phys;
+		out->cache_type = msg->frame_own->cache_type;
+		return take_token(&msg->frame_own->token, out->token);
+	case CONTIG_JOURNAL__RECORD__BODY_FRAME_RELEASE:
+		out->type = CONTIG_JOURNAL_FRAME_RELEASE;
+		out->node = msg->frame_release->node;
+		out->page_len = msg->frame_release->page_len;
+		out->file_id = msg->frame_release->file_id;
+		return true;
+	case CONTIG_JOURNAL__RECORD__BODY_BUFFER_ALLOC:
+		out->type = CONTIG_JOURNAL_BUFFER_ALLOC;
+		out->id = msg->buffer_alloc->id;
+		out->node = msg->buffer_alloc->node;
+		out->page_len = msg->buffer_alloc->page_len;
+		out->phys = msg->buffer_alloc->phys;
+		out->len = msg->buffer_alloc->len;
+		out->req_len = msg->buffer_alloc->req_len;
+		out->cache_type = msg->buffer_alloc->cache_type;
+		out->tag = msg->buffer_alloc->tag;
+		out->seq = msg->buffer_alloc->seq;
+		return take_token(&msg->buffer_alloc->token, out->token);
+	case CONTIG_JOURNAL__RECORD__BODY_BUFFER_FREE:
+		out->type = CONTIG_JOURNAL_BUFFER_FREE;
+		out->id = msg->buffer_free->id;
+		return take_token(&msg->buffer_free->token, out->token);
+	default:
+		return false;
+	}
+}
+
+int contig_journal_replay(const char *path,
+			  int (*cb)(const struct contig_journal_record *rec, void *arg), void *arg,
+			  uint64_t *ret_valid_len, int *ret_torn, char *err, size_t errlen)
+{
+	uint8_t head[FRAME_HEAD], body[JOURNAL_MAX_RECORD];
+	uint64_t valid = 0;
+	bool first = true;
+	int fd, r = 0, torn = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
+	for (;;) {
+		ssize_t n = pread(fd, head, sizeof(head), (off_t)valid);
+		ContigJournal__Record *msg;
+		struct contig_journal_record rec;
+		uint32_t len;
+
+		if (n == 0)
+			break;
+		if (n < (ssize_t)sizeof(head)) {
+			torn = 1;
+			break;
+		}
+		len = get_u32(head);
+		if (len > JOURNAL_MAX_RECORD ||
+		    pread(fd, body, len, (off_t)(valid + FRAME_HEAD)) != (ssize_t)len ||
+		    crc_of(body, len) != get_u32(head + 4)) {
+			torn = 1;
+			break;
+		}
+		msg = contig_journal__record__unpack(NULL, len, body);
+		if (!msg) {
+			torn = 1; /* whole and checksummed, yet not a record: stop here too */
+			break;
+		}
+		if (first) {
+			bool is_header = msg->body_case == CONTIG_JOURNAL__RECORD__BODY_HEADER;
+			uint32_t format = is_header ? msg->header->format : 0;
+
+			contig_journal__record__free_unpacked(msg, NULL);
+			if (!is_header) {
+				r = fail(err, errlen, -EPROTO, "%s: not a contigd journal", path);
+				break;
+			}
+			if (format > CONTIG_JOURNAL_FORMAT) {
+				r = fail(err, errlen, -EPROTO,
+					 "%s: journal format %u is newer than this contigd's (%u): "
+					 "start the newer contigd, or remove the journal (clients "
+					 "then lose their buffers)",
+					 path, format, CONTIG_JOURNAL_FORMAT);
+				break;
+			}
+			first = false;
+			valid += FRAME_HEAD + len;
+			continue;
+		}
+		if (to_record(msg, &rec))
+			r = cb(&rec, arg);
+		contig_journal__record__free_unpacked(msg, NULL);
+		valid += FRAME_HEAD + len;
+		if (r)
+			break;
+	}
+	if (r == 0 && first && !torn)
+		r = fail(err, errlen, -EPROTO, "%s: empty, not a contigd journal", path);
+	else if (r == 0 && first)
+		r = fail(err, errlen, -EPROTO, "%s: not a contigd journal", path);
+	close(fd);
+	if (ret_valid_len)
+		*ret_valid_len = valid;
+	if (ret_torn)
+		*ret_torn = torn;
+	return r;
+}

@@ -1,0 +1,69 @@
+/* journal.h - the daemon's journal: sessions, frame ownership and buffers,
+ * appended before the reply that depends on them, replayed at restart.
+ *
+ * The format is proto/journal.proto in length- and CRC-framed records
+ * (see journal.c). Records travel as the plain struct below; no protobuf
+ * type leaves journal.c.
+ */
+#ifndef CONTIG_JOURNAL_H
+#define CONTIG_JOURNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The format this daemon writes; it reads every format up to it. */
+#define CONTIG_JOURNAL_FORMAT 1u
+#define CONTIG_TOKEN_LEN 16
+
+enum contig_journal_type {
+	CONTIG_JOURNAL_SESSION_OPEN = 1,
+	CONTIG_JOURNAL_SESSION_CLOSE,
+	CONTIG_JOURNAL_FRAME_OWN,
+	CONTIG_JOURNAL_FRAME_RELEASE,
+	CONTIG_JOURNAL_BUFFER_ALLOC,
+	CONTIG_JOURNAL_BUFFER_FREE,
+};
+
+/* One record; each type uses the fields its proto message has. */
+struct contig_journal_record {
+	enum contig_journal_type type;
+	uint8_t token[CONTIG_TOKEN_LEN]; /* the session's (all but FRAME_RELEASE) */
+	uint32_t uid, pid;               /* SESSION_OPEN */
+	char comm[16];                   /* SESSION_OPEN, NUL-terminated */
+	uint32_t node;                   /* FRAME_*, BUFFER_ALLOC: the pool */
+	uint64_t page_len;
+	uint64_t file_id, phys;          /* FRAME_*: the frame; BUFFER_ALLOC: phys */
+	int32_t cache_type;              /* FRAME_OWN, BUFFER_ALLOC */
+	uint64_t id;                     /* BUFFER_*: the buffer */
+	uint64_t len, req_len, seq;      /* BUFFER_ALLOC */
+	uint32_t tag;
+};
+
+struct contig_journal;
+
+/* Start a new journal at @path holding only its header (written to a
+ * temporary file and renamed over @path, so a crash leaves the old one or
+ * the new one, never half of either). Returns 0 and *ret_journal, or
+ * -errno with the reason in @err. */
+int contig_journal_create(const char *path, struct contig_journal **ret_journal, char *err,
+			  size_t errlen);
+
+/* Append @rec: one write(2) of one framed record. Returns 0 or -errno
+ * (-ENOSPC, -EIO: the caller must not send the reply that depends on it). */
+int contig_journal_append(struct contig_journal *journal, const struct contig_journal_record *rec);
+
+/* Close; accepts NULL. */
+void contig_journal_close(struct contig_journal *journal);
+
+/* Replay the journal at @path: @cb gets every whole record in order (a
+ * non-zero return from it stops the replay and is returned). A record cut
+ * short or failing its CRC ends the journal there (a torn last write):
+ * *ret_valid_len says how many bytes were good and *ret_torn whether
+ * anything followed them. Returns 0, -ENOENT (no journal), -EPROTO with
+ * the reason in @err (not a journal, or a format newer than
+ * CONTIG_JOURNAL_FORMAT: named), or -errno. */
+int contig_journal_replay(const char *path,
+			  int (*cb)(const struct contig_journal_record *rec, void *arg), void *arg,
+			  uint64_t *ret_valid_len, int *ret_torn, char *err, size_t errlen);
+
+#endif

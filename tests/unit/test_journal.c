@@ -1,0 +1,326 @@
+/* test_journal.c - unit tests for daemon/journal.c, printing TAP.
+ *
+ * Random sequences of records are written and replayed against the list
+ * kept here; then the file is cut at every byte of its last record (a torn
+ * write) and at random points, and bytes are flipped: replay must give
+ * back exactly the whole records before the damage and say where it
+ * stopped. Headers of other formats and files that are not journals are
+ * refused by name. JOURNAL_SEED replays a run.
+ */
+#include "journal.h"
+#include "tap.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define MAX_RECORDS 400
+
+static char dir[64], path[128];
+
+struct replayed {
+	struct contig_journal_record recs[MAX_RECORDS];
+	size_t n;
+	size_t stop_after; /* SIZE_MAX: never stop */
+};
+
+static int collect(const struct contig_journal_record *rec, void *arg)
+{
+	struct replayed *r = arg;
+
+	if (r->n == MAX_RECORDS)
+		return -ENOSPC;
+	r->recs[r->n++] = *rec;
+	return r->n == r->stop_after ? 7 : 0;
+}
+
+static uint64_t rnd64(void)
+{
+	return (uint64_t)rand() << 42 ^ (uint64_t)rand() << 21 ^ (uint64_t)rand();
+}
+
+/* A random record of a random type, with only that type's fields set (the
+ * rest zero, as replay gives them back). */
+static struct contig_journal_record random_record(void)
+{
+	struct contig_journal_record r = { 0 };
+
+	r.type = (enum contig_journal_type)(1 + rand() % 6);
+	if (r.type != CONTIG_JOURNAL_FRAME_RELEASE)
+		for (int i = 0; i < CONTIG_TOKEN_LEN; i++)
+			r.token[i] = (uint8_t)rand();
+	switch (r.type) {
+	case CONTIG_JOURNAL_SESSION_OPEN:
+		r.uid = (uint32_t)rand();
+		r.pid = (uint32_t)rand();
+		snprintf(r.comm, sizeof(r.comm), "proc-%d", rand() % 100000);
+		break;
+	case CONTIG_JOURNAL_SESSION_CLOSE:
+		break;
+	case CONTIG_JOURNAL_FRAME_OWN:
+		r.cache_type = rand() % 6;
+		r.phys = rnd64();
+		/* fall through */
+	case CONTIG_JOURNAL_FRAME_RELEASE:
+		r.node = (uint32_t)(rand() % 4);
+		r.page_len = rand() % 2 ? 2u << 20 : 1u << 30;
+		r.file_id = rnd64();
+		break;
+	case CONTIG_JOURNAL_BUFFER_ALLOC:
+		r.id = rnd64();
+		r.node = (uint32_t)(rand() % 4);
+		r.page_len = 2u << 20;
+		r.phys = rnd64();
+		r.len = rnd64();
+		r.req_len = rnd64();
+		r.cache_type = rand() % 6;
+		r.tag = (uint32_t)rand();
+		r.seq = rnd64();
+		break;
+	case CONTIG_JOURNAL_BUFFER_FREE:
+		r.id = rnd64();
+		break;
+	}
+	return r;
+}
+
+static off_t file_len(void)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		bail_out("stat %s: %s", path, strerror(errno));
+	return st.st_size;
+}
+
+static bool same(const struct contig_journal_record *a, const struct contig_journal_record *b,
+		 size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (memcmp(&a[i], &b[i], sizeof(*a)) != 0)
+			return false;
+	return true;
+}
+
+/* Write @n random records into a new journal; @ends[0] is the header's
+ * length and @ends[i + 1] the file's length after record i. */
+static void write_journal(struct contig_journal_record *recs, size_t n, off_t *ends)
+{
+	struct contig_journal *j;
+	char err[256];
+
+	if (contig_journal_create(path, &j, err, sizeof(err)) < 0)
+		bail_out("create: %s", err);
+	ends[0] = file_len();
+	for (size_t i = 0; i < n; i++) {
+		recs[i] = random_record();
+		if (contig_journal_append(j, &recs[i]) < 0)
+			bail_out("append: %s", strerror(errno));
+		ends[i + 1] = file_len();
+	}
+	contig_journal_close(j);
+}
+
+static void test_round_trip(void)
+{
+	static struct contig_journal_record recs[MAX_RECORDS];
+	static off_t ends[MAX_RECORDS + 1];
+	static struct replayed got;
+	bool all = true;
+
+	for (int round = 0; round < 20; round++) {
+		size_t n = (size_t)(rand() % MAX_RECORDS);
+		uint64_t valid;
+		int torn, r;
+
+		write_journal(recs, n, ends);
+		got.n = 0;
+		got.stop_after = SIZE_MAX;
+		r = contig_journal_replay(path, collect, &got, &valid, &torn, NULL, 0);
+		if (r != 0 || got.n != n || !same(recs, got.recs, n) || torn ||
+		    valid != (uint64_t)file_len()) {
+			diag("round %d: r %d, %zu of %zu records, torn %d", round, r, got.n, n, torn);
+			all = false;
+		}
+	}
+	ok(all, "every_record_written_is_replayed_in_order_and_unchanged");
+}
+
+static void test_torn_tail(void)
+{
+	static struct contig_journal_record recs[8];
+	static off_t ends[9];
+	static struct replayed got;
+	off_t last_start;
+	bool all = true;
+
+	write_journal(recs, 8, ends);
+	last_start = ends[7];
+	/* Cut inside the last record at every byte: seven records remain. */
+	for (off_t cut = ends[8] - 1; cut > last_start; cut--) {
+		uint64_t valid;
+		int torn;
+
+		if (truncate(path, cut) < 0)
+			bail_out("truncate: %s", strerror(errno));
+		got.n = 0;
+		got.stop_after = SIZE_MAX;
+		if (contig_journal_replay(path, collect, &got, &valid, &torn, NULL, 0) != 0 ||
+		    got.n != 7 || !same(recs, got.recs, 7) || !torn || valid != (uint64_t)last_start)
+			all = false;
+	}
+	ok(all, "a_last_record_cut_anywhere_is_dropped_and_the_rest_kept");
+}
+
+static void test_corruption(void)
+{
+	static struct contig_journal_record recs[50];
+	static off_t ends[51];
+	static struct replayed got;
+	bool all = true;
+
+	for (int round = 0; round < 100; round++) {
+		size_t k = (size_t)(rand() % 50);
+		off_t at;
+		uint8_t byte;
+		uint64_t valid;
+		int fd, torn;
+
+		write_journal(recs, 50, ends);
+		/* Flip a byte somewhere in record k: its length, CRC or body. */
+		at = ends[k] + rand() % (ends[k + 1] - ends[k]);
+		fd = open(path, O_RDWR);
+		if (fd < 0 || pread(fd, &byte, 1, at) != 1)
+			bail_out("corrupting: %s", strerror(errno));
+		byte ^= (uint8_t)(1 + rand() % 255);
+		if (pwrite(fd, &byte, 1, at) != 1)
+			bail_out("corrupting: %s", strerror(errno));
+		close(fd);
+		got.n = 0;
+		got.stop_after = SIZE_MAX;
+		if (contig_journal_replay(path, collect, &got, &valid, &torn, NULL, 0) != 0 ||
+		    got.n != k || !same(recs, got.recs, k) || !torn || valid != (uint64_t)ends[k]) {
+			diag("round %d: record %zu corrupted at %lld: %zu replayed, torn %d", round,
+			     k, (long long)at, got.n, torn);
+			all = false;
+		}
+	}
+	ok(all, "a_corrupted_record_ends_the_journal_just_before_it");
+}
+
+static void test_callback_stops(void)
+{
+	static struct contig_journal_record recs[20];
+	static off_t ends[21];
+	static struct replayed got;
+
+	write_journal(recs, 20, ends);
+	got.n = 0;
+	got.stop_after = 5;
+	ok(contig_journal_replay(path, collect, &got, NULL, NULL, NULL, 0) == 7 && got.n == 5,
+	   "a_callback_error_stops_the_replay_and_is_returned");
+}
+
+/* A file holding one frame around @body (@len bytes), its length and CRC
+ * right, as journal.c frames records. */
+static void write_raw_header(const uint8_t *body, uint32_t len)
+{
+	uint8_t head[8];
+	uint32_t crc = (uint32_t)crc32(crc32(0L, Z_NULL, 0), body, len);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	for (int i = 0; i < 4; i++) {
+		head[i] = (uint8_t)(len >> (8 * i));
+		head[4 + i] = (uint8_t)(crc >> (8 * i));
+	}
+	if (fd < 0 || write(fd, head, 8) != 8 || write(fd, body, len) != (ssize_t)len)
+		bail_out("write");
+	close(fd);
+}
+
+static void test_refusals(void)
+{
+	char err[512] = "";
+	struct contig_journal *j;
+	static struct replayed got;
+	int fd;
+
+	ok(contig_journal_replay("/nonexistent/journal", collect, &got, NULL, NULL, err,
+				 sizeof(err)) == -ENOENT &&
+		   strstr(err, "/nonexistent/journal"),
+	   "a_missing_journal_is_enoent_and_named");
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0 || write(fd, "hello, world\n", 13) != 13)
+		bail_out("write");
+	close(fd);
+	ok(contig_journal_replay(path, collect, &got, NULL, NULL, err, sizeof(err)) == -EPROTO &&
+		   strstr(err, "not a contigd journal"),
+	   "a_file_that_is_not_a_journal_is_refused");
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	close(fd);
+	ok(contig_journal_replay(path, collect, &got, NULL, NULL, err, sizeof(err)) == -EPROTO,
+	   "an_empty_file_is_not_a_journal");
+
+	/* Header { format = CONTIG_JOURNAL_FORMAT + 1 }: field 1 of field 1. */
+	{
+		const uint8_t body[] = { 0x0a, 0x02, 0x08, (uint8_t)(CONTIG_JOURNAL_FORMAT + 1) };
+
+		write_raw_header(body, sizeof(body));
+		if (!ok(contig_journal_replay(path, collect, &got, NULL, NULL, err, sizeof(err)) ==
+				    -EPROTO &&
+				strstr(err, "format 2 is newer"),
+			"a_journal_of_a_newer_format_is_refused_naming_it"))
+			diag("  %s", err);
+	}
+	/* An older format (0) reads. */
+	{
+		const uint8_t body[] = { 0x0a, 0x02, 0x08, 0x00 };
+
+		write_raw_header(body, sizeof(body));
+		got.n = 0;
+		ok(contig_journal_replay(path, collect, &got, NULL, NULL, err, sizeof(err)) == 0 &&
+			   got.n == 0,
+		   "a_journal_of_an_older_format_reads");
+	}
+	if (contig_journal_create(path, &j, err, sizeof(err)) < 0)
+		bail_out("create: %s", err);
+	contig_journal_close(j);
+	ok(file_len() > 0 && access(path, F_OK) == 0, "create_leaves_a_journal_with_a_header");
+	{
+		char tmp[160];
+
+		snprintf(tmp, sizeof(tmp), "%s.new", path);
+		ok(access(tmp, F_OK) < 0, "create_leaves_no_temporary_file");
+	}
+}
+
+int main(void)
+{
+	const char *seed_text = getenv("JOURNAL_SEED");
+	unsigned seed = seed_text ? (unsigned)strtoul(seed_text, NULL, 0) : (unsigned)getpid();
+
+	diag("JOURNAL_SEED=%u", seed);
+	srand(seed);
+	snprintf(dir, sizeof(dir), "/tmp/test_journal.XXXXXX");
+	if (!mkdtemp(dir))
+		bail_out("mkdtemp");
+	snprintf(path, sizeof(path), "%s/journal", dir);
+
+	test_round_trip();
+	test_torn_tail();
+	test_corruption();
+	test_callback_stops();
+	test_refusals();
+
+	unlink(path);
+	rmdir(dir);
+	return done_testing();
+}

@@ -2,6 +2,7 @@
  * reads. See harness.h. */
 #include "harness.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -20,8 +21,23 @@
 
 #define READY_TIMEOUT_MS 120000
 
-/* build/contigd, found next to this test: build/tests/integration/<test>. */
-static void daemon_path(char *buf, size_t len)
+void harness_close_inherited(int keep)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *e;
+
+	if (!dir)
+		return;
+	while ((e = readdir(dir))) {
+		int fd = atoi(e->d_name);
+
+		if (fd > 2 && fd != keep && fd != dirfd(dir))
+			close(fd);
+	}
+	closedir(dir);
+}
+
+void harness_daemon_path(char *buf, size_t len)
 {
 	char exe[PATH_MAX - 16];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
@@ -56,7 +72,7 @@ static pid_t spawn(const char *dir, const char *sock, const char *notify, const 
 	int argc = 0;
 	pid_t pid;
 
-	daemon_path(bin, sizeof(bin));
+	harness_daemon_path(bin, sizeof(bin));
 	if (getenv("CONTIGD_VALGRIND") && *getenv("CONTIGD_VALGRIND") == '1') {
 		argv[argc++] = "valgrind";
 		argv[argc++] = "-q";

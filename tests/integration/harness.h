@@ -39,6 +39,14 @@ static inline uint64_t harness_pow2_ceil(uint64_t x)
 	return p;
 }
 
+/* build/contigd (or <B>/contigd), found next to this test:
+ * <B>/tests/integration/<test>. */
+void harness_daemon_path(char *buf, size_t len);
+
+/* In a child: close every descriptor inherited from the parent but @keep
+ * (a copy of the parent's client sockets would keep those sessions open). */
+void harness_close_inherited(int keep);
+
 /* qsort comparator for uint64_t. */
 static inline int harness_cmp_u64(const void *a, const void *b)
 {

@@ -193,24 +193,6 @@ struct res {
 #define RCONNS 4
 #define RBUFS 64
 
-/* Close every descriptor inherited from the parent but @keep: a copy of
- * the parent's client sockets would keep those sessions open. */
-static void close_inherited(int keep)
-{
-	DIR *dir = opendir("/proc/self/fd");
-	struct dirent *e;
-
-	if (!dir)
-		return;
-	while ((e = readdir(dir))) {
-		int fd = atoi(e->d_name);
-
-		if (fd > 2 && fd != keep && fd != dirfd(dir))
-			close(fd);
-	}
-	closedir(dir);
-}
-
 static int remote_main(int fd, void *arg)
 {
 	const struct user *u = arg;
@@ -223,7 +205,7 @@ static int remote_main(int fd, void *arg)
 	struct cmd cmd;
 	int nbufs = 0;
 
-	close_inherited(fd);
+	harness_close_inherited(fd);
 	prctl(PR_SET_NAME, u->comm, 0, 0, 0);
 	if (setgroups(u->ngroups, u->groups) < 0 || setgid(u->gid) < 0 || setuid(u->uid) < 0)
 		return 3;

@@ -529,22 +529,6 @@ struct holder_report {
 	uint32_t my_nframes;             /* stats: frames it owns */
 };
 
-static void close_inherited(int keep)
-{
-	DIR *dir = opendir("/proc/self/fd");
-	struct dirent *e;
-
-	if (!dir)
-		return;
-	while ((e = readdir(dir))) {
-		int fd = atoi(e->d_name);
-
-		if (fd > 2 && fd != keep && fd != dirfd(dir))
-			close(fd);
-	}
-	closedir(dir);
-}
-
 static int holder_main(int fd, void *arg)
 {
 	const struct holder_spec *h = arg;
@@ -558,7 +542,7 @@ static int holder_main(int fd, void *arg)
 	size_t nbufs = 0, nframes = 0;
 	char byte;
 
-	close_inherited(fd);
+	harness_close_inherited(fd);
 	prctl(PR_SET_NAME, h->comm, 0, 0, 0);
 	if (h->uid && (setgroups(0, NULL) < 0 || setgid(h->uid) < 0 || setuid(h->uid) < 0))
 		return 3;

@@ -26,24 +26,15 @@
 
 static char tmpdir[64];
 
-/* The repository (for etc/) and build/contigd, from this test's path:
- * <repo>/<build>/tests/integration/test_service. */
+/* The repository (for etc/) and build/contigd: <repo>/<build>/contigd. */
 static void paths(char *repo, size_t repolen, char *bin, size_t binlen)
 {
-	char exe[PATH_MAX - 16];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	char *p;
 
-	if (n < 0)
-		bail_out("readlink /proc/self/exe: %s", strerror(errno));
-	exe[n] = '\0';
-	for (int i = 0; i < 3 && (p = strrchr(exe, '/')); i++)
+	harness_daemon_path(bin, binlen);
+	snprintf(repo, repolen, "%s", bin);
+	for (int i = 0; i < 2 && (p = strrchr(repo, '/')); i++)
 		*p = '\0';
-	snprintf(bin, binlen, "%s/contigd", exe);
-	p = strrchr(exe, '/');
-	if (p)
-		*p = '\0';
-	snprintf(repo, repolen, "%s", exe);
 }
 
 static void write_text(const char *path, const char *text)

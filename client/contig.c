@@ -143,9 +143,9 @@ CONTIG_EXPORT int contig_connect(const char *socket_path, struct contig_client *
 	r = contig_wire_hello(&c->wire);
 	if (r < 0)
 		goto out_close;
+	pthread_mutex_init(&c->lock, NULL);
 	if (getenv("CONTIGD_BUSY_POLL_US"))
 		contig_set_busy_poll(c, (unsigned)strtoul(getenv("CONTIGD_BUSY_POLL_US"), NULL, 10));
-	pthread_mutex_init(&c->lock, NULL);
 	*ret_client = c;
 	return 0;
 

@@ -121,7 +121,7 @@ int contig_config_load(const char *path, struct contig_config *ret_cfg, char *er
 int contig_config_set_pool(struct contig_config *cfg, const struct contig_pool_spec *spec);
 
 /* Write the effective configuration @cfg to @out in the file's syntax,
- * every key in the order of contig_config_default, one line each (a pool
+ * every key in the order of the parser's key table, one line each (a pool
  * line per pool; an unset name or list as a comment). Parsing the output
  * gives the same configuration. */
 void contig_config_print(const struct contig_config *cfg, FILE *out);

@@ -386,8 +386,13 @@ static int raise_nofile(const struct contig_config *cfg)
 		return -errno;
 	if (lim.rlim_cur < lim.rlim_max) {
 		lim.rlim_cur = lim.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &lim) < 0)
-			return -errno;
+		if (setrlimit(RLIMIT_NOFILE, &lim) < 0) {
+			int r = -errno;
+
+			contig_log(LOG_ERR, "raising the descriptor limit to %llu: %s",
+				   (unsigned long long)lim.rlim_max, strerror(-r));
+			return r;
+		}
 	}
 	if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < need) {
 		contig_log(LOG_ERR, "the pools' frames and max_connections need %" PRIu64
@@ -421,9 +426,14 @@ static int open_listener(struct daemon *d, bool *ret_own)
 		*ret_own = false;
 		return SD_LISTEN_FDS_START;
 	}
-	if (n > 0)
+	if (n < 0)
+		contig_log(LOG_WARNING, "sockets passed by systemd: %s", strerror(-n));
+	if (n > 0) {
 		contig_log(LOG_WARNING, "ignoring %d sockets passed by systemd: expected one "
 			   "listening SOCK_SEQPACKET Unix socket", n);
+		for (int i = 0; i < n; i++)
+			close(SD_LISTEN_FDS_START + i);
+	}
 	fd = contig_server_listen(d->cfg.socket_path, d->socket_uid, d->socket_gid,
 				  d->cfg.socket_mode, err, sizeof(err));
 	if (fd < 0)
@@ -455,8 +465,12 @@ int main(int argc, char **argv)
 		r = contig_access_resolve(&d.cfg, &d.socket_uid, &d.socket_gid, &d.access,
 					  warning, sizeof(warning), err, sizeof(err));
 		if (r < 0) {
+			/* A configuration error like any other: exit 2 (the unit
+			 * does not restart what cannot start). */
 			contig_log(LOG_ERR, "%s: %s", source, err);
-			goto out_config;
+			contig_access_done(&d.access);
+			contig_config_done(&d.cfg);
+			return check ? 1 : 2;
 		}
 		if (warning[0])
 			contig_log(LOG_WARNING, "%s", warning);

@@ -16,8 +16,10 @@
  * prints it as a table, or with --json as one JSON document (json.c) for
  * jq. What the daemon shows depends on who asks (DESIGN.md): root sees
  * every client, its buffers, tags and frames' owners; anyone else the
- * pools' totals, the frames' states and what its own connection holds,
- * which for contigctl itself is nothing. map draws the frames (map.c).
+ * pools' totals, the free frames' states and what its own connection
+ * holds, which for contigctl itself is nothing: other clients' frames come
+ * without their physical address, and are left out of the map with a note.
+ * map draws the frames (map.c).
  *
  * alloc prints the buffer's physical address (and the rest of what the
  * daemon said), then frees it, or with --hold keeps it until stdin closes.
@@ -51,8 +53,8 @@ static void usage(FILE *out)
 		"                 [--hold]\n"
 		"status: pools (total, free, largest buffer, fragmentation). clients: who holds\n"
 		"what. tags: bytes and buffers per pool tag (poolmon). buffers: every live\n"
-		"buffer. map: every frame by state and owner (root sees every owner; others\n"
-		"only their own).\n"
+		"buffer. map: every frame by state and owner (as root; others see free frames\n"
+		"and their own only).\n"
 		"SIZE and addresses take K/M/G suffixes or 0x hex. TYPE: noncached, cached,\n"
 		"writecombined, hwcoherent, noncachedunordered, uswc, or 0..5.\n"
 		"The socket is PATH, else $CONTIGD_SOCKET, else %s.\n",

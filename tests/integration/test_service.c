@@ -151,6 +151,12 @@ static void test_check_config(void)
 	ok(status == 1 && strstr(err, conf) && strstr(err, "socket_user") &&
 		   strstr(err, "no-such-user-here"),
 	   "check_config_refuses_an_unknown_user_naming_file_and_key");
+	write_text(conf, "pool = 0:2M:8M\nsocket_user = no-such-user-here\n");
+	status = run_contigd((const char *[]){ "--config", conf, "--socket", "/tmp/never.sock",
+					       NULL },
+			     &out, &err);
+	ok(status == 2 && strstr(err, "socket_user"),
+	   "a_daemon_given_an_unknown_user_exits_2_like_any_configuration_error");
 	status = run_contigd((const char *[]){ "--check-config", "/nonexistent/contigd.conf", NULL },
 			     &out, &err);
 	ok(status == 1 && strstr(err, "/nonexistent/contigd.conf"),

@@ -54,22 +54,60 @@ static bool is_pow2(uint64_t x)
 
 /* ---- pool tags ---- */
 
-/* The entry of @tag in @tags, created if needed; NULL only if the table is
- * full and cannot take CONTIG_TAG_OTHER either (out of memory). */
-static struct contig_tag_stat *tag_get(struct contig_tags *tags, uint32_t tag)
+static size_t tag_slot(uint32_t tag, size_t nindex)
+{
+	return (size_t)(tag * 2654435761u) & (nindex - 1); /* Knuth's multiplicative hash */
+}
+
+/* Index entry @i of tags->v (the index has room). */
+static void tag_index_put(struct contig_tags *tags, size_t i)
+{
+	size_t k = tag_slot(tags->v[i].tag, tags->nindex);
+
+	while (tags->index[k])
+		k = (k + 1) & (tags->nindex - 1);
+	tags->index[k] = (uint16_t)(i + 1);
+}
+
+/* Make the index hold twice the entries there will be after one more. */
+static bool tag_index_grow(struct contig_tags *tags)
+{
+	size_t nindex = tags->nindex ? tags->nindex : 16;
+	uint16_t *index;
+
+	while (nindex < 2 * (tags->n + 1))
+		nindex *= 2;
+	if (nindex == tags->nindex)
+		return true;
+	index = calloc(nindex, sizeof(*index));
+	if (!index)
+		return false;
+	free(tags->index);
+	tags->index = index;
+	tags->nindex = nindex;
+	for (size_t i = 0; i < tags->n; i++)
+		tag_index_put(tags, i);
+	return true;
+}
+
+struct contig_tag_stat *contig_tags_get(struct contig_tags *tags, uint32_t tag)
 {
 	struct contig_tag_stat *grown;
 
-	for (size_t i = 0; i < tags->n; i++)
-		if (tags->v[i].tag == tag)
-			return &tags->v[i];
+	for (size_t k = tags->nindex ? tag_slot(tag, tags->nindex) : 0;
+	     tags->nindex && tags->index[k]; k = (k + 1) & (tags->nindex - 1))
+		if (tags->v[tags->index[k] - 1].tag == tag)
+			return &tags->v[tags->index[k] - 1];
 	if (tags->n >= CONTIG_MAX_TAGS && tag != CONTIG_TAG_OTHER)
-		return tag_get(tags, CONTIG_TAG_OTHER);
+		return contig_tags_get(tags, CONTIG_TAG_OTHER);
+	if (!tag_index_grow(tags))
+		return NULL;
 	grown = realloc(tags->v, (tags->n + 1) * sizeof(*grown));
 	if (!grown)
 		return NULL;
 	tags->v = grown;
 	tags->v[tags->n] = (struct contig_tag_stat){ .tag = tag };
+	tag_index_put(tags, tags->n);
 	return &tags->v[tags->n++];
 }
 
@@ -77,15 +115,15 @@ static struct contig_tag_stat *tag_get(struct contig_tags *tags, uint32_t tag)
  * free finds the same entries. Returns false if neither table can take it. */
 static bool tag_choose(struct contig_session *s, uint32_t tag, uint32_t *ret_tag)
 {
-	struct contig_tag_stat *mine = tag_get(&s->tags, tag);
+	struct contig_tag_stat *mine = contig_tags_get(&s->tags, tag);
 	struct contig_tag_stat *all;
 
 	if (mine && mine->tag != tag)
 		tag = CONTIG_TAG_OTHER;
-	all = tag_get(&s->pools->tags, tag);
+	all = contig_tags_get(&s->pools->tags, tag);
 	if (all && all->tag != tag) {
 		tag = CONTIG_TAG_OTHER;
-		mine = tag_get(&s->tags, tag);
+		mine = contig_tags_get(&s->tags, tag);
 	}
 	if (!mine || !all)
 		return false;
@@ -98,7 +136,7 @@ static void tag_count(struct contig_session *s, uint32_t tag, uint64_t len, bool
 	struct contig_tags *tables[] = { &s->tags, &s->pools->tags };
 
 	for (size_t i = 0; i < 2; i++) {
-		struct contig_tag_stat *t = tag_get(tables[i], tag); /* exists: tag_choose() */
+		struct contig_tag_stat *t = contig_tags_get(tables[i], tag); /* exists: tag_choose() */
 
 		if (alloc) {
 			t->nbuffers++;
@@ -115,8 +153,8 @@ static void tag_count(struct contig_session *s, uint32_t tag, uint64_t len, bool
 void contig_tags_done(struct contig_tags *tags)
 {
 	free(tags->v);
-	tags->v = NULL;
-	tags->n = 0;
+	free(tags->index);
+	*tags = (struct contig_tags){ 0 };
 }
 
 static void user_count(struct contig_session *s, uint64_t len, bool alloc)

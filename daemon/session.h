@@ -44,6 +44,11 @@ struct contig_tag_stat {
 struct contig_tags {
 	struct contig_tag_stat *v;
 	size_t n;
+	/* Open addressing over v by tag (a lookup per allocate and free must
+	 * not grow with the number of tags): nindex slots, a power of two at
+	 * least twice n; 0 = empty, else the entry's index + 1. */
+	uint16_t *index;
+	size_t nindex;
 };
 
 /* What every session draws from: the pools, sorted by page size and node,
@@ -72,6 +77,12 @@ struct contig_user {
 };
 
 /* Release the daemon-wide tag table. */
+/* The entry of @tag in @tags, created if needed (at most CONTIG_MAX_TAGS
+ * and CONTIG_TAG_OTHER, which takes the rest); NULL only out of memory.
+ * Entries stay in the order they came; pointers hold until the next
+ * creation. Loop thread. */
+struct contig_tag_stat *contig_tags_get(struct contig_tags *tags, uint32_t tag);
+
 void contig_tags_done(struct contig_tags *tags);
 
 /* A request, as the wire gives it (rpc.c fills in the defaults). */

@@ -187,11 +187,9 @@ static void setup(struct world *w, uint8_t h0, uint8_t h1)
 	w->prefill_tags = h1 & 0x20;
 	if (w->prefill_tags) {
 		/* As if many tags had come and gone: the next ones overflow. */
-		w->env.tags.v = calloc(PREFILL_TAGS, sizeof(*w->env.tags.v));
-		fuzz_check(w->env.tags.v);
 		for (uint32_t i = 0; i < PREFILL_TAGS; i++)
-			w->env.tags.v[i].tag = 0x7a000000u + i;
-		w->env.tags.n = PREFILL_TAGS;
+			fuzz_check(contig_tags_get(&w->env.tags, 0x7a000000u + i));
+		fuzz_check(w->env.tags.n == PREFILL_TAGS);
 	}
 }
 
@@ -257,11 +255,9 @@ static bool client_connect(struct world *w, struct client *c)
 	c->nids = 0;
 	c->nstale = 0;
 	if (w->prefill_tags) {
-		s->tags.v = calloc(PREFILL_TAGS - 1, sizeof(*s->tags.v));
-		fuzz_check(s->tags.v);
 		for (uint32_t i = 0; i < PREFILL_TAGS - 1; i++)
-			s->tags.v[i].tag = 0x7b000000u + i;
-		s->tags.n = PREFILL_TAGS - 1;
+			fuzz_check(contig_tags_get(&s->tags, 0x7b000000u + i));
+		fuzz_check(s->tags.n == PREFILL_TAGS - 1);
 	}
 	return true;
 }

@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +84,20 @@ static int parse_u64(const char *text, uint64_t *ret)
 	return 0;
 }
 
+/* A whole decimal number from 0 to INT_MAX, nothing after it. */
+static int parse_int(const char *text, int *ret)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(text, &end, 10);
+	if (errno || end == text || *end || v < 0 || v > INT_MAX)
+		return -EINVAL;
+	*ret = (int)v;
+	return 0;
+}
+
 static int parse_cache(const char *text, int *ret)
 {
 	for (int i = CONTIG_NON_CACHED; i <= CONTIG_USWC_CACHED; i++)
@@ -90,11 +105,7 @@ static int parse_cache(const char *text, int *ret)
 			*ret = i;
 			return 0;
 		}
-	if (text[0] >= '0' && text[0] <= '9') {
-		*ret = atoi(text); /* the daemon judges the value */
-		return 0;
-	}
-	return -EINVAL;
+	return parse_int(text, ret); /* a number: the daemon judges it */
 }
 
 
@@ -394,9 +405,12 @@ static int cmd_tags(struct contig_client *c, const struct look_opts *o)
 
 	if (!st)
 		return fail("tags", -EIO);
-	/* poolmon's order: most bytes first. */
-	n = st->ntags;
-	memcpy(tags, st->tags, n * sizeof(tags[0]));
+	/* poolmon's order: most bytes first. A tag no allocation succeeded
+	 * under (the daemon makes its entry before it allocates) is no row. */
+	n = 0;
+	for (uint32_t i = 0; i < st->ntags; i++)
+		if (st->tags[i].nallocs)
+			tags[n++] = st->tags[i];
 	qsort(tags, n, sizeof(tags[0]), cmp_tag_bytes);
 	if (o->json) {
 		struct json j;
@@ -596,15 +610,20 @@ static int cmd_alloc(struct contig_client *c, int argc, char **argv)
 		case 'b': r = parse_u64(optarg, &req.boundary); break;
 		case 'a': r = parse_u64(optarg, &req.align); break;
 		case 'n':
-			req.node = strcmp(optarg, "any") == 0 ? CONTIG_NODE_ANY : atoi(optarg);
+			if (strcmp(optarg, "any") == 0)
+				req.node = CONTIG_NODE_ANY;
+			else
+				r = parse_int(optarg, &req.node);
 			break;
 		case 'c': r = parse_cache(optarg, &req.cache_type); break;
 		case 'k': hold = 1; break;
 		case 't':
-			/* four characters, as a C multi-character constant 'ABCD' */
+			/* one to four characters, as a C multi-character constant 'ABCD' */
 			req.tag = 0;
-			for (int k = 0; k < 4 && optarg[k]; k++)
-				req.tag |= (uint32_t)(uint8_t)optarg[k] << (8 * (3 - k));
+			if (!optarg[0] || strlen(optarg) > 4)
+				r = -EINVAL;
+			for (int k = 0; k < 4 && optarg[k]; k++) /* 'AB' is 0x4142 in C */
+				req.tag = req.tag << 8 | (uint8_t)optarg[k];
 			break;
 		case 'p':
 			if (strcmp(optarg, "low") == 0)

@@ -37,7 +37,7 @@ void harness_close_inherited(int keep)
 	closedir(dir);
 }
 
-void harness_daemon_path(char *buf, size_t len)
+void harness_build_path(const char *name, char *buf, size_t len)
 {
 	char exe[PATH_MAX - 16];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
@@ -48,7 +48,12 @@ void harness_daemon_path(char *buf, size_t len)
 	exe[n] = '\0';
 	for (int i = 0; i < 3 && (p = strrchr(exe, '/')); i++)
 		*p = '\0';
-	snprintf(buf, len, "%s/contigd", exe);
+	snprintf(buf, len, "%s/%s", exe, name);
+}
+
+void harness_daemon_path(char *buf, size_t len)
+{
+	harness_build_path("contigd", buf, len);
 }
 
 static int notify_socket(const char *path)

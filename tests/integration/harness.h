@@ -39,8 +39,10 @@ static inline uint64_t harness_pow2_ceil(uint64_t x)
 	return p;
 }
 
-/* build/contigd (or <B>/contigd), found next to this test:
- * <B>/tests/integration/<test>. */
+/* <B>/@name (a program of the build: "contigd", "contigctl"), found from
+ * this test's own path, <B>/tests/integration/<test>. */
+void harness_build_path(const char *name, char *buf, size_t len);
+/* harness_build_path("contigd", ...). */
 void harness_daemon_path(char *buf, size_t len);
 
 /* In a child: close every descriptor inherited from the parent but @keep

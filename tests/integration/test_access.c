@@ -430,21 +430,6 @@ static void test_unknown_names(void)
 	}
 }
 
-/* The daemon binary (build/contigd, three levels above this test). */
-static void daemon_bin(char *buf, size_t len)
-{
-	char exe[512];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	char *p;
-
-	if (n < 0)
-		bail_out("readlink /proc/self/exe: %s", strerror(errno));
-	exe[n] = '\0';
-	for (int i = 0; i < 3 && (p = strrchr(exe, '/')); i++)
-		*p = '\0';
-	snprintf(buf, len, "%s/contigd", exe);
-}
-
 static const struct {
 	const char *name;
 	size_t offset;
@@ -478,7 +463,7 @@ static bool print_config(uint64_t values[NLIMITS], char *user, char *group, unsi
 	char bin[600], cmd[700], line[512];
 	FILE *p;
 
-	daemon_bin(bin, sizeof(bin));
+	harness_daemon_path(bin, sizeof(bin));
 	snprintf(cmd, sizeof(cmd), "'%s' --print-config", bin);
 	for (size_t i = 0; i < NLIMITS; i++)
 		values[i] = UINT64_MAX;

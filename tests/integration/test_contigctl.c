@@ -409,21 +409,6 @@ static const char *attr_of(const char *tag, const char *name, char *buf, size_t 
 
 /* ---- running contigctl ---- */
 
-/* build/contigctl, next to this test: build/tests/integration/<test>. */
-static void ctl_path(char *buf, size_t len)
-{
-	char exe[4096 - 16];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	char *p;
-
-	if (n < 0)
-		bail_out("readlink /proc/self/exe: %s", strerror(errno));
-	exe[n] = '\0';
-	for (int i = 0; i < 3 && (p = strrchr(exe, '/')); i++)
-		*p = '\0';
-	snprintf(buf, len, "%s/contigctl", exe);
-}
-
 /* Run contigctl with @args (NULL-terminated) as @uid (0: root), its stdout
  * into *@ret_out (malloc'd, NUL-terminated), its stderr into errbuf (shown
  * when a check fails). Returns its exit status, or 128 + signal. */
@@ -439,7 +424,7 @@ static int run_ctl(uid_t uid, const char *const *args, char **ret_out)
 	ssize_t nerr;
 	pid_t pid;
 
-	ctl_path(bin, sizeof(bin));
+	harness_build_path("contigctl", bin, sizeof(bin));
 	argv[argc++] = bin;
 	for (int i = 0; args[i] && argc < 15; i++)
 		argv[argc++] = args[i];

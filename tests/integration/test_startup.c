@@ -30,15 +30,11 @@ static uint64_t read_u64(const char *path)
 /* Run contigd as user nobody: no CAP_SYS_ADMIN, so no physical addresses. */
 static int run_unprivileged(char *log, size_t loglen)
 {
-	char dir[] = "/tmp/contigd-nobody.XXXXXX", path[64], bin[4096], exe[4000];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char dir[] = "/tmp/contigd-nobody.XXXXXX", path[64], bin[4096];
 	int status, fd;
 	pid_t pid;
 
-	exe[n > 0 ? n : 0] = '\0';
-	for (int i = 0; i < 3; i++)
-		*strrchr(exe, '/') = '\0';
-	snprintf(bin, sizeof(bin), "%s/contigd", exe);
+	harness_daemon_path(bin, sizeof(bin));
 	if (!mkdtemp(dir))
 		bail_out("mkdtemp");
 	chmod(dir, 0777);
@@ -59,7 +55,7 @@ static int run_unprivileged(char *log, size_t loglen)
 		_exit(127);
 	}
 	waitpid(pid, &status, 0);
-	n = pread(fd, log, loglen - 1, 0);
+	ssize_t n = pread(fd, log, loglen - 1, 0);
 	log[n > 0 ? n : 0] = '\0';
 	close(fd);
 	rmdir(dir);

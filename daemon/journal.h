@@ -11,9 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fdpass.h" /* CONTIG_TOKEN_LEN */
+
 /* The format this daemon writes; it reads every format up to it. */
 #define CONTIG_JOURNAL_FORMAT 1u
-#define CONTIG_TOKEN_LEN 16
 
 enum contig_journal_type {
 	CONTIG_JOURNAL_SESSION_OPEN = 1,

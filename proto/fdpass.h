@@ -27,6 +27,11 @@
  * malformed. */
 #define CONTIG_MAX_FRAMES_PER_BUFFER (1u << 20)
 
+/* A session token (HelloReply.session_token): one byte of format, then
+ * random bytes. A daemon accepts every format up to its own. */
+#define CONTIG_TOKEN_FORMAT 1u
+#define CONTIG_TOKEN_LEN 17u
+
 /* Descriptors per datagram: the kernel's SCM_MAX_FD is 253. */
 #define CONTIG_FDS_PER_DATAGRAM 250u
 

@@ -4,9 +4,10 @@
  * A journal is a file of frames: [u32 length][u32 CRC-32][Record], both
  * numbers little-endian, the CRC (zlib's crc32) over the packed Record of
  * proto/journal.proto. The first Record is the Header with the format.
- * Appending is one write(2) on an O_APPEND descriptor per record, so
- * records never interleave and a crash of the daemon leaves every record
- * it wrote whole (the page cache keeps them: the journal needs no fsync,
+ * Records are added to a buffer and written with one write(2) on an
+ * O_APPEND descriptor (contig_journal_flush(), which the daemon calls
+ * before it sends the reply that depends on them), so a crash of the
+ * daemon leaves every record it wrote whole (the page cache keeps them: the journal needs no fsync,
  * since what it describes, hugepages in memory, does not survive a reboot
  * either). What a crash mid-write can leave is a torn last frame: replay
  * stops at the first frame that is short, too long or fails its CRC, and
@@ -33,7 +34,12 @@
 #define FRAME_HEAD 8u
 
 struct contig_journal {
-	int fd;
+	int fd;             /* O_APPEND */
+	char *path;         /* where it lives once published */
+	char *tmp_path;     /* <path>.new, until published */
+	uint64_t len;       /* bytes written: a failed write is cut back to it */
+	uint8_t *pending;   /* framed records added, not yet written */
+	size_t npending, cap;
 };
 
 __attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errlen, int code,
@@ -67,24 +73,63 @@ static uint32_t crc_of(const uint8_t *data, size_t len)
 
 /* ---- writing ---- */
 
-/* Frame and write @msg, packed, with one write(2). */
-static int write_record(int fd, const ContigJournal__Record *msg)
+/* Frame @msg, packed, onto the end of j->pending. */
+static int pend_record(struct contig_journal *j, const ContigJournal__Record *msg)
 {
-	uint8_t buf[FRAME_HEAD + JOURNAL_MAX_RECORD];
 	size_t len = contig_journal__record__get_packed_size(msg);
-	ssize_t n;
 
 	if (len > JOURNAL_MAX_RECORD)
 		return -EMSGSIZE;
-	contig_journal__record__pack(msg, buf + FRAME_HEAD);
-	put_u32(buf, (uint32_t)len);
-	put_u32(buf + 4, crc_of(buf + FRAME_HEAD, len));
+	if (j->npending + FRAME_HEAD + len > j->cap) {
+		size_t cap = j->cap ? j->cap : 4096;
+		uint8_t *grown;
+
+		while (cap < j->npending + FRAME_HEAD + len)
+			cap *= 2;
+		grown = realloc(j->pending, cap);
+		if (!grown)
+			return -ENOMEM;
+		j->pending = grown;
+		j->cap = cap;
+	}
+	contig_journal__record__pack(msg, j->pending + j->npending + FRAME_HEAD);
+	put_u32(j->pending + j->npending, (uint32_t)len);
+	put_u32(j->pending + j->npending + 4, crc_of(j->pending + j->npending + FRAME_HEAD, len));
+	j->npending += FRAME_HEAD + len;
+	return 0;
+}
+
+int contig_journal_flush(struct contig_journal *j)
+{
+	ssize_t n;
+	int r = 0;
+
+	if (!j->npending)
+		return 0;
 	do
-		n = write(fd, buf, FRAME_HEAD + len);
+		n = write(j->fd, j->pending, j->npending);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
-		return -errno;
-	return (size_t)n == FRAME_HEAD + len ? 0 : -EIO;
+		r = -errno;
+	else if ((size_t)n != j->npending)
+		r = -EIO;
+	if (r < 0 && ftruncate(j->fd, (off_t)j->len) < 0) {
+		/* the torn tail is then what replay stops at */
+	}
+	if (r == 0)
+		j->len += j->npending;
+	j->npending = 0;
+	return r;
+}
+
+bool contig_journal_pending(const struct contig_journal *j)
+{
+	return j->npending != 0;
+}
+
+uint64_t contig_journal_len(const struct contig_journal *j)
+{
+	return j->len;
 }
 
 int contig_journal_create(const char *path, struct contig_journal **ret_journal, char *err,
@@ -92,37 +137,54 @@ int contig_journal_create(const char *path, struct contig_journal **ret_journal,
 {
 	ContigJournal__Record rec = CONTIG_JOURNAL__RECORD__INIT;
 	ContigJournal__Header head = CONTIG_JOURNAL__HEADER__INIT;
-	struct contig_journal *j;
-	char tmp[4096];
-	int fd, r;
+	struct contig_journal *j = calloc(1, sizeof(*j));
+	int r;
 
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.new", path) >= sizeof(tmp))
-		return fail(err, errlen, -ENAMETOOLONG, "journal path too long: %s", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return fail(err, errlen, -errno, "%s: %s", tmp, strerror(errno));
+	if (!j)
+		return fail(err, errlen, -ENOMEM, "out of memory");
+	j->fd = -1;
+	j->path = strdup(path);
+	if (!j->path || asprintf(&j->tmp_path, "%s.new", path) < 0) {
+		j->tmp_path = NULL;
+		r = fail(err, errlen, -ENOMEM, "out of memory");
+		goto out_free;
+	}
+	j->fd = open(j->tmp_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+	if (j->fd < 0) {
+		r = fail(err, errlen, -errno, "%s: %s", j->tmp_path, strerror(errno));
+		goto out_free;
+	}
 	head.format = CONTIG_JOURNAL_FORMAT;
 	rec.body_case = CONTIG_JOURNAL__RECORD__BODY_HEADER;
 	rec.header = &head;
-	r = write_record(fd, &rec);
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
+	r = pend_record(j, &rec);
+	if (r == 0)
+		r = contig_journal_flush(j);
 	if (r < 0) {
-		close(fd);
-		unlink(tmp);
-		return fail(err, errlen, r, "writing journal %s: %s", path, strerror(-r));
+		unlink(j->tmp_path);
+		fail(err, errlen, r, "writing journal %s: %s", j->tmp_path, strerror(-r));
+		goto out_free;
 	}
-	j = malloc(sizeof(*j));
-	if (!j) {
-		close(fd);
-		return fail(err, errlen, -ENOMEM, "out of memory");
-	}
-	j->fd = fd;
 	*ret_journal = j;
 	return 0;
+
+out_free:
+	contig_journal_close(j);
+	return r;
 }
 
-int contig_journal_append(struct contig_journal *j, const struct contig_journal_record *in)
+int contig_journal_publish(struct contig_journal *j)
+{
+	int r = contig_journal_flush(j);
+
+	if (r == 0 && rename(j->tmp_path, j->path) < 0)
+		r = -errno;
+	if (r < 0)
+		unlink(j->tmp_path);
+	return r;
+}
+
+int contig_journal_add(struct contig_journal *j, const struct contig_journal_record *in)
 {
 	ContigJournal__Record rec = CONTIG_JOURNAL__RECORD__INIT;
 	ContigJournal__SessionOpen so = CONTIG_JOURNAL__SESSION_OPEN__INIT;
@@ -131,6 +193,7 @@ int contig_journal_append(struct contig_journal *j, const struct contig_journal_
 	ContigJournal__FrameRelease fr = CONTIG_JOURNAL__FRAME_RELEASE__INIT;
 	ContigJournal__BufferAlloc ba = CONTIG_JOURNAL__BUFFER_ALLOC__INIT;
 	ContigJournal__BufferFree bf = CONTIG_JOURNAL__BUFFER_FREE__INIT;
+	ContigJournal__Pool po = CONTIG_JOURNAL__POOL__INIT;
 	ProtobufCBinaryData token = { CONTIG_TOKEN_LEN, (uint8_t *)in->token };
 	char comm[sizeof(in->comm)];
 
@@ -178,6 +241,17 @@ int contig_journal_append(struct contig_journal *j, const struct contig_journal_
 		ba.cache_type = in->cache_type;
 		ba.tag = in->tag;
 		ba.seq = in->seq;
+		/* Constraints only where they constrain: most requests have none. */
+		ba.has_lowest = in->lowest != 0;
+		ba.lowest = in->lowest;
+		ba.has_highest = in->highest != UINT64_MAX;
+		ba.highest = in->highest;
+		ba.has_boundary = in->boundary != 0;
+		ba.boundary = in->boundary;
+		ba.has_align = in->align != 0;
+		ba.align = in->align;
+		ba.has_priority = 1;
+		ba.priority = in->priority;
 		rec.body_case = CONTIG_JOURNAL__RECORD__BODY_BUFFER_ALLOC;
 		rec.buffer_alloc = &ba;
 		break;
@@ -187,17 +261,35 @@ int contig_journal_append(struct contig_journal *j, const struct contig_journal_
 		rec.body_case = CONTIG_JOURNAL__RECORD__BODY_BUFFER_FREE;
 		rec.buffer_free = &bf;
 		break;
+	case CONTIG_JOURNAL_POOL:
+		po.node = in->node;
+		po.page_len = in->page_len;
+		po.hugepages_added = in->hugepages_added;
+		rec.body_case = CONTIG_JOURNAL__RECORD__BODY_POOL;
+		rec.pool = &po;
+		break;
 	default:
 		return -EINVAL;
 	}
-	return write_record(j->fd, &rec);
+	return pend_record(j, &rec);
+}
+
+int contig_journal_append(struct contig_journal *j, const struct contig_journal_record *rec)
+{
+	int r = contig_journal_add(j, rec);
+
+	return r < 0 ? r : contig_journal_flush(j);
 }
 
 void contig_journal_close(struct contig_journal *j)
 {
 	if (!j)
 		return;
-	close(j->fd);
+	if (j->fd >= 0)
+		close(j->fd);
+	free(j->pending);
+	free(j->tmp_path);
+	free(j->path);
 	free(j);
 }
 
@@ -254,11 +346,23 @@ static bool to_record(const ContigJournal__Record *msg, struct contig_journal_re
 		out->cache_type = msg->buffer_alloc->cache_type;
 		out->tag = msg->buffer_alloc->tag;
 		out->seq = msg->buffer_alloc->seq;
+		out->lowest = msg->buffer_alloc->has_lowest ? msg->buffer_alloc->lowest : 0;
+		out->highest = msg->buffer_alloc->has_highest ? msg->buffer_alloc->highest
+							      : UINT64_MAX;
+		out->boundary = msg->buffer_alloc->has_boundary ? msg->buffer_alloc->boundary : 0;
+		out->align = msg->buffer_alloc->has_align ? msg->buffer_alloc->align : 0;
+		out->priority = msg->buffer_alloc->has_priority ? msg->buffer_alloc->priority : 32;
 		return take_token(&msg->buffer_alloc->token, out->token);
 	case CONTIG_JOURNAL__RECORD__BODY_BUFFER_FREE:
 		out->type = CONTIG_JOURNAL_BUFFER_FREE;
 		out->id = msg->buffer_free->id;
 		return take_token(&msg->buffer_free->token, out->token);
+	case CONTIG_JOURNAL__RECORD__BODY_POOL:
+		out->type = CONTIG_JOURNAL_POOL;
+		out->node = msg->pool->node;
+		out->page_len = msg->pool->page_len;
+		out->hugepages_added = msg->pool->hugepages_added;
+		return true;
 	default:
 		return false;
 	}

@@ -8,6 +8,7 @@
 #ifndef CONTIG_JOURNAL_H
 #define CONTIG_JOURNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +24,7 @@ enum contig_journal_type {
 	CONTIG_JOURNAL_FRAME_RELEASE,
 	CONTIG_JOURNAL_BUFFER_ALLOC,
 	CONTIG_JOURNAL_BUFFER_FREE,
+	CONTIG_JOURNAL_POOL,
 };
 
 /* One record; each type uses the fields its proto message has. */
@@ -38,22 +40,44 @@ struct contig_journal_record {
 	uint64_t id;                     /* BUFFER_*: the buffer */
 	uint64_t len, req_len, seq;      /* BUFFER_ALLOC */
 	uint32_t tag;
+	uint64_t lowest, highest, boundary, align; /* BUFFER_ALLOC: the request's */
+	uint32_t priority;
+	uint64_t hugepages_added;        /* POOL */
 };
 
 struct contig_journal;
 
-/* Start a new journal at @path holding only its header (written to a
- * temporary file and renamed over @path, so a crash leaves the old one or
- * the new one, never half of either). Returns 0 and *ret_journal, or
+/* Start a new journal for @path holding only its header, in a temporary
+ * file (@path.new) that contig_journal_publish() renames over @path once
+ * the caller has added what it starts with: a crash leaves the old journal
+ * or the new one, never half of either. Returns 0 and *ret_journal, or
  * -errno with the reason in @err. */
 int contig_journal_create(const char *path, struct contig_journal **ret_journal, char *err,
 			  size_t errlen);
 
-/* Append @rec: one write(2) of one framed record. Returns 0 or -errno
- * (-ENOSPC, -EIO: the caller must not send the reply that depends on it). */
+/* Flush what was added and rename the new journal over its path. Returns
+ * 0 or -errno (the journal is then unusable: close it). */
+int contig_journal_publish(struct contig_journal *journal);
+
+/* Add @rec to what the next contig_journal_flush() writes. Returns 0,
+ * -ENOMEM, or -EMSGSIZE (a record over the format's limit: our bug). */
+int contig_journal_add(struct contig_journal *journal, const struct contig_journal_record *rec);
+
+/* Is anything added and not yet written? */
+bool contig_journal_pending(const struct contig_journal *journal);
+
+/* Write what was added with one write(2). On failure (-ENOSPC, -EIO, a
+ * short write) the file is cut back to its last whole record and what was
+ * added is dropped. Returns 0 or -errno. */
+int contig_journal_flush(struct contig_journal *journal);
+
+/* contig_journal_add() and contig_journal_flush() of one record. */
 int contig_journal_append(struct contig_journal *journal, const struct contig_journal_record *rec);
 
-/* Close; accepts NULL. */
+/* Bytes written so far (header included). */
+uint64_t contig_journal_len(const struct contig_journal *journal);
+
+/* Close (what was added and not flushed is dropped); accepts NULL. */
 void contig_journal_close(struct contig_journal *journal);
 
 /* Replay the journal at @path: @cb gets every whole record in order (a

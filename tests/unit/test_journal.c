@@ -51,9 +51,9 @@ static struct contig_journal_record random_record(void)
 {
 	struct contig_journal_record r = { 0 };
 
-	r.type = (enum contig_journal_type)(1 + rand() % 6);
-	if (r.type != CONTIG_JOURNAL_FRAME_RELEASE)
-		for (int i = 0; i < CONTIG_TOKEN_LEN; i++)
+	r.type = (enum contig_journal_type)(1 + rand() % 7);
+	if (r.type != CONTIG_JOURNAL_FRAME_RELEASE && r.type != CONTIG_JOURNAL_POOL)
+		for (unsigned i = 0; i < CONTIG_TOKEN_LEN; i++)
 			r.token[i] = (uint8_t)rand();
 	switch (r.type) {
 	case CONTIG_JOURNAL_SESSION_OPEN:
@@ -82,9 +82,20 @@ static struct contig_journal_record random_record(void)
 		r.cache_type = rand() % 6;
 		r.tag = (uint32_t)rand();
 		r.seq = rnd64();
+		/* constraints: absent (their default) or any value */
+		r.lowest = rand() % 2 ? rnd64() : 0;
+		r.highest = rand() % 2 ? rnd64() : UINT64_MAX;
+		r.boundary = rand() % 2 ? rnd64() : 0;
+		r.align = rand() % 2 ? rnd64() : 0;
+		r.priority = (uint32_t)(rand() % 48);
 		break;
 	case CONTIG_JOURNAL_BUFFER_FREE:
 		r.id = rnd64();
+		break;
+	case CONTIG_JOURNAL_POOL:
+		r.node = (uint32_t)(rand() % 4);
+		r.page_len = 2u << 20;
+		r.hugepages_added = rnd64();
 		break;
 	}
 	return r;
@@ -117,6 +128,8 @@ static void write_journal(struct contig_journal_record *recs, size_t n, off_t *e
 
 	if (contig_journal_create(path, &j, err, sizeof(err)) < 0)
 		bail_out("create: %s", err);
+	if (contig_journal_publish(j) < 0)
+		bail_out("publish: %s", strerror(errno));
 	ends[0] = file_len();
 	for (size_t i = 0; i < n; i++) {
 		recs[i] = random_record();
@@ -292,13 +305,22 @@ static void test_refusals(void)
 	}
 	if (contig_journal_create(path, &j, err, sizeof(err)) < 0)
 		bail_out("create: %s", err);
-	contig_journal_close(j);
-	ok(file_len() > 0 && access(path, F_OK) == 0, "create_leaves_a_journal_with_a_header");
 	{
 		char tmp[160];
 
 		snprintf(tmp, sizeof(tmp), "%s.new", path);
-		ok(access(tmp, F_OK) < 0, "create_leaves_no_temporary_file");
+		unlink(path);
+		ok(access(path, F_OK) < 0 && access(tmp, F_OK) == 0,
+		   "create_writes_a_temporary_file_only");
+	}
+	ok(contig_journal_publish(j) == 0, "publish_succeeds");
+	contig_journal_close(j);
+	ok(file_len() > 0 && access(path, F_OK) == 0, "publish_leaves_a_journal_with_a_header");
+	{
+		char tmp[160];
+
+		snprintf(tmp, sizeof(tmp), "%s.new", path);
+		ok(access(tmp, F_OK) < 0, "publish_leaves_no_temporary_file");
 	}
 }
 

@@ -118,7 +118,16 @@ const char contig_config_default[] =
 	"#     The least important messages logged: emerg, alert, crit, err,\n"
 	"#     warning, notice, info (one line per connection and per refused\n"
 	"#     request) or debug; or 0 to 7.\n"
-	"log_level = info\n";
+	"log_level = info\n"
+	"\n"
+	"# session_grace = DURATION (0, or 1s to 1h: ms, s, m or h)\n"
+	"#     Sessions survive a restart of the daemon (a crash, an upgrade, a\n"
+	"#     SIGTERM while clients hold buffers): their frames stay, a journal in\n"
+	"#     /run/contigd records them, and a client that reconnects within\n"
+	"#     this long after the new daemon is ready gets its session back with\n"
+	"#     the same buffers. Sessions not reclaimed by then are recycled.\n"
+	"#     0 turns it off: every frame is then released when the daemon stops.\n"
+	"session_grace = 30s\n";
 
 __attribute__((format(printf, 3, 4))) static void say(char *err, size_t errlen, const char *fmt,
 						      ...)
@@ -357,6 +366,7 @@ enum key_type {
 	KEY_COUNT,   /* an integer from min (K/M suffixes allowed) */
 	KEY_BYTES,   /* a byte count; 0 = no limit */
 	KEY_LEVEL,   /* a syslog priority name or 0..7 */
+	KEY_DURATION, /* milliseconds from min to max: 0, or N with ms, s, m or h */
 };
 
 struct key {
@@ -394,7 +404,36 @@ static const struct key keys[] = {
 	{ "max_queued_replies", KEY_COUNT, AT(limits.max_queued_replies), 1, 1u << 16 },
 	{ "busy_poll_us", KEY_COUNT, AT(busy_poll_us), 0, 1000 },
 	{ "log_level", KEY_LEVEL, AT(log_level), 0, 7 },
+	{ "session_grace", KEY_DURATION, AT(session_grace_ms), 1000, 3600 * 1000 },
 };
+
+/* "0", or a whole number of ms, s, m or h, into milliseconds. */
+static int parse_duration(const char *text, uint64_t *ret_ms)
+{
+	static const struct {
+		const char *suffix;
+		uint64_t ms;
+	} units[] = { { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 } };
+	char *end;
+	uint64_t v;
+
+	if (!isdigit((unsigned char)text[0]))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(text, &end, 10);
+	if (errno)
+		return -EINVAL;
+	if (*end == '\0')
+		return v == 0 ? (*ret_ms = 0, 0) : -EINVAL; /* a unit is required */
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (strcmp(end, units[i].suffix) == 0) {
+			if (v > UINT64_MAX / units[i].ms)
+				return -EINVAL;
+			*ret_ms = v * units[i].ms;
+			return 0;
+		}
+	return -EINVAL;
+}
 
 /* syslog(3)'s priorities, by value. */
 static const char *const level_names[] = {
@@ -474,6 +513,14 @@ static int set_key(struct contig_config *cfg, const struct key *k, const char *v
 					 k->max);
 		*(uint64_t *)field = n;
 		return 0;
+	case KEY_DURATION:
+		if (parse_duration(value, &n) < 0 || (n && (n < k->min || n > k->max)))
+			return line_fail(err, errlen, source, lineno, k->name,
+					 "\"%s\" is not 0 or a duration from %" PRIu64 " s to %" PRIu64
+					 " s, such as 30s, 1500ms or 2m", value, k->min / 1000,
+					 k->max / 1000);
+		*(uint64_t *)field = n;
+		return 0;
 	case KEY_LEVEL:
 		for (unsigned i = 0; i <= k->max; i++) {
 			char digit[2] = { (char)('0' + i), '\0' };
@@ -499,6 +546,7 @@ int contig_config_parse(const char *text, const char *source, struct contig_conf
 		.watermark_normal_pct = CONTIG_DEFAULT_WATERMARK_NORMAL,
 		.limits = CONTIG_DEFAULT_LIMITS,
 		.log_level = CONTIG_DEFAULT_LOG_LEVEL,
+		.session_grace_ms = CONTIG_DEFAULT_SESSION_GRACE_MS,
 	};
 	unsigned lineno = 0, first_line[NKEYS] = { 0 };
 	char *copy, *line, *next;
@@ -713,6 +761,15 @@ void contig_config_print(const struct contig_config *cfg, FILE *out)
 		case KEY_LEVEL:
 			fprintf(out, "%s = %s\n", k->name, level_names[*(const int *)field]);
 			break;
+		case KEY_DURATION: {
+			uint64_t ms = *(const uint64_t *)field;
+
+			if (ms % 1000)
+				fprintf(out, "%s = %" PRIu64 "ms\n", k->name, ms);
+			else
+				fprintf(out, "%s = %" PRIu64 "s\n", k->name, ms / 1000);
+			break;
+		}
 		}
 	}
 }

@@ -22,6 +22,10 @@
  *                                  numbers, comma-separated; allow_groups
  *                                  defaults to socket_group)
  *   max_* (struct contig_limits)   limits on what a client controls
+ *   busy_poll_us, log_level
+ *   session_grace = DURATION       how long a session the daemon restored
+ *                                  at restart waits for its client (0: keep
+ *                                  no journal; default 30s)
  * Every key but pool may be given once.
  * Sizes are decimal or 0x hex and take a K, M, G or T suffix (powers of
  * 1024, optional "iB"/"B"); NODE is 0..1023; PAGESIZE must be 2M or 1G
@@ -43,6 +47,7 @@
 #define CONTIG_DEFAULT_WATERMARK_LOW 25
 #define CONTIG_DEFAULT_WATERMARK_NORMAL 5
 #define CONTIG_DEFAULT_LOG_LEVEL 6 /* LOG_INFO */
+#define CONTIG_DEFAULT_SESSION_GRACE_MS 30000
 
 /* The configuration used when no --config is given. */
 extern const char contig_config_default[];
@@ -94,6 +99,7 @@ struct contig_config {
 	struct contig_limits limits;
 	uint64_t busy_poll_us;         /* spin this long after a request; 0: off */
 	int log_level;                 /* LOG_EMERG..LOG_DEBUG: the least important logged */
+	uint64_t session_grace_ms;     /* how long restored sessions wait; 0: no journal */
 };
 
 /* Parse a byte count such as "64M", "1GiB", "4096". Returns 0 and sets

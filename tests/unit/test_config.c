@@ -1016,6 +1016,48 @@ static void test_log_level(void)
 		    "log_level_names_are_lower_case");
 }
 
+static void test_session_grace(void)
+{
+	static const struct {
+		const char *text;
+		uint64_t ms;
+	} good[] = { { "0", 0 }, { "30s", 30000 }, { "1500ms", 1500 }, { "2m", 120000 },
+		     { "1h", 3600000 }, { "1s", 1000 } };
+	static const char *const bad[] = { "30", "1.5s", "-1s", "999ms", "2h", "5 s", "s", "30S" };
+	struct contig_config cfg = { 0 };
+	char text[64], err[256];
+	bool all = true;
+
+	ok(contig_config_parse("pool = 0:2M:2M\n", "t.conf", &cfg, err, sizeof(err)) == 0 &&
+		   cfg.session_grace_ms == 30000,
+	   "session_grace_defaults_to_30_s");
+	contig_config_done(&cfg);
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		snprintf(text, sizeof(text), "session_grace = %s\n", good[i].text);
+		if (contig_config_parse(text, "t.conf", &cfg, err, sizeof(err)) != 0 ||
+		    cfg.session_grace_ms != good[i].ms) {
+			diag("  %s: %s", good[i].text, err);
+			all = false;
+		}
+		contig_config_done(&cfg);
+	}
+	ok(all, "session_grace_takes_0_and_ms_s_m_h");
+	all = true;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "session_grace = %s\n", bad[i]);
+		if (contig_config_parse(text, "t.conf", &cfg, err, sizeof(err)) == 0) {
+			diag("  %s was accepted", bad[i]);
+			all = false;
+			contig_config_done(&cfg);
+		}
+	}
+	ok(all, "session_grace_refuses_no_unit_fractions_and_out_of_range");
+	parse_fails("session_grace = 30\n",
+		    "t.conf:1: key 'session_grace': \"30\" is not 0 or a duration from 1 s to "
+		    "3600 s, such as 30s, 1500ms or 2m",
+		    "session_grace_without_a_unit_is_refused_naming_the_key");
+}
+
 /* contig_config_print() of a parsed file parses back to the same
  * configuration, for the built-in default and for a file setting every key. */
 static void print_round_trips(const char *text, const char *name)
@@ -1067,7 +1109,7 @@ static void test_print(void)
 			  "max_buffers_per_connection = 5\nmax_buffers_per_user = 7K\n"
 			  "max_bytes_per_connection = 12345\nmax_bytes_per_user = 3G\n"
 			  "max_frames_per_buffer = 9\nmax_request_len = 100\n"
-			  "max_queued_replies = 4\nbusy_poll_us = 50\nlog_level = debug\n",
+			  "max_queued_replies = 4\nbusy_poll_us = 50\nlog_level = debug\nsession_grace = 1500ms\n",
 			  "every_key");
 }
 
@@ -1102,6 +1144,7 @@ int main(void)
 	test_keys_given_twice();
 	test_limits_random();
 	test_log_level();
+	test_session_grace();
 	test_print();
 
 	if (rmdir(tmpdir))

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -142,26 +143,13 @@ void harness_daemon_start(struct harness_daemon *d, const char *const *args)
 	harness_daemon_start_how(d, args, NULL);
 }
 
-void harness_daemon_start_how(struct harness_daemon *d, const char *const *args,
-			      const struct harness_spawn *how)
+/* Wait for READY=1 on @nfd from d->pid (bail out after READY_TIMEOUT_MS
+ * or if it exits first, showing its log from byte @log_from), then close
+ * and remove the notify socket. */
+static void wait_ready(struct harness_daemon *d, int nfd, const char *notify, off_t log_from)
 {
-	char notify[160], buf[256];
 	struct timespec start, now;
-	int nfd;
-
-	memset(d, 0, sizeof(*d));
-	snprintf(d->dir, sizeof(d->dir), "/tmp/contigd-test.XXXXXX");
-	if (!mkdtemp(d->dir))
-		bail_out("mkdtemp: %s", strerror(errno));
-	snprintf(d->sock, sizeof(d->sock), "%s/contigd.sock", d->dir);
-	snprintf(notify, sizeof(notify), "%s/notify", d->dir);
-	snprintf(d->log_path, sizeof(d->log_path), "%s/contigd.log", d->dir);
-	d->log_fd = open(d->log_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (d->log_fd < 0)
-		bail_out("open %s: %s", d->log_path, strerror(errno));
-	nfd = notify_socket(notify);
-	d->pid = spawn(d->dir, d->sock, notify, args, d->log_fd, how);
-	setenv("CONTIGD_SOCKET", d->sock, 1);
+	char buf[256];
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
@@ -179,7 +167,7 @@ void harness_daemon_start_how(struct harness_daemon *d, const char *const *args,
 		}
 		if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
 			char log[4096] = "";
-			ssize_t m = pread(d->log_fd, log, sizeof(log) - 1, 0);
+			ssize_t m = pread(d->log_fd, log, sizeof(log) - 1, log_from);
 
 			if (m > 0)
 				log[m] = '\0';
@@ -193,6 +181,28 @@ void harness_daemon_start_how(struct harness_daemon *d, const char *const *args,
 	}
 	close(nfd);
 	unlink(notify);
+}
+
+void harness_daemon_start_how(struct harness_daemon *d, const char *const *args,
+			      const struct harness_spawn *how)
+{
+	char notify[160];
+	int nfd;
+
+	memset(d, 0, sizeof(*d));
+	snprintf(d->dir, sizeof(d->dir), "/tmp/contigd-test.XXXXXX");
+	if (!mkdtemp(d->dir))
+		bail_out("mkdtemp: %s", strerror(errno));
+	snprintf(d->sock, sizeof(d->sock), "%s/contigd.sock", d->dir);
+	snprintf(notify, sizeof(notify), "%s/notify", d->dir);
+	snprintf(d->log_path, sizeof(d->log_path), "%s/contigd.log", d->dir);
+	d->log_fd = open(d->log_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (d->log_fd < 0)
+		bail_out("open %s: %s", d->log_path, strerror(errno));
+	nfd = notify_socket(notify);
+	d->pid = spawn(d->dir, d->sock, notify, args, d->log_fd, how);
+	setenv("CONTIGD_SOCKET", d->sock, 1);
+	wait_ready(d, nfd, notify, 0);
 }
 
 int harness_daemon_fail(const char *const *args, char *log, size_t loglen)
@@ -392,4 +402,170 @@ uint64_t harness_free_hugepages(uint64_t page_len)
 		n = 0;
 	fclose(f);
 	return n;
+}
+
+/* ---- restarts ---- */
+
+#define RUNTIME_DIR "/run/contigd"
+
+int harness_daemon_kill(struct harness_daemon *d, int sig)
+{
+	int status;
+
+	if (kill(d->pid, sig) < 0)
+		bail_out("kill contigd %d: %s", (int)d->pid, strerror(errno));
+	while (waitpid(d->pid, &status, 0) != d->pid)
+		if (errno != EINTR)
+			bail_out("waitpid contigd: %s", strerror(errno));
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void harness_daemon_restart(struct harness_daemon *d, const char *const *args)
+{
+	char notify[160];
+	off_t from = harness_daemon_log_len(d);
+	int nfd;
+
+	snprintf(notify, sizeof(notify), "%s/notify", d->dir);
+	unlink(notify);
+	nfd = notify_socket(notify);
+	/* The log descriptor's offset is where the last daemon stopped
+	 * writing: the new one goes on from there. */
+	if (lseek(d->log_fd, 0, SEEK_END) < 0)
+		bail_out("lseek %s: %s", d->log_path, strerror(errno));
+	d->pid = spawn(d->dir, d->sock, notify, args, d->log_fd, NULL);
+	setenv("CONTIGD_SOCKET", d->sock, 1);
+	wait_ready(d, nfd, notify, from);
+}
+
+off_t harness_daemon_log_len(const struct harness_daemon *d)
+{
+	struct stat st;
+
+	if (fstat(d->log_fd, &st) < 0)
+		bail_out("fstat %s: %s", d->log_path, strerror(errno));
+	return st.st_size;
+}
+
+bool harness_daemon_log_since(const struct harness_daemon *d, off_t from, const char *needle)
+{
+	static char log[1 << 20];
+	ssize_t n = pread(d->log_fd, log, sizeof(log) - 1, from);
+
+	if (n <= 0)
+		return false;
+	log[n] = '\0';
+	return strcasestr(log, needle) != NULL;
+}
+
+void harness_instance_name(const char *sock, char *buf, size_t len)
+{
+	uint64_t h = UINT64_C(1469598103934665603); /* FNV-1a, as daemon/main.c */
+
+	if (strcmp(sock, CONTIG_DEFAULT_SOCKET_PATH) == 0) {
+		snprintf(buf, len, "contigd");
+		return;
+	}
+	for (const char *p = sock; *p; p++)
+		h = (h ^ (uint8_t)*p) * UINT64_C(1099511628211);
+	snprintf(buf, len, "contigd-%016llx", (unsigned long long)h);
+}
+
+void harness_journal_path(const char *sock, char *buf, size_t len)
+{
+	char inst[64];
+
+	harness_instance_name(sock, inst, sizeof(inst));
+	snprintf(buf, len, "%s/%s.journal", RUNTIME_DIR, inst);
+}
+
+bool harness_frame_dir_exists(const char *sock, uint64_t page_len)
+{
+	char inst[64], path[192];
+	struct stat st;
+
+	harness_instance_name(sock, inst, sizeof(inst));
+	snprintf(path, sizeof(path), "%s/%s-%llukB", RUNTIME_DIR, inst,
+		 (unsigned long long)(page_len >> 10));
+	return stat(path, &st) == 0;
+}
+
+/* Unlink every file in directory @path, detach the mount there if there
+ * is one, remove the directory. */
+static void purge_dir(const char *path)
+{
+	DIR *dir = opendir(path);
+	struct dirent *e;
+
+	if (dir) {
+		while ((e = readdir(dir)))
+			if (e->d_name[0] != '.')
+				unlinkat(dirfd(dir), e->d_name, 0);
+		closedir(dir);
+	}
+	umount2(path, MNT_DETACH);
+	rmdir(path);
+}
+
+void harness_instance_purge(const char *sock)
+{
+	char inst[64], path[PATH_MAX];
+	DIR *dir = opendir(RUNTIME_DIR);
+	struct dirent *e;
+	size_t n;
+
+	if (!dir)
+		return;
+	harness_instance_name(sock, inst, sizeof(inst));
+	n = strlen(inst);
+	/* <inst>-2048kB (a mount, and its parts <inst>-2048kB.1 ...),
+	 * <inst>-2048kB.lock, <inst>.journal, <inst>.journal.new */
+	while ((e = readdir(dir))) {
+		struct stat st;
+
+		if (strncmp(e->d_name, inst, n) != 0 || (e->d_name[n] != '-' && e->d_name[n] != '.'))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", RUNTIME_DIR, e->d_name);
+		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
+			purge_dir(path);
+		else
+			unlink(path);
+	}
+	closedir(dir);
+}
+
+bool harness_recv_timeout(int fd, void *buf, size_t len, int timeout_ms)
+{
+	struct timespec start, now;
+	char *p = buf;
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (len) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		long left;
+		ssize_t n;
+
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = timeout_ms - ((now.tv_sec - start.tv_sec) * 1000 +
+				     (now.tv_nsec - start.tv_nsec) / 1000000);
+		if (left <= 0) {
+			errno = ETIMEDOUT;
+			return false;
+		}
+		if (poll(&pfd, 1, (int)left) < 0) {
+			if (errno == EINTR)
+				continue;
+			return false;
+		}
+		if (!(pfd.revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		n = read(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		p += n;
+		len -= (size_t)n;
+	}
+	return true;
 }

@@ -92,6 +92,45 @@ int harness_daemon_stop(struct harness_daemon *d);
 /* Does the daemon's log so far contain @needle? */
 bool harness_daemon_log_has(const struct harness_daemon *d, const char *needle);
 
+/* ---- restarts (issue 7) ---- */
+
+/* Send @sig (SIGKILL: a crash; SIGTERM: a stop) and wait for the daemon to
+ * exit, leaving what it leaves: the temp dir, the socket file and the log
+ * stay for harness_daemon_restart(); nothing is cleaned up. Returns the exit
+ * status as harness_daemon_stop() does. */
+int harness_daemon_kill(struct harness_daemon *d, int sig);
+
+/* Start the daemon again after harness_daemon_kill(): same directory, same
+ * --socket, the same log (appended to), with @args; wait for READY=1 as
+ * harness_daemon_start() does. */
+void harness_daemon_restart(struct harness_daemon *d, const char *const *args);
+
+/* Bytes in the daemon's log so far: a mark for harness_daemon_log_since(). */
+off_t harness_daemon_log_len(const struct harness_daemon *d);
+
+/* Does the daemon's log from byte @from on contain @needle, ignoring case? */
+bool harness_daemon_log_since(const struct harness_daemon *d, off_t from, const char *needle);
+
+/* Where a daemon on socket @sock keeps its state (daemon/main.c
+ * instance_name(): "contigd" for the default socket, else "contigd-" and
+ * 16 hex digits of the FNV-1a hash of the path). */
+void harness_instance_name(const char *sock, char *buf, size_t len);
+/* /run/contigd/<instance>.journal. */
+void harness_journal_path(const char *sock, char *buf, size_t len);
+/* Is the frame directory of page size @page_len of that instance there
+ * (/run/contigd/<instance>-<kB>kB)? */
+bool harness_frame_dir_exists(const char *sock, uint64_t page_len);
+
+/* For a test that ends early after a crash it caused: remove what a dead
+ * daemon of socket @sock left in /run/contigd (frame files, which pin
+ * hugepages, their mounts, the journal, the locks). Never while that daemon
+ * runs. */
+void harness_instance_purge(const char *sock);
+
+/* Like harness_try_recv(), giving up after @timeout_ms (false: EOF, error
+ * or timeout, with errno ETIMEDOUT for the last). */
+bool harness_recv_timeout(int fd, void *buf, size_t len, int timeout_ms);
+
 /* Physical address of @virt in process @pid, read from /proc/@pid/pagemap
  * (the page must be mapped). Returns 0 when it is not present. */
 uint64_t harness_phys_of(pid_t pid, const void *virt);

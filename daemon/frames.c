@@ -24,6 +24,14 @@
  * mappings at once, after the workers: see reserve_job). The page stays in
  * the file's page cache until the file is truncated.
  *
+ * Frames outlive the daemon: a restarted instance keeps the mount
+ * (contig_frame_dir_open() with keep) and finds the frames in it
+ * (contig_frame_dir_scan()), each re-located through pagemap. A mount's
+ * size is fixed when it is mounted, so a directory is one or more mounts
+ * ("parts": a pool that grew at a restart adds one), and each is kept full:
+ * room a pool does not use is filled with ballast frames that are never
+ * served (contig_frame_dir_fill()), so no client can grow a file into it.
+ *
  * Recycling a frame truncates and unlinks its file before creating the
  * next one, so that the kernel's LIFO free list hands the same page back.
  * A client may still hold the old descriptor: it names an empty, unlinked
@@ -61,17 +69,34 @@
  * 0.3 s in all. */
 #define RECYCLE_TRIES 36
 
+/* One hugetlbfs mount of the directory. The first is <path>; a pool that
+ * grew while frames of an earlier instance were adopted adds <path>.1 and
+ * so on (a mount's size cannot change). Every mount is kept full of frames
+ * (or ballast): no client can grow a file into spare room. */
+struct part {
+	char *path;
+	int dirfd;                   /* the mount's root, where its frame files live */
+	uint64_t nslots;             /* pages the mount may hold */
+	atomic_uint_fast64_t nfiles; /* frame files in it (each holds one page) */
+};
+
+#define MAX_PARTS 8
+
 struct contig_frame_dir {
 	uint64_t page_len;
-	char *path;   /* our private hugetlbfs mount: <runtime_dir>/<instance>-<kB>kB */
-	bool mounted;
-	int dirfd;    /* the mount's root, where frame files live */
+	char *path;   /* <runtime_dir>/<instance>-<kB>kB: the first part */
+	struct part parts[MAX_PARTS];
+	unsigned nparts;
 	int lockfd;   /* lock_path, held while we live */
 	char *lock_path; /* <path>.lock */
 	atomic_uint_fast64_t next_id;
+	struct contig_frame_file *ballast; /* frames that fill spare room, never served */
+	size_t nballast;
 };
 
 static int pagemap_fd = -1;
+
+static int node_of(void *virt);
 
 __attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errlen, int code,
 						       const char *fmt, ...)
@@ -169,10 +194,10 @@ static bool is_hugetlbfs(const char *path, uint64_t page_len)
 	       (uint64_t)st.f_bsize == page_len;
 }
 
-/* Remove frame files a dead instance left behind: they pin hugepages. */
-static void remove_stale(struct contig_frame_dir *dir)
+/* Remove the frame files in @dirfd: they pin hugepages. */
+static void remove_files(int dirfd)
 {
-	int fd = openat(dir->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *e;
 
@@ -183,44 +208,109 @@ static void remove_stale(struct contig_frame_dir *dir)
 	}
 	while ((e = readdir(d)))
 		if (strncmp(e->d_name, "frame-", 6) == 0)
-			unlinkat(dir->dirfd, e->d_name, 0);
+			unlinkat(dirfd, e->d_name, 0);
 	closedir(d);
 }
 
-/* Mount this instance's own hugetlbfs at dir->path, limited to @limit_len
- * bytes. A mount left there by a dead instance is emptied and detached
- * first (clients of that instance may still hold files open in it). */
-static int mount_private(struct contig_frame_dir *dir, uint64_t limit_len, char *err,
-			 size_t errlen)
+/* The path of part @i: <path>, then <path>.1, ... */
+static char *part_path(const struct contig_frame_dir *dir, unsigned i)
 {
-	char opts[96];
+	char *p;
 
-	if (mkdir(dir->path, 0700) < 0 && errno != EEXIST)
-		return fail(err, errlen, -errno, "mkdir %s: %s", dir->path, strerror(errno));
-	if (is_hugetlbfs(dir->path, dir->page_len)) {
-		dir->dirfd = open(dir->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (dir->dirfd >= 0) {
-			remove_stale(dir);
-			close(dir->dirfd);
-			dir->dirfd = -1;
+	if (i == 0)
+		return strdup(dir->path);
+	return asprintf(&p, "%s.%u", dir->path, i) < 0 ? NULL : p;
+}
+
+/* Empty and detach a mount an earlier instance left at @path. */
+static void remove_mount(const char *path, uint64_t page_len)
+{
+	if (is_hugetlbfs(path, page_len)) {
+		int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		if (fd >= 0) {
+			remove_files(fd);
+			close(fd);
 		}
-		umount2(dir->path, MNT_DETACH);
+		umount2(path, MNT_DETACH);
+	}
+	rmdir(path);
+}
+
+/* Mount part dir->nparts: its own hugetlbfs, limited to @nslots pages. */
+static int mount_part(struct contig_frame_dir *dir, uint64_t nslots, char *err, size_t errlen)
+{
+	struct part *pt = &dir->parts[dir->nparts];
+	char opts[96];
+	int e;
+
+	if (dir->nparts == MAX_PARTS)
+		return fail(err, errlen, -ENOSPC, "%s: too many mounts (the pools of %" PRIu64
+			    " kB pages grew %u times while sessions were restored): restart "
+			    "contigd with no clients", dir->path, dir->page_len >> 10, MAX_PARTS);
+	pt->path = part_path(dir, dir->nparts);
+	if (!pt->path)
+		return -ENOMEM;
+	if (mkdir(pt->path, 0700) < 0 && errno != EEXIST) {
+		e = errno;
+		free(pt->path);
+		return fail(err, errlen, -e, "mkdir %s: %s", pt->path, strerror(e));
 	}
 	snprintf(opts, sizeof(opts), "pagesize=%" PRIu64 "K,size=%" PRIu64 ",mode=0700",
-		 dir->page_len >> 10, limit_len);
-	if (mount("hugetlbfs", dir->path, "hugetlbfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts) <
+		 dir->page_len >> 10, nslots * dir->page_len);
+	if (mount("hugetlbfs", pt->path, "hugetlbfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts) <
 	    0) {
-		int e = errno;
-
-		rmdir(dir->path);
-		return fail(err, errlen, -e,
-			    "mounting hugetlbfs (%s) at %s failed: %s%s", opts, dir->path,
-			    strerror(e), e == EPERM ? ": run contigd as root" : "");
+		e = errno;
+		rmdir(pt->path);
+		fail(err, errlen, -e, "mounting hugetlbfs (%s) at %s failed: %s%s", opts, pt->path,
+		     strerror(e), e == EPERM ? ": run contigd as root" : "");
+		free(pt->path);
+		return -e;
 	}
-	dir->mounted = true;
-	dir->dirfd = open(dir->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dir->dirfd < 0)
-		return fail(err, errlen, -errno, "open %s: %s", dir->path, strerror(errno));
+	pt->dirfd = open(pt->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (pt->dirfd < 0) {
+		e = errno;
+		umount2(pt->path, MNT_DETACH);
+		rmdir(pt->path);
+		fail(err, errlen, -e, "open %s: %s", pt->path, strerror(e));
+		free(pt->path);
+		return -e;
+	}
+	pt->nslots = nslots;
+	atomic_init(&pt->nfiles, 0);
+	dir->nparts++;
+	return 0;
+}
+
+/* Take over the mounts an earlier instance left, frame files and all:
+ * <path>, <path>.1, ... while they are hugetlbfs of our page size. */
+static int keep_parts(struct contig_frame_dir *dir, char *err, size_t errlen)
+{
+	for (unsigned i = 0; i < MAX_PARTS; i++) {
+		struct part *pt = &dir->parts[dir->nparts];
+		struct statfs st;
+
+		pt->path = part_path(dir, i);
+		if (!pt->path)
+			return -ENOMEM;
+		if (!is_hugetlbfs(pt->path, dir->page_len) || statfs(pt->path, &st) < 0) {
+			free(pt->path);
+			pt->path = NULL;
+			break;
+		}
+		pt->dirfd = open(pt->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (pt->dirfd < 0) {
+			int e = errno;
+
+			fail(err, errlen, -e, "open %s: %s", pt->path, strerror(e));
+			free(pt->path);
+			pt->path = NULL;
+			return -e;
+		}
+		pt->nslots = (uint64_t)st.f_blocks;
+		atomic_init(&pt->nfiles, 0);
+		dir->nparts++;
+	}
 	return 0;
 }
 
@@ -255,17 +345,17 @@ static int lock_file(struct contig_frame_dir *dir, char *err, size_t errlen)
 }
 
 int contig_frame_dir_open(uint64_t page_len, uint64_t limit_len, const char *instance,
-			  const char *runtime_dir, struct contig_frame_dir **ret_dir, char *err,
-			  size_t errlen)
+			  const char *runtime_dir, bool keep, struct contig_frame_dir **ret_dir,
+			  char *err, size_t errlen)
 {
 	struct contig_frame_dir *dir = calloc(1, sizeof(*dir));
+	uint64_t nslots = limit_len / page_len, have = 0;
 	char path[512];
 	int r;
 
 	if (!dir)
 		return -ENOMEM;
 	dir->page_len = page_len;
-	dir->dirfd = -1;
 	dir->lockfd = -1;
 	if (mkdir(runtime_dir, 0755) < 0 && errno != EEXIST) {
 		r = fail(err, errlen, -errno, "mkdir %s: %s", runtime_dir, strerror(errno));
@@ -289,28 +379,62 @@ int contig_frame_dir_open(uint64_t page_len, uint64_t limit_len, const char *ins
 		r = -ENOMEM;
 		goto out_free;
 	}
-	r = mount_private(dir, limit_len, err, errlen);
-	if (r < 0)
-		goto out_free;
+	if (keep) {
+		r = keep_parts(dir, err, errlen);
+		if (r < 0)
+			goto out_free;
+	}
+	if (dir->nparts == 0) {
+		/* Nothing kept: what a dead instance left goes (clients of it
+		 * may still hold files open in a detached mount). */
+		for (unsigned i = 0; i < MAX_PARTS; i++) {
+			char *p = part_path(dir, i);
+
+			if (!p) {
+				r = -ENOMEM;
+				goto out_free;
+			}
+			remove_mount(p, page_len);
+			free(p);
+		}
+	}
+	for (unsigned i = 0; i < dir->nparts; i++)
+		have += dir->parts[i].nslots;
+	if (have < nslots) {
+		r = mount_part(dir, nslots - have, err, errlen);
+		if (r < 0)
+			goto out_free;
+	}
 	*ret_dir = dir;
 	return 0;
 
 out_free:
-	contig_frame_dir_close(dir);
+	contig_frame_dir_close(dir, keep);
 	return r;
 }
 
-void contig_frame_dir_close(struct contig_frame_dir *dir)
+void contig_frame_dir_close(struct contig_frame_dir *dir, bool keep)
 {
 	if (!dir)
 		return;
-	if (dir->dirfd >= 0) {
-		remove_stale(dir);
-		close(dir->dirfd);
+	for (size_t i = 0; i < dir->nballast; i++) {
+		if (keep)
+			close(dir->ballast[i].fd);
+		else
+			contig_frame_release(dir, &dir->ballast[i]);
 	}
-	/* Detach: clients may still hold (empty, unlinked) frame files. */
-	if (dir->mounted && umount2(dir->path, MNT_DETACH) == 0)
-		rmdir(dir->path);
+	free(dir->ballast);
+	for (unsigned i = 0; i < dir->nparts; i++) {
+		struct part *pt = &dir->parts[i];
+
+		if (!keep)
+			remove_files(pt->dirfd);
+		close(pt->dirfd);
+		/* Detach: clients may still hold (empty, unlinked) frame files. */
+		if (!keep && umount2(pt->path, MNT_DETACH) == 0)
+			rmdir(pt->path);
+		free(pt->path);
+	}
 	if (dir->lockfd >= 0) {
 		/* Unlinked while still held: see lock_file(). */
 		unlink(dir->lock_path);
@@ -319,6 +443,124 @@ void contig_frame_dir_close(struct contig_frame_dir *dir)
 	free(dir->lock_path);
 	free(dir->path);
 	free(dir);
+}
+
+uint64_t contig_frame_dir_nslots(const struct contig_frame_dir *dir)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < dir->nparts; i++)
+		n += dir->parts[i].nslots;
+	return n;
+}
+
+int contig_frame_dir_scan(struct contig_frame_dir *dir, struct contig_frame_found **ret_found,
+			  size_t *ret_n)
+{
+	struct contig_frame_found *found = NULL;
+	size_t n = 0, cap = 0;
+	int r = 0;
+
+	for (unsigned i = 0; i < dir->nparts && r == 0; i++) {
+		struct part *pt = &dir->parts[i];
+		int fd = openat(pt->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+		struct dirent *e;
+
+		if (!d) {
+			r = -errno;
+			if (fd >= 0)
+				close(fd);
+			break;
+		}
+		while (r == 0 && (e = readdir(d))) {
+			struct contig_frame_found *f;
+			char *end;
+			uint64_t id;
+			struct stat st;
+
+			if (strncmp(e->d_name, "frame-", 6) != 0)
+				continue;
+			errno = 0;
+			id = strtoull(e->d_name + 6, &end, 10);
+			if (errno || *end || end == e->d_name + 6) {
+				unlinkat(pt->dirfd, e->d_name, 0); /* not ours to keep */
+				continue;
+			}
+			if (n == cap) {
+				size_t ncap = cap ? 2 * cap : 64;
+				struct contig_frame_found *grown = realloc(found, ncap * sizeof(*found));
+
+				if (!grown) {
+					r = -ENOMEM;
+					break;
+				}
+				found = grown;
+				cap = ncap;
+			}
+			f = &found[n];
+			*f = (struct contig_frame_found){ .file = { .fd = -1, .id = id, .part = i },
+							  .node = -1 };
+			f->file.fd = openat(pt->dirfd, e->d_name, O_RDWR | O_CLOEXEC);
+			if (f->file.fd < 0)
+				continue;
+			atomic_fetch_add(&pt->nfiles, 1);
+			n++;
+			if (id >= atomic_load(&dir->next_id))
+				atomic_store(&dir->next_id, id + 1);
+			/* A file its client truncated (or grew) holds no whole page. */
+			f->whole = fstat(f->file.fd, &st) == 0 && (uint64_t)st.st_size == dir->page_len;
+			if (f->whole) {
+				void *virt = mmap(NULL, dir->page_len, PROT_READ,
+						  MAP_SHARED | MAP_POPULATE, f->file.fd, 0);
+
+				if (virt == MAP_FAILED) {
+					f->whole = false;
+				} else {
+					if (contig_frames_virt_to_phys(virt, &f->file.phys) < 0)
+						f->whole = false;
+					f->node = node_of(virt);
+					munmap(virt, dir->page_len);
+				}
+			}
+		}
+		closedir(d);
+	}
+	if (r < 0) {
+		for (size_t i = 0; i < n; i++)
+			contig_frame_release(dir, &found[i].file);
+		free(found);
+		return r;
+	}
+	*ret_found = found;
+	*ret_n = n;
+	return 0;
+}
+
+int contig_frame_dir_fill(struct contig_frame_dir *dir, int node)
+{
+	for (;;) {
+		struct contig_frame_file file, *grown;
+		int r = contig_frame_reserve(dir, node, &file);
+
+		if (r == -ENOSPC)
+			return 0; /* every mount full (or the kernel short: then they are
+				     not, and a client could grow a file into it) */
+		if (r < 0)
+			return r;
+		grown = realloc(dir->ballast, (dir->nballast + 1) * sizeof(*grown));
+		if (!grown) {
+			contig_frame_release(dir, &file);
+			return -ENOMEM;
+		}
+		dir->ballast = grown;
+		dir->ballast[dir->nballast++] = file;
+	}
+}
+
+size_t contig_frame_dir_nballast(const struct contig_frame_dir *dir)
+{
+	return dir->nballast;
 }
 
 const char *contig_frame_dir_path(const struct contig_frame_dir *dir)
@@ -480,19 +722,38 @@ static int node_of(void *virt)
 /* Reserve one frame into *ret_file. With @ret_virt, the brief mapping used
  * to locate the page is kept and returned for the caller to munmap();
  * without, it is unmapped here. */
+/* A part with room for one more file, counted in; NULL if all are full. */
+static struct part *part_claim(struct contig_frame_dir *dir)
+{
+	for (unsigned i = 0; i < dir->nparts; i++) {
+		struct part *pt = &dir->parts[i];
+		uint_fast64_t n = atomic_load(&pt->nfiles);
+
+		while (n < pt->nslots)
+			if (atomic_compare_exchange_weak(&pt->nfiles, &n, n + 1))
+				return pt;
+	}
+	return NULL;
+}
+
 static int frame_reserve(struct contig_frame_dir *dir, int node, struct contig_frame_file *ret_file,
 			 void **ret_virt)
 {
+	struct part *pt = part_claim(dir);
 	uint64_t id = atomic_fetch_add(&dir->next_id, 1);
 	uint64_t phys = 0;
 	char name[32];
 	void *virt;
 	int fd, r, got;
 
+	if (!pt)
+		return -ENOSPC;
 	snprintf(name, sizeof(name), "frame-%" PRIu64, id);
-	fd = openat(dir->dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
+	fd = openat(pt->dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		atomic_fetch_sub(&pt->nfiles, 1);
 		return -errno;
+	}
 	bind_node(node);
 	r = fallocate(fd, 0, 0, (off_t)dir->page_len) < 0 ? -errno : 0;
 	unbind_node();
@@ -518,6 +779,7 @@ static int frame_reserve(struct contig_frame_dir *dir, int node, struct contig_f
 	ret_file->fd = fd;
 	ret_file->id = id;
 	ret_file->phys = phys;
+	ret_file->part = (uint8_t)(pt - dir->parts);
 	ret_file->truncated = false;
 	return 0;
 
@@ -525,8 +787,9 @@ out_unlink:
 	if (ftruncate(fd, 0) < 0) {
 		/* nothing more to do: unlink and close free the page anyway */
 	}
-	unlinkat(dir->dirfd, name, 0);
+	unlinkat(pt->dirfd, name, 0);
 	close(fd);
+	atomic_fetch_sub(&pt->nfiles, 1);
 	return r;
 }
 
@@ -546,8 +809,16 @@ void contig_frame_release(struct contig_frame_dir *dir, struct contig_frame_file
 	if (ftruncate(file->fd, 0) < 0) {
 		/* cannot happen on hugetlbfs for a file we opened O_RDWR */
 	}
-	unlinkat(dir->dirfd, name, 0);
+	unlinkat(dir->parts[file->part].dirfd, name, 0);
 	close(file->fd);
+	file->fd = -1;
+	atomic_fetch_sub(&dir->parts[file->part].nfiles, 1);
+}
+
+void contig_frame_close(struct contig_frame_file *file)
+{
+	if (file->fd >= 0)
+		close(file->fd);
 	file->fd = -1;
 }
 

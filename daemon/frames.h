@@ -23,7 +23,15 @@ struct contig_frame_file {
 	int fd;        /* O_RDWR; the daemon keeps it, never a mapping */
 	uint64_t id;   /* names the file: <dir>/frame-<id> */
 	uint64_t phys; /* physical address of the hugepage */
+	uint8_t part;  /* which mount of the directory holds it */
 	bool truncated; /* set by contig_frame_recycle(): its owner had truncated it */
+};
+
+/* A frame file an earlier instance left (contig_frame_dir_scan()). */
+struct contig_frame_found {
+	struct contig_frame_file file; /* fd open; phys valid if whole */
+	int node;                      /* where its page is, -1 if unknown */
+	bool whole;                    /* holds exactly one page, located */
 };
 
 /* Check that this process can read physical addresses from
@@ -45,16 +53,36 @@ int contig_frames_page_sizes(uint64_t *ret_lens, int max);
  * @limit_len bytes (the pools of that page size), so that no client can
  * grow a frame file into hugepages outside the pools. Takes an exclusive
  * lock (<path>.lock): a second daemon with the same instance name fails
- * with -EBUSY. A mount left by a dead instance is emptied (giving its
- * hugepages back) and replaced. Returns 0 and *ret_dir, or -errno with the
- * reason in @err. */
+ * with -EBUSY. Mounts left by a dead instance are, without @keep, emptied
+ * (giving their hugepages back) and replaced; with @keep, kept with their
+ * files (see contig_frame_dir_scan()), and a further mount is added if
+ * they hold fewer than @limit_len bytes. Returns 0 and *ret_dir, or -errno
+ * with the reason in @err. */
 int contig_frame_dir_open(uint64_t page_len, uint64_t limit_len, const char *instance,
-			  const char *runtime_dir, struct contig_frame_dir **ret_dir, char *err,
-			  size_t errlen);
+			  const char *runtime_dir, bool keep, struct contig_frame_dir **ret_dir,
+			  char *err, size_t errlen);
 
-/* Remove any frame files left, detach the mount (clients may still hold
- * empty frame files open), drop the lock. Accepts NULL. */
-void contig_frame_dir_close(struct contig_frame_dir *dir);
+/* Without @keep: release every frame file left (ballast included), detach
+ * the mounts (clients may still hold empty frame files open). With @keep:
+ * leave files and mounts for the next instance (only descriptors close).
+ * Drops the lock either way. Accepts NULL. */
+void contig_frame_dir_close(struct contig_frame_dir *dir, bool keep);
+
+/* Pages the directory's mounts hold together. */
+uint64_t contig_frame_dir_nslots(const struct contig_frame_dir *dir);
+
+/* Every frame file in the mounts kept from an earlier instance, opened,
+ * with the physical address and node of its page read again (pagemap,
+ * get_mempolicy). The caller releases (contig_frame_release()) or keeps
+ * each file. Returns 0 with *ret_found (malloc'd) and *ret_n, or -errno.
+ * Main thread, at startup. */
+int contig_frame_dir_scan(struct contig_frame_dir *dir, struct contig_frame_found **ret_found,
+			  size_t *ret_n);
+
+/* Fill every mount's spare room with ballast frames on @node (held until
+ * the directory closes, never served). Returns 0 or -errno. Main thread. */
+int contig_frame_dir_fill(struct contig_frame_dir *dir, int node);
+size_t contig_frame_dir_nballast(const struct contig_frame_dir *dir);
 
 /* Path of the directory, for messages. */
 const char *contig_frame_dir_path(const struct contig_frame_dir *dir);
@@ -94,6 +122,10 @@ int contig_frame_reserve_many(struct contig_frame_dir *dir, int node, size_t nfr
  * unmaps it from every process that still maps it: they get SIGBUS on the
  * next access), unlink it and close it. fd is set to -1. Any thread. */
 void contig_frame_release(struct contig_frame_dir *dir, struct contig_frame_file *file);
+
+/* Close @file's descriptor and leave the file (and its page) for the next
+ * instance. fd is set to -1. */
+void contig_frame_close(struct contig_frame_file *file);
 
 /* Release @file and reserve a new one on @node in its place (normally the
  * same physical page; the caller compares file->phys). Returns as

@@ -127,6 +127,11 @@ bool contig_journal_pending(const struct contig_journal *j)
 	return j->npending != 0;
 }
 
+const char *contig_journal_path(const struct contig_journal *j)
+{
+	return j->path;
+}
+
 uint64_t contig_journal_len(const struct contig_journal *j)
 {
 	return j->len;

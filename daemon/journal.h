@@ -74,6 +74,9 @@ int contig_journal_flush(struct contig_journal *journal);
 /* contig_journal_add() and contig_journal_flush() of one record. */
 int contig_journal_append(struct contig_journal *journal, const struct contig_journal_record *rec);
 
+/* Where it lives (once published). */
+const char *contig_journal_path(const struct contig_journal *journal);
+
 /* Bytes written so far (header included). */
 uint64_t contig_journal_len(const struct contig_journal *journal);
 

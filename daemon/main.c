@@ -5,6 +5,16 @@
  * socket -> READY=1. Nothing is accepted before every frame is reserved.
  * Shutdown (SIGTERM/SIGINT): STOPPING=1 -> connections closed -> recycler
  * stopped -> every frame released -> hugepages this process added given back.
+ *
+ * Restarts (session_grace > 0): before the pools, the journal an earlier
+ * instance left is read into a plan (restore.c); its mounts are kept, the
+ * frames its sessions owned adopted into the pools (every other file is
+ * released, and the pools are topped up with new frames), and, once the
+ * recycler runs, its sessions rebuilt as orphans; then a fresh journal of
+ * that state replaces the old one, and a timer recycles the orphans no
+ * client reclaims within session_grace. A shutdown while sessions hold
+ * buffers leaves their frames, the mounts and the journal for the next
+ * instance, and releases only the rest.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -28,6 +38,7 @@
 #include "log.h"
 #include "pool.h"
 #include "recycle.h"
+#include "restore.h"
 #include "server.h"
 #include "session.h"
 
@@ -45,6 +56,12 @@ struct daemon {
 	struct contig_server *server;
 	uv_loop_t loop;
 	uv_signal_t sigterm, sigint;
+	char instance[64];
+	char journal_path[256];        /* "" when session_grace = 0 */
+	struct contig_restore *restore; /* what the last instance left, until restored */
+	uv_timer_t grace;              /* recycles the orphans nobody reclaimed */
+	bool grace_started;
+	bool keep;                     /* stopping: leave the sessions for the next instance */
 };
 
 static uint64_t now_ns(void)
@@ -216,7 +233,28 @@ static int parse_args(int argc, char **argv, struct contig_config *cfg, bool *re
 	return r;
 }
 
-static struct contig_frame_dir *dir_for(struct daemon *d, uint64_t page_len, const char *instance)
+static void say_restore(int level, const char *message, void *arg)
+{
+	(void)arg;
+	contig_log(level, "%s", message);
+}
+
+/* A pool to build: the configuration's, or one the last instance's sessions
+ * still have frames in. */
+struct pool_target {
+	int node;
+	uint64_t page_len;
+	uint32_t nframes;  /* configured */
+	uint32_t nadopted; /* owned by restored sessions (at most: some may be refused) */
+};
+
+static uint32_t target_frames(const struct pool_target *t)
+{
+	return t->nframes > t->nadopted ? t->nframes : t->nadopted;
+}
+
+static struct contig_frame_dir *dir_for(struct daemon *d, uint64_t page_len,
+					const struct pool_target *targets, size_t ntargets)
 {
 	uint64_t sizes[8], limit_len = 0;
 	int nsizes = contig_frames_page_sizes(sizes, 8), i;
@@ -236,14 +274,24 @@ static struct contig_frame_dir *dir_for(struct daemon *d, uint64_t page_len, con
 	if (d->ndirs == MAX_PAGE_SIZES)
 		return NULL;
 	/* The mount holds exactly the pools of this page size, on every node. */
-	for (size_t k = 0; k < d->cfg.npools; k++)
-		if (d->cfg.pools[k].page_len == page_len)
-			limit_len += d->cfg.pools[k].len;
-	r = contig_frame_dir_open(page_len, limit_len, instance, RUNTIME_DIR, &d->dirs[d->ndirs],
-				  err, sizeof(err));
+	for (size_t k = 0; k < ntargets; k++)
+		if (targets[k].page_len == page_len)
+			limit_len += (uint64_t)target_frames(&targets[k]) * page_len;
+	r = contig_frame_dir_open(page_len, limit_len, d->instance, RUNTIME_DIR,
+				  contig_restore_nsessions(d->restore) > 0, &d->dirs[d->ndirs], err,
+				  sizeof(err));
 	if (r < 0) {
 		contig_log(LOG_ERR, "%s", err);
 		return NULL;
+	}
+	if (d->restore) {
+		r = contig_restore_adopt(d->restore, d->dirs[d->ndirs], say_restore, NULL);
+		if (r < 0) {
+			contig_log(LOG_ERR, "%s: reading the frames left: %s",
+				   contig_frame_dir_path(d->dirs[d->ndirs]), strerror(-r));
+			contig_frame_dir_close(d->dirs[d->ndirs], true);
+			return NULL;
+		}
 	}
 	return d->dirs[d->ndirs++];
 }
@@ -272,71 +320,173 @@ static void reserve_progress(size_t done, void *arg)
 		   st->nframes, st->spec->page_len >> 10, st->spec->node, done);
 }
 
+/* The pools to build: each configured one, grown to what restored
+ * sessions own in it, and any the configuration dropped that they still
+ * own frames in. Returns how many, in the malloc'd *ret_targets. */
+static int plan_targets(struct daemon *d, struct pool_target **ret_targets, size_t *ret_n)
+{
+	size_t n = 0, cap = d->cfg.npools + 8;
+	struct pool_target *t = calloc(cap, sizeof(*t));
+	uint64_t page_len;
+	int node;
+
+	if (!t)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->cfg.npools; i++) {
+		const struct contig_pool_spec *spec = &d->cfg.pools[i];
+
+		t[n++] = (struct pool_target){
+			.node = spec->node,
+			.page_len = spec->page_len,
+			.nframes = (uint32_t)(spec->len / spec->page_len),
+			.nadopted = contig_restore_nframes(d->restore, spec->node, spec->page_len),
+		};
+	}
+	for (size_t i = 0; contig_restore_pool(d->restore, i, &node, &page_len); i++) {
+		size_t k;
+
+		for (k = 0; k < n && !(t[k].node == node && t[k].page_len == page_len); k++)
+			;
+		if (k < n)
+			continue;
+		if (n == cap) {
+			struct pool_target *grown = realloc(t, 2 * cap * sizeof(*t));
+
+			if (!grown) {
+				free(t);
+				return -ENOMEM;
+			}
+			t = grown;
+			cap *= 2;
+		}
+		t[n++] = (struct pool_target){
+			.node = node,
+			.page_len = page_len,
+			.nadopted = contig_restore_nframes(d->restore, node, page_len),
+		};
+		contig_log(LOG_NOTICE, "pool node %d, %" PRIu64 " kB pages is no longer "
+			   "configured, but restored sessions own %" PRIu32 " frames of it: it "
+			   "serves them until they are freed", node, page_len >> 10, t[n - 1].nadopted);
+	}
+	*ret_targets = t;
+	*ret_n = n;
+	return 0;
+}
+
 static int reserve_pools(struct daemon *d)
 {
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	int max_node = numa_available() < 0 ? 0 : numa_max_node();
-	char instance[64], err[768];
+	struct pool_target *targets;
+	size_t ntargets;
+	char err[768];
 	int r;
 
-	instance_name(d->cfg.socket_path, instance, sizeof(instance));
-	d->pools.pools = calloc(d->cfg.npools, sizeof(*d->pools.pools));
-	if (!d->pools.pools)
+	r = plan_targets(d, &targets, &ntargets);
+	if (r < 0)
+		return r;
+	d->pools.pools = calloc(ntargets, sizeof(*d->pools.pools));
+	if (!d->pools.pools) {
+		free(targets);
 		return -ENOMEM;
-	for (size_t i = 0; i < d->cfg.npools; i++) {
-		const struct contig_pool_spec *spec = &d->cfg.pools[i];
-		uint64_t nframes = spec->len / spec->page_len, added = 0;
+	}
+	for (size_t i = 0; i < ntargets; i++) {
+		const struct pool_target *t = &targets[i];
+		struct contig_frame_file *adopted = NULL;
+		uint32_t nadopted = 0;
+		uint64_t nnew, added = 0;
 		struct contig_frame_dir *dir;
 		struct contig_pool *pool;
 		struct contig_pool_info info;
+		struct contig_pool_spec spec = { t->node, t->page_len, 0 };
+		struct reserve_status status = { .spec = &spec };
 
-		if (spec->node > max_node) {
+		if (t->node > max_node) {
 			contig_log(LOG_ERR, "pool %d:%" PRIu64 "M: this machine has no node %d "
-				   "(nodes 0..%d)", spec->node, spec->page_len >> 20, spec->node,
-				   max_node);
-			return -ENODEV;
+				   "(nodes 0..%d)", t->node, t->page_len >> 20, t->node, max_node);
+			r = -ENODEV;
+			goto out;
 		}
-		dir = dir_for(d, spec->page_len, instance);
-		if (!dir)
-			return -EIO;
+		dir = dir_for(d, t->page_len, targets, ntargets);
+		if (!dir) {
+			r = -EIO;
+			goto out;
+		}
+		r = contig_restore_take_files(d->restore, t->node, t->page_len, &adopted, &nadopted);
+		if (r < 0)
+			goto out;
+		nnew = target_frames(t) - nadopted;
 		sd_notifyf(0, "STATUS=reserving %" PRIu64 " frames of %" PRIu64 " kB on node %d",
-			   nframes, spec->page_len >> 10, spec->node);
-		r = contig_hugepages_ensure(spec->node, spec->page_len, nframes, &added, err,
-					    sizeof(err));
+			   nnew, t->page_len >> 10, t->node);
+		r = contig_hugepages_ensure(t->node, t->page_len, nnew, &added, err, sizeof(err));
 		if (r < 0) {
 			contig_log(LOG_ERR, "%s", err);
-			return r;
+			for (uint32_t k = 0; k < nadopted; k++)
+				contig_frame_close(&adopted[k]);
+			free(adopted);
+			goto out;
 		}
-		struct reserve_status status = { .spec = spec, .nframes = nframes };
-
-		r = contig_pool_new(dir, spec->node, (uint32_t)nframes, (unsigned)ncpu,
+		status.nframes = nnew;
+		r = contig_pool_new(dir, t->node, adopted, nadopted, (uint32_t)nnew, (unsigned)ncpu,
 				    reserve_progress, &status, &pool);
 		if (r < 0) {
-			contig_hugepages_shrink(spec->node, spec->page_len, added);
+			contig_hugepages_shrink(t->node, t->page_len, added);
 			contig_log(LOG_ERR, "node %d: reserving %" PRIu64 " frames of %" PRIu64
-				   " kB in %s failed: %s", spec->node, nframes,
-				   spec->page_len >> 10, contig_frame_dir_path(dir),
+				   " kB in %s failed: %s", t->node, nnew, t->page_len >> 10,
+				   contig_frame_dir_path(dir),
 				   r == -ENOSPC ? "no free hugepage on that node (another "
 						  "process took them?)"
 						: strerror(-r));
-			return r;
+			for (uint32_t k = 0; k < nadopted; k++)
+				contig_frame_close(&adopted[k]);
+			free(adopted);
+			goto out;
 		}
-		pool->hugepages_added = added;
+		free(adopted);
+		pool->hugepages_added =
+			added + contig_restore_hugepages_added(d->restore, t->node, t->page_len);
 		d->pools.pools[d->pools.npools++] = pool;
 		contig_pool_get_info(pool, &info);
 		contig_log(LOG_INFO, "pool node %d, %" PRIu64 " kB pages: %" PRIu64 " MiB in %" PRIu32
-			   " frames, %" PRIu32 " segments, largest segment %" PRIu64 " MiB%s",
+			   " frames (%" PRIu32 " adopted), %" PRIu32 " segments, largest segment %"
+			   PRIu64 " MiB%s",
 			   pool->node, pool->page_len >> 10, info.total_len >> 20, info.nframes,
-			   info.nsegments, info.largest_segment_len >> 20,
+			   nadopted, info.nsegments, info.largest_segment_len >> 20,
 			   added ? " (hugepages added to the kernel's pool)" : "");
+		if (nadopted > t->nframes && t->nframes)
+			contig_log(LOG_NOTICE, "pool node %d, %" PRIu64 " kB pages: configured for %"
+				   PRIu32 " frames, but restored sessions own %" PRIu32 ": it shrinks "
+				   "as they free them, at the next start", pool->node,
+				   pool->page_len >> 10, t->nframes, nadopted);
+	}
+	/* Room the pools do not use in kept mounts (a pool configured smaller
+	 * than before) is filled, so that no client can grow a file into it. */
+	for (size_t k = 0; k < d->ndirs; k++) {
+		size_t before = contig_frame_dir_nballast(d->dirs[k]);
+
+		r = contig_frame_dir_fill(d->dirs[k], targets[0].node);
+		if (r < 0)
+			goto out;
+		if (contig_frame_dir_nballast(d->dirs[k]) > before)
+			contig_log(LOG_NOTICE, "%s: %zu frames of room the pools no longer use are "
+				   "held unused until a start with no sessions to restore",
+				   contig_frame_dir_path(d->dirs[k]),
+				   contig_frame_dir_nballast(d->dirs[k]) - before);
 	}
 	qsort(d->pools.pools, d->pools.npools, sizeof(*d->pools.pools), cmp_pool);
 	d->pools.limits = d->cfg.limits;
 	d->pools.watermark_low_pct = d->cfg.watermark_low_pct;
 	d->pools.watermark_normal_pct = d->cfg.watermark_normal_pct;
-	return 0;
+	d->pools.session_grace_ms = d->cfg.session_grace_ms;
+	r = 0;
+out:
+	free(targets);
+	return r;
 }
 
+/* Release the pools; with d->keep, the frames restored sessions own stay
+ * (files, pages and mounts) for the next instance, and so do the hugepages
+ * added to the kernel's pool (the journal counts them). */
 static void release_pools(struct daemon *d)
 {
 	for (size_t i = 0; i < d->pools.npools; i++) {
@@ -344,8 +494,9 @@ static void release_pools(struct daemon *d)
 		int node = pool->node;
 		uint64_t page_len = pool->page_len, added = pool->hugepages_added;
 
-		contig_pool_free(pool);
-		contig_hugepages_shrink(node, page_len, added);
+		contig_pool_free(pool, d->keep);
+		if (!d->keep)
+			contig_hugepages_shrink(node, page_len, added);
 	}
 	free(d->pools.pools);
 	d->pools.pools = NULL;
@@ -353,22 +504,148 @@ static void release_pools(struct daemon *d)
 	free(d->pools.users);
 	d->pools.npools = 0;
 	for (size_t i = 0; i < d->ndirs; i++)
-		contig_frame_dir_close(d->dirs[i]);
+		contig_frame_dir_close(d->dirs[i], d->keep);
 	d->ndirs = 0;
+	if (d->pools.journal) {
+		/* Without sessions to keep, nothing is left to restore. */
+		if (!d->keep)
+			unlink(contig_journal_path(d->pools.journal));
+		contig_journal_close(d->pools.journal);
+		d->pools.journal = NULL;
+	}
+	contig_restore_free(d->restore);
+	d->restore = NULL;
+}
+
+/* Sessions worth keeping at a shutdown: journaled ones holding buffers. */
+static uint32_t sessions_to_keep(const struct contig_pools *pools, uint32_t *ret_nbuffers)
+{
+	uint32_t n = 0, nbufs = 0;
+
+	for (const struct contig_session *s = pools->sessions; s; s = s->next)
+		if (s->journaled && s->nbuffers) {
+			n++;
+			nbufs += s->nbuffers;
+		}
+	*ret_nbuffers = nbufs;
+	return n;
 }
 
 static void on_signal(uv_signal_t *handle, int signum)
 {
 	struct daemon *d = handle->data;
+	uint32_t nkeep = 0, nbufs = 0;
 
-	contig_log(LOG_INFO, "%s: shutting down", strsignal(signum));
+	if (d->pools.journal && contig_journal_flush(d->pools.journal) == 0 &&
+	    !d->pools.journal_failed)
+		nkeep = sessions_to_keep(&d->pools, &nbufs);
+	d->keep = nkeep > 0;
+	d->pools.keep_sessions = d->keep;
+	if (d->keep)
+		contig_log(LOG_INFO, "%s: shutting down; %" PRIu32 " sessions with %" PRIu32
+			   " buffers stay for the next contigd, which gives them %" PRIu64
+			   " ms to reconnect", strsignal(signum), nkeep, nbufs,
+			   d->cfg.session_grace_ms);
+	else
+		contig_log(LOG_INFO, "%s: shutting down", strsignal(signum));
 	sd_notify(0, "STOPPING=1");
 	contig_server_stop(d->server);
 	d->server = NULL;
 	contig_recycler_stop(d->pools.recycler);
 	d->pools.recycler = NULL;
+	if (d->grace_started)
+		uv_close((uv_handle_t *)&d->grace, NULL);
+	d->grace_started = false;
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
 	uv_close((uv_handle_t *)&d->sigint, NULL);
+}
+
+/* The grace period is over: the orphans no client reclaimed go as if their
+ * clients had died. */
+static void on_grace(uv_timer_t *timer)
+{
+	struct daemon *d = timer->data;
+	struct contig_session *s, *next;
+
+	for (s = d->pools.sessions; s; s = next) {
+		next = s->next;
+		if (!s->orphan)
+			continue;
+		contig_log(LOG_INFO, "session of pid %d (uid %u, %s) not reclaimed within %" PRIu64
+			   " ms: releasing %" PRIu32 " buffers, %" PRIu32 " frames",
+			   (int)s->pid, (unsigned)s->uid, s->comm, d->cfg.session_grace_ms,
+			   s->nbuffers, s->nframes);
+		contig_session_free(s);
+	}
+	if (d->pools.journal && contig_journal_flush(d->pools.journal) < 0)
+		d->pools.journal_failed = true; /* server.c gives it up at the next reply */
+	uv_close((uv_handle_t *)&d->grace, NULL);
+	d->grace_started = false;
+}
+
+/* After the recycler started: the last instance's sessions, as orphans,
+ * then a fresh journal of everything. */
+static int restore_sessions(struct daemon *d)
+{
+	char err[512];
+	uint64_t valid;
+	int r;
+
+	if (!d->journal_path[0])
+		return 0;
+	if (d->restore && contig_restore_torn(d->restore, &valid))
+		contig_log(LOG_WARNING, "journal %s: its last record was torn (a crash while "
+			   "writing it): recovered the %" PRIu64 " bytes before it", d->journal_path,
+			   valid);
+	r = contig_restore_sessions(d->restore, &d->pools, say_restore, NULL);
+	if (r < 0) {
+		contig_log(LOG_ERR, "restoring sessions: %s", strerror(-r));
+		return r;
+	}
+	contig_restore_free(d->restore);
+	d->restore = NULL;
+	r = contig_restore_compact(&d->pools, d->journal_path, err, sizeof(err));
+	if (r < 0) {
+		contig_log(LOG_ERR, "%s", err);
+		return r;
+	}
+	if (d->pools.norphans) {
+		contig_log(LOG_INFO, "%" PRIu32 " sessions restored: their clients have %" PRIu64
+			   " ms to reclaim them", d->pools.norphans, d->cfg.session_grace_ms);
+		uv_timer_init(&d->loop, &d->grace);
+		d->grace.data = d;
+		uv_timer_start(&d->grace, on_grace, d->cfg.session_grace_ms, 0);
+		d->grace_started = true;
+	}
+	return 0;
+}
+
+/* Before the pools: what the last instance left, if sessions are to
+ * survive restarts. Returns 0 or -errno (a journal this contigd cannot
+ * read: it says which and why). */
+static int load_journal(struct daemon *d)
+{
+	char err[512];
+	int r;
+
+	snprintf(d->journal_path, sizeof(d->journal_path), "%s/%s.journal", RUNTIME_DIR,
+		 d->instance);
+	if (!d->cfg.session_grace_ms) {
+		unlink(d->journal_path); /* nothing is kept: the frames go too */
+		d->journal_path[0] = '\0';
+		return 0;
+	}
+	r = contig_restore_load(d->journal_path, &d->restore, err, sizeof(err));
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0) {
+		contig_log(LOG_ERR, "%s", err);
+		return r;
+	}
+	if (contig_restore_nsessions(d->restore))
+		contig_log(LOG_INFO, "journal %s: %zu sessions of the last contigd to restore",
+			   d->journal_path, contig_restore_nsessions(d->restore));
+	return 0;
 }
 
 /* One descriptor per frame, one per connection and the frames in flight
@@ -489,6 +766,10 @@ int main(int argc, char **argv)
 	}
 	if (mkdir(RUNTIME_DIR, 0755) < 0 && errno != EEXIST)
 		contig_log(LOG_WARNING, "mkdir %s: %s", RUNTIME_DIR, strerror(errno));
+	instance_name(d.cfg.socket_path, d.instance, sizeof(d.instance));
+	r = load_journal(&d);
+	if (r < 0)
+		goto out_pools;
 	r = reserve_pools(&d);
 	if (r < 0)
 		goto out_pools;
@@ -512,6 +793,12 @@ int main(int argc, char **argv)
 	r = contig_recycler_start(&d.loop, contig_server_recycled, d.server, &d.pools.recycler);
 	if (r < 0) {
 		contig_server_stop(d.server);
+		goto out_run;
+	}
+	r = restore_sessions(&d);
+	if (r < 0) {
+		contig_server_stop(d.server);
+		contig_recycler_stop(d.pools.recycler);
 		goto out_run;
 	}
 	uv_signal_init(&d.loop, &d.sigterm);
@@ -540,6 +827,8 @@ out_config:
 	contig_access_done(&d.access);
 	contig_config_done(&d.cfg);
 	if (r == 0 && !check)
-		contig_log(LOG_INFO, "stopped; every frame released");
+		contig_log(LOG_INFO, d.keep ? "stopped; the sessions' frames and journal stay "
+				       "for the next contigd"
+				     : "stopped; every frame released");
 	return r < 0 ? 1 : 0;
 }

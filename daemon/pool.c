@@ -1,8 +1,9 @@
 /* pool.c - the frames of one (node, page size), sorted into segments.
  *
  * DESIGN
- * A pool is reserved once, at startup: nframes hugepage frames on one node,
- * faulted in parallel, then sorted by physical address (DPDK's sort-and-
+ * A pool is reserved once, at startup: nframes hugepage frames on one node
+ * (frames adopted from an earlier instance, and new ones faulted in
+ * parallel), then sorted by physical address (DPDK's sort-and-
  * remap idea). Runs of physically adjacent frames are segments; a buffer
  * larger than a frame takes adjacent frames of one segment.
  *
@@ -48,10 +49,12 @@ static uint32_t lower_bound(const struct contig_pool *pool, uint64_t phys)
 	return lo;
 }
 
-int contig_pool_new(struct contig_frame_dir *dir, int node, uint32_t nframes, unsigned nthreads,
+int contig_pool_new(struct contig_frame_dir *dir, int node, const struct contig_frame_file *adopted,
+		    uint32_t nadopted, uint32_t nnew, unsigned nthreads,
 		    void (*progress)(size_t done, void *arg), void *progress_arg,
 		    struct contig_pool **ret_pool)
 {
+	uint32_t nframes = nadopted + nnew;
 	struct contig_frame_file *files = NULL;
 	struct contig_pool *pool;
 	int r = -ENOMEM;
@@ -63,15 +66,17 @@ int contig_pool_new(struct contig_frame_dir *dir, int node, uint32_t nframes, un
 	pool->dir = dir;
 	pool->page_len = contig_frame_dir_page_len(dir);
 	contig_range_set_init(&pool->free);
-	files = calloc(nframes, sizeof(*files));
-	pool->frames = calloc(nframes, sizeof(*pool->frames));
-	pool->by_phys = calloc(nframes, sizeof(*pool->by_phys));
+	files = calloc(nframes ? nframes : 1, sizeof(*files));
+	pool->frames = calloc(nframes ? nframes : 1, sizeof(*pool->frames));
+	pool->by_phys = calloc(nframes ? nframes : 1, sizeof(*pool->by_phys));
 	if (!files || !pool->frames || !pool->by_phys)
 		goto out_free;
 
-	r = contig_frame_reserve_many(dir, node, nframes, nthreads, progress, progress_arg, files);
+	r = contig_frame_reserve_many(dir, node, nnew, nthreads, progress, progress_arg,
+				      files + nadopted);
 	if (r < 0)
 		goto out_free;
+	memcpy(files, adopted, nadopted * sizeof(*files));
 	pool->nframes = nframes;
 	for (uint32_t i = 0; i < nframes; i++) {
 		struct contig_frame *f = &pool->frames[i];
@@ -95,16 +100,22 @@ int contig_pool_new(struct contig_frame_dir *dir, int node, uint32_t nframes, un
 
 out_free:
 	free(files);
-	contig_pool_free(pool);
+	contig_pool_free(pool, false);
 	return r;
 }
 
-void contig_pool_free(struct contig_pool *pool)
+void contig_pool_free(struct contig_pool *pool, bool keep_owned)
 {
 	if (!pool)
 		return;
-	for (uint32_t i = 0; i < pool->nframes; i++)
-		contig_frame_release(pool->dir, &pool->frames[i].file);
+	for (uint32_t i = 0; i < pool->nframes; i++) {
+		struct contig_frame *f = &pool->frames[i];
+
+		if (keep_owned && f->state == CONTIG_FRAME_OWNED)
+			contig_frame_close(&f->file);
+		else
+			contig_frame_release(pool->dir, &f->file);
+	}
 	contig_range_set_done(&pool->free);
 	free(pool->by_phys);
 	free(pool->frames);

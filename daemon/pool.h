@@ -59,17 +59,22 @@ struct contig_pool_info {
 	uint32_t nframes, nframes_owned, nframes_recycling, nframes_lost, nsegments, nbuffers;
 };
 
-/* Reserve @nframes frames on @node from @dir (faulting them with up to
- * @nthreads threads; @progress, if not NULL, as contig_frame_reserve_many()
- * says) and sort them. Returns 0 and *ret_pool, or -errno.
+/* A pool of the @nadopted frames @adopted (files of an earlier instance on
+ * @node, which the pool then owns) and @nnew frames reserved on @node from
+ * @dir (faulting them with up to @nthreads threads; @progress, if not NULL,
+ * as contig_frame_reserve_many() says), sorted, all FREE. Returns 0 and
+ * *ret_pool, or -errno (the adopted files are then still the caller's).
  * Main thread, at startup. */
-int contig_pool_new(struct contig_frame_dir *dir, int node, uint32_t nframes, unsigned nthreads,
+int contig_pool_new(struct contig_frame_dir *dir, int node, const struct contig_frame_file *adopted,
+		    uint32_t nadopted, uint32_t nnew, unsigned nthreads,
 		    void (*progress)(size_t done, void *arg), void *progress_arg,
 		    struct contig_pool **ret_pool);
 
-/* Release every frame (see contig_frame_release()) and free @pool. Frames
- * still RECYCLING must have been handed back first. Accepts NULL. */
-void contig_pool_free(struct contig_pool *pool);
+/* Release every frame (see contig_frame_release()) and free @pool; with
+ * @keep_owned, OWNED frames are only closed (their files and pages stay
+ * for the next instance). Frames still RECYCLING must have been handed
+ * back first. Accepts NULL. */
+void contig_pool_free(struct contig_pool *pool, bool keep_owned);
 
 /* The in-service frame whose page contains @phys, or NULL. O(log n). */
 struct contig_frame *contig_pool_frame_at(const struct contig_pool *pool, uint64_t phys);

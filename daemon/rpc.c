@@ -143,6 +143,51 @@ static int pool_infos(const struct contig_pools *env, Contig__PoolInfo **ret_inf
 	return 0;
 }
 
+/* A hello's resume_token: reclaim the orphan it names for this connection.
+ * Returns the session, or NULL after a refusal was sent. */
+static struct contig_session *resume(struct contig_conn *conn, struct contig_session *s,
+				     uint64_t seq, const ProtobufCBinaryData *token)
+{
+	struct contig_session *orphan;
+
+	if (!s->pools->journal) {
+		send_status(conn, seq, CONTIG__STATUS__NOT_FOUND,
+			    "not found: this contigd keeps no sessions across restarts "
+			    "(session_grace = 0)");
+		return NULL;
+	}
+	if (token->len != CONTIG_TOKEN_LEN || token->data[0] == 0) {
+		send_status(conn, seq, CONTIG__STATUS__INVALID_ARGUMENT,
+			    "invalid argument: resume_token is not a session token (%u bytes, "
+			    "format 1 to %u)", CONTIG_TOKEN_LEN, CONTIG_TOKEN_FORMAT);
+		return NULL;
+	}
+	if (token->data[0] > CONTIG_TOKEN_FORMAT) {
+		send_status(conn, seq, CONTIG__STATUS__UNSUPPORTED,
+			    "resume_token has format %u, newer than this contigd's (%u)",
+			    token->data[0], CONTIG_TOKEN_FORMAT);
+		return NULL;
+	}
+	orphan = contig_session_find_orphan(s->pools, token->data);
+	if (!orphan) {
+		send_status(conn, seq, CONTIG__STATUS__NOT_FOUND,
+			    "not found: no session waits for this token (a restart did not leave "
+			    "it, or its grace period of %" PRIu64 " ms is over and its memory was "
+			    "recycled)", s->pools->session_grace_ms);
+		return NULL;
+	}
+	if (orphan->uid != s->uid) {
+		send_status(conn, seq, CONTIG__STATUS__PERMISSION_DENIED,
+			    "permission denied: the session of this token belongs to another uid");
+		return NULL;
+	}
+	contig_session_resume(orphan, s->pid, s->comm);
+	contig_log(LOG_INFO, "%s: reclaimed its session: %" PRIu32 " buffers in %" PRIu32
+		   " frames", contig_server_conn_name(conn), orphan->nbuffers, orphan->nframes);
+	contig_server_conn_set_session(conn, orphan); /* frees the connection's own */
+	return orphan;
+}
+
 static enum contig_rpc_result do_hello(struct contig_conn *conn, struct contig_session *s,
 				       uint64_t seq, const Contig__HelloRequest *req)
 {
@@ -163,6 +208,18 @@ static enum contig_rpc_result do_hello(struct contig_conn *conn, struct contig_s
 	if (pool_infos(env, &infos, &ptrs) < 0) {
 		send_status(conn, seq, CONTIG__STATUS__NO_MEMORY, "daemon out of memory");
 		return CONTIG_RPC_DONE;
+	}
+	if (req->has_resume_token) {
+		s = resume(conn, s, seq, &req->resume_token);
+		if (!s) {
+			free(ptrs);
+			free(infos);
+			return CONTIG_RPC_CLOSE;
+		}
+		hello.has_resumed = 1;
+		hello.resumed = 1;
+	} else {
+		contig_session_journal_open(s);
 	}
 	for (size_t i = 0; i < env->npools; i++) {
 		size_t j;
@@ -186,6 +243,14 @@ static enum contig_rpc_result do_hello(struct contig_conn *conn, struct contig_s
 	hello.n_pools = env->npools;
 	hello.pools = ptrs;
 	hello.max_frames_per_buffer = env->limits.max_frames_per_buffer;
+	if (env->journal) {
+		hello.has_session_token = 1;
+		hello.session_token.len = CONTIG_TOKEN_LEN;
+		hello.session_token.data = s->token;
+		hello.has_grace_ms = 1;
+		hello.grace_ms = env->session_grace_ms > UINT32_MAX ? UINT32_MAX
+								    : (uint32_t)env->session_grace_ms;
+	}
 	reply.seq = seq;
 	reply.status = CONTIG__STATUS__OK;
 	reply.body_case = CONTIG__REPLY__BODY_HELLO;
@@ -299,11 +364,18 @@ static enum contig_rpc_result do_alloc(struct contig_conn *conn, struct contig_s
 		.node = req->has_node ? req->node : -1,
 		.tag = req->has_tag ? req->tag : 0,
 		.priority = req->has_priority ? req->priority : CONTIG_PRIORITY_HIGH,
+		.seq = seq,
 	};
 	const char *field = NULL;
 	struct contig_buffer *b;
 	int r;
 
+	/* A client that reclaimed its session resends the allocate whose
+	 * reply the restart lost: if it was made, it is this buffer. */
+	if (s->nresume_seqs && (b = contig_session_buffer_by_seq(s, seq))) {
+		send_alloc(conn, s, seq, b);
+		return CONTIG_RPC_DONE;
+	}
 	r = contig_session_alloc(s, &p, &field, &b);
 	switch (r) {
 	case 0:

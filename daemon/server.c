@@ -45,9 +45,11 @@
 
 #include "fdpass.h"
 #include "log.h"
+#include "restore.h"
 #include "rpc.h"
 
 #define READ_BATCH 16
+#define JOURNAL_COMPACT_MIN (1u << 20)
 
 struct outmsg {
 	struct outmsg *next;
@@ -90,6 +92,7 @@ struct contig_server {
 	struct contig_rpc_counters counters;
 	const struct contig_access *access;
 	uint64_t nrequests; /* handled since start */
+	uint64_t journal_compact_at; /* journal length that triggers compaction */
 	bool stopping;
 };
 
@@ -308,6 +311,12 @@ const char *contig_server_conn_name(const struct contig_conn *c)
 	return c->name;
 }
 
+void contig_server_conn_set_session(struct contig_conn *c, struct contig_session *session)
+{
+	contig_session_free(c->session);
+	c->session = session;
+}
+
 uint32_t contig_server_nconns(const struct contig_server *server)
 {
 	return server->nconns;
@@ -357,6 +366,28 @@ static int queue_reply(struct contig_conn *c, const void *data, size_t len, cons
 	return 0;
 }
 
+/* The journal's records of what a reply is about reach the file before
+ * the reply leaves. If the journal cannot be written, it is given up
+ * (removed: an incomplete one would restore a wrong state) and the daemon
+ * serves on without it; sessions then do not survive a restart. */
+static void journal_sync(struct contig_server *srv)
+{
+	struct contig_pools *env = srv->pools;
+	int r = 0;
+
+	if (!env->journal || (!contig_journal_pending(env->journal) && !env->journal_failed))
+		return;
+	r = env->journal_failed ? -ENOMEM : contig_journal_flush(env->journal);
+	if (r == 0)
+		return;
+	contig_log(LOG_ERR, "journal %s: %s: from now on sessions do not survive a restart "
+		   "of contigd", contig_journal_path(env->journal), strerror(-r));
+	unlink(contig_journal_path(env->journal));
+	contig_journal_close(env->journal);
+	env->journal = NULL;
+	env->journal_failed = false;
+}
+
 int contig_server_send(struct contig_conn *c, const void *data, size_t len, const int *fds,
 		       size_t nfds)
 {
@@ -364,6 +395,7 @@ int contig_server_send(struct contig_conn *c, const void *data, size_t len, cons
 
 	if (c->closing)
 		return -EPIPE;
+	journal_sync(c->server);
 	if (!c->out)
 		r = contig_fdpass_send(c->fd, data, len, fds, nfds, MSG_DONTWAIT);
 	if (r == -EAGAIN) {
@@ -417,6 +449,29 @@ static void waiting_remove(struct contig_server *srv, struct contig_conn *c)
 	c->next_waiting = NULL;
 }
 
+/* Rewrite the journal from what is live once it has grown to many times
+ * that (JOURNAL_COMPACT_MIN at least), so that it stays small and a restart
+ * replays little. */
+static void journal_compact(struct contig_server *srv)
+{
+	struct contig_pools *env = srv->pools;
+	char err[512], *path;
+
+	if (!env->journal || contig_journal_len(env->journal) < srv->journal_compact_at)
+		return;
+	path = strdup(contig_journal_path(env->journal));
+	if (!path || contig_restore_compact(env, path, err, sizeof(err)) < 0) {
+		contig_log(LOG_WARNING, "compacting the journal: %s", path ? err : "out of memory");
+		srv->journal_compact_at *= 2; /* try again later */
+	} else {
+		uint64_t live = contig_journal_len(env->journal);
+
+		srv->journal_compact_at = live * 4 > JOURNAL_COMPACT_MIN ? live * 4
+									  : JOURNAL_COMPACT_MIN;
+	}
+	free(path);
+}
+
 static void handle(struct contig_conn *c, const uint8_t *data, size_t len)
 {
 	struct contig_server *srv = c->server;
@@ -425,6 +480,8 @@ static void handle(struct contig_conn *c, const uint8_t *data, size_t len)
 	srv->counters.nsessions = srv->nconns;
 	srv->nrequests++;
 	res = contig_rpc_handle(c, c->session, &c->hello_done, &srv->counters, data, len);
+	journal_sync(srv); /* a request that sent no reply may have added records */
+	journal_compact(srv);
 	if (res == CONTIG_RPC_WAIT && !c->waiting) {
 		c->waiting = malloc(len);
 		if (!c->waiting) {
@@ -532,7 +589,11 @@ static void conn_close(struct contig_conn *c, const char *why)
 	if (c->closed)
 		return;
 	c->closed = true;
-	if (c->session)
+	if (c->session && srv->pools->keep_sessions)
+		contig_log(LOG_INFO, "%s: %s; its %" PRIu32 " buffers in %" PRIu32 " frames stay "
+			   "for the next contigd", c->name, why, c->session->nbuffers,
+			   c->session->nframes);
+	else if (c->session)
 		contig_log(LOG_INFO, "%s: %s; releasing %" PRIu32 " buffers, %" PRIu32 " frames",
 			   c->name, why, c->session->nbuffers, c->session->nframes);
 	else
@@ -666,6 +727,7 @@ int contig_server_start(uv_loop_t *loop, int listen_fd, const char *path,
 	srv->pools = pools;
 	srv->access = access;
 	srv->waiting_tail = &srv->waiting;
+	srv->journal_compact_at = JOURNAL_COMPACT_MIN;
 	if (path && !(srv->path = strdup(path))) {
 		free(srv);
 		return -ENOMEM;

@@ -70,6 +70,10 @@ void contig_server_recycled(struct contig_frame *done, void *server);
 int contig_server_send(struct contig_conn *conn, const void *data, size_t len, const int *fds,
 		       size_t nfds);
 
+/* Give @conn @session (an orphan it reclaimed) in place of its own, which
+ * is freed. */
+void contig_server_conn_set_session(struct contig_conn *conn, struct contig_session *session);
+
 /* "client N (pid P, uid U, COMM)" for log lines. */
 const char *contig_server_conn_name(const struct contig_conn *conn);
 

@@ -22,14 +22,26 @@
  * lookup, and a stale or forged id finds nothing. Ids only mean something
  * inside their session.
  *
+ * Restarts: with pools->journal, a session is journaled from its hello on
+ * (SessionOpen, with its random token), and every frame it claims or lets
+ * go, every buffer it allocates or frees, adds a record; closing it adds
+ * SessionClose, which stands for all it held. A session restored from the
+ * journal at startup is an orphan (no connection) until a hello presents
+ * its token; its buffers keep their ids (the slot table is rebuilt around
+ * them) and the seqs of the requests that made them, so that a retried
+ * allocate finds its buffer instead of making a second one.
+ *
  * Loop thread only.
  */
 #include "session.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #define SMALL_PAGE 4096u
 #define NO_SLOT UINT32_MAX
@@ -46,6 +58,55 @@ struct slot {
 	uint32_t gen;
 	uint32_t next_free;
 };
+
+struct resume_seq {
+	uint64_t seq, id;
+};
+
+/* ---- the journal ---- */
+
+/* Add @rec, which is about @s, if there is a journal. A failure marks the
+ * journal incomplete (server.c then gives it up). */
+static void journal_add(struct contig_session *s, struct contig_journal_record *rec)
+{
+	struct contig_pools *env = s->pools;
+
+	if (!env->journal || !s->journaled || env->keep_sessions)
+		return;
+	memcpy(rec->token, s->token, CONTIG_TOKEN_LEN);
+	if (contig_journal_add(env->journal, rec) < 0)
+		env->journal_failed = true;
+}
+
+static void journal_frame(struct contig_session *s, enum contig_journal_type type,
+			  const struct contig_frame *f, int cache_type)
+{
+	struct contig_journal_record rec = {
+		.type = type,
+		.node = (uint32_t)f->pool->node,
+		.page_len = f->pool->page_len,
+		.file_id = f->file.id,
+		.phys = f->phys,
+		.cache_type = cache_type,
+	};
+
+	journal_add(s, &rec);
+}
+
+void contig_session_journal_open(struct contig_session *s)
+{
+	struct contig_journal_record rec = {
+		.type = CONTIG_JOURNAL_SESSION_OPEN,
+		.uid = (uint32_t)s->uid,
+		.pid = (uint32_t)s->pid,
+	};
+
+	if (!s->pools->journal)
+		return;
+	s->journaled = true;
+	memcpy(rec.comm, s->comm, sizeof(rec.comm));
+	journal_add(s, &rec);
+}
 
 static bool is_pow2(uint64_t x)
 {
@@ -248,6 +309,13 @@ int contig_session_new(struct contig_pools *pools, pid_t pid, uid_t uid, gid_t g
 	s->uid = uid;
 	s->gid = gid;
 	s->free_slot = NO_SLOT;
+	/* Unguessable: it is all a client needs to reclaim the session after a
+	 * restart (besides being the same uid). */
+	s->token[0] = CONTIG_TOKEN_FORMAT;
+	if (getrandom(s->token + 1, CONTIG_TOKEN_LEN - 1, 0) != CONTIG_TOKEN_LEN - 1) {
+		contig_session_free(s);
+		return -EIO;
+	}
 	*ret_session = s;
 	return 0;
 }
@@ -316,6 +384,7 @@ static void frame_leave(struct contig_session *s, struct holding *h, struct cont
 	must(contig_range_take(&h->free, f->phys, f->pool->page_len));
 	h->nframes--;
 	s->nframes--;
+	journal_frame(s, CONTIG_JOURNAL_FRAME_RELEASE, f, 0);
 	contig_pool_frame_recycling(f);
 	contig_recycler_push(s->pools->recycler, f);
 }
@@ -461,6 +530,9 @@ static int claim_frames(struct contig_session *s, struct contig_pool *pool, int 
 	}
 	h->nframes += (uint32_t)n;
 	s->nframes += (uint32_t)n;
+	for (uint64_t i = 0; i < n; i++)
+		journal_frame(s, CONTIG_JOURNAL_FRAME_OWN,
+			      contig_pool_frame_at(pool, first + i * pool->page_len), cache_type);
 	return 0;
 
 out_drop:
@@ -567,6 +639,27 @@ int contig_session_alloc(struct contig_session *s, const struct contig_alloc_par
 	pool->generation++;
 	tag_count(s, tag, req.len, true);
 	user_count(s, req.len, true);
+	{
+		struct contig_journal_record rec = {
+			.type = CONTIG_JOURNAL_BUFFER_ALLOC,
+			.id = sl->buf.id,
+			.node = (uint32_t)pool->node,
+			.page_len = pool->page_len,
+			.phys = phys,
+			.len = req.len,
+			.req_len = p->len,
+			.cache_type = p->cache_type,
+			.tag = tag,
+			.seq = p->seq,
+			.lowest = p->lowest,
+			.highest = p->highest,
+			.boundary = p->boundary,
+			.align = p->align,
+			.priority = p->priority,
+		};
+
+		journal_add(s, &rec);
+	}
 	*ret_buffer = &sl->buf;
 	return 0;
 }
@@ -608,17 +701,36 @@ int contig_session_free_buffer(struct contig_session *s, uint64_t id, const uint
 	if ((check_len && *check_len != b->req_len) ||
 	    (check_cache && *check_cache != b->cache_type))
 		return -EILSEQ;
+	{
+		struct contig_journal_record rec = { .type = CONTIG_JOURNAL_BUFFER_FREE, .id = id };
+
+		journal_add(s, &rec);
+	}
 	buffer_release(s, (struct slot *)b);
 	return 0;
 }
 
 void contig_session_free(struct contig_session *s)
 {
+	bool keep;
+
 	if (!s)
 		return;
-	for (uint32_t i = 0; i < s->nslots; i++)
+	keep = s->pools->keep_sessions;
+	if (!keep && s->journaled) {
+		struct contig_journal_record rec = { .type = CONTIG_JOURNAL_SESSION_CLOSE };
+
+		journal_add(s, &rec);
+		s->journaled = false; /* SessionClose stands for every free below */
+	}
+	if (s->orphan)
+		s->pools->norphans--;
+	for (uint32_t i = 0; i < s->nslots && !keep; i++)
 		if (s->slots[i].buf.id)
 			buffer_release(s, &s->slots[i]);
+	/* (Kept: the frames stay OWNED by no one; the pools are freed next,
+	 * with contig_pool_free(keep_owned), at exit.) */
+	free(s->resume_seqs);
 	for (size_t i = 0; i < s->nholdings; i++)
 		contig_range_set_done(&s->holdings[i].free);
 	free(s->holdings);
@@ -632,4 +744,272 @@ void contig_session_free(struct contig_session *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	free(s);
+}
+
+/* ---- restarts ---- */
+
+int contig_session_restore(struct contig_pools *pools, const uint8_t *token, uid_t uid, pid_t pid,
+			   const char *comm, struct contig_session **ret_session)
+{
+	struct contig_session *s;
+	int r;
+
+	/* Admitted before the restart: no per-user connection limit now. */
+	r = contig_session_new(pools, pid, uid, (gid_t)-1, comm, &s);
+	if (r == -EUSERS) {
+		pools->limits.max_connections_per_user++;
+		r = contig_session_new(pools, pid, uid, (gid_t)-1, comm, &s);
+		pools->limits.max_connections_per_user--;
+	}
+	if (r < 0)
+		return r;
+	memcpy(s->token, token, CONTIG_TOKEN_LEN);
+	s->journaled = true;
+	s->orphan = true;
+	pools->norphans++;
+	*ret_session = s;
+	return 0;
+}
+
+int contig_session_restore_frame(struct contig_session *s, struct contig_pool *pool,
+				 uint64_t phys, int cache_type)
+{
+	struct contig_frame *f = contig_pool_frame_at(pool, phys);
+	struct holding *h;
+
+	if (!f || f->phys != phys || f->state != CONTIG_FRAME_FREE)
+		return -ENOENT;
+	h = holding_get(s, pool, cache_type);
+	if (!h)
+		return -ENOMEM;
+	if (contig_range_give(&h->free, phys, pool->page_len) < 0) {
+		if (h->nframes == 0)
+			holding_drop(s, h);
+		return -ENOMEM;
+	}
+	must(contig_pool_take(pool, phys, pool->page_len, s, cache_type));
+	h->nframes++;
+	s->nframes++;
+	return 0;
+}
+
+/* The slot of id @id, the table grown to hold it; NULL if @id cannot be
+ * one of ours or is taken. */
+static struct slot *slot_at(struct contig_session *s, uint64_t id)
+{
+	uint64_t index = (id & 0xffffffffu) - 1;
+
+	if ((id & 0xffffffffu) == 0 || index >= NO_SLOT / 2 || (id >> 32) == 0)
+		return NULL;
+	if (index >= s->nslots) {
+		uint32_t cap = s->nslots ? s->nslots : 16;
+		struct slot *grown;
+
+		while (cap <= index)
+			cap *= 2;
+		grown = realloc(s->slots, cap * sizeof(*grown));
+		if (!grown)
+			return NULL;
+		memset(&grown[s->nslots], 0, (cap - s->nslots) * sizeof(*grown));
+		s->slots = grown;
+		s->nslots = cap;
+	}
+	return s->slots[index].buf.id ? NULL : &s->slots[index];
+}
+
+int contig_session_restore_buffer(struct contig_session *s, const struct contig_buffer *b,
+				  uint64_t seq)
+{
+	struct contig_pool *pool = b->pool;
+	struct holding *h = holding_find(s, pool, b->cache_type);
+	uint32_t tag;
+	struct slot *sl;
+
+	if (!h || b->len == 0 || b->len % SMALL_PAGE || b->phys % SMALL_PAGE ||
+	    b->phys + b->len < b->phys)
+		return -EINVAL;
+	sl = slot_at(s, b->id);
+	if (!sl)
+		return -EINVAL;
+	/* In the session's frames of its type, over no other buffer. */
+	if (contig_range_take(&h->free, b->phys, b->len) < 0)
+		return -EINVAL;
+	if (!tag_choose(s, b->tag, &tag)) {
+		must(contig_range_give(&h->free, b->phys, b->len));
+		return -ENOMEM;
+	}
+	if (seq) {
+		struct resume_seq *grown =
+			realloc(s->resume_seqs, (s->nresume_seqs + 1) * sizeof(*grown));
+
+		if (!grown) {
+			must(contig_range_give(&h->free, b->phys, b->len));
+			return -ENOMEM;
+		}
+		s->resume_seqs = grown;
+		s->resume_seqs[s->nresume_seqs++] = (struct resume_seq){ seq, b->id };
+	}
+	for (uint64_t f = b->phys - b->phys % pool->page_len; f < b->phys + b->len;
+	     f += pool->page_len)
+		contig_pool_frame_at(pool, f)->nbuffers++;
+	sl->buf = *b;
+	sl->buf.tag = tag;
+	sl->gen = (uint32_t)(b->id >> 32);
+	s->nbuffers++;
+	s->len += b->len;
+	pool->nbuffers++;
+	pool->generation++;
+	tag_count(s, tag, b->len, true);
+	user_count(s, b->len, true);
+	return 0;
+}
+
+static int cmp_seq(const void *a, const void *b)
+{
+	const struct resume_seq *x = a, *y = b;
+
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+int contig_session_restore_done(struct contig_session *s)
+{
+	/* The free slot list, over the slots the buffers left empty. */
+	s->free_slot = NO_SLOT;
+	for (uint32_t i = s->nslots; i-- > 0;)
+		if (!s->slots[i].buf.id) {
+			s->slots[i].next_free = s->free_slot;
+			s->free_slot = i;
+		}
+	qsort(s->resume_seqs, s->nresume_seqs, sizeof(*s->resume_seqs), cmp_seq);
+	/* A frame the journal gave the session but no buffer of it (the
+	 * record of the buffer was torn off) is dirty: recycle it. */
+	for (size_t i = 0; i < s->nholdings;) {
+		struct holding *h = &s->holdings[i];
+		struct contig_pool *pool = h->pool;
+		size_t before = s->nholdings;
+
+		for (uint32_t k = 0; k < pool->nby_phys && h->nframes; k++) {
+			struct contig_frame *f = pool->by_phys[k];
+
+			if (f->owner == s && f->cache_type == h->cache_type && f->nbuffers == 0) {
+				frame_leave(s, h, f);
+				k--; /* it left by_phys */
+			}
+		}
+		if (h->nframes == 0)
+			holding_drop(s, h);
+		if (s->nholdings == before)
+			i++;
+	}
+	return 0;
+}
+
+struct contig_session *contig_session_find_orphan(struct contig_pools *pools,
+						  const uint8_t *token)
+{
+	for (struct contig_session *s = pools->sessions; s; s = s->next)
+		if (s->orphan && memcmp(s->token, token, CONTIG_TOKEN_LEN) == 0)
+			return s;
+	return NULL;
+}
+
+void contig_session_resume(struct contig_session *s, pid_t pid, const char *comm)
+{
+	s->orphan = false;
+	s->pools->norphans--;
+	s->pid = pid;
+	snprintf(s->comm, sizeof(s->comm), "%s", comm);
+	/* The journal's SessionOpen of a token it knows updates pid and comm. */
+	contig_session_journal_open(s);
+}
+
+struct contig_buffer *contig_session_buffer_by_seq(struct contig_session *s, uint64_t seq)
+{
+	size_t lo = 0, hi = s->nresume_seqs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->resume_seqs[mid].seq < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == s->nresume_seqs || s->resume_seqs[lo].seq != seq)
+		return NULL;
+	return contig_session_buffer(s, s->resume_seqs[lo].id);
+}
+
+int contig_sessions_snapshot(struct contig_pools *pools, struct contig_journal *journal)
+{
+	struct contig_journal_record rec;
+	int r = 0;
+
+	for (size_t i = 0; i < pools->npools && r == 0; i++) {
+		rec = (struct contig_journal_record){
+			.type = CONTIG_JOURNAL_POOL,
+			.node = (uint32_t)pools->pools[i]->node,
+			.page_len = pools->pools[i]->page_len,
+			.hugepages_added = pools->pools[i]->hugepages_added,
+		};
+		r = contig_journal_add(journal, &rec);
+	}
+	for (struct contig_session *s = pools->sessions; s && r == 0; s = s->next) {
+		if (!s->journaled)
+			continue;
+		rec = (struct contig_journal_record){
+			.type = CONTIG_JOURNAL_SESSION_OPEN,
+			.uid = (uint32_t)s->uid,
+			.pid = (uint32_t)s->pid,
+		};
+		memcpy(rec.token, s->token, CONTIG_TOKEN_LEN);
+		memcpy(rec.comm, s->comm, sizeof(rec.comm));
+		r = contig_journal_add(journal, &rec);
+	}
+	for (size_t i = 0; i < pools->npools && r == 0; i++) {
+		struct contig_pool *pool = pools->pools[i];
+
+		for (uint32_t k = 0; k < pool->nframes && r == 0; k++) {
+			const struct contig_frame *f = &pool->frames[k];
+
+			if (f->state != CONTIG_FRAME_OWNED || !f->owner->journaled)
+				continue;
+			rec = (struct contig_journal_record){
+				.type = CONTIG_JOURNAL_FRAME_OWN,
+				.node = (uint32_t)pool->node,
+				.page_len = pool->page_len,
+				.file_id = f->file.id,
+				.phys = f->phys,
+				.cache_type = f->cache_type,
+			};
+			memcpy(rec.token, f->owner->token, CONTIG_TOKEN_LEN);
+			r = contig_journal_add(journal, &rec);
+		}
+	}
+	for (struct contig_session *s = pools->sessions; s && r == 0; s = s->next) {
+		if (!s->journaled)
+			continue;
+		for (uint32_t k = 0; k < s->nslots && r == 0; k++) {
+			const struct contig_buffer *b = &s->slots[k].buf;
+
+			if (!b->id)
+				continue;
+			rec = (struct contig_journal_record){
+				.type = CONTIG_JOURNAL_BUFFER_ALLOC,
+				.id = b->id,
+				.node = (uint32_t)b->pool->node,
+				.page_len = b->pool->page_len,
+				.phys = b->phys,
+				.len = b->len,
+				.req_len = b->req_len,
+				.cache_type = b->cache_type,
+				.tag = b->tag,
+				.highest = UINT64_MAX, /* constraints: in the first journal only */
+				.priority = CONTIG_PRIORITY_HIGH,
+			};
+			memcpy(rec.token, s->token, CONTIG_TOKEN_LEN);
+			r = contig_journal_add(journal, &rec);
+		}
+	}
+	return r;
 }

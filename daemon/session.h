@@ -12,6 +12,8 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "fdpass.h" /* CONTIG_TOKEN_LEN */
+#include "journal.h"
 #include "pool.h"
 #include "recycle.h"
 
@@ -66,6 +68,14 @@ struct contig_pools {
 	struct contig_user *users;     /* per uid with a session: for per-user limits */
 	size_t nusers;
 	struct contig_session *sessions; /* all of them, newest first */
+	/* Restarts (restore.c): with a journal, every change to what a session
+	 * owns is added to it (written before the reply: server.c flushes). */
+	struct contig_journal *journal; /* NULL: sessions do not survive a restart */
+	bool journal_failed;            /* an add failed: the journal is incomplete */
+	bool keep_sessions;             /* stopping: freeing a session leaves its frames
+					   and its journal records for the next instance */
+	uint32_t norphans;              /* restored sessions not reclaimed yet */
+	uint64_t session_grace_ms;      /* how long an orphan waits (HelloReply.grace_ms) */
 };
 
 /* What the sessions of one uid hold together. */
@@ -96,6 +106,7 @@ struct contig_alloc_params {
 	int node;          /* -1: any */
 	uint32_t tag;
 	uint32_t priority;
+	uint64_t seq;      /* of the request: journaled, so a retry is recognised */
 };
 
 /* A live buffer. Addresses stay valid until the next call that allocates
@@ -127,6 +138,11 @@ struct contig_session {
 	uint64_t nbugchecks;      /* misuses it reported */
 	uid_t user_uid;           /* its entry in pools->users */
 	bool keeps_held_frames_mapped; /* hello said so: see AllocReply.frame_held */
+	uint8_t token[CONTIG_TOKEN_LEN]; /* reclaims it after a restart (random) */
+	bool journaled;           /* its SessionOpen is in the journal */
+	bool orphan;              /* restored at startup; no connection has it yet */
+	struct resume_seq *resume_seqs; /* (seq, id) of restored buffers, by seq */
+	size_t nresume_seqs;
 	char comm[16];            /* process name, for stats and logs */
 	struct contig_session *prev, *next; /* pools->sessions */
 };
@@ -141,8 +157,51 @@ int contig_session_new(struct contig_pools *pools, pid_t pid, uid_t uid, gid_t g
 		       const char *comm, struct contig_session **ret_session);
 
 /* Free every buffer, send every frame to the recycler, free @session.
- * Accepts NULL. */
+ * While pools->keep_sessions, only the memory is freed: frames stay OWNED
+ * and the journal keeps the session. Accepts NULL. */
 void contig_session_free(struct contig_session *session);
+
+/* Record the session in the journal (at hello): from now on it survives a
+ * restart. No-op without a journal. */
+void contig_session_journal_open(struct contig_session *session);
+
+/* ---- restarts (restore.c) ---- */
+
+/* A session restored from the journal, with no connection (an orphan until
+ * contig_session_resume()). Returns 0 and *ret_session or -ENOMEM. */
+int contig_session_restore(struct contig_pools *pools, const uint8_t *token, uid_t uid, pid_t pid,
+			   const char *comm, struct contig_session **ret_session);
+
+/* Give the FREE frame at @phys of @pool back to @session for @cache_type.
+ * Returns 0, -ENOENT (no such free frame) or -ENOMEM. */
+int contig_session_restore_frame(struct contig_session *session, struct contig_pool *pool,
+				 uint64_t phys, int cache_type);
+
+/* Put buffer @b (id, pool, phys, len, req_len, cache_type, tag as journaled)
+ * back, made by the request @seq. Returns 0, -EINVAL (its id is malformed or
+ * taken, or it lies outside the session's frames of its cache type, or over
+ * another buffer) or -ENOMEM. */
+int contig_session_restore_buffer(struct contig_session *session, const struct contig_buffer *b,
+				  uint64_t seq);
+
+/* Finish a restored session: frames left without a buffer go to the
+ * recycler (which must be running). Returns 0 or -ENOMEM. */
+int contig_session_restore_done(struct contig_session *session);
+
+/* The orphan whose token is @token, or NULL. */
+struct contig_session *contig_session_find_orphan(struct contig_pools *pools,
+						  const uint8_t *token);
+
+/* The orphan @session is reclaimed by process @pid (@comm) of its uid. */
+void contig_session_resume(struct contig_session *session, pid_t pid, const char *comm);
+
+/* The live buffer a request @seq made before the restart, or NULL. */
+struct contig_buffer *contig_session_buffer_by_seq(struct contig_session *session, uint64_t seq);
+
+/* Write every session (journaled or orphan), the frames each owns and its
+ * buffers, and each pool's hugepages_added, to @journal (added, not
+ * flushed). Returns 0 or -errno. */
+int contig_sessions_snapshot(struct contig_pools *pools, struct contig_journal *journal);
 
 /* Allocate a buffer that satisfies every constraint in @params: first in
  * frames the session already owns for that cache type, else in free

@@ -129,7 +129,7 @@ static void add_pool(struct world *w, int node, uint64_t page_len,
 	for (size_t i = 0; i < nruns; i++)
 		if (!runs[i].spare)
 			nframes += runs[i].npages;
-	fuzz_check(contig_pool_new(dir, node, nframes, 1, NULL, NULL, &pool) == 0);
+	fuzz_check(contig_pool_new(dir, node, NULL, 0, nframes, 1, NULL, NULL, &pool) == 0);
 	w->dirs[w->ndirs++] = dir;
 	w->env.pools[w->env.npools++] = pool;
 }
@@ -1128,7 +1128,7 @@ static void teardown(struct world *w)
 	for (size_t i = 0; i < env->tags.n; i++)
 		fuzz_check(env->tags.v[i].nbuffers == 0 && env->tags.v[i].len == 0);
 	for (size_t pi = 0; pi < env->npools; pi++)
-		contig_pool_free(env->pools[pi]);
+		contig_pool_free(env->pools[pi], false);
 	for (size_t i = 0; i < w->ndirs; i++)
 		fake_dir_free(w->dirs[i]);
 	free(env->pools);

@@ -1,0 +1,532 @@
+/* restore.c - what survives a restart (see restore.h).
+ *
+ * DESIGN
+ * The journal is a history; the plan is its end state. Replay collects
+ * every record; then a session is live if it was opened and never closed,
+ * a frame it owned is live if the session is and the frame was never
+ * released, a buffer likewise if never freed. Keys are unique over the
+ * journal's life, which makes this a matter of sorting, not of replaying
+ * in order: a token names one session; a frame file id is given once per
+ * directory (a recycled frame gets a new file); a buffer id is unique in
+ * its session (its slot's generation grows with every use).
+ *
+ * Trust: the journal is the daemon's own, but a frame's page is the
+ * kernel's, so every adopted frame is located again (pagemap, node) and
+ * refused if it moved: a client's device must never be told an address
+ * that is no longer its buffer's. A refused frame's file is truncated, so
+ * a client that kept it mapped gets SIGBUS rather than a wrong address,
+ * and the buffers in it are dropped from their session.
+ *
+ * Sizes: replay holds every record of the journal in memory once; the
+ * journal is compacted (contig_restore_compact(), at every start and when
+ * server.c finds it has grown) so it stays near the size of what is live.
+ */
+#include "restore.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+struct plan_session {
+	uint8_t token[CONTIG_TOKEN_LEN];
+	uint32_t uid, pid;
+	char comm[16];
+	uint64_t order; /* of its last SessionOpen: the latest pid and comm count */
+};
+
+struct plan_frame {
+	uint8_t token[CONTIG_TOKEN_LEN];
+	int node;
+	uint64_t page_len, file_id, phys;
+	int cache_type;
+	struct contig_frame_file file; /* once adopted: fd >= 0 */
+	bool adopted;
+};
+
+struct plan_buffer {
+	uint8_t token[CONTIG_TOKEN_LEN];
+	uint64_t id;
+	int node;
+	uint64_t page_len, phys, len, req_len, seq;
+	int cache_type;
+	uint32_t tag;
+};
+
+struct plan_key {
+	uint8_t token[CONTIG_TOKEN_LEN]; /* releases: zero */
+	uint64_t a, b, c;                /* (id) or (node, page_len, file_id) */
+};
+
+struct plan_pool {
+	int node;
+	uint64_t page_len, hugepages_added;
+};
+
+#define VEC(type)                                                                                  \
+	struct {                                                                                   \
+		type *v;                                                                           \
+		size_t n, cap;                                                                     \
+	}
+
+struct contig_restore {
+	VEC(struct plan_session) opens;
+	VEC(struct plan_key) closes;
+	VEC(struct plan_frame) owns;
+	VEC(struct plan_key) releases;
+	VEC(struct plan_buffer) allocs;
+	VEC(struct plan_key) frees;
+	VEC(struct plan_pool) pools;
+	uint64_t nrecords;
+	uint64_t valid_len;
+	bool torn;
+};
+
+static int grow(void **v, size_t *cap, size_t n, size_t size)
+{
+	size_t ncap;
+	void *grown;
+
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? 2 * *cap : 64;
+	grown = realloc(*v, ncap * size);
+	if (!grown)
+		return -ENOMEM;
+	*v = grown;
+	*cap = ncap;
+	return 0;
+}
+
+#define PUSH(vec, item)                                                                            \
+	(grow((void **)&(vec).v, &(vec).cap, (vec).n, sizeof(*(vec).v)) < 0                        \
+		 ? -ENOMEM                                                                         \
+		 : ((vec).v[(vec).n++] = (item), 0))
+
+static int on_record(const struct contig_journal_record *rec, void *arg)
+{
+	struct contig_restore *r = arg;
+	struct plan_key key = { 0 };
+
+	r->nrecords++;
+	switch (rec->type) {
+	case CONTIG_JOURNAL_SESSION_OPEN: {
+		struct plan_session s = { .uid = rec->uid, .pid = rec->pid, .order = r->nrecords };
+
+		memcpy(s.token, rec->token, CONTIG_TOKEN_LEN);
+		memcpy(s.comm, rec->comm, sizeof(s.comm));
+		return PUSH(r->opens, s);
+	}
+	case CONTIG_JOURNAL_SESSION_CLOSE:
+		memcpy(key.token, rec->token, CONTIG_TOKEN_LEN);
+		return PUSH(r->closes, key);
+	case CONTIG_JOURNAL_FRAME_OWN: {
+		struct plan_frame f = { .node = (int)rec->node, .page_len = rec->page_len,
+					.file_id = rec->file_id, .phys = rec->phys,
+					.cache_type = rec->cache_type, .file = { .fd = -1 } };
+
+		memcpy(f.token, rec->token, CONTIG_TOKEN_LEN);
+		return PUSH(r->owns, f);
+	}
+	case CONTIG_JOURNAL_FRAME_RELEASE:
+		key.a = rec->node;
+		key.b = rec->page_len;
+		key.c = rec->file_id;
+		return PUSH(r->releases, key);
+	case CONTIG_JOURNAL_BUFFER_ALLOC: {
+		struct plan_buffer b = { .id = rec->id, .node = (int)rec->node,
+					 .page_len = rec->page_len, .phys = rec->phys,
+					 .len = rec->len, .req_len = rec->req_len, .seq = rec->seq,
+					 .cache_type = rec->cache_type, .tag = rec->tag };
+
+		memcpy(b.token, rec->token, CONTIG_TOKEN_LEN);
+		return PUSH(r->allocs, b);
+	}
+	case CONTIG_JOURNAL_BUFFER_FREE:
+		memcpy(key.token, rec->token, CONTIG_TOKEN_LEN);
+		key.a = rec->id;
+		return PUSH(r->frees, key);
+	case CONTIG_JOURNAL_POOL:
+		for (size_t i = 0; i < r->pools.n; i++)
+			if (r->pools.v[i].node == (int)rec->node &&
+			    r->pools.v[i].page_len == rec->page_len) {
+				r->pools.v[i].hugepages_added = rec->hugepages_added;
+				return 0;
+			}
+		return PUSH(r->pools, ((struct plan_pool){ (int)rec->node, rec->page_len,
+							   rec->hugepages_added }));
+	}
+	return 0;
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+	const struct plan_key *x = a, *y = b;
+	int c = memcmp(x->token, y->token, CONTIG_TOKEN_LEN);
+
+	if (c)
+		return c;
+	if (x->a != y->a)
+		return x->a < y->a ? -1 : 1;
+	if (x->b != y->b)
+		return x->b < y->b ? -1 : 1;
+	return x->c < y->c ? -1 : x->c > y->c;
+}
+
+static bool has_key(const void *keys, size_t n, const struct plan_key *key)
+{
+	return n && bsearch(key, keys, n, sizeof(*key), cmp_key) != NULL;
+}
+
+/* Sessions by token, the last SessionOpen of each first. */
+static int cmp_session(const void *a, const void *b)
+{
+	const struct plan_session *x = a, *y = b;
+	int c = memcmp(x->token, y->token, CONTIG_TOKEN_LEN);
+
+	return c ? c : x->order > y->order ? -1 : x->order < y->order;
+}
+
+static bool session_live(const struct contig_restore *r, const uint8_t *token)
+{
+	struct plan_key key = { 0 };
+
+	memcpy(key.token, token, CONTIG_TOKEN_LEN);
+	for (size_t lo = 0, hi = r->opens.n; lo < hi;) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = memcmp(r->opens.v[mid].token, token, CONTIG_TOKEN_LEN);
+
+		if (c == 0)
+			return !has_key(r->closes.v, r->closes.n, &key);
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/* Buffers by token (then id); and a token against a buffer, for bsearch. */
+static int cmp_buffer(const void *a, const void *b)
+{
+	const struct plan_buffer *x = a, *y = b;
+	int c = memcmp(x->token, y->token, CONTIG_TOKEN_LEN);
+
+	return c ? c : x->id < y->id ? -1 : x->id > y->id;
+}
+
+static int cmp_token_buffer(const void *token, const void *b)
+{
+	return memcmp(token, ((const struct plan_buffer *)b)->token, CONTIG_TOKEN_LEN);
+}
+
+/* Reduce the history to what is live. */
+static void plan_settle(struct contig_restore *r)
+{
+	size_t n = 0;
+
+	qsort(r->closes.v, r->closes.n, sizeof(*r->closes.v), cmp_key);
+	qsort(r->releases.v, r->releases.n, sizeof(*r->releases.v), cmp_key);
+	qsort(r->frees.v, r->frees.n, sizeof(*r->frees.v), cmp_key);
+	qsort(r->opens.v, r->opens.n, sizeof(*r->opens.v), cmp_session);
+	for (size_t i = 0; i < r->opens.n; i++)
+		if (i == 0 || memcmp(r->opens.v[i].token, r->opens.v[n - 1].token,
+				     CONTIG_TOKEN_LEN) != 0)
+			r->opens.v[n++] = r->opens.v[i];
+	r->opens.n = n;
+	for (size_t i = n = 0; i < r->owns.n; i++) {
+		struct plan_frame *f = &r->owns.v[i];
+		struct plan_key key = { .a = (uint64_t)f->node, .b = f->page_len, .c = f->file_id };
+
+		if (session_live(r, f->token) && !has_key(r->releases.v, r->releases.n, &key))
+			r->owns.v[n++] = *f;
+	}
+	r->owns.n = n;
+	for (size_t i = n = 0; i < r->allocs.n; i++) {
+		struct plan_buffer *b = &r->allocs.v[i];
+		struct plan_key key = { .a = b->id };
+
+		memcpy(key.token, b->token, CONTIG_TOKEN_LEN);
+		if (session_live(r, b->token) && !has_key(r->frees.v, r->frees.n, &key))
+			r->allocs.v[n++] = *b;
+	}
+	r->allocs.n = n;
+	/* Only sessions that still hold a buffer are worth keeping; the others
+	 * would be empty orphans. */
+	qsort(r->allocs.v, r->allocs.n, sizeof(*r->allocs.v), cmp_buffer);
+	for (size_t i = n = 0; i < r->opens.n; i++)
+		if (r->allocs.n && bsearch(r->opens.v[i].token, r->allocs.v, r->allocs.n,
+					   sizeof(*r->allocs.v), cmp_token_buffer))
+			r->opens.v[n++] = r->opens.v[i];
+	r->opens.n = n;
+}
+
+int contig_restore_load(const char *path, struct contig_restore **ret_restore, char *err,
+			size_t errlen)
+{
+	struct contig_restore *r = calloc(1, sizeof(*r));
+	int torn = 0, ret;
+
+	if (!r)
+		return -ENOMEM;
+	ret = contig_journal_replay(path, on_record, r, &r->valid_len, &torn, err, errlen);
+	if (ret < 0) {
+		contig_restore_free(r);
+		return ret;
+	}
+	r->torn = torn;
+	plan_settle(r);
+	*ret_restore = r;
+	return 0;
+}
+
+void contig_restore_free(struct contig_restore *r)
+{
+	if (!r)
+		return;
+	for (size_t i = 0; i < r->owns.n; i++)
+		if (r->owns.v[i].file.fd >= 0)
+			contig_frame_close(&r->owns.v[i].file);
+	free(r->opens.v);
+	free(r->closes.v);
+	free(r->owns.v);
+	free(r->releases.v);
+	free(r->allocs.v);
+	free(r->frees.v);
+	free(r->pools.v);
+	free(r);
+}
+
+bool contig_restore_torn(const struct contig_restore *r, uint64_t *ret_valid_len)
+{
+	*ret_valid_len = r->valid_len;
+	return r->torn;
+}
+
+size_t contig_restore_nsessions(const struct contig_restore *r)
+{
+	return r ? r->opens.n : 0;
+}
+
+uint32_t contig_restore_nframes(const struct contig_restore *r, int node, uint64_t page_len)
+{
+	uint32_t n = 0;
+
+	for (size_t i = 0; r && i < r->owns.n; i++)
+		n += r->owns.v[i].node == node && r->owns.v[i].page_len == page_len;
+	return n;
+}
+
+uint64_t contig_restore_hugepages_added(const struct contig_restore *r, int node,
+					uint64_t page_len)
+{
+	for (size_t i = 0; r && i < r->pools.n; i++)
+		if (r->pools.v[i].node == node && r->pools.v[i].page_len == page_len)
+			return r->pools.v[i].hugepages_added;
+	return 0;
+}
+
+bool contig_restore_pool(const struct contig_restore *r, size_t i, int *ret_node,
+			 uint64_t *ret_page_len)
+{
+	size_t seen = 0;
+
+	for (size_t k = 0; r && k < r->owns.n; k++) {
+		bool earlier = false;
+
+		for (size_t j = 0; j < k && !earlier; j++)
+			earlier = r->owns.v[j].node == r->owns.v[k].node &&
+				  r->owns.v[j].page_len == r->owns.v[k].page_len;
+		if (earlier)
+			continue;
+		if (seen++ == i) {
+			*ret_node = r->owns.v[k].node;
+			*ret_page_len = r->owns.v[k].page_len;
+			return true;
+		}
+	}
+	return false;
+}
+
+__attribute__((format(printf, 4, 5))) static void sayf(contig_restore_say_fn *say, void *arg,
+						       int level, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	say(level, msg, arg);
+}
+
+int contig_restore_adopt(struct contig_restore *r, struct contig_frame_dir *dir,
+			 contig_restore_say_fn *say, void *arg)
+{
+	uint64_t page_len = contig_frame_dir_page_len(dir);
+	struct contig_frame_found *found;
+	size_t nfound, nother = 0;
+	int ret = contig_frame_dir_scan(dir, &found, &nfound);
+
+	if (ret < 0)
+		return ret;
+	for (size_t i = 0; i < nfound; i++) {
+		struct contig_frame_found *ff = &found[i];
+		struct plan_frame *pf = NULL;
+
+		for (size_t k = 0; r && k < r->owns.n && !pf; k++)
+			if (r->owns.v[k].page_len == page_len && r->owns.v[k].file_id == ff->file.id)
+				pf = &r->owns.v[k];
+		if (!pf) {
+			nother++;
+		} else if (!ff->whole) {
+			sayf(say, arg, LOG_WARNING, "frame-%" PRIu64 " of %s refused: it no longer "
+			     "holds its whole page (its client truncated it)", ff->file.id,
+			     contig_frame_dir_path(dir));
+		} else if (ff->file.phys != pf->phys || ff->node != pf->node) {
+			sayf(say, arg, LOG_WARNING, "frame-%" PRIu64 " of %s refused: its page moved "
+			     "from 0x%" PRIx64 " on node %d to 0x%" PRIx64 " on node %d; its buffers "
+			     "are dropped (their client gets SIGBUS, never a wrong address)",
+			     ff->file.id, contig_frame_dir_path(dir), pf->phys, pf->node,
+			     ff->file.phys, ff->node);
+		} else {
+			pf->file = ff->file;
+			pf->adopted = true;
+			continue;
+		}
+		contig_frame_release(dir, &ff->file);
+	}
+	free(found);
+	for (size_t k = 0; r && k < r->owns.n; k++)
+		if (r->owns.v[k].page_len == page_len && !r->owns.v[k].adopted &&
+		    r->owns.v[k].file.fd < 0)
+			sayf(say, arg, LOG_WARNING, "frame-%" PRIu64 " of %s is gone: its buffers are "
+			     "dropped", r->owns.v[k].file_id, contig_frame_dir_path(dir));
+	if (nother)
+		sayf(say, arg, LOG_INFO, "%s: %zu frame files no session owned were released",
+		     contig_frame_dir_path(dir), nother);
+	return 0;
+}
+
+int contig_restore_take_files(struct contig_restore *r, int node, uint64_t page_len,
+			      struct contig_frame_file **ret_files, uint32_t *ret_n)
+{
+	struct contig_frame_file *files = NULL;
+	uint32_t n = 0, cap = contig_restore_nframes(r, node, page_len);
+
+	*ret_files = NULL;
+	*ret_n = 0;
+	if (!cap)
+		return 0;
+	files = calloc(cap, sizeof(*files));
+	if (!files)
+		return -ENOMEM;
+	for (size_t k = 0; k < r->owns.n; k++) {
+		struct plan_frame *pf = &r->owns.v[k];
+
+		if (pf->node == node && pf->page_len == page_len && pf->adopted &&
+		    pf->file.fd >= 0) {
+			files[n++] = pf->file;
+			pf->file.fd = -1; /* the pool's now */
+		}
+	}
+	*ret_files = files;
+	*ret_n = n;
+	return 0;
+}
+
+static struct contig_pool *pool_of(struct contig_pools *pools, int node, uint64_t page_len)
+{
+	for (size_t i = 0; i < pools->npools; i++)
+		if (pools->pools[i]->node == node && pools->pools[i]->page_len == page_len)
+			return pools->pools[i];
+	return NULL;
+}
+
+int contig_restore_sessions(struct contig_restore *r, struct contig_pools *pools,
+			    contig_restore_say_fn *say, void *arg)
+{
+	for (size_t i = 0; r && i < r->opens.n; i++) {
+		const struct plan_session *ps = &r->opens.v[i];
+		struct contig_session *s;
+		uint32_t nbufs = 0, ndropped = 0;
+		int ret;
+
+		ret = contig_session_restore(pools, ps->token, (uid_t)ps->uid, (pid_t)ps->pid,
+					     ps->comm, &s);
+		if (ret < 0)
+			return ret;
+		for (size_t k = 0; k < r->owns.n; k++) {
+			const struct plan_frame *pf = &r->owns.v[k];
+			struct contig_pool *pool;
+
+			if (!pf->adopted || memcmp(pf->token, ps->token, CONTIG_TOKEN_LEN) != 0)
+				continue;
+			pool = pool_of(pools, pf->node, pf->page_len);
+			if (!pool || contig_session_restore_frame(s, pool, pf->phys, pf->cache_type) < 0)
+				sayf(say, arg, LOG_WARNING, "frame at 0x%" PRIx64 " could not be given "
+				     "back to its session (the journal contradicts itself)", pf->phys);
+		}
+		for (size_t k = 0; k < r->allocs.n; k++) {
+			const struct plan_buffer *pb = &r->allocs.v[k];
+			struct contig_buffer b;
+
+			if (memcmp(pb->token, ps->token, CONTIG_TOKEN_LEN) != 0)
+				continue;
+			b = (struct contig_buffer){
+				.id = pb->id,
+				.pool = pool_of(pools, pb->node, pb->page_len),
+				.phys = pb->phys,
+				.len = pb->len,
+				.req_len = pb->req_len,
+				.cache_type = pb->cache_type,
+				.tag = pb->tag,
+			};
+			ret = b.pool ? contig_session_restore_buffer(s, &b, pb->seq) : -EINVAL;
+			if (ret == -ENOMEM)
+				return ret;
+			if (ret < 0)
+				ndropped++;
+			else
+				nbufs++;
+		}
+		ret = contig_session_restore_done(s);
+		if (ret < 0)
+			return ret;
+		if (ndropped)
+			sayf(say, arg, LOG_WARNING, "session of pid %u (uid %u, %s) restored: %" PRIu32
+			     " buffers in %" PRIu32 " frames; %" PRIu32 " buffers dropped (their "
+			     "frames were refused)", ps->pid, ps->uid, ps->comm, nbufs, s->nframes,
+			     ndropped);
+		else
+			sayf(say, arg, LOG_INFO, "session of pid %u (uid %u, %s) restored: %" PRIu32
+			     " buffers in %" PRIu32 " frames", ps->pid, ps->uid, ps->comm, nbufs,
+			     s->nframes);
+	}
+	return 0;
+}
+
+int contig_restore_compact(struct contig_pools *pools, const char *path, char *err,
+			   size_t errlen)
+{
+	struct contig_journal *j;
+	int r = contig_journal_create(path, &j, err, errlen);
+
+	if (r < 0)
+		return r;
+	r = contig_sessions_snapshot(pools, j);
+	if (r == 0)
+		r = contig_journal_publish(j);
+	if (r < 0) {
+		snprintf(err, errlen, "writing journal %s: %s", path, strerror(-r));
+		contig_journal_close(j);
+		return r;
+	}
+	contig_journal_close(pools->journal);
+	pools->journal = j;
+	pools->journal_failed = false;
+	return 0;
+}

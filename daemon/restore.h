@@ -1,0 +1,84 @@
+/* restore.h - what survives a restart of the daemon: the journal read back
+ * into a plan, the frames an earlier instance left adopted into the pools,
+ * and its sessions rebuilt as orphans for their clients to reclaim.
+ *
+ * Main thread, at startup (contig_restore_compact(): loop thread too).
+ * Nothing here logs: what the caller should say comes through @say.
+ */
+#ifndef CONTIG_RESTORE_H
+#define CONTIG_RESTORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "frames.h"
+#include "session.h"
+
+struct contig_restore;
+
+/* A message for the log: @level is a syslog priority. */
+typedef void contig_restore_say_fn(int level, const char *message, void *arg);
+
+/* Read the journal at @path into a plan: the sessions that had not closed,
+ * the frames they owned and their buffers. Returns 0 and *ret_restore (a
+ * torn last record is cut off: contig_restore_torn() says where), -ENOENT
+ * (no journal), or -EPROTO / -errno with the reason in @err (a journal of
+ * a newer format is named so). */
+int contig_restore_load(const char *path, struct contig_restore **ret_restore, char *err,
+			size_t errlen);
+
+/* Free the plan and close the files it still holds. Accepts NULL. */
+void contig_restore_free(struct contig_restore *restore);
+
+/* Did the journal end in a torn record? *ret_valid_len: bytes kept. */
+bool contig_restore_torn(const struct contig_restore *restore, uint64_t *ret_valid_len);
+
+/* Sessions that had not closed. */
+size_t contig_restore_nsessions(const struct contig_restore *restore);
+
+/* Frames the plan's sessions owned in the pool (@node, @page_len). */
+uint32_t contig_restore_nframes(const struct contig_restore *restore, int node,
+				uint64_t page_len);
+
+/* Hugepages earlier instances added to the kernel's pool (@node, @page_len). */
+uint64_t contig_restore_hugepages_added(const struct contig_restore *restore, int node,
+					uint64_t page_len);
+
+/* The pools the plan's frames are in (to serve them even if the
+ * configuration has dropped them): the @i-th (node, page_len), i from 0;
+ * false past the last. */
+bool contig_restore_pool(const struct contig_restore *restore, size_t i, int *ret_node,
+			 uint64_t *ret_page_len);
+
+/* Sort the frame files kept in @dir: a file that is a frame of the plan,
+ * still holds its whole page, at the same physical address, on the same
+ * node, is adopted (the plan keeps it for contig_restore_take_files());
+ * every other file is released (truncated: no mapping of it survives),
+ * and an adopted frame that changed is refused, with the reason, through
+ * @say. Returns 0 or -errno. */
+int contig_restore_adopt(struct contig_restore *restore, struct contig_frame_dir *dir,
+			 contig_restore_say_fn *say, void *arg);
+
+/* The adopted files of pool (@node, @page_len), in a malloc'd array the
+ * caller now owns (and frees; NULL if none), their count in *ret_n. */
+int contig_restore_take_files(struct contig_restore *restore, int node, uint64_t page_len,
+			      struct contig_frame_file **ret_files, uint32_t *ret_n);
+
+/* Rebuild the plan's sessions in @pools as orphans: each adopted frame
+ * given back to its session, each buffer put back at its id. A buffer
+ * whose frames were refused, or that the journal contradicts, is dropped,
+ * through @say. The recycler must be running (frames left without a
+ * buffer go to it). Returns 0 or -ENOMEM. */
+int contig_restore_sessions(struct contig_restore *restore, struct contig_pools *pools,
+			    contig_restore_say_fn *say, void *arg);
+
+/* Start a new journal at @path holding what @pools hold now (every
+ * journaled session, its frames and buffers, the pools' added hugepages),
+ * published in place of the old one, and make it pools->journal (closing
+ * the old). Returns 0 or -errno with the reason in @err (the old journal,
+ * if any, stays in use). */
+int contig_restore_compact(struct contig_pools *pools, const char *path, char *err,
+			   size_t errlen);
+
+#endif

@@ -80,7 +80,7 @@ struct part {
 	atomic_uint_fast64_t nfiles; /* frame files in it (each holds one page) */
 };
 
-#define MAX_PARTS 8
+#define MAX_PARTS CONTIG_FRAME_DIR_MAX_PARTS
 
 struct contig_frame_dir {
 	uint64_t page_len;
@@ -283,8 +283,10 @@ static int mount_part(struct contig_frame_dir *dir, uint64_t nslots, char *err, 
 }
 
 /* Take over the mounts an earlier instance left, frame files and all:
+ * part i from @stored[i] if the service manager kept its root for us (the
+ * mount may then be in no namespace we can see), else from its path,
  * <path>, <path>.1, ... while they are hugetlbfs of our page size. */
-static int keep_parts(struct contig_frame_dir *dir, char *err, size_t errlen)
+static int keep_parts(struct contig_frame_dir *dir, int *stored, char *err, size_t errlen)
 {
 	for (unsigned i = 0; i < MAX_PARTS; i++) {
 		struct part *pt = &dir->parts[dir->nparts];
@@ -293,6 +295,22 @@ static int keep_parts(struct contig_frame_dir *dir, char *err, size_t errlen)
 		pt->path = part_path(dir, i);
 		if (!pt->path)
 			return -ENOMEM;
+		if (stored[i] >= 0) {
+			if (fstatfs(stored[i], &st) < 0 || (uint64_t)st.f_type != HUGETLBFS_MAGIC ||
+			    (uint64_t)st.f_bsize != dir->page_len) {
+				close(stored[i]);
+				stored[i] = -1;
+				free(pt->path);
+				pt->path = NULL;
+				break;
+			}
+			pt->dirfd = stored[i];
+			stored[i] = -1;
+			pt->nslots = (uint64_t)st.f_blocks;
+			atomic_init(&pt->nfiles, 0);
+			dir->nparts++;
+			continue;
+		}
 		if (!is_hugetlbfs(pt->path, dir->page_len) || statfs(pt->path, &st) < 0) {
 			free(pt->path);
 			pt->path = NULL;
@@ -345,8 +363,8 @@ static int lock_file(struct contig_frame_dir *dir, char *err, size_t errlen)
 }
 
 int contig_frame_dir_open(uint64_t page_len, uint64_t limit_len, const char *instance,
-			  const char *runtime_dir, bool keep, struct contig_frame_dir **ret_dir,
-			  char *err, size_t errlen)
+			  const char *runtime_dir, bool keep, int *stored,
+			  struct contig_frame_dir **ret_dir, char *err, size_t errlen)
 {
 	struct contig_frame_dir *dir = calloc(1, sizeof(*dir));
 	uint64_t nslots = limit_len / page_len, have = 0;
@@ -380,10 +398,16 @@ int contig_frame_dir_open(uint64_t page_len, uint64_t limit_len, const char *ins
 		goto out_free;
 	}
 	if (keep) {
-		r = keep_parts(dir, err, errlen);
+		r = keep_parts(dir, stored, err, errlen);
 		if (r < 0)
 			goto out_free;
 	}
+	for (unsigned i = 0; i < MAX_PARTS; i++)
+		if (stored[i] >= 0) { /* a kept mount not taken over: empty it */
+			remove_files(stored[i]);
+			close(stored[i]);
+			stored[i] = -1;
+		}
 	if (dir->nparts == 0) {
 		/* Nothing kept: what a dead instance left goes (clients of it
 		 * may still hold files open in a detached mount). */
@@ -443,6 +467,22 @@ void contig_frame_dir_close(struct contig_frame_dir *dir, bool keep)
 	free(dir->lock_path);
 	free(dir->path);
 	free(dir);
+}
+
+void contig_frame_mount_release(int rootfd)
+{
+	remove_files(rootfd);
+	close(rootfd);
+}
+
+unsigned contig_frame_dir_nparts(const struct contig_frame_dir *dir)
+{
+	return dir->nparts;
+}
+
+int contig_frame_dir_part_fd(const struct contig_frame_dir *dir, unsigned i)
+{
+	return dir->parts[i].dirfd;
 }
 
 uint64_t contig_frame_dir_nslots(const struct contig_frame_dir *dir)

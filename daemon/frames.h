@@ -56,11 +56,25 @@ int contig_frames_page_sizes(uint64_t *ret_lens, int max);
  * with -EBUSY. Mounts left by a dead instance are, without @keep, emptied
  * (giving their hugepages back) and replaced; with @keep, kept with their
  * files (see contig_frame_dir_scan()), and a further mount is added if
- * they hold fewer than @limit_len bytes. Returns 0 and *ret_dir, or -errno
- * with the reason in @err. */
+ * they hold fewer than @limit_len bytes. @stored[0..CONTIG_FRAME_DIR_MAX_PARTS)
+ * are the roots of such mounts that a service manager kept for us (-1:
+ * none; the mount then is looked for by path): they are taken over with
+ * @keep, else emptied; either way consumed (set to -1). Returns 0 and
+ * *ret_dir, or -errno with the reason in @err. */
 int contig_frame_dir_open(uint64_t page_len, uint64_t limit_len, const char *instance,
-			  const char *runtime_dir, bool keep, struct contig_frame_dir **ret_dir,
-			  char *err, size_t errlen);
+			  const char *runtime_dir, bool keep, int *stored,
+			  struct contig_frame_dir **ret_dir, char *err, size_t errlen);
+
+#define CONTIG_FRAME_DIR_MAX_PARTS 8
+
+/* Release every frame file under @rootfd (the root of a kept mount no
+ * directory took over) and close it. */
+void contig_frame_mount_release(int rootfd);
+
+/* The mounts of @dir: how many, and the root of each (for a service
+ * manager to keep across restarts; the directory still owns it). */
+unsigned contig_frame_dir_nparts(const struct contig_frame_dir *dir);
+int contig_frame_dir_part_fd(const struct contig_frame_dir *dir, unsigned i);
 
 /* Without @keep: release every frame file left (ballast included), detach
  * the mounts (clients may still hold empty frame files open). With @keep:

@@ -62,6 +62,10 @@ struct daemon {
 	uv_timer_t grace;              /* recycles the orphans nobody reclaimed */
 	bool grace_started;
 	bool keep;                     /* stopping: leave the sessions for the next instance */
+	int listen_fd;                 /* passed by systemd, or -1 */
+	/* Frame mounts systemd kept for us, per page size (in kB) and part. */
+	unsigned long stored_kb[MAX_PAGE_SIZES];
+	int stored[MAX_PAGE_SIZES][CONTIG_FRAME_DIR_MAX_PARTS];
 };
 
 static uint64_t now_ns(void)
@@ -233,6 +237,74 @@ static int parse_args(int argc, char **argv, struct contig_config *cfg, bool *re
 	return r;
 }
 
+/* The mounts of @page_len systemd kept for us (an array of -1 if none). */
+static int *stored_for(struct daemon *d, uint64_t page_len)
+{
+	static int none[CONTIG_FRAME_DIR_MAX_PARTS];
+
+	for (size_t k = 0; k < MAX_PAGE_SIZES; k++)
+		if (d->stored_kb[k] == page_len >> 10)
+			return d->stored[k];
+	for (size_t i = 0; i < CONTIG_FRAME_DIR_MAX_PARTS; i++)
+		none[i] = -1;
+	return none;
+}
+
+/* Under systemd, with FileDescriptorStoreMax=, ask it to keep each mount's
+ * root across restarts: the mounts live in the service's own mount
+ * namespace, which dies with the process, and a restarted daemon finds
+ * them through these (as frames-<kB>kB.<part>) rather than by path. What
+ * was stored under those names before goes first. Without a service
+ * manager (or a store) this does nothing. */
+static void store_dir(const struct contig_frame_dir *dir)
+{
+	unsigned kb = (unsigned)(contig_frame_dir_page_len(dir) >> 10);
+
+	for (unsigned i = 0; i < CONTIG_FRAME_DIR_MAX_PARTS; i++) {
+		char msg[96];
+		int fd;
+
+		snprintf(msg, sizeof(msg), "FDSTOREREMOVE=1\nFDNAME=frames-%ukB.%u", kb, i);
+		sd_notify(0, msg);
+		if (i >= contig_frame_dir_nparts(dir))
+			continue;
+		fd = contig_frame_dir_part_fd(dir, i);
+		snprintf(msg, sizeof(msg), "FDSTORE=1\nFDNAME=frames-%ukB.%u", kb, i);
+		sd_pid_notify_with_fds(0, 0, msg, &fd, 1);
+	}
+}
+
+/* Mounts systemd kept of a page size no pool uses any more: emptied and
+ * let go. */
+static void drop_stored(struct daemon *d)
+{
+	for (size_t k = 0; k < MAX_PAGE_SIZES; k++)
+		for (unsigned i = 0; i < CONTIG_FRAME_DIR_MAX_PARTS; i++) {
+			char msg[96];
+
+			if (d->stored[k][i] < 0)
+				continue;
+			contig_frame_mount_release(d->stored[k][i]);
+			d->stored[k][i] = -1;
+			snprintf(msg, sizeof(msg), "FDSTOREREMOVE=1\nFDNAME=frames-%lukB.%u",
+				 d->stored_kb[k], i);
+			sd_notify(0, msg);
+		}
+}
+
+/* Frames released for good: systemd need keep no mount of @dir. */
+static void unstore_dir(const struct contig_frame_dir *dir)
+{
+	unsigned kb = (unsigned)(contig_frame_dir_page_len(dir) >> 10);
+
+	for (unsigned i = 0; i < contig_frame_dir_nparts(dir); i++) {
+		char msg[96];
+
+		snprintf(msg, sizeof(msg), "FDSTOREREMOVE=1\nFDNAME=frames-%ukB.%u", kb, i);
+		sd_notify(0, msg);
+	}
+}
+
 static void say_restore(int level, const char *message, void *arg)
 {
 	(void)arg;
@@ -278,8 +350,8 @@ static struct contig_frame_dir *dir_for(struct daemon *d, uint64_t page_len,
 		if (targets[k].page_len == page_len)
 			limit_len += (uint64_t)target_frames(&targets[k]) * page_len;
 	r = contig_frame_dir_open(page_len, limit_len, d->instance, RUNTIME_DIR,
-				  contig_restore_nsessions(d->restore) > 0, &d->dirs[d->ndirs], err,
-				  sizeof(err));
+				  contig_restore_nsessions(d->restore) > 0, stored_for(d, page_len),
+				  &d->dirs[d->ndirs], err, sizeof(err));
 	if (r < 0) {
 		contig_log(LOG_ERR, "%s", err);
 		return NULL;
@@ -293,6 +365,7 @@ static struct contig_frame_dir *dir_for(struct daemon *d, uint64_t page_len,
 			return NULL;
 		}
 	}
+	store_dir(d->dirs[d->ndirs]);
 	return d->dirs[d->ndirs++];
 }
 
@@ -473,6 +546,7 @@ static int reserve_pools(struct daemon *d)
 				   contig_frame_dir_path(d->dirs[k]),
 				   contig_frame_dir_nballast(d->dirs[k]) - before);
 	}
+	drop_stored(d);
 	qsort(d->pools.pools, d->pools.npools, sizeof(*d->pools.pools), cmp_pool);
 	d->pools.limits = d->cfg.limits;
 	d->pools.watermark_low_pct = d->cfg.watermark_low_pct;
@@ -503,9 +577,13 @@ static void release_pools(struct daemon *d)
 	contig_tags_done(&d->pools.tags);
 	free(d->pools.users);
 	d->pools.npools = 0;
-	for (size_t i = 0; i < d->ndirs; i++)
+	for (size_t i = 0; i < d->ndirs; i++) {
+		if (!d->keep)
+			unstore_dir(d->dirs[i]);
 		contig_frame_dir_close(d->dirs[i], d->keep);
+	}
 	d->ndirs = 0;
+	drop_stored(d);
 	if (d->pools.journal) {
 		/* Without sessions to keep, nothing is left to restore. */
 		if (!d->keep)
@@ -693,23 +771,67 @@ static void socket_name(int fd, char *buf, size_t len)
 		snprintf(buf, len, "%.*s", (int)sizeof(addr.sun_path), addr.sun_path);
 }
 
+static void strv_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* What systemd passed (LISTEN_FDS): the listening socket (socket
+ * activation), and the roots of frame mounts it kept for us in its file
+ * descriptor store, named frames-<kB>kB.<part> (see store_dir()). Anything
+ * else is closed. */
+static void take_passed_fds(struct daemon *d)
+{
+	char **names = NULL;
+	int n = sd_listen_fds_with_names(1, &names), nother = 0;
+
+	d->listen_fd = -1;
+	for (size_t k = 0; k < MAX_PAGE_SIZES; k++)
+		for (size_t i = 0; i < CONTIG_FRAME_DIR_MAX_PARTS; i++)
+			d->stored[k][i] = -1;
+	if (n < 0)
+		contig_log(LOG_WARNING, "descriptors passed by systemd: %s", strerror(-n));
+	for (int i = 0; i < n; i++) {
+		int fd = SD_LISTEN_FDS_START + i;
+		unsigned long kb = 0, part = 0;
+		int used = 0;
+
+		if (names && names[i] && sscanf(names[i], "frames-%lukB.%lu%n", &kb, &part, &used) == 2 &&
+		    names[i][used] == '\0' && part < CONTIG_FRAME_DIR_MAX_PARTS) {
+			size_t k;
+
+			for (k = 0; k < MAX_PAGE_SIZES && d->stored_kb[k] && d->stored_kb[k] != kb; k++)
+				;
+			if (k < MAX_PAGE_SIZES && d->stored[k][part] < 0) {
+				d->stored_kb[k] = kb;
+				d->stored[k][part] = fd;
+				continue;
+			}
+		} else if (d->listen_fd < 0 &&
+			   sd_is_socket_unix(fd, SOCK_SEQPACKET, 1, NULL, 0) > 0) {
+			d->listen_fd = fd;
+			continue;
+		}
+		close(fd);
+		nother++;
+	}
+	if (nother)
+		contig_log(LOG_WARNING, "ignoring %d descriptors passed by systemd: expected one "
+			   "listening SOCK_SEQPACKET Unix socket and frame mounts", nother);
+	strv_free(names);
+}
+
 /* The listening socket: from systemd (socket activation) or our own. */
 static int open_listener(struct daemon *d, bool *ret_own)
 {
 	char err[512];
-	int n = sd_listen_fds(1), fd;
+	int fd;
 
-	if (n == 1 && sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_SEQPACKET, 1, NULL, 0) > 0) {
+	if (d->listen_fd >= 0) {
 		*ret_own = false;
-		return SD_LISTEN_FDS_START;
-	}
-	if (n < 0)
-		contig_log(LOG_WARNING, "sockets passed by systemd: %s", strerror(-n));
-	if (n > 0) {
-		contig_log(LOG_WARNING, "ignoring %d sockets passed by systemd: expected one "
-			   "listening SOCK_SEQPACKET Unix socket", n);
-		for (int i = 0; i < n; i++)
-			close(SD_LISTEN_FDS_START + i);
+		return d->listen_fd;
 	}
 	fd = contig_server_listen(d->cfg.socket_path, d->socket_uid, d->socket_gid,
 				  d->cfg.socket_mode, err, sizeof(err));
@@ -767,6 +889,7 @@ int main(int argc, char **argv)
 	if (mkdir(RUNTIME_DIR, 0755) < 0 && errno != EEXIST)
 		contig_log(LOG_WARNING, "mkdir %s: %s", RUNTIME_DIR, strerror(errno));
 	instance_name(d.cfg.socket_path, d.instance, sizeof(d.instance));
+	take_passed_fds(&d);
 	r = load_journal(&d);
 	if (r < 0)
 		goto out_pools;

@@ -15,7 +15,8 @@
  * refused if it moved: a client's device must never be told an address
  * that is no longer its buffer's. A refused frame's file is truncated, so
  * a client that kept it mapped gets SIGBUS rather than a wrong address,
- * and the buffers in it are dropped from their session.
+ * and its session is not restored at all (a client that reclaims a session
+ * must find every buffer it holds), so the rest of its frames are recycled.
  *
  * Sizes: replay holds every record of the journal in memory once; the
  * journal is compacted (contig_restore_compact(), at every start and when
@@ -496,15 +497,19 @@ int contig_restore_sessions(struct contig_restore *r, struct contig_pools *pools
 		ret = contig_session_restore_done(s);
 		if (ret < 0)
 			return ret;
-		if (ndropped)
-			sayf(say, arg, LOG_WARNING, "session of pid %u (uid %u, %s) restored: %" PRIu32
-			     " buffers in %" PRIu32 " frames; %" PRIu32 " buffers dropped (their "
-			     "frames were refused)", ps->pid, ps->uid, ps->comm, nbufs, s->nframes,
-			     ndropped);
-		else
-			sayf(say, arg, LOG_INFO, "session of pid %u (uid %u, %s) restored: %" PRIu32
-			     " buffers in %" PRIu32 " frames", ps->pid, ps->uid, ps->comm, nbufs,
-			     s->nframes);
+		if (ndropped) {
+			/* A session is given back whole or not at all: a client told
+			 * "resumed" must find every buffer it holds. */
+			sayf(say, arg, LOG_WARNING, "session of pid %u (uid %u, %s) cannot be "
+			     "restored whole: %" PRIu32 " of its %" PRIu32 " buffers are in frames "
+			     "that moved or are gone; it is released", ps->pid, ps->uid, ps->comm,
+			     ndropped, ndropped + nbufs);
+			contig_session_free(s);
+			continue;
+		}
+		sayf(say, arg, LOG_INFO, "session of pid %u (uid %u, %s) restored: %" PRIu32
+		     " buffers in %" PRIu32 " frames", ps->pid, ps->uid, ps->comm, nbufs,
+		     s->nframes);
 	}
 	return 0;
 }

@@ -66,9 +66,10 @@ int contig_restore_take_files(struct contig_restore *restore, int node, uint64_t
 			      struct contig_frame_file **ret_files, uint32_t *ret_n);
 
 /* Rebuild the plan's sessions in @pools as orphans: each adopted frame
- * given back to its session, each buffer put back at its id. A buffer
- * whose frames were refused, or that the journal contradicts, is dropped,
- * through @say. The recycler must be running (frames left without a
+ * given back to its session, each buffer put back at its id. A session
+ * with a buffer whose frames were refused, or that the journal
+ * contradicts, is released instead (its client's reclaim then fails), and
+ * @say tells why. The recycler must be running (frames left without a
  * buffer go to it). Returns 0 or -ENOMEM. */
 int contig_restore_sessions(struct contig_restore *restore, struct contig_pools *pools,
 			    contig_restore_say_fn *say, void *arg);

@@ -278,7 +278,7 @@ static void test_socket_activation(void)
 	snprintf(path, sizeof(path), "%s/stream.sock", tmpdir);
 	how.listen_fd = listener(path, SOCK_STREAM);
 	harness_daemon_start_how(&d, args, &how);
-	ok(harness_daemon_log_has(&d, "ignoring 1 sockets passed by systemd"),
+	ok(harness_daemon_log_has(&d, "ignoring 1 descriptors passed by systemd"),
 	   "a_stream_socket_passed_by_systemd_is_ignored_with_a_warning");
 	c = harness_connect(&d);
 	ok(c != NULL, "and_the_daemon_binds_its_own_socket_instead");

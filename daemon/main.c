@@ -845,7 +845,7 @@ int main(int argc, char **argv)
 {
 	struct daemon d = { 0 };
 	char err[512];
-	bool own_socket, check = false;
+	bool own_socket, check = false, bad_journal = false;
 	const char *source = NULL;
 	int r, fd;
 
@@ -891,6 +891,8 @@ int main(int argc, char **argv)
 	instance_name(d.cfg.socket_path, d.instance, sizeof(d.instance));
 	take_passed_fds(&d);
 	r = load_journal(&d);
+	if (r == -EPROTO)
+		bad_journal = true; /* restarting cannot fix it: exit 2 */
 	if (r < 0)
 		goto out_pools;
 	r = reserve_pools(&d);
@@ -953,5 +955,5 @@ out_config:
 		contig_log(LOG_INFO, d.keep ? "stopped; the sessions' frames and journal stay "
 				       "for the next contigd"
 				     : "stopped; every frame released");
-	return r < 0 ? 1 : 0;
+	return r < 0 ? (bad_journal ? 2 : 1) : 0;
 }

@@ -24,14 +24,20 @@
  *    after the grace period), raw sessions check the token rules (another
  *    uid's token refused, then the right uid's accepted; malformed, newer
  *    and unknown tokens; a token after the grace period) and the allocate
- *    retry (same seq: the same buffer, not a second one);
+ *    retry (same seq: the same buffer, not a second one, and a free
+ *    resent after the restart); then KILLS - 1 more crashes in a row, each
+ *    catching some of the clients' requests in flight;
  * 2. SIGTERM while the clients loop: the same;
  * 3. kill -9 and the journal's last record cut in half: the daemon starts,
  *    says it recovered a torn journal, and every earlier session is back;
  * 4. kill -9, restarted with a bigger pool;
  * 5. kill -9, restarted with a pool smaller than the frames in use.
  * At the end the clients free everything and exit, and the daemon, with no
- * session left, stops cleanly and removes its journal and frames.
+ * session left, stops cleanly, removes its journal and frames, and gives
+ * back the hugepages any instance added to the kernel's pool.
+ *
+ * About 6 s here (one grace period of 4 s is most of it; 18 s with the
+ * daemon under valgrind).
  *
  * No sleeps as synchronisation: READY=1, reports over socketpairs with
  * deadlines, stats polled until a predicate holds (harness_wait_stats), a

@@ -17,10 +17,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
-#define MAX_RECORDS 400
+#define MAX_RECORDS 5000
 
 static char dir[64], path[128];
 
@@ -130,12 +131,12 @@ static void write_journal(struct contig_journal_record *recs, size_t n, off_t *e
 		bail_out("create: %s", err);
 	if (contig_journal_publish(j) < 0)
 		bail_out("publish: %s", strerror(errno));
-	ends[0] = file_len();
+	ends[0] = (off_t)contig_journal_len(j);
 	for (size_t i = 0; i < n; i++) {
 		recs[i] = random_record();
 		if (contig_journal_append(j, &recs[i]) < 0)
 			bail_out("append: %s", strerror(errno));
-		ends[i + 1] = file_len();
+		ends[i + 1] = (off_t)contig_journal_len(j);
 	}
 	contig_journal_close(j);
 }
@@ -163,6 +164,51 @@ static void test_round_trip(void)
 		}
 	}
 	ok(all, "every_record_written_is_replayed_in_order_and_unchanged");
+}
+
+/* A daemon that dies leaves its journal open, allocated past its last
+ * record: a child that adds records and _exit()s without closing (and one
+ * growing it past its first allocation) leaves every record whole. */
+static void test_left_open(void)
+{
+	static struct contig_journal_record recs[MAX_RECORDS];
+	static struct replayed got;
+	size_t counts[] = { 0, 7, MAX_RECORDS };
+	bool all = true;
+
+	for (size_t c = 0; c < 3; c++) {
+		size_t n = counts[c];
+		uint64_t valid;
+		int torn, status;
+		pid_t pid;
+
+		for (size_t i = 0; i < n; i++)
+			recs[i] = random_record();
+		pid = fork();
+		if (pid == 0) {
+			struct contig_journal *j;
+
+			if (contig_journal_create(path, &j, NULL, 0) < 0 ||
+			    contig_journal_publish(j) < 0)
+				_exit(2);
+			for (size_t i = 0; i < n; i++)
+				if (contig_journal_append(j, &recs[i]) < 0)
+					_exit(3);
+			_exit(0); /* no close: as a crash leaves it */
+		}
+		if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+		    WEXITSTATUS(status) != 0)
+			bail_out("journal writer child failed");
+		got.n = 0;
+		got.stop_after = SIZE_MAX;
+		if (contig_journal_replay(path, collect, &got, &valid, &torn, NULL, 0) != 0 ||
+		    got.n != n || !same(recs, got.recs, n) || torn || valid >= (uint64_t)file_len()) {
+			diag("%zu records: %zu replayed, torn %d, valid %llu of %lld", n, got.n, torn,
+			     (unsigned long long)valid, (long long)file_len());
+			all = false;
+		}
+	}
+	ok(all, "a_journal_left_open_replays_whole_and_untorn_and_its_zero_tail_ends_it");
 }
 
 static void test_torn_tail(void)
@@ -337,6 +383,7 @@ int main(void)
 	snprintf(path, sizeof(path), "%s/journal", dir);
 
 	test_round_trip();
+	test_left_open();
 	test_torn_tail();
 	test_corruption();
 	test_callback_stops();

@@ -52,7 +52,8 @@ static int status_errno(Contig__Status status)
 	}
 }
 
-/* Is there a refusal waiting in the socket? Then record it, set *ret_err. */
+/* Is there a refusal of the connection (seq 0) waiting in the socket? Then
+ * record it, set *ret_err. */
 static bool why_closed(struct contig_wire *w, int *ret_err)
 {
 	size_t nfds = 0;
@@ -60,17 +61,20 @@ static bool why_closed(struct contig_wire *w, int *ret_err)
 	ssize_t n = contig_fdpass_recv(w->sock, w->rx, CONTIG_MAX_REPLY_LEN, fds, 0, &nfds, NULL,
 				       MSG_DONTWAIT);
 	Contig__Reply *reply;
+	bool refusal;
 
 	if (n <= 0 || (size_t)n > CONTIG_MAX_REPLY_LEN)
 		return false;
 	reply = contig__reply__unpack(NULL, (size_t)n, w->rx);
 	if (!reply)
 		return false;
-	if (reply->status != CONTIG__STATUS__OK)
+	/* (Anything else is a reply the daemon sent before it went.) */
+	refusal = reply->seq == 0 && reply->status != CONTIG__STATUS__OK;
+	if (refusal)
 		*ret_err = contig_fail(status_errno(reply->status), "%s",
 				       reply->message ? reply->message : "refused by contigd");
 	contig__reply__free_unpacked(reply, NULL);
-	return *ret_err < 0;
+	return refusal;
 }
 
 static int send_request(struct contig_wire *w, Contig__Request *req)

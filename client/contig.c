@@ -526,6 +526,7 @@ CONTIG_EXPORT int contig_alloc_many(struct contig_client *c, const struct contig
 	pthread_mutex_lock(&c->lock);
 	while (done < sent || (sent < n && r == 0)) {
 		struct contig_wire_alloc a;
+		bool stream_lost;
 		int err;
 
 		/* Keep the pipe full; stop sending after the first failure. */
@@ -547,6 +548,9 @@ CONTIG_EXPORT int contig_alloc_many(struct contig_client *c, const struct contig
 			break;
 		err = contig_wire_alloc_recv(&c->wire, flight[done % PIPELINE_DEPTH].seq, &a);
 		inflight -= flight[done % PIPELINE_DEPTH].datagrams;
+		/* No more replies will come, or none that could be matched. (A
+		 * reply adopt() refuses was read whole: the next ones follow.) */
+		stream_lost = err == -ECONNRESET || err == -EPIPE || err == -EPROTO;
 		if (err == 0)
 			err = adopt(c, &reqs[done], &a, &ret_bufs[done]);
 		if (err == 0)
@@ -558,8 +562,8 @@ CONTIG_EXPORT int contig_alloc_many(struct contig_client *c, const struct contig
 			snprintf(first_message, sizeof(first_message), "request %zu: %s", done,
 				 last_message);
 		}
-		if (err == -ECONNRESET || err == -EPIPE || err == -EPROTO)
-			break; /* no more replies will come */
+		if (stream_lost)
+			break;
 		done++;
 	}
 	if (r < 0) {

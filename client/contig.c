@@ -28,6 +28,14 @@
  * *_many calls pipeline: up to PIPELINE_DEPTH requests are in flight on the
  * socket, and their replies (answered in order, matched by seq) are read
  * as they come.
+ *
+ * Restarts (wire.c): a call whose connection breaks reclaims the session on
+ * a new one and sends its request again; the *_many calls send again, in
+ * order and with their seqs, every request whose reply had not come, once
+ * per call. Mappings are not touched: the session comes back with the same
+ * buffers in the same frames. A session that cannot be reclaimed leaves
+ * the client dead: every call but contig_disconnect() fails with
+ * -ECONNRESET, and the buffers stay mapped until contig_disconnect().
  */
 #include "contig.h"
 
@@ -39,11 +47,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-#include "fdpass.h"
 #include "wire.h"
 
 /* Requests in flight on one socket in the *_many calls, counted in
@@ -109,7 +114,7 @@ CONTIG_EXPORT void contig_alloc_req_init(struct contig_alloc_req *req, uint64_t 
 
 CONTIG_EXPORT int contig_connect(const char *socket_path, struct contig_client **ret_client)
 {
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	const char *reconnect = getenv("CONTIGD_RECONNECT");
 	struct contig_client *c;
 	int r;
 
@@ -118,9 +123,6 @@ CONTIG_EXPORT int contig_connect(const char *socket_path, struct contig_client *
 		socket_path = getenv("CONTIGD_SOCKET");
 	if (!socket_path || !*socket_path)
 		socket_path = CONTIG_DEFAULT_SOCKET_PATH;
-	if (strlen(socket_path) >= sizeof(addr.sun_path))
-		return contig_fail(-ENAMETOOLONG, "socket path too long: %s", socket_path);
-	memcpy(addr.sun_path, socket_path, strlen(socket_path) + 1);
 
 	c = calloc(1, sizeof(*c));
 	if (!c)
@@ -130,27 +132,17 @@ CONTIG_EXPORT int contig_connect(const char *socket_path, struct contig_client *
 		r = contig_fail(-ENOMEM, "out of memory");
 		goto out_free;
 	}
-	c->wire.sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (c->wire.sock < 0) {
-		r = contig_fail(-errno, "socket: %s", strerror(errno));
-		goto out_free;
-	}
-	if (connect(c->wire.sock, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-		r = contig_fail(-errno, "cannot connect to contigd at %s: %s", socket_path,
-				strerror(errno));
-		goto out_close;
-	}
-	r = contig_wire_hello(&c->wire);
+	c->wire.reconnect = !reconnect || strcmp(reconnect, "0") != 0;
+	c->wire.nbufs = &c->nbufs;
+	r = contig_wire_connect(&c->wire, socket_path);
 	if (r < 0)
-		goto out_close;
+		goto out_free;
 	pthread_mutex_init(&c->lock, NULL);
 	if (getenv("CONTIGD_BUSY_POLL_US"))
 		contig_set_busy_poll(c, (unsigned)strtoul(getenv("CONTIGD_BUSY_POLL_US"), NULL, 10));
 	*ret_client = c;
 	return 0;
 
-out_close:
-	close(c->wire.sock);
 out_free:
 	free(c->wire.rx);
 	free(c);
@@ -176,7 +168,8 @@ CONTIG_EXPORT void contig_disconnect(struct contig_client *c)
 		munmap(c->maps[i]->base, c->maps[i]->len); /* holes included: harmless */
 		free(c->maps[i]);
 	}
-	close(c->wire.sock);
+	if (c->wire.sock >= 0) /* (not once the session is lost) */
+		close(c->wire.sock);
 	pthread_mutex_destroy(&c->lock);
 	free(c->maps);
 	free(c->bufs);
@@ -484,37 +477,129 @@ static unsigned datagrams(const struct contig_alloc_req *req)
 	return n < PIPELINE_DEPTH ? (unsigned)n : PIPELINE_DEPTH;
 }
 
-/* Free, pipelined, the @n buffer ids in @ids (already given up by the
- * caller: nothing to unmap). Lock held. */
-static void free_ids(struct contig_client *c, const uint64_t *ids, size_t n)
-{
-	uint64_t seqs[PIPELINE_DEPTH];
-	size_t sent = 0, done = 0;
+/* A request of a *_many call on the wire: its seq, and what it takes to
+ * send it again. */
+struct inflight {
+	uint64_t seq;
+	union {
+		unsigned datagrams; /* allocate: its reply's, at most (datagrams()) */
+		uint64_t id;        /* free */
+	};
+};
 
-	while (done < n) {
-		while (sent < n && sent - done < PIPELINE_DEPTH &&
-		       contig_wire_free_send(&c->wire, ids[sent], NULL, NULL,
-					     &seqs[sent % PIPELINE_DEPTH]) == 0)
+/* The connection broke (@err) with the allocations @reqs[@done..@sent) in
+ * flight (@flight, by index % PIPELINE_DEPTH): reclaim the session and
+ * send them again, in order, with their seqs. Returns 0 or -errno. Lock
+ * held. */
+static int alloc_again(struct contig_client *c, int err, const struct contig_alloc_req *reqs,
+		       const struct inflight *flight, size_t done, size_t sent)
+{
+	err = contig_wire_recover(&c->wire, err);
+	for (size_t i = done; err == 0 && i < sent; i++)
+		err = contig_wire_alloc_send(&c->wire, &reqs[i], flight[i % PIPELINE_DEPTH].seq);
+	return err;
+}
+
+/* The same for frees. */
+static int free_again(struct contig_client *c, int err, const struct inflight *flight,
+		      size_t done, size_t sent)
+{
+	err = contig_wire_recover(&c->wire, err);
+	for (size_t i = done; err == 0 && i < sent; i++)
+		err = contig_wire_free_send(&c->wire, flight[i % PIPELINE_DEPTH].id, NULL, NULL,
+					    flight[i % PIPELINE_DEPTH].seq);
+	return err;
+}
+
+/* Free @n buffers, pipelined: those starting at @virts[i], each unmapped
+ * just before its free goes out (first, as in free_buffer()), or, with
+ * @virts NULL, the ids @ids[i] (nothing to unmap). If the connection
+ * breaks, the session is reclaimed once and the frees not answered are
+ * sent again; NOT_FOUND after that is a free done before the restart.
+ * Returns 0 or the first error (message recorded). Lock held. */
+static int free_pipelined(struct contig_client *c, void *const *virts, const uint64_t *ids,
+			  size_t n)
+{
+	struct inflight flight[PIPELINE_DEPTH];
+	size_t next = 0, sent = 0, done = 0;
+	char first_message[sizeof(last_message) + 32] = ""; /* + "buffer <i>: " */
+	bool revived = false;
+	int r = 0;
+
+	while (next < n || done < sent) {
+		int err;
+
+		while (next < n && sent - done < PIPELINE_DEPTH) {
+			struct inflight *f = &flight[sent % PIPELINE_DEPTH];
+			struct mapped *m = virts ? find(c, virts[next]) : NULL;
+
+			if (virts && (!m || m->buf.virt != virts[next])) {
+				err = contig_fail(-ENOENT, "%p is not the start of a live buffer",
+						  virts[next]);
+				if (r == 0) {
+					r = err;
+					snprintf(first_message, sizeof(first_message),
+						 "buffer %zu: %s", next, last_message);
+				}
+				next++;
+				continue;
+			}
+			f->id = virts ? m->buf.id : ids[next];
+			if (m)
+				unmap_buffer(c, m);
+			f->seq = contig_wire_next_seq(&c->wire);
+			err = contig_wire_free_send(&c->wire, f->id, NULL, NULL, f->seq);
+			if (err < 0 && !revived && c->wire.broken) {
+				revived = true;
+				err = free_again(c, err, flight, done, sent + 1);
+			}
+			if (err < 0) {
+				if (r == 0) {
+					r = err;
+					snprintf(first_message, sizeof(first_message),
+						 "buffer %zu: %s", next, last_message);
+				}
+				next = n; /* the connection is gone */
+				break;
+			}
+			next++;
 			sent++;
+		}
 		if (done == sent)
-			return; /* the connection is gone: the daemon frees all */
-		contig_wire_free_recv(&c->wire, seqs[done % PIPELINE_DEPTH]);
+			break;
+		err = contig_wire_free_recv(&c->wire, flight[done % PIPELINE_DEPTH].seq);
+		if (err < 0 && !revived && c->wire.broken) {
+			revived = true;
+			err = free_again(c, err, flight, done, sent);
+			if (err == 0)
+				continue;
+		}
+		if (err == -ENOENT && revived)
+			err = 0;
+		if (err < 0 && r == 0) {
+			r = err;
+			snprintf(first_message, sizeof(first_message), "%s", last_message);
+		}
+		if (err == -ECONNRESET || err == -EPIPE || err == -EPROTO)
+			break;
 		done++;
 	}
+	if (r < 0)
+		return contig_fail(r, "%s", first_message);
+	last_message[0] = '\0'; /* (a NOT_FOUND taken for a free) */
+	return 0;
 }
 
 CONTIG_EXPORT int contig_alloc_many(struct contig_client *c, const struct contig_alloc_req *reqs,
 				    size_t n, struct contig_buffer *ret_bufs)
 {
-	struct {
-		uint64_t seq;
-		unsigned datagrams;
-	} flight[PIPELINE_DEPTH];
+	struct inflight flight[PIPELINE_DEPTH];
 	uint64_t *undo = calloc(n ? n : 1, sizeof(*undo));
 	bool *adopted = calloc(n ? n : 1, sizeof(*adopted));
 	size_t sent = 0, done = 0, nundo = 0;
 	unsigned inflight = 0;
-	char first_message[sizeof(last_message)] = "";
+	char first_message[sizeof(last_message) + 32] = ""; /* + "request <i>: " */
+	bool revived = false;
 	int r = 0;
 
 	last_message[0] = '\0';
@@ -532,21 +617,34 @@ CONTIG_EXPORT int contig_alloc_many(struct contig_client *c, const struct contig
 		/* Keep the pipe full; stop sending after the first failure. */
 		while (r == 0 && sent < n && sent - done < PIPELINE_DEPTH &&
 		       (inflight == 0 || inflight + datagrams(&reqs[sent]) <= PIPELINE_DEPTH)) {
-			struct contig_alloc_req const *q = &reqs[sent];
+			struct inflight *f = &flight[sent % PIPELINE_DEPTH];
 
-			err = contig_wire_alloc_send(&c->wire, q, &flight[sent % PIPELINE_DEPTH].seq);
+			f->seq = contig_wire_next_seq(&c->wire);
+			f->datagrams = datagrams(&reqs[sent]);
+			err = contig_wire_alloc_send(&c->wire, &reqs[sent], f->seq);
+			if (err < 0 && !revived && c->wire.broken) {
+				revived = true;
+				err = alloc_again(c, err, reqs, flight, done, sent + 1);
+			}
 			if (err < 0) {
 				r = err;
 				snprintf(first_message, sizeof(first_message), "%s", last_message);
 				break;
 			}
-			flight[sent % PIPELINE_DEPTH].datagrams = datagrams(q);
-			inflight += datagrams(q);
+			inflight += f->datagrams;
 			sent++;
 		}
 		if (done == sent)
 			break;
 		err = contig_wire_alloc_recv(&c->wire, flight[done % PIPELINE_DEPTH].seq, &a);
+		if (err < 0 && !revived && c->wire.broken) {
+			/* What came of its reply is closed: sent again, the
+			 * request brings the same buffer back. */
+			revived = true;
+			err = alloc_again(c, err, reqs, flight, done, sent);
+			if (err == 0)
+				continue;
+		}
 		inflight -= flight[done % PIPELINE_DEPTH].datagrams;
 		/* No more replies will come, or none that could be matched. (A
 		 * reply adopt() refuses was read whole: the next ones follow.) */
@@ -574,7 +672,7 @@ CONTIG_EXPORT int contig_alloc_many(struct contig_client *c, const struct contig
 			undo[nundo++] = ret_bufs[i].id;
 			unmap_buffer(c, find(c, ret_bufs[i].virt));
 		}
-		free_ids(c, undo, nundo);
+		free_pipelined(c, NULL, undo, nundo);
 		contig_fail(r, "%s", first_message);
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -591,6 +689,10 @@ static int free_buffer(struct contig_client *c, void *virt, const uint64_t *len,
 
 	last_message[0] = '\0';
 	pthread_mutex_lock(&c->lock);
+	/* (Lost, it keeps its buffers mapped until contig_disconnect().) */
+	r = contig_wire_dead(&c->wire);
+	if (r < 0)
+		goto out_unlock;
 	m = find(c, virt);
 	if (!m || m->buf.virt != virt) {
 		r = contig_fail(-ENOENT, "%p is not the start of a live buffer", virt);
@@ -615,53 +717,13 @@ out_unlock:
 
 CONTIG_EXPORT int contig_free_many(struct contig_client *c, void *const *virts, size_t n)
 {
-	uint64_t seqs[PIPELINE_DEPTH];
-	size_t next = 0, sent = 0, done = 0;
-	char first_message[sizeof(last_message)] = "";
-	int r = 0;
+	int r;
 
 	last_message[0] = '\0';
 	pthread_mutex_lock(&c->lock);
-	while (next < n || done < sent) {
-		int err;
-
-		while (next < n && sent - done < PIPELINE_DEPTH) {
-			struct mapped *m = find(c, virts[next]);
-			uint64_t id;
-
-			if (!m || m->buf.virt != virts[next]) {
-				err = contig_fail(-ENOENT, "%p is not the start of a live buffer",
-						  virts[next]);
-			} else {
-				id = m->buf.id;
-				unmap_buffer(c, m); /* first, as in free_buffer() */
-				err = contig_wire_free_send(&c->wire, id, NULL, NULL,
-							    &seqs[sent % PIPELINE_DEPTH]);
-				if (err == 0)
-					sent++;
-			}
-			if (err < 0 && r == 0) {
-				r = err;
-				snprintf(first_message, sizeof(first_message), "buffer %zu: %s",
-					 next, last_message);
-			}
-			next++;
-			if (err < 0 && err != -ENOENT)
-				next = n; /* the connection is gone */
-		}
-		if (done == sent)
-			break;
-		err = contig_wire_free_recv(&c->wire, seqs[done % PIPELINE_DEPTH]);
-		if (err < 0 && r == 0) {
-			r = err;
-			snprintf(first_message, sizeof(first_message), "%s", last_message);
-		}
-		if (err == -ECONNRESET || err == -EPROTO)
-			break;
-		done++;
-	}
-	if (r < 0)
-		contig_fail(r, "%s", first_message);
+	r = contig_wire_dead(&c->wire);
+	if (r == 0)
+		r = free_pipelined(c, virts, NULL, n);
 	pthread_mutex_unlock(&c->lock);
 	return r;
 }
@@ -684,8 +746,10 @@ CONTIG_EXPORT int contig_buffer_of(struct contig_client *c, const void *virt,
 	int r = 0;
 
 	pthread_mutex_lock(&c->lock);
-	m = find(c, virt);
-	if (m)
+	/* A lost session's frames go to others: their addresses are not ours. */
+	if (c->wire.dead)
+		r = contig_wire_dead(&c->wire);
+	else if ((m = find(c, virt)))
 		*ret_buf = m->buf;
 	else
 		r = contig_fail(-ENOENT, "%p is not inside a live buffer", virt);

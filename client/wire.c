@@ -1,5 +1,5 @@
 /* wire.c - libcontig's protocol: pack a request, send it, receive and check
- * its reply.
+ * its reply; connect, and reconnect to a restarted daemon.
  *
  * DESIGN
  * Requests go out on a blocking socket (the caller holds the client's
@@ -12,6 +12,26 @@
  * FrameFds datagrams when its descriptors do not fit one datagram; they are
  * collected here in frame order. Unpack and free_unpacked sit together in
  * recv_reply()'s callers.
+ *
+ * Restarts. A daemon that keeps sessions across restarts gives each hello
+ * a session token and a grace period. When the connection breaks -- a
+ * send fails with EPIPE, ECONNRESET or ENOTCONN, a receive meets the end
+ * of the connection, and no refusal from the daemon says why (w->broken) --
+ * contig_wire_recover() connects to the same path again (at once, then
+ * after 10 ms, doubling up to 250 ms) and says hello with the token, until
+ * a daemon answers or the grace period, counted from the break, is over.
+ * An answer that does not give the session back (a refusal, or a fresh
+ * session from a daemon that keeps none) ends it too: the wire is dead,
+ * and every later call fails with -ECONNRESET and the message saying how
+ * the session was lost -- unless the caller holds no buffer and the answer
+ * is NOT_FOUND (a restarted contigd keeps no session without buffers):
+ * nothing was lost then, and a new session on a new connection does. Once the session is back, the request in flight is
+ * sent once more with the same seq: the daemon answers a repeated allocate
+ * with the buffer it had allocated for that seq, if any, and a repeated
+ * free of a buffer freed before the restart with NOT_FOUND, taken here for
+ * the success it was. Seqs keep increasing across the reconnect (the
+ * resume hello takes the next). Nothing of this runs while the connection
+ * works: the only cost on the way of a request is testing w->dead.
  */
 #include "wire.h"
 
@@ -22,11 +42,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "contig.pb-c.h"
-#include "fdpass.h"
+
+/* Reconnecting: the first retry's delay, and the longest. */
+#define BACKOFF_FIRST_MS 10u
+#define BACKOFF_MAX_MS 250u
+/* The grace period of a daemon that gives a token but does not say:
+ * contigd's default session_grace. */
+#define DEFAULT_GRACE_MS 30000u
 
 static int status_errno(Contig__Status status)
 {
@@ -52,6 +79,15 @@ static int status_errno(Contig__Status status)
 	}
 }
 
+/* Record the failed status of @reply, and its message (also in
+ * w->refusal, for contig_wire_recover()). Returns the status's errno. */
+static int refused(struct contig_wire *w, const Contig__Reply *reply)
+{
+	snprintf(w->refusal, sizeof(w->refusal), "%s",
+		 reply->message ? reply->message : "refused by contigd");
+	return contig_fail(status_errno(reply->status), "%s", w->refusal);
+}
+
 /* Is there a refusal of the connection (seq 0) waiting in the socket? Then
  * record it, set *ret_err. */
 static bool why_closed(struct contig_wire *w, int *ret_err)
@@ -71,8 +107,7 @@ static bool why_closed(struct contig_wire *w, int *ret_err)
 	/* (Anything else is a reply the daemon sent before it went.) */
 	refusal = reply->seq == 0 && reply->status != CONTIG__STATUS__OK;
 	if (refusal)
-		*ret_err = contig_fail(status_errno(reply->status), "%s",
-				       reply->message ? reply->message : "refused by contigd");
+		*ret_err = refused(w, reply);
 	contig__reply__free_unpacked(reply, NULL);
 	return refusal;
 }
@@ -83,6 +118,8 @@ static int send_request(struct contig_wire *w, Contig__Request *req)
 	size_t len = contig__request__get_packed_size(req);
 	int r;
 
+	if (w->dead)
+		return contig_wire_dead(w);
 	if (len > sizeof(buf))
 		return contig_fail(-EMSGSIZE, "request too large");
 	contig__request__pack(req, buf);
@@ -92,6 +129,7 @@ static int send_request(struct contig_wire *w, Contig__Request *req)
 		 * why in a reply before it closed: read that rather than EPIPE. */
 		if (why_closed(w, &r))
 			return r;
+		w->broken = r == -EPIPE || r == -ECONNRESET || r == -ENOTCONN;
 		return contig_fail(r, "sending to contigd: %s", strerror(-r));
 	}
 	return 0;
@@ -143,12 +181,14 @@ static Contig__Reply *recv_reply(struct contig_wire *w, uint64_t seq, int *fds, 
 	if (n == -ECONNRESET)
 		n = contig_fdpass_recv(w->sock, w->rx, CONTIG_MAX_REPLY_LEN, fds, maxfds, &nfds,
 				       &dropped, MSG_DONTWAIT);
+	/* (Or a receive timeout: no reply, as good as a closed connection.) */
 	if (n == -EAGAIN)
 		n = -ECONNRESET;
 	if (n <= 0) {
 		/* (An empty datagram may still carry descriptors.) */
 		for (size_t i = 0; i < nfds; i++)
 			close(fds[i]);
+		w->broken = n == 0 || n == -ECONNRESET || n == -ENOTCONN;
 		*ret_err = contig_fail(n == 0 ? -ECONNRESET : (int)n, "receiving from contigd: %s",
 				       n == 0 ? "the daemon closed the connection"
 					      : strerror((int)-n));
@@ -169,8 +209,7 @@ static Contig__Reply *recv_reply(struct contig_wire *w, uint64_t seq, int *fds, 
 		for (size_t i = 0; i < nfds; i++)
 			close(fds[i]);
 		nfds = 0;
-		contig_fail(status_errno(reply->status), "%s",
-			    reply->message ? reply->message : "refused by contigd");
+		refused(w, reply);
 	}
 	*ret_nfds = nfds;
 	return reply;
@@ -205,16 +244,30 @@ static Contig__Reply *recv_body(struct contig_wire *w, uint64_t seq,
 	return NULL;
 }
 
-/* Send @req and receive its reply, expecting body @body_case, with no
- * descriptors. Returns the reply (status OK) or NULL with *ret_err. */
-static Contig__Reply *call(struct contig_wire *w, Contig__Request *req,
-			   Contig__Reply__BodyCase body_case, int *ret_err)
+/* Send @req (its seq set) and receive its reply, expecting body
+ * @body_case, with no descriptors. Returns the reply (status OK) or NULL
+ * with *ret_err. */
+static Contig__Reply *exchange(struct contig_wire *w, Contig__Request *req,
+			       Contig__Reply__BodyCase body_case, int *ret_err)
 {
-	req->seq = ++w->seq;
 	*ret_err = send_request(w, req);
 	if (*ret_err < 0)
 		return NULL;
 	return recv_body(w, req->seq, body_case, ret_err);
+}
+
+/* exchange() @req with the next seq, and once more with the same seq if
+ * the connection broke and the session came back. */
+static Contig__Reply *call(struct contig_wire *w, Contig__Request *req,
+			   Contig__Reply__BodyCase body_case, int *ret_err)
+{
+	Contig__Reply *reply;
+
+	req->seq = contig_wire_next_seq(w);
+	reply = exchange(w, req, body_case, ret_err);
+	if (!reply && (*ret_err = contig_wire_recover(w, *ret_err)) == 0)
+		reply = exchange(w, req, body_case, ret_err);
+	return reply;
 }
 
 /* Receive the reply to @seq, with body @body_case and no descriptors; the
@@ -230,31 +283,211 @@ static int expect(struct contig_wire *w, uint64_t seq, Contig__Reply__BodyCase b
 	return 0;
 }
 
-int contig_wire_hello(struct contig_wire *w)
+/* Say hello on w->sock; with @resume, with the session token, to reclaim
+ * the session. Keeps the token and grace period the reply gives. Returns
+ * 0; -EPROTO (another protocol version); -ESTALE (@resume, and the daemon
+ * answered with a new session: it keeps none; message in w->refusal too);
+ * a refusal's errno (message recorded, and in w->refusal); or a socket's. */
+static int hello(struct contig_wire *w, bool resume)
 {
 	Contig__Request req = CONTIG__REQUEST__INIT;
-	Contig__HelloRequest hello = CONTIG__HELLO_REQUEST__INIT;
+	Contig__HelloRequest h = CONTIG__HELLO_REQUEST__INIT;
+	const Contig__HelloReply *hr;
 	Contig__Reply *reply;
-	int r;
+	int r = 0;
 
-	hello.version = CONTIG_PROTOCOL_VERSION;
-	hello.has_keeps_held_frames_mapped = 1; /* contig.c unmaps a frame with its last buffer */
-	hello.keeps_held_frames_mapped = 1;
+	h.version = CONTIG_PROTOCOL_VERSION;
+	h.has_keeps_held_frames_mapped = 1; /* contig.c unmaps a frame with its last buffer */
+	h.keeps_held_frames_mapped = 1;
+	if (resume) {
+		h.has_resume_token = 1;
+		h.resume_token.len = CONTIG_TOKEN_LEN;
+		h.resume_token.data = w->token;
+	}
+	req.seq = contig_wire_next_seq(w);
 	req.body_case = CONTIG__REQUEST__BODY_HELLO;
-	req.hello = &hello;
-	reply = call(w, &req, CONTIG__REPLY__BODY_HELLO, &r);
+	req.hello = &h;
+	reply = exchange(w, &req, CONTIG__REPLY__BODY_HELLO, &r);
 	if (!reply)
-		return r == -EOPNOTSUPP ? -EPROTO : r;
+		return r == -EOPNOTSUPP && !resume ? -EPROTO : r;
+	hr = reply->hello;
+	if (resume && !(hr->has_resumed && hr->resumed)) {
+		snprintf(w->refusal, sizeof(w->refusal), "%s",
+			 "it started a new session instead (it keeps none)");
+		r = contig_fail(-ESTALE, "%s", w->refusal);
+	} else if (hr->has_session_token && hr->session_token.len == CONTIG_TOKEN_LEN) {
+		memcpy(w->token, hr->session_token.data, CONTIG_TOKEN_LEN);
+		w->has_token = true;
+		w->grace_ms = hr->has_grace_ms ? hr->grace_ms : DEFAULT_GRACE_MS;
+	} else if (!resume) {
+		w->has_token = false; /* (a resumed session keeps its token) */
+	}
 	contig__reply__free_unpacked(reply, NULL);
+	return r;
+}
+
+int contig_wire_hello(struct contig_wire *w)
+{
+	return hello(w, false);
+}
+
+/* A new connection to @addr in *ret_sock. Returns 0 or -errno. */
+static int dial(const struct sockaddr_un *addr, int *ret_sock)
+{
+	int sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	if (sock < 0)
+		return -errno;
+	if (connect(sock, (const struct sockaddr *)addr, sizeof(*addr)) < 0) {
+		int r = -errno;
+
+		close(sock);
+		return r;
+	}
+	*ret_sock = sock;
 	return 0;
 }
 
+int contig_wire_connect(struct contig_wire *w, const char *path)
+{
+	size_t len = strlen(path);
+	int r;
+
+	if (len >= sizeof(w->addr.sun_path))
+		return contig_fail(-ENAMETOOLONG, "socket path too long: %s", path);
+	w->addr.sun_family = AF_UNIX;
+	memcpy(w->addr.sun_path, path, len + 1);
+	r = dial(&w->addr, &w->sock);
+	if (r < 0)
+		return contig_fail(r, "cannot connect to contigd at %s: %s", path, strerror(-r));
+	r = contig_wire_hello(w);
+	if (r < 0) {
+		close(w->sock);
+		w->sock = -1;
+	}
+	return r;
+}
+
+/* The session is lost for good: say how (@fmt), now and to every later
+ * call. Returns -ECONNRESET. */
+__attribute__((format(printf, 2, 3))) static int lose(struct contig_wire *w, const char *fmt,
+						      ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(w->dead_message, sizeof(w->dead_message), fmt, ap);
+	va_end(ap);
+	if (w->sock >= 0)
+		close(w->sock);
+	w->sock = -1;
+	w->dead = true;
+	w->broken = false;
+	return contig_wire_dead(w);
+}
+
+/* Bound each receive on @sock to @ns (0: wait for ever). */
+static int set_recv_timeout(int sock, uint64_t ns)
+{
+	struct timeval tv = {
+		.tv_sec = (time_t)(ns / 1000000000u),
+		.tv_usec = (suseconds_t)(ns % 1000000000u / 1000u),
+	};
+
+	return setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ? -errno : 0;
+}
+
+/* Reclaim the session on the new connection w->sock (@fresh: start a new
+ * one), waiting for the answer until @deadline (at least a millisecond).
+ * Returns 0 (the session is back, or a new one begun), -ENOENT (no such
+ * session, and the caller holds no buffer: a new one will do), -ECONNRESET
+ * (the daemon did not give it back: the wire is dead), or -errno with
+ * w->broken (no daemon answered: try again). */
+static int resume(struct contig_wire *w, uint64_t deadline, bool fresh)
+{
+	uint64_t now = now_ns();
+	int r = set_recv_timeout(w->sock, deadline > now + 1000000u ? deadline - now : 1000000u);
+
+	w->refusal[0] = '\0';
+	if (r == 0)
+		r = hello(w, !fresh);
+	if (r == 0)
+		r = set_recv_timeout(w->sock, 0);
+	if (r == 0 || w->broken)
+		return r;
+	if (r == -ENOENT && !fresh && w->nbufs && *w->nbufs == 0)
+		return r;
+	return lose(w, "contigd restarted and did not give this session back: %s",
+		    w->refusal[0] ? w->refusal : strerror(-r));
+}
+
+/* A grace period in words: "30 s", "500 ms". */
+static void grace_text(uint32_t ms, char *buf, size_t len)
+{
+	if (ms % 1000u == 0)
+		snprintf(buf, len, "%" PRIu32 " s", ms / 1000u);
+	else
+		snprintf(buf, len, "%" PRIu32 " ms", ms);
+}
+
+int contig_wire_recover(struct contig_wire *w, int err)
+{
+	uint64_t deadline;
+	uint32_t backoff_ms = BACKOFF_FIRST_MS;
+	char why[300], grace[32];
+	bool fresh = false;
+
+	if (!w->broken)
+		return err;
+	w->broken = false;
+	if (!w->reconnect || !w->has_token)
+		return err;
+	close(w->sock);
+	w->sock = -1;
+	deadline = now_ns() + (uint64_t)w->grace_ms * 1000000u;
+	for (;;) {
+		uint64_t now, wait_ms;
+		int r = dial(&w->addr, &w->sock);
+
+		if (r == 0) {
+			r = resume(w, deadline, fresh);
+			if (r == 0 || w->dead)
+				return r;
+			close(w->sock);
+			w->sock = -1;
+			if (!w->broken) {
+				fresh = true; /* (-ENOENT: it kept no session holding nothing) */
+				continue;
+			}
+			w->broken = false;
+			snprintf(why, sizeof(why), "the connection closed before contigd answered");
+		} else {
+			snprintf(why, sizeof(why), "connecting to %s: %s", w->addr.sun_path,
+				 strerror(-r));
+		}
+		now = now_ns();
+		if (now >= deadline) {
+			grace_text(w->grace_ms, grace, sizeof(grace));
+			return lose(w, "contigd did not come back within the grace period (%s): %s",
+				    grace, why);
+		}
+		/* A signal only cuts a wait short: the deadline is the clock's. */
+		wait_ms = (deadline - now + 999999u) / 1000000u;
+		if (wait_ms > backoff_ms)
+			wait_ms = backoff_ms;
+		nanosleep(&(struct timespec){ .tv_sec = (time_t)(wait_ms / 1000u),
+					      .tv_nsec = (long)(wait_ms % 1000u) * 1000000L },
+			  NULL);
+		if (backoff_ms < BACKOFF_MAX_MS)
+			backoff_ms = backoff_ms * 2 < BACKOFF_MAX_MS ? backoff_ms * 2 : BACKOFF_MAX_MS;
+	}
+}
+
 int contig_wire_alloc_send(struct contig_wire *w, const struct contig_alloc_req *in,
-			   uint64_t *ret_seq)
+			   uint64_t seq)
 {
 	Contig__Request req = CONTIG__REQUEST__INIT;
 	Contig__AllocRequest a = CONTIG__ALLOC_REQUEST__INIT;
-	int r;
 
 	a.len = in->len;
 	a.has_lowest = in->lowest_phys != 0;
@@ -273,14 +506,10 @@ int contig_wire_alloc_send(struct contig_wire *w, const struct contig_alloc_req 
 	a.tag = in->tag;
 	a.has_priority = 1;
 	a.priority = in->priority;
-	req.seq = ++w->seq;
+	req.seq = seq;
 	req.body_case = CONTIG__REQUEST__BODY_ALLOC;
 	req.alloc = &a;
-	r = send_request(w, &req);
-	if (r < 0)
-		return r;
-	*ret_seq = req.seq;
-	return 0;
+	return send_request(w, &req);
 }
 
 int contig_wire_alloc_recv(struct contig_wire *w, uint64_t seq,
@@ -375,39 +604,49 @@ out_reply:
 	return r;
 }
 
+/* Send the allocate @req with @seq and receive its reply. */
+static int alloc_exchange(struct contig_wire *w, const struct contig_alloc_req *req, uint64_t seq,
+			  struct contig_wire_alloc *ret_alloc)
+{
+	int r = contig_wire_alloc_send(w, req, seq);
+
+	if (r < 0) {
+		ret_alloc->id = 0;
+		return r;
+	}
+	return contig_wire_alloc_recv(w, seq, ret_alloc);
+}
+
 int contig_wire_alloc(struct contig_wire *w, const struct contig_alloc_req *req,
 		      struct contig_wire_alloc *ret_alloc)
 {
-	uint64_t seq;
-	int r = contig_wire_alloc_send(w, req, &seq);
+	uint64_t seq = contig_wire_next_seq(w);
+	int r = alloc_exchange(w, req, seq, ret_alloc);
 
-	if (r < 0)
-		return r;
-	r = contig_wire_alloc_recv(w, seq, ret_alloc);
+	/* The descriptors that came before the break are closed; the same
+	 * seq brings the buffer again if the daemon had allocated it. */
+	if (r < 0 && (r = contig_wire_recover(w, r)) == 0)
+		r = alloc_exchange(w, req, seq, ret_alloc);
 	if (r < 0 && ret_alloc->id)
 		contig_wire_free(w, ret_alloc->id, NULL, NULL);
 	return r;
 }
 
 int contig_wire_free_send(struct contig_wire *w, uint64_t id, const uint64_t *check_len,
-			  const int *check_cache, uint64_t *ret_seq)
+			  const int *check_cache, uint64_t seq)
 {
 	Contig__Request req = CONTIG__REQUEST__INIT;
 	Contig__FreeRequest f = CONTIG__FREE_REQUEST__INIT;
-	int r;
 
 	f.buffer_id = id;
 	f.has_len = check_len != NULL;
 	f.len = check_len ? *check_len : 0;
 	f.has_cache_type = check_cache != NULL;
 	f.cache_type = check_cache ? *check_cache : 0;
-	req.seq = ++w->seq;
+	req.seq = seq;
 	req.body_case = CONTIG__REQUEST__BODY_FREE;
 	req.free = &f;
-	r = send_request(w, &req);
-	if (r == 0)
-		*ret_seq = req.seq;
-	return r;
+	return send_request(w, &req);
 }
 
 int contig_wire_free_recv(struct contig_wire *w, uint64_t seq)
@@ -418,10 +657,20 @@ int contig_wire_free_recv(struct contig_wire *w, uint64_t seq)
 int contig_wire_free(struct contig_wire *w, uint64_t id, const uint64_t *check_len,
 		     const int *check_cache)
 {
-	uint64_t seq;
-	int r = contig_wire_free_send(w, id, check_len, check_cache, &seq);
+	uint64_t seq = contig_wire_next_seq(w);
+	int r = contig_wire_free_send(w, id, check_len, check_cache, seq);
 
-	return r < 0 ? r : contig_wire_free_recv(w, seq);
+	if (r == 0)
+		r = contig_wire_free_recv(w, seq);
+	if (r < 0 && (r = contig_wire_recover(w, r)) == 0) {
+		r = contig_wire_free_send(w, id, check_len, check_cache, seq);
+		if (r == 0)
+			r = contig_wire_free_recv(w, seq);
+		/* No such buffer now: the daemon freed it before it restarted. */
+		if (r == -ENOENT)
+			r = contig_fail(0, "%s", "");
+	}
+	return r;
 }
 
 int contig_wire_stats(struct contig_wire *w, struct contig_stats *ret_stats)
@@ -584,8 +833,9 @@ static int list_page(const Contig__StatsReply *st, bool frames, void **list, siz
 int contig_wire_list(struct contig_wire *w, bool frames, void **ret_list, size_t *ret_n)
 {
 	const char *what = frames ? "frames" : "buffers";
+	bool revived = false;
 
-	for (int attempt = 0; attempt < LIST_ATTEMPTS; attempt++) {
+	for (int changes = 0; changes < LIST_ATTEMPTS;) {
 		void *list = NULL;
 		size_t n = 0, cap = 0, total = 0;
 		uint64_t generation = 0;
@@ -608,9 +858,10 @@ int contig_wire_list(struct contig_wire *w, bool frames, void **ret_list, size_t
 				s.has_first_buffer = n > 0;
 				s.first_buffer = (uint32_t)n;
 			}
+			req.seq = contig_wire_next_seq(w);
 			req.body_case = CONTIG__REQUEST__BODY_STATS;
 			req.stats = &s;
-			reply = call(w, &req, CONTIG__REPLY__BODY_STATS, &r);
+			reply = exchange(w, &req, CONTIG__REPLY__BODY_STATS, &r);
 			if (!reply)
 				break;
 			st = reply->stats;
@@ -637,7 +888,11 @@ int contig_wire_list(struct contig_wire *w, bool frames, void **ret_list, size_t
 		} while (r == 0 && !changed && n < total);
 		if (r < 0) {
 			free(list);
-			return r;
+			/* A restarted daemon numbers its changes anew: start over. */
+			if (revived || (r = contig_wire_recover(w, r)) < 0)
+				return r;
+			revived = true;
+			continue;
 		}
 		if (!changed) {
 			if (n == 0) {
@@ -649,6 +904,7 @@ int contig_wire_list(struct contig_wire *w, bool frames, void **ret_list, size_t
 			return 0;
 		}
 		free(list);
+		changes++;
 	}
 	return contig_fail(-EAGAIN, "the %s kept changing while they were listed; try again",
 			   what);

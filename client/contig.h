@@ -10,6 +10,25 @@
  * (or the library's) reason is then available from contig_last_message()
  * in the same thread. Every function is safe to call from any thread; calls
  * on one client are serialised.
+ *
+ * Restarts. When contigd keeps sessions across restarts (its session_grace,
+ * 30 s by default), a client outlives a daemon crash, stop or upgrade: a
+ * call whose connection breaks connects again by itself (backoff from
+ * 10 ms to 250 ms), reclaims its session and sends its request once more,
+ * so the caller sees a delay and nothing else. Buffers keep their virt,
+ * phys and id throughout; nothing is remapped, and the memory stays
+ * readable and writable while the daemon is down. A repeated allocate is
+ * never applied twice, a repeated free of a buffer freed before the restart
+ * succeeds. If no daemon answers within the grace period, or the one that
+ * does will not give the session back, the client is dead: that call and
+ * every later one (contig_virt_to_phys() included: the memory is no longer
+ * the client's) return -ECONNRESET, contig_last_message() says what
+ * happened, and only contig_disconnect() is left to do; the buffers stay
+ * mapped until then. A client that holds no buffer at the break simply
+ * starts a new session. While it reconnects a client's calls wait, in
+ * every thread. $CONTIGD_RECONNECT=0 at contig_connect() turns this off: a
+ * broken connection then fails every call, as from a daemon that keeps no
+ * sessions.
  */
 #ifndef CONTIG_H
 #define CONTIG_H
@@ -174,12 +193,15 @@ struct contig_frame_info {
 CONTIG_EXPORT void contig_alloc_req_init(struct contig_alloc_req *req, uint64_t len);
 
 /* Connect to the daemon at @socket_path (NULL: $CONTIGD_SOCKET, else the
- * default path) and say hello. Returns 0 and *ret_client, -ENOENT or
+ * default path) and say hello. The path is kept: after a daemon restart the
+ * client reconnects there and reclaims its session (see "Restarts" above;
+ * $CONTIGD_RECONNECT=0: not). Returns 0 and *ret_client, -ENOENT or
  * -ECONNREFUSED (no daemon), -EPROTO (protocol mismatch), or -errno. */
 CONTIG_EXPORT int contig_connect(const char *socket_path, struct contig_client **ret_client);
 
 /* Unmap every buffer and close the connection; the daemon recycles what the
- * client held. Accepts NULL. No other thread may use @client meanwhile. */
+ * client held. Accepts NULL, and a dead client (its session lost). No other
+ * thread may use @client meanwhile. */
 CONTIG_EXPORT void contig_disconnect(struct contig_client *client);
 
 /* Allocate a buffer satisfying every constraint in @req, mapped read-write.
@@ -220,12 +242,13 @@ CONTIG_EXPORT int contig_free_checked(struct contig_client *client, void *virt, 
 				      int cache_type);
 
 /* Physical address of the byte at @virt, which may be anywhere inside a
- * live buffer of this client. Returns 0 and *ret_phys, or -ENOENT. Needs
- * no round trip. */
+ * live buffer of this client. Returns 0 and *ret_phys, -ENOENT, or
+ * -ECONNRESET once the session is lost. Needs no round trip. */
 CONTIG_EXPORT int contig_virt_to_phys(struct contig_client *client, const void *virt,
 				      uint64_t *ret_phys);
 
-/* The live buffer containing @virt. Returns 0 and *ret_buf, or -ENOENT. */
+/* The live buffer containing @virt. Returns 0 and *ret_buf, -ENOENT, or
+ * -ECONNRESET once the session is lost. */
 CONTIG_EXPORT int contig_buffer_of(struct contig_client *client, const void *virt,
 				   struct contig_buffer *ret_buf);
 

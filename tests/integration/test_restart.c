@@ -563,8 +563,9 @@ static bool client_start(int i)
  * included"), as the pool's runs of adjacent frames allow: hugepages the
  * kernel gave from fragmented memory may be mostly single frames. Each
  * wish takes the shortest run that fits it; one that fits nowhere is
- * made smaller. Returns how many buffers span several frames. */
-static int plan_multi(struct contig_client *c)
+ * made smaller; one that the allocator still cannot place is made under
+ * one frame by its client (client_main()). */
+static void plan_multi(struct contig_client *c)
 {
 	static const struct {
 		int client;
@@ -605,7 +606,6 @@ static int plan_multi(struct contig_client *c)
 		}
 	diag("the pool: %zu frames in %u runs of adjacent frames; %d buffers planned over several",
 	     np, nruns, nmulti);
-	return nmulti;
 }
 
 /* Read @len bytes at @virt in process @pid (/proc/<pid>/mem) and check

@@ -76,7 +76,8 @@ int contig_pool_new(struct contig_frame_dir *dir, int node, const struct contig_
 				      files + nadopted);
 	if (r < 0)
 		goto out_free;
-	memcpy(files, adopted, nadopted * sizeof(*files));
+	if (nadopted)
+		memcpy(files, adopted, nadopted * sizeof(*files));
 	pool->nframes = nframes;
 	for (uint32_t i = 0; i < nframes; i++) {
 		struct contig_frame *f = &pool->frames[i];

@@ -107,6 +107,13 @@ static int grow(void **v, size_t *cap, size_t n, size_t size)
 		 ? -ENOMEM                                                                         \
 		 : ((vec).v[(vec).n++] = (item), 0))
 
+/* qsort() of a vector, which may be empty (and its array NULL). */
+#define SORT(vec, cmp)                                                                             \
+	do {                                                                                       \
+		if ((vec).n)                                                                       \
+			qsort((vec).v, (vec).n, sizeof(*(vec).v), cmp);                            \
+	} while (0)
+
 static int on_record(const struct contig_journal_record *rec, void *arg)
 {
 	struct contig_restore *r = arg;
@@ -229,10 +236,10 @@ static void plan_settle(struct contig_restore *r)
 {
 	size_t n = 0;
 
-	qsort(r->closes.v, r->closes.n, sizeof(*r->closes.v), cmp_key);
-	qsort(r->releases.v, r->releases.n, sizeof(*r->releases.v), cmp_key);
-	qsort(r->frees.v, r->frees.n, sizeof(*r->frees.v), cmp_key);
-	qsort(r->opens.v, r->opens.n, sizeof(*r->opens.v), cmp_session);
+	SORT(r->closes, cmp_key);
+	SORT(r->releases, cmp_key);
+	SORT(r->frees, cmp_key);
+	SORT(r->opens, cmp_session);
 	for (size_t i = 0; i < r->opens.n; i++)
 		if (i == 0 || memcmp(r->opens.v[i].token, r->opens.v[n - 1].token,
 				     CONTIG_TOKEN_LEN) != 0)
@@ -257,7 +264,7 @@ static void plan_settle(struct contig_restore *r)
 	r->allocs.n = n;
 	/* Only sessions that still hold a buffer are worth keeping; the others
 	 * would be empty orphans. */
-	qsort(r->allocs.v, r->allocs.n, sizeof(*r->allocs.v), cmp_buffer);
+	SORT(r->allocs, cmp_buffer);
 	for (size_t i = n = 0; i < r->opens.n; i++)
 		if (r->allocs.n && bsearch(r->opens.v[i].token, r->allocs.v, r->allocs.n,
 					   sizeof(*r->allocs.v), cmp_token_buffer))

@@ -303,7 +303,7 @@ static uint64_t limit_value(const struct contig_session *s, const char *limit)
  * keeps such frames mapped (the common small buffer: the round trip then
  * passes no descriptor, which the client would only close). */
 static void send_alloc(struct contig_conn *conn, const struct contig_session *s, uint64_t seq,
-		       const struct contig_buffer *b)
+		       const struct contig_buffer *b, bool resent)
 {
 	const struct contig_pool *pool = b->pool;
 	uint64_t first = b->phys - b->phys % pool->page_len;
@@ -326,7 +326,9 @@ static void send_alloc(struct contig_conn *conn, const struct contig_session *s,
 	reply.status = CONTIG__STATUS__OK;
 	reply.body_case = CONTIG__REPLY__BODY_ALLOC;
 	reply.alloc = &alloc;
-	if (s->keeps_held_frames_mapped && nframes == 1 &&
+	/* (Not for a resent allocate: the frame's other buffers may be ones the
+	 * same restart kept from the client, which never mapped them.) */
+	if (!resent && s->keeps_held_frames_mapped && nframes == 1 &&
 	    contig_pool_frame_at(pool, first)->nbuffers > 1) {
 		alloc.has_frame_held = 1;
 		alloc.frame_held = 1;
@@ -373,13 +375,13 @@ static enum contig_rpc_result do_alloc(struct contig_conn *conn, struct contig_s
 	/* A client that reclaimed its session resends the allocate whose
 	 * reply the restart lost: if it was made, it is this buffer. */
 	if (s->nresume_seqs && (b = contig_session_buffer_by_seq(s, seq))) {
-		send_alloc(conn, s, seq, b);
+		send_alloc(conn, s, seq, b, true);
 		return CONTIG_RPC_DONE;
 	}
 	r = contig_session_alloc(s, &p, &field, &b);
 	switch (r) {
 	case 0:
-		send_alloc(conn, s, seq, b);
+		send_alloc(conn, s, seq, b, false);
 		return CONTIG_RPC_DONE;
 	case -EAGAIN:
 		return CONTIG_RPC_WAIT;

@@ -880,7 +880,8 @@ int contig_session_restore_done(struct contig_session *s)
 			s->slots[i].next_free = s->free_slot;
 			s->free_slot = i;
 		}
-	qsort(s->resume_seqs, s->nresume_seqs, sizeof(*s->resume_seqs), cmp_seq);
+	if (s->nresume_seqs)
+		qsort(s->resume_seqs, s->nresume_seqs, sizeof(*s->resume_seqs), cmp_seq);
 	/* A frame the journal gave the session but no buffer of it (the
 	 * record of the buffer was torn off) is dirty: recycle it. */
 	for (size_t i = 0; i < s->nholdings;) {

@@ -133,18 +133,6 @@ static int put_record(struct contig_journal *j, const ContigJournal__Record *msg
 	return 0;
 }
 
-int contig_journal_flush(struct contig_journal *j)
-{
-	(void)j; /* every record is in the page cache as it is added */
-	return 0;
-}
-
-bool contig_journal_pending(const struct contig_journal *j)
-{
-	(void)j;
-	return false;
-}
-
 const char *contig_journal_path(const struct contig_journal *j)
 {
 	return j->path;
@@ -302,11 +290,6 @@ int contig_journal_add(struct contig_journal *j, const struct contig_journal_rec
 		return -EINVAL;
 	}
 	return put_record(j, &rec);
-}
-
-int contig_journal_append(struct contig_journal *j, const struct contig_journal_record *rec)
-{
-	return contig_journal_add(j, rec);
 }
 
 void contig_journal_close(struct contig_journal *j)

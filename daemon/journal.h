@@ -55,24 +55,14 @@ struct contig_journal;
 int contig_journal_create(const char *path, struct contig_journal **ret_journal, char *err,
 			  size_t errlen);
 
-/* Flush what was added and rename the new journal over its path. Returns
- * 0 or -errno (the journal is then unusable: close it). */
+/* Rename the new journal over its path. Returns 0 or -errno (the journal
+ * is then unusable: close it). */
 int contig_journal_publish(struct contig_journal *journal);
 
-/* Add @rec to what the next contig_journal_flush() writes. Returns 0,
- * -ENOMEM, or -EMSGSIZE (a record over the format's limit: our bug). */
+/* Add @rec: stored into the file's mapping at once, so that it survives a
+ * crash of the process from the moment this returns. Returns 0, -ENOSPC or
+ * another -errno (the file could not grow), or -EMSGSIZE (our bug). */
 int contig_journal_add(struct contig_journal *journal, const struct contig_journal_record *rec);
-
-/* Is anything added and not yet written? */
-bool contig_journal_pending(const struct contig_journal *journal);
-
-/* Write what was added with one write(2). On failure (-ENOSPC, -EIO, a
- * short write) the file is cut back to its last whole record and what was
- * added is dropped. Returns 0 or -errno. */
-int contig_journal_flush(struct contig_journal *journal);
-
-/* contig_journal_add() and contig_journal_flush() of one record. */
-int contig_journal_append(struct contig_journal *journal, const struct contig_journal_record *rec);
 
 /* Where it lives (once published). */
 const char *contig_journal_path(const struct contig_journal *journal);
@@ -80,7 +70,7 @@ const char *contig_journal_path(const struct contig_journal *journal);
 /* Bytes written so far (header included). */
 uint64_t contig_journal_len(const struct contig_journal *journal);
 
-/* Close (what was added and not flushed is dropped); accepts NULL. */
+/* Close; accepts NULL. */
 void contig_journal_close(struct contig_journal *journal);
 
 /* Replay the journal at @path: @cb gets every whole record in order (a

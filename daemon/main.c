@@ -614,8 +614,7 @@ static void on_signal(uv_signal_t *handle, int signum)
 	struct daemon *d = handle->data;
 	uint32_t nkeep = 0, nbufs = 0;
 
-	if (d->pools.journal && contig_journal_flush(d->pools.journal) == 0 &&
-	    !d->pools.journal_failed)
+	if (d->pools.journal && !d->pools.journal_failed)
 		nkeep = sessions_to_keep(&d->pools, &nbufs);
 	d->keep = nkeep > 0;
 	d->pools.keep_sessions = d->keep;
@@ -655,8 +654,6 @@ static void on_grace(uv_timer_t *timer)
 			   s->nbuffers, s->nframes);
 		contig_session_free(s);
 	}
-	if (d->pools.journal && contig_journal_flush(d->pools.journal) < 0)
-		d->pools.journal_failed = true; /* server.c gives it up at the next reply */
 	uv_close((uv_handle_t *)&d->grace, NULL);
 	d->grace_started = false;
 }

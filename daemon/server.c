@@ -366,22 +366,20 @@ static int queue_reply(struct contig_conn *c, const void *data, size_t len, cons
 	return 0;
 }
 
-/* The journal's records of what a reply is about reach the file before
- * the reply leaves. If the journal cannot be written, it is given up
- * (removed: an incomplete one would restore a wrong state) and the daemon
- * serves on without it; sessions then do not survive a restart. */
-static void journal_sync(struct contig_server *srv)
+/* A record the journal could not take (its file could not grow: /run is
+ * full) makes it incomplete: it is given up (removed: an incomplete one
+ * would restore a wrong state) before the reply that depends on the record
+ * leaves, and the daemon serves on without it; sessions then do not
+ * survive a restart. */
+static void journal_check(struct contig_server *srv)
 {
 	struct contig_pools *env = srv->pools;
-	int r = 0;
 
-	if (!env->journal || (!contig_journal_pending(env->journal) && !env->journal_failed))
+	if (!env->journal || !env->journal_failed)
 		return;
-	r = env->journal_failed ? -ENOMEM : contig_journal_flush(env->journal);
-	if (r == 0)
-		return;
-	contig_log(LOG_ERR, "journal %s: %s: from now on sessions do not survive a restart "
-		   "of contigd", contig_journal_path(env->journal), strerror(-r));
+	contig_log(LOG_ERR, "journal %s: a record could not be added (is /run full?): from "
+		   "now on sessions do not survive a restart of contigd",
+		   contig_journal_path(env->journal));
 	unlink(contig_journal_path(env->journal));
 	contig_journal_close(env->journal);
 	env->journal = NULL;
@@ -395,7 +393,7 @@ int contig_server_send(struct contig_conn *c, const void *data, size_t len, cons
 
 	if (c->closing)
 		return -EPIPE;
-	journal_sync(c->server);
+	journal_check(c->server);
 	if (!c->out)
 		r = contig_fdpass_send(c->fd, data, len, fds, nfds, MSG_DONTWAIT);
 	if (r == -EAGAIN) {
@@ -480,7 +478,7 @@ static void handle(struct contig_conn *c, const uint8_t *data, size_t len)
 	srv->counters.nsessions = srv->nconns;
 	srv->nrequests++;
 	res = contig_rpc_handle(c, c->session, &c->hello_done, &srv->counters, data, len);
-	journal_sync(srv); /* a request that sent no reply may have added records */
+	journal_check(srv); /* a request that sent no reply may have added records */
 	journal_compact(srv);
 	if (res == CONTIG_RPC_WAIT && !c->waiting) {
 		c->waiting = malloc(len);

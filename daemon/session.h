@@ -69,7 +69,7 @@ struct contig_pools {
 	size_t nusers;
 	struct contig_session *sessions; /* all of them, newest first */
 	/* Restarts (restore.c): with a journal, every change to what a session
-	 * owns is added to it (written before the reply: server.c flushes). */
+	 * owns is added to it (in the file as it is added, before the reply). */
 	struct contig_journal *journal; /* NULL: sessions do not survive a restart */
 	bool journal_failed;            /* an add failed: the journal is incomplete */
 	bool keep_sessions;             /* stopping: freeing a session leaves its frames

@@ -134,7 +134,7 @@ static void write_journal(struct contig_journal_record *recs, size_t n, off_t *e
 	ends[0] = (off_t)contig_journal_len(j);
 	for (size_t i = 0; i < n; i++) {
 		recs[i] = random_record();
-		if (contig_journal_append(j, &recs[i]) < 0)
+		if (contig_journal_add(j, &recs[i]) < 0)
 			bail_out("append: %s", strerror(errno));
 		ends[i + 1] = (off_t)contig_journal_len(j);
 	}
@@ -192,7 +192,7 @@ static void test_left_open(void)
 			    contig_journal_publish(j) < 0)
 				_exit(2);
 			for (size_t i = 0; i < n; i++)
-				if (contig_journal_append(j, &recs[i]) < 0)
+				if (contig_journal_add(j, &recs[i]) < 0)
 					_exit(3);
 			_exit(0); /* no close: as a crash leaves it */
 		}

@@ -52,7 +52,7 @@ JOURNAL_PROTO_C := $(B)/proto/journal.pb-c.c
 JOURNAL_PROTO_H := $(B)/proto/journal.pb-c.h
 
 DAEMON_SRCS := $(wildcard daemon/*.c) proto/fdpass.c
-LIB_SRCS := $(wildcard client/*.c) proto/fdpass.c
+LIB_SRCS := $(filter-out client/contig_dpdk.c,$(wildcard client/*.c)) proto/fdpass.c
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/*.c))
 INTEGRATION_TESTS := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,\
 	$(filter-out tests/integration/harness.c,$(wildcard tests/integration/*.c)))
@@ -65,7 +65,7 @@ DAEMON_OBJS := $(call obj,$(DAEMON_SRCS)) $(B)/obj/proto/contig.pb-c.o \
 	$(B)/obj/proto/journal.pb-c.o
 LIB_OBJS := $(call obj,$(LIB_SRCS)) $(B)/obj/proto/contig.pb-c.o
 
-all: $(B)/contigd $(B)/contigctl $(B)/libcontig.a $(B)/libcontig.so
+all: $(B)/contigd $(B)/contigctl $(B)/libcontig.a $(B)/libcontig.so dpdk
 
 $(PROTO_C) $(PROTO_H): proto/contig.proto
 	@mkdir -p $(B)/proto
@@ -137,6 +137,24 @@ $(B)/bench/bench_range: $(B)/obj/daemon/range.o
 $(B)/bench/%: $(B)/obj/bench/%.o $(B)/obj/bench/common.o $(B)/libcontig.a
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) $(PKG_LIBS) -lpthread
+
+# libcontig_dpdk (contigd buffers as DPDK heaps and external mbuf memory)
+# and the DPDK example on it: built only when Debian's libdpdk-dev is
+# installed (`pkg-config libdpdk`), as `make all` then says.
+DPDK_ALL := $(if $(DPDK_LIBS),$(B)/libcontig_dpdk.a $(B)/examples/dpdk_l2fwd_contig)
+DPDK_FLAGS = $(DPDK_CFLAGS) -DALLOW_EXPERIMENTAL_API -Wno-missing-prototypes -Wno-shadow -Wno-strict-prototypes
+$(B)/obj/client/contig_dpdk.o $(B)/obj/examples/dpdk_l2fwd_contig.o: override CFLAGS += $(DPDK_FLAGS)
+$(B)/libcontig_dpdk.a: $(B)/obj/client/contig_dpdk.o
+	rm -f $@
+	$(AR) rcs $@ $^
+$(B)/examples/dpdk_l2fwd_contig: $(B)/obj/examples/dpdk_l2fwd_contig.o $(B)/libcontig_dpdk.a \
+		$(B)/libcontig.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lrte_net_ring $(DPDK_LIBS) \
+		$(shell pkg-config --libs libprotobuf-c 2>/dev/null) -lpthread
+dpdk: $(DPDK_ALL)
+	@$(if $(DPDK_LIBS),:,echo "libdpdk-dev is not installed: libcontig_dpdk and the DPDK example are not built (apt-get install libdpdk-dev)")
+.PHONY: dpdk
 
 # A program that includes only contig_wdm.h and links -lcontig must build
 # warning-free as C and as C++ (test_header runs both against a daemon).
@@ -270,6 +288,10 @@ install: all $(INSTALL_GEN)
 		chmod 0644 $(DESTDIR)$(MANDIR)/man3/$$f.3 || exit 1; \
 	done
 	install -D -m 0644 README.md $(DESTDIR)$(DOCDIR)/README.md
+ifneq ($(DPDK_LIBS),)
+	install -D -m 0644 $(B)/libcontig_dpdk.a $(DESTDIR)$(LIBDIR)/libcontig_dpdk.a
+	install -D -m 0644 client/contig_dpdk.h $(DESTDIR)$(INCLUDEDIR)/contig_dpdk.h
+endif
 ifneq ($(CONF),)
 	install -d -m 0755 $(CONFDIR)
 	if [ -e $(CONFDIR)/contigd.conf ]; then \
@@ -290,7 +312,8 @@ uninstall:
 		$(DESTDIR)$(SYSUSERSDIR)/contigd.conf $(DESTDIR)$(MANDIR)/man8/contigd.8 \
 		$(DESTDIR)$(MANDIR)/man1/contigctl.1 $(DESTDIR)$(MANDIR)/man3/libcontig.3 \
 		$(patsubst %,$(DESTDIR)$(MANDIR)/man3/%.3,$(MAN3_LINKS)) \
-		$(DESTDIR)$(DOCDIR)/README.md $(CONFDIR)/contigd.conf.dist
+		$(DESTDIR)$(DOCDIR)/README.md $(CONFDIR)/contigd.conf.dist \
+		$(DESTDIR)$(LIBDIR)/libcontig_dpdk.a $(DESTDIR)$(INCLUDEDIR)/contig_dpdk.h
 	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null
 	if [ -n "$(CONF)" ] && cmp -s $(CONF) $(CONFDIR)/contigd.conf; then \
 		rm -f $(CONFDIR)/contigd.conf; rmdir $(CONFDIR) 2>/dev/null || true; \

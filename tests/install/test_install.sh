@@ -84,6 +84,10 @@ man3_links="contig_alloc_req_init contig_connect contig_disconnect contig_alloc
 	MmAllocateContiguousMemorySpecifyCache MmAllocateContiguousMemorySpecifyCacheNode
 	MmFreeContiguousMemory MmFreeContiguousMemorySpecifyCache MmGetPhysicalAddress
 	NdisAllocateMemoryWithTagPriority NdisFreeMemory ContigWdmClient"
+# libcontig_dpdk is built and installed only where libdpdk-dev is.
+dpdk=
+pkg-config --exists libdpdk 2>/dev/null &&
+	dpdk="usr/lib/libcontig_dpdk.a:644 usr/include/contig_dpdk.h:644"
 expected="
 usr/sbin/contigd:755
 usr/bin/contigctl:755
@@ -100,6 +104,7 @@ usr/share/man/man1/contigctl.1:644
 usr/share/man/man3/libcontig.3:644
 usr/share/doc/contigd/README.md:644
 $conf
+$dpdk
 $(for f in $man3_links; do echo "usr/share/man/man3/$f.3:644"; done)
 "
 why=

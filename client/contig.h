@@ -74,7 +74,7 @@ struct contig_alloc_req {
 	uint64_t boundary;     /* 0, or a power of two >= len the buffer never crosses */
 	uint64_t align;        /* 0 (4 KiB), or a power of two for the physical start */
 	int cache_type;        /* enum contig_cache_type */
-	int node;              /* a NUMA node, or CONTIG_NODE_ANY */
+	int node;              /* a NUMA node, or CONTIG_NODE_ANY (the calling CPU's node first) */
 	uint32_t tag;          /* pool tag, for accounting (per-tag stats) */
 	uint32_t priority;     /* EX_POOL_PRIORITY value: CONTIG_PRIORITY_* */
 	uint64_t user_data;    /* not sent; kept with the buffer for the caller */
@@ -277,6 +277,77 @@ CONTIG_EXPORT int contig_report_misuse(struct contig_client *client, const char 
 
 /* The reason for the last failure in this thread ("" if none). */
 CONTIG_EXPORT const char *contig_last_message(void);
+
+/* ---- Cache maintenance (README.md, "Cache types") ----
+ *
+ * Every buffer is mapped write-back, whatever its cache type: Linux user
+ * space cannot change how the CPU caches RAM. A cache type instead says
+ * which maintenance a driver does around DMA, with these calls, on a
+ * range [offset, offset + len) of a live buffer (widened to whole cache
+ * lines, which never leave the buffer):
+ *
+ *   CONTIG_CACHED, CONTIG_HARDWARE_COHERENT_CACHED: coherent, no cache
+ *     maintenance; sync_for_device is an sfence (orders non-temporal
+ *     stores before a later doorbell), sync_for_cpu a compiler barrier.
+ *   CONTIG_NON_CACHED, CONTIG_NON_CACHED_UNORDERED, CONTIG_WRITE_COMBINED,
+ *   CONTIG_USWC_CACHED: sync_for_device writes every line back to memory
+ *     (clwb, else clflushopt, else clflush) and fences; sync_for_cpu
+ *     writes back and evicts every line (clflushopt, else clflush) and
+ *     mfences, so the CPU's next loads come from memory.
+ *
+ * Ownership as in the kernel's DMA API: sync_for_device before the device
+ * reads or writes the range, sync_for_cpu after it wrote and before the
+ * CPU reads; the CPU must not write the range in between (an eviction
+ * writes a line the CPU dirtied back over what the device wrote). On CPUs
+ * other than x86-64 both calls are only a full memory barrier, with no
+ * cache maintenance (see contig_get_cache_info()): correct only where DMA
+ * is cache-coherent. The CPU's choice is made once, at the first call;
+ * $CONTIGD_CACHE_FLUSH then ("clflushopt", "clflush", "none") may lower it.
+ */
+
+/* Make what the CPU wrote in [@offset, @offset + @len) of @buf visible to
+ * a device, as @buf's cache type needs. @buf is the struct libcontig
+ * filled (contig_alloc(), contig_buffer_of()). Returns 0; -ENOENT if @buf
+ * is not a live buffer of @client (freed, another client's, or altered);
+ * -EINVAL if the range is not inside it (@offset + @len past buf->len, or
+ * overflowing; @len 0 is fine); -ECONNRESET once the session is lost.
+ * Takes @client's lock only for the lookup; any thread, but not while
+ * another frees @buf. */
+CONTIG_EXPORT int contig_sync_for_device(struct contig_client *client,
+					 const struct contig_buffer *buf, uint64_t offset,
+					 uint64_t len);
+
+/* Make what a device wrote in [@offset, @offset + @len) of @buf visible to
+ * the CPU, as @buf's cache type needs: for a non-coherent type, no line of
+ * the range stays in this CPU's caches. Returns as
+ * contig_sync_for_device(). */
+CONTIG_EXPORT int contig_sync_for_cpu(struct contig_client *client,
+				      const struct contig_buffer *buf, uint64_t offset,
+				      uint64_t len);
+
+/* Copy @len bytes from @src to @dst with non-temporal (streaming) stores,
+ * which bypass the cache as a write-combined mapping would, then sfence:
+ * for filling CONTIG_WRITE_COMBINED and CONTIG_USWC_CACHED buffers (any
+ * memory will do; any alignment of either side). Not for overlapping
+ * ranges. Without non-temporal stores (not x86-64, or
+ * CONTIGD_CACHE_FLUSH=none), memcpy() and a full memory barrier. The
+ * destination's lines are not in the cache afterwards only as far as the
+ * CPU honours the hint; sync_for_device is still the call that guarantees
+ * it. Any thread. */
+CONTIG_EXPORT void contig_copy_to_wc(void *dst, const void *src, size_t len);
+
+/* How this CPU's cache maintenance is done, as the sync calls do it. */
+struct contig_cache_info {
+	uint32_t line_len;      /* bytes one flush instruction covers */
+	const char *write_back; /* sync_for_device: "clwb", "clflushopt", "clflush",
+				 * or "none" (the portable fallback: a fence only) */
+	const char *invalidate; /* sync_for_cpu: "clflushopt", "clflush" or "none" */
+	int nt_stores;          /* contig_copy_to_wc() uses non-temporal stores */
+};
+
+/* Fill *ret_info (static strings). Detects the CPU on first use. Any
+ * thread. */
+CONTIG_EXPORT void contig_get_cache_info(struct contig_cache_info *ret_info);
 
 #ifdef __cplusplus
 }

@@ -4,12 +4,17 @@
  * DPDK starts with no hugepages of its own (--no-huge: its small default
  * heap is ordinary memory and holds only EAL bookkeeping), then:
  *
- *   1. takes an 8 MiB contigd buffer and makes it the DPDK malloc heap
- *      "contigd" (contig_dpdk_heap_alloc()), whose socket id every later
- *      allocation names;
- *   2. creates on that heap an mbuf pool, the two rings that are the
- *      queues of two net_ring ports (rte_eth_from_rings()), and a 3 MiB
- *      RTE_MEMZONE_IOVA_CONTIG memzone, as a descriptor area would be;
+ *   1. takes four contigd buffers, one of 4 MiB and three of 2 MiB, and
+ *      makes them the DPDK malloc heap "contigd" (contig_dpdk_heap_alloc()
+ *      for each), whose socket id every later allocation names. A heap
+ *      may be in pieces: no DPDK allocation spans two, so each stays
+ *      physically contiguous, and the daemon needs only two adjacent
+ *      frames, for the memzone. (Each mempool takes about 1.6 MiB of
+ *      heap for its per-lcore caches alone.)
+ *   2. creates on that heap a 3 MiB RTE_MEMZONE_IOVA_CONTIG memzone, as a
+ *      descriptor area would be (first: it is the one that needs the
+ *      larger piece), an mbuf pool, and the two rings that are the queues
+ *      of two net_ring ports (rte_eth_from_rings());
  *   3. creates a second mbuf pool whose data rooms are a separate contigd
  *      buffer registered as external memory
  *      (contig_dpdk_extbuf_pool_create());
@@ -30,6 +35,7 @@
  *
  * Output lines, one record each, for a reader or a test:
  *   mbuf <pool> <data virt> <data iova> <room len> <header virt> <header iova>
+ *   heap <name> socket <id> phys <phys> len <len>   (one per piece)
  *   ring <name> <virt> <iova> <len>
  *   memzone <name> <virt> <iova> <len>
  *   tx <port> <iova>                    (the IOVA programmed for each packet)
@@ -58,9 +64,10 @@
 #include "contig_dpdk.h"
 
 #define HEAP_NAME "contigd"
-#define HEAP_LEN (8u << 20)
+#define HEAP_PIECES 4
+static const uint64_t heap_piece_len[HEAP_PIECES] = { 4u << 20, 2u << 20, 2u << 20, 2u << 20 };
 #define EXT_LEN (4u << 20)
-#define NB_MBUF 1023u
+#define NB_MBUF 511u
 #define NB_EXT_MBUF 511u
 #define RING_SIZE 1024u
 #define MEMZONE_LEN (3u << 20)
@@ -190,7 +197,7 @@ int main(int argc, char **argv)
 	struct rte_mbuf *pkts[MAX_BURST];
 	struct contig_client *client;
 	struct contig_alloc_req req;
-	struct contig_buffer heap_buf, ext_buf;
+	struct contig_buffer heap_bufs[HEAP_PIECES], ext_buf;
 	struct rte_mempool *pool, *ext_pool;
 	struct rte_ring *ring_ab, *ring_ba;
 	const struct rte_memzone *mz;
@@ -227,14 +234,22 @@ int main(int argc, char **argv)
 		die("contig_connect", -r);
 
 	/* 1. The heap. */
-	contig_alloc_req_init(&req, HEAP_LEN);
-	socket_id = contig_dpdk_heap_alloc(client, HEAP_NAME, &req, &heap_buf);
-	if (socket_id < 0)
-		die("contig_dpdk_heap_alloc", -socket_id);
-	printf("heap %s socket %d phys %#" PRIx64 " len %" PRIu64 "\n", HEAP_NAME, socket_id,
-	       heap_buf.phys, heap_buf.len);
+	socket_id = -1;
+	for (unsigned i = 0; i < HEAP_PIECES; i++) {
+		contig_alloc_req_init(&req, heap_piece_len[i]);
+		r = contig_dpdk_heap_alloc(client, HEAP_NAME, &req, &heap_bufs[i]);
+		if (r < 0)
+			die("contig_dpdk_heap_alloc", -r);
+		socket_id = r;
+		printf("heap %s socket %d phys %#" PRIx64 " len %" PRIu64 "\n", HEAP_NAME, socket_id,
+		       heap_bufs[i].phys, heap_bufs[i].len);
+	}
 
 	/* 2. Everything on it. */
+	mz = rte_memzone_reserve_aligned("descriptors", MEMZONE_LEN, socket_id,
+					 RTE_MEMZONE_IOVA_CONTIG, 4096);
+	if (!mz)
+		die("rte_memzone_reserve_aligned", rte_errno);
 	pool = rte_pktmbuf_pool_create("heap_pool", NB_MBUF, 32, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
 				       socket_id);
 	if (!pool)
@@ -243,10 +258,6 @@ int main(int argc, char **argv)
 	ring_ba = rte_ring_create("ba", RING_SIZE, socket_id, RING_F_SP_ENQ | RING_F_SC_DEQ);
 	if (!ring_ab || !ring_ba)
 		die("rte_ring_create", rte_errno);
-	mz = rte_memzone_reserve_aligned("descriptors", MEMZONE_LEN, socket_id,
-					 RTE_MEMZONE_IOVA_CONTIG, 4096);
-	if (!mz)
-		die("rte_memzone_reserve_aligned", rte_errno);
 
 	/* 3. The pool with external data rooms. */
 	contig_alloc_req_init(&req, EXT_LEN);
@@ -312,7 +323,8 @@ int main(int argc, char **argv)
 	r = contig_free(client, ext_buf.virt);
 	if (r < 0)
 		die("contig_free", -r);
-	r = contig_dpdk_heap_free(client, HEAP_NAME, &heap_buf);
+	for (unsigned i = 0; i < HEAP_PIECES && r == 0; i++)
+		r = contig_dpdk_heap_free(client, HEAP_NAME, &heap_bufs[i]);
 	if (r < 0)
 		die("contig_dpdk_heap_free (is something still allocated on the heap?)", -r);
 	contig_disconnect(client);

@@ -152,6 +152,15 @@ $(B)/examples/dpdk_l2fwd_contig: $(B)/obj/examples/dpdk_l2fwd_contig.o $(B)/libc
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ -lrte_net_ring $(DPDK_LIBS) \
 		$(shell pkg-config --libs libprotobuf-c 2>/dev/null) -lpthread
+# Its call-by-call test, a DPDK application itself: with the integration
+# tests (prove, valgrind, asan) where it is built.
+DPDK_TESTS := $(if $(DPDK_LIBS),$(B)/tests/dpdk/test_dpdk_api)
+INTEGRATION_TESTS += $(DPDK_TESTS)
+$(B)/obj/tests/dpdk/test_dpdk_api.o: override CFLAGS += $(DPDK_FLAGS)
+$(B)/tests/dpdk/test_dpdk_api: $(B)/obj/tests/dpdk/test_dpdk_api.o \
+		$(B)/obj/tests/integration/harness.o $(B)/libcontig_dpdk.a $(B)/libcontig.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(DPDK_LIBS) $(PKG_LIBS) -lpthread
 dpdk: $(DPDK_ALL)
 	@$(if $(DPDK_LIBS),:,echo "libdpdk-dev is not installed: libcontig_dpdk and the DPDK example are not built (apt-get install libdpdk-dev)")
 .PHONY: dpdk

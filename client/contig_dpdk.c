@@ -90,6 +90,35 @@ static rte_iova_t *iova_table(const struct contig_buffer *buf, uint64_t page_len
 	return iovas;
 }
 
+struct range {
+	uintptr_t start, end;
+	bool overlaps;
+};
+
+/* rte_memseg_list_walk() callback: does @msl overlap the range @arg? */
+static int overlap_one(const struct rte_memseg_list *msl, void *arg)
+{
+	struct range *r = arg;
+	uintptr_t start = (uintptr_t)msl->base_va, end = start + msl->len;
+
+	if (start < r->end && r->start < end) {
+		r->overlaps = true;
+		return 1; /* stop */
+	}
+	return 0;
+}
+
+/* Is any byte of [virt, virt + len) DPDK memory already? DPDK itself
+ * accepts the same memory in a heap twice, and would then hand it out
+ * twice. */
+static bool known_to_dpdk(const void *virt, uint64_t len)
+{
+	struct range r = { (uintptr_t)virt, (uintptr_t)virt + len, false };
+
+	rte_memseg_list_walk(overlap_one, &r);
+	return r.overlaps;
+}
+
 /* Does the heap on @socket_id hold no memory at all? */
 static bool heap_empty(int socket_id)
 {
@@ -116,6 +145,8 @@ int contig_dpdk_heap_attach(struct contig_client *client, const char *heap_name,
 	page_len = dpdk_page_len(live.virt, live.len, live.page_len);
 	if (!page_len)
 		return fail(-EINVAL);
+	if (known_to_dpdk(live.virt, live.len))
+		return fail(-EEXIST);
 	iovas = iova_table(&live, page_len, &n);
 	if (!iovas)
 		return fail(-ENOMEM);
@@ -216,6 +247,10 @@ static int extmem_register(struct contig_client *client, const struct contig_buf
 		page_len = dpdk_page_len(live.virt, live.len, live.page_len);
 		if (!page_len) {
 			r = -EINVAL;
+			break;
+		}
+		if (known_to_dpdk(live.virt, live.len)) {
+			r = -EEXIST;
 			break;
 		}
 		iovas = iova_table(&live, page_len, &n);

@@ -57,7 +57,8 @@ extern "C" {
  * socket id (>= 0) to pass to DPDK's *_socket() calls; -ENOENT (@buf is not
  * a live buffer of @client), -EINVAL (not page-aligned; a bad name), or
  * what DPDK returns (-ENOSPC: 32 heaps or 128 segment lists in use,
- * -EEXIST: that memory is in a heap already). */
+ * -EEXIST: some of that memory is DPDK's already, in a heap or registered
+ * as external memory: DPDK itself would take it twice). */
 int contig_dpdk_heap_attach(struct contig_client *client, const char *heap_name,
 			    const struct contig_buffer *buf);
 

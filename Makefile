@@ -107,6 +107,7 @@ $(B)/contigctl: $(B)/obj/tools/contigctl.o $(B)/obj/tools/json.o $(B)/obj/tools/
 # Unit tests: one executable per pure module, built from its sources.
 $(B)/tests/unit/test_range: $(B)/obj/tests/unit/test_range.o $(B)/obj/daemon/range.o
 $(B)/tests/unit/test_config: $(B)/obj/tests/unit/test_config.o $(B)/obj/daemon/config.o
+$(B)/tests/unit/test_select: $(B)/obj/tests/unit/test_select.o $(B)/obj/daemon/select.o
 $(B)/tests/unit/test_journal: $(B)/obj/tests/unit/test_journal.o $(B)/obj/daemon/journal.o \
 	$(B)/obj/proto/journal.pb-c.o
 $(B)/tests/unit/test_journal: override LDLIBS += $(shell pkg-config --libs libprotobuf-c 2>/dev/null) -lz

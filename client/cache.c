@@ -168,8 +168,9 @@ static void lines_clflush(uint8_t *p, const uint8_t *end, size_t line)
 static void lines_flush(enum flush_op op, uint8_t *virt, uint64_t len, bool for_cpu)
 {
 	uintptr_t mask = ~(uintptr_t)(cpu.line_len - 1);
-	uint8_t *p = (uint8_t *)((uintptr_t)virt & mask);
 	const uint8_t *end = virt + len;
+	/* (An empty range flushes no line, only fences.) */
+	uint8_t *p = len ? (uint8_t *)((uintptr_t)virt & mask) : virt;
 
 	switch (op) {
 #if CACHE_X86

@@ -22,7 +22,10 @@
  * bytes; a socket path must fit in sun_path with its NUL; a node is at most
  * CONFIG_MAX_NODE; a (node, page size) may appear once, so there are at most
  * (CONFIG_MAX_NODE + 1) * 2 pools, which keeps the quadratic duplicate
- * check and the one-at-a-time array growth cheap.
+ * check and the one-at-a-time array growth cheap. Node "all" is one more
+ * node (CONTIG_POOL_ALL_NODES) to these rules: it may appear once per page
+ * size, and is expanded only by contig_config_expand_all(), which is given
+ * the nodes (the config never looks at the machine).
  *
  * Main thread only (strerror()).
  */
@@ -63,6 +66,8 @@ const char contig_config_default[] =
 	"# pool = NODE:PAGESIZE:SIZE\n"
 	"#     Reserve SIZE bytes of PAGESIZE (2M or 1G) pages on NUMA node NODE.\n"
 	"#     Repeat for more nodes or page sizes. Sizes take K, M, G or T.\n"
+	"#     NODE \"all\": SIZE on every node that has memory, except where a\n"
+	"#     pool of that page size names the node (all:2M:64M, 1:2M:256M).\n"
 	"#     256 MiB of 2 MiB pages on node 0:\n"
 	"pool = 0:2M:256M\n"
 	"\n"
@@ -281,9 +286,11 @@ int contig_config_parse_pool(const char *text, struct contig_pool_spec *ret_spec
 	size = c2 + 1;
 	size_n = strlen(size);
 
-	if (node_parse(text, c1 - text, &spec.node) < 0) {
-		say(err, errlen, "pool \"%s\": node \"%.*s\" is not a number from 0 to %d", text,
-		    prec(c1 - text), text, CONFIG_MAX_NODE);
+	if (c1 - text == 3 && !strncmp(text, "all", 3)) {
+		spec.node = CONTIG_POOL_ALL_NODES;
+	} else if (node_parse(text, c1 - text, &spec.node) < 0) {
+		say(err, errlen, "pool \"%s\": node \"%.*s\" is not \"all\" or a number from 0 to %d",
+		    text, prec(c1 - text), text, CONFIG_MAX_NODE);
 		return -EINVAL;
 	}
 	if (size_parse(page, page_n, &spec.page_len) < 0) {
@@ -342,10 +349,15 @@ static int pool_line(struct contig_config *cfg, const char *value, const char *s
 	if (contig_config_parse_pool(value, &spec, why, sizeof(why)) < 0)
 		return line_fail(err, errlen, source, lineno, "pool", "%s", why);
 	for (i = 0; i < cfg->npools; i++) {
-		if (cfg->pools[i].node == spec.node && cfg->pools[i].page_len == spec.page_len)
+		if (cfg->pools[i].node != spec.node || cfg->pools[i].page_len != spec.page_len)
+			continue;
+		if (spec.node == CONTIG_POOL_ALL_NODES)
 			return line_fail(err, errlen, source, lineno, "pool",
-					 "pool \"%s\": node %d already has a %s pool", value,
-					 spec.node, page_name(spec.page_len));
+					 "pool \"%s\": a %s pool on every node is already given",
+					 value, page_name(spec.page_len));
+		return line_fail(err, errlen, source, lineno, "pool",
+				 "pool \"%s\": node %d already has a %s pool", value, spec.node,
+				 page_name(spec.page_len));
 	}
 	if (contig_config_set_pool(cfg, &spec) < 0) {
 		say(err, errlen, "%s:%u: out of memory", source, lineno);
@@ -706,6 +718,49 @@ int contig_config_set_pool(struct contig_config *cfg, const struct contig_pool_s
 	return 0;
 }
 
+/* Does @cfg have a pool of @page_len named by node @node? */
+static bool has_node_pool(const struct contig_config *cfg, int node, uint64_t page_len)
+{
+	for (size_t i = 0; i < cfg->npools; i++)
+		if (cfg->pools[i].node == node && cfg->pools[i].page_len == page_len)
+			return true;
+	return false;
+}
+
+int contig_config_expand_all(struct contig_config *cfg, const int *nodes, size_t nnodes)
+{
+	struct contig_pool_spec *pools;
+	size_t n = 0;
+
+	if (nnodes > CONFIG_MAX_NODE + 1)
+		return -EINVAL;
+	/* At most one "all" per page size, each at most nnodes pools. */
+	pools = calloc(cfg->npools * (nnodes + 1) + 1, sizeof(*pools));
+	if (!pools)
+		return -ENOMEM;
+	for (size_t i = 0; i < cfg->npools; i++) {
+		const struct contig_pool_spec *spec = &cfg->pools[i];
+
+		if (spec->node != CONTIG_POOL_ALL_NODES) {
+			pools[n++] = *spec;
+			continue;
+		}
+		for (size_t k = 0; k < nnodes; k++) {
+			bool dup = has_node_pool(cfg, nodes[k], spec->page_len);
+
+			for (size_t j = 0; j < n && !dup; j++)
+				dup = pools[j].node == nodes[k] && pools[j].page_len == spec->page_len;
+			if (!dup)
+				pools[n++] = (struct contig_pool_spec){ nodes[k], spec->page_len,
+									spec->len };
+		}
+	}
+	free(cfg->pools);
+	cfg->pools = pools;
+	cfg->npools = n;
+	return 0;
+}
+
 /* @len as the file would say it: with the largest unit that divides it. */
 static void format_size(uint64_t len, char *buf, size_t buflen)
 {
@@ -734,7 +789,10 @@ void contig_config_print(const struct contig_config *cfg, FILE *out)
 			for (size_t p = 0; p < cfg->npools; p++) {
 				format_size(cfg->pools[p].page_len, a, sizeof(a));
 				format_size(cfg->pools[p].len, b, sizeof(b));
-				fprintf(out, "pool = %d:%s:%s\n", cfg->pools[p].node, a, b);
+				if (cfg->pools[p].node == CONTIG_POOL_ALL_NODES)
+					fprintf(out, "pool = all:%s:%s\n", a, b);
+				else
+					fprintf(out, "pool = %d:%s:%s\n", cfg->pools[p].node, a, b);
 			}
 			break;
 		case KEY_PATH:

@@ -52,8 +52,13 @@
 /* The configuration used when no --config is given. */
 extern const char contig_config_default[];
 
+/* A pool spec's node meaning "this much on every node that has memory"
+ * ("all:2M:64M"): kept as written in the configuration (printed back as
+ * "all"), and expanded by contig_config_expand_all() at startup. */
+#define CONTIG_POOL_ALL_NODES (-1)
+
 struct contig_pool_spec {
-	int node;
+	int node; /* 0..CONFIG_MAX_NODE, or CONTIG_POOL_ALL_NODES */
 	uint64_t page_len;
 	uint64_t len;
 };
@@ -106,7 +111,8 @@ struct contig_config {
  * *ret_len, or -EINVAL (empty, junk, or overflow). */
 int contig_parse_size(const char *text, uint64_t *ret_len);
 
-/* Parse "NODE:PAGESIZE:SIZE" (e.g. "0:2M:64M"). Returns 0 and fills
+/* Parse "NODE:PAGESIZE:SIZE" (e.g. "0:2M:64M"; NODE "all" gives
+ * CONTIG_POOL_ALL_NODES). Returns 0 and fills
  * *ret_spec, or -EINVAL with a reason written to @err (if not NULL). */
 int contig_config_parse_pool(const char *text, struct contig_pool_spec *ret_spec,
 			     char *err, size_t errlen);
@@ -125,6 +131,15 @@ int contig_config_load(const char *path, struct contig_config *ret_cfg, char *er
 /* Add @spec to @cfg, or replace the pool with the same (node, page size).
  * Returns 0 or -ENOMEM. */
 int contig_config_set_pool(struct contig_config *cfg, const struct contig_pool_spec *spec);
+
+/* Replace each pool of every node (CONTIG_POOL_ALL_NODES) in @cfg by one
+ * pool of its page size and size per node of @nodes (@nnodes node numbers,
+ * the nodes that have memory), in their order, at its place, except on a
+ * node that has a pool of that page size of its own: a pool named by node
+ * wins over "all". Pure: the caller finds the nodes. Returns 0, -EINVAL
+ * (more than CONFIG_MAX_NODE + 1 nodes) or -ENOMEM, with @cfg untouched on
+ * error. */
+int contig_config_expand_all(struct contig_config *cfg, const int *nodes, size_t nnodes);
 
 /* Write the effective configuration @cfg to @out in the file's syntax,
  * every key in the order of the parser's key table, one line each (a pool

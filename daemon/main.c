@@ -118,7 +118,8 @@ static void usage(FILE *out)
 		"  --config FILE   read the configuration from FILE (default: built in)\n"
 		"  --socket PATH   listen on PATH (default %s)\n"
 		"  --pool SPEC     reserve SIZE bytes of PAGESIZE (2M or 1G) pages on NODE,\n"
-		"                  e.g. 0:2M:64M; repeatable; replaces the configuration's pools\n"
+		"                  e.g. 0:2M:64M (NODE all: every node with memory);\n"
+		"                  repeatable; replaces the configuration's pools\n"
 		"  --print-config  print the built-in configuration and exit\n"
 		"  --check-config FILE\n"
 		"                  check FILE (with any --socket and --pool given), print the\n"
@@ -446,6 +447,53 @@ static int plan_targets(struct daemon *d, struct pool_target **ret_targets, size
 	return 0;
 }
 
+/* Can this process allocate memory on @node (libnuma: in its allowed
+ * nodes, with memory)? Without NUMA there is only node 0. */
+static bool node_has_memory(int node)
+{
+	long long size;
+
+	if (numa_available() < 0)
+		return node == 0;
+	if (node > numa_max_node() || !numa_bitmask_isbitset(numa_all_nodes_ptr, (unsigned)node))
+		return false;
+	size = numa_node_size64(node, NULL);
+	return size > 0;
+}
+
+/* Expand each pool of every node ("all:...") to the nodes that have
+ * memory, and say what it became. */
+static int expand_all_nodes(struct contig_config *cfg)
+{
+	int max_node = numa_available() < 0 ? 0 : numa_max_node();
+	int *nodes = calloc((size_t)max_node + 1, sizeof(*nodes));
+	size_t nnodes = 0;
+	int r;
+
+	if (!nodes)
+		return -ENOMEM;
+	for (int n = 0; n <= max_node; n++)
+		if (node_has_memory(n))
+			nodes[nnodes++] = n;
+	for (size_t i = 0; i < cfg->npools; i++) {
+		const struct contig_pool_spec *spec = &cfg->pools[i];
+		char list[256] = "";
+		size_t used = 0;
+
+		if (spec->node != CONTIG_POOL_ALL_NODES)
+			continue;
+		for (size_t k = 0; k < nnodes && used < sizeof(list) - 16; k++)
+			used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%d",
+						 k ? ", " : "", nodes[k]);
+		contig_log(LOG_INFO, "pool all:%" PRIu64 "M:%" PRIu64 "M: on the nodes with memory "
+			   "(%s) but those with a %" PRIu64 "M pool of their own",
+			   spec->page_len >> 20, spec->len >> 20, list, spec->page_len >> 20);
+	}
+	r = contig_config_expand_all(cfg, nodes, nnodes);
+	free(nodes);
+	return r;
+}
+
 static int reserve_pools(struct daemon *d)
 {
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -477,6 +525,14 @@ static int reserve_pools(struct daemon *d)
 		if (t->node > max_node) {
 			contig_log(LOG_ERR, "pool %d:%" PRIu64 "M: this machine has no node %d "
 				   "(nodes 0..%d)", t->node, t->page_len >> 20, t->node, max_node);
+			r = -ENODEV;
+			goto out;
+		}
+		if (!node_has_memory(t->node)) {
+			contig_log(LOG_ERR, "pool %d:%" PRIu64 "M: node %d has no memory the daemon "
+				   "may use (a node with CPUs only, or outside its cpuset); give "
+				   "its pool to a node that has memory",
+				   t->node, t->page_len >> 20, t->node);
 			r = -ENODEV;
 			goto out;
 		}
@@ -875,6 +931,9 @@ int main(int argc, char **argv)
 		contig_config_print(&d.cfg, stdout);
 		goto out_config;
 	}
+	r = expand_all_nodes(&d.cfg);
+	if (r < 0)
+		goto out_config;
 	r = raise_nofile(&d.cfg);
 	if (r < 0)
 		goto out_config;

@@ -224,12 +224,12 @@ static void test_pool_bad(void)
 		{ "0", "expected NODE:PAGESIZE:SIZE" },
 		{ "0:2M", "expected NODE:PAGESIZE:SIZE" },
 		{ "0:2M:64M:1", "expected NODE:PAGESIZE:SIZE" },
-		{ "x:2M:64M", "node \"x\" is not a number from 0 to 1023" },
-		{ ":2M:64M", "node \"\" is not a number from 0 to 1023" },
-		{ "1024:2M:64M", "node \"1024\" is not a number from 0 to 1023" },
-		{ "-1:2M:64M", "node \"-1\" is not a number from 0 to 1023" },
-		{ " 0:2M:64M", "node \" 0\" is not a number from 0 to 1023" },
-		{ "99999999999:2M:64M", "node \"99999999999\" is not a number from 0 to 1023" },
+		{ "x:2M:64M", "node \"x\" is not \"all\" or a number from 0 to 1023" },
+		{ ":2M:64M", "node \"\" is not \"all\" or a number from 0 to 1023" },
+		{ "1024:2M:64M", "node \"1024\" is not \"all\" or a number from 0 to 1023" },
+		{ "-1:2M:64M", "node \"-1\" is not \"all\" or a number from 0 to 1023" },
+		{ " 0:2M:64M", "node \" 0\" is not \"all\" or a number from 0 to 1023" },
+		{ "99999999999:2M:64M", "node \"99999999999\" is not \"all\" or a number from 0 to 1023" },
 		{ "0:3M:64M", "page size must be 2M or 1G" },
 		{ "0:4K:64M", "page size must be 2M or 1G" },
 		{ "0:0:64M", "page size must be 2M or 1G" },
@@ -1123,6 +1123,74 @@ static void test_print(void)
 			  "every_key");
 }
 
+/* Does @cfg hold exactly the pools @want, in that order? */
+static bool pools_are(const struct contig_config *cfg, const struct contig_pool_spec *want,
+		      size_t n)
+{
+	if (cfg->npools != n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (cfg->pools[i].node != want[i].node || cfg->pools[i].page_len != want[i].page_len ||
+		    cfg->pools[i].len != want[i].len)
+			return false;
+	return true;
+}
+
+/* "all:PAGESIZE:SIZE": parsed, refused twice, printed back as written, and
+ * expanded over the nodes given, a pool named by node winning. */
+static void test_pool_all(void)
+{
+	struct contig_config cfg = { 0 };
+	struct contig_pool_spec spec;
+	char err[512] = "";
+	int r;
+
+	r = contig_config_parse_pool("all:2M:64M", &spec, err, sizeof(err));
+	ok(r == 0 && spec.node == CONTIG_POOL_ALL_NODES && spec.page_len == 2 * MIB &&
+		   spec.len == 64 * MIB,
+	   "pool_all_parses_to_every_node");
+	r = contig_config_parse_pool("ALL:2M:64M", &spec, err, sizeof(err));
+	ok(r == -EINVAL && strstr(err, "is not \"all\""), "pool_all_is_lower_case");
+	parse_fails("pool = all:2M:64M\npool = all:2M:32M\n",
+		    "t.conf:2: key 'pool': pool \"all:2M:32M\": a 2M pool on every node is "
+		    "already given",
+		    "parse_rejects_second_all_pool_of_a_page_size");
+	print_round_trips("pool = all:2M:64M\npool = 1:2M:8M\npool = all:1G:1G\n",
+			  "pool_all_round_trips");
+
+	r = contig_config_parse("pool = 0:1G:1G\npool = all:2M:16M\npool = 2:2M:8M\n"
+				"pool = all:1G:2G\n",
+				"t.conf", &cfg, err, sizeof(err));
+	if (!ok(r == 0 && cfg.npools == 4, "pool_all_mixed_with_named_nodes_parses"))
+		diag("  r=%d err=%s", r, err);
+	if (r == 0) {
+		static const int nodes[] = { 0, 2, 3 };
+		static const struct contig_pool_spec want[] = {
+			{ 0, GIB, GIB },          { 0, 2 * MIB, 16 * MIB }, { 3, 2 * MIB, 16 * MIB },
+			{ 2, 2 * MIB, 8 * MIB }, { 2, GIB, 2 * GIB },      { 3, GIB, 2 * GIB },
+		};
+
+		r = contig_config_expand_all(&cfg, nodes, 3);
+		if (!ok(r == 0 && pools_are(&cfg, want, 6),
+			"expand_all_gives_each_node_its_pool_and_a_named_node_wins"))
+			for (size_t i = 0; i < cfg.npools; i++)
+				diag("  pool %zu: %d:%" PRIu64 ":%" PRIu64, i, cfg.pools[i].node,
+				     cfg.pools[i].page_len, cfg.pools[i].len);
+		r = contig_config_expand_all(&cfg, nodes, 3);
+		ok(r == 0 && pools_are(&cfg, want, 6), "expand_all_twice_changes_nothing");
+	}
+	contig_config_done(&cfg);
+
+	r = contig_config_parse("pool = all:2M:16M\n", "t.conf", &cfg, err, sizeof(err));
+	if (r == 0) {
+		r = contig_config_expand_all(&cfg, NULL, 0);
+		ok(r == 0 && cfg.npools == 0, "expand_all_over_no_node_leaves_no_pool");
+	} else {
+		ok(0, "expand_all_over_no_node_leaves_no_pool");
+	}
+	contig_config_done(&cfg);
+}
+
 int main(void)
 {
 	const char *seed_text = getenv("CONFIG_SEED");
@@ -1156,6 +1224,7 @@ int main(void)
 	test_log_level();
 	test_session_grace();
 	test_print();
+	test_pool_all();
 
 	if (rmdir(tmpdir))
 		diag("cannot remove %s", tmpdir);

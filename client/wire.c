@@ -37,6 +37,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -502,6 +503,15 @@ int contig_wire_alloc_send(struct contig_wire *w, const struct contig_alloc_req 
 	a.cache_type = in->cache_type;
 	a.has_node = 1;
 	a.node = in->node;
+	if (in->node < 0) {
+		unsigned cpu, node;
+
+		/* Any node: the daemon tries this CPU's node first. */
+		if (getcpu(&cpu, &node) == 0) {
+			a.has_near_node = 1;
+			a.near_node = (int32_t)node;
+		}
+	}
 	a.has_tag = in->tag != 0;
 	a.tag = in->tag;
 	a.has_priority = 1;

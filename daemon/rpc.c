@@ -353,6 +353,15 @@ static void send_alloc(struct contig_conn *conn, const struct contig_session *s,
 	} while (sent < nframes);
 }
 
+/* Has @env a pool on @node? */
+static bool node_has_pool(const struct contig_pools *env, int node)
+{
+	for (size_t i = 0; i < env->npools; i++)
+		if (env->pools[i]->node == node)
+			return true;
+	return false;
+}
+
 static enum contig_rpc_result do_alloc(struct contig_conn *conn, struct contig_session *s,
 				       uint64_t seq, const Contig__AllocRequest *req)
 {
@@ -364,6 +373,11 @@ static enum contig_rpc_result do_alloc(struct contig_conn *conn, struct contig_s
 		.align = req->has_align ? req->align : 0,
 		.cache_type = req->has_cache_type ? req->cache_type : CONTIG_CACHE_DEFAULT,
 		.node = req->has_node ? req->node : -1,
+		/* A node out of range only loses the preference. */
+		.near_node = req->has_near_node && req->near_node >= 0 &&
+				     req->near_node <= CONTIG_MAX_NODE
+			     ? req->near_node
+			     : -1,
 		.tag = req->has_tag ? req->tag : 0,
 		.priority = req->has_priority ? req->priority : CONTIG_PRIORITY_HIGH,
 		.seq = seq,
@@ -410,6 +424,11 @@ static enum contig_rpc_result do_alloc(struct contig_conn *conn, struct contig_s
 	case -ENOSPC: {
 		char node[16] = "any node";
 
+		if (p.node >= 0 && !node_has_pool(s->pools, p.node)) {
+			send_status(conn, seq, CONTIG__STATUS__NO_MEMORY,
+				    "no memory: node %d has no pool (see contigctl status)", p.node);
+			return CONTIG_RPC_DONE;
+		}
 		if (p.node >= 0)
 			snprintf(node, sizeof(node), "node %d", p.node);
 		send_status(conn, seq, CONTIG__STATUS__NO_MEMORY,

@@ -14,6 +14,10 @@
  *      from the holding;
  *   3. else -EAGAIN if frames are being recycled in a pool that could serve
  *      the request (the caller waits for them), -ENOSPC otherwise.
+ * A request for a node matches only that node's pools (no fallback). One
+ * for any node that says the caller's node (near_node) runs 1 and 2 on
+ * that node's pools first, then on every other pool, as DPDK's
+ * SOCKET_ID_ANY does; without it, 1 and 2 run over every pool in order.
  * Each frame counts the buffers that touch it; when a free drops that to
  * zero, the frame leaves the session at once and goes to the recycler,
  * which zeroes it before anyone else can have it.
@@ -496,9 +500,18 @@ static int check_quota(struct contig_session *s, uint64_t len, const char **ret_
 	return -EDQUOT;
 }
 
-static bool pool_matches(const struct contig_pool *pool, const struct contig_alloc_params *p)
+/* Is @pool tried in pass @pass (0, then 1) of an allocation? A named node:
+ * its pools, in pass 0 only. Any node: the caller's node's pools in pass 0
+ * and every other in pass 1 (DPDK's SOCKET_ID_ANY order); every pool in
+ * pass 0 when the caller's node is not known. */
+static bool pool_matches(const struct contig_pool *pool, const struct contig_alloc_params *p,
+			 int pass)
 {
-	return p->node < 0 || pool->node == p->node;
+	if (p->node >= 0)
+		return pass == 0 && pool->node == p->node;
+	if (p->near_node < 0)
+		return pass == 0;
+	return (pool->node == p->near_node) == (pass == 0);
 }
 
 /* Frames a range of @len bytes at @phys touches in @pool. */
@@ -564,41 +577,46 @@ int contig_session_alloc(struct contig_session *s, const struct contig_alloc_par
 	if (!tag_choose(s, p->tag, &tag))
 		return -ENOMEM;
 
-	/* 1. space in frames this session already holds (a placement across
-	 * more frames than allowed is passed over: the pools may do better) */
-	for (size_t i = 0; i < env->npools && !pool; i++) {
-		h = holding_find(s, env->pools[i], p->cache_type);
-		if (!h || !pool_matches(h->pool, p) || contig_range_find(&h->free, &req, &phys) < 0)
-			continue;
-		if (frames_spanned(h->pool, phys, req.len) > env->limits.max_frames_per_buffer)
-			too_big = true;
-		else
-			pool = h->pool;
-	}
-	/* 2. free frames of a pool */
-	for (size_t i = 0; i < env->npools && !pool; i++) {
-		struct contig_pool *cand = env->pools[i];
-
-		if (!pool_matches(cand, p))
-			continue;
-		if (contig_range_find(&cand->free, &req, &phys) == 0) {
-			uint64_t n = frames_spanned(cand, phys, req.len);
-
-			if (n > env->limits.max_frames_per_buffer) {
+	/* The caller's node first (pass 0), then the others (pass 1); in each,
+	 * held frames before new ones. */
+	for (int pass = 0; pass < 2 && !pool; pass++) {
+		/* 1. space in frames this session already holds (a placement across
+		 * more frames than allowed is passed over: the pools may do better) */
+		for (size_t i = 0; i < env->npools && !pool; i++) {
+			h = holding_find(s, env->pools[i], p->cache_type);
+			if (!h || !pool_matches(h->pool, p, pass) ||
+			    contig_range_find(&h->free, &req, &phys) < 0)
+				continue;
+			if (frames_spanned(h->pool, phys, req.len) > env->limits.max_frames_per_buffer)
 				too_big = true;
+			else
+				pool = h->pool;
+		}
+		/* 2. free frames of a pool */
+		for (size_t i = 0; i < env->npools && !pool; i++) {
+			struct contig_pool *cand = env->pools[i];
+
+			if (!pool_matches(cand, p, pass))
 				continue;
+			if (contig_range_find(&cand->free, &req, &phys) == 0) {
+				uint64_t n = frames_spanned(cand, phys, req.len);
+
+				if (n > env->limits.max_frames_per_buffer) {
+					too_big = true;
+					continue;
+				}
+				if (below_watermark(cand, n * cand->page_len, pct)) {
+					watermark = true;
+					continue;
+				}
+				r = claim_frames(s, cand, p->cache_type, phys, req.len);
+				if (r < 0)
+					return r;
+				pool = cand;
+				h = holding_find(s, pool, p->cache_type);
+			} else if (cand->nrecycling) {
+				recycling = true;
 			}
-			if (below_watermark(cand, n * cand->page_len, pct)) {
-				watermark = true;
-				continue;
-			}
-			r = claim_frames(s, cand, p->cache_type, phys, req.len);
-			if (r < 0)
-				return r;
-			pool = cand;
-			h = holding_find(s, pool, p->cache_type);
-		} else if (cand->nrecycling) {
-			recycling = true;
 		}
 	}
 	if (!pool)

@@ -104,6 +104,7 @@ struct contig_alloc_params {
 	uint64_t align;    /* 0 or a power of two */
 	int cache_type;    /* 0..CONTIG_CACHE_TYPE_MAX */
 	int node;          /* -1: any */
+	int near_node;     /* with node -1, the caller's node, whose pools go first; -1: none */
 	uint32_t tag;
 	uint32_t priority;
 	uint64_t seq;      /* of the request: journaled, so a retry is recognised */

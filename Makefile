@@ -191,7 +191,17 @@ $(B)/tests/fuzz/replay_request: tests/fuzz/replay.c tests/fuzz/fuzz_request.c te
 	@mkdir -p $(dir $@)
 	$(CC) $(REPLAY_CFLAGS) -DREPLAY_PREFIX='"request-"' -o $@ $^ $(PKG_LIBS) -lpthread
 
-tests: all $(UNIT_TESTS) $(INTEGRATION_TESTS) $(WDM_ONLY) $(CONFORMANCE_TESTS) $(REPLAY_TESTS)
+# NUMA: numa_guest runs inside the qemu guests that tests/numa/test_numa.sh
+# boots (2 and 4 nodes); the script is what prove runs.
+NUMA_GUEST := $(B)/tests/numa/numa_guest
+NUMA_TESTS := tests/numa/test_numa.sh
+$(NUMA_GUEST): $(B)/obj/tests/numa/numa_guest.o $(B)/obj/tests/integration/harness.o \
+		$(B)/libcontig.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
+
+tests: all $(UNIT_TESTS) $(INTEGRATION_TESTS) $(WDM_ONLY) $(CONFORMANCE_TESTS) $(REPLAY_TESTS) \
+	$(NUMA_GUEST)
 
 deps:
 	@tools/deps.sh
@@ -209,7 +219,7 @@ INSTALL_TESTS := tests/install/test_install.sh
 test: deps
 	@$(MAKE) --no-print-directory tests
 	B=$(B) prove --exec '' $(PROVE_FLAGS) $(UNIT_TESTS) $(REPLAY_TESTS) $(INTEGRATION_TESTS) \
-		$(CONFORMANCE_TESTS) $(INSTALL_TESTS)
+		$(CONFORMANCE_TESTS) $(INSTALL_TESTS) $(NUMA_TESTS)
 
 # The integration tests again, with the daemon under valgrind.
 test-valgrind: deps

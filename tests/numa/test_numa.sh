@@ -60,8 +60,13 @@ if [ -z "$kernel" ]; then
 			tail -n 1)
 	fi
 fi
-[ -n "$kernel" ] && [ -r "$kernel" ] ||
-	skip_all "no guest kernel: $(tail -n 1 "$build/numa-fetch.log" 2>/dev/null || echo "run tests/numa/fetch_kernel.sh as root")"
+if [ -n "${NUMA_KERNEL:-}" ] && [ ! -r "$NUMA_KERNEL" ]; then
+	skip_all "NUMA_KERNEL=$NUMA_KERNEL cannot be read"
+fi
+if [ -z "$kernel" ] || [ ! -r "$kernel" ]; then
+	why=$(tail -n 1 "$build/numa-fetch.log" 2>/dev/null)
+	skip_all "no guest kernel (${why:-run tests/numa/fetch_kernel.sh as root})"
+fi
 
 work=$build/numa
 rm -rf "$work"

@@ -16,7 +16,8 @@
  *    node with CPUs only; a pool named by node wins over it; contigctl
  *    status shows one line per pool with its node;
  *  - 4 KiB, 2 MiB and 6 MiB (three frames) buffers asked on each node lie
- *    wholly on that node, memory-only nodes included;
+ *    wholly on that node, memory-only nodes included; a 6 MiB buffer on
+ *    any node lies wholly on one;
  *  - any node (CONTIG_NODE_ANY and MmAllocateContiguousMemorySpecifyCacheNode
  *    with MM_ANY_NODE_OK) from a client pinned to a CPU lands on that CPU's
  *    node when it has a pool, and succeeds elsewhere when it has none;
@@ -407,6 +408,17 @@ static void check_buffers_per_node(struct contig_client *c)
 			if (r == 0)
 				contig_free(c, b.virt);
 		}
+	}
+	/* Any node, three frames: still one node for all of them. */
+	{
+		struct contig_buffer b;
+		int r = alloc_on(c, 6 * MiB, CONTIG_NODE_ANY, &b);
+
+		if (!ok(r == 0 && b.node == node_of(&b) && buffer_on_node(&b, b.node),
+			"any_node_6_MiB_buffer_lies_wholly_on_one_node"))
+			diag("  r=%d %s", r, r < 0 ? contig_last_message() : "");
+		if (r == 0)
+			contig_free(c, b.virt);
 	}
 }
 

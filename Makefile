@@ -187,7 +187,8 @@ $(B)/tests/fuzz/replay_reply: tests/fuzz/replay.c tests/fuzz/fuzz_reply.c client
 	@mkdir -p $(dir $@)
 	$(CC) $(REPLAY_CFLAGS) -DREPLAY_PREFIX='"reply-"' -o $@ $^ $(PKG_LIBS) -lpthread
 $(B)/tests/fuzz/replay_request: tests/fuzz/replay.c tests/fuzz/fuzz_request.c tests/fuzz/fake.c \
-		daemon/rpc.c daemon/session.c daemon/pool.c daemon/range.c $(PROTO_C) | $(PROTO_H)
+		daemon/rpc.c daemon/session.c daemon/pool.c daemon/range.c daemon/select.c \
+		$(PROTO_C) | $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(REPLAY_CFLAGS) -DREPLAY_PREFIX='"request-"' -o $@ $^ $(PKG_LIBS) -lpthread
 
@@ -367,7 +368,7 @@ FUZZ_HDRS = $(wildcard daemon/*.h client/*.h proto/*.h tests/fuzz/*.h) $(PROTO_H
 	tests/fuzz/coverage.ignore
 FUZZ_TARGETS := request reply
 $(B)/fuzz/fuzz_request: tests/fuzz/fuzz_request.c tests/fuzz/fake.c daemon/rpc.c \
-		daemon/session.c daemon/pool.c daemon/range.c $(PROTO_C) $(FUZZ_HDRS)
+		daemon/session.c daemon/pool.c daemon/range.c daemon/select.c $(PROTO_C) $(FUZZ_HDRS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) -lprotobuf-c
 

@@ -68,6 +68,13 @@ const char contig_config_default[] =
 	"#     Repeat for more nodes or page sizes. Sizes take K, M, G or T.\n"
 	"#     NODE \"all\": SIZE on every node that has memory, except where a\n"
 	"#     pool of that page size names the node (all:2M:64M, 1:2M:256M).\n"
+	"#     Options after SIZE, \",KEY=VALUE\" each (0:2M:256M,min_segment=128M):\n"
+	"#     reserve=longest (default): try up to 'candidates' frames (4x the\n"
+	"#       pool, or a size; at most half the node's free memory) and keep\n"
+	"#       those forming the longest segments, giving the rest back;\n"
+	"#       reserve=sorted: take the first frames the kernel gives, sorted.\n"
+	"#     min_segment=SIZE: a largest segment shorter than SIZE stops the\n"
+	"#       daemon (short=warn: only warns).\n"
 	"#     256 MiB of 2 MiB pages on node 0:\n"
 	"pool = 0:2M:256M\n"
 	"\n"
@@ -268,23 +275,126 @@ static int node_parse(const char *s, size_t len, int *ret_node)
 	return 0;
 }
 
+uint64_t contig_pool_spec_candidates(const struct contig_pool_spec *spec)
+{
+	uint64_t nframes = spec->len / spec->page_len;
+	uint64_t x = spec->candidates_x ? spec->candidates_x : CONTIG_POOL_CANDIDATES_X;
+
+	if (spec->reserve_sorted)
+		return nframes;
+	if (spec->candidates_len)
+		return spec->candidates_len / spec->page_len;
+	return nframes * x;
+}
+
+/* One ",key=value" of a pool line (@opt, @len bytes) into @spec. */
+static int pool_option(const char *text, const char *opt, size_t len,
+		       struct contig_pool_spec *spec, char *err, size_t errlen)
+{
+	const char *eq = memchr(opt, '=', len);
+	size_t klen = eq ? (size_t)(eq - opt) : len, vlen = eq ? len - klen - 1 : 0;
+	const char *v = eq ? eq + 1 : "";
+
+#define IS(key) (klen == strlen(key) && !strncmp(opt, key, klen))
+#define VAL(val) (vlen == strlen(val) && !strncmp(v, val, vlen))
+	if (!eq) {
+		say(err, errlen, "pool \"%s\": option \"%.*s\" is not KEY=VALUE", text,
+		    prec(len), opt);
+		return -EINVAL;
+	}
+	if (IS("reserve") && (VAL("longest") || VAL("sorted"))) {
+		spec->reserve_sorted = VAL("sorted");
+	} else if (IS("short") && (VAL("error") || VAL("warn"))) {
+		spec->min_segment_warn = VAL("warn");
+	} else if (IS("candidates") && vlen > 1 && v[vlen - 1] == 'x') {
+		uint64_t x = 0;
+
+		for (size_t i = 0; i + 1 < vlen; i++) {
+			if (!isdigit((unsigned char)v[i]) || x > CONTIG_POOL_CANDIDATES_X_MAX)
+				goto bad;
+			x = x * 10 + (uint64_t)(v[i] - '0');
+		}
+		if (x < 1 || x > CONTIG_POOL_CANDIDATES_X_MAX)
+			goto bad;
+		spec->candidates_x = (uint32_t)x;
+		spec->candidates_len = 0;
+	} else if (IS("candidates")) {
+		if (size_parse(v, vlen, &spec->candidates_len) < 0 || !spec->candidates_len)
+			goto bad;
+		spec->candidates_x = 0;
+	} else if (IS("min_segment")) {
+		if (size_parse(v, vlen, &spec->min_segment_len) < 0)
+			goto bad;
+	} else if (IS("reserve") || IS("short")) {
+		goto bad;
+	} else {
+		say(err, errlen, "pool \"%s\": unknown option \"%.*s\" (reserve, candidates, "
+		    "min_segment, short)", text, prec(klen), opt);
+		return -EINVAL;
+	}
+	return 0;
+bad:
+	say(err, errlen, "pool \"%s\": %.*s: \"%.*s\" is not %s", text, prec(klen), opt,
+	    prec(vlen), v,
+	    IS("reserve") ? "longest or sorted"
+	    : IS("short") ? "error or warn"
+	    : IS("candidates") ? "a multiple of the pool (1x to 64x) or a size"
+			       : "a size");
+	return -EINVAL;
+#undef IS
+#undef VAL
+}
+
+/* The options after a pool's size, from @opts (at a ',') to the end. */
+static int pool_options(const char *text, const char *opts, struct contig_pool_spec *spec,
+			char *err, size_t errlen)
+{
+	while (*opts == ',') {
+		const char *opt = opts + 1, *next = strchr(opt, ',');
+		size_t len = next ? (size_t)(next - opt) : strlen(opt);
+		int r = pool_option(text, opt, len, spec, err, errlen);
+
+		if (r < 0)
+			return r;
+		opts = opt + len;
+	}
+	if (spec->candidates_len && spec->candidates_len < spec->len) {
+		say(err, errlen, "pool \"%s\": candidates must be at least the pool's size", text);
+		return -EINVAL;
+	}
+	if (spec->candidates_len % spec->page_len) {
+		say(err, errlen, "pool \"%s\": candidates is not a multiple of the page size",
+		    text);
+		return -EINVAL;
+	}
+	if (spec->min_segment_len > spec->len) {
+		say(err, errlen, "pool \"%s\": min_segment is larger than the pool", text);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int contig_config_parse_pool(const char *text, struct contig_pool_spec *ret_spec, char *err,
 			     size_t errlen)
 {
-	struct contig_pool_spec spec;
-	const char *c1, *c2, *page, *size;
+	struct contig_pool_spec spec = { 0 };
+	const char *c1, *c2, *page, *size, *opts;
 	size_t page_n, size_n;
 
-	c1 = strchr(text, ':');
-	c2 = c1 ? strchr(c1 + 1, ':') : NULL;
-	if (!c2 || strchr(c2 + 1, ':')) {
-		say(err, errlen, "pool \"%s\": expected NODE:PAGESIZE:SIZE", text);
+	opts = strchr(text, ',');
+	if (!opts)
+		opts = text + strlen(text);
+	c1 = memchr(text, ':', (size_t)(opts - text));
+	c2 = c1 ? memchr(c1 + 1, ':', (size_t)(opts - c1 - 1)) : NULL;
+	if (!c2 || memchr(c2 + 1, ':', (size_t)(opts - c2 - 1))) {
+		say(err, errlen, "pool \"%s\": expected NODE:PAGESIZE:SIZE[,OPTION=VALUE...]",
+		    text);
 		return -EINVAL;
 	}
 	page = c1 + 1;
 	page_n = c2 - page;
 	size = c2 + 1;
-	size_n = strlen(size);
+	size_n = (size_t)(opts - size);
 
 	if (c1 - text == 3 && !strncmp(text, "all", 3)) {
 		spec.node = CONTIG_POOL_ALL_NODES;
@@ -303,7 +413,8 @@ int contig_config_parse_pool(const char *text, struct contig_pool_spec *ret_spec
 		return -EINVAL;
 	}
 	if (size_parse(size, size_n, &spec.len) < 0) {
-		say(err, errlen, "pool \"%s\": size \"%s\" is not a size", text, size);
+		say(err, errlen, "pool \"%s\": size \"%.*s\" is not a size", text, prec(size_n),
+		    size);
 		return -EINVAL;
 	}
 	if (!spec.len) {
@@ -311,10 +422,12 @@ int contig_config_parse_pool(const char *text, struct contig_pool_spec *ret_spec
 		return -EINVAL;
 	}
 	if (spec.len % spec.page_len) {
-		say(err, errlen, "pool \"%s\": size \"%s\" is not a multiple of the page size",
-		    text, size);
+		say(err, errlen, "pool \"%s\": size \"%.*s\" is not a multiple of the page size",
+		    text, prec(size_n), size);
 		return -EINVAL;
 	}
+	if (pool_options(text, opts, &spec, err, errlen) < 0)
+		return -EINVAL;
 	*ret_spec = spec;
 	return 0;
 }
@@ -750,9 +863,10 @@ int contig_config_expand_all(struct contig_config *cfg, const int *nodes, size_t
 
 			for (size_t j = 0; j < n && !dup; j++)
 				dup = pools[j].node == nodes[k] && pools[j].page_len == spec->page_len;
-			if (!dup)
-				pools[n++] = (struct contig_pool_spec){ nodes[k], spec->page_len,
-									spec->len };
+			if (!dup) {
+				pools[n] = *spec; /* its options too */
+				pools[n++].node = nodes[k];
+			}
 		}
 	}
 	free(cfg->pools);
@@ -777,6 +891,27 @@ static void format_size(uint64_t len, char *buf, size_t buflen)
 		snprintf(buf, buflen, "%" PRIu64 "%c", len, units[u]);
 }
 
+/* A pool's options that are not the defaults, as ",key=value" each. */
+static void print_pool_options(const struct contig_pool_spec *spec, FILE *out)
+{
+	char buf[32];
+
+	if (spec->reserve_sorted)
+		fputs(",reserve=sorted", out);
+	if (spec->candidates_len) {
+		format_size(spec->candidates_len, buf, sizeof(buf));
+		fprintf(out, ",candidates=%s", buf);
+	} else if (spec->candidates_x && spec->candidates_x != CONTIG_POOL_CANDIDATES_X) {
+		fprintf(out, ",candidates=%" PRIu32 "x", spec->candidates_x);
+	}
+	if (spec->min_segment_len) {
+		format_size(spec->min_segment_len, buf, sizeof(buf));
+		fprintf(out, ",min_segment=%s", buf);
+	}
+	if (spec->min_segment_warn)
+		fputs(",short=warn", out);
+}
+
 void contig_config_print(const struct contig_config *cfg, FILE *out)
 {
 	for (size_t i = 0; i < NKEYS; i++) {
@@ -790,9 +925,11 @@ void contig_config_print(const struct contig_config *cfg, FILE *out)
 				format_size(cfg->pools[p].page_len, a, sizeof(a));
 				format_size(cfg->pools[p].len, b, sizeof(b));
 				if (cfg->pools[p].node == CONTIG_POOL_ALL_NODES)
-					fprintf(out, "pool = all:%s:%s\n", a, b);
+					fprintf(out, "pool = all:%s:%s", a, b);
 				else
-					fprintf(out, "pool = %d:%s:%s\n", cfg->pools[p].node, a, b);
+					fprintf(out, "pool = %d:%s:%s", cfg->pools[p].node, a, b);
+				print_pool_options(&cfg->pools[p], out);
+				fputc('\n', out);
 			}
 			break;
 		case KEY_PATH:

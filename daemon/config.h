@@ -37,6 +37,7 @@
 #define CONTIG_CONFIG_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -61,7 +62,21 @@ struct contig_pool_spec {
 	int node; /* 0..CONFIG_MAX_NODE, or CONTIG_POOL_ALL_NODES */
 	uint64_t page_len;
 	uint64_t len;
+	/* How its frames are reserved (daemon/reserve.c); options after the
+	 * size, ",key=value" each. Zero is the default of each. */
+	bool reserve_sorted;      /* reserve=sorted: what the kernel gives, sorted */
+	uint32_t candidates_x;    /* candidates=Nx: try up to N times the pool (0: 4) */
+	uint64_t candidates_len;  /* candidates=SIZE: that many bytes instead (0: by _x) */
+	uint64_t min_segment_len; /* min_segment=SIZE: a largest segment shorter fails */
+	bool min_segment_warn;    /* short=warn: ... only warns */
 };
+
+/* candidates=Nx when none is given, and the most N may be. */
+#define CONTIG_POOL_CANDIDATES_X 4
+#define CONTIG_POOL_CANDIDATES_X_MAX 64
+
+/* The most frames a pool's reservation tries, for @spec. */
+uint64_t contig_pool_spec_candidates(const struct contig_pool_spec *spec);
 
 /* Limits on everything a client controls (systemd's rule). Each has a
  * default, a key of the same name, and an error that names it. */
@@ -111,8 +126,10 @@ struct contig_config {
  * *ret_len, or -EINVAL (empty, junk, or overflow). */
 int contig_parse_size(const char *text, uint64_t *ret_len);
 
-/* Parse "NODE:PAGESIZE:SIZE" (e.g. "0:2M:64M"; NODE "all" gives
- * CONTIG_POOL_ALL_NODES). Returns 0 and fills
+/* Parse "NODE:PAGESIZE:SIZE[,OPTION=VALUE...]" (e.g. "0:2M:64M",
+ * "all:2M:256M,min_segment=128M"; NODE "all" gives CONTIG_POOL_ALL_NODES;
+ * options: reserve=longest|sorted, candidates=Nx|SIZE, min_segment=SIZE,
+ * short=error|warn). Returns 0 and fills
  * *ret_spec, or -EINVAL with a reason written to @err (if not NULL). */
 int contig_config_parse_pool(const char *text, struct contig_pool_spec *ret_spec,
 			     char *err, size_t errlen);

@@ -714,6 +714,51 @@ int contig_hugepages_ensure(int node, uint64_t page_len, uint64_t nframes, uint6
 	return 0;
 }
 
+int contig_hugepages_grow(int node, uint64_t page_len, uint64_t want, uint64_t *ret_added,
+			  uint64_t *ret_free)
+{
+	uint64_t nr, nfree, nr_after;
+	int r;
+
+	r = read_count(node, page_len, "free_hugepages", &nfree);
+	if (r == 0)
+		r = read_count(node, page_len, "nr_hugepages", &nr);
+	if (r < 0)
+		return r;
+	*ret_added = 0;
+	*ret_free = nfree;
+	if (nfree >= want)
+		return 0;
+	r = write_count(node, page_len, "nr_hugepages", nr + (want - nfree));
+	if (r < 0 && r != -ENOMEM) /* ENOMEM: the kernel added what it could */
+		return r;
+	if (read_count(node, page_len, "nr_hugepages", &nr_after) < 0 ||
+	    read_count(node, page_len, "free_hugepages", &nfree) < 0)
+		return -EIO;
+	*ret_added = nr_after > nr ? nr_after - nr : 0;
+	*ret_free = nfree;
+	return 0;
+}
+
+int contig_memory_compact(int node)
+{
+	char path[128];
+	FILE *f;
+	int r = 0;
+
+	snprintf(path, sizeof(path), "/sys/devices/system/node/node%d/compact", node);
+	f = fopen(path, "we");
+	if (!f && errno == ENOENT)
+		f = fopen("/proc/sys/vm/compact_memory", "we");
+	if (!f)
+		return -errno;
+	if (fputs("1\n", f) < 0)
+		r = -EIO;
+	if (fclose(f) != 0 && r == 0)
+		r = -errno;
+	return r;
+}
+
 int contig_hugepages_shrink(int node, uint64_t page_len, uint64_t npages)
 {
 	uint64_t nr;
@@ -906,6 +951,7 @@ struct reserve_job {
 	void (*progress)(size_t done, void *arg);     /* called by the caller's thread */
 	void *progress_arg;
 	atomic_int error;
+	bool upto;                                    /* -ENOSPC ends it, no error */
 };
 
 /* Reserve frames until none is left; with @report, also tell job->progress
@@ -924,6 +970,9 @@ static size_t reserve_frames(struct reserve_job *job, bool report)
 		if (r < 0) {
 			int none = 0;
 
+			job->files[i].fd = -1;
+			if (r == -ENOSPC && job->upto)
+				r = 1; /* stops every worker; not an error */
 			atomic_compare_exchange_strong(&job->error, &none, r);
 		}
 		done = atomic_fetch_add(&job->done, 1) + 1;
@@ -941,12 +990,12 @@ static void *reserve_worker(void *arg)
 	return NULL;
 }
 
-int contig_frame_reserve_many(struct contig_frame_dir *dir, int node, size_t nframes,
-			      unsigned nthreads, void (*progress)(size_t done, void *arg),
-			      void *progress_arg, struct contig_frame_file *ret_files)
+static int reserve_many(struct contig_frame_dir *dir, int node, size_t nframes, unsigned nthreads,
+			void (*progress)(size_t done, void *arg), void *progress_arg, bool upto,
+			struct contig_frame_file *ret_files)
 {
 	struct reserve_job job = { .dir = dir, .node = node, .nframes = nframes, .files = ret_files,
-				   .progress = progress, .progress_arg = progress_arg };
+				   .progress = progress, .progress_arg = progress_arg, .upto = upto };
 	pthread_t tids[64];
 	unsigned nstarted = 0;
 	size_t reported;
@@ -973,10 +1022,35 @@ int contig_frame_reserve_many(struct contig_frame_dir *dir, int node, size_t nfr
 		if (job.virts[i])
 			munmap(job.virts[i], dir->page_len);
 	free(job.virts);
+	if (atomic_load(&job.error) > 0) /* upto: ran out of pages */
+		return 0;
 	if (atomic_load(&job.error)) {
 		for (size_t i = 0; i < nframes; i++)
 			contig_frame_release(dir, &ret_files[i]);
 		return atomic_load(&job.error);
 	}
+	return 0;
+}
+
+int contig_frame_reserve_many(struct contig_frame_dir *dir, int node, size_t nframes,
+			      unsigned nthreads, void (*progress)(size_t done, void *arg),
+			      void *progress_arg, struct contig_frame_file *ret_files)
+{
+	return reserve_many(dir, node, nframes, nthreads, progress, progress_arg, false, ret_files);
+}
+
+int contig_frame_reserve_upto(struct contig_frame_dir *dir, int node, size_t max, unsigned nthreads,
+			      struct contig_frame_file *ret_files, size_t *ret_n)
+{
+	size_t n = 0;
+	int r;
+
+	r = reserve_many(dir, node, max, nthreads, NULL, NULL, true, ret_files);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < max; i++)
+		if (ret_files[i].fd >= 0)
+			ret_files[n++] = ret_files[i];
+	*ret_n = n;
 	return 0;
 }

@@ -112,6 +112,21 @@ uint64_t contig_frame_dir_page_len(const struct contig_frame_dir *dir);
 int contig_hugepages_ensure(int node, uint64_t page_len, uint64_t nframes, uint64_t *ret_added,
 			    char *err, size_t errlen);
 
+/* Best effort: raise @node's nr_hugepages so that up to @want pages of
+ * @page_len are free, as far as the kernel can. *ret_added: pages added to
+ * the kernel's pool (give them back with contig_hugepages_shrink());
+ * *ret_free: free pages now. Returns 0 (also when the kernel could add
+ * fewer, or none), -EACCES/-EPERM/-EROFS (we may not write the count:
+ * nothing added), or -errno if the counts cannot be read. */
+int contig_hugepages_grow(int node, uint64_t page_len, uint64_t want, uint64_t *ret_added,
+			  uint64_t *ret_free);
+
+/* Ask the kernel to compact @node's memory (its sysfs "compact", else
+ * /proc/sys/vm/compact_memory: all nodes), so that more free hugepages
+ * can be made, and more of them adjacent. Synchronous. Returns 0 or
+ * -errno (-EACCES: not root). */
+int contig_memory_compact(int node);
+
 /* Lower @node's nr_hugepages by @npages (pages this process added). */
 int contig_hugepages_shrink(int node, uint64_t page_len, uint64_t npages);
 
@@ -131,6 +146,12 @@ int contig_frame_reserve(struct contig_frame_dir *dir, int node, struct contig_f
 int contig_frame_reserve_many(struct contig_frame_dir *dir, int node, size_t nframes,
 			      unsigned nthreads, void (*progress)(size_t done, void *arg),
 			      void *progress_arg, struct contig_frame_file *ret_files);
+
+/* Like contig_frame_reserve_many(), but best effort: reserves frames
+ * until @max are in or no hugepage is free (-ENOSPC is no error). Returns
+ * 0 with the frames in @ret_files[0..*ret_n), or -errno (nothing kept). */
+int contig_frame_reserve_upto(struct contig_frame_dir *dir, int node, size_t max, unsigned nthreads,
+			      struct contig_frame_file *ret_files, size_t *ret_n);
 
 /* Give the hugepage back to the kernel: truncate the file to 0 (the kernel
  * unmaps it from every process that still maps it: they get SIGBUS on the

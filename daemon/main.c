@@ -38,6 +38,7 @@
 #include "log.h"
 #include "pool.h"
 #include "recycle.h"
+#include "reserve.h"
 #include "restore.h"
 #include "server.h"
 #include "session.h"
@@ -319,6 +320,7 @@ struct pool_target {
 	uint64_t page_len;
 	uint32_t nframes;  /* configured */
 	uint32_t nadopted; /* owned by restored sessions (at most: some may be refused) */
+	const struct contig_pool_spec *spec; /* its configuration; NULL: no longer configured */
 };
 
 static uint32_t target_frames(const struct pool_target *t)
@@ -414,6 +416,7 @@ static int plan_targets(struct daemon *d, struct pool_target **ret_targets, size
 			.page_len = spec->page_len,
 			.nframes = (uint32_t)(spec->len / spec->page_len),
 			.nadopted = contig_restore_nframes(d->restore, spec->node, spec->page_len),
+			.spec = spec,
 		};
 	}
 	for (size_t i = 0; contig_restore_pool(d->restore, i, &node, &page_len); i++) {
@@ -494,6 +497,93 @@ static int expand_all_nodes(struct contig_config *cfg)
 	return r;
 }
 
+/* For target @t's @nnew new frames: with reserve=longest, leave the frames
+ * of the longest segments among its candidates first in the kernel's line
+ * (reserve.c). Returns whether it did; on any failure it says why and the
+ * reservation goes on plainly (which then fails, with its own message, if
+ * the kernel has too few hugepages). */
+static bool prepare_longest(const struct daemon *d, const struct pool_target *t, uint64_t nnew,
+			    unsigned nthreads, struct contig_reserve_plan *plan,
+			    struct contig_reserve_report *rep)
+{
+	char err[512];
+	int r;
+
+	if (!t->spec || nnew == 0 || contig_pool_spec_candidates(t->spec) <= nnew)
+		return false;
+	*plan = (struct contig_reserve_plan){
+		.node = t->node,
+		.page_len = t->page_len,
+		.nframes = nnew,
+		.max_candidates = contig_pool_spec_candidates(t->spec),
+		.compact = true,
+		.nthreads = nthreads,
+		.instance = d->instance,
+		.runtime_dir = RUNTIME_DIR,
+	};
+	sd_notifyf(0, "STATUS=reserving up to %" PRIu64 " candidate frames of %" PRIu64
+		   " kB on node %d", plan->max_candidates, t->page_len >> 10, t->node);
+	r = contig_reserve_prepare(plan, rep, err, sizeof(err));
+	if (r < 0) {
+		contig_log(LOG_NOTICE, "pool node %d, %" PRIu64 " kB pages: no choice of frames (%s); "
+			   "taking what the kernel gives", t->node, t->page_len >> 10, err);
+		return false;
+	}
+	return true;
+}
+
+/* "1x4, 2-3x10, ...": segments by length in frames, from @hist. */
+static void format_hist(const uint32_t *hist, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (unsigned b = 0; b < CONTIG_SEGMENT_BUCKETS && used + 32 < len; b++) {
+		uint64_t lo = UINT64_C(1) << b, hi = (lo << 1) - 1;
+
+		if (!hist[b])
+			continue;
+		if (b == CONTIG_SEGMENT_BUCKETS - 1)
+			used += (size_t)snprintf(buf + used, len - used, "%s%" PRIu64 "+ x%" PRIu32,
+						 used ? ", " : "", lo, hist[b]);
+		else if (lo == hi)
+			used += (size_t)snprintf(buf + used, len - used, "%s%" PRIu64 " x%" PRIu32,
+						 used ? ", " : "", lo, hist[b]);
+		else
+			used += (size_t)snprintf(buf + used, len - used,
+						 "%s%" PRIu64 "-%" PRIu64 " x%" PRIu32,
+						 used ? ", " : "", lo, hi, hist[b]);
+	}
+}
+
+static void log_reservation(const struct contig_pool *pool, const struct contig_reserve_plan *plan,
+			    const struct contig_reserve_report *rep)
+{
+	char hist[512], compaction[96] = "";
+
+	format_hist(rep->hist, hist, sizeof(hist));
+	if (rep->compacted)
+		snprintf(compaction, sizeof(compaction), ", compaction %" PRIu64 " ms%s",
+			 rep->compact_ms, rep->compact_err ? " (refused)" : "");
+	contig_log(LOG_INFO, "pool node %d, %" PRIu64 " kB pages: chose %" PRIu64 " of %" PRIu64
+		   " candidate frames (runs by length in frames: %s; the longest %" PRIu64
+		   ", the chosen frames' %" PRIu64 "); %" PRIu64 " of the pool's frames are the "
+		   "chosen ones; %" PRIu64 " hugepages given back; candidates %" PRIu64 " ms%s",
+		   pool->node, pool->page_len >> 10, plan->nframes, rep->ncandidates, hist,
+		   rep->longest_run, rep->longest_kept, rep->nmatched, rep->given_back,
+		   rep->candidates_ms, compaction);
+}
+
+static void log_segments(const struct contig_pool *pool, const struct contig_pool_info *info)
+{
+	char hist[512];
+
+	format_hist(info->segment_hist, hist, sizeof(hist));
+	contig_log(LOG_INFO, "pool node %d, %" PRIu64 " kB pages: segments by length in frames: "
+		   "%s; largest buffer %" PRIu64 " MiB", pool->node, pool->page_len >> 10, hist,
+		   info->largest_free_len >> 20);
+}
+
 static int reserve_pools(struct daemon *d)
 {
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -519,8 +609,11 @@ static int reserve_pools(struct daemon *d)
 		struct contig_frame_dir *dir;
 		struct contig_pool *pool;
 		struct contig_pool_info info;
-		struct contig_pool_spec spec = { t->node, t->page_len, 0 };
+		struct contig_pool_spec spec = { .node = t->node, .page_len = t->page_len };
 		struct reserve_status status = { .spec = &spec };
+		struct contig_reserve_plan plan;
+		struct contig_reserve_report rep;
+		bool longest;
 
 		if (t->node > max_node) {
 			contig_log(LOG_ERR, "pool %d:%" PRIu64 "M: this machine has no node %d "
@@ -547,8 +640,11 @@ static int reserve_pools(struct daemon *d)
 		nnew = target_frames(t) - nadopted;
 		sd_notifyf(0, "STATUS=reserving %" PRIu64 " frames of %" PRIu64 " kB on node %d",
 			   nnew, t->page_len >> 10, t->node);
+		longest = prepare_longest(d, t, nnew, (unsigned)ncpu, &plan, &rep);
 		r = contig_hugepages_ensure(t->node, t->page_len, nnew, &added, err, sizeof(err));
 		if (r < 0) {
+			if (longest)
+				contig_reserve_abandon(&plan, &rep);
 			contig_log(LOG_ERR, "%s", err);
 			for (uint32_t k = 0; k < nadopted; k++)
 				contig_frame_close(&adopted[k]);
@@ -560,6 +656,8 @@ static int reserve_pools(struct daemon *d)
 				    reserve_progress, &status, &pool);
 		if (r < 0) {
 			contig_hugepages_shrink(t->node, t->page_len, added);
+			if (longest)
+				contig_reserve_abandon(&plan, &rep);
 			contig_log(LOG_ERR, "node %d: reserving %" PRIu64 " frames of %" PRIu64
 				   " kB in %s failed: %s", t->node, nnew, t->page_len >> 10,
 				   contig_frame_dir_path(dir),
@@ -572,6 +670,8 @@ static int reserve_pools(struct daemon *d)
 			goto out;
 		}
 		free(adopted);
+		if (longest)
+			added += contig_reserve_finish(&plan, pool, &rep);
 		pool->hugepages_added =
 			added + contig_restore_hugepages_added(d->restore, t->node, t->page_len);
 		d->pools.pools[d->pools.npools++] = pool;
@@ -582,6 +682,24 @@ static int reserve_pools(struct daemon *d)
 			   pool->node, pool->page_len >> 10, info.total_len >> 20, info.nframes,
 			   nadopted, info.nsegments, info.largest_segment_len >> 20,
 			   added ? " (hugepages added to the kernel's pool)" : "");
+		if (longest)
+			log_reservation(pool, &plan, &rep);
+		log_segments(pool, &info);
+		if (t->spec && info.largest_segment_len < t->spec->min_segment_len) {
+			contig_log(t->spec->min_segment_warn ? LOG_WARNING : LOG_ERR,
+				   "pool node %d, %" PRIu64 " kB pages: largest segment %" PRIu64
+				   " MiB, below its min_segment of %" PRIu64 " MiB%s", pool->node,
+				   pool->page_len >> 10, info.largest_segment_len >> 20,
+				   t->spec->min_segment_len >> 20,
+				   t->spec->min_segment_warn
+					   ? " (short=warn: serving anyway)"
+					   : ": raise candidates, free or compact memory, or set "
+					     "short=warn to serve anyway");
+			if (!t->spec->min_segment_warn) {
+				r = -ENOSPC;
+				goto out;
+			}
+		}
 		if (nadopted > t->nframes && t->nframes)
 			contig_log(LOG_NOTICE, "pool node %d, %" PRIu64 " kB pages: configured for %"
 				   PRIu32 " frames, but restored sessions own %" PRIu32 ": it shrinks "

@@ -191,6 +191,13 @@ bool contig_pool_frame_recycled(struct contig_frame *frame)
 		pool->nlost++;
 		return false;
 	}
+	/* A frame that moved away from a neighbour in service broke a segment
+	 * (one whose neighbours are being recycled too is not counted). */
+	frame->broke_segment = moved && frame->phys >= pool->page_len &&
+			       (contig_pool_frame_at(pool, frame->phys - pool->page_len) ||
+				contig_pool_frame_at(pool, frame->phys + pool->page_len));
+	if (frame->broke_segment)
+		pool->nsegments_broken++;
 	frame->phys = frame->file.phys;
 	i = lower_bound(pool, frame->phys);
 	memmove(&pool->by_phys[i + 1], &pool->by_phys[i],
@@ -208,6 +215,8 @@ void contig_pool_get_info(const struct contig_pool *pool, struct contig_pool_inf
 
 	for (uint32_t i = 0; i < pool->nby_phys; i++) {
 		if (i == 0 || pool->by_phys[i]->phys != pool->by_phys[i - 1]->phys + pool->page_len) {
+			if (run)
+				info.segment_hist[contig_segment_bucket(run / pool->page_len)]++;
 			info.nsegments++;
 			run = 0;
 		}
@@ -215,6 +224,9 @@ void contig_pool_get_info(const struct contig_pool *pool, struct contig_pool_inf
 		if (run > info.largest_segment_len)
 			info.largest_segment_len = run;
 	}
+	if (run)
+		info.segment_hist[contig_segment_bucket(run / pool->page_len)]++;
+	info.nsegments_broken = pool->nsegments_broken;
 	info.nframes = pool->nframes - pool->nlost;
 	info.total_len = (uint64_t)info.nframes * pool->page_len;
 	info.free_len = pool->free.free_len;

@@ -14,6 +14,7 @@
 
 #include "frames.h"
 #include "range.h"
+#include "select.h"
 
 struct contig_session;
 
@@ -34,6 +35,8 @@ struct contig_frame {
 	uint32_t nbuffers;            /* live buffers that touch this frame */
 	struct contig_frame *next;    /* recycle queue link */
 	int recycle_err;              /* set by the recycle thread */
+	bool broke_segment;           /* set by contig_pool_frame_recycled(): it moved
+					 away from an adjacent frame */
 };
 
 struct contig_pool {
@@ -49,6 +52,7 @@ struct contig_pool {
 	uint32_t nbuffers;              /* maintained by session.c */
 	uint32_t nsessions;             /* sessions owning frames here (session.c) */
 	uint64_t hugepages_added;       /* to give back to the kernel at exit */
+	uint64_t nsegments_broken;      /* recycled frames that moved away from a neighbour */
 	uint64_t generation;            /* bumped by every change to a frame or buffer
 					   (here and in session.c): for paged stats */
 };
@@ -57,6 +61,8 @@ struct contig_pool {
 struct contig_pool_info {
 	uint64_t total_len, free_len, largest_free_len, largest_segment_len;
 	uint32_t nframes, nframes_owned, nframes_recycling, nframes_lost, nsegments, nbuffers;
+	uint32_t segment_hist[CONTIG_SEGMENT_BUCKETS]; /* segments by length (select.h) */
+	uint64_t nsegments_broken;
 };
 
 /* A pool of the @nadopted frames @adopted (files of an earlier instance on

@@ -770,6 +770,7 @@ void contig_server_recycled(struct contig_frame *done, void *data)
 
 	while (done) {
 		struct contig_frame *f = done;
+		uint64_t old_phys = f->phys;
 
 		done = f->next;
 		if (f->recycle_err == 0) {
@@ -779,6 +780,16 @@ void contig_server_recycled(struct contig_frame *done, void *data)
 		}
 		if (contig_pool_frame_recycled(f))
 			srv->counters.nrecycle_moved++;
+		if (f->broke_segment) {
+			struct contig_pool_info info;
+
+			contig_pool_get_info(f->pool, &info);
+			contig_log(LOG_NOTICE, "pool node %d, %" PRIu64 " kB pages: a recycled frame "
+				   "moved from %#" PRIx64 " to %#" PRIx64 ", breaking a segment (now "
+				   "%" PRIu32 " segments, largest %" PRIu64 " MiB)", f->pool->node,
+				   f->pool->page_len >> 10, old_phys, f->phys, info.nsegments,
+				   info.largest_segment_len >> 20);
+		}
 		if (f->state == CONTIG_FRAME_LOST && f->recycle_err != -ECANCELED) {
 			srv->counters.nframes_lost++;
 			contig_log(LOG_WARNING, "frame of pool node %d/%" PRIu64 " kB lost: %s",

@@ -25,6 +25,8 @@
 #define KIB (UINT64_C(1) << 10)
 #define MIB (UINT64_C(1) << 20)
 #define GIB (UINT64_C(1) << 30)
+/* A pool spec with default options. */
+#define POOL(node_, page_, len_) { .node = (node_), .page_len = (page_), .len = (len_) }
 #define TIB (UINT64_C(1) << 40)
 
 static char tmpdir[64];
@@ -189,12 +191,12 @@ static void test_pool_good(void)
 		const char *text;
 		struct contig_pool_spec spec;
 	} good[] = {
-		{ "0:2M:256M", { 0, 2 * MIB, 256 * MIB } },
-		{ "1023:1G:4G", { 1023, GIB, 4 * GIB } },
-		{ "3:2097152:0x400000", { 3, 2 * MIB, 4 * MIB } },
-		{ "0:2MiB:2M", { 0, 2 * MIB, 2 * MIB } },
-		{ "7:1gib:1G", { 7, GIB, GIB } },
-		{ "01:1024M:1T", { 1, GIB, TIB } },
+		{ "0:2M:256M", POOL(0, 2 * MIB, 256 * MIB) },
+		{ "1023:1G:4G", POOL(1023, GIB, 4 * GIB) },
+		{ "3:2097152:0x400000", POOL(3, 2 * MIB, 4 * MIB) },
+		{ "0:2MiB:2M", POOL(0, 2 * MIB, 2 * MIB) },
+		{ "7:1gib:1G", POOL(7, GIB, GIB) },
+		{ "01:1024M:1T", POOL(1, GIB, TIB) },
 	};
 	struct contig_pool_spec spec;
 	char err[256];
@@ -220,10 +222,10 @@ static void test_pool_bad(void)
 		const char *text;
 		const char *why; /* what follows 'pool "TEXT": ' */
 	} bad[] = {
-		{ "", "expected NODE:PAGESIZE:SIZE" },
-		{ "0", "expected NODE:PAGESIZE:SIZE" },
-		{ "0:2M", "expected NODE:PAGESIZE:SIZE" },
-		{ "0:2M:64M:1", "expected NODE:PAGESIZE:SIZE" },
+		{ "", "expected NODE:PAGESIZE:SIZE[,OPTION=VALUE...]" },
+		{ "0", "expected NODE:PAGESIZE:SIZE[,OPTION=VALUE...]" },
+		{ "0:2M", "expected NODE:PAGESIZE:SIZE[,OPTION=VALUE...]" },
+		{ "0:2M:64M:1", "expected NODE:PAGESIZE:SIZE[,OPTION=VALUE...]" },
 		{ "x:2M:64M", "node \"x\" is not \"all\" or a number from 0 to 1023" },
 		{ ":2M:64M", "node \"\" is not \"all\" or a number from 0 to 1023" },
 		{ "1024:2M:64M", "node \"1024\" is not \"all\" or a number from 0 to 1023" },
@@ -471,16 +473,16 @@ static void test_set_pool(void)
 
 	if (contig_config_parse(contig_config_default, "default", &cfg, err, sizeof(err)))
 		bail_out("default config: %s", err);
-	spec = (struct contig_pool_spec){ 0, 2 * MIB, 512 * MIB };
+	spec = (struct contig_pool_spec)POOL(0, 2 * MIB, 512 * MIB);
 	r = contig_config_set_pool(&cfg, &spec);
 	ok(r == 0 && cfg.npools == 1 && cfg.pools[0].len == 512 * MIB,
 	   "set_pool_replaces_the_same_node_and_page_size");
-	spec = (struct contig_pool_spec){ 0, GIB, 2 * GIB };
+	spec = (struct contig_pool_spec)POOL(0, GIB, 2 * GIB);
 	r = contig_config_set_pool(&cfg, &spec);
 	ok(r == 0 && cfg.npools == 2 && cfg.pools[1].page_len == GIB &&
 		   cfg.pools[0].len == 512 * MIB,
 	   "set_pool_appends_another_page_size_on_the_same_node");
-	spec = (struct contig_pool_spec){ 1, 2 * MIB, 2 * MIB };
+	spec = (struct contig_pool_spec)POOL(1, 2 * MIB, 2 * MIB);
 	r = contig_config_set_pool(&cfg, &spec);
 	ok(r == 0 && cfg.npools == 3 && cfg.pools[2].node == 1 && cfg.pools[0].node == 0 &&
 		   cfg.pools[1].node == 0,
@@ -492,7 +494,7 @@ static void test_set_pool(void)
 	contig_config_done(NULL);
 	ok(1, "config_done_accepts_zeroed_and_NULL");
 
-	spec = (struct contig_pool_spec){ 5, GIB, GIB };
+	spec = (struct contig_pool_spec)POOL(5, GIB, GIB);
 	r = contig_config_set_pool(&cfg, &spec);
 	ok(r == 0 && cfg.npools == 1 && cfg.pools[0].node == 5 && cfg.socket_path == NULL,
 	   "set_pool_works_on_a_zeroed_config");
@@ -1063,7 +1065,12 @@ static bool same_pools(const struct contig_config *a, const struct contig_config
 {
 	for (size_t i = 0; i < a->npools; i++)
 		if (a->pools[i].node != b->pools[i].node ||
-		    a->pools[i].page_len != b->pools[i].page_len || a->pools[i].len != b->pools[i].len)
+		    a->pools[i].page_len != b->pools[i].page_len || a->pools[i].len != b->pools[i].len ||
+		    a->pools[i].reserve_sorted != b->pools[i].reserve_sorted ||
+		    contig_pool_spec_candidates(&a->pools[i]) !=
+			    contig_pool_spec_candidates(&b->pools[i]) ||
+		    a->pools[i].min_segment_len != b->pools[i].min_segment_len ||
+		    a->pools[i].min_segment_warn != b->pools[i].min_segment_warn)
 			return false;
 	return true;
 }
@@ -1166,8 +1173,8 @@ static void test_pool_all(void)
 	if (r == 0) {
 		static const int nodes[] = { 0, 2, 3 };
 		static const struct contig_pool_spec want[] = {
-			{ 0, GIB, GIB },          { 0, 2 * MIB, 16 * MIB }, { 3, 2 * MIB, 16 * MIB },
-			{ 2, 2 * MIB, 8 * MIB }, { 2, GIB, 2 * GIB },      { 3, GIB, 2 * GIB },
+			POOL(0, GIB, GIB),          POOL(0, 2 * MIB, 16 * MIB), POOL(3, 2 * MIB, 16 * MIB),
+			POOL(2, 2 * MIB, 8 * MIB), POOL(2, GIB, 2 * GIB),      POOL(3, GIB, 2 * GIB),
 		};
 
 		r = contig_config_expand_all(&cfg, nodes, 3);
@@ -1189,6 +1196,68 @@ static void test_pool_all(void)
 		ok(0, "expand_all_over_no_node_leaves_no_pool");
 	}
 	contig_config_done(&cfg);
+}
+
+/* Pool options (issue 10): each parses to its field, defaults are zero,
+ * bad ones are refused naming the option, and all round-trip. */
+static void test_pool_options(void)
+{
+	static const struct {
+		const char *text;
+		bool sorted, warn;
+		uint64_t candidates, min_segment;
+	} good[] = {
+		{ "0:2M:64M", false, false, 4 * 32, 0 },
+		{ "0:2M:64M,reserve=sorted", true, false, 32, 0 },
+		{ "0:2M:64M,reserve=longest,candidates=16x", false, false, 16 * 32, 0 },
+		{ "0:2M:64M,candidates=1G", false, false, 512, 0 },
+		{ "0:2M:64M,min_segment=32M,short=warn", false, true, 4 * 32, 32 * MIB },
+		{ "all:1G:2G,candidates=1x,min_segment=1G", false, false, 2, 1 * GIB },
+	};
+	static const struct {
+		const char *text, *why;
+	} bad[] = {
+		{ "0:2M:64M,", "option \"\" is not KEY=VALUE" },
+		{ "0:2M:64M,reserve", "option \"reserve\" is not KEY=VALUE" },
+		{ "0:2M:64M,reserve=best", "reserve: \"best\" is not longest or sorted" },
+		{ "0:2M:64M,short=maybe", "short: \"maybe\" is not error or warn" },
+		{ "0:2M:64M,candidates=0x",
+		  "candidates: \"0x\" is not a multiple of the pool (1x to 64x) or a size" },
+		{ "0:2M:64M,candidates=65x",
+		  "candidates: \"65x\" is not a multiple of the pool (1x to 64x) or a size" },
+		{ "0:2M:64M,candidates=32M", "candidates must be at least the pool's size" },
+		{ "0:2M:64M,candidates=65M", "candidates is not a multiple of the page size" },
+		{ "0:2M:64M,min_segment=128M", "min_segment is larger than the pool" },
+		{ "0:2M:64M,min_segment=lots", "min_segment: \"lots\" is not a size" },
+		{ "0:2M:64M,colour=blue",
+		  "unknown option \"colour\" (reserve, candidates, min_segment, short)" },
+	};
+	struct contig_pool_spec spec;
+	char err[256], want[256];
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		int r = contig_config_parse_pool(good[i].text, &spec, err, sizeof(err));
+
+		if (!ok(r == 0 && spec.reserve_sorted == good[i].sorted &&
+				spec.min_segment_warn == good[i].warn &&
+				contig_pool_spec_candidates(&spec) == good[i].candidates &&
+				spec.min_segment_len == good[i].min_segment,
+			"pool \"%s\" parses with its options", good[i].text))
+			diag("  r=%d err=%s", r, r ? err : "");
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int r = contig_config_parse_pool(bad[i].text, &spec, err, sizeof(err));
+
+		snprintf(want, sizeof(want), "pool \"%s\": %s", bad[i].text, bad[i].why);
+		if (!ok(r == -EINVAL && !strcmp(err, want), "pool \"%s\" is rejected: %s",
+			bad[i].text, bad[i].why))
+			diag("  r=%d err=%s", r, err);
+	}
+	print_round_trips("pool = 0:2M:64M,reserve=sorted\n"
+			  "pool = 1:2M:64M,candidates=16x,min_segment=32M,short=warn\n"
+			  "pool = 0:1G:2G,candidates=4G\n"
+			  "pool = all:2M:8M,candidates=1x\n",
+			  "pool_options_round_trip");
 }
 
 int main(void)
@@ -1225,6 +1294,7 @@ int main(void)
 	test_session_grace();
 	test_print();
 	test_pool_all();
+	test_pool_options();
 
 	if (rmdir(tmpdir))
 		diag("cannot remove %s", tmpdir);

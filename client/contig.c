@@ -774,8 +774,23 @@ CONTIG_EXPORT int contig_get_stats(struct contig_client *c, struct contig_stats 
 
 	last_message[0] = '\0';
 	pthread_mutex_lock(&c->lock);
-	r = contig_wire_stats(&c->wire, ret_stats);
+	r = contig_wire_stats(&c->wire, ret_stats, NULL, 0);
 	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+CONTIG_EXPORT int contig_get_segments(struct contig_client *c, struct contig_pool_segments *ret_segs,
+				      size_t max, size_t *ret_n)
+{
+	struct contig_stats st;
+	int r;
+
+	last_message[0] = '\0';
+	pthread_mutex_lock(&c->lock);
+	r = contig_wire_stats(&c->wire, &st, ret_segs, max);
+	pthread_mutex_unlock(&c->lock);
+	if (r == 0)
+		*ret_n = st.npools < max ? st.npools : max;
 	return r;
 }
 

@@ -255,6 +255,24 @@ CONTIG_EXPORT int contig_buffer_of(struct contig_client *client, const void *vir
 /* Pool totals and this connection's usage. Returns 0 or -errno. */
 CONTIG_EXPORT int contig_get_stats(struct contig_client *client, struct contig_stats *ret_stats);
 
+/* How a pool's frames are cut into segments (runs of physically adjacent
+ * frames), as contigctl status shows it. */
+#define CONTIG_SEGMENT_BUCKETS 20
+struct contig_pool_segments {
+	/* count[i]: segments of 2^i to 2^(i+1) - 1 frames (in service: frames
+	 * being recycled are left out); the last bucket counts longer ones too */
+	uint32_t count[CONTIG_SEGMENT_BUCKETS];
+	uint64_t nbroken; /* segments broken since startup by a recycled frame that
+			     moved away from its neighbour */
+	int known;        /* 0: the daemon is older and does not say */
+};
+
+/* The segments of each pool, in the order of contig_stats.pools, into
+ * @ret_segs[0..max). Returns 0 with *ret_n pools filled, or -errno. */
+CONTIG_EXPORT int contig_get_segments(struct contig_client *client,
+				      struct contig_pool_segments *ret_segs, size_t max,
+				      size_t *ret_n);
+
 /* Every live buffer the caller may see: root every connection's, anyone
  * else only this connection's. Returns 0 with *ret_bufs (malloc'd; the
  * caller free()s it, NULL when *ret_n is 0) and *ret_n; -EAGAIN if buffers

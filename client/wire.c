@@ -683,7 +683,8 @@ int contig_wire_free(struct contig_wire *w, uint64_t id, const uint64_t *check_l
 	return r;
 }
 
-int contig_wire_stats(struct contig_wire *w, struct contig_stats *ret_stats)
+int contig_wire_stats(struct contig_wire *w, struct contig_stats *ret_stats,
+		      struct contig_pool_segments *ret_segs, size_t max_segs)
 {
 	Contig__Request req = CONTIG__REQUEST__INIT;
 	Contig__StatsRequest s = CONTIG__STATS_REQUEST__INIT;
@@ -715,6 +716,17 @@ int contig_wire_stats(struct contig_wire *w, struct contig_stats *ret_stats)
 			.nbuffers = p->nbuffers,
 			.nclients = p->nclients,
 		};
+		if (ret_segs && i < max_segs) {
+			struct contig_pool_segments *seg = &ret_segs[i];
+
+			memset(seg, 0, sizeof(*seg));
+			/* a longer histogram from a newer daemon folds into the last bucket */
+			for (size_t b = 0; b < p->n_segment_hist; b++)
+				seg->count[b < CONTIG_SEGMENT_BUCKETS ? b : CONTIG_SEGMENT_BUCKETS - 1] +=
+					p->segment_hist[b];
+			seg->nbroken = p->has_nsegments_broken ? p->nsegments_broken : 0;
+			seg->known = p->n_segment_hist > 0;
+		}
 		out.npools++;
 	}
 	out.nsessions = st->nsessions;

@@ -110,7 +110,10 @@ int contig_wire_alloc_recv(struct contig_wire *w, uint64_t seq,
 int contig_wire_free_send(struct contig_wire *w, uint64_t id, const uint64_t *check_len,
 			  const int *check_cache, uint64_t seq);
 int contig_wire_free_recv(struct contig_wire *w, uint64_t seq);
-int contig_wire_stats(struct contig_wire *w, struct contig_stats *ret_stats);
+/* Stats; with @ret_segs, also each pool's segment histogram (the first
+ * @max_segs pools). */
+int contig_wire_stats(struct contig_wire *w, struct contig_stats *ret_stats,
+		      struct contig_pool_segments *ret_segs, size_t max_segs);
 /* The whole buffer list (@frames false) or frame list (@frames true), page
  * by page, into a malloc'd array of struct contig_buffer_info or struct
  * contig_frame_info: see contig_list_buffers(). After a reconnect the list

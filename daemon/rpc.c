@@ -102,8 +102,15 @@ void contig_rpc_refuse(struct contig_conn *conn, enum contig_rpc_refusal why,
 	send_reply(conn, &reply, NULL, 0);
 }
 
-static void fill_pool_info(const struct contig_pool *pool, Contig__PoolInfo *out)
+/* A PoolInfo with the storage of its histogram. */
+struct pool_info_store {
+	Contig__PoolInfo info; /* first: the array is freed through it */
+	uint32_t hist[CONTIG_SEGMENT_BUCKETS];
+};
+
+static void fill_pool_info(const struct contig_pool *pool, struct pool_info_store *store)
 {
+	Contig__PoolInfo *out = &store->info;
 	struct contig_pool_info info;
 
 	contig_pool_get_info(pool, &info);
@@ -120,13 +127,18 @@ static void fill_pool_info(const struct contig_pool *pool, Contig__PoolInfo *out
 	out->largest_segment_len = info.largest_segment_len;
 	out->nbuffers = info.nbuffers;
 	out->nclients = pool->nsessions;
+	memcpy(store->hist, info.segment_hist, sizeof(store->hist));
+	out->n_segment_hist = CONTIG_SEGMENT_BUCKETS;
+	out->segment_hist = store->hist;
+	out->has_nsegments_broken = true;
+	out->nsegments_broken = info.nsegments_broken;
 }
 
 /* Pool infos for every pool, in two arrays the caller frees. */
 static int pool_infos(const struct contig_pools *env, Contig__PoolInfo **ret_infos,
 		      Contig__PoolInfo ***ret_ptrs)
 {
-	Contig__PoolInfo *infos = calloc(env->npools, sizeof(*infos));
+	struct pool_info_store *infos = calloc(env->npools, sizeof(*infos));
 	Contig__PoolInfo **ptrs = calloc(env->npools, sizeof(*ptrs));
 
 	if (!infos || !ptrs) {
@@ -136,9 +148,9 @@ static int pool_infos(const struct contig_pools *env, Contig__PoolInfo **ret_inf
 	}
 	for (size_t i = 0; i < env->npools; i++) {
 		fill_pool_info(env->pools[i], &infos[i]);
-		ptrs[i] = &infos[i];
+		ptrs[i] = &infos[i].info;
 	}
-	*ret_infos = infos;
+	*ret_infos = &infos[0].info;
 	*ret_ptrs = ptrs;
 	return 0;
 }

@@ -244,17 +244,45 @@ static double fragmentation(const struct contig_pool_stats *p)
 
 /* ---- status ---- */
 
+/* "1 x6, 2-3 x14, ...": @seg's segments by length in frames ("-" if none). */
+static void segments_text(const struct contig_pool_segments *seg, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	snprintf(buf, len, "-");
+	for (unsigned b = 0; b < CONTIG_SEGMENT_BUCKETS && used + 40 < len; b++) {
+		uint64_t lo = UINT64_C(1) << b, hi = (lo << 1) - 1;
+		const char *sep = used ? ", " : "";
+
+		if (!seg->count[b])
+			continue;
+		if (b == CONTIG_SEGMENT_BUCKETS - 1)
+			used += (size_t)snprintf(buf + used, len - used, "%s%" PRIu64 "+ x%" PRIu32,
+						 sep, lo, seg->count[b]);
+		else if (lo == hi)
+			used += (size_t)snprintf(buf + used, len - used, "%s%" PRIu64 " x%" PRIu32,
+						 sep, lo, seg->count[b]);
+		else
+			used += (size_t)snprintf(buf + used, len - used,
+						 "%s%" PRIu64 "-%" PRIu64 " x%" PRIu32, sep, lo, hi,
+						 seg->count[b]);
+	}
+}
+
 static int cmd_status(struct contig_client *c, const struct look_opts *o)
 {
 	const struct contig_stats *st = get_stats(c);
 	struct contig_frame_info *frames = NULL;
-	size_t nframes = 0;
+	struct contig_pool_segments segs[16];
+	size_t nframes = 0, nsegs = 0;
 	struct map m;
 	bool have_map;
 	int r;
 
 	if (!st)
 		return fail("status", -EIO);
+	if (contig_get_segments(c, segs, sizeof(segs) / sizeof(segs[0]), &nsegs) < 0)
+		nsegs = 0;
 	/* Free runs and lost frames come from the frame list (a newer daemon's). */
 	have_map = get_frames(c, st, &frames, &nframes) == 0;
 	r = map_init(&m, st, frames, nframes, 64);
@@ -290,6 +318,14 @@ static int cmd_status(struct contig_client *c, const struct look_opts *o)
 			json_u64(&j, "largest_segment_len", p->largest_segment_len);
 			json_u64(&j, "nbuffers", p->nbuffers);
 			json_u64(&j, "nclients", p->nclients);
+			if (i < nsegs && segs[i].known) {
+				/* [count of 1 frame, of 2-3, of 4-7, ...] */
+				json_array_begin(&j, "segment_hist");
+				for (unsigned b = 0; b < CONTIG_SEGMENT_BUCKETS; b++)
+					json_u64(&j, NULL, segs[i].count[b]);
+				json_array_end(&j);
+				json_u64(&j, "nsegments_broken", segs[i].nbroken);
+			}
 			json_object_end(&j);
 		}
 		json_array_end(&j);
@@ -326,6 +362,15 @@ static int cmd_status(struct contig_client *c, const struct look_opts *o)
 		       ", misuses reported %" PRIu64 "\n",
 		       st->nsessions, st->nrecycled, st->nrecycle_moved, st->nrecycle_truncated,
 		       st->nframes_lost, st->nbugchecks);
+		for (uint32_t i = 0; i < st->npools && i < nsegs; i++) {
+			char text[512];
+
+			if (!segs[i].known)
+				continue;
+			segments_text(&segs[i], text, sizeof(text));
+			printf("pool %" PRIu32 " segments by length in frames: %s; broken by "
+			       "recycling: %" PRIu64 "\n", i, text, segs[i].nbroken);
+		}
 		printf("largest: the largest buffer a request could get now; frag: 1 - largest / "
 		       "free; runs: runs of adjacent free frames\n");
 	}

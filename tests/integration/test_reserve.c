@@ -164,6 +164,29 @@ static uint64_t test_sorted(void)
 	   "sorted_on_scattered_pages_is_a_segment_per_frame (%u segments, largest %llu MiB)",
 	   p.nsegments, (unsigned long long)(p.largest_segment_len >> 20));
 	ok(!harness_daemon_log_has(&d, "candidate"), "sorted_tries_no_candidates");
+	{
+		struct contig_pool_segments seg;
+		size_t n = 0;
+		char ctl[1024], cmd[1280], out[4096] = "";
+		FILE *f;
+
+		ok(contig_get_segments(c, &seg, 1, &n) == 0 && n == 1 && seg.known &&
+			   seg.count[0] == POOL_FRAMES && seg.count[1] == 0 && seg.nbroken == 0,
+		   "the_daemon_reports_eight_segments_of_one_frame");
+		harness_build_path("contigctl", ctl, sizeof(ctl));
+		snprintf(cmd, sizeof(cmd), "CONTIGD_SOCKET=%s %s status", d.sock, ctl);
+		f = popen(cmd, "r");
+		if (f) {
+			size_t len = fread(out, 1, sizeof(out) - 1, f);
+
+			out[len] = '\0';
+			pclose(f);
+		}
+		ok(strstr(out, "pool 0 segments by length in frames: 1 x8; broken by recycling: 0\n"),
+		   "contigctl_status_shows_the_histogram");
+	}
+	ok(harness_daemon_log_has(&d, "segments by length in frames: 1 x8; largest buffer 2 MiB"),
+	   "the_log_shows_the_histogram_and_largest_buffer");
 	contig_disconnect(c);
 	ok(harness_daemon_stop(&d) == 0, "sorted_daemon_stops_cleanly");
 	return p.largest_segment_len;

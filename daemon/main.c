@@ -315,12 +315,17 @@ static void say_restore(int level, const char *message, void *arg)
 
 /* A pool to build: the configuration's, or one the last instance's sessions
  * still have frames in. */
+#define PAGE_2M (UINT64_C(2) << 20)
+#define PAGE_1G (UINT64_C(1) << 30)
+
 struct pool_target {
 	int node;
 	uint64_t page_len;
 	uint32_t nframes;  /* configured */
 	uint32_t nadopted; /* owned by restored sessions (at most: some may be refused) */
 	const struct contig_pool_spec *spec; /* its configuration; NULL: no longer configured */
+	struct contig_pool_spec fallback;    /* spec of a 1 GiB pool made of 2 MiB frames */
+	uint64_t pre_added;                  /* hugepages added by fall_back_from_1g() */
 };
 
 static uint32_t target_frames(const struct pool_target *t)
@@ -497,6 +502,59 @@ static int expand_all_nodes(struct contig_config *cfg)
 	return r;
 }
 
+/* 1 GiB pools the kernel cannot give 1 GiB pages for (none free, and none
+ * to be made: no 1 GiB of free contiguous memory, or no such page size)
+ * fall back to 2 MiB frames, joining that node's 2 MiB pool if it has one,
+ * with a logged reason; their frames are then chosen for the longest
+ * segments (unless reserve=sorted). Pages of 1 GiB this makes free stay
+ * for the pool (t->pre_added). A pool with frames restored sessions own
+ * keeps its page size. */
+static void fall_back_from_1g(struct pool_target *targets, size_t *ntargets)
+{
+	for (size_t i = 0; i < *ntargets; i++) {
+		struct pool_target *t = &targets[i];
+		uint64_t added = 0, nfree = 0, nframes_2m;
+		size_t k;
+		int r;
+
+		if (t->page_len != PAGE_1G || t->nadopted || t->nframes == 0 || !t->spec)
+			continue;
+		r = contig_hugepages_grow(t->node, PAGE_1G, t->nframes, &added, &nfree);
+		if (r == 0 && nfree >= t->nframes) {
+			t->pre_added = added;
+			continue;
+		}
+		contig_hugepages_shrink(t->node, PAGE_1G, added);
+		nframes_2m = (uint64_t)t->nframes * (PAGE_1G / PAGE_2M);
+		for (k = 0; k < *ntargets && !(targets[k].node == t->node &&
+					       targets[k].page_len == PAGE_2M); k++)
+			;
+		if (r < 0)
+			contig_log(LOG_WARNING, "pool node %d, 1048576 kB pages: the kernel offers "
+				   "no 1 GiB pages here (%s); %" PRIu64 " frames of 2 MiB instead%s",
+				   t->node, strerror(-r), nframes_2m,
+				   k < *ntargets ? ", added to that node's 2 MiB pool" : "");
+		else
+			contig_log(LOG_WARNING, "pool node %d, 1048576 kB pages: the kernel could "
+				   "make only %" PRIu64 " of the %" PRIu32 " 1 GiB pages free (too "
+				   "little free memory, or too fragmented); %" PRIu64 " frames of "
+				   "2 MiB instead%s", t->node, nfree, t->nframes, nframes_2m,
+				   k < *ntargets ? ", added to that node's 2 MiB pool" : "");
+		if (k < *ntargets) {
+			targets[k].nframes += (uint32_t)nframes_2m;
+			memmove(t, t + 1, (*ntargets - i - 1) * sizeof(*t));
+			--*ntargets;
+			i--;
+			continue;
+		}
+		t->fallback = *t->spec;
+		t->fallback.page_len = PAGE_2M;
+		t->spec = &t->fallback;
+		t->page_len = PAGE_2M;
+		t->nframes = (uint32_t)nframes_2m;
+	}
+}
+
 /* For target @t's @nnew new frames: with reserve=longest, leave the frames
  * of the longest segments among its candidates first in the kernel's line
  * (reserve.c). Returns whether it did; on any failure it says why and the
@@ -509,13 +567,24 @@ static bool prepare_longest(const struct daemon *d, const struct pool_target *t,
 	char err[512];
 	int r;
 
-	if (!t->spec || nnew == 0 || contig_pool_spec_candidates(t->spec) <= nnew)
+	uint64_t max_candidates;
+
+	if (!t->spec || t->spec->reserve_sorted || nnew == 0)
+		return false;
+	/* candidates=SIZE, or a multiple of what this start reserves (a pool
+	 * grown by a 1 GiB pool's fallback, or partly adopted, differs from
+	 * its configured size) */
+	max_candidates = t->spec->candidates_len
+				 ? t->spec->candidates_len / t->page_len
+				 : nnew * contig_pool_spec_candidates(t->spec) /
+					   (t->spec->len / t->spec->page_len);
+	if (max_candidates <= nnew)
 		return false;
 	*plan = (struct contig_reserve_plan){
 		.node = t->node,
 		.page_len = t->page_len,
 		.nframes = nnew,
-		.max_candidates = contig_pool_spec_candidates(t->spec),
+		.max_candidates = max_candidates,
 		.compact = true,
 		.nthreads = nthreads,
 		.instance = d->instance,
@@ -596,6 +665,7 @@ static int reserve_pools(struct daemon *d)
 	r = plan_targets(d, &targets, &ntargets);
 	if (r < 0)
 		return r;
+	fall_back_from_1g(targets, &ntargets);
 	d->pools.pools = calloc(ntargets, sizeof(*d->pools.pools));
 	if (!d->pools.pools) {
 		free(targets);
@@ -655,7 +725,7 @@ static int reserve_pools(struct daemon *d)
 		r = contig_pool_new(dir, t->node, adopted, nadopted, (uint32_t)nnew, (unsigned)ncpu,
 				    reserve_progress, &status, &pool);
 		if (r < 0) {
-			contig_hugepages_shrink(t->node, t->page_len, added);
+			contig_hugepages_shrink(t->node, t->page_len, added + t->pre_added);
 			if (longest)
 				contig_reserve_abandon(&plan, &rep);
 			contig_log(LOG_ERR, "node %d: reserving %" PRIu64 " frames of %" PRIu64
@@ -672,8 +742,8 @@ static int reserve_pools(struct daemon *d)
 		free(adopted);
 		if (longest)
 			added += contig_reserve_finish(&plan, pool, &rep);
-		pool->hugepages_added =
-			added + contig_restore_hugepages_added(d->restore, t->node, t->page_len);
+		pool->hugepages_added = added + t->pre_added +
+					contig_restore_hugepages_added(d->restore, t->node, t->page_len);
 		d->pools.pools[d->pools.npools++] = pool;
 		contig_pool_get_info(pool, &info);
 		contig_log(LOG_INFO, "pool node %d, %" PRIu64 " kB pages: %" PRIu64 " MiB in %" PRIu32

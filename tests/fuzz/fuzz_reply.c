@@ -206,7 +206,10 @@ static int call(struct contig_wire *w, uint8_t op)
 				fail("a list and its count disagree");
 			free(list);
 		} else {
-			r = contig_wire_stats(w, &st);
+			/* the segments decoded too: a hostile histogram folds, never overflows */
+			struct contig_pool_segments segs[4];
+
+			r = contig_wire_stats(w, &st, segs, sizeof(segs) / sizeof(segs[0]));
 		}
 		break;
 	case 2: {

@@ -63,6 +63,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "errmsg.h"
+
 #define PAGEMAP_PFN_MASK ((UINT64_C(1) << 55) - 1)
 #define PAGEMAP_PRESENT (UINT64_C(1) << 63)
 /* Attempts to re-fault a recycled frame: 0.1 ms doubling to 10 ms, about
@@ -98,19 +100,6 @@ static int pagemap_fd = -1;
 
 static int node_of(void *virt);
 
-__attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errlen, int code,
-						       const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
 int contig_frames_init(char *err, size_t errlen)
 {
 	long page = sysconf(_SC_PAGESIZE);
@@ -120,18 +109,18 @@ int contig_frames_init(char *err, size_t errlen)
 
 	pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	if (pagemap_fd < 0)
-		return fail(err, errlen, -errno, "cannot open /proc/self/pagemap: %s",
+		return contig_errmsg(err, errlen, -errno, "cannot open /proc/self/pagemap: %s",
 			    strerror(errno));
 	probe = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (probe == MAP_FAILED)
-		return fail(err, errlen, -errno, "mmap: %s", strerror(errno));
+		return contig_errmsg(err, errlen, -errno, "mmap: %s", strerror(errno));
 	*(volatile char *)probe = 1;
 	r = contig_frames_virt_to_phys(probe, &phys);
 	munmap(probe, page);
 	if (r < 0 || phys == 0) {
 		close(pagemap_fd);
 		pagemap_fd = -1;
-		return fail(err, errlen, -EPERM,
+		return contig_errmsg(err, errlen, -EPERM,
 			    "cannot read physical addresses from /proc/self/pagemap (the kernel "
 			    "shows page frame numbers only to CAP_SYS_ADMIN): run contigd as root "
 			    "or grant it CAP_SYS_ADMIN");
@@ -245,7 +234,7 @@ static int mount_part(struct contig_frame_dir *dir, uint64_t nslots, char *err, 
 	int e;
 
 	if (dir->nparts == MAX_PARTS)
-		return fail(err, errlen, -ENOSPC, "%s: too many mounts (the pools of %" PRIu64
+		return contig_errmsg(err, errlen, -ENOSPC, "%s: too many mounts (the pools of %" PRIu64
 			    " kB pages grew %u times while sessions were restored): restart "
 			    "contigd with no clients", dir->path, dir->page_len >> 10, MAX_PARTS);
 	pt->path = part_path(dir, dir->nparts);
@@ -254,7 +243,7 @@ static int mount_part(struct contig_frame_dir *dir, uint64_t nslots, char *err, 
 	if (mkdir(pt->path, 0700) < 0 && errno != EEXIST) {
 		e = errno;
 		free(pt->path);
-		return fail(err, errlen, -e, "mkdir %s: %s", pt->path, strerror(e));
+		return contig_errmsg(err, errlen, -e, "mkdir %s: %s", pt->path, strerror(e));
 	}
 	snprintf(opts, sizeof(opts), "pagesize=%" PRIu64 "K,size=%" PRIu64 ",mode=0700",
 		 dir->page_len >> 10, nslots * dir->page_len);
@@ -262,7 +251,7 @@ static int mount_part(struct contig_frame_dir *dir, uint64_t nslots, char *err, 
 	    0) {
 		e = errno;
 		rmdir(pt->path);
-		fail(err, errlen, -e, "mounting hugetlbfs (%s) at %s failed: %s%s", opts, pt->path,
+		contig_errmsg(err, errlen, -e, "mounting hugetlbfs (%s) at %s failed: %s%s", opts, pt->path,
 		     strerror(e), e == EPERM ? ": run contigd as root" : "");
 		free(pt->path);
 		return -e;
@@ -272,7 +261,7 @@ static int mount_part(struct contig_frame_dir *dir, uint64_t nslots, char *err, 
 		e = errno;
 		umount2(pt->path, MNT_DETACH);
 		rmdir(pt->path);
-		fail(err, errlen, -e, "open %s: %s", pt->path, strerror(e));
+		contig_errmsg(err, errlen, -e, "open %s: %s", pt->path, strerror(e));
 		free(pt->path);
 		return -e;
 	}
@@ -320,7 +309,7 @@ static int keep_parts(struct contig_frame_dir *dir, int *stored, char *err, size
 		if (pt->dirfd < 0) {
 			int e = errno;
 
-			fail(err, errlen, -e, "open %s: %s", pt->path, strerror(e));
+			contig_errmsg(err, errlen, -e, "open %s: %s", pt->path, strerror(e));
 			free(pt->path);
 			pt->path = NULL;
 			return -e;
@@ -342,14 +331,14 @@ static int lock_file(struct contig_frame_dir *dir, char *err, size_t errlen)
 
 		dir->lockfd = open(dir->lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 		if (dir->lockfd < 0)
-			return fail(err, errlen, -errno, "open %s: %s", dir->lock_path,
+			return contig_errmsg(err, errlen, -errno, "open %s: %s", dir->lock_path,
 				    strerror(errno));
 		if (flock(dir->lockfd, LOCK_EX | LOCK_NB) < 0) {
 			int e = errno;
 
 			close(dir->lockfd);
 			dir->lockfd = -1;
-			return fail(err, errlen, e == EWOULDBLOCK ? -EBUSY : -e,
+			return contig_errmsg(err, errlen, e == EWOULDBLOCK ? -EBUSY : -e,
 				    "%s is held by another contigd (same socket path?)",
 				    dir->lock_path);
 		}
@@ -359,7 +348,7 @@ static int lock_file(struct contig_frame_dir *dir, char *err, size_t errlen)
 		close(dir->lockfd);
 		dir->lockfd = -1;
 	}
-	return fail(err, errlen, -EBUSY, "%s keeps changing under us", dir->lock_path);
+	return contig_errmsg(err, errlen, -EBUSY, "%s keeps changing under us", dir->lock_path);
 }
 
 int contig_frame_dir_open(uint64_t page_len, uint64_t limit_len, const char *instance,
@@ -376,7 +365,7 @@ int contig_frame_dir_open(uint64_t page_len, uint64_t limit_len, const char *ins
 	dir->page_len = page_len;
 	dir->lockfd = -1;
 	if (mkdir(runtime_dir, 0755) < 0 && errno != EEXIST) {
-		r = fail(err, errlen, -errno, "mkdir %s: %s", runtime_dir, strerror(errno));
+		r = contig_errmsg(err, errlen, -errno, "mkdir %s: %s", runtime_dir, strerror(errno));
 		goto out_free;
 	}
 	/* The lock lives outside the mount, so that checking for a live
@@ -672,7 +661,7 @@ int contig_hugepages_ensure(int node, uint64_t page_len, uint64_t nframes, uint6
 	if (r == 0)
 		r = read_count(node, page_len, "nr_hugepages", &nr);
 	if (r < 0)
-		return fail(err, errlen, r,
+		return contig_errmsg(err, errlen, r,
 			    "node %d has no %" PRIu64 " kB hugepages (%s): the kernel does not "
 			    "offer this size there",
 			    node, page_len >> 10, strerror(-r));
@@ -684,24 +673,24 @@ int contig_hugepages_ensure(int node, uint64_t page_len, uint64_t nframes, uint6
 	sysfs_path(path, sizeof(path), node, page_len, "nr_hugepages");
 	r = write_count(node, page_len, "nr_hugepages", want);
 	if (r == -EACCES || r == -EPERM || r == -EROFS)
-		return fail(err, errlen, -EACCES,
+		return contig_errmsg(err, errlen, -EACCES,
 			    "node %d has %" PRIu64 " free %" PRIu64 " kB hugepages, the pool needs "
 			    "%" PRIu64 ", and this process may not add more: as root, run "
 			    "'echo %" PRIu64 " > %s' (or start contigd as root)",
 			    node, nfree, page_len >> 10, nframes, want, path);
 	if (r < 0)
-		return fail(err, errlen, r, "writing %s: %s", path, strerror(-r));
+		return contig_errmsg(err, errlen, r, "writing %s: %s", path, strerror(-r));
 	{
 		uint64_t nr_before = nr, added;
 
 		if (read_count(node, page_len, "nr_hugepages", &nr) < 0 ||
 		    read_count(node, page_len, "free_hugepages", &nfree) < 0)
-			return fail(err, errlen, -EIO, "cannot read back %s", path);
+			return contig_errmsg(err, errlen, -EIO, "cannot read back %s", path);
 		added = nr > nr_before ? nr - nr_before : 0;
 		if (nfree < nframes) {
 			/* Give back what we got: a partial pool helps no one. */
 			contig_hugepages_shrink(node, page_len, added);
-			return fail(err, errlen, -ENOMEM,
+			return contig_errmsg(err, errlen, -ENOMEM,
 				    "node %d: asked the kernel for %" PRIu64 " more %" PRIu64
 				    " kB hugepages but only %" PRIu64 " of the %" PRIu64
 				    " needed are free (too little free memory, or too fragmented): "

@@ -36,6 +36,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "errmsg.h"
 #include "journal.pb-c.h"
 
 #define JOURNAL_MAX_RECORD 1024u
@@ -50,19 +51,6 @@ struct contig_journal {
 	size_t cap;         /* bytes allocated to the file and mapped */
 	size_t len;         /* bytes of records */
 };
-
-__attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errlen, int code,
-						      const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
 
 static void put_u32(uint8_t *p, uint32_t v)
 {
@@ -152,18 +140,18 @@ int contig_journal_create(const char *path, struct contig_journal **ret_journal,
 	int r;
 
 	if (!j)
-		return fail(err, errlen, -ENOMEM, "out of memory");
+		return contig_errmsg(err, errlen, -ENOMEM, "out of memory");
 	j->fd = -1;
 	j->map = MAP_FAILED;
 	j->path = strdup(path);
 	if (!j->path || asprintf(&j->tmp_path, "%s.new", path) < 0) {
 		j->tmp_path = NULL;
-		r = fail(err, errlen, -ENOMEM, "out of memory");
+		r = contig_errmsg(err, errlen, -ENOMEM, "out of memory");
 		goto out_free;
 	}
 	j->fd = open(j->tmp_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (j->fd < 0) {
-		r = fail(err, errlen, -errno, "%s: %s", j->tmp_path, strerror(errno));
+		r = contig_errmsg(err, errlen, -errno, "%s: %s", j->tmp_path, strerror(errno));
 		goto out_free;
 	}
 	j->cap = JOURNAL_INITIAL_LEN;
@@ -187,7 +175,7 @@ int contig_journal_create(const char *path, struct contig_journal **ret_journal,
 
 out_unlink:
 	unlink(j->tmp_path);
-	fail(err, errlen, r, "writing journal %s: %s", j->tmp_path, strerror(-r));
+	contig_errmsg(err, errlen, r, "writing journal %s: %s", j->tmp_path, strerror(-r));
 out_free:
 	contig_journal_close(j);
 	return r;
@@ -396,7 +384,7 @@ int contig_journal_replay(const char *path,
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
+		return contig_errmsg(err, errlen, -errno, "%s: %s", path, strerror(errno));
 	for (;;) {
 		ssize_t n = pread(fd, head, sizeof(head), (off_t)valid);
 		ContigJournal__Record *msg;
@@ -429,11 +417,11 @@ int contig_journal_replay(const char *path,
 
 			contig_journal__record__free_unpacked(msg, NULL);
 			if (!is_header) {
-				r = fail(err, errlen, -EPROTO, "%s: not a contigd journal", path);
+				r = contig_errmsg(err, errlen, -EPROTO, "%s: not a contigd journal", path);
 				break;
 			}
 			if (format > CONTIG_JOURNAL_FORMAT) {
-				r = fail(err, errlen, -EPROTO,
+				r = contig_errmsg(err, errlen, -EPROTO,
 					 "%s: journal format %u is newer than this contigd's (%u): "
 					 "start the newer contigd, or remove the journal (clients "
 					 "then lose their buffers)",
@@ -452,9 +440,9 @@ int contig_journal_replay(const char *path,
 			break;
 	}
 	if (r == 0 && first && !torn)
-		r = fail(err, errlen, -EPROTO, "%s: empty, not a contigd journal", path);
+		r = contig_errmsg(err, errlen, -EPROTO, "%s: empty, not a contigd journal", path);
 	else if (r == 0 && first)
-		r = fail(err, errlen, -EPROTO, "%s: not a contigd journal", path);
+		r = contig_errmsg(err, errlen, -EPROTO, "%s: not a contigd journal", path);
 	close(fd);
 	if (ret_valid_len)
 		*ret_valid_len = valid;

@@ -43,6 +43,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "errmsg.h"
 #include "frames.h"
 #include "pool.h"
 
@@ -52,19 +53,6 @@ static uint64_t now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-__attribute__((format(printf, 4, 5))) static int fail(char *err, size_t errlen, int code,
-						       const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return code;
 }
 
 /* Hugepages of @page_len that half of @node's free memory would make. */
@@ -176,12 +164,12 @@ static int try_candidates(const struct contig_reserve_plan *plan, uint64_t limit
 	}
 	r = reserve_rounds(plan, scratch, limit, files, phys, tmp, &n, rep);
 	if (r < 0) {
-		r = fail(err, errlen, r, "reserving candidate frames: %s", strerror(-r));
+		r = contig_errmsg(err, errlen, r, "reserving candidate frames: %s", strerror(-r));
 		goto out_release;
 	}
 	rep->ncandidates = n;
 	if (n < plan->nframes) {
-		r = fail(err, errlen, -ENOMEM,
+		r = contig_errmsg(err, errlen, -ENOMEM,
 			 "node %d: only %zu %" PRIu64 " kB hugepages could be had, the pool needs %"
 			 PRIu64, plan->node, n, plan->page_len >> 10, plan->nframes);
 		goto out_release;
@@ -227,10 +215,10 @@ int contig_reserve_prepare(const struct contig_reserve_plan *plan,
 	int r;
 
 	if (plan->nframes == 0 || plan->max_candidates < plan->nframes)
-		return fail(err, errlen, -EINVAL, "nothing to choose");
+		return contig_errmsg(err, errlen, -EINVAL, "nothing to choose");
 	r = contig_hugepages_grow(plan->node, plan->page_len, 0, &added, &nfree);
 	if (r < 0)
-		return fail(err, errlen, r, "node %d has no %" PRIu64 " kB hugepages: %s",
+		return contig_errmsg(err, errlen, r, "node %d has no %" PRIu64 " kB hugepages: %s",
 			    plan->node, plan->page_len >> 10, strerror(-r));
 	rep.free_before = nfree;
 	r = try_candidates(plan, half_free_pages(plan->node, plan->page_len), &rep, err, errlen);

@@ -569,3 +569,22 @@ bool harness_recv_timeout(int fd, void *buf, size_t len, int timeout_ms)
 	}
 	return true;
 }
+
+uint64_t harness_read_u64(const char *path)
+{
+	unsigned long long v = 0;
+	FILE *f = fopen(path, "re");
+
+	if (!f || fscanf(f, "%llu", &v) != 1)
+		bail_out("read %s", path);
+	fclose(f);
+	return v;
+}
+
+void harness_write_u64(const char *path, uint64_t value)
+{
+	FILE *f = fopen(path, "we");
+
+	if (!f || fprintf(f, "%llu\n", (unsigned long long)value) < 0 || fclose(f) != 0)
+		bail_out("write %s", path);
+}

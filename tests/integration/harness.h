@@ -164,6 +164,12 @@ struct contig_client *harness_connect(const struct harness_daemon *d);
 bool harness_wait_stats(struct contig_client *c, bool (*pred)(const struct contig_stats *, void *),
 			void *arg);
 
+/* A number from a sysfs or procfs file such as nr_hugepages (bails out if
+ * it cannot be read), and writing one (bails out if it cannot be written:
+ * reading it back tells what the kernel made of it). */
+uint64_t harness_read_u64(const char *path);
+void harness_write_u64(const char *path, uint64_t value);
+
 /* Free hugepages of @page_len on node 0 according to the kernel. */
 uint64_t harness_free_hugepages(uint64_t page_len);
 

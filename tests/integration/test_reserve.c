@@ -42,25 +42,6 @@
 #define NR_2M "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
 #define FREE_2M "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"
 
-static uint64_t read_u64(const char *path)
-{
-	unsigned long long v = 0;
-	FILE *f = fopen(path, "re");
-
-	if (!f || fscanf(f, "%llu", &v) != 1)
-		bail_out("read %s", path);
-	fclose(f);
-	return v;
-}
-
-static void write_u64(const char *path, uint64_t v)
-{
-	FILE *f = fopen(path, "we");
-
-	if (!f || fprintf(f, "%llu\n", (unsigned long long)v) < 0 || fclose(f) != 0)
-		bail_out("write %s", path);
-}
-
 struct held {
 	uint8_t *virt;
 	uint64_t phys;
@@ -80,12 +61,12 @@ static uint64_t nr_added_by_churn;
  * list; hold the others until unchurn(). */
 static void churn(void)
 {
-	uint64_t nfree = read_u64(FREE_2M), nr = read_u64(NR_2M);
+	uint64_t nfree = harness_read_u64(FREE_2M), nr = harness_read_u64(NR_2M);
 	uint8_t *map;
 
 	if (nfree < 2 * NSCATTER) {
-		write_u64(NR_2M, nr + 2 * NSCATTER - nfree);
-		nr_added_by_churn = read_u64(NR_2M) - nr;
+		harness_write_u64(NR_2M, nr + 2 * NSCATTER - nfree);
+		nr_added_by_churn = harness_read_u64(NR_2M) - nr;
 	}
 	map = mmap(NULL, 2 * NSCATTER * P, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE, -1, 0);
@@ -110,7 +91,7 @@ static void unchurn(void)
 		if (held[i].virt)
 			munmap(held[i].virt, P);
 	if (nr_added_by_churn)
-		write_u64(NR_2M, read_u64(NR_2M) - nr_added_by_churn);
+		harness_write_u64(NR_2M, harness_read_u64(NR_2M) - nr_added_by_churn);
 }
 
 /* The pool's frames as this test sees them: every frame allocated as one
@@ -195,7 +176,7 @@ static uint64_t test_sorted(void)
 static void test_longest(uint64_t sorted_largest)
 {
 	const char *args[] = { "--pool", "0:2M:16M,candidates=8x", NULL };
-	uint64_t nr_before = read_u64(NR_2M), free_before = read_u64(FREE_2M), nr_ready;
+	uint64_t nr_before = harness_read_u64(NR_2M), free_before = harness_read_u64(FREE_2M), nr_ready;
 	uint64_t kept_beyond_free = POOL_FRAMES > free_before ? POOL_FRAMES - free_before : 0;
 	struct harness_daemon d;
 	struct contig_client *c;
@@ -206,7 +187,7 @@ static void test_longest(uint64_t sorted_largest)
 	struct stat st;
 
 	harness_daemon_start(&d, args);
-	nr_ready = read_u64(NR_2M);
+	nr_ready = harness_read_u64(NR_2M);
 	c = harness_connect(&d);
 	p = pool_stats(c);
 	{
@@ -241,7 +222,7 @@ static void test_longest(uint64_t sorted_largest)
 	   (unsigned long long)(nr_ready - nr_before), (unsigned long long)kept_beyond_free);
 	contig_disconnect(c);
 	ok(harness_daemon_stop(&d) == 0, "longest_daemon_stops_cleanly");
-	ok(read_u64(NR_2M) == nr_before, "nr_hugepages_is_back_after_stop");
+	ok(harness_read_u64(NR_2M) == nr_before, "nr_hugepages_is_back_after_stop");
 }
 
 static void test_min_segment(void)

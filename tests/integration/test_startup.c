@@ -14,17 +14,6 @@
 
 #include "harness.h"
 
-static uint64_t read_u64(const char *path)
-{
-	unsigned long long v = 0;
-	FILE *f = fopen(path, "re");
-
-	if (!f || fscanf(f, "%llu", &v) != 1)
-		bail_out("read %s", path);
-	fclose(f);
-	return v;
-}
-
 #define NR_2M "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
 
 /* Run contigd as user nobody: no CAP_SYS_ADMIN, so no physical addresses. */
@@ -170,7 +159,7 @@ int main(void)
 
 	/* Short of hugepages, as root: it raises nr_hugepages, then gives back. */
 	{
-		uint64_t nr = read_u64(NR_2M), nfree = harness_free_hugepages(2 * MiB);
+		uint64_t nr = harness_read_u64(NR_2M), nfree = harness_free_hugepages(2 * MiB);
 		char pool[64];
 		const char *args[] = { "--pool", pool, NULL };
 		struct harness_daemon d;
@@ -179,13 +168,13 @@ int main(void)
 
 		snprintf(pool, sizeof(pool), "0:2M:%lluM", (unsigned long long)(nfree + 8) * 2);
 		harness_daemon_start(&d, args);
-		ok(read_u64(NR_2M) >= nr + 8, "raises_nr_hugepages_when_short");
+		ok(harness_read_u64(NR_2M) >= nr + 8, "raises_nr_hugepages_when_short");
 		c = harness_connect(&d);
 		ok(contig_get_stats(c, &st) == 0 && st.pools[0].nframes == nfree + 8,
 		   "reserves_every_frame_it_was_asked_for");
 		contig_disconnect(c);
 		ok(harness_daemon_stop(&d) == 0, "stops_cleanly");
-		is_u64(read_u64(NR_2M), nr, "gives_the_added_hugepages_back");
+		is_u64(harness_read_u64(NR_2M), nr, "gives_the_added_hugepages_back");
 	}
 	return done_testing();
 }

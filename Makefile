@@ -108,6 +108,12 @@ $(B)/contigctl: $(B)/obj/tools/contigctl.o $(B)/obj/tools/json.o $(B)/obj/tools/
 $(B)/tests/unit/test_range: $(B)/obj/tests/unit/test_range.o $(B)/obj/daemon/range.o
 $(B)/tests/unit/test_config: $(B)/obj/tests/unit/test_config.o $(B)/obj/daemon/config.o
 $(B)/tests/unit/test_select: $(B)/obj/tests/unit/test_select.o $(B)/obj/daemon/select.o
+# pool.c's segments on the fuzz harness's fake frames (tests/fuzz/fake.c).
+$(B)/tests/unit/test_pool: $(B)/obj/tests/unit/test_pool.o $(B)/obj/daemon/pool.o \
+	$(B)/obj/daemon/range.o $(B)/obj/daemon/select.o $(B)/obj/tests/fuzz/fake.o \
+	$(B)/obj/proto/contig.pb-c.o
+$(B)/obj/tests/unit/test_pool.o $(B)/obj/tests/fuzz/fake.o: override CFLAGS += -Itests/fuzz
+$(B)/tests/unit/test_pool: override LDLIBS += $(shell pkg-config --libs libprotobuf-c 2>/dev/null)
 $(B)/tests/unit/test_journal: $(B)/obj/tests/unit/test_journal.o $(B)/obj/daemon/journal.o \
 	$(B)/obj/proto/journal.pb-c.o
 $(B)/tests/unit/test_journal: override LDLIBS += $(shell pkg-config --libs libprotobuf-c 2>/dev/null) -lz

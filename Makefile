@@ -141,7 +141,8 @@ $(B)/obj/bench/bench_peers.o: override CFLAGS += \
 	$(if $(DPDK_LIBS),-DHAVE_DPDK $(DPDK_CFLAGS) -Wno-missing-prototypes -Wno-shadow)
 $(B)/bench/bench_peers: override LDFLAGS += $(DPDK_LIBS)
 $(B)/bench/bench_range: $(B)/obj/daemon/range.o
-$(B)/bench/%: $(B)/obj/bench/%.o $(B)/obj/bench/common.o $(B)/libcontig.a
+$(B)/bench/%: $(B)/obj/bench/%.o $(B)/obj/bench/common.o \
+		$(B)/obj/tests/integration/harness.o $(B)/libcontig.a
 	@mkdir -p $(dir $@)
 	$(CC) -o $@ $^ $(LDFLAGS) $(PKG_LIBS) -lpthread
 

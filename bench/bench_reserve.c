@@ -14,7 +14,7 @@
  * after the pair (the bench holds nothing while no daemon runs).
  *
  * Each pair: the real daemon started with --pool 0:2M:<size>,reserve=sorted
- * then with --pool 0:2M:<size> (reserve=longest, candidates=4x, the
+ * then with --pool 0:2M:<size> (reserve=longest, candidates=8x, the
  * defaults); for each, the time from fork to READY=1 (bench_daemon.ready_s)
  * and the pool's stats at READY (segments, largest segment). The sorted run
  * goes first: the longest run's daemon leaves its chosen, adjacent pages
@@ -203,7 +203,7 @@ int main(void)
 		reps = 3;
 	printf("11. Reservation on a churned kernel pool: the free list starts with as many\n"
 	       "    pairwise non-adjacent 2 MiB pages as the pool needs (the bench holds every\n"
-	       "    other page); reserve=sorted against reserve=longest (candidates=4x), %d\n"
+	       "    other page); reserve=sorted against reserve=longest (candidates=8x), %d\n"
 	       "    pairs per size, medians; time is fork to READY=1\n\n", reps);
 	printf("%-6s %-22s %10s %9s %9s\n", "pool", "reservation", "largest", "segments", "ready_s");
 	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {

@@ -1,5 +1,6 @@
 /* common.c - see common.h. */
 #include "common.h"
+#include "harness.h" /* harness_instance_purge() */
 
 #include <dirent.h>
 #include <errno.h>
@@ -98,6 +99,10 @@ void bench_daemon_stop(void)
 		d->pid = 0;
 	}
 	if (d->dir[0]) {
+		/* A daemon stopped while a bench's client still held buffers
+		 * keeps their frames for a restart (session_grace) that never
+		 * comes here: give them back. */
+		harness_instance_purge(d->sock);
 		unlink(d->log_path);
 		unlink(d->sock);
 		rmdir(d->dir);

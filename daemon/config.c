@@ -69,7 +69,7 @@ const char contig_config_default[] =
 	"#     NODE \"all\": SIZE on every node that has memory, except where a\n"
 	"#     pool of that page size names the node (all:2M:64M, 1:2M:256M).\n"
 	"#     Options after SIZE, \",KEY=VALUE\" each (0:2M:256M,min_segment=128M):\n"
-	"#     reserve=longest (default): try up to 'candidates' frames (4x the\n"
+	"#     reserve=longest (default): try up to 'candidates' frames (8x the\n"
 	"#       pool, or a size; at most half the node's free memory) and keep\n"
 	"#       those forming the longest segments, giving the rest back;\n"
 	"#       reserve=sorted: take the first frames the kernel gives, sorted.\n"

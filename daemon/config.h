@@ -65,14 +65,14 @@ struct contig_pool_spec {
 	/* How its frames are reserved (daemon/reserve.c); options after the
 	 * size, ",key=value" each. Zero is the default of each. */
 	bool reserve_sorted;      /* reserve=sorted: what the kernel gives, sorted */
-	uint32_t candidates_x;    /* candidates=Nx: try up to N times the pool (0: 4) */
+	uint32_t candidates_x;    /* candidates=Nx: try up to N times the pool (0: 8) */
 	uint64_t candidates_len;  /* candidates=SIZE: that many bytes instead (0: by _x) */
 	uint64_t min_segment_len; /* min_segment=SIZE: a largest segment shorter fails */
 	bool min_segment_warn;    /* short=warn: ... only warns */
 };
 
 /* candidates=Nx when none is given, and the most N may be. */
-#define CONTIG_POOL_CANDIDATES_X 4
+#define CONTIG_POOL_CANDIDATES_X 8
 #define CONTIG_POOL_CANDIDATES_X_MAX 64
 
 /* The most frames a pool's reservation tries, for @spec. */

@@ -1207,11 +1207,11 @@ static void test_pool_options(void)
 		bool sorted, warn;
 		uint64_t candidates, min_segment;
 	} good[] = {
-		{ "0:2M:64M", false, false, 4 * 32, 0 },
+		{ "0:2M:64M", false, false, 8 * 32, 0 },
 		{ "0:2M:64M,reserve=sorted", true, false, 32, 0 },
 		{ "0:2M:64M,reserve=longest,candidates=16x", false, false, 16 * 32, 0 },
 		{ "0:2M:64M,candidates=1G", false, false, 512, 0 },
-		{ "0:2M:64M,min_segment=32M,short=warn", false, true, 4 * 32, 32 * MIB },
+		{ "0:2M:64M,min_segment=32M,short=warn", false, true, 8 * 32, 32 * MIB },
 		{ "all:1G:2G,candidates=1x,min_segment=1G", false, false, 2, 1 * GIB },
 	};
 	static const struct {

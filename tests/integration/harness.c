@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,8 +71,42 @@ static int notify_socket(const char *path)
 	return fd;
 }
 
-static pid_t spawn(const char *dir, const char *sock, const char *notify, const char *const *args,
-		   int log_fd, const struct harness_spawn *how)
+/* In the child: the descriptors systemd would pass, as fds 3.. with
+ * LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES. Returns false on failure. */
+static bool pass_fds(const struct harness_daemon *d, const struct harness_spawn *how)
+{
+	int fds[HARNESS_MAX_STORED + 1], n = 0;
+	char names[HARNESS_MAX_STORED * 66 + 32] = "", count[16], self[16];
+	size_t used = 0;
+
+	if (how->activate) {
+		fds[n++] = how->listen_fd;
+		used += (size_t)snprintf(names, sizeof(names), "contigd.socket");
+	}
+	for (int i = 0; how->pass_stored && i < d->nstored; i++) {
+		fds[n++] = d->stored[i].fd;
+		used += (size_t)snprintf(names + used, sizeof(names) - used, "%s%s",
+					 used ? ":" : "", d->stored[i].name);
+	}
+	/* move them out of the way first, then to 3, 4, ... */
+	for (int i = 0; i < n; i++) {
+		fds[i] = fcntl(fds[i], F_DUPFD, 64);
+		if (fds[i] < 0)
+			return false;
+	}
+	for (int i = 0; i < n; i++)
+		if (dup2(fds[i], 3 + i) != 3 + i || fcntl(3 + i, F_SETFD, 0) < 0)
+			return false;
+	snprintf(count, sizeof(count), "%d", n);
+	snprintf(self, sizeof(self), "%d", (int)getpid());
+	setenv("LISTEN_FDS", count, 1);
+	setenv("LISTEN_PID", self, 1);
+	setenv("LISTEN_FDNAMES", names, 1);
+	return true;
+}
+
+static pid_t spawn(const struct harness_daemon *d, const char *sock, const char *notify,
+		   const char *const *args, int log_fd, const struct harness_spawn *how)
 {
 	const char *argv[64];
 	char bin[PATH_MAX];
@@ -108,7 +143,12 @@ static pid_t spawn(const char *dir, const char *sock, const char *notify, const 
 			setenv("NOTIFY_SOCKET", notify, 1);
 		else
 			unsetenv("NOTIFY_SOCKET");
-		if (how && how->activate) {
+		if (how && how->private_mounts &&
+		    (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0))
+			_exit(126);
+		if (how && how->pass_stored && !pass_fds(d, how))
+			_exit(126);
+		else if (how && how->activate) {
 			/* What systemd does for a socket unit: the socket as fd 3,
 			 * LISTEN_FDS=1 and LISTEN_PID naming the process it is for. */
 			char self[16];
@@ -131,7 +171,6 @@ static pid_t spawn(const char *dir, const char *sock, const char *notify, const 
 				 (unsigned long long)st.st_ino);
 			setenv("JOURNAL_STREAM", stream, 1);
 		}
-		(void)dir;
 		execvp(argv[0], (char *const *)argv);
 		_exit(127);
 	}
@@ -141,6 +180,68 @@ static pid_t spawn(const char *dir, const char *sock, const char *notify, const 
 void harness_daemon_start(struct harness_daemon *d, const char *const *args)
 {
 	harness_daemon_start_how(d, args, NULL);
+}
+
+static void stored_remove(struct harness_daemon *d, const char *name)
+{
+	for (int i = 0; i < d->nstored; i++)
+		if (!strcmp(d->stored[i].name, name)) {
+			close(d->stored[i].fd);
+			d->stored[i] = d->stored[--d->nstored];
+			return;
+		}
+}
+
+/* One notify datagram into @buf (NUL-terminated); what it stores or
+ * removes (FDSTORE=1 / FDSTOREREMOVE=1 with FDNAME=) is done to
+ * d->stored, as systemd's descriptor store would. Returns its length, or
+ * -1. */
+static ssize_t recv_notify(struct harness_daemon *d, int nfd, char *buf, size_t len)
+{
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(sizeof(int) * 8)];
+	} ctl;
+	struct iovec iov = { buf, len - 1 };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
+			      .msg_controllen = sizeof(ctl.b) };
+	int fds[8], nfds = 0;
+	const char *name;
+	char fdname[64] = "";
+	ssize_t n = recvmsg(nfd, &msg, MSG_CMSG_CLOEXEC);
+
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+			int k = (int)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+
+			for (int i = 0; i < k && nfds < 8; i++)
+				memcpy(&fds[nfds++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+		}
+	name = strstr(buf, "FDNAME=");
+	if (name)
+		sscanf(name + 7, "%63[^\n]", fdname);
+	if (strstr(buf, "FDSTOREREMOVE=1") && *fdname)
+		stored_remove(d, fdname);
+	if (strstr(buf, "FDSTORE=1") && !strstr(buf, "FDSTOREREMOVE=1")) {
+		for (int i = 0; i < nfds; i++) {
+			if (*fdname)
+				stored_remove(d, fdname); /* a name holds one descriptor */
+			if (d->nstored == HARNESS_MAX_STORED || !*fdname) {
+				close(fds[i]);
+				continue;
+			}
+			d->stored[d->nstored].fd = fds[i];
+			snprintf(d->stored[d->nstored].name, sizeof(d->stored[0].name), "%s", fdname);
+			d->nstored++;
+		}
+		nfds = 0;
+	}
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+	return n;
 }
 
 /* Wait for READY=1 on @nfd from d->pid (bail out after READY_TIMEOUT_MS
@@ -158,12 +259,9 @@ static void wait_ready(struct harness_daemon *d, int nfd, const char *notify, of
 		ssize_t n;
 
 		if (poll(&p, 1, 200) > 0) {
-			n = recv(nfd, buf, sizeof(buf) - 1, 0);
-			if (n > 0) {
-				buf[n] = '\0';
-				if (strstr(buf, "READY=1"))
-					break;
-			}
+			n = recv_notify(d, nfd, buf, sizeof(buf));
+			if (n > 0 && strstr(buf, "READY=1"))
+				break;
 		}
 		if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
 			char log[4096] = "";
@@ -200,7 +298,7 @@ void harness_daemon_start_how(struct harness_daemon *d, const char *const *args,
 	if (d->log_fd < 0)
 		bail_out("open %s: %s", d->log_path, strerror(errno));
 	nfd = notify_socket(notify);
-	d->pid = spawn(d->dir, d->sock, notify, args, d->log_fd, how);
+	d->pid = spawn(d, d->sock, notify, args, d->log_fd, how);
 	setenv("CONTIGD_SOCKET", d->sock, 1);
 	wait_ready(d, nfd, notify, 0);
 }
@@ -216,7 +314,7 @@ int harness_daemon_fail(const char *const *args, char *log, size_t loglen)
 		bail_out("mkdtemp: %s", strerror(errno));
 	snprintf(path, sizeof(path), "%s/log", dir);
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	pid = spawn(dir, NULL, NULL, args, fd, NULL);
+	pid = spawn(NULL, NULL, NULL, args, fd, NULL);
 	if (waitpid(pid, &status, 0) != pid)
 		bail_out("waitpid: %s", strerror(errno));
 	n = pread(fd, log, loglen - 1, 0);
@@ -241,6 +339,8 @@ int harness_daemon_stop(struct harness_daemon *d)
 			log[n] = '\0';
 		diag("contigd log:\n%s", log);
 	}
+	while (d->nstored)
+		stored_remove(d, d->stored[0].name);
 	close(d->log_fd);
 	unlink(d->log_path);
 	unlink(d->sock);
@@ -422,6 +522,12 @@ int harness_daemon_kill(struct harness_daemon *d, int sig)
 
 void harness_daemon_restart(struct harness_daemon *d, const char *const *args)
 {
+	harness_daemon_restart_how(d, args, NULL);
+}
+
+void harness_daemon_restart_how(struct harness_daemon *d, const char *const *args,
+				const struct harness_spawn *how)
+{
 	char notify[160];
 	off_t from = harness_daemon_log_len(d);
 	int nfd;
@@ -433,7 +539,11 @@ void harness_daemon_restart(struct harness_daemon *d, const char *const *args)
 	 * writing: the new one goes on from there. */
 	if (lseek(d->log_fd, 0, SEEK_END) < 0)
 		bail_out("lseek %s: %s", d->log_path, strerror(errno));
-	d->pid = spawn(d->dir, d->sock, notify, args, d->log_fd, NULL);
+	d->pid = spawn(d, d->sock, notify, args, d->log_fd, how);
+	/* What was passed is the new daemon's now (it stores again what it
+	 * keeps, as it does under systemd). */
+	while (d->nstored)
+		stored_remove(d, d->stored[0].name);
 	setenv("CONTIGD_SOCKET", d->sock, 1);
 	wait_ready(d, nfd, notify, from);
 }

@@ -57,12 +57,27 @@ static inline int harness_cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* A descriptor the daemon gave its service manager to keep (sd_notify
+ * FDSTORE=1 with FDNAME=), as the harness's emulation of systemd's file
+ * descriptor store holds it. */
+struct harness_stored_fd {
+	int fd;
+	char name[64];
+};
+
+#define HARNESS_MAX_STORED 16
+
 struct harness_daemon {
 	pid_t pid;
 	char dir[64];    /* temporary directory, removed at stop */
 	char sock[128];  /* socket path inside it */
 	int log_fd;      /* the daemon's stderr, readable by the test */
 	char log_path[128];
+	/* What the daemon stored up to READY=1 (FDSTORE=1; FDSTOREREMOVE=1
+	 * takes one out), held across harness_daemon_kill() and given back
+	 * by harness_daemon_restart_how(); closed at stop. */
+	struct harness_stored_fd stored[HARNESS_MAX_STORED];
+	int nstored;
 };
 
 /* Start build/contigd with --socket in a new temp dir and @args (NULL-
@@ -75,6 +90,14 @@ struct harness_spawn {
 	bool activate; /* pass @listen_fd as systemd's socket activation does */
 	int listen_fd;
 	bool journal;  /* set JOURNAL_STREAM to the daemon's stderr, as systemd does */
+	/* As a unit with PrivateMounts=yes: the daemon runs in a mount
+	 * namespace of its own, so its hugetlbfs mounts are invisible to
+	 * everyone else and die with it. */
+	bool private_mounts;
+	/* As systemd after a restart: pass the descriptors the last instance
+	 * stored (harness_daemon.stored) with LISTEN_FDS, LISTEN_PID and
+	 * LISTEN_FDNAMES (after @listen_fd when @activate). */
+	bool pass_stored;
 };
 
 /* harness_daemon_start(), started the way @how says (NULL: plainly). */
@@ -104,6 +127,10 @@ int harness_daemon_kill(struct harness_daemon *d, int sig);
  * --socket, the same log (appended to), with @args; wait for READY=1 as
  * harness_daemon_start() does. */
 void harness_daemon_restart(struct harness_daemon *d, const char *const *args);
+/* The same, started the way @how says (NULL: plainly). What the new daemon
+ * stores up to READY=1 replaces what was stored. */
+void harness_daemon_restart_how(struct harness_daemon *d, const char *const *args,
+				const struct harness_spawn *how);
 
 /* Bytes in the daemon's log so far: a mark for harness_daemon_log_since(). */
 off_t harness_daemon_log_len(const struct harness_daemon *d);

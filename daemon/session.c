@@ -650,6 +650,7 @@ int contig_session_alloc(struct contig_session *s, const struct contig_alloc_par
 		.req_len = p->len,
 		.cache_type = p->cache_type,
 		.tag = tag,
+		.seq = p->seq,
 	};
 	s->nbuffers++;
 	s->len += req.len;
@@ -872,6 +873,7 @@ int contig_session_restore_buffer(struct contig_session *s, const struct contig_
 		contig_pool_frame_at(pool, f)->nbuffers++;
 	sl->buf = *b;
 	sl->buf.tag = tag;
+	sl->buf.seq = seq;
 	sl->gen = (uint32_t)(b->id >> 32);
 	s->nbuffers++;
 	s->len += b->len;
@@ -1023,6 +1025,7 @@ int contig_sessions_snapshot(struct contig_pools *pools, struct contig_journal *
 				.req_len = b->req_len,
 				.cache_type = b->cache_type,
 				.tag = b->tag,
+				.seq = b->seq,
 				.highest = UINT64_MAX, /* constraints: in the first journal only */
 				.priority = CONTIG_PRIORITY_HIGH,
 			};

@@ -120,6 +120,9 @@ struct contig_buffer {
 	uint64_t req_len; /* as asked */
 	int cache_type;
 	uint32_t tag;     /* as accounted (CONTIG_TAG_OTHER if the table was full) */
+	uint64_t seq;     /* of the request that made it (0: not known), journaled
+			     again at every compaction: a retry after restarts
+			     in a row still finds it */
 };
 
 struct contig_session {

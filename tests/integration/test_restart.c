@@ -1405,6 +1405,53 @@ static void round_kill9_again(int n)
 	clients_go();
 }
 
+/* A raw session's allocate, answered, then two crashes in a row before it
+ * comes back (the first restart compacts the journal): its retry with the
+ * same seq still names the same buffer. */
+static void round_retry_after_two_crashes(void)
+{
+	struct raw_session r;
+	struct raw_alloc again;
+	Contig__Reply *reply;
+	bool closed, resumed;
+	struct want w;
+	int status;
+
+	raw_open(&r);
+	raw_take(&r, 2, 8192, CONTIG_CACHED);
+	root_drop();
+	daemon_down(SIGKILL);
+	raw_drop(&r);
+	daemon_up(pool_args);
+	daemon_down(SIGKILL);
+	daemon_up(pool_args);
+	status = resume(r.token, CONTIG_TOKEN_LEN, &closed, &resumed, &r.sock);
+	ok(status == CONTIG__STATUS__OK && resumed,
+	   "a_session_untouched_through_two_crashes_is_reclaimed");
+	if (r.sock < 0)
+		bail_out("cannot go on without the session");
+	again = raw_alloc_seq(r.sock, 2, 8192, CONTIG_CACHED);
+	if (again.fd >= 0)
+		close(again.fd);
+	if (!ok(again.status == CONTIG__STATUS__OK && again.id == r.id && again.phys == r.phys,
+		"an_allocate_resent_after_two_crashes_in_a_row_names_the_same_buffer"))
+		diag("  got status %d id %" PRIu64 " phys 0x%" PRIx64 "; first id %" PRIu64
+		     " phys 0x%" PRIx64, again.status, again.id, again.phys, r.id, r.phys);
+	reply = raw_stats(r.sock, 101);
+	ok(reply && reply->stats->my_nbuffers == 1, "and_is_not_applied_twice");
+	if (reply)
+		contig__reply__free_unpacked(reply, NULL);
+	ok(pat_diff(r.map + r.offset, r.len, r.seed) < 0, "its_bytes_survived_both_crashes");
+	raw_unmap(&r);
+	ok(raw_free(r.sock, 102, r.id) == CONTIG__STATUS__OK, "and_it_is_freed");
+	close(r.sock);
+	root_connect();
+	check_clients("after_two_crashes_in_a_row", true);
+	want_clients(&w, POOL_LEN);
+	check_stats(root, &w, "after_two_crashes_in_a_row");
+	clients_go();
+}
+
 /* SIGTERM with clients attached, then start: the same as kill -9. */
 static void round_sigterm(void)
 {
@@ -1624,6 +1671,7 @@ int main(void)
 	round_kill9();
 	for (int n = 2; n <= KILLS; n++)
 		round_kill9_again(n);
+	round_retry_after_two_crashes();
 	round_sigterm();
 	round_torn();
 	round_bigger();

@@ -195,11 +195,20 @@ int contig_access_resolve(const struct contig_config *cfg, uid_t *ret_socket_uid
 			snprintf(err, errlen, "socket_group: no such group '%s'", cfg->socket_group);
 			return -ENOENT;
 		}
-		snprintf(ret_warning, warnlen,
-			 "group '%s' does not exist, so only root may connect; to let users in, "
-			 "run 'groupadd --system %s' and add them to it (or set socket_group "
-			 "and allow_groups)",
-			 cfg->socket_group, cfg->socket_group);
+		/* With the socket open to others and an allow list, the list still
+		 * admits whom it names: only the group is missing. */
+		if ((cfg->socket_mode & 0002) && (cfg->allow_users || cfg->allow_groups))
+			snprintf(ret_warning, warnlen,
+				 "group '%s' does not exist: the socket's group is root instead "
+				 "(allow_users and allow_groups still admit whom they name; run "
+				 "'groupadd --system %s' to use the group)",
+				 cfg->socket_group, cfg->socket_group);
+		else
+			snprintf(ret_warning, warnlen,
+				 "group '%s' does not exist, so only root may connect; to let users "
+				 "in, run 'groupadd --system %s' and add them to it (or set "
+				 "socket_group and allow_groups)",
+				 cfg->socket_group, cfg->socket_group);
 		gid = 0;
 	} else if (!cfg->allow_groups) {
 		a.gids = malloc(sizeof(*a.gids));

@@ -27,112 +27,16 @@
  * Targets (issue 10): a 256 MiB pool of 2 MiB frames whose largest segment
  * is at least 128 MiB; a 1 GiB pool that is one segment.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "common.h"
+#include "harness.h" /* harness_scatter() */
 
 #define P (2 * MIB)
-#define NR_2M "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
-#define FREE_2M "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"
-
-static uint64_t read_u64(const char *path)
-{
-	unsigned long long v = 0;
-	FILE *f = fopen(path, "re");
-
-	if (!f || fscanf(f, "%llu", &v) != 1)
-		bench_die("read %s", path);
-	fclose(f);
-	return v;
-}
-
-static void write_u64(const char *path, uint64_t v)
-{
-	FILE *f = fopen(path, "we");
-
-	if (!f || fprintf(f, "%llu\n", (unsigned long long)v) < 0 || fclose(f) != 0)
-		bench_die("write %s", path);
-}
-
-/* Physical address of the mapped byte at @virt, from our own pagemap. */
-static uint64_t phys_of(const void *virt)
-{
-	static int fd = -1;
-	uint64_t entry = 0;
-
-	if (fd < 0)
-		fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || pread(fd, &entry, 8, (off_t)((uintptr_t)virt / 4096 * 8)) != 8 ||
-	    !(entry >> 63))
-		bench_die("pagemap: no physical address (run as root)");
-	return (entry & ((UINT64_C(1) << 55) - 1)) * 4096;
-}
-
-struct held {
-	uint8_t *virt;
-	uint64_t phys;
-};
-
-static int cmp_held(const void *a, const void *b)
-{
-	const struct held *x = a, *y = b;
-
-	return x->phys < y->phys ? -1 : x->phys > y->phys;
-}
-
-struct churn {
-	struct held *pages;
-	size_t n;
-	uint64_t nr_added;
-};
-
-/* See DESIGN: @nfree pairwise non-adjacent pages first on the free list. */
-static void churn(struct churn *c, size_t nfree)
-{
-	uint64_t have = read_u64(FREE_2M), nr = read_u64(NR_2M);
-	uint8_t *map;
-
-	c->n = 2 * nfree;
-	c->nr_added = 0;
-	if (have < c->n) {
-		write_u64(NR_2M, nr + c->n - have);
-		c->nr_added = read_u64(NR_2M) - nr;
-	}
-	map = mmap(NULL, c->n * P, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE, -1, 0);
-	if (map == MAP_FAILED)
-		bench_die("mapping %zu hugepages to churn with: %s", c->n, strerror(errno));
-	c->pages = calloc(c->n, sizeof(*c->pages));
-	if (!c->pages)
-		bench_die("out of memory");
-	for (size_t i = 0; i < c->n; i++) {
-		c->pages[i].virt = map + i * P;
-		c->pages[i].virt[0] = 1;
-		c->pages[i].phys = phys_of(c->pages[i].virt);
-	}
-	qsort(c->pages, c->n, sizeof(*c->pages), cmp_held);
-	for (size_t i = 0; i < c->n; i += 2) {
-		munmap(c->pages[i].virt, P);
-		c->pages[i].virt = NULL;
-	}
-}
-
-static void unchurn(struct churn *c)
-{
-	for (size_t i = 0; i < c->n; i++)
-		if (c->pages[i].virt)
-			munmap(c->pages[i].virt, P);
-	free(c->pages);
-	if (c->nr_added)
-		write_u64(NR_2M, read_u64(NR_2M) - c->nr_added);
-}
 
 struct run {
 	double ready_s;
@@ -215,14 +119,14 @@ int main(void)
 		snprintf(pool_s, sizeof(pool_s), "0:2M:%" PRIu64 "M,reserve=sorted", size >> 20);
 		snprintf(pool_l, sizeof(pool_l), "0:2M:%" PRIu64 "M", size >> 20);
 		for (int r = 0; r < reps; r++) {
-			struct churn c;
+			struct harness_scatter c;
 
-			churn(&c, size / P);
+			harness_scatter(&c, size / P);
 			sorted[r] = start_once(pool_s);
 			longest[r] = start_once(pool_l);
 			if (size == GIB)
 				huge[r] = start_once("0:1G:1G");
-			unchurn(&c);
+			harness_unscatter(&c);
 		}
 		ms = median(sorted, reps);
 		ml = median(longest, reps);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -697,4 +698,59 @@ void harness_write_u64(const char *path, uint64_t value)
 
 	if (!f || fprintf(f, "%llu\n", (unsigned long long)value) < 0 || fclose(f) != 0)
 		bail_out("write %s", path);
+}
+
+#define SCATTER_PAGE (UINT64_C(2) << 20)
+#define NR_2M "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
+#define FREE_2M "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"
+
+static int cmp_held(const void *a, const void *b)
+{
+	const struct harness_held_page *x = a, *y = b;
+
+	return x->phys < y->phys ? -1 : x->phys > y->phys;
+}
+
+void harness_scatter(struct harness_scatter *sc, size_t nfree)
+{
+	uint64_t have = harness_read_u64(FREE_2M), nr = harness_read_u64(NR_2M);
+	uint8_t *map;
+
+	sc->npages = 2 * nfree;
+	sc->nr_added = 0;
+	if (have < sc->npages) {
+		harness_write_u64(NR_2M, nr + sc->npages - have);
+		sc->nr_added = harness_read_u64(NR_2M) - nr;
+	}
+	map = mmap(NULL, sc->npages * SCATTER_PAGE, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE, -1, 0);
+	if (map == MAP_FAILED)
+		bail_out("cannot map %zu hugepages to scatter the free ones: %s", sc->npages,
+			 strerror(errno));
+	sc->pages = calloc(sc->npages, sizeof(*sc->pages));
+	if (!sc->pages)
+		bail_out("out of memory");
+	for (size_t i = 0; i < sc->npages; i++) {
+		sc->pages[i].virt = map + i * SCATTER_PAGE;
+		sc->pages[i].virt[0] = 1;
+		sc->pages[i].phys = harness_phys_of(getpid(), sc->pages[i].virt);
+	}
+	qsort(sc->pages, sc->npages, sizeof(*sc->pages), cmp_held);
+	for (size_t i = 0; i < sc->npages; i += 2) {
+		munmap(sc->pages[i].virt, SCATTER_PAGE);
+		sc->pages[i].virt = NULL;
+	}
+}
+
+void harness_unscatter(struct harness_scatter *sc)
+{
+	for (size_t i = 0; i < sc->npages; i++)
+		if (sc->pages[i].virt)
+			munmap(sc->pages[i].virt, SCATTER_PAGE);
+	free(sc->pages);
+	sc->pages = NULL;
+	sc->npages = 0;
+	if (sc->nr_added)
+		harness_write_u64(NR_2M, harness_read_u64(NR_2M) - sc->nr_added);
+	sc->nr_added = 0;
 }

@@ -197,6 +197,25 @@ bool harness_wait_stats(struct contig_client *c, bool (*pred)(const struct conti
 uint64_t harness_read_u64(const char *path);
 void harness_write_u64(const char *path, uint64_t value);
 
+/* A kernel hugepage pool churned on purpose (test_reserve, bench_reserve):
+ * harness_scatter() takes 2 * @nfree 2 MiB hugepages (raising
+ * nr_hugepages if too few are free), sorts them by the physical address
+ * its own pagemap gives, and frees every other one. The kernel's free list
+ * then starts with @nfree pages no two of which are adjacent (between any
+ * two lies one still held, or a gap), as on a machine that has run a
+ * while. harness_unscatter() frees the rest and lowers nr_hugepages by
+ * what scatter added. Bails out if the pages cannot be had. */
+struct harness_scatter {
+	struct harness_held_page {
+		uint8_t *virt; /* NULL once freed */
+		uint64_t phys;
+	} *pages;
+	size_t npages;
+	uint64_t nr_added;
+};
+void harness_scatter(struct harness_scatter *sc, size_t nfree);
+void harness_unscatter(struct harness_scatter *sc);
+
 /* Free hugepages of @page_len on node 0 according to the kernel. */
 uint64_t harness_free_hugepages(uint64_t page_len);
 

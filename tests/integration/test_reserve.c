@@ -42,57 +42,7 @@
 #define NR_2M "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
 #define FREE_2M "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"
 
-struct held {
-	uint8_t *virt;
-	uint64_t phys;
-};
-
-static int cmp_held(const void *a, const void *b)
-{
-	const struct held *x = a, *y = b;
-
-	return x->phys < y->phys ? -1 : x->phys > y->phys;
-}
-
-static struct held held[2 * NSCATTER];
-static uint64_t nr_added_by_churn;
-
-/* Leave NSCATTER pairwise non-adjacent pages first on the kernel's free
- * list; hold the others until unchurn(). */
-static void churn(void)
-{
-	uint64_t nfree = harness_read_u64(FREE_2M), nr = harness_read_u64(NR_2M);
-	uint8_t *map;
-
-	if (nfree < 2 * NSCATTER) {
-		harness_write_u64(NR_2M, nr + 2 * NSCATTER - nfree);
-		nr_added_by_churn = harness_read_u64(NR_2M) - nr;
-	}
-	map = mmap(NULL, 2 * NSCATTER * P, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_POPULATE, -1, 0);
-	if (map == MAP_FAILED)
-		bail_out("cannot map %d hugepages to scatter the free ones: %s", 2 * NSCATTER,
-			 strerror(errno));
-	for (int i = 0; i < 2 * NSCATTER; i++) {
-		held[i].virt = map + (size_t)i * P;
-		held[i].virt[0] = 1;
-		held[i].phys = harness_phys_of(getpid(), held[i].virt);
-	}
-	qsort(held, 2 * NSCATTER, sizeof(held[0]), cmp_held);
-	for (int i = 0; i < 2 * NSCATTER; i += 2) {
-		munmap(held[i].virt, P);
-		held[i].virt = NULL;
-	}
-}
-
-static void unchurn(void)
-{
-	for (int i = 0; i < 2 * NSCATTER; i++)
-		if (held[i].virt)
-			munmap(held[i].virt, P);
-	if (nr_added_by_churn)
-		harness_write_u64(NR_2M, harness_read_u64(NR_2M) - nr_added_by_churn);
-}
+static struct harness_scatter scattered;
 
 /* The pool's frames as this test sees them: every frame allocated as one
  * 2 MiB buffer, located in pagemap; returns the longest run in bytes and
@@ -247,10 +197,10 @@ int main(void)
 {
 	uint64_t sorted_largest;
 
-	churn();
+	harness_scatter(&scattered, NSCATTER);
 	sorted_largest = test_sorted();
 	test_min_segment(); /* before a daemon puts adjacent pages first in line */
 	test_longest(sorted_largest);
-	unchurn();
+	harness_unscatter(&scattered);
 	return done_testing();
 }

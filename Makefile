@@ -101,6 +101,7 @@ $(B)/libcontig.so: $(LIB_OBJS)
 	ln -sf libcontig.so.1 $@
 
 $(B)/contigctl: $(B)/obj/tools/contigctl.o $(B)/obj/tools/json.o $(B)/obj/tools/map.o \
+		$(B)/obj/daemon/select.o \
 		$(B)/libcontig.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs libprotobuf-c 2>/dev/null) -lpthread
 

@@ -601,36 +601,12 @@ static bool prepare_longest(const struct daemon *d, const struct pool_target *t,
 	return true;
 }
 
-/* "1x4, 2-3x10, ...": segments by length in frames, from @hist. */
-static void format_hist(const uint32_t *hist, char *buf, size_t len)
-{
-	size_t used = 0;
-
-	buf[0] = '\0';
-	for (unsigned b = 0; b < CONTIG_SEGMENT_BUCKETS && used + 32 < len; b++) {
-		uint64_t lo = UINT64_C(1) << b, hi = (lo << 1) - 1;
-
-		if (!hist[b])
-			continue;
-		if (b == CONTIG_SEGMENT_BUCKETS - 1)
-			used += (size_t)snprintf(buf + used, len - used, "%s%" PRIu64 "+ x%" PRIu32,
-						 used ? ", " : "", lo, hist[b]);
-		else if (lo == hi)
-			used += (size_t)snprintf(buf + used, len - used, "%s%" PRIu64 " x%" PRIu32,
-						 used ? ", " : "", lo, hist[b]);
-		else
-			used += (size_t)snprintf(buf + used, len - used,
-						 "%s%" PRIu64 "-%" PRIu64 " x%" PRIu32,
-						 used ? ", " : "", lo, hi, hist[b]);
-	}
-}
-
 static void log_reservation(const struct contig_pool *pool, const struct contig_reserve_plan *plan,
 			    const struct contig_reserve_report *rep)
 {
 	char hist[512], compaction[96] = "";
 
-	format_hist(rep->hist, hist, sizeof(hist));
+	contig_segments_format(rep->hist, hist, sizeof(hist));
 	if (rep->compacted)
 		snprintf(compaction, sizeof(compaction), ", compaction %" PRIu64 " ms%s",
 			 rep->compact_ms, rep->compact_err ? " (refused)" : "");
@@ -647,7 +623,7 @@ static void log_segments(const struct contig_pool *pool, const struct contig_poo
 {
 	char hist[512];
 
-	format_hist(info->segment_hist, hist, sizeof(hist));
+	contig_segments_format(info->segment_hist, hist, sizeof(hist));
 	contig_log(LOG_INFO, "pool node %d, %" PRIu64 " kB pages: segments by length in frames: "
 		   "%s; largest buffer %" PRIu64 " MiB", pool->node, pool->page_len >> 10, hist,
 		   info->largest_free_len >> 20);

@@ -21,6 +21,8 @@
 #include "select.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 struct run {
@@ -152,4 +154,33 @@ uint64_t contig_segments_histogram(uint64_t *phys, size_t n, uint64_t page_len,
 	if (run)
 		hist[contig_segment_bucket(run)]++;
 	return longest;
+}
+
+void contig_segments_format(const uint32_t hist[CONTIG_SEGMENT_BUCKETS], char *buf, size_t len)
+{
+	size_t used = 0;
+
+	if (len == 0)
+		return;
+	snprintf(buf, len, "none");
+	for (unsigned b = 0; b < CONTIG_SEGMENT_BUCKETS && used + 1 < len; b++) {
+		uint64_t lo = UINT64_C(1) << b, hi = (lo << 1) - 1;
+		const char *sep = used ? ", " : "";
+		int n;
+
+		if (!hist[b])
+			continue;
+		if (b == CONTIG_SEGMENT_BUCKETS - 1)
+			n = snprintf(buf + used, len - used, "%s%" PRIu64 "+ x%" PRIu32, sep, lo,
+				     hist[b]);
+		else if (lo == hi)
+			n = snprintf(buf + used, len - used, "%s%" PRIu64 " x%" PRIu32, sep, lo,
+				     hist[b]);
+		else
+			n = snprintf(buf + used, len - used, "%s%" PRIu64 "-%" PRIu64 " x%" PRIu32,
+				     sep, lo, hi, hist[b]);
+		if (n < 0 || (size_t)n >= len - used)
+			break; /* cut */
+		used += (size_t)n;
+	}
 }

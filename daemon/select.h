@@ -34,4 +34,9 @@ int contig_select_frames(const uint64_t *phys, size_t n, uint64_t page_len, size
 uint64_t contig_segments_histogram(uint64_t *phys, size_t n, uint64_t page_len,
 				   uint32_t hist[CONTIG_SEGMENT_BUCKETS]);
 
+/* "1 x6, 2-3 x14, 128+ x1": the segments of @hist by length in frames
+ * (empty buckets left out; "none" if all are) into @buf (@len bytes,
+ * cut if too short). Shared by the daemon's log and contigctl. */
+void contig_segments_format(const uint32_t hist[CONTIG_SEGMENT_BUCKETS], char *buf, size_t len);
+
 #endif

@@ -38,6 +38,7 @@
 #include "contig.h"
 #include "json.h"
 #include "map.h"
+#include "select.h" /* contig_segments_format(), as the daemon logs it */
 
 static void usage(FILE *out)
 {
@@ -244,31 +245,6 @@ static double fragmentation(const struct contig_pool_stats *p)
 
 /* ---- status ---- */
 
-/* "1 x6, 2-3 x14, ...": @seg's segments by length in frames ("-" if none). */
-static void segments_text(const struct contig_pool_segments *seg, char *buf, size_t len)
-{
-	size_t used = 0;
-
-	snprintf(buf, len, "-");
-	for (unsigned b = 0; b < CONTIG_SEGMENT_BUCKETS && used + 40 < len; b++) {
-		uint64_t lo = UINT64_C(1) << b, hi = (lo << 1) - 1;
-		const char *sep = used ? ", " : "";
-
-		if (!seg->count[b])
-			continue;
-		if (b == CONTIG_SEGMENT_BUCKETS - 1)
-			used += (size_t)snprintf(buf + used, len - used, "%s%" PRIu64 "+ x%" PRIu32,
-						 sep, lo, seg->count[b]);
-		else if (lo == hi)
-			used += (size_t)snprintf(buf + used, len - used, "%s%" PRIu64 " x%" PRIu32,
-						 sep, lo, seg->count[b]);
-		else
-			used += (size_t)snprintf(buf + used, len - used,
-						 "%s%" PRIu64 "-%" PRIu64 " x%" PRIu32, sep, lo, hi,
-						 seg->count[b]);
-	}
-}
-
 static int cmd_status(struct contig_client *c, const struct look_opts *o)
 {
 	const struct contig_stats *st = get_stats(c);
@@ -367,7 +343,7 @@ static int cmd_status(struct contig_client *c, const struct look_opts *o)
 
 			if (!segs[i].known)
 				continue;
-			segments_text(&segs[i], text, sizeof(text));
+			contig_segments_format(segs[i].count, text, sizeof(text));
 			printf("pool %" PRIu32 " segments by length in frames: %s; broken by "
 			       "recycling: %" PRIu64 "\n", i, text, segs[i].nbroken);
 		}

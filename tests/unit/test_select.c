@@ -105,6 +105,20 @@ static void test_cases(void)
 		ok(longest == 5 && hist[0] == 1 && hist[1] == 2 && hist[2] == 1,
 		   "histogram_of_runs_5_3_2_1 (1 x [1], 2 x [2,3], 1 x [4,7])");
 	}
+	{
+		uint32_t h[CONTIG_SEGMENT_BUCKETS] = { [0] = 1, [1] = 2, [2] = 1,
+						       [CONTIG_SEGMENT_BUCKETS - 1] = 3 };
+		uint32_t none[CONTIG_SEGMENT_BUCKETS] = { 0 };
+		char text[128], cut[12];
+
+		contig_segments_format(h, text, sizeof(text));
+		ok(!strcmp(text, "1 x1, 2-3 x2, 4-7 x1, 524288+ x3"),
+		   "the_histogram_reads_as_lengths_and_counts (%s)", text);
+		contig_segments_format(none, text, sizeof(text));
+		ok(!strcmp(text, "none"), "an_empty_histogram_reads_none");
+		contig_segments_format(h, cut, sizeof(cut));
+		ok(strlen(cut) < sizeof(cut), "a_short_buffer_is_cut_not_overrun (%s)", cut);
+	}
 	ok(contig_segment_bucket(1) == 0 && contig_segment_bucket(2) == 1 &&
 		   contig_segment_bucket(3) == 1 && contig_segment_bucket(4) == 2 &&
 		   contig_segment_bucket(UINT64_MAX) == CONTIG_SEGMENT_BUCKETS - 1,

@@ -275,15 +275,15 @@ static int node_parse(const char *s, size_t len, int *ret_node)
 	return 0;
 }
 
-uint64_t contig_pool_spec_candidates(const struct contig_pool_spec *spec)
+uint64_t contig_pool_spec_candidates(const struct contig_pool_spec *spec, uint64_t nframes,
+				     uint64_t page_len)
 {
-	uint64_t nframes = spec->len / spec->page_len;
 	uint64_t x = spec->candidates_x ? spec->candidates_x : CONTIG_POOL_CANDIDATES_X;
 
 	if (spec->reserve_sorted)
 		return nframes;
 	if (spec->candidates_len)
-		return spec->candidates_len / spec->page_len;
+		return spec->candidates_len / page_len;
 	return nframes * x;
 }
 

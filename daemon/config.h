@@ -75,8 +75,12 @@ struct contig_pool_spec {
 #define CONTIG_POOL_CANDIDATES_X 8
 #define CONTIG_POOL_CANDIDATES_X_MAX 64
 
-/* The most frames a pool's reservation tries, for @spec. */
-uint64_t contig_pool_spec_candidates(const struct contig_pool_spec *spec);
+/* The most frames @spec's reservation of @nframes new frames of @page_len
+ * tries: @nframes with reserve=sorted, else candidates=SIZE in frames, or
+ * candidates=Nx times @nframes (which differs from the configured size
+ * when frames were adopted, or a 1 GiB pool's fallback joined the pool). */
+uint64_t contig_pool_spec_candidates(const struct contig_pool_spec *spec, uint64_t nframes,
+				     uint64_t page_len);
 
 /* Limits on everything a client controls (systemd's rule). Each has a
  * default, a key of the same name, and an error that names it. */

@@ -564,20 +564,13 @@ static bool prepare_longest(const struct daemon *d, const struct pool_target *t,
 			    unsigned nthreads, struct contig_reserve_plan *plan,
 			    struct contig_reserve_report *rep)
 {
+	uint64_t max_candidates;
 	char err[512];
 	int r;
 
-	uint64_t max_candidates;
-
-	if (!t->spec || t->spec->reserve_sorted || nnew == 0)
+	if (!t->spec || nnew == 0)
 		return false;
-	/* candidates=SIZE, or a multiple of what this start reserves (a pool
-	 * grown by a 1 GiB pool's fallback, or partly adopted, differs from
-	 * its configured size) */
-	max_candidates = t->spec->candidates_len
-				 ? t->spec->candidates_len / t->page_len
-				 : nnew * contig_pool_spec_candidates(t->spec) /
-					   (t->spec->len / t->spec->page_len);
+	max_candidates = contig_pool_spec_candidates(t->spec, nnew, t->page_len);
 	if (max_candidates <= nnew)
 		return false;
 	*plan = (struct contig_reserve_plan){

@@ -1067,8 +1067,8 @@ static bool same_pools(const struct contig_config *a, const struct contig_config
 		if (a->pools[i].node != b->pools[i].node ||
 		    a->pools[i].page_len != b->pools[i].page_len || a->pools[i].len != b->pools[i].len ||
 		    a->pools[i].reserve_sorted != b->pools[i].reserve_sorted ||
-		    contig_pool_spec_candidates(&a->pools[i]) !=
-			    contig_pool_spec_candidates(&b->pools[i]) ||
+		    contig_pool_spec_candidates(&a->pools[i], 1000, a->pools[i].page_len) !=
+			    contig_pool_spec_candidates(&b->pools[i], 1000, b->pools[i].page_len) ||
 		    a->pools[i].min_segment_len != b->pools[i].min_segment_len ||
 		    a->pools[i].min_segment_warn != b->pools[i].min_segment_warn)
 			return false;
@@ -1240,7 +1240,8 @@ static void test_pool_options(void)
 
 		if (!ok(r == 0 && spec.reserve_sorted == good[i].sorted &&
 				spec.min_segment_warn == good[i].warn &&
-				contig_pool_spec_candidates(&spec) == good[i].candidates &&
+				contig_pool_spec_candidates(&spec, spec.len / spec.page_len,
+							    spec.page_len) == good[i].candidates &&
 				spec.min_segment_len == good[i].min_segment,
 			"pool \"%s\" parses with its options", good[i].text))
 			diag("  r=%d err=%s", r, r ? err : "");

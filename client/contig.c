@@ -36,6 +36,20 @@
  * buffers in the same frames. A session that cannot be reclaimed leaves
  * the client dead: every call but contig_disconnect() fails with
  * -ECONNRESET, and the buffers stay mapped until contig_disconnect().
+ *
+ * Fork. A process is a client: a forked child never speaks on its
+ * parent's connection. Every client is on one list; pthread_atfork()
+ * handlers take every client's lock before fork() (so no table is copied
+ * half-updated; a fork waits for the requests in flight in other threads
+ * to be answered) and, in the child, close the child's copy of the socket
+ * (the parent's session stays the parent's alone) and mark the client
+ * forked. The child's first call on it then moves the buffers it has
+ * into an inherited table: still mapped, still translated (virt -> phys,
+ * buffer_of), never freed from here (-EPERM: they are the parent's) and
+ * never reused for the child's own buffers, whose frames come mapped anew
+ * from the child's own session, opened by its first request. The sockets
+ * are close-on-exec, so an exec'd program holds no session of its
+ * caller's.
  */
 #include "contig.h"
 
@@ -47,6 +61,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #include "wire.h"
@@ -70,9 +85,15 @@ struct frame_map {
 };
 
 struct mapped {
-	struct contig_buffer buf;
+	struct contig_buffer buf; /* (first: see upper_bound()) */
 	struct frame_map *map;
 	uint32_t first, nframes; /* its frames in map */
+};
+
+/* A buffer of an ancestor process, mapped here since a fork(). */
+struct inherited {
+	struct contig_buffer buf; /* (first: see upper_bound()) */
+	pid_t owner;              /* the process whose session holds it */
 };
 
 struct contig_client {
@@ -82,7 +103,22 @@ struct contig_client {
 	size_t nbufs, cap;
 	struct frame_map **maps; /* sorted by phys, then len */
 	size_t nmaps, maps_cap;
+
+	/* Fork (see DESIGN). */
+	struct contig_client *next; /* on the list of clients */
+	pid_t pid;                  /* the process whose session wire is */
+	bool forked;                /* set in a child: not yet made its own */
+	struct inherited *inherited; /* sorted by buf.virt */
+	size_t ninherited;
+	struct frame_map **inherited_maps; /* unmapped at contig_disconnect() */
+	size_t ninherited_maps;
 };
+
+/* Every connected client, for the fork handlers. Lock order: clients_lock,
+ * then a client's lock; nothing takes clients_lock holding a client's. */
+static pthread_mutex_t clients_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct contig_client *clients;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
 static __thread char last_message[256];
 
@@ -112,6 +148,61 @@ CONTIG_EXPORT void contig_alloc_req_init(struct contig_alloc_req *req, uint64_t 
 	};
 }
 
+/* Before fork(): no client's tables may be copied half-updated. */
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&clients_lock);
+	for (struct contig_client *c = clients; c; c = c->next)
+		pthread_mutex_lock(&c->lock);
+}
+
+static void fork_parent(void)
+{
+	for (struct contig_client *c = clients; c; c = c->next)
+		pthread_mutex_unlock(&c->lock);
+	pthread_mutex_unlock(&clients_lock);
+}
+
+/* In the child, the only thread: the connections are the parent's. Only
+ * the child's descriptors close; the rest waits for the child's first
+ * call (claim_fork()), which a child that execs never makes. */
+static void fork_child(void)
+{
+	for (struct contig_client *c = clients; c; c = c->next) {
+		if (c->wire.sock >= 0)
+			close(c->wire.sock);
+		c->wire.sock = -1;
+		c->forked = true;
+		pthread_mutex_unlock(&c->lock);
+	}
+	pthread_mutex_unlock(&clients_lock);
+}
+
+static void atfork_register(void)
+{
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+static void clients_add(struct contig_client *c)
+{
+	pthread_once(&atfork_once, atfork_register);
+	pthread_mutex_lock(&clients_lock);
+	c->next = clients;
+	clients = c;
+	pthread_mutex_unlock(&clients_lock);
+}
+
+static void clients_remove(struct contig_client *c)
+{
+	pthread_mutex_lock(&clients_lock);
+	for (struct contig_client **p = &clients; *p; p = &(*p)->next)
+		if (*p == c) {
+			*p = c->next;
+			break;
+		}
+	pthread_mutex_unlock(&clients_lock);
+}
+
 CONTIG_EXPORT int contig_connect(const char *socket_path, struct contig_client **ret_client)
 {
 	const char *reconnect = getenv("CONTIGD_RECONNECT");
@@ -138,8 +229,10 @@ CONTIG_EXPORT int contig_connect(const char *socket_path, struct contig_client *
 	if (r < 0)
 		goto out_free;
 	pthread_mutex_init(&c->lock, NULL);
+	c->pid = getpid();
 	if (getenv("CONTIGD_BUSY_POLL_US"))
 		contig_set_busy_poll(c, (unsigned)strtoul(getenv("CONTIGD_BUSY_POLL_US"), NULL, 10));
+	clients_add(c);
 	*ret_client = c;
 	return 0;
 
@@ -163,16 +256,26 @@ CONTIG_EXPORT void contig_disconnect(struct contig_client *c)
 {
 	if (!c)
 		return;
-	/* Unmap first: once the socket closes, the daemon revokes the frames. */
+	clients_remove(c);
+	/* Unmap first: once the socket closes, the daemon revokes the frames.
+	 * (Inherited mappings are this process's copies: the parent keeps its
+	 * own.) */
 	for (size_t i = 0; i < c->nmaps; i++) {
 		munmap(c->maps[i]->base, c->maps[i]->len); /* holes included: harmless */
 		free(c->maps[i]);
 	}
-	if (c->wire.sock >= 0) /* (not once the session is lost) */
+	for (size_t i = 0; i < c->ninherited_maps; i++) {
+		munmap(c->inherited_maps[i]->base, c->inherited_maps[i]->len);
+		free(c->inherited_maps[i]);
+	}
+	/* (Not once the session is lost, nor a parent's: closed at fork.) */
+	if (c->wire.sock >= 0)
 		close(c->wire.sock);
 	pthread_mutex_destroy(&c->lock);
 	free(c->maps);
 	free(c->bufs);
+	free(c->inherited_maps);
+	free(c->inherited);
 	free(c->wire.rx);
 	free(c);
 }
@@ -306,15 +409,18 @@ static void maps_put(struct contig_client *c, struct frame_map *m, uint32_t firs
 	free(m);
 }
 
-/* Index of the first buffer whose virt is > @virt. */
-static size_t upper_bound(const struct contig_client *c, const void *virt)
+/* Index of the first of @n elements of @stride bytes, sorted by the
+ * struct contig_buffer each starts with, whose virt is > @virt. */
+static size_t upper_bound(const void *elems, size_t n, size_t stride, const void *virt)
 {
-	size_t lo = 0, hi = c->nbufs;
+	size_t lo = 0, hi = n;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
+		const struct contig_buffer *b =
+			(const void *)((const uint8_t *)elems + mid * stride);
 
-		if ((const uint8_t *)c->bufs[mid].buf.virt <= (const uint8_t *)virt)
+		if ((const uint8_t *)b->virt <= (const uint8_t *)virt)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -322,18 +428,28 @@ static size_t upper_bound(const struct contig_client *c, const void *virt)
 	return lo;
 }
 
-/* The buffer containing @virt, or NULL. Lock held. */
+/* Does @b contain @virt? */
+static bool buffer_has(const struct contig_buffer *b, const void *virt)
+{
+	return (const uint8_t *)virt >= (const uint8_t *)b->virt &&
+	       (const uint8_t *)virt < (const uint8_t *)b->virt + b->len;
+}
+
+/* The buffer of this process's session containing @virt, or NULL. Lock
+ * held. */
 static struct mapped *find(struct contig_client *c, const void *virt)
 {
-	size_t i = upper_bound(c, virt);
-	struct mapped *m;
+	size_t i = upper_bound(c->bufs, c->nbufs, sizeof(*c->bufs), virt);
 
-	if (i == 0)
-		return NULL;
-	m = &c->bufs[i - 1];
-	if ((const uint8_t *)virt >= (const uint8_t *)m->buf.virt + m->buf.len)
-		return NULL;
-	return m;
+	return i > 0 && buffer_has(&c->bufs[i - 1].buf, virt) ? &c->bufs[i - 1] : NULL;
+}
+
+/* The inherited buffer containing @virt, or NULL. Lock held. */
+static const struct inherited *find_inherited(const struct contig_client *c, const void *virt)
+{
+	size_t i = upper_bound(c->inherited, c->ninherited, sizeof(*c->inherited), virt);
+
+	return i > 0 && buffer_has(&c->inherited[i - 1].buf, virt) ? &c->inherited[i - 1] : NULL;
 }
 
 static int insert(struct contig_client *c, const struct mapped *m)
@@ -349,7 +465,7 @@ static int insert(struct contig_client *c, const struct mapped *m)
 		c->bufs = grown;
 		c->cap = cap;
 	}
-	i = upper_bound(c, m->buf.virt);
+	i = upper_bound(c->bufs, c->nbufs, sizeof(*c->bufs), m->buf.virt);
 	memmove(&c->bufs[i + 1], &c->bufs[i], (c->nbufs - i) * sizeof(*c->bufs));
 	c->bufs[i] = *m;
 	c->nbufs++;
@@ -372,6 +488,85 @@ static void unmap_buffer(struct contig_client *c, struct mapped *m)
 
 	remove_at(c, m);
 	maps_put(c, map, first, n);
+}
+
+static int cmp_inherited(const void *a, const void *b)
+{
+	const uint8_t *x = ((const struct inherited *)a)->buf.virt;
+	const uint8_t *y = ((const struct inherited *)b)->buf.virt;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The first call in a forked child: what @c holds becomes inherited (it
+ * stays c->pid's, the parent's), and its connection becomes a new one of
+ * this process's, opened by the next request (own_session()). A lost
+ * session's buffers are nobody's here any more: only their mappings are
+ * kept, to be unmapped. Returns 0, or -ENOMEM with @c still to be claimed.
+ * Lock held. */
+static int claim_fork(struct contig_client *c)
+{
+	size_t nbufs = c->wire.dead ? 0 : c->nbufs;
+
+	if (nbufs) {
+		struct inherited *grown =
+			realloc(c->inherited, (c->ninherited + nbufs) * sizeof(*grown));
+
+		if (!grown)
+			return contig_fail(-ENOMEM, "out of memory");
+		c->inherited = grown;
+	}
+	if (c->nmaps) {
+		struct frame_map **grown = realloc(
+			c->inherited_maps, (c->ninherited_maps + c->nmaps) * sizeof(*grown));
+
+		if (!grown)
+			return contig_fail(-ENOMEM, "out of memory");
+		c->inherited_maps = grown;
+	}
+	for (size_t i = 0; i < nbufs; i++)
+		c->inherited[c->ninherited++] = (struct inherited){ .buf = c->bufs[i].buf,
+								    .owner = c->pid };
+	/* (A grandchild's: its parent's own and what they inherited.) */
+	if (nbufs)
+		qsort(c->inherited, c->ninherited, sizeof(*c->inherited), cmp_inherited);
+	for (size_t i = 0; i < c->nmaps; i++)
+		c->inherited_maps[c->ninherited_maps++] = c->maps[i];
+	c->nbufs = 0;
+	c->nmaps = 0;
+	contig_wire_forget(&c->wire);
+	c->pid = getpid();
+	c->forked = false;
+	return 0;
+}
+
+/* Make @c this process's client, connected: claimed after a fork, with a
+ * session of its own. Returns 0 (or, on a lost session, 0 too: the request
+ * then fails saying how it was lost) or -errno, message recorded. Lock
+ * held. */
+static int own_session(struct contig_client *c)
+{
+	int r;
+
+	if (c->forked && (r = claim_fork(c)) < 0)
+		return r;
+	if (c->wire.sock >= 0 || c->wire.dead)
+		return 0;
+	return contig_wire_reopen(&c->wire);
+}
+
+/* -EPERM if @virt is in a buffer inherited over fork() (message recorded),
+ * else @err. Lock held. */
+static int not_ours(const struct contig_client *c, const void *virt, int err)
+{
+	const struct inherited *in = find_inherited(c, virt);
+
+	if (!in)
+		return err;
+	return contig_fail(-EPERM,
+			   "%p is in a buffer inherited over fork() from process %d, which "
+			   "still holds it: only that process can free it",
+			   virt, (int)in->owner);
 }
 
 /* Make the buffer the daemon allocated (@a, for @req) usable: map its
@@ -460,7 +655,9 @@ CONTIG_EXPORT int contig_alloc(struct contig_client *c, const struct contig_allo
 
 	last_message[0] = '\0';
 	pthread_mutex_lock(&c->lock);
-	r = contig_wire_alloc(&c->wire, req, &a);
+	r = own_session(c);
+	if (r == 0)
+		r = contig_wire_alloc(&c->wire, req, &a);
 	if (r == 0 && (r = adopt(c, req, &a, ret_buf)) < 0)
 		contig_wire_free(&c->wire, a.id, NULL, NULL);
 	pthread_mutex_unlock(&c->lock);
@@ -534,8 +731,9 @@ static int free_pipelined(struct contig_client *c, void *const *virts, const uin
 			struct mapped *m = virts ? find(c, virts[next]) : NULL;
 
 			if (virts && (!m || m->buf.virt != virts[next])) {
-				err = contig_fail(-ENOENT, "%p is not the start of a live buffer",
-						  virts[next]);
+				err = not_ours(c, virts[next],
+					       contig_fail(-ENOENT, "%p is not the start of a live buffer",
+							   virts[next]));
 				if (r == 0) {
 					r = err;
 					snprintf(first_message, sizeof(first_message),
@@ -609,6 +807,9 @@ CONTIG_EXPORT int contig_alloc_many(struct contig_client *c, const struct contig
 		return contig_fail(-ENOMEM, "out of memory");
 	}
 	pthread_mutex_lock(&c->lock);
+	r = own_session(c);
+	if (r < 0)
+		snprintf(first_message, sizeof(first_message), "%s", last_message);
 	while (done < sent || (sent < n && r == 0)) {
 		struct contig_wire_alloc a;
 		bool stream_lost;
@@ -689,13 +890,17 @@ static int free_buffer(struct contig_client *c, void *virt, const uint64_t *len,
 
 	last_message[0] = '\0';
 	pthread_mutex_lock(&c->lock);
+	/* (No connection needed: a buffer of ours means one is open.) */
+	if (c->forked && (r = claim_fork(c)) < 0)
+		goto out_unlock;
 	/* (Lost, it keeps its buffers mapped until contig_disconnect().) */
 	r = contig_wire_dead(&c->wire);
 	if (r < 0)
 		goto out_unlock;
 	m = find(c, virt);
 	if (!m || m->buf.virt != virt) {
-		r = contig_fail(-ENOENT, "%p is not the start of a live buffer", virt);
+		r = not_ours(c, virt,
+			     contig_fail(-ENOENT, "%p is not the start of a live buffer", virt));
 		goto out_unlock;
 	}
 	id = m->buf.id;
@@ -721,7 +926,9 @@ CONTIG_EXPORT int contig_free_many(struct contig_client *c, void *const *virts, 
 
 	last_message[0] = '\0';
 	pthread_mutex_lock(&c->lock);
-	r = contig_wire_dead(&c->wire);
+	r = c->forked ? claim_fork(c) : 0;
+	if (r == 0)
+		r = contig_wire_dead(&c->wire);
 	if (r == 0)
 		r = free_pipelined(c, virts, NULL, n);
 	pthread_mutex_unlock(&c->lock);
@@ -742,15 +949,22 @@ CONTIG_EXPORT int contig_free_checked(struct contig_client *c, void *virt, uint6
 CONTIG_EXPORT int contig_buffer_of(struct contig_client *c, const void *virt,
 				   struct contig_buffer *ret_buf)
 {
+	const struct inherited *in;
 	struct mapped *m;
 	int r = 0;
 
 	pthread_mutex_lock(&c->lock);
+	if (c->forked)
+		r = claim_fork(c);
 	/* A lost session's frames go to others: their addresses are not ours. */
-	if (c->wire.dead)
+	if (r < 0)
+		;
+	else if (c->wire.dead)
 		r = contig_wire_dead(&c->wire);
 	else if ((m = find(c, virt)))
 		*ret_buf = m->buf;
+	else if ((in = find_inherited(c, virt)))
+		*ret_buf = in->buf; /* (the parent's: mapped here, translated the same) */
 	else
 		r = contig_fail(-ENOENT, "%p is not inside a live buffer", virt);
 	pthread_mutex_unlock(&c->lock);
@@ -774,7 +988,9 @@ CONTIG_EXPORT int contig_get_stats(struct contig_client *c, struct contig_stats 
 
 	last_message[0] = '\0';
 	pthread_mutex_lock(&c->lock);
-	r = contig_wire_stats(&c->wire, ret_stats, NULL, 0);
+	r = own_session(c);
+	if (r == 0)
+		r = contig_wire_stats(&c->wire, ret_stats, NULL, 0);
 	pthread_mutex_unlock(&c->lock);
 	return r;
 }
@@ -787,7 +1003,9 @@ CONTIG_EXPORT int contig_get_segments(struct contig_client *c, struct contig_poo
 
 	last_message[0] = '\0';
 	pthread_mutex_lock(&c->lock);
-	r = contig_wire_stats(&c->wire, &st, ret_segs, max);
+	r = own_session(c);
+	if (r == 0)
+		r = contig_wire_stats(&c->wire, &st, ret_segs, max);
 	pthread_mutex_unlock(&c->lock);
 	if (r == 0)
 		*ret_n = st.npools < max ? st.npools : max;
@@ -803,7 +1021,9 @@ CONTIG_EXPORT int contig_list_buffers(struct contig_client *c,
 
 	last_message[0] = '\0';
 	pthread_mutex_lock(&c->lock);
-	r = contig_wire_list(&c->wire, false, &list, &n);
+	r = own_session(c);
+	if (r == 0)
+		r = contig_wire_list(&c->wire, false, &list, &n);
 	pthread_mutex_unlock(&c->lock);
 	if (r < 0)
 		return r;
@@ -821,7 +1041,9 @@ CONTIG_EXPORT int contig_list_frames(struct contig_client *c,
 
 	last_message[0] = '\0';
 	pthread_mutex_lock(&c->lock);
-	r = contig_wire_list(&c->wire, true, &list, &n);
+	r = own_session(c);
+	if (r == 0)
+		r = contig_wire_list(&c->wire, true, &list, &n);
 	pthread_mutex_unlock(&c->lock);
 	if (r < 0)
 		return r;
@@ -837,7 +1059,9 @@ CONTIG_EXPORT int contig_report_misuse(struct contig_client *c, const char *rout
 
 	last_message[0] = '\0';
 	pthread_mutex_lock(&c->lock);
-	r = contig_wire_report(&c->wire, routine, reason);
+	r = own_session(c);
+	if (r == 0)
+		r = contig_wire_report(&c->wire, routine, reason);
 	pthread_mutex_unlock(&c->lock);
 	return r;
 }

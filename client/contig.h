@@ -9,7 +9,8 @@
  * Every function that can fail returns 0 or a negative errno; the daemon's
  * (or the library's) reason is then available from contig_last_message()
  * in the same thread. Every function is safe to call from any thread; calls
- * on one client are serialised.
+ * on one client are serialised. A forked child may go on using its parent's
+ * clients: see "Fork" below.
  *
  * Restarts. When contigd keeps sessions across restarts (its session_grace,
  * 30 s by default), a client outlives a daemon crash, stop or upgrade: a
@@ -29,6 +30,22 @@
  * every thread. $CONTIGD_RECONNECT=0 at contig_connect() turns this off: a
  * broken connection then fails every call, as from a daemon that keeps no
  * sessions.
+ *
+ * Fork. A process is a client (as with any Unix daemon's clients, and as
+ * Windows gives each process its own view). A struct contig_client that a
+ * child inherits over fork() serves the child as a session of its own: the
+ * child's first call on it opens a new connection (nothing the child does
+ * ever travels on the parent's), so what the child allocates is counted to
+ * the child's pid and returns to the pool when the child exits, is killed
+ * or execs. The parent's buffers stay mapped in the child (they are shared
+ * mappings) and contig_virt_to_phys()/contig_buffer_of() keep translating
+ * them there, but they remain the parent's: contig_free() of one in the
+ * child frees nothing and returns -EPERM, and the parent's handle, buffers
+ * and counts never change because of a child. An inherited buffer stays
+ * valid in the child only while the parent holds it. fork() waits for the
+ * requests other threads have in flight (at most one per client); the
+ * sockets are close-on-exec. Fork without the C library's fork()
+ * (a raw clone(2)) is not supported.
  */
 #ifndef CONTIG_H
 #define CONTIG_H
@@ -231,8 +248,9 @@ CONTIG_EXPORT int contig_free_many(struct contig_client *client, void *const *vi
  * sets it at contig_connect(). 0 turns it off. */
 CONTIG_EXPORT unsigned contig_set_busy_poll(struct contig_client *client, unsigned usec);
 
-/* Free the buffer whose first byte is at @virt and unmap it. Returns 0, or
- * -ENOENT if @virt is not the start of a live buffer (nothing is freed). */
+/* Free the buffer whose first byte is at @virt and unmap it. Returns 0,
+ * -ENOENT if @virt is not the start of a live buffer, or -EPERM if it is a
+ * buffer inherited over fork() (see "Fork"); nothing is freed then. */
 CONTIG_EXPORT int contig_free(struct contig_client *client, void *virt);
 
 /* Free the buffer at @virt only if it was allocated with exactly @len bytes

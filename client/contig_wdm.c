@@ -3,7 +3,13 @@
  * DESIGN
  * One process-wide connection, made on first use (and retried on the next
  * call if the daemon was not there), shared by every thread: libcontig
- * serialises calls on it. Each routine is a thin translation: Windows
+ * serialises calls on it. A forked child has its own session on it
+ * (libcontig opens it at the child's first call); the parent's buffers
+ * stay mapped and translated in the child, and a child freeing one frees
+ * nothing and is a misuse like any bad free. The lock here guards only the
+ * client pointer and the call sites; it is never held across a libcontig
+ * call, so fork() (whose handlers take libcontig's locks, then this one)
+ * cannot deadlock on it. Each routine is a thin translation: Windows
  * parameters become a struct contig_alloc_req, and the daemon alone judges
  * them (size 0, a bad boundary, an unknown cache type or node all come back
  * as errors, hence NULL), so there is one definition of what is valid.
@@ -33,28 +39,57 @@
 #define MAX_SITES 1024
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static struct contig_client *client;
 static bool connect_failed_said;
 static const void *sites[MAX_SITES]; /* call sites already reported */
 static size_t nsites;
 
+static void fork_prepare(void)
+{
+	pthread_mutex_lock(&lock);
+}
+
+static void fork_done(void)
+{
+	pthread_mutex_unlock(&lock);
+}
+
+static void atfork_register(void)
+{
+	pthread_atfork(fork_prepare, fork_done, fork_done);
+}
+
 /* The shared connection, made now if there is none. NULL if the daemon
  * cannot be reached (said once on stderr). */
 static struct contig_client *client_get(void)
 {
-	struct contig_client *c;
+	struct contig_client *c, *mine;
+	bool say = false;
 
+	pthread_once(&atfork_once, atfork_register);
 	pthread_mutex_lock(&lock);
-	if (!client) {
-		if (contig_connect(NULL, &client) < 0) {
-			client = NULL;
-			if (!connect_failed_said)
-				fprintf(stderr, "contig_wdm: %s\n", contig_last_message());
-			connect_failed_said = true;
-		}
-	}
 	c = client;
 	pthread_mutex_unlock(&lock);
+	if (c)
+		return c;
+	if (contig_connect(NULL, &mine) < 0) {
+		pthread_mutex_lock(&lock);
+		say = !connect_failed_said;
+		connect_failed_said = true;
+		pthread_mutex_unlock(&lock);
+		if (say)
+			fprintf(stderr, "contig_wdm: %s\n", contig_last_message());
+		return NULL;
+	}
+	/* Another thread may have connected meanwhile: keep one. */
+	pthread_mutex_lock(&lock);
+	if (!client)
+		client = mine;
+	c = client;
+	pthread_mutex_unlock(&lock);
+	if (c != mine)
+		contig_disconnect(mine);
 	return c;
 }
 
@@ -137,6 +172,17 @@ static const char *find_base(struct contig_client *c, const void *base, uint64_t
 	return NULL;
 }
 
+/* Free the live buffer at @base; NULL, or why it was not freed (for
+ * misuse()): gone meanwhile, or a parent's, inherited over fork(). */
+static const char *free_why(struct contig_client *c, void *base)
+{
+	int r = contig_free(c, base);
+
+	if (r == 0)
+		return NULL;
+	return r == -ENOENT ? "already freed (by another thread)" : contig_last_message();
+}
+
 CONTIG_WDM_EXPORT PVOID MmAllocateContiguousMemory(SIZE_T NumberOfBytes,
 						    PHYSICAL_ADDRESS HighestAcceptableAddress)
 {
@@ -177,8 +223,8 @@ CONTIG_WDM_EXPORT VOID MmFreeContiguousMemory(PVOID BaseAddress)
 	struct contig_buffer buf;
 	const char *why = find_base(c, BaseAddress, FAMILY_MM, &buf);
 
-	if (!why && contig_free(c, BaseAddress) < 0)
-		why = "already freed (by another thread)";
+	if (!why)
+		why = free_why(c, BaseAddress);
 	if (why)
 		misuse("MmFreeContiguousMemory", site, "BaseAddress %p: %s", BaseAddress, why);
 }
@@ -249,8 +295,8 @@ CONTIG_WDM_EXPORT VOID NdisFreeMemory(PVOID VirtualAddress, UINT Length, UINT Me
 	}
 	c = VirtualAddress ? client_get() : NULL;
 	why = find_base(c, VirtualAddress, FAMILY_NDIS, &buf);
-	if (!why && contig_free(c, VirtualAddress) < 0)
-		why = "already freed (by another thread)";
+	if (!why)
+		why = free_why(c, VirtualAddress);
 	if (why)
 		misuse("NdisFreeMemory", site, "VirtualAddress %p: %s", VirtualAddress, why);
 }

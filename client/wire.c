@@ -352,21 +352,38 @@ static int dial(const struct sockaddr_un *addr, int *ret_sock)
 int contig_wire_connect(struct contig_wire *w, const char *path)
 {
 	size_t len = strlen(path);
-	int r;
 
 	if (len >= sizeof(w->addr.sun_path))
 		return contig_fail(-ENAMETOOLONG, "socket path too long: %s", path);
 	w->addr.sun_family = AF_UNIX;
 	memcpy(w->addr.sun_path, path, len + 1);
-	r = dial(&w->addr, &w->sock);
+	return contig_wire_reopen(w);
+}
+
+int contig_wire_reopen(struct contig_wire *w)
+{
+	int r = dial(&w->addr, &w->sock);
+
 	if (r < 0)
-		return contig_fail(r, "cannot connect to contigd at %s: %s", path, strerror(-r));
+		return contig_fail(r, "cannot connect to contigd at %s: %s", w->addr.sun_path,
+				   strerror(-r));
 	r = contig_wire_hello(w);
 	if (r < 0) {
 		close(w->sock);
 		w->sock = -1;
 	}
 	return r;
+}
+
+void contig_wire_forget(struct contig_wire *w)
+{
+	w->sock = -1;
+	w->broken = false;
+	w->dead = false;
+	w->has_token = false;
+	w->seq = 0;
+	w->refusal[0] = '\0';
+	w->dead_message[0] = '\0';
 }
 
 /* The session is lost for good: say how (@fmt), now and to every later

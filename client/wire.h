@@ -61,6 +61,17 @@ __attribute__((format(printf, 2, 3))) int contig_fail(int err, const char *fmt, 
  * then. */
 int contig_wire_connect(struct contig_wire *w, const char *path);
 
+/* Connect @w again to the path contig_wire_connect() was given, as a new
+ * session (w->sock < 0, not dead: see contig_wire_forget()). Returns as
+ * contig_wire_connect(). */
+int contig_wire_reopen(struct contig_wire *w);
+
+/* In a forked child: the connection and session of @w are the parent's,
+ * and the child's descriptor of it is closed already. Forget them (socket,
+ * token, seqs, a lost session's state) so that contig_wire_reopen() starts
+ * a session of the child's own. */
+void contig_wire_forget(struct contig_wire *w);
+
 /* After a call on @w failed with @err: if the connection broke
  * (w->broken), reconnecting is on and the daemon keeps sessions, connect
  * again, with backoff, and reclaim the session within its grace period.

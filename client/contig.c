@@ -220,23 +220,30 @@ CONTIG_EXPORT int contig_connect(const char *socket_path, struct contig_client *
 		return contig_fail(-ENOMEM, "out of memory");
 	c->wire.rx = malloc(CONTIG_MAX_REPLY_LEN);
 	if (!c->wire.rx) {
-		r = contig_fail(-ENOMEM, "out of memory");
-		goto out_free;
+		free(c);
+		return contig_fail(-ENOMEM, "out of memory");
 	}
 	c->wire.reconnect = !reconnect || strcmp(reconnect, "0") != 0;
 	c->wire.nbufs = &c->nbufs;
-	r = contig_wire_connect(&c->wire, socket_path);
-	if (r < 0)
-		goto out_free;
+	c->wire.sock = -1;
 	pthread_mutex_init(&c->lock, NULL);
 	c->pid = getpid();
+	/* On the list before the socket exists, and connected under its lock:
+	 * a fork meanwhile waits, and the child closes its copy. */
+	clients_add(c);
+	pthread_mutex_lock(&c->lock);
+	r = contig_wire_connect(&c->wire, socket_path);
+	pthread_mutex_unlock(&c->lock);
+	if (r < 0)
+		goto out_free;
 	if (getenv("CONTIGD_BUSY_POLL_US"))
 		contig_set_busy_poll(c, (unsigned)strtoul(getenv("CONTIGD_BUSY_POLL_US"), NULL, 10));
-	clients_add(c);
 	*ret_client = c;
 	return 0;
 
 out_free:
+	clients_remove(c);
+	pthread_mutex_destroy(&c->lock);
 	free(c->wire.rx);
 	free(c);
 	return r;

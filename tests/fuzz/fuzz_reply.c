@@ -23,7 +23,8 @@
  *            each datagram
  * Checked: no crash or sanitizer report, the call returns 0 or a negative
  * errno, an allocation it returns carries nframes distinct open
- * descriptors (which the harness then closes), and the process has exactly
+ * descriptors (which the harness then closes) or, for a frame the client
+ * holds (frame_held), exactly one frame and none, and the process has exactly
  * the descriptors it had before (nothing leaked, nothing it did not own
  * closed); and an allocate reply claiming more than
  * CONTIG_MAX_FRAMES_PER_BUFFER frames is refused as malformed, before the
@@ -180,7 +181,11 @@ static int call(struct contig_wire *w, uint8_t op)
 
 		memset(&a, 0xa5, sizeof(a));
 		r = contig_wire_alloc(w, &req, &a);
-		if (r == 0) {
+		if (r == 0 && a.held) {
+			/* A frame this client has mapped: one, and no descriptor. */
+			if (a.nframes != 1 || a.fds)
+				fail("a held-frame allocation with descriptors or several frames");
+		} else if (r == 0) {
 			if (a.nframes == 0 || !a.fds)
 				fail("an allocation without descriptors");
 			for (uint32_t i = 0; i < a.nframes; i++) {

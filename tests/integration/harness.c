@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +107,81 @@ static bool pass_fds(const struct harness_daemon *d, const struct harness_spawn 
 	return true;
 }
 
+/* In the child before exec: say on stderr (the daemon's log, which
+ * wait_ready() shows) why the daemon could not be started, and exit with
+ * @status (126, or 127 for a failed exec, as a shell does). */
+__attribute__((noreturn, format(printf, 2, 3))) static void spawn_fail(int status,
+									const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	dprintf(STDERR_FILENO, "harness: cannot start contigd: %s\n", msg);
+	_exit(status);
+}
+
+/* Enter a mount namespace of our own in which no mount propagates back
+ * (what PrivateMounts=yes gives a unit). Returns NULL, or why not. */
+static const char *private_mounts_enter(void)
+{
+	static char why[256];
+
+	if (unshare(CLONE_NEWNS) < 0) {
+		snprintf(why, sizeof(why),
+			 "no mount namespace: unshare(CLONE_NEWNS): %s%s", strerror(errno),
+			 errno == EPERM ? " (no CAP_SYS_ADMIN here: a container?)" : "");
+		return why;
+	}
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+		/* The kernel changes propagation only at the root of a mount;
+		 * in a plain chroot "/" is a directory inside one. */
+		snprintf(why, sizeof(why),
+			 "no private mount propagation: mount(\"/\", MS_REC|MS_PRIVATE): %s%s",
+			 strerror(errno),
+			 errno == EINVAL ? " (/ is not a mount point: a chroot?)" : "");
+		return why;
+	}
+	return NULL;
+}
+
+const char *harness_private_mounts_missing(void)
+{
+	static char why[256];
+	int pipefd[2], status;
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		bail_out("pipe: %s", strerror(errno));
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		bail_out("fork: %s", strerror(errno));
+	if (pid == 0) {
+		const char *reason = private_mounts_enter();
+
+		if (reason && write(pipefd[1], reason, strlen(reason)) < 0)
+			_exit(2);
+		_exit(reason ? 1 : 0);
+	}
+	close(pipefd[1]);
+	n = read(pipefd[0], why, sizeof(why) - 1);
+	close(pipefd[0]);
+	if (waitpid(pid, &status, 0) != pid)
+		bail_out("waitpid: %s", strerror(errno));
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return NULL;
+	if (n <= 0)
+		snprintf(why, sizeof(why), "the probe for a private mount namespace failed (status 0x%x)",
+			 (unsigned)status);
+	else
+		why[n] = '\0';
+	return why;
+}
+
 static pid_t spawn(const struct harness_daemon *d, const char *sock, const char *notify,
 		   const char *const *args, int log_fd, const struct harness_spawn *how)
 {
@@ -139,16 +215,20 @@ static pid_t spawn(const struct harness_daemon *d, const char *sock, const char 
 		/* A test that bails out or crashes must not leave a daemon
 		 * holding hugepages behind: it gets SIGTERM when we die. */
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		dup2(log_fd, STDERR_FILENO);
+		if (dup2(log_fd, STDERR_FILENO) < 0)
+			_exit(126); /* nowhere to say why: the exit status must do */
 		if (notify)
 			setenv("NOTIFY_SOCKET", notify, 1);
 		else
 			unsetenv("NOTIFY_SOCKET");
-		if (how && how->private_mounts &&
-		    (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0))
-			_exit(126);
+		if (how && how->private_mounts) {
+			const char *why = private_mounts_enter();
+
+			if (why)
+				spawn_fail(126, "%s", why);
+		}
 		if (how && how->pass_stored && !pass_fds(d, how))
-			_exit(126);
+			spawn_fail(126, "passing the stored descriptors: %s", strerror(errno));
 		else if (how && how->activate) {
 			/* What systemd does for a socket unit: the socket as fd 3,
 			 * LISTEN_FDS=1 and LISTEN_PID naming the process it is for. */
@@ -156,7 +236,7 @@ static pid_t spawn(const struct harness_daemon *d, const char *sock, const char 
 			int fd = how->listen_fd == 3 ? 3 : dup2(how->listen_fd, 3);
 
 			if (fd != 3 || fcntl(3, F_SETFD, 0) < 0)
-				_exit(126);
+				spawn_fail(126, "the listening socket as fd 3: %s", strerror(errno));
 			snprintf(self, sizeof(self), "%d", (int)getpid());
 			setenv("LISTEN_FDS", "1", 1);
 			setenv("LISTEN_PID", self, 1);
@@ -167,13 +247,13 @@ static pid_t spawn(const struct harness_daemon *d, const char *sock, const char 
 			char stream[64];
 
 			if (fstat(STDERR_FILENO, &st) < 0)
-				_exit(126);
+				spawn_fail(126, "fstat stderr: %s", strerror(errno));
 			snprintf(stream, sizeof(stream), "%llu:%llu", (unsigned long long)st.st_dev,
 				 (unsigned long long)st.st_ino);
 			setenv("JOURNAL_STREAM", stream, 1);
 		}
 		execvp(argv[0], (char *const *)argv);
-		_exit(127);
+		spawn_fail(127, "exec %s: %s", argv[0], strerror(errno));
 	}
 	return pid;
 }
@@ -270,7 +350,11 @@ static void wait_ready(struct harness_daemon *d, int nfd, const char *notify, of
 
 			if (m > 0)
 				log[m] = '\0';
-			bail_out("contigd exited before READY=1: %s", log);
+			if (WIFEXITED(status))
+				bail_out("contigd exited with status %d before READY=1: %s",
+					 WEXITSTATUS(status), *log ? log : "(nothing in its log)");
+			bail_out("contigd was killed by signal %d before READY=1: %s", WTERMSIG(status),
+				 *log ? log : "(nothing in its log)");
 		}
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if ((now.tv_sec - start.tv_sec) * 1000 > READY_TIMEOUT_MS) {

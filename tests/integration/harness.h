@@ -100,7 +100,16 @@ struct harness_spawn {
 	bool pass_stored;
 };
 
-/* harness_daemon_start(), started the way @how says (NULL: plainly). */
+/* Can a daemon be started with harness_spawn.private_mounts here? NULL if
+ * so, else why not, for a skip reason (a static string): no mount
+ * namespaces (a container without CAP_SYS_ADMIN), or "/" not a mount point
+ * (a chroot: the kernel then refuses to make its propagation private).
+ * Probed in a child; this process's namespace is untouched. */
+const char *harness_private_mounts_missing(void);
+
+/* harness_daemon_start(), started the way @how says (NULL: plainly). A
+ * child that cannot set up what @how asks says why in the daemon's log and
+ * exits 126, which harness_daemon_start_how() reports with that log. */
 void harness_daemon_start_how(struct harness_daemon *d, const char *const *args,
 			      const struct harness_spawn *how);
 

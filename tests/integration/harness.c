@@ -221,12 +221,15 @@ static pid_t spawn(const struct harness_daemon *d, const char *sock, const char 
 			setenv("NOTIFY_SOCKET", notify, 1);
 		else
 			unsetenv("NOTIFY_SOCKET");
-		if (how && how->private_mounts) {
+		if (how && (how->private_mounts || how->etc_dir)) {
 			const char *why = private_mounts_enter();
 
 			if (why)
 				spawn_fail(126, "%s", why);
 		}
+		if (how && how->etc_dir && mount(how->etc_dir, "/etc", NULL, MS_BIND, NULL) < 0)
+			spawn_fail(126, "bind-mounting %s over /etc: %s", how->etc_dir,
+				   strerror(errno));
 		if (how && how->pass_stored && !pass_fds(d, how))
 			spawn_fail(126, "passing the stored descriptors: %s", strerror(errno));
 		else if (how && how->activate) {
@@ -390,6 +393,12 @@ void harness_daemon_start_how(struct harness_daemon *d, const char *const *args,
 
 int harness_daemon_fail(const char *const *args, char *log, size_t loglen)
 {
+	return harness_daemon_fail_how(args, NULL, log, loglen);
+}
+
+int harness_daemon_fail_how(const char *const *args, const struct harness_spawn *how, char *log,
+			    size_t loglen)
+{
 	char dir[] = "/tmp/contigd-fail.XXXXXX", path[64];
 	int status, fd;
 	ssize_t n;
@@ -399,7 +408,7 @@ int harness_daemon_fail(const char *const *args, char *log, size_t loglen)
 		bail_out("mkdtemp: %s", strerror(errno));
 	snprintf(path, sizeof(path), "%s/log", dir);
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	pid = spawn(NULL, NULL, NULL, args, fd, NULL);
+	pid = spawn(NULL, NULL, NULL, args, fd, how);
 	if (waitpid(pid, &status, 0) != pid)
 		bail_out("waitpid: %s", strerror(errno));
 	n = pread(fd, log, loglen - 1, 0);

@@ -98,6 +98,11 @@ struct harness_spawn {
 	 * stored (harness_daemon.stored) with LISTEN_FDS, LISTEN_PID and
 	 * LISTEN_FDNAMES (after @listen_fd when @activate). */
 	bool pass_stored;
+	/* A directory bind-mounted over /etc for the daemon (in a mount
+	 * namespace of its own, as private_mounts): the user database it
+	 * sees, e.g. none at all. Needs harness_private_mounts_missing() to
+	 * be NULL. */
+	const char *etc_dir;
 };
 
 /* Can a daemon be started with harness_spawn.private_mounts here? NULL if
@@ -116,6 +121,9 @@ void harness_daemon_start_how(struct harness_daemon *d, const char *const *args,
 /* Start it expecting failure: returns its exit status (>= 0) and fills
  * @log (its stderr) up to @loglen. Never READY. */
 int harness_daemon_fail(const char *const *args, char *log, size_t loglen);
+/* The same, started the way @how says (NULL: plainly). */
+int harness_daemon_fail_how(const char *const *args, const struct harness_spawn *how, char *log,
+			    size_t loglen);
 
 /* SIGTERM, wait, clean up. Returns the exit status (0 = clean; 99 =
  * valgrind found errors), or 128 + signal. */

@@ -42,7 +42,7 @@ have() {
 	command -v "$1" >/dev/null 2>&1
 }
 
-echo "1..13"
+echo "1..14"
 
 tmp=$(mktemp -d /tmp/contigd-install.XXXXXX) || exit 1
 root=$tmp/root    # DESTDIR of the PREFIX=/usr install
@@ -398,7 +398,44 @@ daemon: $(cat "$tmp/activated.log")"
 	fi
 fi
 
-# ---- 13: uninstall leaves nothing ----
+# ---- 13: one version: --version, the .pc file, the soname, the man pages ----
+version=$(sed -n 's/^Version: //p' "$pc" 2>/dev/null)
+if ! have readelf; then
+	skip "contigd_and_contigctl_print_the_version_of_the_pc_file_and_the_soname" "no readelf"
+else
+	soname=$(readelf -d "$root/usr/lib/libcontig.so.1" 2>&1 | sed -n 's/.*(SONAME).*\[\(.*\)\].*/\1/p')
+	daemon_says=$("$root/usr/sbin/contigd" --version 2>&1)
+	ctl_says=$(LD_LIBRARY_PATH=$root/usr/lib "$root/usr/bin/contigctl" --version 2>&1)
+	why=
+	[ -n "$version" ] || why="$why
+$pc: no Version:"
+	[ "$soname" = "libcontig.so.${version%%.*}" ] || why="$why
+soname '$soname' is not libcontig.so. and the first number of Version: $version"
+	[ "$(echo "$daemon_says" | head -n 1)" = "contigd $version" ] || why="$why
+contigd --version: $daemon_says"
+	case $(echo "$ctl_says" | head -n 1) in
+	"contigctl $version") ;;
+	*) why="$why
+contigctl --version: $ctl_says" ;;
+	esac
+	case $ctl_says in
+	*"libcontig $version ($soname)"*) ;;
+	*) why="$why
+contigctl --version does not name libcontig $version ($soname): $ctl_says" ;;
+	esac
+	for page in man8/contigd.8 man1/contigctl.1 man3/libcontig.3; do
+		grep -q "^\.TH .* \"contigd $version\"" "$root/usr/share/man/$page" ||
+			why="$why
+$page: .TH does not say \"contigd $version\""
+	done
+	if [ -z "$why" ]; then
+		ok "contigd_and_contigctl_print_the_version_of_the_pc_file_and_the_soname"
+	else
+		not_ok "contigd_and_contigctl_print_the_version_of_the_pc_file_and_the_soname" "$why"
+	fi
+fi
+
+# ---- 14: uninstall leaves nothing ----
 if out=$(run_make uninstall DESTDIR="$root" PREFIX=/usr 2>&1) &&
 	left=$(cd "$root" && find . \( -type f -o -type l \)) && [ -z "$left" ]; then
 	ok "make_uninstall_removes_every_installed_file"

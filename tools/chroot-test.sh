@@ -6,6 +6,8 @@
 #   tools/chroot-test.sh CMD [ARG...]    the same, then CMD instead of `make test`
 #                                        (e.g. prove -v build/tests/integration/test_fdstore)
 #   tools/chroot-test.sh --rebuild ...   debootstrap the chroot again first
+#   tools/chroot-test.sh --podman ...    the same tree in a podman container whose
+#                                        root is the chroot (--rootfs: no registry)
 #
 # The chroot is Debian's minbase plus the build's packages (tools/deps.sh
 # --list), made by debootstrap once and kept in $CONTIGD_CHROOT (default
@@ -26,9 +28,18 @@
 # network for the first build), with the reason on stderr: callers such as
 # .ci/run skip on 77.
 #
+# With --podman the container is --privileged (the daemon needs
+# CAP_SYS_ADMIN and a writable /proc/sys; CONTIGD_PODMAN_PRIVILEGED=0 runs
+# it without, where every test that starts the daemon skips and says why)
+# and gets this shell's hard descriptor limit (podman's default would need
+# CAP_SYS_RESOURCE). Podman mounts /proc, /sys and /dev itself; its root
+# is a mount point, so mount propagation works there.
+#
 # Environment: CONTIGD_CHROOT (directory), CONTIGD_CHROOT_SUITE (default:
 # this machine's Debian codename, else bookworm), CONTIGD_CHROOT_MIRROR
-# (default http://deb.debian.org/debian), CONTIGD_CHROOT_HUGETLBFS (0/1).
+# (default http://deb.debian.org/debian), CONTIGD_CHROOT_HUGETLBFS (0/1);
+# CONTIGD_PODMAN_OPTS, podman's global options (e.g. "--runtime runc
+# --cgroup-manager cgroupfs"), CONTIGD_PODMAN_RUN_OPTS, more for `run`.
 set -eu
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,6 +48,15 @@ suite=${suite:-bookworm}
 mirror=${CONTIGD_CHROOT_MIRROR:-http://deb.debian.org/debian}
 root=${CONTIGD_CHROOT:-/var/cache/contigd-chroot/$suite}
 hugetlbfs=${CONTIGD_CHROOT_HUGETLBFS:-0}
+# It is emptied in part and written to as root: never / or a relative path.
+root=${root%/}
+case $root in
+/?*) ;;
+*)
+	echo "chroot-test: CONTIGD_CHROOT must be an absolute path other than /" >&2
+	exit 2
+	;;
+esac
 
 say() {
 	echo "chroot-test: $*" >&2
@@ -70,11 +90,19 @@ fi
 [ "$(id -u)" -eq 0 ] || skip "needs root (debootstrap, chroot, mounts)"
 
 rebuild=
-if [ "${1:-}" = --rebuild ]; then
-	rebuild=1
+podman=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--rebuild) rebuild=1 ;;
+	--podman) podman=1 ;;
+	*) break ;;
+	esac
 	shift
-fi
+done
 [ $# -gt 0 ] || set -- make test
+if [ -n "$podman" ] && ! command -v podman >/dev/null 2>&1; then
+	skip "no podman (apt-get install podman)"
+fi
 
 # ---- the chroot, built once ----
 t0=$(now)
@@ -106,9 +134,9 @@ if [ -n "$rebuild" ] || [ ! -e "$root/.contigd-chroot" ]; then
 	say "chroot built in $(($(now) - t0)) s"
 fi
 
-# ---- the current tree, copied in ----
+# ---- the current tree, copied in; what the last run left cleared ----
 t1=$(now)
-rm -rf "$root/src"
+rm -rf "$root/src" "$root/tmp/"* "$root/tmp/".[!.]* "$root/run/contigd"
 mkdir -p "$root/src"
 if git -C "$repo" rev-parse --git-dir >/dev/null 2>&1; then
 	(cd "$repo" && git ls-files -z --cached --others --exclude-standard |
@@ -118,13 +146,24 @@ else
 fi
 cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
 
-# ---- run: in a private mount namespace when there is one (the mounts go
-# with it, however this ends), else mounted here and unmounted on exit ----
-say "running '$*' in $root (tree copied in $(($(now) - t1)) s)"
+# ---- run: in podman; or in a private mount namespace when there is one
+# (the mounts go with it, however this ends), else mounted here and
+# unmounted on exit ----
+say "running '$*' in $root${podman:+ under podman} (tree copied in $(($(now) - t1)) s)"
 t2=$(now)
 export CONTIGD_CHROOT_STAGE=inside root hugetlbfs
 set +e
-if unshare --mount --propagation private true 2>/dev/null; then
+if [ -n "$podman" ]; then
+	nofile=$(ulimit -H -n)
+	[ "$nofile" = unlimited ] && nofile=1048576
+	priv=--privileged
+	[ "${CONTIGD_PODMAN_PRIVILEGED:-1}" = 0 ] && priv=
+	# shellcheck disable=SC2086
+	podman ${CONTIGD_PODMAN_OPTS:-} run --rm $priv --ulimit nofile="$nofile:$nofile" \
+		${CONTIGD_PODMAN_RUN_OPTS:-} --env PROVE_FLAGS="${PROVE_FLAGS:-}" --rootfs "$root" \
+		sh -c 'cd /src && exec "$@"' sh "$@"
+	rc=$?
+elif unshare --mount --propagation private true 2>/dev/null; then
 	unshare --mount --propagation private sh "$0" "$@"
 	rc=$?
 else
@@ -139,5 +178,5 @@ else
 	sh "$0" "$@"
 	rc=$?
 fi
-say "'$*' exited $rc after $(($(now) - t2)) s in the chroot ($(($(now) - t0)) s in all)"
+say "'$*' exited $rc after $(($(now) - t2)) s in the chroot${podman:+ under podman} ($(($(now) - t0)) s in all)"
 exit $rc

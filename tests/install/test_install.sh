@@ -301,13 +301,24 @@ caps=$(sed -n 's/^CapabilityBoundingSet=//p' "$unit" 2>/dev/null |
 # /run/contigd, as in every integration test), and a TAP comment says so:
 # the checks are about the installed daemon under the unit's capabilities.
 namespaces="unshare --mount --propagation private --net"
+capeff=$(sed -n 's/^CapEff:[[:space:]]*//p' /proc/self/status 2>/dev/null)
+free2m=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages 2>/dev/null || echo 0)
 why_not_daemon=
 if [ "$(id -u)" -ne 0 ]; then
 	why_not_daemon="not root: the daemon needs CAP_SYS_ADMIN and hugepages"
+elif [ -z "$capeff" ] || [ $((0x$capeff >> 21 & 1)) -ne 1 ]; then
+	why_not_daemon="no CAP_SYS_ADMIN (an unprivileged container?): the daemon needs it"
+elif [ "$free2m" -lt 4 ] && ! [ -w /proc/sys/vm/nr_hugepages ]; then
+	why_not_daemon="$free2m free 2 MiB hugepages and /proc/sys/vm/nr_hugepages is read-only"
 elif [ -z "$built" ]; then
 	why_not_daemon="the client did not build"
 elif ! have unshare || ! have setpriv || [ -z "$caps" ]; then
 	why_not_daemon="no unshare/setpriv (util-linux), or no CapabilityBoundingSet= in the unit"
+elif hard=$(ulimit -H -n) && [ "$hard" != unlimited ] && [ "$hard" -lt 2048 ] &&
+	! ulimit -H -n "$(cat /proc/sys/fs/nr_open 2>/dev/null || echo 1048576)" 2>/dev/null; then
+	# The unit's LimitNOFILE= is what the daemon counts on; a container's
+	# 1024 is too few for max_connections and the frames.
+	why_not_daemon="the hard descriptor limit is $hard and cannot be raised (ulimit -Hn)"
 elif ! why_ns=$($namespaces true 2>&1); then
 	if unshare --net true 2>/dev/null; then
 		namespaces="unshare --net"

@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -24,6 +25,75 @@
 #include <unistd.h>
 
 #define READY_TIMEOUT_MS 120000
+
+/* What the unit gives the daemon (LimitNOFILE= in contigd.service.in). */
+#define UNIT_NOFILE 1048576
+/* Below this hard limit the daemon refuses the tests' pools with the
+ * default max_connections (1024) plus a descriptor per frame. */
+#define MIN_NOFILE 2048
+#define CAP_SYS_ADMIN_BIT 21
+
+static bool has_cap_sys_admin(void)
+{
+	unsigned long long eff = 0;
+	char line[256];
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &eff) == 1)
+			break;
+	fclose(f);
+	return eff >> CAP_SYS_ADMIN_BIT & 1;
+}
+
+/* Before any test's main(): play the service manager where it matters (a
+ * hard descriptor limit too low for the daemon, such as a container's
+ * 1024, is raised to the unit's LimitNOFILE=, as root may), and skip the
+ * whole test file, saying why, where the daemon cannot run at all: not
+ * root, no CAP_SYS_ADMIN (an unprivileged container), no 2 MiB hugepages,
+ * or too few of them free with nr_hugepages read-only. Every program
+ * linked with the harness runs as root where it runs at all. */
+__attribute__((constructor)) static void harness_environment(void)
+{
+	struct rlimit lim;
+	uint64_t nr_open = UNIT_NOFILE, nfree;
+
+	if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_max < MIN_NOFILE) {
+		FILE *f = fopen("/proc/sys/fs/nr_open", "re");
+		unsigned long long v;
+
+		if (f && fscanf(f, "%llu", &v) == 1 && v < nr_open)
+			nr_open = v;
+		if (f)
+			fclose(f);
+		if (lim.rlim_max < nr_open) {
+			lim.rlim_max = nr_open;
+			setrlimit(RLIMIT_NOFILE, &lim); /* needs CAP_SYS_RESOURCE: checked below */
+			getrlimit(RLIMIT_NOFILE, &lim);
+		}
+	}
+	if (geteuid() != 0)
+		skip_all("not root: the daemon needs root (CAP_SYS_ADMIN, hugepages) and the "
+			 "tests start clients as other users");
+	if (!has_cap_sys_admin())
+		skip_all("no CAP_SYS_ADMIN (an unprivileged container?): the daemon needs it to "
+			 "read physical addresses and mount hugetlbfs");
+	if (access("/sys/kernel/mm/hugepages/hugepages-2048kB", F_OK) < 0)
+		skip_all("no 2 MiB hugepages here (/sys/kernel/mm/hugepages/hugepages-2048kB: %s)",
+			 strerror(errno));
+	if (lim.rlim_max < MIN_NOFILE)
+		skip_all("the hard descriptor limit is %llu and cannot be raised (no "
+			 "CAP_SYS_RESOURCE): the tests' daemons need about %d, one per frame and "
+			 "connection (ulimit -Hn; podman or docker --ulimit nofile=)",
+			 (unsigned long long)lim.rlim_max, MIN_NOFILE);
+	nfree = harness_free_hugepages(2 * MiB);
+	if (nfree < 32 && access("/proc/sys/vm/nr_hugepages", W_OK) < 0)
+		skip_all("%llu free 2 MiB hugepages and /proc/sys/vm/nr_hugepages is not writable "
+			 "(%s): reserve 256 before (echo 256 > /proc/sys/vm/nr_hugepages)",
+			 (unsigned long long)nfree, strerror(errno));
+}
 
 void harness_close_inherited(int keep)
 {

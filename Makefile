@@ -5,6 +5,7 @@
 #                   with the built-in configuration in the foreground
 #   make test       install missing packages (as root), build, run every test
 #                   under prove (needs root and hugepages: see README.md)
+#   make test-chroot the same in a fresh Debian chroot (docs/testing.md)
 #   make install    PREFIX=/usr/local DESTDIR= (and the directories below)
 #   make uninstall  the same variables: removes what install put there
 #   make clean
@@ -245,6 +246,11 @@ test: deps
 	B=$(B) prove --exec '' $(PROVE_FLAGS) $(UNIT_TESTS) $(REPLAY_TESTS) $(INTEGRATION_TESTS) \
 		$(CONFORMANCE_TESTS) $(INSTALL_TESTS) $(NUMA_TESTS)
 
+# `make test` of this tree in a fresh Debian chroot (no systemd, / not a
+# mount point), as CI in a chroot runs it: docs/testing.md.
+test-chroot:
+	tools/chroot-test.sh make test
+
 # The integration tests again, with the daemon under valgrind.
 test-valgrind: deps
 	@$(MAKE) --no-print-directory tests
@@ -369,7 +375,7 @@ FORCE:
 clean:
 	rm -rf $(B)
 
-.PHONY: all tests deps run test test-valgrind bench install uninstall clean FORCE
+.PHONY: all tests deps run test test-chroot test-valgrind bench install uninstall clean FORCE
 .DELETE_ON_ERROR:
 # Keep objects that only chain rules produce (tests): no rebuilds next time.
 .SECONDARY:

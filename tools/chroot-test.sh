@@ -71,15 +71,17 @@ now() {
 
 # ---- inside a mount namespace of our own (see the end): mount, chroot, run ----
 if [ "${CONTIGD_CHROOT_STAGE:-}" = inside ]; then
-	mount -t proc proc "$root/proc"
-	mount -t sysfs sysfs "$root/sys"
-	mount --bind /dev "$root/dev"
-	mount --make-private "$root/dev" # nothing below propagates to the real /dev
-	mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$root/dev/shm"
-	if [ "$hugetlbfs" = 1 ]; then
-		mkdir -p "$root/dev/hugepages"
-		mount -t hugetlbfs -o pagesize=2M hugetlbfs "$root/dev/hugepages"
-	fi
+	# Where this itself runs in a container that may not mount, the run
+	# is skipped, not failed.
+	{ mount -t proc proc "$root/proc" &&
+		mount -t sysfs sysfs "$root/sys" &&
+		mount --bind /dev "$root/dev" &&
+		mount --make-private "$root/dev" && # nothing below reaches the real /dev
+		mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$root/dev/shm" &&
+		if [ "$hugetlbfs" = 1 ]; then
+			mkdir -p "$root/dev/hugepages" &&
+				mount -t hugetlbfs -o pagesize=2M hugetlbfs "$root/dev/hugepages"
+		fi; } || skip "cannot mount /proc, /sys, /dev in $root (messages above)"
 	exec chroot "$root" /usr/bin/env -i \
 		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 		HOME=/root LANG=C.UTF-8 TERM="${TERM:-dumb}" DEBIAN_FRONTEND=noninteractive \

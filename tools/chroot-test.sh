@@ -124,7 +124,7 @@ if [ -n "$rebuild" ] || [ ! -e "$root/.contigd-chroot" ]; then
 	if ! debootstrap --variant=minbase --include="$pkgs" "$suite" "$new" "$mirror" \
 		>"$new.log" 2>&1; then
 		tail -n 20 "$new.log" >&2
-		rm -rf "$new"
+		rm -rf "$new" "$new.log"
 		skip "debootstrap failed (no network or no mirror?): log above"
 	fi
 	rm -f "$new.log"

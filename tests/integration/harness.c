@@ -849,8 +849,10 @@ uint64_t harness_read_u64(const char *path)
 	unsigned long long v = 0;
 	FILE *f = fopen(path, "re");
 
-	if (!f || fscanf(f, "%llu", &v) != 1)
-		bail_out("read %s", path);
+	if (!f)
+		bail_out("read %s: %s", path, strerror(errno));
+	if (fscanf(f, "%llu", &v) != 1)
+		bail_out("read %s: not a number", path);
 	fclose(f);
 	return v;
 }
@@ -860,7 +862,7 @@ void harness_write_u64(const char *path, uint64_t value)
 	FILE *f = fopen(path, "we");
 
 	if (!f || fprintf(f, "%llu\n", (unsigned long long)value) < 0 || fclose(f) != 0)
-		bail_out("write %s", path);
+		bail_out("write %llu to %s: %s", (unsigned long long)value, path, strerror(errno));
 }
 
 #define SCATTER_PAGE (UINT64_C(2) << 20)

@@ -156,6 +156,7 @@ t2=$(now)
 export CONTIGD_CHROOT_STAGE=inside root hugetlbfs
 set +e
 if [ -n "$podman" ]; then
+	# shellcheck disable=SC3045 # ulimit -H: dash's and bash's, Debian's sh
 	nofile=$(ulimit -H -n)
 	[ "$nofile" = unlimited ] && nofile=1048576
 	priv=--privileged

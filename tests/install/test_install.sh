@@ -304,6 +304,7 @@ namespaces="unshare --mount --propagation private --net"
 capeff=$(sed -n 's/^CapEff:[[:space:]]*//p' /proc/self/status 2>/dev/null)
 free2m=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages 2>/dev/null || echo 0)
 why_not_daemon=
+# shellcheck disable=SC3045 # ulimit -H: dash's and bash's, Debian's sh
 if [ "$(id -u)" -ne 0 ]; then
 	why_not_daemon="not root: the daemon needs CAP_SYS_ADMIN and hugepages"
 elif [ -z "$capeff" ] || [ $((0x$capeff >> 21 & 1)) -ne 1 ]; then

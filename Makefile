@@ -5,6 +5,7 @@
 #                   with the built-in configuration in the foreground
 #   make test       install missing packages (as root), build, run every test
 #                   under prove (needs root and hugepages: see README.md)
+#   make test-chroot the same in a fresh Debian chroot (docs/testing.md)
 #   make install    PREFIX=/usr/local DESTDIR= (and the directories below)
 #   make uninstall  the same variables: removes what install put there
 #   make clean
@@ -16,6 +17,10 @@
 # /usr/local/lib/sysusers.d). Each may be given on the command line; only
 # PREFIX and DESTDIR are also taken from the environment.
 VERSION := 1.0.0
+# The soname's number is VERSION's major: an incompatible libcontig is 2.0.0
+# and libcontig.so.2.
+SOVERSION := $(firstword $(subst ., ,$(VERSION)))
+SONAME := libcontig.so.$(SOVERSION)
 PREFIX ?= /usr/local
 DESTDIR ?=
 usr_or = $(if $(filter /usr /usr/,$(PREFIX)),$(1),$(2))
@@ -43,7 +48,8 @@ PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 B ?= build
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wformat=2 -Wshadow \
 	-Wstrict-prototypes -Wmissing-prototypes -fPIC -MMD -MP
-CPPFLAGS_ALL = -Idaemon -Iproto -Iclient -I$(B)/proto -Itests -Itests/integration $(PKG_CFLAGS)
+CPPFLAGS_ALL = -Idaemon -Iproto -Iclient -I$(B)/proto -I$(B)/gen -Itests -Itests/integration \
+	$(PKG_CFLAGS)
 
 PROTO_C := $(B)/proto/contig.pb-c.c
 PROTO_H := $(B)/proto/contig.pb-c.h
@@ -79,8 +85,18 @@ $(B)/obj/proto/%.pb-c.o: $(B)/proto/%.pb-c.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(CPPFLAGS_ALL) -c -o $@ $<
 
+# VERSION and SONAME for `contigd --version` and `contigctl --version`
+# (the .pc file and the soname take them from here too). Rewritten only
+# when they change, so that a change rebuilds what includes it.
+VERSION_H := $(B)/gen/contig_version.h
+VERSION_H_LINES = '/* Made by the Makefile from VERSION: do not edit. */' \
+	'\#define CONTIG_VERSION "$(VERSION)"' '\#define CONTIG_SONAME "$(SONAME)"'
+$(VERSION_H): FORCE
+	@mkdir -p $(dir $@)
+	@printf '%s\n' $(VERSION_H_LINES) | cmp -s - $@ || printf '%s\n' $(VERSION_H_LINES) > $@
+
 # Everything that may include a generated header waits for it.
-$(B)/obj/%.o: %.c | $(PROTO_H) $(JOURNAL_PROTO_H)
+$(B)/obj/%.o: %.c | $(PROTO_H) $(JOURNAL_PROTO_H) $(VERSION_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(CPPFLAGS_ALL) -c -o $@ $<
 
@@ -96,9 +112,9 @@ $(B)/libcontig.a: $(LIB_OBJS)
 
 # The soname is what programs linked with -lcontig ask for at run time.
 $(B)/libcontig.so: $(LIB_OBJS)
-	$(CC) $(LDFLAGS) -shared -Wl,-soname,libcontig.so.1 -o $(B)/libcontig.so.1 $^ \
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) -o $(B)/$(SONAME) $^ \
 		$(shell pkg-config --libs libprotobuf-c 2>/dev/null) -lpthread
-	ln -sf libcontig.so.1 $@
+	ln -sf $(SONAME) $@
 
 $(B)/contigctl: $(B)/obj/tools/contigctl.o $(B)/obj/tools/json.o $(B)/obj/tools/map.o \
 		$(B)/obj/daemon/select.o \
@@ -230,6 +246,11 @@ test: deps
 	B=$(B) prove --exec '' $(PROVE_FLAGS) $(UNIT_TESTS) $(REPLAY_TESTS) $(INTEGRATION_TESTS) \
 		$(CONFORMANCE_TESTS) $(INSTALL_TESTS) $(NUMA_TESTS)
 
+# `make test` of this tree in a fresh Debian chroot (no systemd, / not a
+# mount point), as CI in a chroot runs it: docs/testing.md.
+test-chroot:
+	tools/chroot-test.sh make test
+
 # The integration tests again, with the daemon under valgrind.
 test-valgrind: deps
 	@$(MAKE) --no-print-directory tests
@@ -302,8 +323,8 @@ install: all $(INSTALL_GEN)
 	install -D -m 0755 $(B)/contigd $(DESTDIR)$(SBINDIR)/contigd
 	install -D -m 0755 $(B)/contigctl $(DESTDIR)$(BINDIR)/contigctl
 	install -D -m 0644 $(B)/libcontig.a $(DESTDIR)$(LIBDIR)/libcontig.a
-	install -D -m 0755 $(B)/libcontig.so.1 $(DESTDIR)$(LIBDIR)/libcontig.so.1
-	ln -sf libcontig.so.1 $(DESTDIR)$(LIBDIR)/libcontig.so
+	install -D -m 0755 $(B)/$(SONAME) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libcontig.so
 	install -D -m 0644 client/contig.h $(DESTDIR)$(INCLUDEDIR)/contig.h
 	install -D -m 0644 client/contig_wdm.h $(DESTDIR)$(INCLUDEDIR)/contig_wdm.h
 	install -D -m 0644 $(B)/install/contig.pc $(DESTDIR)$(PKGCONFIGDIR)/contig.pc
@@ -335,7 +356,7 @@ endif
 # shipped one is an operator's and stays.
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/contigd $(DESTDIR)$(BINDIR)/contigctl \
-		$(DESTDIR)$(LIBDIR)/libcontig.a $(DESTDIR)$(LIBDIR)/libcontig.so.1 \
+		$(DESTDIR)$(LIBDIR)/libcontig.a $(DESTDIR)$(LIBDIR)/$(SONAME) \
 		$(DESTDIR)$(LIBDIR)/libcontig.so $(DESTDIR)$(INCLUDEDIR)/contig.h \
 		$(DESTDIR)$(INCLUDEDIR)/contig_wdm.h $(DESTDIR)$(PKGCONFIGDIR)/contig.pc \
 		$(DESTDIR)$(SYSTEMDUNITDIR)/contigd.service $(DESTDIR)$(SYSTEMDUNITDIR)/contigd.socket \
@@ -354,7 +375,7 @@ FORCE:
 clean:
 	rm -rf $(B)
 
-.PHONY: all tests deps run test test-valgrind bench install uninstall clean FORCE
+.PHONY: all tests deps run test test-chroot test-valgrind bench install uninstall clean FORCE
 .DELETE_ON_ERROR:
 # Keep objects that only chain rules produce (tests): no rebuilds next time.
 .SECONDARY:

@@ -34,6 +34,8 @@
 #include <uv.h>
 
 #include "config.h"
+#include "contig_version.h" /* made by the Makefile from VERSION */
+#include "fdpass.h"         /* CONTIG_PROTOCOL_VERSION */
 #include "frames.h"
 #include "log.h"
 #include "pool.h"
@@ -122,6 +124,7 @@ static void usage(FILE *out)
 		"                  e.g. 0:2M:64M (NODE all: every node with memory);\n"
 		"                  repeatable; replaces the configuration's pools\n"
 		"  --print-config  print the built-in configuration and exit\n"
+		"  --version       print the version and exit\n"
 		"  --check-config FILE\n"
 		"                  check FILE (with any --socket and --pool given), print the\n"
 		"                  effective configuration and exit: 0 if valid, else 1 with\n"
@@ -157,6 +160,7 @@ static int parse_args(int argc, char **argv, struct contig_config *cfg, bool *re
 		{ "pool", required_argument, NULL, 'p' },
 		{ "print-config", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
 	const char *config_path = NULL, *socket_path = NULL;
@@ -195,6 +199,11 @@ static int parse_args(int argc, char **argv, struct contig_config *cfg, bool *re
 			exit(0);
 		case 'h':
 			usage(stdout);
+			exit(0);
+		case 'V':
+			/* The version the .pc file carries; the soname is its major. */
+			printf("contigd %s\nwire protocol %u (clients: %s)\n", CONTIG_VERSION,
+			       CONTIG_PROTOCOL_VERSION, CONTIG_SONAME);
 			exit(0);
 		default:
 			usage(stderr);

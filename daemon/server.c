@@ -101,45 +101,68 @@ static void conn_update_poll(struct contig_conn *c);
 
 /* ---- who may connect ---- */
 
-static int parse_id(const char *text, unsigned long *ret)
+/* A decimal user or group id: digits only, below (uid_t)-1, which chown()
+ * takes as "leave it" and no one has. */
+static int parse_id(const char *text, unsigned *ret_id)
 {
+	unsigned long long id;
 	char *end;
 
+	if (*text < '0' || *text > '9')
+		return -EINVAL;
 	errno = 0;
-	*ret = strtoul(text, &end, 10);
-	return errno || end == text || *end ? -EINVAL : 0;
+	id = strtoull(text, &end, 10);
+	if (errno || *end || id >= UINT32_MAX)
+		return -EINVAL;
+	*ret_id = (unsigned)id;
+	return 0;
 }
 
+/* A user: a name in the user database, else a decimal uid. "root" is uid 0
+ * without one: a minimal initramfs or a chroot may have no /etc/passwd, and
+ * the built-in configuration names root. */
 static int resolve_user(const char *name, uid_t *ret_uid)
 {
 	struct passwd *pw = getpwnam(name);
-	unsigned long id;
 
 	if (pw) {
 		*ret_uid = pw->pw_uid;
 		return 0;
 	}
-	if (parse_id(name, &id) == 0) {
-		*ret_uid = (uid_t)id;
+	if (strcmp(name, "root") == 0) {
+		*ret_uid = 0;
 		return 0;
 	}
-	return -ENOENT;
+	return parse_id(name, ret_uid) < 0 ? -ENOENT : 0;
 }
 
+/* A group: a name in the group database, else a decimal gid; "root" is gid
+ * 0 without one. */
 static int resolve_group(const char *name, gid_t *ret_gid)
 {
 	struct group *gr = getgrnam(name);
-	unsigned long id;
 
 	if (gr) {
 		*ret_gid = gr->gr_gid;
 		return 0;
 	}
-	if (parse_id(name, &id) == 0) {
-		*ret_gid = (gid_t)id;
+	if (strcmp(name, "root") == 0) {
+		*ret_gid = 0;
 		return 0;
 	}
-	return -ENOENT;
+	return parse_id(name, ret_gid) < 0 ? -ENOENT : 0;
+}
+
+/* "@key: no such user 'name'" into @err, and where the database it was
+ * looked up in is missing altogether, that numbers still work. */
+static void no_such(char *err, size_t errlen, const char *key, bool group, const char *name)
+{
+	const char *db = group ? "/etc/group" : "/etc/passwd";
+	int n = snprintf(err, errlen, "%s: no such %s '%s'", key, group ? "group" : "user", name);
+
+	if (n > 0 && (size_t)n < errlen && access(db, F_OK) < 0)
+		snprintf(err + n, errlen - (size_t)n, " (there is no %s: give a number, or root)",
+			 db);
 }
 
 /* Resolve each comma-separated name of @list into @ret_ids (uid_t or gid_t,
@@ -157,9 +180,7 @@ static int resolve_list(const char *list, bool groups, unsigned **ret_ids, size_
 
 		r = groups ? resolve_group(name, &id) : resolve_user(name, &id);
 		if (r < 0) {
-			snprintf(err, errlen, "%s: no such %s '%s'",
-				 groups ? "allow_groups" : "allow_users", groups ? "group" : "user",
-				 name);
+			no_such(err, errlen, groups ? "allow_groups" : "allow_users", groups, name);
 			break;
 		}
 		grown = realloc(*ret_ids, (*ret_n + 1) * sizeof(*grown));
@@ -187,12 +208,12 @@ int contig_access_resolve(const struct contig_config *cfg, uid_t *ret_socket_uid
 		       "ids are unsigned int");
 	ret_warning[0] = '\0';
 	if (resolve_user(cfg->socket_user, &uid) < 0) {
-		snprintf(err, errlen, "socket_user: no such user '%s'", cfg->socket_user);
+		no_such(err, errlen, "socket_user", false, cfg->socket_user);
 		return -ENOENT;
 	}
 	if (resolve_group(cfg->socket_group, &gid) < 0) {
 		if (strcmp(cfg->socket_group, CONTIG_DEFAULT_SOCKET_GROUP) != 0) {
-			snprintf(err, errlen, "socket_group: no such group '%s'", cfg->socket_group);
+			no_such(err, errlen, "socket_group", true, cfg->socket_group);
 			return -ENOENT;
 		}
 		/* With the socket open to others and an allow list, the list still

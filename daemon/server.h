@@ -30,8 +30,8 @@ struct contig_access {
 };
 
 /* Resolve the configuration's socket_user and socket_group (names or
- * numbers) and its allow_users / allow_groups lists (allow_groups NULL:
- * socket_group). A socket_group that does not exist is not an error when it
+ * decimal numbers; "root" is 0 even with no user database) and its
+ * allow_users / allow_groups lists (allow_groups NULL: socket_group). A socket_group that does not exist is not an error when it
  * is the default "contigd": the socket then gets group root and only root
  * may connect, and *ret_warning says so and how to fix it (else ""). Returns
  * 0, or -ENOENT / -ENOMEM with the reason in @err. Main thread. */

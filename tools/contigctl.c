@@ -36,6 +36,8 @@
 #include <unistd.h>
 
 #include "contig.h"
+#include "contig_version.h" /* made by the Makefile from VERSION */
+#include "fdpass.h"         /* CONTIG_PROTOCOL_VERSION */
 #include "json.h"
 #include "map.h"
 #include "select.h" /* contig_segments_format(), as the daemon logs it */
@@ -43,7 +45,8 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: contigctl [--socket PATH] status  [--json]\n"
+		"usage: contigctl --version | --help\n"
+		"       contigctl [--socket PATH] status  [--json]\n"
 		"       contigctl [--socket PATH] clients [--json]\n"
 		"       contigctl [--socket PATH] tags    [--json]\n"
 		"       contigctl [--socket PATH] buffers [--json]\n"
@@ -697,6 +700,12 @@ int main(int argc, char **argv)
 	if (argi + 1 < argc && strcmp(argv[argi], "--socket") == 0) {
 		socket_path = argv[argi + 1];
 		argi += 2;
+	}
+	if (argi < argc && strcmp(argv[argi], "--version") == 0) {
+		/* contigctl links libcontig statically: its version is the library's. */
+		printf("contigctl %s\nlibcontig %s (%s), wire protocol %u\n", CONTIG_VERSION,
+		       CONTIG_VERSION, CONTIG_SONAME, CONTIG_PROTOCOL_VERSION);
+		return 0;
 	}
 	if (argi >= argc || strcmp(argv[argi], "--help") == 0 || strcmp(argv[argi], "-h") == 0) {
 		usage(argi >= argc ? stderr : stdout);

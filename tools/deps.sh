@@ -2,6 +2,8 @@
 # deps.sh - make sure the Debian packages contigd builds and tests with are
 # installed. As root, install what is missing (non-interactively); otherwise
 # say exactly what to run. Called by `make run`, `make test`, `make bench`.
+# `deps.sh --list` prints the package names, one a line, and nothing else
+# (tools/chroot-test.sh builds its chroot with them).
 set -eu
 
 # package : a file that tells it is installed. systemd (systemd-analyze,
@@ -26,6 +28,13 @@ man-db:/usr/bin/man
 groff-base:/usr/bin/groff
 binutils:/usr/bin/readelf
 "
+if [ "${1:-}" = --list ]; then
+	for entry in $need; do
+		echo "${entry%%:*}"
+	done
+	exit 0
+fi
+
 missing=""
 for entry in $need; do
 	pkg=${entry%%:*}

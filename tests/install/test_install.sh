@@ -42,7 +42,7 @@ have() {
 	command -v "$1" >/dev/null 2>&1
 }
 
-echo "1..13"
+echo "1..14"
 
 tmp=$(mktemp -d /tmp/contigd-install.XXXXXX) || exit 1
 root=$tmp/root    # DESTDIR of the PREFIX=/usr install
@@ -293,15 +293,43 @@ caps=$(sed -n 's/^CapabilityBoundingSet=//p' "$unit" 2>/dev/null |
 # Used as `$sandbox --bounding-set=... -- COMMAND...`: words, not a shell
 # function, so that the background job is the daemon itself (unshare and
 # setpriv exec it) and not a subshell around it.
-sandbox="unshare --mount --propagation private --net setpriv --no-new-privs --inh-caps=-all"
+#
+# The namespaces are what this machine allows: in a chroot "/" is no mount
+# point, so its propagation cannot be made private (unshare: "cannot change
+# root filesystem propagation"), and a container may allow no namespaces at
+# all. The daemon then runs without them (its mounts in the real
+# /run/contigd, as in every integration test), and a TAP comment says so:
+# the checks are about the installed daemon under the unit's capabilities.
+namespaces="unshare --mount --propagation private --net"
+capeff=$(sed -n 's/^CapEff:[[:space:]]*//p' /proc/self/status 2>/dev/null)
+free2m=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages 2>/dev/null || echo 0)
 why_not_daemon=
+# shellcheck disable=SC3045 # ulimit -H: dash's and bash's, Debian's sh
 if [ "$(id -u)" -ne 0 ]; then
 	why_not_daemon="not root: the daemon needs CAP_SYS_ADMIN and hugepages"
+elif [ -z "$capeff" ] || [ $((0x$capeff >> 21 & 1)) -ne 1 ]; then
+	why_not_daemon="no CAP_SYS_ADMIN (an unprivileged container?): the daemon needs it"
+elif [ "$free2m" -lt 4 ] && ! [ -w /proc/sys/vm/nr_hugepages ]; then
+	why_not_daemon="$free2m free 2 MiB hugepages and /proc/sys/vm/nr_hugepages is read-only"
 elif [ -z "$built" ]; then
 	why_not_daemon="the client did not build"
 elif ! have unshare || ! have setpriv || [ -z "$caps" ]; then
 	why_not_daemon="no unshare/setpriv (util-linux), or no CapabilityBoundingSet= in the unit"
+elif hard=$(ulimit -H -n) && [ "$hard" != unlimited ] && [ "$hard" -lt 2048 ] &&
+	! ulimit -H -n "$(cat /proc/sys/fs/nr_open 2>/dev/null || echo 1048576)" 2>/dev/null; then
+	# The unit's LimitNOFILE= is what the daemon counts on; a container's
+	# 1024 is too few for max_connections and the frames.
+	why_not_daemon="the hard descriptor limit is $hard and cannot be raised (ulimit -Hn)"
+elif ! why_ns=$($namespaces true 2>&1); then
+	if unshare --net true 2>/dev/null; then
+		namespaces="unshare --net"
+		echo "# no private mount namespace here ($(echo $why_ns)): the daemon runs in this one"
+	else
+		namespaces=
+		echo "# no namespaces here ($(echo $why_ns)): the daemon runs in this machine's"
+	fi
 fi
+sandbox="$namespaces setpriv --no-new-privs --inh-caps=-all"
 config_args=
 [ -n "$conf" ] && config_args="--config $root/etc/contigd/contigd.conf"
 
@@ -382,7 +410,44 @@ daemon: $(cat "$tmp/activated.log")"
 	fi
 fi
 
-# ---- 13: uninstall leaves nothing ----
+# ---- 13: one version: --version, the .pc file, the soname, the man pages ----
+version=$(sed -n 's/^Version: //p' "$pc" 2>/dev/null)
+if ! have readelf; then
+	skip "contigd_and_contigctl_print_the_version_of_the_pc_file_and_the_soname" "no readelf"
+else
+	soname=$(readelf -d "$root/usr/lib/libcontig.so.1" 2>&1 | sed -n 's/.*(SONAME).*\[\(.*\)\].*/\1/p')
+	daemon_says=$("$root/usr/sbin/contigd" --version 2>&1)
+	ctl_says=$(LD_LIBRARY_PATH=$root/usr/lib "$root/usr/bin/contigctl" --version 2>&1)
+	why=
+	[ -n "$version" ] || why="$why
+$pc: no Version:"
+	[ "$soname" = "libcontig.so.${version%%.*}" ] || why="$why
+soname '$soname' is not libcontig.so. and the first number of Version: $version"
+	[ "$(echo "$daemon_says" | head -n 1)" = "contigd $version" ] || why="$why
+contigd --version: $daemon_says"
+	case $(echo "$ctl_says" | head -n 1) in
+	"contigctl $version") ;;
+	*) why="$why
+contigctl --version: $ctl_says" ;;
+	esac
+	case $ctl_says in
+	*"libcontig $version ($soname)"*) ;;
+	*) why="$why
+contigctl --version does not name libcontig $version ($soname): $ctl_says" ;;
+	esac
+	for page in man8/contigd.8 man1/contigctl.1 man3/libcontig.3; do
+		grep -q "^\.TH .* \"contigd $version\"" "$root/usr/share/man/$page" ||
+			why="$why
+$page: .TH does not say \"contigd $version\""
+	done
+	if [ -z "$why" ]; then
+		ok "contigd_and_contigctl_print_the_version_of_the_pc_file_and_the_soname"
+	else
+		not_ok "contigd_and_contigctl_print_the_version_of_the_pc_file_and_the_soname" "$why"
+	fi
+fi
+
+# ---- 14: uninstall leaves nothing ----
 if out=$(run_make uninstall DESTDIR="$root" PREFIX=/usr 2>&1) &&
 	left=$(cd "$root" && find . \( -type f -o -type l \)) && [ -z "$left" ]; then
 	ok "make_uninstall_removes_every_installed_file"

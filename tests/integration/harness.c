@@ -9,12 +9,14 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -23,6 +25,75 @@
 #include <unistd.h>
 
 #define READY_TIMEOUT_MS 120000
+
+/* What the unit gives the daemon (LimitNOFILE= in contigd.service.in). */
+#define UNIT_NOFILE 1048576
+/* Below this hard limit the daemon refuses the tests' pools with the
+ * default max_connections (1024) plus a descriptor per frame. */
+#define MIN_NOFILE 2048
+#define CAP_SYS_ADMIN_BIT 21
+
+static bool has_cap_sys_admin(void)
+{
+	unsigned long long eff = 0;
+	char line[256];
+	FILE *f = fopen("/proc/self/status", "re");
+
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &eff) == 1)
+			break;
+	fclose(f);
+	return eff >> CAP_SYS_ADMIN_BIT & 1;
+}
+
+/* Before any test's main(): play the service manager where it matters (a
+ * hard descriptor limit too low for the daemon, such as a container's
+ * 1024, is raised to the unit's LimitNOFILE=, as root may), and skip the
+ * whole test file, saying why, where the daemon cannot run at all: not
+ * root, no CAP_SYS_ADMIN (an unprivileged container), no 2 MiB hugepages,
+ * or too few of them free with nr_hugepages read-only. Every program
+ * linked with the harness runs as root where it runs at all. */
+__attribute__((constructor)) static void harness_environment(void)
+{
+	struct rlimit lim;
+	uint64_t nr_open = UNIT_NOFILE, nfree;
+
+	if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_max < MIN_NOFILE) {
+		FILE *f = fopen("/proc/sys/fs/nr_open", "re");
+		unsigned long long v;
+
+		if (f && fscanf(f, "%llu", &v) == 1 && v < nr_open)
+			nr_open = v;
+		if (f)
+			fclose(f);
+		if (lim.rlim_max < nr_open) {
+			lim.rlim_max = nr_open;
+			setrlimit(RLIMIT_NOFILE, &lim); /* needs CAP_SYS_RESOURCE: checked below */
+			getrlimit(RLIMIT_NOFILE, &lim);
+		}
+	}
+	if (geteuid() != 0)
+		skip_all("not root: the daemon needs root (CAP_SYS_ADMIN, hugepages) and the "
+			 "tests start clients as other users");
+	if (!has_cap_sys_admin())
+		skip_all("no CAP_SYS_ADMIN (an unprivileged container?): the daemon needs it to "
+			 "read physical addresses and mount hugetlbfs");
+	if (access("/sys/kernel/mm/hugepages/hugepages-2048kB", F_OK) < 0)
+		skip_all("no 2 MiB hugepages here (/sys/kernel/mm/hugepages/hugepages-2048kB: %s)",
+			 strerror(errno));
+	if (lim.rlim_max < MIN_NOFILE)
+		skip_all("the hard descriptor limit is %llu and cannot be raised (no "
+			 "CAP_SYS_RESOURCE): the tests' daemons need about %d, one per frame and "
+			 "connection (ulimit -Hn; podman or docker --ulimit nofile=)",
+			 (unsigned long long)lim.rlim_max, MIN_NOFILE);
+	nfree = harness_free_hugepages(2 * MiB);
+	if (nfree < 32 && access("/proc/sys/vm/nr_hugepages", W_OK) < 0)
+		skip_all("%llu free 2 MiB hugepages and /proc/sys/vm/nr_hugepages is not writable "
+			 "(%s): reserve 256 before (echo 256 > /proc/sys/vm/nr_hugepages)",
+			 (unsigned long long)nfree, strerror(errno));
+}
 
 void harness_close_inherited(int keep)
 {
@@ -106,6 +177,81 @@ static bool pass_fds(const struct harness_daemon *d, const struct harness_spawn 
 	return true;
 }
 
+/* In the child before exec: say on stderr (the daemon's log, which
+ * wait_ready() shows) why the daemon could not be started, and exit with
+ * @status (126, or 127 for a failed exec, as a shell does). */
+__attribute__((noreturn, format(printf, 2, 3))) static void spawn_fail(int status,
+									const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	dprintf(STDERR_FILENO, "harness: cannot start contigd: %s\n", msg);
+	_exit(status);
+}
+
+/* Enter a mount namespace of our own in which no mount propagates back
+ * (what PrivateMounts=yes gives a unit). Returns NULL, or why not. */
+static const char *private_mounts_enter(void)
+{
+	static char why[256];
+
+	if (unshare(CLONE_NEWNS) < 0) {
+		snprintf(why, sizeof(why),
+			 "no mount namespace: unshare(CLONE_NEWNS): %s%s", strerror(errno),
+			 errno == EPERM ? " (no CAP_SYS_ADMIN here: a container?)" : "");
+		return why;
+	}
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+		/* The kernel changes propagation only at the root of a mount;
+		 * in a plain chroot "/" is a directory inside one. */
+		snprintf(why, sizeof(why),
+			 "no private mount propagation: mount(\"/\", MS_REC|MS_PRIVATE): %s%s",
+			 strerror(errno),
+			 errno == EINVAL ? " (/ is not a mount point: a chroot?)" : "");
+		return why;
+	}
+	return NULL;
+}
+
+const char *harness_private_mounts_missing(void)
+{
+	static char why[256];
+	int pipefd[2], status;
+	ssize_t n;
+	pid_t pid;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		bail_out("pipe: %s", strerror(errno));
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		bail_out("fork: %s", strerror(errno));
+	if (pid == 0) {
+		const char *reason = private_mounts_enter();
+
+		if (reason && write(pipefd[1], reason, strlen(reason)) < 0)
+			_exit(2);
+		_exit(reason ? 1 : 0);
+	}
+	close(pipefd[1]);
+	n = read(pipefd[0], why, sizeof(why) - 1);
+	close(pipefd[0]);
+	if (waitpid(pid, &status, 0) != pid)
+		bail_out("waitpid: %s", strerror(errno));
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return NULL;
+	if (n <= 0)
+		snprintf(why, sizeof(why), "the probe for a private mount namespace failed (status 0x%x)",
+			 (unsigned)status);
+	else
+		why[n] = '\0';
+	return why;
+}
+
 static pid_t spawn(const struct harness_daemon *d, const char *sock, const char *notify,
 		   const char *const *args, int log_fd, const struct harness_spawn *how)
 {
@@ -139,16 +285,23 @@ static pid_t spawn(const struct harness_daemon *d, const char *sock, const char 
 		/* A test that bails out or crashes must not leave a daemon
 		 * holding hugepages behind: it gets SIGTERM when we die. */
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		dup2(log_fd, STDERR_FILENO);
+		if (dup2(log_fd, STDERR_FILENO) < 0)
+			_exit(126); /* nowhere to say why: the exit status must do */
 		if (notify)
 			setenv("NOTIFY_SOCKET", notify, 1);
 		else
 			unsetenv("NOTIFY_SOCKET");
-		if (how && how->private_mounts &&
-		    (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0))
-			_exit(126);
+		if (how && (how->private_mounts || how->etc_dir)) {
+			const char *why = private_mounts_enter();
+
+			if (why)
+				spawn_fail(126, "%s", why);
+		}
+		if (how && how->etc_dir && mount(how->etc_dir, "/etc", NULL, MS_BIND, NULL) < 0)
+			spawn_fail(126, "bind-mounting %s over /etc: %s", how->etc_dir,
+				   strerror(errno));
 		if (how && how->pass_stored && !pass_fds(d, how))
-			_exit(126);
+			spawn_fail(126, "passing the stored descriptors: %s", strerror(errno));
 		else if (how && how->activate) {
 			/* What systemd does for a socket unit: the socket as fd 3,
 			 * LISTEN_FDS=1 and LISTEN_PID naming the process it is for. */
@@ -156,7 +309,7 @@ static pid_t spawn(const struct harness_daemon *d, const char *sock, const char 
 			int fd = how->listen_fd == 3 ? 3 : dup2(how->listen_fd, 3);
 
 			if (fd != 3 || fcntl(3, F_SETFD, 0) < 0)
-				_exit(126);
+				spawn_fail(126, "the listening socket as fd 3: %s", strerror(errno));
 			snprintf(self, sizeof(self), "%d", (int)getpid());
 			setenv("LISTEN_FDS", "1", 1);
 			setenv("LISTEN_PID", self, 1);
@@ -167,13 +320,13 @@ static pid_t spawn(const struct harness_daemon *d, const char *sock, const char 
 			char stream[64];
 
 			if (fstat(STDERR_FILENO, &st) < 0)
-				_exit(126);
+				spawn_fail(126, "fstat stderr: %s", strerror(errno));
 			snprintf(stream, sizeof(stream), "%llu:%llu", (unsigned long long)st.st_dev,
 				 (unsigned long long)st.st_ino);
 			setenv("JOURNAL_STREAM", stream, 1);
 		}
 		execvp(argv[0], (char *const *)argv);
-		_exit(127);
+		spawn_fail(127, "exec %s: %s", argv[0], strerror(errno));
 	}
 	return pid;
 }
@@ -270,7 +423,11 @@ static void wait_ready(struct harness_daemon *d, int nfd, const char *notify, of
 
 			if (m > 0)
 				log[m] = '\0';
-			bail_out("contigd exited before READY=1: %s", log);
+			if (WIFEXITED(status))
+				bail_out("contigd exited with status %d before READY=1: %s",
+					 WEXITSTATUS(status), *log ? log : "(nothing in its log)");
+			bail_out("contigd was killed by signal %d before READY=1: %s", WTERMSIG(status),
+				 *log ? log : "(nothing in its log)");
 		}
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if ((now.tv_sec - start.tv_sec) * 1000 > READY_TIMEOUT_MS) {
@@ -306,6 +463,12 @@ void harness_daemon_start_how(struct harness_daemon *d, const char *const *args,
 
 int harness_daemon_fail(const char *const *args, char *log, size_t loglen)
 {
+	return harness_daemon_fail_how(args, NULL, log, loglen);
+}
+
+int harness_daemon_fail_how(const char *const *args, const struct harness_spawn *how, char *log,
+			    size_t loglen)
+{
 	char dir[] = "/tmp/contigd-fail.XXXXXX", path[64];
 	int status, fd;
 	ssize_t n;
@@ -315,7 +478,7 @@ int harness_daemon_fail(const char *const *args, char *log, size_t loglen)
 		bail_out("mkdtemp: %s", strerror(errno));
 	snprintf(path, sizeof(path), "%s/log", dir);
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	pid = spawn(NULL, NULL, NULL, args, fd, NULL);
+	pid = spawn(NULL, NULL, NULL, args, fd, how);
 	if (waitpid(pid, &status, 0) != pid)
 		bail_out("waitpid: %s", strerror(errno));
 	n = pread(fd, log, loglen - 1, 0);
@@ -686,8 +849,10 @@ uint64_t harness_read_u64(const char *path)
 	unsigned long long v = 0;
 	FILE *f = fopen(path, "re");
 
-	if (!f || fscanf(f, "%llu", &v) != 1)
-		bail_out("read %s", path);
+	if (!f)
+		bail_out("read %s: %s", path, strerror(errno));
+	if (fscanf(f, "%llu", &v) != 1)
+		bail_out("read %s: not a number", path);
 	fclose(f);
 	return v;
 }
@@ -697,7 +862,7 @@ void harness_write_u64(const char *path, uint64_t value)
 	FILE *f = fopen(path, "we");
 
 	if (!f || fprintf(f, "%llu\n", (unsigned long long)value) < 0 || fclose(f) != 0)
-		bail_out("write %s", path);
+		bail_out("write %llu to %s: %s", (unsigned long long)value, path, strerror(errno));
 }
 
 #define SCATTER_PAGE (UINT64_C(2) << 20)

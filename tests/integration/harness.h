@@ -98,15 +98,32 @@ struct harness_spawn {
 	 * stored (harness_daemon.stored) with LISTEN_FDS, LISTEN_PID and
 	 * LISTEN_FDNAMES (after @listen_fd when @activate). */
 	bool pass_stored;
+	/* A directory bind-mounted over /etc for the daemon (in a mount
+	 * namespace of its own, as private_mounts): the user database it
+	 * sees, e.g. none at all. Needs harness_private_mounts_missing() to
+	 * be NULL. */
+	const char *etc_dir;
 };
 
-/* harness_daemon_start(), started the way @how says (NULL: plainly). */
+/* Can a daemon be started with harness_spawn.private_mounts here? NULL if
+ * so, else why not, for a skip reason (a static string): no mount
+ * namespaces (a container without CAP_SYS_ADMIN), or "/" not a mount point
+ * (a chroot: the kernel then refuses to make its propagation private).
+ * Probed in a child; this process's namespace is untouched. */
+const char *harness_private_mounts_missing(void);
+
+/* harness_daemon_start(), started the way @how says (NULL: plainly). A
+ * child that cannot set up what @how asks says why in the daemon's log and
+ * exits 126, which harness_daemon_start_how() reports with that log. */
 void harness_daemon_start_how(struct harness_daemon *d, const char *const *args,
 			      const struct harness_spawn *how);
 
 /* Start it expecting failure: returns its exit status (>= 0) and fills
  * @log (its stderr) up to @loglen. Never READY. */
 int harness_daemon_fail(const char *const *args, char *log, size_t loglen);
+/* The same, started the way @how says (NULL: plainly). */
+int harness_daemon_fail_how(const char *const *args, const struct harness_spawn *how, char *log,
+			    size_t loglen);
 
 /* SIGTERM, wait, clean up. Returns the exit status (0 = clean; 99 =
  * valgrind found errors), or 128 + signal. */

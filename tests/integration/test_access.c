@@ -430,6 +430,76 @@ static void test_unknown_names(void)
 	}
 }
 
+/* No user database at all (a minimal initramfs, a bare chroot): the
+ * daemon, in a mount namespace with an empty /etc, starts with the
+ * built-in configuration (socket_user root, socket_group contigd) and with
+ * "root" and numbers named, the socket root's; a name other than root is
+ * refused, saying there is no /etc/passwd. */
+static void test_no_user_database(void)
+{
+	static const char *const names[] = {
+		"the_built_in_configuration_starts_without_a_user_database",
+		"socket_user_and_group_root_need_no_user_database",
+		"numeric_socket_user_and_group_need_no_user_database",
+	};
+	static const char *const confs[] = { NULL, "socket_user = root\nsocket_group = root\n",
+					     "socket_user = 0\nsocket_group = 0\n" };
+	const char *missing = harness_private_mounts_missing();
+	char etc[128], path[128], sock[128], log[4096];
+	struct harness_spawn how = { .etc_dir = etc };
+	int status;
+
+	if (missing) {
+		for (size_t i = 0; i < 3; i++)
+			ok(true, "%s # SKIP %s", names[i], missing);
+		ok(true, "a_user_name_without_a_user_database_is_refused_and_says_so # SKIP %s",
+		   missing);
+		return;
+	}
+	snprintf(etc, sizeof(etc), "%s/empty-etc", confdir);
+	if (mkdir(etc, 0755) < 0)
+		bail_out("mkdir %s: %s", etc, strerror(errno));
+	snprintf(path, sizeof(path), "%s/nodb.conf", confdir);
+	for (size_t i = 0; i < 3; i++) {
+		const char *with_conf[] = { "--config", path, "--pool", "0:2M:4M", NULL };
+		const char *builtin[] = { "--pool", "0:2M:4M", NULL };
+		struct harness_daemon dm;
+		struct stat st;
+		FILE *f;
+
+		if (confs[i]) {
+			f = fopen(path, "w");
+			if (!f || fputs(confs[i], f) < 0 || fclose(f))
+				bail_out("cannot write %s", path);
+		}
+		harness_daemon_start_how(&dm, confs[i] ? with_conf : builtin, &how);
+		if (!ok(lstat(dm.sock, &st) == 0 && st.st_uid == 0 && st.st_gid == 0, "%s",
+			names[i]))
+			diag("  socket %u:%u", (unsigned)st.st_uid, (unsigned)st.st_gid);
+		if (!confs[i])
+			ok(harness_daemon_log_has(&dm, "group 'contigd' does not exist"),
+			   "without_a_user_database_the_missing_group_contigd_is_a_warning");
+		ok(harness_daemon_stop(&dm) == 0, "daemon_without_a_user_database_stops_cleanly");
+		unlink(path);
+	}
+	/* What shows that the namespace's /etc really was empty. */
+	{
+		const char *args[] = { "--config", path, "--socket", sock, "--pool", "0:2M:2M", NULL };
+		FILE *f = fopen(path, "w");
+
+		snprintf(sock, sizeof(sock), "%s/never.sock", confdir);
+		if (!f || fputs("socket_user = nobody\n", f) < 0 || fclose(f))
+			bail_out("cannot write %s", path);
+		status = harness_daemon_fail_how(args, &how, log, sizeof(log));
+		if (!ok(status != 0 && strstr(log, "socket_user: no such user 'nobody' (there is "
+						   "no /etc/passwd: give a number, or root)"),
+			"a_user_name_without_a_user_database_is_refused_and_says_so"))
+			diag("  exit %d: %s", status, log);
+		unlink(path);
+	}
+	rmdir(etc);
+}
+
 static const struct {
 	const char *name;
 	size_t offset;
@@ -1216,6 +1286,7 @@ int main(void)
 
 	test_socket_file();
 	test_unknown_names();
+	test_no_user_database();
 	test_default_config();
 	test_refused();
 	test_admitted();

@@ -442,9 +442,13 @@ static int run_ctl(uid_t uid, const char *const *args, char **ret_out)
 		close(pipefd[1]);
 		close(errfd[0]);
 		close(errfd[1]);
-		if (uid && (setgroups(0, NULL) < 0 || setgid(uid) < 0 || setuid(uid) < 0))
+		if (uid && (setgroups(0, NULL) < 0 || setgid(uid) < 0 || setuid(uid) < 0)) {
+			dprintf(STDERR_FILENO, "test: cannot become uid %u: %s\n", (unsigned)uid,
+				strerror(errno));
 			_exit(126);
+		}
 		execv(bin, (char *const *)argv);
+		dprintf(STDERR_FILENO, "test: exec %s: %s\n", bin, strerror(errno));
 		_exit(127);
 	}
 	close(pipefd[1]);

@@ -93,12 +93,17 @@ static void app_start(struct app *a, const char *const *extra)
 	if (a->pid < 0)
 		bail_out("fork: %s", strerror(errno));
 	if (a->pid == 0) {
-		if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0)
+		if (dup2(in[0], 0) < 0 || dup2(out[1], 1) < 0) {
+			dprintf(STDERR_FILENO, "test: dup2: %s\n", strerror(errno));
 			_exit(126);
+		}
 		harness_close_inherited(-1);
-		if (setgroups(0, NULL) < 0 || setgid(NOBODY) < 0 || setuid(NOBODY) < 0)
+		if (setgroups(0, NULL) < 0 || setgid(NOBODY) < 0 || setuid(NOBODY) < 0) {
+			dprintf(STDERR_FILENO, "test: cannot become nobody: %s\n", strerror(errno));
 			_exit(125);
+		}
 		execv(app_path, (char *const *)argv);
+		dprintf(STDERR_FILENO, "test: exec %s: %s\n", app_path, strerror(errno));
 		_exit(127);
 	}
 	close(in[0]);

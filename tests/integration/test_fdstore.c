@@ -18,6 +18,10 @@
  *   - without them (killed once more): the frames cannot be found, the
  *     session is refused, the client's next call fails with ECONNRESET,
  *     and once the harness lets go of the roots every hugepage is back.
+ *
+ * Skipped (1..0 # SKIP, with the reason) where the daemon cannot have a
+ * private mount namespace: a container without CAP_SYS_ADMIN, or a chroot,
+ * whose "/" is no mount point and so cannot be made private.
  */
 #include <errno.h>
 #include <signal.h>
@@ -121,7 +125,10 @@ int main(void)
 	struct statfs sf;
 	off_t mark;
 	bool same_phys = true;
+	const char *missing = harness_private_mounts_missing();
 
+	if (missing)
+		skip_all("%s", missing);
 	harness_daemon_start_how(&d, args, &private);
 	ok(d.nstored == 1 && !strcmp(d.stored[0].name, "frames-2048kB.0"),
 	   "the_daemon_stores_its_mount_root (%d stored, %s)", d.nstored,

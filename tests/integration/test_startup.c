@@ -38,9 +38,12 @@ static int run_unprivileged(char *log, size_t loglen)
 	pid = fork();
 	if (pid == 0) {
 		dup2(fd, STDERR_FILENO);
-		if (setgid(65534) < 0 || setuid(65534) < 0)
+		if (setgid(65534) < 0 || setuid(65534) < 0) {
+			dprintf(STDERR_FILENO, "test: cannot become nobody: %s\n", strerror(errno));
 			_exit(126);
+		}
 		execl(bin, bin, "--socket", path, "--pool", "0:2M:4M", (char *)NULL);
+		dprintf(STDERR_FILENO, "test: exec %s: %s\n", bin, strerror(errno));
 		_exit(127);
 	}
 	waitpid(pid, &status, 0);

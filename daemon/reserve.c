@@ -145,9 +145,13 @@ static int reserve_rounds(const struct contig_reserve_plan *plan, struct contig_
 
 		if (want > round)
 			want = round;
-		/* what this process adds stays below half the node's free memory */
-		if (rep->added + want > limit)
-			want = limit > rep->added ? limit - rep->added : 0;
+		/* What this process adds stays within @limit (half the node's free
+		 * memory, and above reserve_min_free); free pages are taken as they are. */
+		r = contig_hugepages_grow(plan->node, plan->page_len, 0, &added, &nfree);
+		if (r < 0 && r != -EACCES && r != -EPERM && r != -EROFS)
+			return r;
+		if (want > nfree + (limit > rep->added ? limit - rep->added : 0))
+			want = nfree + (limit > rep->added ? limit - rep->added : 0);
 		r = contig_hugepages_grow(plan->node, plan->page_len, want, &added, &nfree);
 		rep->added += added;
 		if (r < 0 && r != -EACCES && r != -EPERM && r != -EROFS)

@@ -127,6 +127,22 @@ static uint64_t longest_run(const uint64_t *phys, size_t n, uint64_t page_len, u
 	return contig_segments_histogram(scratch, n, page_len, hist);
 }
 
+/* The longest run among the @n candidates at @phys at or above
+ * plan->prefer_above: rounds go on until it is as long as the pool, so
+ * that a pool does not settle for frames a narrower window's pool, or a
+ * device that reaches only low memory, would need. */
+static uint64_t preferred_run(const struct contig_reserve_plan *plan, const uint64_t *phys,
+			      size_t n, uint64_t *tmp)
+{
+	size_t m = 0;
+	uint32_t hist[CONTIG_SEGMENT_BUCKETS] = { 0 };
+
+	for (size_t i = 0; i < n; i++)
+		if (phys[i] >= plan->prefer_above)
+			tmp[m++] = phys[i];
+	return contig_segments_histogram(tmp, m, plan->page_len, hist);
+}
+
 /* Reserve candidates into @scratch in rounds (the pool's size, then
  * doubling), each made free first, until a run as long as the pool is
  * among them, @plan->max_candidates are in, or the kernel has no more:
@@ -167,7 +183,7 @@ static int reserve_rounds(const struct contig_reserve_plan *plan, struct contig_
 		for (size_t i = 0; i < got; i++)
 			phys[*n + i] = files[*n + i].phys;
 		*n += got;
-		if (got == 0 || longest_run(phys, *n, plan->page_len, tmp) >= plan->nframes)
+		if (got == 0 || preferred_run(plan, phys, *n, tmp) >= plan->nframes)
 			break;
 		if (round == plan->nframes && plan->compact) {
 			/* Not one segment yet: compact before the kernel makes more. */

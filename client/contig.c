@@ -997,7 +997,7 @@ CONTIG_EXPORT int contig_get_stats(struct contig_client *c, struct contig_stats 
 	pthread_mutex_lock(&c->lock);
 	r = own_session(c);
 	if (r == 0)
-		r = contig_wire_stats(&c->wire, ret_stats, NULL, 0);
+		r = contig_wire_stats(&c->wire, ret_stats, NULL, 0, NULL, 0);
 	pthread_mutex_unlock(&c->lock);
 	return r;
 }
@@ -1012,7 +1012,25 @@ CONTIG_EXPORT int contig_get_segments(struct contig_client *c, struct contig_poo
 	pthread_mutex_lock(&c->lock);
 	r = own_session(c);
 	if (r == 0)
-		r = contig_wire_stats(&c->wire, &st, ret_segs, max);
+		r = contig_wire_stats(&c->wire, &st, ret_segs, max, NULL, 0);
+	pthread_mutex_unlock(&c->lock);
+	if (r == 0)
+		*ret_n = st.npools < max ? st.npools : max;
+	return r;
+}
+
+CONTIG_EXPORT int contig_get_pool_windows(struct contig_client *c,
+					  struct contig_pool_window *ret_windows, size_t max,
+					  size_t *ret_n)
+{
+	struct contig_stats st;
+	int r;
+
+	last_message[0] = '\0';
+	pthread_mutex_lock(&c->lock);
+	r = own_session(c);
+	if (r == 0)
+		r = contig_wire_stats(&c->wire, &st, NULL, 0, ret_windows, max);
 	pthread_mutex_unlock(&c->lock);
 	if (r == 0)
 		*ret_n = st.npools < max ? st.npools : max;

@@ -291,6 +291,22 @@ CONTIG_EXPORT int contig_get_segments(struct contig_client *client,
 				      struct contig_pool_segments *ret_segs, size_t max,
 				      size_t *ret_n);
 
+/* A pool's physical window (the pool option below=): memory for devices
+ * that reach only low addresses, such as 32-bit DMA. */
+struct contig_pool_window {
+	uint64_t highest_phys; /* no frame of the pool holds a byte above this;
+				  CONTIG_PHYS_MAX: the pool has no window */
+	uint64_t wanted_len;   /* bytes the configuration asked for: the pool's
+				  total_len is less when its window held fewer
+				  free frames (0: the daemon does not say) */
+};
+
+/* The window of each pool, in the order of contig_stats.pools, into
+ * @ret_windows[0..max). Returns 0 with *ret_n pools filled, or -errno. */
+CONTIG_EXPORT int contig_get_pool_windows(struct contig_client *client,
+					  struct contig_pool_window *ret_windows, size_t max,
+					  size_t *ret_n);
+
 /* Every live buffer the caller may see: root every connection's, anyone
  * else only this connection's. Returns 0 with *ret_bufs (malloc'd; the
  * caller free()s it, NULL when *ret_n is 0) and *ret_n; -EAGAIN if buffers

@@ -701,7 +701,8 @@ int contig_wire_free(struct contig_wire *w, uint64_t id, const uint64_t *check_l
 }
 
 int contig_wire_stats(struct contig_wire *w, struct contig_stats *ret_stats,
-		      struct contig_pool_segments *ret_segs, size_t max_segs)
+		      struct contig_pool_segments *ret_segs, size_t max_segs,
+		      struct contig_pool_window *ret_windows, size_t max_windows)
 {
 	Contig__Request req = CONTIG__REQUEST__INIT;
 	Contig__StatsRequest s = CONTIG__STATS_REQUEST__INIT;
@@ -743,6 +744,11 @@ int contig_wire_stats(struct contig_wire *w, struct contig_stats *ret_stats,
 					p->segment_hist[b];
 			seg->nbroken = p->has_nsegments_broken ? p->nsegments_broken : 0;
 			seg->known = p->n_segment_hist > 0;
+		}
+		if (ret_windows && i < max_windows) {
+			ret_windows[i].highest_phys = p->has_below && p->below ? p->below - 1
+									     : CONTIG_PHYS_MAX;
+			ret_windows[i].wanted_len = p->has_wanted_len ? p->wanted_len : 0;
 		}
 		out.npools++;
 	}

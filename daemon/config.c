@@ -20,9 +20,10 @@
  *
  * Limits on what the file controls: the file is at most CONFIG_MAX_LEN
  * bytes; a socket path must fit in sun_path with its NUL; a node is at most
- * CONFIG_MAX_NODE; a (node, page size) may appear once, so there are at most
- * (CONFIG_MAX_NODE + 1) * 2 pools, which keeps the quadratic duplicate
- * check and the one-at-a-time array growth cheap. Node "all" is one more
+ * CONFIG_MAX_NODE; a (node, page size, window) may appear once, and there
+ * are at most CONFIG_MAX_POOLS pools (windows, below=, would otherwise
+ * allow any number), which keeps the quadratic duplicate check and the
+ * one-at-a-time array growth cheap. Node "all" is one more
  * node (CONTIG_POOL_ALL_NODES) to these rules: it may appear once per page
  * size, and is expanded only by contig_config_expand_all(), which is given
  * the nodes (the config never looks at the machine).
@@ -50,6 +51,7 @@
 
 #define CONFIG_MAX_LEN (1u << 20)
 #define CONFIG_MAX_NODE 1023
+#define CONFIG_MAX_POOLS 4096u
 #define PAGE_2M (UINT64_C(2) << 20)
 #define PAGE_1G (UINT64_C(1) << 30)
 #define SUN_PATH_LEN sizeof(((struct sockaddr_un *)0)->sun_path)
@@ -75,8 +77,27 @@ const char contig_config_default[] =
 	"#       reserve=sorted: take the first frames the kernel gives, sorted.\n"
 	"#     min_segment=SIZE: a largest segment shorter than SIZE stops the\n"
 	"#       daemon (short=warn: only warns).\n"
+	"#     below=ADDR: only frames wholly below physical address ADDR, for\n"
+	"#       devices that reach less than all memory (4G: 32-bit DMA, a Windows\n"
+	"#       driver's HighestAcceptableAddress 0xFFFFFFFF; 256M: 28-bit). Found\n"
+	"#       by raising the kernel's hugepages as far as reserve_min_free allows\n"
+	"#       and keeping those in the window; the rest go back. A window that\n"
+	"#       cannot be filled is logged, and serves what was found. Requests\n"
+	"#       that do not need the window go to the other pools while they have\n"
+	"#       room. A node may have one pool per page size and window.\n"
+	"#     when=memory_above: with below=, only where the node has memory at or\n"
+	"#       above ADDR (elsewhere its other pools are all in the window).\n"
 	"#     256 MiB of 2 MiB pages on node 0:\n"
 	"pool = 0:2M:256M\n"
+	"#     and 32 MiB below 4 GiB for 32-bit devices, unless all of node 0's\n"
+	"#     memory is below 4 GiB:\n"
+	"pool = 0:2M:32M,below=4G,when=memory_above\n"
+	"\n"
+	"# reserve_min_free = SIZE\n"
+	"#     Reserving never leaves less free memory than this on a node: it\n"
+	"#     bounds the hugepages added for a moment to find frames (candidates,\n"
+	"#     below=). 0 is no floor.\n"
+	"reserve_min_free = 1G\n"
 	"\n"
 	"# watermark_low = PERCENT, watermark_normal = PERCENT\n"
 	"#     Allocations of low (normal) priority fail rather than leave less\n"
@@ -170,6 +191,22 @@ __attribute__((format(printf, 6, 7))) static int line_fail(char *err, size_t err
 	vsnprintf(err + n, errlen - n, fmt, ap);
 	va_end(ap);
 	return -EINVAL;
+}
+
+/* @len as the file would say it: with the largest unit that divides it. */
+static void format_size(uint64_t len, char *buf, size_t buflen)
+{
+	static const char units[] = "KMGT";
+	int u = -1;
+
+	while (len && u < 3 && len % 1024 == 0) {
+		len /= 1024;
+		u++;
+	}
+	if (u < 0)
+		snprintf(buf, buflen, "%" PRIu64, len);
+	else
+		snprintf(buf, buflen, "%" PRIu64 "%c", len, units[u]);
 }
 
 /* A precision for "%.*s" that stays positive however long the piece is. */
@@ -325,11 +362,16 @@ static int pool_option(const char *text, const char *opt, size_t len,
 	} else if (IS("min_segment")) {
 		if (size_parse(v, vlen, &spec->min_segment_len) < 0)
 			goto bad;
-	} else if (IS("reserve") || IS("short")) {
+	} else if (IS("below")) {
+		if (size_parse(v, vlen, &spec->below) < 0 || !spec->below)
+			goto bad;
+	} else if (IS("when") && VAL("memory_above")) {
+		spec->when_memory_above = true;
+	} else if (IS("reserve") || IS("short") || IS("when")) {
 		goto bad;
 	} else {
 		say(err, errlen, "pool \"%s\": unknown option \"%.*s\" (reserve, candidates, "
-		    "min_segment, short)", text, prec(klen), opt);
+		    "min_segment, short, below, when)", text, prec(klen), opt);
 		return -EINVAL;
 	}
 	return 0;
@@ -338,7 +380,9 @@ bad:
 	    prec(vlen), v,
 	    IS("reserve") ? "longest or sorted"
 	    : IS("short") ? "error or warn"
+	    : IS("when") ? "memory_above"
 	    : IS("candidates") ? "a multiple of the pool (1x to 64x) or a size"
+	    : IS("below") ? "a physical address above 0"
 			       : "a size");
 	return -EINVAL;
 #undef IS
@@ -369,6 +413,14 @@ static int pool_options(const char *text, const char *opts, struct contig_pool_s
 	}
 	if (spec->min_segment_len > spec->len) {
 		say(err, errlen, "pool \"%s\": min_segment is larger than the pool", text);
+		return -EINVAL;
+	}
+	if (spec->below % spec->page_len) {
+		say(err, errlen, "pool \"%s\": below is not a multiple of the page size", text);
+		return -EINVAL;
+	}
+	if (spec->when_memory_above && !spec->below) {
+		say(err, errlen, "pool \"%s\": when=memory_above needs below=", text);
 		return -EINVAL;
 	}
 	return 0;
@@ -451,7 +503,8 @@ static const char *page_name(uint64_t page_len)
 	return page_len == PAGE_1G ? "1G" : "2M";
 }
 
-/* One "pool = ..." line: parse it, refuse a second (node, page size), add it. */
+/* One "pool = ..." line: parse it, refuse a second (node, page size,
+ * window), add it. */
 static int pool_line(struct contig_config *cfg, const char *value, const char *source,
 		     unsigned lineno, char *err, size_t errlen)
 {
@@ -461,16 +514,26 @@ static int pool_line(struct contig_config *cfg, const char *value, const char *s
 
 	if (contig_config_parse_pool(value, &spec, why, sizeof(why)) < 0)
 		return line_fail(err, errlen, source, lineno, "pool", "%s", why);
+	if (cfg->npools >= CONFIG_MAX_POOLS)
+		return line_fail(err, errlen, source, lineno, "pool",
+				 "pool \"%s\": more than %u pools", value, CONFIG_MAX_POOLS);
 	for (i = 0; i < cfg->npools; i++) {
-		if (cfg->pools[i].node != spec.node || cfg->pools[i].page_len != spec.page_len)
+		char window[48] = "";
+
+		if (cfg->pools[i].node != spec.node || cfg->pools[i].page_len != spec.page_len ||
+		    cfg->pools[i].below != spec.below)
 			continue;
+		if (spec.below) {
+			format_size(spec.below, window + 7, sizeof(window) - 7);
+			memcpy(window, " below ", 7);
+		}
 		if (spec.node == CONTIG_POOL_ALL_NODES)
 			return line_fail(err, errlen, source, lineno, "pool",
-					 "pool \"%s\": a %s pool on every node is already given",
-					 value, page_name(spec.page_len));
+					 "pool \"%s\": a %s pool%s on every node is already given",
+					 value, page_name(spec.page_len), window);
 		return line_fail(err, errlen, source, lineno, "pool",
-				 "pool \"%s\": node %d already has a %s pool", value, spec.node,
-				 page_name(spec.page_len));
+				 "pool \"%s\": node %d already has a %s pool%s", value, spec.node,
+				 page_name(spec.page_len), window);
 	}
 	if (contig_config_set_pool(cfg, &spec) < 0) {
 		say(err, errlen, "%s:%u: out of memory", source, lineno);
@@ -511,6 +574,7 @@ static const struct key keys[] = {
 	{ "allow_users", KEY_LIST, AT(allow_users), 0, 0 },
 	{ "allow_groups", KEY_LIST, AT(allow_groups), 0, 0 },
 	{ "pool", KEY_POOL, 0, 0, 0 },
+	{ "reserve_min_free", KEY_BYTES, AT(reserve_min_free), 0, UINT64_MAX },
 	{ "watermark_low", KEY_PERCENT, AT(watermark_low_pct), 0, 100 },
 	{ "watermark_normal", KEY_PERCENT, AT(watermark_normal_pct), 0, 100 },
 	{ "max_connections", KEY_COUNT, AT(limits.max_connections), 1, 1u << 20 },
@@ -672,6 +736,7 @@ int contig_config_parse(const char *text, const char *source, struct contig_conf
 		.limits = CONTIG_DEFAULT_LIMITS,
 		.log_level = CONTIG_DEFAULT_LOG_LEVEL,
 		.session_grace_ms = CONTIG_DEFAULT_SESSION_GRACE_MS,
+		.reserve_min_free = CONTIG_DEFAULT_RESERVE_MIN_FREE,
 	};
 	unsigned lineno = 0, first_line[NKEYS] = { 0 };
 	char *copy, *line, *next;
@@ -815,7 +880,8 @@ int contig_config_set_pool(struct contig_config *cfg, const struct contig_pool_s
 
 	assert(spec->page_len == PAGE_2M || spec->page_len == PAGE_1G);
 	for (i = 0; i < cfg->npools; i++) {
-		if (cfg->pools[i].node == spec->node && cfg->pools[i].page_len == spec->page_len) {
+		if (cfg->pools[i].node == spec->node && cfg->pools[i].page_len == spec->page_len &&
+		    cfg->pools[i].below == spec->below) {
 			cfg->pools[i] = *spec;
 			return 0;
 		}
@@ -831,11 +897,13 @@ int contig_config_set_pool(struct contig_config *cfg, const struct contig_pool_s
 	return 0;
 }
 
-/* Does @cfg have a pool of @page_len named by node @node? */
-static bool has_node_pool(const struct contig_config *cfg, int node, uint64_t page_len)
+/* Does @cfg have a pool of @page_len and window @below named by node @node? */
+static bool has_node_pool(const struct contig_config *cfg, int node, uint64_t page_len,
+			  uint64_t below)
 {
 	for (size_t i = 0; i < cfg->npools; i++)
-		if (cfg->pools[i].node == node && cfg->pools[i].page_len == page_len)
+		if (cfg->pools[i].node == node && cfg->pools[i].page_len == page_len &&
+		    cfg->pools[i].below == below)
 			return true;
 	return false;
 }
@@ -859,10 +927,11 @@ int contig_config_expand_all(struct contig_config *cfg, const int *nodes, size_t
 			continue;
 		}
 		for (size_t k = 0; k < nnodes; k++) {
-			bool dup = has_node_pool(cfg, nodes[k], spec->page_len);
+			bool dup = has_node_pool(cfg, nodes[k], spec->page_len, spec->below);
 
 			for (size_t j = 0; j < n && !dup; j++)
-				dup = pools[j].node == nodes[k] && pools[j].page_len == spec->page_len;
+				dup = pools[j].node == nodes[k] && pools[j].page_len == spec->page_len &&
+				      pools[j].below == spec->below;
 			if (!dup) {
 				pools[n] = *spec; /* its options too */
 				pools[n++].node = nodes[k];
@@ -873,22 +942,6 @@ int contig_config_expand_all(struct contig_config *cfg, const int *nodes, size_t
 	cfg->pools = pools;
 	cfg->npools = n;
 	return 0;
-}
-
-/* @len as the file would say it: with the largest unit that divides it. */
-static void format_size(uint64_t len, char *buf, size_t buflen)
-{
-	static const char units[] = "KMGT";
-	int u = -1;
-
-	while (len && u < 3 && len % 1024 == 0) {
-		len /= 1024;
-		u++;
-	}
-	if (u < 0)
-		snprintf(buf, buflen, "%" PRIu64, len);
-	else
-		snprintf(buf, buflen, "%" PRIu64 "%c", len, units[u]);
 }
 
 /* A pool's options that are not the defaults, as ",key=value" each. */
@@ -910,6 +963,12 @@ static void print_pool_options(const struct contig_pool_spec *spec, FILE *out)
 	}
 	if (spec->min_segment_warn)
 		fputs(",short=warn", out);
+	if (spec->below) {
+		format_size(spec->below, buf, sizeof(buf));
+		fprintf(out, ",below=%s", buf);
+	}
+	if (spec->when_memory_above)
+		fputs(",when=memory_above", out);
 }
 
 void contig_config_print(const struct contig_config *cfg, FILE *out)

@@ -8,8 +8,9 @@
  * are ignored; whitespace around keys and values is ignored. Keys:
  *   socket = PATH                  listening socket (default CONTIG_DEFAULT_SOCKET)
  *   pool   = NODE:PAGESIZE:SIZE    reserve SIZE bytes of PAGESIZE pages on NODE;
- *                                  repeatable; the same (node, page size) twice
- *                                  is an error
+ *                                  repeatable; the same (node, page size,
+ *                                  window) twice is an error
+ *   reserve_min_free = SIZE        free memory reserving leaves on a node (1G)
  *   watermark_low = PERCENT        low-priority allocations fail rather than
  *                                  leave less than this share of a pool free
  *                                  (default 25%)
@@ -49,6 +50,7 @@
 #define CONTIG_DEFAULT_WATERMARK_NORMAL 5
 #define CONTIG_DEFAULT_LOG_LEVEL 6 /* LOG_INFO */
 #define CONTIG_DEFAULT_SESSION_GRACE_MS 30000
+#define CONTIG_DEFAULT_RESERVE_MIN_FREE (UINT64_C(1) << 30)
 
 /* The configuration used when no --config is given. */
 extern const char contig_config_default[];
@@ -69,6 +71,10 @@ struct contig_pool_spec {
 	uint64_t candidates_len;  /* candidates=SIZE: that many bytes instead (0: by _x) */
 	uint64_t min_segment_len; /* min_segment=SIZE: a largest segment shorter fails */
 	bool min_segment_warn;    /* short=warn: ... only warns */
+	uint64_t below;           /* below=ADDR: every frame wholly below this physical
+				     address (a multiple of page_len; 0: anywhere) */
+	bool when_memory_above;   /* when=memory_above: no pool where the node has no
+				     memory at or above @below */
 };
 
 /* candidates=Nx when none is given, and the most N may be. */
@@ -124,6 +130,7 @@ struct contig_config {
 	uint64_t busy_poll_us;         /* spin this long after a request; 0: off */
 	int log_level;                 /* LOG_EMERG..LOG_DEBUG: the least important logged */
 	uint64_t session_grace_ms;     /* how long restored sessions wait; 0: no journal */
+	uint64_t reserve_min_free;     /* bytes reserving leaves free on a node (0: no floor) */
 };
 
 /* Parse a byte count such as "64M", "1GiB", "4096". Returns 0 and sets
@@ -133,7 +140,7 @@ int contig_parse_size(const char *text, uint64_t *ret_len);
 /* Parse "NODE:PAGESIZE:SIZE[,OPTION=VALUE...]" (e.g. "0:2M:64M",
  * "all:2M:256M,min_segment=128M"; NODE "all" gives CONTIG_POOL_ALL_NODES;
  * options: reserve=longest|sorted, candidates=Nx|SIZE, min_segment=SIZE,
- * short=error|warn). Returns 0 and fills
+ * short=error|warn, below=ADDR, when=memory_above). Returns 0 and fills
  * *ret_spec, or -EINVAL with a reason written to @err (if not NULL). */
 int contig_config_parse_pool(const char *text, struct contig_pool_spec *ret_spec,
 			     char *err, size_t errlen);
@@ -149,7 +156,8 @@ int contig_config_parse(const char *text, const char *source, struct contig_conf
  * be read (reason in @err). */
 int contig_config_load(const char *path, struct contig_config *ret_cfg, char *err, size_t errlen);
 
-/* Add @spec to @cfg, or replace the pool with the same (node, page size).
+/* Add @spec to @cfg, or replace the pool with the same (node, page size,
+ * window).
  * Returns 0 or -ENOMEM. */
 int contig_config_set_pool(struct contig_config *cfg, const struct contig_pool_spec *spec);
 

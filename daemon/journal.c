@@ -226,6 +226,8 @@ int contig_journal_add(struct contig_journal *j, const struct contig_journal_rec
 		fo.phys = in->phys;
 		fo.token = token;
 		fo.cache_type = in->cache_type;
+		fo.has_below = in->below != 0;
+		fo.below = in->below;
 		rec.body_case = CONTIG_JOURNAL__RECORD__BODY_FRAME_OWN;
 		rec.frame_own = &fo;
 		break;
@@ -258,6 +260,8 @@ int contig_journal_add(struct contig_journal *j, const struct contig_journal_rec
 		ba.align = in->align;
 		ba.has_priority = 1;
 		ba.priority = in->priority;
+		ba.has_below = in->below != 0;
+		ba.below = in->below;
 		rec.body_case = CONTIG_JOURNAL__RECORD__BODY_BUFFER_ALLOC;
 		rec.buffer_alloc = &ba;
 		break;
@@ -271,6 +275,8 @@ int contig_journal_add(struct contig_journal *j, const struct contig_journal_rec
 		po.node = in->node;
 		po.page_len = in->page_len;
 		po.hugepages_added = in->hugepages_added;
+		po.has_below = in->below != 0;
+		po.below = in->below;
 		rec.body_case = CONTIG_JOURNAL__RECORD__BODY_POOL;
 		rec.pool = &po;
 		break;
@@ -333,6 +339,7 @@ static bool to_record(const ContigJournal__Record *msg, struct contig_journal_re
 		out->file_id = msg->frame_own->file_id;
 		out->phys = msg->frame_own->phys;
 		out->cache_type = msg->frame_own->cache_type;
+		out->below = msg->frame_own->has_below ? msg->frame_own->below : 0;
 		return take_token(&msg->frame_own->token, out->token);
 	case CONTIG_JOURNAL__RECORD__BODY_FRAME_RELEASE:
 		out->type = CONTIG_JOURNAL_FRAME_RELEASE;
@@ -357,6 +364,7 @@ static bool to_record(const ContigJournal__Record *msg, struct contig_journal_re
 		out->boundary = msg->buffer_alloc->has_boundary ? msg->buffer_alloc->boundary : 0;
 		out->align = msg->buffer_alloc->has_align ? msg->buffer_alloc->align : 0;
 		out->priority = msg->buffer_alloc->has_priority ? msg->buffer_alloc->priority : 32;
+		out->below = msg->buffer_alloc->has_below ? msg->buffer_alloc->below : 0;
 		return take_token(&msg->buffer_alloc->token, out->token);
 	case CONTIG_JOURNAL__RECORD__BODY_BUFFER_FREE:
 		out->type = CONTIG_JOURNAL_BUFFER_FREE;
@@ -367,6 +375,7 @@ static bool to_record(const ContigJournal__Record *msg, struct contig_journal_re
 		out->node = msg->pool->node;
 		out->page_len = msg->pool->page_len;
 		out->hugepages_added = msg->pool->hugepages_added;
+		out->below = msg->pool->has_below ? msg->pool->below : 0;
 		return true;
 	default:
 		return false;

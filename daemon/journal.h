@@ -33,7 +33,7 @@ struct contig_journal_record {
 	uint8_t token[CONTIG_TOKEN_LEN]; /* the session's (all but FRAME_RELEASE) */
 	uint32_t uid, pid;               /* SESSION_OPEN */
 	char comm[16];                   /* SESSION_OPEN, NUL-terminated */
-	uint32_t node;                   /* FRAME_*, BUFFER_ALLOC: the pool */
+	uint32_t node;                   /* FRAME_*, BUFFER_ALLOC, POOL: the pool */
 	uint64_t page_len;
 	uint64_t file_id, phys;          /* FRAME_*: the frame; BUFFER_ALLOC: phys */
 	int32_t cache_type;              /* FRAME_OWN, BUFFER_ALLOC */
@@ -43,6 +43,8 @@ struct contig_journal_record {
 	uint64_t lowest, highest, boundary, align; /* BUFFER_ALLOC: the request's */
 	uint32_t priority;
 	uint64_t hugepages_added;        /* POOL */
+	uint64_t below;                  /* FRAME_OWN, BUFFER_ALLOC, POOL: the pool's
+					    window (0: none) */
 };
 
 struct contig_journal;

@@ -1,8 +1,12 @@
 /* main.c - contigd: argv, configuration, startup and shutdown order, uv_run.
  *
- * Startup: configuration -> pagemap privilege -> per pool: hugetlbfs
- * directory, kernel hugepages, frames reserved and sorted -> listening
- * socket -> READY=1. Nothing is accepted before every frame is reserved.
+ * Startup: configuration -> pagemap privilege -> the frames of every
+ * window pool (below=) found and held, narrowest window first -> per
+ * pool: hugetlbfs directory, kernel hugepages, frames reserved and sorted
+ * -> listening socket -> READY=1. Nothing is accepted before every frame
+ * is reserved. Window pools are looked for first because finding them
+ * means raising nr_hugepages to what reserve_min_free allows: the mount
+ * of their page size is then sized for what was found.
  * Shutdown (SIGTERM/SIGINT): STOPPING=1 -> connections closed -> recycler
  * stopped -> every frame released -> hugepages this process added given back.
  *
@@ -38,6 +42,7 @@
 #include "fdpass.h"         /* CONTIG_PROTOCOL_VERSION */
 #include "frames.h"
 #include "log.h"
+#include "physmem.h"
 #include "pool.h"
 #include "recycle.h"
 #include "reserve.h"
@@ -330,12 +335,34 @@ static void say_restore(int level, const char *message, void *arg)
 struct pool_target {
 	int node;
 	uint64_t page_len;
-	uint32_t nframes;  /* configured */
+	uint64_t below;    /* window: frames wholly below this (0: none) */
+	uint32_t nframes;  /* configured; a window pool: what was found */
+	uint32_t nwanted;  /* configured */
 	uint32_t nadopted; /* owned by restored sessions (at most: some may be refused) */
 	const struct contig_pool_spec *spec; /* its configuration; NULL: no longer configured */
 	struct contig_pool_spec fallback;    /* spec of a 1 GiB pool made of 2 MiB frames */
 	uint64_t pre_added;                  /* hugepages added by fall_back_from_1g() */
+	/* A window pool's frames, found before any pool is built
+	 * (find_windows()) and held until its reservation. */
+	struct contig_reserve_plan wplan;
+	struct contig_reserve_report wrep;
+	bool wfound;
 };
+
+/* "node 0, 2048 kB pages" and, for a window, " below 4 GiB": names a pool
+ * in the log. */
+static const char *pool_name(int node, uint64_t page_len, uint64_t below, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "node %d, %" PRIu64 " kB pages", node, page_len >> 10);
+
+	if (below && n > 0 && (size_t)n < len) {
+		if (below % (UINT64_C(1) << 30) == 0)
+			snprintf(buf + n, len - n, " below %" PRIu64 " GiB", below >> 30);
+		else
+			snprintf(buf + n, len - n, " below %" PRIu64 " MiB", below >> 20);
+	}
+	return buf;
+}
 
 static uint32_t target_frames(const struct pool_target *t)
 {
@@ -393,7 +420,12 @@ static int cmp_pool(const void *a, const void *b)
 
 	if (pa->page_len != pb->page_len)
 		return pa->page_len < pb->page_len ? -1 : 1;
-	return pa->node - pb->node;
+	if (pa->node != pb->node)
+		return pa->node - pb->node;
+	/* no window first, then the wider ones */
+	if (pa->below != pb->below)
+		return !pa->below ? -1 : !pb->below ? 1 : pa->below > pb->below ? -1 : 1;
+	return 0;
 }
 
 struct reserve_status {
@@ -417,26 +449,39 @@ static int plan_targets(struct daemon *d, struct pool_target **ret_targets, size
 {
 	size_t n = 0, cap = d->cfg.npools + 8;
 	struct pool_target *t = calloc(cap, sizeof(*t));
-	uint64_t page_len;
+	uint64_t page_len, below;
 	int node;
 
 	if (!t)
 		return -ENOMEM;
 	for (size_t i = 0; i < d->cfg.npools; i++) {
 		const struct contig_pool_spec *spec = &d->cfg.pools[i];
+		char name[96];
 
+		if (spec->when_memory_above && contig_physmem_has_above(spec->node, spec->below) == 0) {
+			contig_log(LOG_INFO, "pool %s: not built (when=memory_above): all of node "
+				   "%d's memory lies in the window, where its other pools serve it",
+				   pool_name(spec->node, spec->page_len, spec->below, name,
+					     sizeof(name)), spec->node);
+			continue;
+		}
 		t[n++] = (struct pool_target){
 			.node = spec->node,
 			.page_len = spec->page_len,
+			.below = spec->below,
 			.nframes = (uint32_t)(spec->len / spec->page_len),
-			.nadopted = contig_restore_nframes(d->restore, spec->node, spec->page_len),
+			.nwanted = (uint32_t)(spec->len / spec->page_len),
+			.nadopted = contig_restore_nframes(d->restore, spec->node, spec->page_len,
+							   spec->below),
 			.spec = spec,
 		};
 	}
-	for (size_t i = 0; contig_restore_pool(d->restore, i, &node, &page_len); i++) {
+	for (size_t i = 0; contig_restore_pool(d->restore, i, &node, &page_len, &below); i++) {
+		char name[96];
 		size_t k;
 
-		for (k = 0; k < n && !(t[k].node == node && t[k].page_len == page_len); k++)
+		for (k = 0; k < n && !(t[k].node == node && t[k].page_len == page_len &&
+				       t[k].below == below); k++)
 			;
 		if (k < n)
 			continue;
@@ -453,11 +498,12 @@ static int plan_targets(struct daemon *d, struct pool_target **ret_targets, size
 		t[n++] = (struct pool_target){
 			.node = node,
 			.page_len = page_len,
-			.nadopted = contig_restore_nframes(d->restore, node, page_len),
+			.below = below,
+			.nadopted = contig_restore_nframes(d->restore, node, page_len, below),
 		};
-		contig_log(LOG_NOTICE, "pool node %d, %" PRIu64 " kB pages is no longer "
-			   "configured, but restored sessions own %" PRIu32 " frames of it: it "
-			   "serves them until they are freed", node, page_len >> 10, t[n - 1].nadopted);
+		contig_log(LOG_NOTICE, "pool %s is no longer configured, but restored sessions "
+			   "own %" PRIu32 " frames of it: it serves them until they are freed",
+			   pool_name(node, page_len, below, name, sizeof(name)), t[n - 1].nadopted);
 	}
 	*ret_targets = t;
 	*ret_n = n;
@@ -526,8 +572,8 @@ static void fall_back_from_1g(struct pool_target *targets, size_t *ntargets)
 		size_t k;
 		int r;
 
-		if (t->page_len != PAGE_1G || t->nadopted || t->nframes == 0 || !t->spec)
-			continue;
+		if (t->page_len != PAGE_1G || t->nadopted || t->nframes == 0 || !t->spec || t->below)
+			continue; /* a window pool looks for 1 GiB pages in its window, or finds none */
 		r = contig_hugepages_grow(t->node, PAGE_1G, t->nframes, &added, &nfree);
 		if (r == 0 && nfree >= t->nframes) {
 			t->pre_added = added;
@@ -536,7 +582,7 @@ static void fall_back_from_1g(struct pool_target *targets, size_t *ntargets)
 		contig_hugepages_shrink(t->node, PAGE_1G, added);
 		nframes_2m = (uint64_t)t->nframes * (PAGE_1G / PAGE_2M);
 		for (k = 0; k < *ntargets && !(targets[k].node == t->node &&
-					       targets[k].page_len == PAGE_2M); k++)
+					       targets[k].page_len == PAGE_2M && !targets[k].below); k++)
 			;
 		if (r < 0)
 			contig_log(LOG_WARNING, "pool node %d, 1048576 kB pages: the kernel offers "
@@ -551,6 +597,7 @@ static void fall_back_from_1g(struct pool_target *targets, size_t *ntargets)
 				   k < *ntargets ? ", added to that node's 2 MiB pool" : "");
 		if (k < *ntargets) {
 			targets[k].nframes += (uint32_t)nframes_2m;
+			targets[k].nwanted += (uint32_t)nframes_2m;
 			memmove(t, t + 1, (*ntargets - i - 1) * sizeof(*t));
 			--*ntargets;
 			i--;
@@ -560,7 +607,7 @@ static void fall_back_from_1g(struct pool_target *targets, size_t *ntargets)
 		t->fallback.page_len = PAGE_2M;
 		t->spec = &t->fallback;
 		t->page_len = PAGE_2M;
-		t->nframes = (uint32_t)nframes_2m;
+		t->nframes = t->nwanted = (uint32_t)nframes_2m;
 	}
 }
 
@@ -570,8 +617,8 @@ static void fall_back_from_1g(struct pool_target *targets, size_t *ntargets)
  * reservation goes on plainly (which then fails, with its own message, if
  * the kernel has too few hugepages). */
 static bool prepare_longest(const struct daemon *d, const struct pool_target *t, uint64_t nnew,
-			    unsigned nthreads, struct contig_reserve_plan *plan,
-			    struct contig_reserve_report *rep)
+			    uint64_t prefer_above, unsigned nthreads,
+			    struct contig_reserve_plan *plan, struct contig_reserve_report *rep)
 {
 	uint64_t max_candidates;
 	char err[512];
@@ -591,6 +638,8 @@ static bool prepare_longest(const struct daemon *d, const struct pool_target *t,
 		.nthreads = nthreads,
 		.instance = d->instance,
 		.runtime_dir = RUNTIME_DIR,
+		.prefer_above = prefer_above,
+		.min_free = d->cfg.reserve_min_free,
 	};
 	sd_notifyf(0, "STATUS=reserving up to %" PRIu64 " candidate frames of %" PRIu64
 		   " kB on node %d", plan->max_candidates, t->page_len >> 10, t->node);
@@ -601,6 +650,118 @@ static bool prepare_longest(const struct daemon *d, const struct pool_target *t,
 		return false;
 	}
 	return true;
+}
+
+/* The end of the widest window narrower than @below (any window, for 0)
+ * among the pools of @page_len on @node: frames below it are left for
+ * those pools when there is a choice. 0 if there is none. */
+static uint64_t narrower_window(const struct pool_target *targets, size_t ntargets, int node,
+				uint64_t page_len, uint64_t below)
+{
+	uint64_t end = 0;
+
+	for (size_t k = 0; k < ntargets; k++) {
+		const struct pool_target *t = &targets[k];
+
+		if (t->node == node && t->page_len == page_len && t->below &&
+		    (!below || t->below < below) && t->below > end)
+			end = t->below;
+	}
+	return end;
+}
+
+/* Before any pool is built: each window pool's frames are found and held
+ * (reserve.c), the narrowest window first, so that a wider window's pool
+ * leaves the narrower one's frames alone when it can. A window that
+ * cannot be filled serves what was found (t->nframes becomes that, so
+ * that the frame mount is sized for it); one where nothing could be
+ * looked for serves none. */
+static void find_windows(struct daemon *d, struct pool_target *targets, size_t ntargets,
+			 unsigned nthreads)
+{
+	bool *done = calloc(ntargets ? ntargets : 1, sizeof(*done));
+
+	for (;;) {
+		struct pool_target *t = NULL;
+		uint64_t nnew;
+		char name[96], err[512];
+		int r;
+
+		for (size_t k = 0; done && k < ntargets; k++)
+			if (targets[k].below && !done[k] && (!t || targets[k].below < t->below))
+				t = &targets[k];
+		if (!t)
+			break;
+		done[t - targets] = true;
+		nnew = t->nframes > t->nadopted ? t->nframes - t->nadopted : 0;
+		if (!t->spec || nnew == 0)
+			continue;
+		pool_name(t->node, t->page_len, t->below, name, sizeof(name));
+		t->wplan = (struct contig_reserve_plan){
+			.node = t->node,
+			.page_len = t->page_len,
+			.nframes = nnew,
+			.max_candidates = contig_pool_spec_candidates(t->spec, nnew, t->page_len),
+			.nthreads = nthreads,
+			.instance = d->instance,
+			.runtime_dir = RUNTIME_DIR,
+			.below = t->below,
+			.prefer_above = narrower_window(targets, ntargets, t->node, t->page_len,
+							t->below),
+			.min_free = d->cfg.reserve_min_free,
+		};
+		sd_notifyf(0, "STATUS=looking for %" PRIu64 " frames of pool %s", nnew, name);
+		r = contig_reserve_prepare(&t->wplan, &t->wrep, err, sizeof(err));
+		if (r < 0) {
+			contig_log(LOG_WARNING, "pool %s: could not look for frames in its window "
+				   "(%s): it serves none", name, err);
+			t->nframes = t->nadopted;
+			continue;
+		}
+		t->wfound = true;
+		t->nframes = t->nadopted + (uint32_t)t->wrep.nkept;
+		if (t->wrep.nkept < nnew)
+			contig_log(LOG_WARNING, "pool %s: found %" PRIu64 " MiB of the %" PRIu64
+				   " MiB configured in its window (%" PRIu64 " hugepages made there "
+				   "of the %" PRIu64 " added while leaving reserve_min_free = %" PRIu64
+				   " MiB free); serving what was found", name,
+				   (uint64_t)t->wrep.nkept * t->page_len >> 20,
+				   nnew * t->page_len >> 20,
+				   t->wrep.made_in_window == UINT64_MAX ? 0 : t->wrep.made_in_window,
+				   t->wrep.raised, d->cfg.reserve_min_free >> 20);
+	}
+	free(done);
+}
+
+/* Found and held frames of window pools that will not be built go back. */
+static void abandon_windows(struct pool_target *targets, size_t ntargets)
+{
+	for (size_t k = 0; k < ntargets; k++)
+		if (targets[k].wfound) {
+			contig_reserve_abandon(&targets[k].wplan, &targets[k].wrep);
+			targets[k].wfound = false;
+		}
+}
+
+static void log_window(const struct contig_pool *pool, const struct contig_reserve_plan *plan,
+		       const struct contig_reserve_report *rep)
+{
+	char hist[512], name[96], made[48] = "unknown";
+
+	contig_segments_format(rep->hist, hist, sizeof(hist));
+	if (rep->made_in_window != UINT64_MAX)
+		snprintf(made, sizeof(made), "%" PRIu64, rep->made_in_window);
+	contig_log(LOG_INFO, "pool %s: chose %zu of the %" PRIu64 " candidate frames in the "
+		   "window, of %" PRIu64 " tried (nr_hugepages raised by %" PRIu64 " for a "
+		   "moment, %s of them made in zones reaching into the window%s; runs in the "
+		   "window by length in frames: %s; the longest %" PRIu64 ", the chosen frames' "
+		   "%" PRIu64 "); %" PRIu64 " of the pool's frames are the chosen ones; %" PRIu64
+		   " hugepages given back; search %" PRIu64 " ms",
+		   pool_name(pool->node, pool->page_len, plan->below, name, sizeof(name)),
+		   rep->nkept, rep->nin_window, rep->ncandidates, rep->raised, made,
+		   rep->from_tail ? ", listed oldest first: the oldest given back" : "", hist,
+		   rep->longest_run, rep->longest_kept, rep->nmatched, rep->given_back,
+		   rep->candidates_ms);
 }
 
 static void log_reservation(const struct contig_pool *pool, const struct contig_reserve_plan *plan,
@@ -625,10 +786,12 @@ static void log_segments(const struct contig_pool *pool, const struct contig_poo
 {
 	char hist[512];
 
+	char name[96];
+
 	contig_segments_format(info->segment_hist, hist, sizeof(hist));
-	contig_log(LOG_INFO, "pool node %d, %" PRIu64 " kB pages: segments by length in frames: "
-		   "%s; largest buffer %" PRIu64 " MiB", pool->node, pool->page_len >> 10, hist,
-		   info->largest_free_len >> 20);
+	contig_log(LOG_INFO, "pool %s: segments by length in frames: %s; largest buffer %" PRIu64
+		   " MiB", pool_name(pool->node, pool->page_len, pool->below, name, sizeof(name)),
+		   hist, info->largest_free_len >> 20);
 }
 
 static int reserve_pools(struct daemon *d)
@@ -643,16 +806,40 @@ static int reserve_pools(struct daemon *d)
 	r = plan_targets(d, &targets, &ntargets);
 	if (r < 0)
 		return r;
+	if (ntargets == 0) {
+		contig_log(LOG_ERR, "no pool to build: every configured pool was left out");
+		free(targets);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < ntargets; i++) {
+		const struct pool_target *t = &targets[i];
+
+		if (t->node > max_node) {
+			contig_log(LOG_ERR, "pool %d:%" PRIu64 "M: this machine has no node %d "
+				   "(nodes 0..%d)", t->node, t->page_len >> 20, t->node, max_node);
+			free(targets);
+			return -ENODEV;
+		}
+		if (!node_has_memory(t->node)) {
+			contig_log(LOG_ERR, "pool %d:%" PRIu64 "M: node %d has no memory the daemon "
+				   "may use (a node with CPUs only, or outside its cpuset); give "
+				   "its pool to a node that has memory",
+				   t->node, t->page_len >> 20, t->node);
+			free(targets);
+			return -ENODEV;
+		}
+	}
 	fall_back_from_1g(targets, &ntargets);
 	d->pools.pools = calloc(ntargets, sizeof(*d->pools.pools));
 	if (!d->pools.pools) {
 		free(targets);
 		return -ENOMEM;
 	}
+	find_windows(d, targets, ntargets, (unsigned)ncpu);
 	for (size_t i = 0; i < ntargets; i++) {
-		const struct pool_target *t = &targets[i];
+		struct pool_target *t = &targets[i];
 		struct contig_frame_file *adopted = NULL;
-		uint32_t nadopted = 0;
+		uint32_t nadopted = 0, ndropped;
 		uint64_t nnew, added = 0;
 		struct contig_frame_dir *dir;
 		struct contig_pool *pool;
@@ -662,33 +849,37 @@ static int reserve_pools(struct daemon *d)
 		struct contig_reserve_plan plan;
 		struct contig_reserve_report rep;
 		bool longest;
+		char name[96];
 
-		if (t->node > max_node) {
-			contig_log(LOG_ERR, "pool %d:%" PRIu64 "M: this machine has no node %d "
-				   "(nodes 0..%d)", t->node, t->page_len >> 20, t->node, max_node);
-			r = -ENODEV;
-			goto out;
-		}
-		if (!node_has_memory(t->node)) {
-			contig_log(LOG_ERR, "pool %d:%" PRIu64 "M: node %d has no memory the daemon "
-				   "may use (a node with CPUs only, or outside its cpuset); give "
-				   "its pool to a node that has memory",
-				   t->node, t->page_len >> 20, t->node);
-			r = -ENODEV;
-			goto out;
-		}
+		pool_name(t->node, t->page_len, t->below, name, sizeof(name));
 		dir = dir_for(d, t->page_len, targets, ntargets);
 		if (!dir) {
 			r = -EIO;
 			goto out;
 		}
-		r = contig_restore_take_files(d->restore, t->node, t->page_len, &adopted, &nadopted);
+		r = contig_restore_take_files(d->restore, t->node, t->page_len, t->below, &adopted,
+					      &nadopted);
 		if (r < 0)
 			goto out;
 		nnew = target_frames(t) - nadopted;
 		sd_notifyf(0, "STATUS=reserving %" PRIu64 " frames of %" PRIu64 " kB on node %d",
 			   nnew, t->page_len >> 10, t->node);
-		longest = prepare_longest(d, t, nnew, (unsigned)ncpu, &plan, &rep);
+		if (t->below) {
+			/* Only what was found in the window, now first in line. */
+			longest = t->wfound;
+			nnew = longest ? t->wrep.nkept : 0;
+			if (longest) {
+				plan = t->wplan;
+				rep = t->wrep;
+				t->wfound = false;
+				contig_reserve_let_go(&rep);
+			}
+		} else {
+			longest = prepare_longest(d, t, nnew,
+						  narrower_window(targets, ntargets, t->node,
+								  t->page_len, 0),
+						  (unsigned)ncpu, &plan, &rep);
+		}
 		r = contig_hugepages_ensure(t->node, t->page_len, nnew, &added, err, sizeof(err));
 		if (r < 0) {
 			if (longest)
@@ -718,26 +909,41 @@ static int reserve_pools(struct daemon *d)
 			goto out;
 		}
 		free(adopted);
+		pool->below = t->below;
+		pool->nframes_wanted = t->nwanted;
 		if (longest)
 			added += contig_reserve_finish(&plan, pool, &rep);
+		/* Another process may have taken the frames found meanwhile: what
+		 * came instead from outside the window goes, and its pages too. */
+		ndropped = contig_pool_drop_outside(pool);
+		if (ndropped) {
+			uint64_t back = ndropped < added ? ndropped : added;
+
+			contig_hugepages_shrink(t->node, t->page_len, back);
+			added -= back;
+			contig_log(LOG_WARNING, "pool %s: %" PRIu32 " of its new frames came from "
+				   "outside the window (another process took free hugepages while "
+				   "it was reserved) and were given back", name, ndropped);
+		}
 		pool->hugepages_added = added + t->pre_added +
-					contig_restore_hugepages_added(d->restore, t->node, t->page_len);
+					contig_restore_hugepages_added(d->restore, t->node, t->page_len,
+								       t->below);
 		d->pools.pools[d->pools.npools++] = pool;
 		contig_pool_get_info(pool, &info);
-		contig_log(LOG_INFO, "pool node %d, %" PRIu64 " kB pages: %" PRIu64 " MiB in %" PRIu32
-			   " frames (%" PRIu32 " adopted), %" PRIu32 " segments, largest segment %"
-			   PRIu64 " MiB%s",
-			   pool->node, pool->page_len >> 10, info.total_len >> 20, info.nframes,
-			   nadopted, info.nsegments, info.largest_segment_len >> 20,
+		contig_log(LOG_INFO, "pool %s: %" PRIu64 " MiB in %" PRIu32 " frames (%" PRIu32
+			   " adopted), %" PRIu32 " segments, largest segment %" PRIu64 " MiB%s",
+			   name, info.total_len >> 20, info.nframes, nadopted, info.nsegments,
+			   info.largest_segment_len >> 20,
 			   added ? " (hugepages added to the kernel's pool)" : "");
-		if (longest)
+		if (longest && t->below)
+			log_window(pool, &plan, &rep);
+		else if (longest)
 			log_reservation(pool, &plan, &rep);
 		log_segments(pool, &info);
 		if (t->spec && info.largest_segment_len < t->spec->min_segment_len) {
 			contig_log(t->spec->min_segment_warn ? LOG_WARNING : LOG_ERR,
-				   "pool node %d, %" PRIu64 " kB pages: largest segment %" PRIu64
-				   " MiB, below its min_segment of %" PRIu64 " MiB%s", pool->node,
-				   pool->page_len >> 10, info.largest_segment_len >> 20,
+				   "pool %s: largest segment %" PRIu64 " MiB, below its min_segment "
+				   "of %" PRIu64 " MiB%s", name, info.largest_segment_len >> 20,
 				   t->spec->min_segment_len >> 20,
 				   t->spec->min_segment_warn
 					   ? " (short=warn: serving anyway)"
@@ -748,11 +954,10 @@ static int reserve_pools(struct daemon *d)
 				goto out;
 			}
 		}
-		if (nadopted > t->nframes && t->nframes)
-			contig_log(LOG_NOTICE, "pool node %d, %" PRIu64 " kB pages: configured for %"
-				   PRIu32 " frames, but restored sessions own %" PRIu32 ": it shrinks "
-				   "as they free them, at the next start", pool->node,
-				   pool->page_len >> 10, t->nframes, nadopted);
+		if (nadopted > t->nwanted && t->nwanted)
+			contig_log(LOG_NOTICE, "pool %s: configured for %" PRIu32 " frames, but "
+				   "restored sessions own %" PRIu32 ": it shrinks as they free them, "
+				   "at the next start", name, t->nwanted, nadopted);
 	}
 	/* Room the pools do not use in kept mounts (a pool configured smaller
 	 * than before) is filled, so that no client can grow a file into it. */
@@ -776,6 +981,7 @@ static int reserve_pools(struct daemon *d)
 	d->pools.session_grace_ms = d->cfg.session_grace_ms;
 	r = 0;
 out:
+	abandon_windows(targets, ntargets);
 	free(targets);
 	return r;
 }

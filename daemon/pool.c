@@ -1,4 +1,4 @@
-/* pool.c - the frames of one (node, page size), sorted into segments.
+/* pool.c - the frames of one (node, page size, window), sorted into segments.
  *
  * DESIGN
  * A pool is reserved once, at startup: nframes hugepage frames on one node
@@ -6,6 +6,11 @@
  * parallel), then sorted by physical address (DPDK's sort-and-
  * remap idea). Runs of physically adjacent frames are segments; a buffer
  * larger than a frame takes adjacent frames of one segment.
+ *
+ * A window pool (below=) holds only frames wholly below its window's end:
+ * main.c reserves them so (reserve.c), and a frame that recycling moves
+ * out of the window is taken out of service like one that could not be
+ * re-faulted.
  *
  * Free frames are kept as a contig_range_set in physical address space, so
  * that "find adjacent free frames that satisfy these constraints" is
@@ -123,6 +128,29 @@ void contig_pool_free(struct contig_pool *pool, bool keep_owned)
 	free(pool);
 }
 
+uint32_t contig_pool_drop_outside(struct contig_pool *pool)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; pool->below && i < pool->nframes; i++) {
+		struct contig_frame *f = &pool->frames[i];
+		uint32_t k;
+
+		if (f->state != CONTIG_FRAME_FREE || f->phys + pool->page_len <= pool->below ||
+		    contig_range_take(&pool->free, f->phys, pool->page_len) < 0)
+			continue;
+		k = lower_bound(pool, f->phys);
+		memmove(&pool->by_phys[k], &pool->by_phys[k + 1],
+			(pool->nby_phys - k - 1) * sizeof(*pool->by_phys));
+		pool->nby_phys--;
+		contig_frame_release(pool->dir, &f->file);
+		f->state = CONTIG_FRAME_LOST;
+		pool->nlost++;
+		n++;
+	}
+	return n;
+}
+
 struct contig_frame *contig_pool_frame_at(const struct contig_pool *pool, uint64_t phys)
 {
 	uint64_t base = phys - phys % pool->page_len;
@@ -181,6 +209,11 @@ bool contig_pool_frame_recycled(struct contig_frame *frame)
 	pool->generation++;
 	if (frame->recycle_err == 0 && contig_pool_frame_at(pool, frame->file.phys))
 		frame->recycle_err = -EEXIST; /* two frames on one page: our bug */
+	/* A window pool holds only frames in its window: one that came back
+	 * above it (another process took its page meanwhile) goes. */
+	if (frame->recycle_err == 0 && pool->below &&
+	    frame->file.phys + pool->page_len > pool->below)
+		frame->recycle_err = -ERANGE;
 	if (frame->recycle_err == 0 &&
 	    contig_range_give(&pool->free, frame->file.phys, pool->page_len) < 0)
 		frame->recycle_err = -ENOMEM;
@@ -235,5 +268,7 @@ void contig_pool_get_info(const struct contig_pool *pool, struct contig_pool_inf
 	info.nframes_recycling = pool->nrecycling;
 	info.nframes_lost = pool->nlost;
 	info.nbuffers = pool->nbuffers;
+	info.below = pool->below;
+	info.wanted_len = (uint64_t)pool->nframes_wanted * pool->page_len;
 	*ret_info = info;
 }

@@ -1,5 +1,5 @@
-/* pool.h - the frames of one (node, page size), sorted into segments of
- * physically adjacent frames.
+/* pool.h - the frames of one (node, page size, window), sorted into
+ * segments of physically adjacent frames.
  *
  * Loop thread only, except where a function says otherwise: while a frame is
  * RECYCLING, its @file belongs to the recycle thread and nothing else in
@@ -55,6 +55,10 @@ struct contig_pool {
 	uint64_t nsegments_broken;      /* recycled frames that moved away from a neighbour */
 	uint64_t generation;            /* bumped by every change to a frame or buffer
 					   (here and in session.c): for paged stats */
+	uint64_t below;                 /* window: every frame wholly below this physical
+					   address (0: no window); set by main.c */
+	uint32_t nframes_wanted;        /* frames the configuration asked for (a window
+					   pool may have found fewer); set by main.c */
 };
 
 /* Summary for logs and stats. */
@@ -63,6 +67,8 @@ struct contig_pool_info {
 	uint32_t nframes, nframes_owned, nframes_recycling, nframes_lost, nsegments, nbuffers;
 	uint32_t segment_hist[CONTIG_SEGMENT_BUCKETS]; /* segments by length (select.h) */
 	uint64_t nsegments_broken;
+	uint64_t below;      /* the pool's window (0: none) */
+	uint64_t wanted_len; /* bytes the configuration asked for */
 };
 
 /* A pool of the @nadopted frames @adopted (files of an earlier instance on
@@ -82,6 +88,12 @@ int contig_pool_new(struct contig_frame_dir *dir, int node, const struct contig_
  * back first. Accepts NULL. */
 void contig_pool_free(struct contig_pool *pool, bool keep_owned);
 
+/* Take the FREE frames of a window pool that lie outside its window out
+ * of service (LOST), giving their pages back to the kernel's free list.
+ * Returns how many. Main thread, at startup, after contig_pool_new() and
+ * setting pool->below. */
+uint32_t contig_pool_drop_outside(struct contig_pool *pool);
+
 /* The in-service frame whose page contains @phys, or NULL. O(log n). */
 struct contig_frame *contig_pool_frame_at(const struct contig_pool *pool, uint64_t phys);
 
@@ -95,7 +107,8 @@ int contig_pool_take(struct contig_pool *pool, uint64_t phys, uint64_t len,
 void contig_pool_frame_recycling(struct contig_frame *frame);
 
 /* Take a frame back from the recycler (loop thread): FREE on success (sorted
- * in at its new physical address), LOST otherwise. Returns true if the
+ * in at its new physical address), LOST otherwise (also when it came back
+ * outside the pool's window). Returns true if the
  * frame came back on another physical page. */
 bool contig_pool_frame_recycled(struct contig_frame *frame);
 

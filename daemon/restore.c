@@ -42,7 +42,7 @@ struct plan_session {
 struct plan_frame {
 	uint8_t token[CONTIG_TOKEN_LEN];
 	int node;
-	uint64_t page_len, file_id, phys;
+	uint64_t page_len, below, file_id, phys;
 	int cache_type;
 	struct contig_frame_file file; /* once adopted: fd >= 0 */
 	bool adopted;
@@ -52,7 +52,7 @@ struct plan_buffer {
 	uint8_t token[CONTIG_TOKEN_LEN];
 	uint64_t id;
 	int node;
-	uint64_t page_len, phys, len, req_len, seq;
+	uint64_t page_len, below, phys, len, req_len, seq;
 	int cache_type;
 	uint32_t tag;
 };
@@ -64,7 +64,7 @@ struct plan_key {
 
 struct plan_pool {
 	int node;
-	uint64_t page_len, hugepages_added;
+	uint64_t page_len, below, hugepages_added;
 };
 
 #define VEC(type)                                                                                  \
@@ -133,7 +133,7 @@ static int on_record(const struct contig_journal_record *rec, void *arg)
 		return PUSH(r->closes, key);
 	case CONTIG_JOURNAL_FRAME_OWN: {
 		struct plan_frame f = { .node = (int)rec->node, .page_len = rec->page_len,
-					.file_id = rec->file_id, .phys = rec->phys,
+					.below = rec->below, .file_id = rec->file_id, .phys = rec->phys,
 					.cache_type = rec->cache_type, .file = { .fd = -1 } };
 
 		memcpy(f.token, rec->token, CONTIG_TOKEN_LEN);
@@ -146,7 +146,8 @@ static int on_record(const struct contig_journal_record *rec, void *arg)
 		return PUSH(r->releases, key);
 	case CONTIG_JOURNAL_BUFFER_ALLOC: {
 		struct plan_buffer b = { .id = rec->id, .node = (int)rec->node,
-					 .page_len = rec->page_len, .phys = rec->phys,
+					 .page_len = rec->page_len, .below = rec->below,
+					 .phys = rec->phys,
 					 .len = rec->len, .req_len = rec->req_len, .seq = rec->seq,
 					 .cache_type = rec->cache_type, .tag = rec->tag };
 
@@ -160,12 +161,13 @@ static int on_record(const struct contig_journal_record *rec, void *arg)
 	case CONTIG_JOURNAL_POOL:
 		for (size_t i = 0; i < r->pools.n; i++)
 			if (r->pools.v[i].node == (int)rec->node &&
-			    r->pools.v[i].page_len == rec->page_len) {
+			    r->pools.v[i].page_len == rec->page_len &&
+			    r->pools.v[i].below == rec->below) {
 				r->pools.v[i].hugepages_added = rec->hugepages_added;
 				return 0;
 			}
 		return PUSH(r->pools, ((struct plan_pool){ (int)rec->node, rec->page_len,
-							   rec->hugepages_added }));
+							   rec->below, rec->hugepages_added }));
 	}
 	return 0;
 }
@@ -319,26 +321,29 @@ size_t contig_restore_nsessions(const struct contig_restore *r)
 	return r ? r->opens.n : 0;
 }
 
-uint32_t contig_restore_nframes(const struct contig_restore *r, int node, uint64_t page_len)
+uint32_t contig_restore_nframes(const struct contig_restore *r, int node, uint64_t page_len,
+				uint64_t below)
 {
 	uint32_t n = 0;
 
 	for (size_t i = 0; r && i < r->owns.n; i++)
-		n += r->owns.v[i].node == node && r->owns.v[i].page_len == page_len;
+		n += r->owns.v[i].node == node && r->owns.v[i].page_len == page_len &&
+		     r->owns.v[i].below == below;
 	return n;
 }
 
 uint64_t contig_restore_hugepages_added(const struct contig_restore *r, int node,
-					uint64_t page_len)
+					uint64_t page_len, uint64_t below)
 {
 	for (size_t i = 0; r && i < r->pools.n; i++)
-		if (r->pools.v[i].node == node && r->pools.v[i].page_len == page_len)
+		if (r->pools.v[i].node == node && r->pools.v[i].page_len == page_len &&
+		    r->pools.v[i].below == below)
 			return r->pools.v[i].hugepages_added;
 	return 0;
 }
 
 bool contig_restore_pool(const struct contig_restore *r, size_t i, int *ret_node,
-			 uint64_t *ret_page_len)
+			 uint64_t *ret_page_len, uint64_t *ret_below)
 {
 	size_t seen = 0;
 
@@ -347,12 +352,14 @@ bool contig_restore_pool(const struct contig_restore *r, size_t i, int *ret_node
 
 		for (size_t j = 0; j < k && !earlier; j++)
 			earlier = r->owns.v[j].node == r->owns.v[k].node &&
-				  r->owns.v[j].page_len == r->owns.v[k].page_len;
+				  r->owns.v[j].page_len == r->owns.v[k].page_len &&
+				  r->owns.v[j].below == r->owns.v[k].below;
 		if (earlier)
 			continue;
 		if (seen++ == i) {
 			*ret_node = r->owns.v[k].node;
 			*ret_page_len = r->owns.v[k].page_len;
+			*ret_below = r->owns.v[k].below;
 			return true;
 		}
 	}
@@ -420,10 +427,10 @@ int contig_restore_adopt(struct contig_restore *r, struct contig_frame_dir *dir,
 }
 
 int contig_restore_take_files(struct contig_restore *r, int node, uint64_t page_len,
-			      struct contig_frame_file **ret_files, uint32_t *ret_n)
+			      uint64_t below, struct contig_frame_file **ret_files, uint32_t *ret_n)
 {
 	struct contig_frame_file *files = NULL;
-	uint32_t n = 0, cap = contig_restore_nframes(r, node, page_len);
+	uint32_t n = 0, cap = contig_restore_nframes(r, node, page_len, below);
 
 	*ret_files = NULL;
 	*ret_n = 0;
@@ -435,8 +442,8 @@ int contig_restore_take_files(struct contig_restore *r, int node, uint64_t page_
 	for (size_t k = 0; k < r->owns.n; k++) {
 		struct plan_frame *pf = &r->owns.v[k];
 
-		if (pf->node == node && pf->page_len == page_len && pf->adopted &&
-		    pf->file.fd >= 0) {
+		if (pf->node == node && pf->page_len == page_len && pf->below == below &&
+		    pf->adopted && pf->file.fd >= 0) {
 			files[n++] = pf->file;
 			pf->file.fd = -1; /* the pool's now */
 		}
@@ -446,10 +453,12 @@ int contig_restore_take_files(struct contig_restore *r, int node, uint64_t page_
 	return 0;
 }
 
-static struct contig_pool *pool_of(struct contig_pools *pools, int node, uint64_t page_len)
+static struct contig_pool *pool_of(struct contig_pools *pools, int node, uint64_t page_len,
+				   uint64_t below)
 {
 	for (size_t i = 0; i < pools->npools; i++)
-		if (pools->pools[i]->node == node && pools->pools[i]->page_len == page_len)
+		if (pools->pools[i]->node == node && pools->pools[i]->page_len == page_len &&
+		    pools->pools[i]->below == below)
 			return pools->pools[i];
 	return NULL;
 }
@@ -473,7 +482,7 @@ int contig_restore_sessions(struct contig_restore *r, struct contig_pools *pools
 
 			if (!pf->adopted || memcmp(pf->token, ps->token, CONTIG_TOKEN_LEN) != 0)
 				continue;
-			pool = pool_of(pools, pf->node, pf->page_len);
+			pool = pool_of(pools, pf->node, pf->page_len, pf->below);
 			if (!pool || contig_session_restore_frame(s, pool, pf->phys, pf->cache_type) < 0)
 				sayf(say, arg, LOG_WARNING, "frame at 0x%" PRIx64 " could not be given "
 				     "back to its session (the journal contradicts itself)", pf->phys);
@@ -486,7 +495,7 @@ int contig_restore_sessions(struct contig_restore *r, struct contig_pools *pools
 				continue;
 			b = (struct contig_buffer){
 				.id = pb->id,
-				.pool = pool_of(pools, pb->node, pb->page_len),
+				.pool = pool_of(pools, pb->node, pb->page_len, pb->below),
 				.phys = pb->phys,
 				.len = pb->len,
 				.req_len = pb->req_len,

@@ -37,19 +37,23 @@ bool contig_restore_torn(const struct contig_restore *restore, uint64_t *ret_val
 /* Sessions that had not closed. */
 size_t contig_restore_nsessions(const struct contig_restore *restore);
 
-/* Frames the plan's sessions owned in the pool (@node, @page_len). */
-uint32_t contig_restore_nframes(const struct contig_restore *restore, int node,
-				uint64_t page_len);
+/* Pools are known by (node, page size, window): @below is the window's
+ * end, 0 for a pool without one (and for every pool of older journals). */
 
-/* Hugepages earlier instances added to the kernel's pool (@node, @page_len). */
+/* Frames the plan's sessions owned in the pool (@node, @page_len, @below). */
+uint32_t contig_restore_nframes(const struct contig_restore *restore, int node,
+				uint64_t page_len, uint64_t below);
+
+/* Hugepages earlier instances added to the kernel's pool for the pool
+ * (@node, @page_len, @below). */
 uint64_t contig_restore_hugepages_added(const struct contig_restore *restore, int node,
-					uint64_t page_len);
+					uint64_t page_len, uint64_t below);
 
 /* The pools the plan's frames are in (to serve them even if the
- * configuration has dropped them): the @i-th (node, page_len), i from 0;
- * false past the last. */
+ * configuration has dropped them): the @i-th (node, page_len, below), i
+ * from 0; false past the last. */
 bool contig_restore_pool(const struct contig_restore *restore, size_t i, int *ret_node,
-			 uint64_t *ret_page_len);
+			 uint64_t *ret_page_len, uint64_t *ret_below);
 
 /* Sort the frame files kept in @dir: a file that is a frame of the plan,
  * still holds its whole page, at the same physical address, on the same
@@ -60,10 +64,12 @@ bool contig_restore_pool(const struct contig_restore *restore, size_t i, int *re
 int contig_restore_adopt(struct contig_restore *restore, struct contig_frame_dir *dir,
 			 contig_restore_say_fn *say, void *arg);
 
-/* The adopted files of pool (@node, @page_len), in a malloc'd array the
- * caller now owns (and frees; NULL if none), their count in *ret_n. */
+/* The adopted files of pool (@node, @page_len, @below), in a malloc'd
+ * array the caller now owns (and frees; NULL if none), their count in
+ * *ret_n. */
 int contig_restore_take_files(struct contig_restore *restore, int node, uint64_t page_len,
-			      struct contig_frame_file **ret_files, uint32_t *ret_n);
+			      uint64_t below, struct contig_frame_file **ret_files,
+			      uint32_t *ret_n);
 
 /* Rebuild the plan's sessions in @pools as orphans: each adopted frame
  * given back to its session, each buffer put back at its id. A session

@@ -132,6 +132,10 @@ static void fill_pool_info(const struct contig_pool *pool, struct pool_info_stor
 	out->segment_hist = store->hist;
 	out->has_nsegments_broken = true;
 	out->nsegments_broken = info.nsegments_broken;
+	out->has_below = info.below != 0;
+	out->below = info.below;
+	out->has_wanted_len = info.wanted_len != 0;
+	out->wanted_len = info.wanted_len;
 }
 
 /* Pool infos for every pool, in two arrays the caller frees. */

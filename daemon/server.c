@@ -824,7 +824,9 @@ void contig_server_recycled(struct contig_frame *done, void *data)
 			srv->counters.nframes_lost++;
 			contig_log(LOG_WARNING, "frame of pool node %d/%" PRIu64 " kB lost: %s",
 				   f->pool->node, f->pool->page_len >> 10,
-				   strerror(-f->recycle_err));
+				   f->recycle_err == -ERANGE
+					   ? "its page came back outside the pool's window"
+					   : strerror(-f->recycle_err));
 		}
 	}
 	if (srv->stopping)

@@ -18,6 +18,10 @@
  * for any node that says the caller's node (near_node) runs 1 and 2 on
  * that node's pools first, then on every other pool, as DPDK's
  * SOCKET_ID_ANY does; without it, 1 and 2 run over every pool in order.
+ * All of that runs first on the pools without a window, then on the pools
+ * of each window (below=), widest first: a request that does not need the
+ * low memory a window pool holds gets it only once every other pool is
+ * out of room, and one that needs it gets there.
  * Each frame counts the buffers that touch it; when a free drops that to
  * zero, the frame leaves the session at once and goes to the recycler,
  * which zeroes it before anyone else can have it.
@@ -89,6 +93,7 @@ static void journal_frame(struct contig_session *s, enum contig_journal_type typ
 		.type = type,
 		.node = (uint32_t)f->pool->node,
 		.page_len = f->pool->page_len,
+		.below = f->pool->below,
 		.file_id = f->file.id,
 		.phys = f->phys,
 		.cache_type = cache_type,
@@ -500,13 +505,37 @@ static int check_quota(struct contig_session *s, uint64_t len, const char **ret_
 	return -EDQUOT;
 }
 
-/* Is @pool tried in pass @pass (0, then 1) of an allocation? A named node:
- * its pools, in pass 0 only. Any node: the caller's node's pools in pass 0
- * and every other in pass 1 (DPDK's SOCKET_ID_ANY order); every pool in
- * pass 0 when the caller's node is not known. */
-static bool pool_matches(const struct contig_pool *pool, const struct contig_alloc_params *p,
-			 int pass)
+/* The end of @pool's window; UINT64_MAX for a pool without one. */
+static uint64_t window_end(const struct contig_pool *pool)
 {
+	return pool->below ? pool->below : UINT64_MAX;
+}
+
+/* The tier after @tier: the next narrower window end among the pools, or
+ * 0 when there is none. */
+static uint64_t next_tier(const struct contig_pools *env, uint64_t tier)
+{
+	uint64_t next = 0;
+
+	for (size_t i = 0; i < env->npools; i++) {
+		uint64_t end = window_end(env->pools[i]);
+
+		if (end < tier && end > next)
+			next = end;
+	}
+	return next;
+}
+
+/* Is @pool tried in pass @pass (0, then 1) of tier @tier of an allocation?
+ * Only the pools whose window ends at @tier (see contig_session_alloc()).
+ * A named node: its pools, in pass 0 only. Any node: the caller's node's
+ * pools in pass 0 and every other in pass 1 (DPDK's SOCKET_ID_ANY order);
+ * every pool in pass 0 when the caller's node is not known. */
+static bool pool_matches(const struct contig_pool *pool, const struct contig_alloc_params *p,
+			 int pass, uint64_t tier)
+{
+	if (window_end(pool) != tier)
+		return false;
 	if (p->node >= 0)
 		return pass == 0 && pool->node == p->node;
 	if (p->near_node < 0)
@@ -554,6 +583,71 @@ out_drop:
 	return r;
 }
 
+/* What stood in the way of an allocation that found no place. */
+struct why_not {
+	bool recycling; /* a pool that could serve it has frames being recycled */
+	bool too_big;   /* a place spans more than max_frames_per_buffer frames */
+	bool watermark; /* a place would leave its pool below the watermark */
+};
+
+/* Steps 1 and 2 (see the top of this file) for @req over the pools of
+ * tier @tier in pass @pass: space in frames the session holds (a place
+ * across more frames than allowed is passed over: the pools may do
+ * better), then free frames of a pool, which the session claims. Returns
+ * 1 with *ret_h (the holding of the pool that serves @req) and *ret_phys,
+ * 0 with @why told what stood in the way, or -ENOMEM. */
+static int place(struct contig_session *s, const struct contig_alloc_params *p,
+		 const struct contig_range_req *req, int pass, uint64_t tier,
+		 struct why_not *why, struct holding **ret_h, uint64_t *ret_phys)
+{
+	struct contig_pools *env = s->pools;
+	unsigned pct = watermark_pct(env, p->priority);
+	uint64_t phys;
+	int r;
+
+	for (size_t i = 0; i < env->npools; i++) {
+		struct holding *h = holding_find(s, env->pools[i], p->cache_type);
+
+		if (!h || !pool_matches(h->pool, p, pass, tier) ||
+		    contig_range_find(&h->free, req, &phys) < 0)
+			continue;
+		if (frames_spanned(h->pool, phys, req->len) > env->limits.max_frames_per_buffer) {
+			why->too_big = true;
+			continue;
+		}
+		*ret_h = h;
+		*ret_phys = phys;
+		return 1;
+	}
+	for (size_t i = 0; i < env->npools; i++) {
+		struct contig_pool *cand = env->pools[i];
+		uint64_t n;
+
+		if (!pool_matches(cand, p, pass, tier))
+			continue;
+		if (contig_range_find(&cand->free, req, &phys) < 0) {
+			why->recycling |= cand->nrecycling > 0;
+			continue;
+		}
+		n = frames_spanned(cand, phys, req->len);
+		if (n > env->limits.max_frames_per_buffer) {
+			why->too_big = true;
+			continue;
+		}
+		if (below_watermark(cand, n * cand->page_len, pct)) {
+			why->watermark = true;
+			continue;
+		}
+		r = claim_frames(s, cand, p->cache_type, phys, req->len);
+		if (r < 0)
+			return r;
+		*ret_h = holding_find(s, cand, p->cache_type);
+		*ret_phys = phys;
+		return 1;
+	}
+	return 0;
+}
+
 int contig_session_alloc(struct contig_session *s, const struct contig_alloc_params *p,
 			 const char **ret_field, struct contig_buffer **ret_buffer)
 {
@@ -561,8 +655,7 @@ int contig_session_alloc(struct contig_session *s, const struct contig_alloc_par
 	struct contig_pool *pool = NULL;
 	struct contig_range_req req;
 	struct holding *h = NULL;
-	bool recycling = false, too_big = false, watermark = false;
-	unsigned pct = watermark_pct(env, p->priority);
+	struct why_not why = { false, false, false };
 	uint64_t phys = 0;
 	uint32_t tag;
 	struct slot *sl;
@@ -577,50 +670,23 @@ int contig_session_alloc(struct contig_session *s, const struct contig_alloc_par
 	if (!tag_choose(s, p->tag, &tag))
 		return -ENOMEM;
 
-	/* The caller's node first (pass 0), then the others (pass 1); in each,
-	 * held frames before new ones. */
-	for (int pass = 0; pass < 2 && !pool; pass++) {
-		/* 1. space in frames this session already holds (a placement across
-		 * more frames than allowed is passed over: the pools may do better) */
-		for (size_t i = 0; i < env->npools && !pool; i++) {
-			h = holding_find(s, env->pools[i], p->cache_type);
-			if (!h || !pool_matches(h->pool, p, pass) ||
-			    contig_range_find(&h->free, &req, &phys) < 0)
-				continue;
-			if (frames_spanned(h->pool, phys, req.len) > env->limits.max_frames_per_buffer)
-				too_big = true;
-			else
+	/* Pools without a window first, then windows from the widest to the
+	 * narrowest (tiers): a request that does not need a window is served
+	 * outside it while outside has room, since the memory a window holds
+	 * is what only some devices can use; one that needs it finds it. In a
+	 * tier, the caller's node first (pass 0), then the others (pass 1). */
+	for (uint64_t tier = UINT64_MAX; tier && !pool; tier = next_tier(env, tier)) {
+		for (int pass = 0; pass < 2 && !pool; pass++) {
+			r = place(s, p, &req, pass, tier, &why, &h, &phys);
+			if (r < 0)
+				return r;
+			if (r > 0)
 				pool = h->pool;
-		}
-		/* 2. free frames of a pool */
-		for (size_t i = 0; i < env->npools && !pool; i++) {
-			struct contig_pool *cand = env->pools[i];
-
-			if (!pool_matches(cand, p, pass))
-				continue;
-			if (contig_range_find(&cand->free, &req, &phys) == 0) {
-				uint64_t n = frames_spanned(cand, phys, req.len);
-
-				if (n > env->limits.max_frames_per_buffer) {
-					too_big = true;
-					continue;
-				}
-				if (below_watermark(cand, n * cand->page_len, pct)) {
-					watermark = true;
-					continue;
-				}
-				r = claim_frames(s, cand, p->cache_type, phys, req.len);
-				if (r < 0)
-					return r;
-				pool = cand;
-				h = holding_find(s, pool, p->cache_type);
-			} else if (cand->nrecycling) {
-				recycling = true;
-			}
 		}
 	}
 	if (!pool)
-		return recycling ? -EAGAIN : watermark ? -ENOBUFS : too_big ? -E2BIG : -ENOSPC;
+		return why.recycling ? -EAGAIN : why.watermark ? -ENOBUFS : why.too_big ? -E2BIG
+											: -ENOSPC;
 
 	sl = slot_new(s);
 	if (!sl || contig_range_take(&h->free, phys, req.len) < 0) {
@@ -664,6 +730,7 @@ int contig_session_alloc(struct contig_session *s, const struct contig_alloc_par
 			.id = sl->buf.id,
 			.node = (uint32_t)pool->node,
 			.page_len = pool->page_len,
+			.below = pool->below,
 			.phys = phys,
 			.len = req.len,
 			.req_len = p->len,
@@ -971,6 +1038,7 @@ int contig_sessions_snapshot(struct contig_pools *pools, struct contig_journal *
 			.type = CONTIG_JOURNAL_POOL,
 			.node = (uint32_t)pools->pools[i]->node,
 			.page_len = pools->pools[i]->page_len,
+			.below = pools->pools[i]->below,
 			.hugepages_added = pools->pools[i]->hugepages_added,
 		};
 		r = contig_journal_add(journal, &rec);
@@ -999,6 +1067,7 @@ int contig_sessions_snapshot(struct contig_pools *pools, struct contig_journal *
 				.type = CONTIG_JOURNAL_FRAME_OWN,
 				.node = (uint32_t)pool->node,
 				.page_len = pool->page_len,
+				.below = pool->below,
 				.file_id = f->file.id,
 				.phys = f->phys,
 				.cache_type = f->cache_type,
@@ -1020,6 +1089,7 @@ int contig_sessions_snapshot(struct contig_pools *pools, struct contig_journal *
 				.id = b->id,
 				.node = (uint32_t)b->pool->node,
 				.page_len = b->pool->page_len,
+				.below = b->pool->below,
 				.phys = b->phys,
 				.len = b->len,
 				.req_len = b->req_len,

@@ -253,7 +253,8 @@ static int cmd_status(struct contig_client *c, const struct look_opts *o)
 	const struct contig_stats *st = get_stats(c);
 	struct contig_frame_info *frames = NULL;
 	struct contig_pool_segments segs[16];
-	size_t nframes = 0, nsegs = 0;
+	struct contig_pool_window windows[16];
+	size_t nframes = 0, nsegs = 0, nwindows = 0;
 	struct map m;
 	bool have_map;
 	int r;
@@ -262,6 +263,8 @@ static int cmd_status(struct contig_client *c, const struct look_opts *o)
 		return fail("status", -EIO);
 	if (contig_get_segments(c, segs, sizeof(segs) / sizeof(segs[0]), &nsegs) < 0)
 		nsegs = 0;
+	if (contig_get_pool_windows(c, windows, sizeof(windows) / sizeof(windows[0]), &nwindows) < 0)
+		nwindows = 0;
 	/* Free runs and lost frames come from the frame list (a newer daemon's). */
 	have_map = get_frames(c, st, &frames, &nframes) == 0;
 	r = map_init(&m, st, frames, nframes, 64);
@@ -305,6 +308,10 @@ static int cmd_status(struct contig_client *c, const struct look_opts *o)
 				json_array_end(&j);
 				json_u64(&j, "nsegments_broken", segs[i].nbroken);
 			}
+			if (map_window_end(windows, nwindows, i))
+				json_u64(&j, "below", map_window_end(windows, nwindows, i));
+			if (i < nwindows && windows[i].wanted_len)
+				json_u64(&j, "wanted_len", windows[i].wanted_len);
 			json_object_end(&j);
 		}
 		json_array_end(&j);
@@ -317,24 +324,26 @@ static int cmd_status(struct contig_client *c, const struct look_opts *o)
 		json_object_end(&j);
 		json_done(&j);
 	} else {
-		printf("%-4s %-4s %5s %8s %8s %8s %5s %5s %6s %6s %7s %8s %7s %7s\n", "pool", "node",
-		       "page", "total", "free", "largest", "frag", "runs", "frames", "owned",
-		       "recycle", "segments", "buffers", "clients");
+		printf("%-4s %-4s %5s %8s %8s %8s %5s %5s %6s %6s %7s %8s %7s %7s %7s\n", "pool",
+		       "node", "page", "total", "free", "largest", "frag", "runs", "frames", "owned",
+		       "recycle", "segments", "buffers", "clients", "below");
 		for (uint32_t i = 0; i < st->npools; i++) {
 			const struct contig_pool_stats *p = &st->pools[i];
 			char page[MAP_SIZE_TEXT], total[MAP_SIZE_TEXT], freeb[MAP_SIZE_TEXT];
-			char largest[MAP_SIZE_TEXT], runs[MAP_SIZE_TEXT];
+			char largest[MAP_SIZE_TEXT], runs[MAP_SIZE_TEXT], below[MAP_SIZE_TEXT] = "-";
 
 			map_size_text(p->page_len, page);
 			map_size_text(p->total_len, total);
 			map_size_text(p->free_len, freeb);
 			map_size_text(p->largest_free_len, largest);
 			snprintf(runs, sizeof(runs), "%" PRIu32, m.summary[i].nfree_runs);
+			if (map_window_end(windows, nwindows, i))
+				map_size_text(map_window_end(windows, nwindows, i), below);
 			printf("%-4" PRIu32 " %-4d %5s %8s %8s %8s %5.2f %5s %6" PRIu32 " %6" PRIu32
-			       " %7" PRIu32 " %8" PRIu32 " %7" PRIu32 " %7" PRIu32 "\n",
+			       " %7" PRIu32 " %8" PRIu32 " %7" PRIu32 " %7" PRIu32 " %7s\n",
 			       i, p->node, page, total, freeb, largest, fragmentation(p),
 			       have_map ? runs : "-", p->nframes, p->nframes_owned,
-			       p->nframes_recycling, p->nsegments, p->nbuffers, p->nclients);
+			       p->nframes_recycling, p->nsegments, p->nbuffers, p->nclients, below);
 		}
 		printf("sessions %" PRIu32 ", frames recycled %" PRIu64 " (moved %" PRIu64
 		       ", truncated by their owner %" PRIu64 "), lost %" PRIu64
@@ -350,8 +359,21 @@ static int cmd_status(struct contig_client *c, const struct look_opts *o)
 			printf("pool %" PRIu32 " segments by length in frames: %s; broken by "
 			       "recycling: %" PRIu64 "\n", i, text, segs[i].nbroken);
 		}
+		for (uint32_t i = 0; i < st->npools && i < nwindows; i++) {
+			char total[MAP_SIZE_TEXT], wanted[MAP_SIZE_TEXT], below[MAP_SIZE_TEXT];
+
+			if (!map_window_end(windows, nwindows, i) ||
+			    windows[i].wanted_len <= st->pools[i].total_len)
+				continue;
+			map_size_text(st->pools[i].total_len, total);
+			map_size_text(windows[i].wanted_len, wanted);
+			map_size_text(map_window_end(windows, nwindows, i), below);
+			printf("pool %" PRIu32 " found %s of the %s configured below %s: its window "
+			       "held no more free memory\n", i, total, wanted, below);
+		}
 		printf("largest: the largest buffer a request could get now; frag: 1 - largest / "
-		       "free; runs: runs of adjacent free frames\n");
+		       "free; runs: runs of adjacent free frames; below: the pool's window, for "
+		       "devices that reach only lower addresses\n");
 	}
 	map_done(&m);
 	free(frames);
@@ -553,6 +575,7 @@ static int cmd_buffers(struct contig_client *c, const struct look_opts *o)
 static int cmd_map(struct contig_client *c, const struct look_opts *o)
 {
 	const struct contig_stats *st = get_stats(c);
+	struct contig_pool_window windows[16];
 	struct contig_frame_info *frames;
 	size_t n;
 	struct map m;
@@ -573,6 +596,9 @@ static int cmd_map(struct contig_client *c, const struct look_opts *o)
 		free(frames);
 		return fail("map", r);
 	}
+	if (contig_get_pool_windows(c, windows, sizeof(windows) / sizeof(windows[0]),
+				    &m.nwindows) == 0)
+		m.windows = windows;
 	if (o->svg) {
 		FILE *f = fopen(o->svg, "w");
 

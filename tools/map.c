@@ -84,6 +84,13 @@ void map_size_text(uint64_t len, char *ret_text)
 		snprintf(ret_text, MAP_SIZE_TEXT, "%" PRIu64 "K", len >> 10);
 }
 
+uint64_t map_window_end(const struct contig_pool_window *windows, size_t nwindows, uint32_t pool)
+{
+	if (!windows || pool >= nwindows || windows[pool].highest_phys == CONTIG_PHYS_MAX)
+		return 0;
+	return windows[pool].highest_phys + 1;
+}
+
 static int cmp_frame(const void *a, const void *b)
 {
 	const struct contig_frame_info *x = a, *y = b;
@@ -268,17 +275,22 @@ static void pool_title(const struct map *m, uint32_t pool, char *buf, size_t len
 {
 	const struct contig_pool_stats *ps = pool < m->stats->npools ? &m->stats->pools[pool] : NULL;
 	const struct map_pool_summary *s = pool < 16 ? &m->summary[pool] : NULL;
-	char page[MAP_SIZE_TEXT] = "?", total[MAP_SIZE_TEXT] = "?";
+	char page[MAP_SIZE_TEXT] = "?", total[MAP_SIZE_TEXT] = "?", below[MAP_SIZE_TEXT + 8] = "";
+	uint64_t end = map_window_end(m->windows, m->nwindows, pool);
 
 	if (ps) {
 		map_size_text(ps->page_len, page);
 		map_size_text((uint64_t)(s ? s->nframes : 0) * ps->page_len, total);
 	}
+	if (end) {
+		memcpy(below, " below ", 7);
+		map_size_text(end, below + 7);
+	}
 	snprintf(buf, len,
-		 "pool %" PRIu32 ": node %d, %s pages, %" PRIu32 " frames (%s): %" PRIu32
+		 "pool %" PRIu32 ": node %d, %s pages%s, %" PRIu32 " frames (%s): %" PRIu32
 		 " free in %" PRIu32 " runs, %" PRIu32 " owned, %" PRIu32 " recycling, %" PRIu32
 		 " lost; %" PRIu32 " segments",
-		 pool, ps ? ps->node : -1, page, s ? s->nframes : 0, total, s ? s->nfree : 0,
+		 pool, ps ? ps->node : -1, page, below, s ? s->nframes : 0, total, s ? s->nfree : 0,
 		 s ? s->nfree_runs : 0, s ? s->nowned : 0, s ? s->nrecycling : 0, s ? s->nlost : 0,
 		 s ? s->nruns : 0);
 }
@@ -595,6 +607,8 @@ void map_print_json(const struct map *m, int pool, struct json *j)
 		json_u64(j, "pool", p);
 		json_i64(j, "node", ps->node);
 		json_u64(j, "page_len", ps->page_len);
+		if (map_window_end(m->windows, m->nwindows, p))
+			json_u64(j, "below", map_window_end(m->windows, m->nwindows, p));
 		json_u64(j, "nframes", s->nframes);
 		json_u64(j, "nfree", s->nfree);
 		json_u64(j, "nfree_runs", s->nfree_runs);

@@ -43,6 +43,10 @@ struct map {
 	size_t nowners;
 	struct map_pool_summary summary[16]; /* per contig_stats.pools */
 	unsigned width;                   /* cells (frames and gaps) per row */
+	/* Each pool's window (contig_get_pool_windows()), per contig_stats.pools;
+	 * NULL (as map_init() leaves it) or fewer: not shown. The caller owns it. */
+	const struct contig_pool_window *windows;
+	size_t nwindows;
 };
 
 /* Build the map of @frames (@n of them, sorted here in place; @m keeps
@@ -76,6 +80,10 @@ const char *map_status_name(int status);
 /* A tag as four characters, as written in C ('Tag1': '1' in the low
  * byte); unprintable bytes as '.'. @ret_name has 5 bytes. */
 void map_tag_name(uint32_t tag, char *ret_name);
+
+/* The end of pool @pool's window (one past its highest byte), or 0 when
+ * it has none or @windows does not say. */
+uint64_t map_window_end(const struct contig_pool_window *windows, size_t nwindows, uint32_t pool);
 
 /* @len as "2M", "1G", "12K" into @ret_text (MAP_SIZE_TEXT bytes). */
 #define MAP_SIZE_TEXT 24

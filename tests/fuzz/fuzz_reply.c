@@ -211,10 +211,13 @@ static int call(struct contig_wire *w, uint8_t op)
 				fail("a list and its count disagree");
 			free(list);
 		} else {
-			/* the segments decoded too: a hostile histogram folds, never overflows */
+			/* the segments decoded too: a hostile histogram folds, never overflows;
+			 * and the windows (a below of 0 is no window, not a wrap) */
 			struct contig_pool_segments segs[4];
+			struct contig_pool_window wins[4];
 
-			r = contig_wire_stats(w, &st, segs, sizeof(segs) / sizeof(segs[0]));
+			r = contig_wire_stats(w, &st, segs, sizeof(segs) / sizeof(segs[0]), wins,
+					      sizeof(wins) / sizeof(wins[0]));
 		}
 		break;
 	case 2: {

@@ -53,12 +53,19 @@ static void test_default(void)
 		diag("  %d: %s", r, err);
 	ok(cfg.socket_path && !strcmp(cfg.socket_path, CONTIG_DEFAULT_SOCKET),
 	   "default_config_socket_is_CONTIG_DEFAULT_SOCKET");
-	is_u64(cfg.npools, 1, "default_config_has_one_pool");
-	if (cfg.npools == 1) {
+	is_u64(cfg.npools, 2, "default_config_has_two_pools");
+	if (cfg.npools == 2) {
 		is_u64(cfg.pools[0].node, 0, "default_pool_is_on_node_0");
 		is_u64(cfg.pools[0].page_len, 2 * MIB, "default_pool_uses_2M_pages");
 		is_u64(cfg.pools[0].len, 256 * MIB, "default_pool_is_256M");
+		is_u64(cfg.pools[0].below, 0, "default_pool_has_no_window");
+		ok(cfg.pools[1].node == 0 && cfg.pools[1].page_len == 2 * MIB &&
+			   cfg.pools[1].len >= 32 * MIB && cfg.pools[1].below == 4 * GIB &&
+			   cfg.pools[1].when_memory_above,
+		   "default_adds_at_least_32M_below_4G_where_node_0_has_memory_above_it");
 	}
+	is_u64(cfg.reserve_min_free, CONTIG_DEFAULT_RESERVE_MIN_FREE,
+	       "default_reserve_min_free_is_CONTIG_DEFAULT_RESERVE_MIN_FREE");
 	contig_config_done(&cfg);
 }
 
@@ -403,7 +410,7 @@ static void test_load(void)
 	write_file("default.conf", contig_config_default, strlen(contig_config_default), path,
 		   sizeof(path));
 	r = contig_config_load(path, &cfg, err, sizeof(err));
-	if (!ok(r == 0 && cfg.npools == 1 && cfg.pools[0].len == 256 * MIB && cfg.socket_path &&
+	if (!ok(r == 0 && cfg.npools == 2 && cfg.pools[0].len == 256 * MIB && cfg.socket_path &&
 			!strcmp(cfg.socket_path, CONTIG_DEFAULT_SOCKET),
 		"load_reads_and_parses_a_file"))
 		diag("  r=%d err=%s", r, err);
@@ -471,8 +478,8 @@ static void test_set_pool(void)
 	char err[256];
 	int r;
 
-	if (contig_config_parse(contig_config_default, "default", &cfg, err, sizeof(err)))
-		bail_out("default config: %s", err);
+	if (contig_config_parse("pool = 0:2M:256M\n", "one", &cfg, err, sizeof(err)))
+		bail_out("one pool: %s", err);
 	spec = (struct contig_pool_spec)POOL(0, 2 * MIB, 512 * MIB);
 	r = contig_config_set_pool(&cfg, &spec);
 	ok(r == 0 && cfg.npools == 1 && cfg.pools[0].len == 512 * MIB,
@@ -487,6 +494,16 @@ static void test_set_pool(void)
 	ok(r == 0 && cfg.npools == 3 && cfg.pools[2].node == 1 && cfg.pools[0].node == 0 &&
 		   cfg.pools[1].node == 0,
 	   "set_pool_appends_the_same_page_size_on_another_node");
+	spec = (struct contig_pool_spec)POOL(0, 2 * MIB, 32 * MIB);
+	spec.below = 4 * GIB;
+	r = contig_config_set_pool(&cfg, &spec);
+	ok(r == 0 && cfg.npools == 4 && cfg.pools[3].below == 4 * GIB &&
+		   cfg.pools[0].len == 512 * MIB && cfg.pools[0].below == 0,
+	   "set_pool_appends_a_window_beside_the_same_node_and_page_size");
+	spec.len = 64 * MIB;
+	r = contig_config_set_pool(&cfg, &spec);
+	ok(r == 0 && cfg.npools == 4 && cfg.pools[3].len == 64 * MIB,
+	   "set_pool_replaces_the_same_node_page_size_and_window");
 	contig_config_done(&cfg);
 	ok(cfg.socket_path == NULL && cfg.pools == NULL && cfg.npools == 0,
 	   "config_done_leaves_a_zeroed_config");
@@ -1070,7 +1087,9 @@ static bool same_pools(const struct contig_config *a, const struct contig_config
 		    contig_pool_spec_candidates(&a->pools[i], 1000, a->pools[i].page_len) !=
 			    contig_pool_spec_candidates(&b->pools[i], 1000, b->pools[i].page_len) ||
 		    a->pools[i].min_segment_len != b->pools[i].min_segment_len ||
-		    a->pools[i].min_segment_warn != b->pools[i].min_segment_warn)
+		    a->pools[i].min_segment_warn != b->pools[i].min_segment_warn ||
+		    a->pools[i].below != b->pools[i].below ||
+		    a->pools[i].when_memory_above != b->pools[i].when_memory_above)
 			return false;
 	return true;
 }
@@ -1106,7 +1125,8 @@ static void print_round_trips(const char *text, const char *name)
 	       a.watermark_low_pct == b.watermark_low_pct &&
 	       a.watermark_normal_pct == b.watermark_normal_pct &&
 	       !memcmp(&a.limits, &b.limits, sizeof(a.limits)) && a.busy_poll_us == b.busy_poll_us &&
-	       a.log_level == b.log_level && a.session_grace_ms == b.session_grace_ms;
+	       a.log_level == b.log_level && a.session_grace_ms == b.session_grace_ms &&
+	       a.reserve_min_free == b.reserve_min_free;
 	if (!ok(same, "%s: printed_configuration_is_the_same", name))
 		diag("%s", out);
 	free(out);
@@ -1126,7 +1146,8 @@ static void test_print(void)
 			  "max_buffers_per_connection = 5\nmax_buffers_per_user = 7K\n"
 			  "max_bytes_per_connection = 12345\nmax_bytes_per_user = 3G\n"
 			  "max_frames_per_buffer = 9\nmax_request_len = 100\n"
-			  "max_queued_replies = 4\nbusy_poll_us = 50\nlog_level = debug\nsession_grace = 1500ms\n",
+			  "max_queued_replies = 4\nbusy_poll_us = 50\nlog_level = debug\nsession_grace = 1500ms\n"
+			  "reserve_min_free = 3G\n",
 			  "every_key");
 }
 
@@ -1230,7 +1251,14 @@ static void test_pool_options(void)
 		{ "0:2M:64M,min_segment=128M", "min_segment is larger than the pool" },
 		{ "0:2M:64M,min_segment=lots", "min_segment: \"lots\" is not a size" },
 		{ "0:2M:64M,colour=blue",
-		  "unknown option \"colour\" (reserve, candidates, min_segment, short)" },
+		  "unknown option \"colour\" (reserve, candidates, min_segment, short, below, "
+		  "when)" },
+		{ "0:2M:64M,below=0", "below: \"0\" is not a physical address above 0" },
+		{ "0:2M:64M,below=low", "below: \"low\" is not a physical address above 0" },
+		{ "0:2M:64M,below=3M", "below is not a multiple of the page size" },
+		{ "0:1G:1G,below=4095M", "below is not a multiple of the page size" },
+		{ "0:2M:64M,when=memory_above", "when=memory_above needs below=" },
+		{ "0:2M:64M,below=4G,when=always", "when: \"always\" is not memory_above" },
 	};
 	struct contig_pool_spec spec;
 	char err[256], want[256];
@@ -1257,8 +1285,59 @@ static void test_pool_options(void)
 	print_round_trips("pool = 0:2M:64M,reserve=sorted\n"
 			  "pool = 1:2M:64M,candidates=16x,min_segment=32M,short=warn\n"
 			  "pool = 0:1G:2G,candidates=4G\n"
-			  "pool = all:2M:8M,candidates=1x\n",
+			  "pool = all:2M:8M,candidates=1x\n"
+			  "pool = 0:2M:32M,below=4G,when=memory_above\n"
+			  "pool = 0:2M:16M,below=256M,reserve=sorted\n",
 			  "pool_options_round_trip");
+}
+
+/* Windows (issue 19): below= parses to the window's end, a pool is known
+ * by (node, page size, window), and "all" expands a window pool as any. */
+static void test_pool_windows(void)
+{
+	struct contig_config cfg = { 0 };
+	struct contig_pool_spec spec;
+	char err[512] = "";
+	int r;
+
+	r = contig_config_parse_pool("0:2M:32M,below=4G,when=memory_above", &spec, err,
+				     sizeof(err));
+	ok(r == 0 && spec.below == 4 * GIB && spec.when_memory_above && spec.len == 32 * MIB,
+	   "below_and_when_parse");
+	r = contig_config_parse_pool("0:2M:16M,below=0x10000000", &spec, err, sizeof(err));
+	ok(r == 0 && spec.below == 256 * MIB && !spec.when_memory_above,
+	   "below_takes_an_address_in_hex");
+	r = contig_config_parse("pool = 0:2M:64M\npool = 0:2M:32M,below=4G\n"
+				"pool = 0:2M:16M,below=256M\n", "t.conf", &cfg, err, sizeof(err));
+	ok(r == 0 && cfg.npools == 3, "a_node_may_have_a_pool_per_window");
+	contig_config_done(&cfg);
+	parse_fails("pool = 0:2M:32M,below=4G\npool = 0:2M:8M,below=4G\n",
+		    "t.conf:2: key 'pool': pool \"0:2M:8M,below=4G\": node 0 already has a 2M "
+		    "pool below 4G",
+		    "parse_rejects_a_second_pool_of_the_same_window");
+	parse_fails("pool = all:2M:32M,below=4G\npool = all:2M:8M,below=4G\n",
+		    "t.conf:2: key 'pool': pool \"all:2M:8M,below=4G\": a 2M pool below 4G on "
+		    "every node is already given",
+		    "parse_rejects_a_second_window_pool_on_every_node");
+	r = contig_config_parse("pool = all:2M:32M,below=4G\npool = 1:2M:8M,below=4G\n"
+				"pool = all:2M:64M\n", "t.conf", &cfg, err, sizeof(err));
+	if (r == 0) {
+		static const int nodes[] = { 0, 1 };
+
+		r = contig_config_expand_all(&cfg, nodes, 2);
+		ok(r == 0 && cfg.npools == 4 && cfg.pools[0].node == 0 &&
+			   cfg.pools[0].below == 4 * GIB && cfg.pools[1].node == 1 &&
+			   cfg.pools[1].len == 8 * MIB && cfg.pools[2].below == 0 &&
+			   cfg.pools[3].below == 0 && cfg.pools[3].node == 1,
+		   "expand_all_keeps_windows_apart_and_a_named_node_wins_in_its_window");
+	} else {
+		ok(0, "expand_all_keeps_windows_apart_and_a_named_node_wins_in_its_window");
+	}
+	contig_config_done(&cfg);
+	parse_fails("reserve_min_free = lots\n",
+		    "t.conf:1: key 'reserve_min_free': \"lots\" is not a byte count from 0 to "
+		    "18446744073709551615",
+		    "reserve_min_free_must_be_a_size");
 }
 
 int main(void)
@@ -1296,6 +1375,7 @@ int main(void)
 	test_print();
 	test_pool_all();
 	test_pool_options();
+	test_pool_windows();
 
 	if (rmdir(tmpdir))
 		diag("cannot remove %s", tmpdir);

@@ -648,19 +648,27 @@ static void conn_close(struct contig_conn *c, const char *why)
 
 /* ---- accepting ---- */
 
+/* The peer's process name, as the client chose it (prctl(PR_SET_NAME) takes
+ * any bytes but NUL, a newline included): kept as it is for stats, where
+ * every reader escapes it, and escaped in every log line (log.c). */
 static void conn_name(struct contig_conn *c, char *comm, size_t commlen)
 {
 	char path[64];
-	FILE *f;
+	ssize_t n = -1;
+	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/comm", (int)c->pid);
-	snprintf(comm, commlen, "?");
-	f = fopen(path, "re");
-	if (f) {
-		if (fgets(comm, (int)commlen, f))
-			comm[strcspn(comm, "\n")] = '\0';
-		fclose(f);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, comm, commlen - 1);
+		close(fd);
 	}
+	if (n > 0 && comm[n - 1] == '\n')
+		n--; /* the kernel's, after the name */
+	if (n > 0)
+		comm[n] = '\0';
+	else
+		snprintf(comm, commlen, "?");
 	snprintf(c->name, sizeof(c->name), "client %" PRIu64 " (pid %d, uid %u, %s)", c->number,
 		 (int)c->pid, (unsigned)c->uid, comm);
 }

@@ -17,9 +17,12 @@
  * jq. What the daemon shows depends on who asks (DESIGN.md): root sees
  * every client, its buffers, tags and frames' owners; anyone else the
  * pools' totals, the free frames' states and what its own connection
- * holds, which for contigctl itself is nothing: other clients' frames come
- * without their physical address, and are left out of the map with a note.
- * map draws the frames (map.c).
+ * holds, which for contigctl itself is nothing: every frame not its own
+ * comes without its physical address, and is left out of the map with a
+ * note counting them by state.
+ * map draws the frames (map.c). A process name is whatever its client
+ * chose (prctl(PR_SET_NAME)): the text output shows it escaped (escape.c),
+ * the JSON escapes every control character (json.c), the SVG replaces them.
  *
  * alloc prints the buffer's physical address (and the rest of what the
  * daemon said), then frees it, or with --hold keeps it until stdin closes.
@@ -37,6 +40,7 @@
 
 #include "contig.h"
 #include "contig_version.h" /* made by the Makefile from VERSION */
+#include "escape.h"         /* a client's process name, shown as text */
 #include "fdpass.h"         /* CONTIG_PROTOCOL_VERSION */
 #include "json.h"
 #include "map.h"
@@ -420,10 +424,12 @@ static int cmd_clients(struct contig_client *c, const struct look_opts *o)
 		       "buffers", "frames", "misuses");
 		for (uint32_t i = 0; i < st->nsessions_listed; i++) {
 			const struct contig_session_stats *s = &st->sessions[i];
+			char comm[CONTIG_ESCAPE_LEN(sizeof(s->comm))];
 
 			printf("%-8d %-6u %-16s %12" PRIu64 " %8" PRIu32 " %7" PRIu32 " %8" PRIu64
 			       "\n",
-			       s->pid, s->uid, s->comm, s->len, s->nbuffers, s->nframes, s->nbugchecks);
+			       s->pid, s->uid, contig_escape_str(s->comm, comm, sizeof(comm)), s->len,
+			       s->nbuffers, s->nframes, s->nbugchecks);
 		}
 	}
 	if (hidden)
@@ -558,12 +564,13 @@ static int cmd_buffers(struct contig_client *c, const struct look_opts *o)
 		for (size_t i = 0; i < n; i++) {
 			const struct contig_buffer_info *b = &bufs[i];
 			char tag[5], page[MAP_SIZE_TEXT];
+			char comm[CONTIG_ESCAPE_LEN(sizeof(st->sessions[0].comm))];
 
 			map_tag_name(b->tag, tag);
 			map_size_text(b->page_len, page);
 			printf("%-8d %-16s 0x%016" PRIx64 " %10" PRIu64 " %4d %5s %-18s %-4s\n", b->pid,
-			       comm_of(st, b->pid), b->phys, b->len, b->node, page,
-			       map_cache_name(b->cache_type), tag);
+			       contig_escape_str(comm_of(st, b->pid), comm, sizeof(comm)), b->phys,
+			       b->len, b->node, page, map_cache_name(b->cache_type), tag);
 		}
 	}
 	free(bufs);

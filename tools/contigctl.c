@@ -62,8 +62,8 @@ static void usage(FILE *out)
 		"                 [--hold]\n"
 		"status: pools (total, free, largest buffer, fragmentation). clients: who holds\n"
 		"what. tags: bytes and buffers per pool tag (poolmon). buffers: every live\n"
-		"buffer. map: every frame by state and owner (as root; others see free frames\n"
-		"and their own only).\n"
+		"buffer. map: every frame by state and owner (as root; others see their own\n"
+		"frames only, and how many others are in each state).\n"
 		"SIZE and addresses take K/M/G suffixes or 0x hex. TYPE: noncached, cached,\n"
 		"writecombined, hwcoherent, noncachedunordered, uswc, or 0..5.\n"
 		"The socket is PATH, else $CONTIGD_SOCKET, else %s.\n",
@@ -199,8 +199,9 @@ static const struct contig_stats *get_stats(struct contig_client *c)
 	return contig_get_stats(c, &st) < 0 ? NULL : &st;
 }
 
-/* Frames left out of get_frames() because the daemon hid where they are. */
-static size_t hidden_frames;
+/* Frames left out of get_frames() because the daemon hid where they are,
+ * by status (enum contig_frame_status). */
+static size_t hidden_frames, hidden_status[4];
 
 /* The frames of the pools in @st (frames of pools beyond what contig_stats
  * holds, and other clients' frames the daemon hides, are left out).
@@ -217,8 +218,9 @@ static int get_frames(struct contig_client *c, const struct contig_stats *st,
 	for (size_t i = 0; i < n; i++) {
 		if (frames[i].pool >= st->npools)
 			continue;
-		if (frames[i].phys == 0) { /* another client's, whereabouts hidden */
+		if (frames[i].phys == 0) { /* not ours: whereabouts hidden */
 			hidden_frames++;
+			hidden_status[frames[i].status & 3]++;
 			continue;
 		}
 		frames[kept++] = frames[i];
@@ -232,8 +234,12 @@ static int get_frames(struct contig_client *c, const struct contig_stats *st,
 static void note_hidden(FILE *out)
 {
 	if (hidden_frames)
-		fprintf(out, "(%zu frames of other clients not shown: their physical addresses are "
-			     "for root only)\n", hidden_frames);
+		fprintf(out, "(%zu frames not shown, their physical addresses are for root only: "
+			     "%zu free, %zu owned by other clients, %zu recycling, %zu lost)\n",
+			hidden_frames, hidden_status[CONTIG_FRAME_STATUS_FREE],
+			hidden_status[CONTIG_FRAME_STATUS_OWNED],
+			hidden_status[CONTIG_FRAME_STATUS_RECYCLING],
+			hidden_status[CONTIG_FRAME_STATUS_LOST]);
 }
 
 static const char *comm_of(const struct contig_stats *st, int pid)
@@ -269,8 +275,9 @@ static int cmd_status(struct contig_client *c, const struct look_opts *o)
 		nsegs = 0;
 	if (contig_get_pool_windows(c, windows, sizeof(windows) / sizeof(windows[0]), &nwindows) < 0)
 		nwindows = 0;
-	/* Free runs and lost frames come from the frame list (a newer daemon's). */
-	have_map = get_frames(c, st, &frames, &nframes) == 0;
+	/* Free runs and lost frames come from the frame list (a newer daemon's),
+	 * complete for root only: others are not shown where free frames are. */
+	have_map = get_frames(c, st, &frames, &nframes) == 0 && hidden_frames == 0;
 	r = map_init(&m, st, frames, nframes, 64);
 	if (r < 0) {
 		free(frames);

@@ -181,7 +181,7 @@ struct contig_buffer_info {
 	uint64_t phys;     /* physical address of the first byte */
 	uint64_t len;      /* bytes, rounded up to 4 KiB */
 	int cache_type;
-	uint32_t tag;      /* as accounted: 0xffffffff when the daemon's tag table was full */
+	uint32_t tag;      /* as accounted: 0xffffffff ("other") when no tag table had room */
 };
 
 /* What a frame (one hugepage of a pool) is doing. */

@@ -186,7 +186,7 @@ static void setup(struct world *w, uint8_t h0, uint8_t h1)
 	}
 	w->prefill_tags = h1 & 0x20;
 	if (w->prefill_tags) {
-		/* As if many tags had come and gone: the next ones overflow. */
+		/* As if many tags had come and gone: the next ones prune them. */
 		for (uint32_t i = 0; i < PREFILL_TAGS; i++)
 			fuzz_check(contig_tags_get(&w->env.tags, 0x7a000000u + i));
 		fuzz_check(w->env.tags.n == PREFILL_TAGS);

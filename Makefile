@@ -117,7 +117,7 @@ $(B)/libcontig.so: $(LIB_OBJS)
 	ln -sf $(SONAME) $@
 
 $(B)/contigctl: $(B)/obj/tools/contigctl.o $(B)/obj/tools/json.o $(B)/obj/tools/map.o \
-		$(B)/obj/daemon/select.o \
+		$(B)/obj/daemon/select.o $(B)/obj/daemon/escape.o \
 		$(B)/libcontig.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs libprotobuf-c 2>/dev/null) -lpthread
 
@@ -125,6 +125,7 @@ $(B)/contigctl: $(B)/obj/tools/contigctl.o $(B)/obj/tools/json.o $(B)/obj/tools/
 $(B)/tests/unit/test_range: $(B)/obj/tests/unit/test_range.o $(B)/obj/daemon/range.o
 $(B)/tests/unit/test_config: $(B)/obj/tests/unit/test_config.o $(B)/obj/daemon/config.o
 $(B)/tests/unit/test_select: $(B)/obj/tests/unit/test_select.o $(B)/obj/daemon/select.o
+$(B)/tests/unit/test_escape: $(B)/obj/tests/unit/test_escape.o $(B)/obj/daemon/escape.o
 # pool.c's segments on the fuzz harness's fake frames (tests/fuzz/fake.c).
 $(B)/tests/unit/test_pool: $(B)/obj/tests/unit/test_pool.o $(B)/obj/daemon/pool.o \
 	$(B)/obj/daemon/range.o $(B)/obj/daemon/select.o $(B)/obj/tests/fuzz/fake.o \

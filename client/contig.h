@@ -181,7 +181,7 @@ struct contig_buffer_info {
 	uint64_t phys;     /* physical address of the first byte */
 	uint64_t len;      /* bytes, rounded up to 4 KiB */
 	int cache_type;
-	uint32_t tag;      /* as accounted: 0xffffffff when the daemon's tag table was full */
+	uint32_t tag;      /* as accounted: 0xffffffff ("other") when no tag table had room */
 };
 
 /* What a frame (one hugepage of a pool) is doing. */
@@ -195,8 +195,8 @@ enum contig_frame_status {
 /* One frame, as contig_list_frames() reports it. */
 struct contig_frame_info {
 	uint32_t pool;     /* index into contig_stats.pools */
-	uint64_t phys;     /* its physical address (where it last was, when lost); 0 for
-			    * another connection's frame unless the caller is root */
+	uint64_t phys;     /* its physical address (where it last was, when lost); 0
+			    * unless the caller is root or owns the frame */
 	int status;        /* enum contig_frame_status */
 	/* For an owned frame whose owner the caller may see (root: every
 	 * frame; others: their own connection's), else 0, -1 and 0: */
@@ -316,8 +316,10 @@ CONTIG_EXPORT int contig_list_buffers(struct contig_client *client,
 				      struct contig_buffer_info **ret_bufs, size_t *ret_n);
 
 /* Every frame of every pool, pool by pool (in each, in the daemon's order,
- * not by address), owners shown as struct contig_frame_info says. Returns
- * as contig_list_buffers(). */
+ * not by address), owners shown as struct contig_frame_info says. For a
+ * caller other than root, a pool's list is the caller's own frames, then
+ * the others by status alone (free, owned, recycling, lost) with phys 0.
+ * Returns as contig_list_buffers(). */
 CONTIG_EXPORT int contig_list_frames(struct contig_client *client,
 				     struct contig_frame_info **ret_frames, size_t *ret_n);
 

@@ -131,6 +131,9 @@ const char contig_config_default[] =
 	"max_bytes_per_connection = 0\n"
 	"# Bytes of live buffers of one uid.\n"
 	"max_bytes_per_user = 0\n"
+	"# Pool tags of one uid with live buffers, each counted on its own; the\n"
+	"# buffers of any more count under the tag \"other\" (0xffffffff).\n"
+	"max_tags_per_user = 64\n"
 	"# Frames in one buffer (8192 frames of 2 MiB: 16 GiB).\n"
 	"max_frames_per_buffer = 8192\n"
 	"# Bytes in one request datagram (64 to 4096); a longer one closes the\n"
@@ -591,6 +594,7 @@ static const struct key keys[] = {
 	{ "max_request_len", KEY_BYTES, AT(limits.max_request_len), 64,
 	  CONTIG_MAX_REQUEST_LEN },
 	{ "max_queued_replies", KEY_COUNT, AT(limits.max_queued_replies), 1, 1u << 16 },
+	{ "max_tags_per_user", KEY_COUNT, AT(limits.max_tags_per_user), 1, CONTIG_MAX_TAGS },
 	{ "busy_poll_us", KEY_COUNT, AT(busy_poll_us), 0, 1000 },
 	{ "log_level", KEY_LEVEL, AT(log_level), 0, 7 },
 	{ "session_grace", KEY_DURATION, AT(session_grace_ms), 1000, 3600 * 1000 },

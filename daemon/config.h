@@ -100,7 +100,13 @@ struct contig_limits {
 	uint64_t max_frames_per_buffer;
 	uint64_t max_request_len;          /* at most CONTIG_MAX_REQUEST_LEN */
 	uint64_t max_queued_replies;
+	uint64_t max_tags_per_user;        /* tags with live buffers, at most CONTIG_MAX_TAGS */
 };
+
+/* Pool tags one table of tags holds (session.h): the daemon-wide one, a
+ * session's; past that, the daemon counts a buffer under "other" so that
+ * no client can grow the daemon's memory. */
+#define CONTIG_MAX_TAGS 1024
 
 #define CONTIG_DEFAULT_LIMITS                                                                      \
 	((struct contig_limits){                                                                   \
@@ -113,6 +119,7 @@ struct contig_limits {
 		.max_frames_per_buffer = 8192,                                                     \
 		.max_request_len = 4096,                                                           \
 		.max_queued_replies = 64,                                                          \
+		.max_tags_per_user = 64,                                                           \
 	})
 
 struct contig_config {

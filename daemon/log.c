@@ -1,13 +1,22 @@
 /* log.c - one formatted line per call, with a journal priority prefix when
- * stderr is the journal. See log.h. */
+ * stderr is the journal. See log.h.
+ *
+ * Every line is escaped whole (escape.c): some of what is logged is a
+ * client's choice (its process name, read from /proc), and none of it may
+ * act on the terminal of whoever reads the log, nor forge a line of its
+ * own. Escaping here, not at each call, covers every argument of every
+ * call, now and later. */
 #include "log.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "escape.h"
 
 static int max_level = LOG_INFO;
 static bool journal;
@@ -33,19 +42,19 @@ void contig_log_init(int level)
 
 void contig_log(int level, const char *fmt, ...)
 {
-	char line[1024];
-	int n = 0;
+	char message[1024], line[1024];
+	size_t n = 0;
 	va_list ap;
 
 	if (level > max_level)
 		return;
 	if (journal)
-		n = snprintf(line, sizeof(line), "<%d>", level);
+		n = (size_t)snprintf(line, sizeof(line), "<%d>", level);
 	va_start(ap, fmt);
-	n += vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
+	vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
-	if (n > (int)sizeof(line) - 2)
-		n = sizeof(line) - 2;
+	/* (room is left for the newline) */
+	n += contig_escape(message, strlen(message), line + n, sizeof(line) - n - 1);
 	line[n++] = '\n';
 	if (write(STDERR_FILENO, line, n) < 0) {
 		/* nowhere left to report it */

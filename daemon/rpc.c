@@ -16,7 +16,9 @@
  * in CONTIG_MAX_REPLY_LEN beside the rest of the reply, counted with
  * protobuf-c's own sizes, so a reply never exceeds the limit whatever the
  * number of buffers or frames. What reveals another session (its
- * processes, buffers, tags, frame owners) goes to sees_all() callers only.
+ * processes, buffers, tags, frame owners) goes to sees_all() callers only,
+ * and so does the physical address of any frame not the caller's own,
+ * free ones included (see frame_view).
  *
  * Unpack and free_unpacked sit in contig_rpc_handle() only. Loop thread only.
  */
@@ -706,8 +708,92 @@ static uint32_t frame_state(enum contig_frame_state state)
 	}
 }
 
+/* Is @f a frame @s may see the address and owner of? */
+static bool frame_shown(const struct contig_session *s, const struct contig_frame *f)
+{
+	return sees_all(s) || (f->state == CONTIG_FRAME_OWNED && f->owner == s);
+}
+
+/* The list entry of frame @f of pool @pi, as @s may see it. */
+static void frame_entry(const struct contig_session *s, uint32_t pi, const struct contig_frame *f,
+			Contig__FrameInfo *e)
+{
+	contig__frame_info__init(e);
+	e->pool = pi;
+	e->state = frame_state(f->state);
+	if (!frame_shown(s, f))
+		return; /* phys 0: hidden */
+	e->phys = f->phys;
+	if (f->state == CONTIG_FRAME_OWNED) {
+		e->has_owner_pid = 1;
+		e->owner_pid = (uint32_t)f->owner->pid;
+		e->has_cache_type = 1;
+		e->cache_type = f->cache_type;
+		e->has_nbuffers = 1;
+		e->nbuffers = f->nbuffers;
+	}
+}
+
+/* How the frames of one pool are listed to a caller who is not sees_all()
+ * (contig.proto, "Order"): its own frames first, in the pool's order, then
+ * every other frame by state alone (free, owned, recycling, lost), with no
+ * address. A physical address that is not the caller's never reaches it
+ * (the kernel shows page frame numbers only to CAP_SYS_ADMIN, because of
+ * Rowhammer): not a free frame's either, since which free frames vanish when
+ * another client allocates is exactly where that client's memory is. And
+ * an index says nothing but how many frames are in each state: the pool's
+ * own order would tie an index to the address the caller saw there when
+ * the frame was its own. */
+struct frame_view {
+	uint32_t nmine;
+	uint32_t nstate[4]; /* the others, by FrameInfo.state */
+	uint32_t cursor;    /* pool->frames index where the next own frame is looked for */
+	bool positioned;    /* cursor is past the own frames before the page */
+};
+
+static void view_init(const struct contig_session *s, const struct contig_pool *pool,
+		      struct frame_view *v)
+{
+	memset(v, 0, sizeof(*v));
+	for (uint32_t i = 0; i < pool->nframes; i++) {
+		const struct contig_frame *f = &pool->frames[i];
+
+		if (frame_shown(s, f))
+			v->nmine++;
+		else
+			v->nstate[frame_state(f->state)]++;
+	}
+}
+
+/* Entry @i of @pool's frames in @v's order; the calls of one page come
+ * with @i rising by one from any start. */
+static void view_entry(const struct contig_session *s, uint32_t pi,
+		       const struct contig_pool *pool, struct frame_view *v, uint32_t i,
+		       Contig__FrameInfo *e)
+{
+	uint32_t state = 0, k;
+
+	if (i < v->nmine) {
+		if (!v->positioned) { /* past the @i own frames before this page */
+			for (uint32_t skip = i; skip; v->cursor++)
+				skip -= frame_shown(s, &pool->frames[v->cursor]);
+			v->positioned = true;
+		}
+		while (!frame_shown(s, &pool->frames[v->cursor]))
+			v->cursor++;
+		frame_entry(s, pi, &pool->frames[v->cursor++], e);
+		return;
+	}
+	for (k = i - v->nmine; k >= v->nstate[state]; state++)
+		k -= v->nstate[state];
+	contig__frame_info__init(e);
+	e->pool = pi;
+	e->state = state;
+}
+
 /* A page of the frame list from index @first of @total, within *@room
- * bytes. The owner of a frame shows only to sees_all() and to the owner. */
+ * bytes: for sees_all(), every frame in the pool's order with its address
+ * and owner; for anyone else, the frame_view order. */
 static int list_frames(const struct contig_session *s, uint32_t first, uint32_t total,
 		       size_t *room, struct lists *l)
 {
@@ -725,34 +811,22 @@ static int list_frames(const struct contig_session *s, uint32_t first, uint32_t 
 		return -ENOMEM;
 	for (size_t pi = 0; pi < env->npools && l->nframes < cap; pi++) {
 		const struct contig_pool *pool = env->pools[pi];
+		struct frame_view v;
 
 		if (skip >= pool->nframes) {
 			skip -= pool->nframes;
 			continue;
 		}
+		if (!sees_all(s))
+			view_init(s, pool, &v);
 		for (uint32_t i = skip; i < pool->nframes && l->nframes < cap; i++) {
-			const struct contig_frame *f = &pool->frames[i];
 			Contig__FrameInfo *e = &l->frames[l->nframes];
 			size_t len;
 
-			contig__frame_info__init(e);
-			e->pool = (uint32_t)pi;
-			/* Another client's frame keeps its physical address from
-			 * those who may not see its owner (the kernel shows page
-			 * frame numbers only to CAP_SYS_ADMIN, because of
-			 * Rowhammer): 0 says "hidden". */
-			e->phys = f->state == CONTIG_FRAME_OWNED && !sees_all(s) && f->owner != s
-					  ? 0
-					  : f->phys;
-			e->state = frame_state(f->state);
-			if (f->state == CONTIG_FRAME_OWNED && (sees_all(s) || f->owner == s)) {
-				e->has_owner_pid = 1;
-				e->owner_pid = (uint32_t)f->owner->pid;
-				e->has_cache_type = 1;
-				e->cache_type = f->cache_type;
-				e->has_nbuffers = 1;
-				e->nbuffers = f->nbuffers;
-			}
+			if (sees_all(s))
+				frame_entry(s, (uint32_t)pi, &pool->frames[i], e);
+			else
+				view_entry(s, (uint32_t)pi, pool, &v, i, e);
 			len = entry_len(contig__frame_info__get_packed_size(e));
 			if (len > *room)
 				return 0;

@@ -5,6 +5,13 @@
  * uv_poll handle, and owns one session (nginx's per-connection ownership:
  * closing the connection frees the session, which recycles its frames).
  *
+ * The socket file, when we bind it ourselves (not socket activated), is
+ * made so that no one else can turn what we do to it onto another file:
+ * every directory on its path must be root's or ours and writable by no
+ * one else unless sticky; its mode is set on the descriptor before bind(),
+ * its owner on an O_PATH descriptor of what bind() made, never through a
+ * path that could be a symlink by then.
+ *
  * Admission: a peer must be root, in allow_users, or in one of allow_groups
  * (its primary group from SO_PEERCRED, or a supplementary one from
  * SO_PEERGROUPS), and max_connections / max_connections_per_user must not
@@ -33,6 +40,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -286,21 +294,93 @@ static bool peer_allowed(const struct contig_access *a, int fd, const struct ucr
 	return false;
 }
 
+/* Could anyone but root and us change what @path names? Every directory
+ * from / down to the socket's must be owned by root or by us, and not be
+ * writable by its group or others unless it is sticky (/tmp: others may
+ * then add names, but not remove or rename ours). Otherwise someone could
+ * replace the socket file, between our bind() and our setting its owner,
+ * with a link to a file of their choice. Returns 0 or -EPERM (or -errno
+ * if the directory cannot be found), with the reason in @err. */
+static int check_socket_dir(const char *path, char *err, size_t errlen)
+{
+	char dir[PATH_MAX], real[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	if (!realpath(dir, real)) {
+		int e = errno;
+
+		snprintf(err, errlen, "socket %s: directory %s: %s", path, dir, strerror(e));
+		return -e;
+	}
+	/* "/", then each longer prefix of @real that ends before a '/', then @real */
+	for (char *end = real;; end = strchr(end + 1, '/')) {
+		char saved = end ? *end : '\0';
+		const char *name = real;
+
+		if (end == real)
+			name = "/";
+		else if (end)
+			*end = '\0';
+		if (lstat(name, &st) < 0) {
+			int e = errno;
+
+			snprintf(err, errlen, "socket %s: directory %s: %s", path, name, strerror(e));
+			return -e;
+		}
+		if (st.st_uid != 0 && st.st_uid != geteuid()) {
+			snprintf(err, errlen, "socket %s: refused: directory %s belongs to uid %u, "
+				 "who could swap the socket file for a link to any file; use a "
+				 "directory of root's (such as /run/contigd)", path, name,
+				 (unsigned)st.st_uid);
+			return -EPERM;
+		}
+		if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
+			snprintf(err, errlen, "socket %s: refused: directory %s is writable by its "
+				 "%s (mode %04o, not sticky), who could swap the socket file for a "
+				 "link to any file; use a directory only root may write to (such as "
+				 "/run/contigd)", path, name,
+				 (st.st_mode & S_IWOTH) ? "group or others" : "group",
+				 (unsigned)(st.st_mode & 07777));
+			return -EPERM;
+		}
+		if (!end)
+			return 0; /* that was the socket's own directory */
+		*end = saved;
+	}
+}
+
 int contig_server_listen(const char *path, uid_t uid, gid_t gid, unsigned mode, char *err,
 			 size_t errlen)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	struct stat st;
-	int fd, r;
+	mode_t umask_was;
+	int fd, file, r;
 
 	if (strlen(path) >= sizeof(addr.sun_path)) {
 		snprintf(err, errlen, "socket path %s is too long", path);
 		return -ENAMETOOLONG;
 	}
 	memcpy(addr.sun_path, path, strlen(path) + 1);
+	r = check_socket_dir(path, err, errlen);
+	if (r < 0)
+		return r;
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	/* The file bind() makes takes the socket's mode, less the umask: set
+	 * here on the descriptor, it is never set through the path, which
+	 * could name something else by then. */
+	if (fchmod(fd, mode) < 0) {
+		r = -errno;
+		snprintf(err, errlen, "socket %s: fchmod: %s", path, strerror(errno));
+		goto out_close;
+	}
 	/* A socket file nobody listens on is left over from a crash: replace
 	 * it. One somebody listens on belongs to a running daemon: refuse. */
 	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
@@ -316,16 +396,32 @@ int contig_server_listen(const char *path, uid_t uid, gid_t gid, unsigned mode, 
 			close(probe);
 		unlink(path);
 	}
-	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-		r = -errno;
-		snprintf(err, errlen, "bind %s: %s", path, strerror(errno));
+	umask_was = umask(0);
+	r = bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ? -errno : 0;
+	umask(umask_was);
+	if (r < 0) {
+		snprintf(err, errlen, "bind %s: %s", path, strerror(-r));
 		goto out_close;
 	}
-	/* The file's permissions are the first gate; peer credentials the
-	 * second (peer_allowed()). */
-	if (chown(path, uid, gid) < 0 || chmod(path, mode) < 0 || listen(fd, SOMAXCONN) < 0) {
-		r = -errno;
-		snprintf(err, errlen, "listen %s: %s", path, strerror(errno));
+	/* The owner, on what the path names now, never through a symlink: it
+	 * must be the socket file we just made (ours, one link). The file's
+	 * permissions are the first gate; peer credentials the second
+	 * (peer_allowed()). */
+	file = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	if (file < 0 || fstat(file, &st) < 0 || !S_ISSOCK(st.st_mode) ||
+	    st.st_uid != geteuid() || st.st_nlink != 1) {
+		r = -EPERM;
+		snprintf(err, errlen, "socket %s: refused: the file bind() made was replaced "
+			 "before its owner was set", path);
+		if (file >= 0)
+			close(file);
+		goto out_close;
+	}
+	r = fchownat(file, "", uid, gid, AT_EMPTY_PATH) < 0 ? -errno : 0;
+	close(file);
+	if (r < 0 || listen(fd, SOMAXCONN) < 0) {
+		r = r < 0 ? r : -errno;
+		snprintf(err, errlen, "listen %s: %s", path, strerror(-r));
 		unlink(path);
 		goto out_close;
 	}
@@ -648,19 +744,27 @@ static void conn_close(struct contig_conn *c, const char *why)
 
 /* ---- accepting ---- */
 
+/* The peer's process name, as the client chose it (prctl(PR_SET_NAME) takes
+ * any bytes but NUL, a newline included): kept as it is for stats, where
+ * every reader escapes it, and escaped in every log line (log.c). */
 static void conn_name(struct contig_conn *c, char *comm, size_t commlen)
 {
 	char path[64];
-	FILE *f;
+	ssize_t n = -1;
+	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/comm", (int)c->pid);
-	snprintf(comm, commlen, "?");
-	f = fopen(path, "re");
-	if (f) {
-		if (fgets(comm, (int)commlen, f))
-			comm[strcspn(comm, "\n")] = '\0';
-		fclose(f);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, comm, commlen - 1);
+		close(fd);
 	}
+	if (n > 0 && comm[n - 1] == '\n')
+		n--; /* the kernel's, after the name */
+	if (n > 0)
+		comm[n] = '\0';
+	else
+		snprintf(comm, commlen, "?");
 	snprintf(c->name, sizeof(c->name), "client %" PRIu64 " (pid %d, uid %u, %s)", c->number,
 		 (int)c->pid, (unsigned)c->uid, comm);
 }

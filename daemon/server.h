@@ -42,7 +42,11 @@ void contig_access_done(struct contig_access *access);
 
 /* Create, bind and listen on the SOCK_SEQPACKET socket at @path, owned by
  * @uid:@gid with @mode, replacing a stale socket file but never a live one.
- * Returns the listening fd or -errno, with the reason in @err. */
+ * Refuses (-EPERM) a path that someone other than root and the daemon's
+ * own user could change: a directory on the way to it that is owned by
+ * another user, or writable by its group or others without the sticky
+ * bit. Returns the listening fd or -errno, with the reason in @err. Main
+ * thread, while it is the only one (it sets the umask for a moment). */
 int contig_server_listen(const char *path, uid_t uid, gid_t gid, unsigned mode, char *err,
 			 size_t errlen);
 

@@ -30,9 +30,8 @@
 #define CONTIG_PRIORITY_NORMAL 16
 #define CONTIG_PRIORITY_HIGH 32
 
-/* Tags tracked per table; past that, allocations count under
- * CONTIG_TAG_OTHER so that no client can grow the daemon's memory. */
-#define CONTIG_MAX_TAGS 1024
+/* The tag that stands for every tag a table does not count on its own
+ * (CONTIG_MAX_TAGS, in config.h, and max_tags_per_user). */
 #define CONTIG_TAG_OTHER 0xffffffffu
 
 /* Accounting of one pool tag, like poolmon. */
@@ -43,9 +42,18 @@ struct contig_tag_stat {
 	uint64_t nallocs, nfrees;
 };
 
+/* A table of tags. Entries stay in the order they came, but for the entry
+ * of CONTIG_TAG_OTHER, first (so that a stats reply, which lists the first
+ * entries only, always shows it). A table that is full (max entries, the
+ * one of CONTIG_TAG_OTHER aside) makes room for a new tag by pruning every
+ * entry without a live buffer, adding its allocs and frees to the entry of
+ * CONTIG_TAG_OTHER; with none to prune, the new tag is counted under
+ * CONTIG_TAG_OTHER. So no tag is ever refused for good because of tags
+ * that came and went. */
 struct contig_tags {
 	struct contig_tag_stat *v;
 	size_t n;
+	size_t max;        /* 0: CONTIG_MAX_TAGS */
 	/* Open addressing over v by tag (a lookup per allocate and free must
 	 * not grow with the number of tags): nindex slots, a power of two at
 	 * least twice n; 0 = empty, else the entry's index + 1. */
@@ -84,15 +92,15 @@ struct contig_user {
 	uint32_t nsessions;
 	uint64_t nbuffers;
 	uint64_t len;
+	struct contig_tags tags; /* of its live buffers: at most max_tags_per_user */
 };
 
-/* Release the daemon-wide tag table. */
-/* The entry of @tag in @tags, created if needed (at most CONTIG_MAX_TAGS
- * and CONTIG_TAG_OTHER, which takes the rest); NULL only out of memory.
- * Entries stay in the order they came; pointers hold until the next
- * creation. Loop thread. */
+/* The entry of @tag in @tags, created if needed (see struct contig_tags:
+ * the entry of CONTIG_TAG_OTHER when the table is full of live tags); NULL
+ * only out of memory. Pointers hold until the next creation. Loop thread. */
 struct contig_tag_stat *contig_tags_get(struct contig_tags *tags, uint32_t tag);
 
+/* Release a tag table. */
 void contig_tags_done(struct contig_tags *tags);
 
 /* A request, as the wire gives it (rpc.c fills in the defaults). */

@@ -17,9 +17,12 @@
  * jq. What the daemon shows depends on who asks (DESIGN.md): root sees
  * every client, its buffers, tags and frames' owners; anyone else the
  * pools' totals, the free frames' states and what its own connection
- * holds, which for contigctl itself is nothing: other clients' frames come
- * without their physical address, and are left out of the map with a note.
- * map draws the frames (map.c).
+ * holds, which for contigctl itself is nothing: every frame not its own
+ * comes without its physical address, and is left out of the map with a
+ * note counting them by state.
+ * map draws the frames (map.c). A process name is whatever its client
+ * chose (prctl(PR_SET_NAME)): the text output shows it escaped (escape.c),
+ * the JSON escapes every control character (json.c), the SVG replaces them.
  *
  * alloc prints the buffer's physical address (and the rest of what the
  * daemon said), then frees it, or with --hold keeps it until stdin closes.
@@ -37,6 +40,7 @@
 
 #include "contig.h"
 #include "contig_version.h" /* made by the Makefile from VERSION */
+#include "escape.h"         /* a client's process name, shown as text */
 #include "fdpass.h"         /* CONTIG_PROTOCOL_VERSION */
 #include "json.h"
 #include "map.h"
@@ -58,8 +62,8 @@ static void usage(FILE *out)
 		"                 [--hold]\n"
 		"status: pools (total, free, largest buffer, fragmentation). clients: who holds\n"
 		"what. tags: bytes and buffers per pool tag (poolmon). buffers: every live\n"
-		"buffer. map: every frame by state and owner (as root; others see free frames\n"
-		"and their own only).\n"
+		"buffer. map: every frame by state and owner (as root; others see their own\n"
+		"frames only, and how many others are in each state).\n"
 		"SIZE and addresses take K/M/G suffixes or 0x hex. TYPE: noncached, cached,\n"
 		"writecombined, hwcoherent, noncachedunordered, uswc, or 0..5.\n"
 		"The socket is PATH, else $CONTIGD_SOCKET, else %s.\n",
@@ -195,8 +199,9 @@ static const struct contig_stats *get_stats(struct contig_client *c)
 	return contig_get_stats(c, &st) < 0 ? NULL : &st;
 }
 
-/* Frames left out of get_frames() because the daemon hid where they are. */
-static size_t hidden_frames;
+/* Frames left out of get_frames() because the daemon hid where they are,
+ * by status (enum contig_frame_status). */
+static size_t hidden_frames, hidden_status[4];
 
 /* The frames of the pools in @st (frames of pools beyond what contig_stats
  * holds, and other clients' frames the daemon hides, are left out).
@@ -213,8 +218,9 @@ static int get_frames(struct contig_client *c, const struct contig_stats *st,
 	for (size_t i = 0; i < n; i++) {
 		if (frames[i].pool >= st->npools)
 			continue;
-		if (frames[i].phys == 0) { /* another client's, whereabouts hidden */
+		if (frames[i].phys == 0) { /* not ours: whereabouts hidden */
 			hidden_frames++;
+			hidden_status[frames[i].status & 3]++;
 			continue;
 		}
 		frames[kept++] = frames[i];
@@ -228,8 +234,12 @@ static int get_frames(struct contig_client *c, const struct contig_stats *st,
 static void note_hidden(FILE *out)
 {
 	if (hidden_frames)
-		fprintf(out, "(%zu frames of other clients not shown: their physical addresses are "
-			     "for root only)\n", hidden_frames);
+		fprintf(out, "(%zu frames not shown, their physical addresses are for root only: "
+			     "%zu free, %zu owned by other clients, %zu recycling, %zu lost)\n",
+			hidden_frames, hidden_status[CONTIG_FRAME_STATUS_FREE],
+			hidden_status[CONTIG_FRAME_STATUS_OWNED],
+			hidden_status[CONTIG_FRAME_STATUS_RECYCLING],
+			hidden_status[CONTIG_FRAME_STATUS_LOST]);
 }
 
 static const char *comm_of(const struct contig_stats *st, int pid)
@@ -265,8 +275,9 @@ static int cmd_status(struct contig_client *c, const struct look_opts *o)
 		nsegs = 0;
 	if (contig_get_pool_windows(c, windows, sizeof(windows) / sizeof(windows[0]), &nwindows) < 0)
 		nwindows = 0;
-	/* Free runs and lost frames come from the frame list (a newer daemon's). */
-	have_map = get_frames(c, st, &frames, &nframes) == 0;
+	/* Free runs and lost frames come from the frame list (a newer daemon's),
+	 * complete for root only: others are not shown where free frames are. */
+	have_map = get_frames(c, st, &frames, &nframes) == 0 && hidden_frames == 0;
 	r = map_init(&m, st, frames, nframes, 64);
 	if (r < 0) {
 		free(frames);
@@ -420,10 +431,12 @@ static int cmd_clients(struct contig_client *c, const struct look_opts *o)
 		       "buffers", "frames", "misuses");
 		for (uint32_t i = 0; i < st->nsessions_listed; i++) {
 			const struct contig_session_stats *s = &st->sessions[i];
+			char comm[CONTIG_ESCAPE_LEN(sizeof(s->comm))];
 
 			printf("%-8d %-6u %-16s %12" PRIu64 " %8" PRIu32 " %7" PRIu32 " %8" PRIu64
 			       "\n",
-			       s->pid, s->uid, s->comm, s->len, s->nbuffers, s->nframes, s->nbugchecks);
+			       s->pid, s->uid, contig_escape_str(s->comm, comm, sizeof(comm)), s->len,
+			       s->nbuffers, s->nframes, s->nbugchecks);
 		}
 	}
 	if (hidden)
@@ -558,12 +571,13 @@ static int cmd_buffers(struct contig_client *c, const struct look_opts *o)
 		for (size_t i = 0; i < n; i++) {
 			const struct contig_buffer_info *b = &bufs[i];
 			char tag[5], page[MAP_SIZE_TEXT];
+			char comm[CONTIG_ESCAPE_LEN(sizeof(st->sessions[0].comm))];
 
 			map_tag_name(b->tag, tag);
 			map_size_text(b->page_len, page);
 			printf("%-8d %-16s 0x%016" PRIx64 " %10" PRIu64 " %4d %5s %-18s %-4s\n", b->pid,
-			       comm_of(st, b->pid), b->phys, b->len, b->node, page,
-			       map_cache_name(b->cache_type), tag);
+			       contig_escape_str(comm_of(st, b->pid), comm, sizeof(comm)), b->phys,
+			       b->len, b->node, page, map_cache_name(b->cache_type), tag);
 		}
 	}
 	free(bufs);

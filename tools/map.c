@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "escape.h"
+
 static const char *const cache_names[] = {
 	"noncached", "cached", "writecombined", "hwcoherent", "noncachedunordered", "uswc",
 };
@@ -379,7 +381,7 @@ void map_print_text(const struct map *m, int pool, FILE *out, bool colour)
 		colour ? "\033[41;97mX\033[0m" : "X", m->width);
 	for (size_t i = 0; i < m->nowners; i++) {
 		const struct map_owner *o = &m->owners[i];
-		char len[MAP_SIZE_TEXT];
+		char len[MAP_SIZE_TEXT], comm[CONTIG_ESCAPE_LEN(sizeof(o->comm))];
 
 		map_size_text(o->len, len);
 		if (colour && o->pid)
@@ -390,8 +392,8 @@ void map_print_text(const struct map *m, int pool, FILE *out, bool colour)
 		else
 			fprintf(out, "  %c", o->letter);
 		if (o->pid)
-			fprintf(out, " pid %-7d %-16s %6" PRIu32 " frames %8s\n", o->pid, o->comm,
-				o->nframes, len);
+			fprintf(out, " pid %-7d %-16s %6" PRIu32 " frames %8s\n", o->pid,
+				contig_escape_str(o->comm, comm, sizeof(comm)), o->nframes, len);
 		else
 			fprintf(out, " owned by other processes (root sees whose) %6" PRIu32
 				     " frames %8s\n",

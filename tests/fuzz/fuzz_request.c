@@ -186,7 +186,7 @@ static void setup(struct world *w, uint8_t h0, uint8_t h1)
 	}
 	w->prefill_tags = h1 & 0x20;
 	if (w->prefill_tags) {
-		/* As if many tags had come and gone: the next ones overflow. */
+		/* As if many tags had come and gone: the next ones prune them. */
 		for (uint32_t i = 0; i < PREFILL_TAGS; i++)
 			fuzz_check(contig_tags_get(&w->env.tags, 0x7a000000u + i));
 		fuzz_check(w->env.tags.n == PREFILL_TAGS);
@@ -792,10 +792,13 @@ static void check_lists(const struct world *w, const struct client *c,
 	fuzz_check(first >= total ? r->n_frames == 0
 				  : r->n_frames >= 1 && r->n_frames <= total - first);
 	for (uint32_t i = 0; i < r->n_frames && i < FAKE_MAX_LISTED; i++) {
-		/* Entry i is frame first + i, counted pool by pool in reservation order. */
+		/* Entry i is entry first + i, counted pool by pool. Root: a pool's
+		 * frames in reservation order. Anyone else (issue 20): its own
+		 * frames in that order, then the rest by state alone, no address. */
 		uint64_t index = (uint64_t)first + i;
 		size_t pi = 0;
-		const struct contig_frame *f;
+		const struct contig_pool *pool;
+		const struct contig_frame *f = NULL;
 		static const enum contig_frame_state states[] = { CONTIG_FRAME_FREE,
 								  CONTIG_FRAME_OWNED,
 								  CONTIG_FRAME_RECYCLING,
@@ -803,12 +806,34 @@ static void check_lists(const struct world *w, const struct client *c,
 
 		while (index >= w->env.pools[pi]->nframes)
 			index -= w->env.pools[pi++]->nframes;
-		f = &w->env.pools[pi]->frames[index];
-		/* Another client's frame hides its address from a non-root caller. */
-		bool hidden = f->state == CONTIG_FRAME_OWNED && !root && f->owner != s;
+		pool = w->env.pools[pi];
+		if (root) {
+			f = &pool->frames[index];
+		} else {
+			uint64_t nstate[4] = { 0 }, k = index;
+			uint32_t state = 0;
 
-		fuzz_check(r->frames[i].pool == pi &&
-			   r->frames[i].phys == (hidden ? 0 : f->phys) &&
+			for (uint32_t n = 0; n < pool->nframes; n++) {
+				const struct contig_frame *g = &pool->frames[n];
+
+				if (g->state == CONTIG_FRAME_OWNED && g->owner == s) {
+					if (k-- == 0 && !f)
+						f = g;
+				} else {
+					for (state = 0; states[state] != g->state; state++)
+						;
+					nstate[state]++;
+				}
+			}
+			if (!f) { /* past its own frames: k counts into the others */
+				for (state = 0; k >= nstate[state]; state++)
+					k -= nstate[state];
+				fuzz_check(r->frames[i].pool == pi && r->frames[i].phys == 0 &&
+					   r->frames[i].state == state && !r->frames[i].has_owner);
+				continue;
+			}
+		}
+		fuzz_check(r->frames[i].pool == pi && r->frames[i].phys == f->phys &&
 			   r->frames[i].state < 4 && states[r->frames[i].state] == f->state);
 		/* The owner shows to root, and to the owner only. */
 		fuzz_check(r->frames[i].has_owner ==

@@ -627,6 +627,8 @@ static const struct limit_key {
 	  CONTIG_MAX_REQUEST_LEN },
 	{ "max_queued_replies", offsetof(struct contig_limits, max_queued_replies), false, 1,
 	  1u << 16 },
+	{ "max_tags_per_user", offsetof(struct contig_limits, max_tags_per_user), false, 1,
+	  CONTIG_MAX_TAGS },
 };
 
 #define NLIMITS (sizeof(limit_keys) / sizeof(limit_keys[0]))
@@ -892,6 +894,7 @@ static void test_keys_given_twice(void)
 		{ "max_frames_per_buffer", "3" },
 		{ "max_request_len", "128" },
 		{ "max_queued_replies", "4" },
+		{ "max_tags_per_user", "16" },
 	};
 	char text[256], want[256], name[128];
 

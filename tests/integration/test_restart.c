@@ -18,7 +18,8 @@
  *   after the restart and applied twice would show here).
  *
  * The daemon is then restarted on the same socket, with the same pools and
- * configuration, in the ways issue 7 names, each a round:
+ * configuration (new frames reserved as the kernel hands them out: see
+ * first_args), in the ways issue 7 names, each a round:
  * 1. kill -9 while the clients loop; meanwhile a client that holds buffers
  *    is killed while the daemon is down (its session must be recycled
  *    after the grace period), raw sessions check the token rules (another
@@ -34,7 +35,9 @@
  * 5. kill -9, restarted with a pool smaller than the frames in use.
  * At the end the clients free everything and exit, and the daemon, with no
  * session left, stops cleanly, removes its journal and frames, and gives
- * back the hugepages any instance added to the kernel's pool.
+ * back the hugepages any instance added to the kernel's pool (checked on
+ * the kernel's counts when the test holds the machine's hugepage lock:
+ * harness_hugepages_alone()).
  *
  * About 6 s here (one grace period of 4 s is most of it; 18 s with the
  * daemon under valgrind).
@@ -69,6 +72,8 @@
 #define MAX_CLIENT_DIAGS 5    /* per client */
 #define NOBODY 65534u
 #define KILLS 6               /* kill -9 rounds in a row while the clients loop */
+
+#define NR_2M "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
 
 #define POOL "0:2M:128M"
 #define POOL_LEN (128 * MiB)
@@ -440,9 +445,21 @@ static struct client clients[NCLIENTS + 1];
 static struct harness_daemon dm;
 static bool dm_running;
 static char conf_path[] = "/tmp/contigd-restart.conf.XXXXXX";
-static const char *pool_args[] = { "--config", conf_path, "--pool", POOL, NULL };
-static const char *big_args[] = { "--config", conf_path, "--pool", POOL_BIG, NULL };
-static const char *small_args[] = { "--config", conf_path, "--pool", POOL_SMALL, NULL };
+/* The first start reserves the pool as configured by default, choosing
+ * the longest runs of adjacent frames among many candidates (the
+ * buffers over several frames need them). Every restart reserves the new
+ * frames it adds to the adopted ones as the kernel hands them out
+ * (reserve=sorted): the candidate search took 2 to 11 s for a restart
+ * with the bigger pool on a machine whose memory was fragmented and with
+ * a busy loop on each core, longer than the grace period the clients wait
+ * (their sessions were lost), and this test is about what a restart keeps,
+ * not where new frames lie. */
+static const char *first_args[] = { "--config", conf_path, "--pool", POOL, NULL };
+static const char *pool_args[] = { "--config", conf_path, "--pool", POOL ",reserve=sorted", NULL };
+static const char *big_args[] = { "--config", conf_path, "--pool", POOL_BIG ",reserve=sorted",
+				  NULL };
+static const char *small_args[] = { "--config", conf_path, "--pool",
+				    POOL_SMALL ",reserve=sorted", NULL };
 
 /* Distinct frames (2 MiB, physically aligned) under @n held buffers. */
 static uint32_t frames_of(const struct held *h, int n)
@@ -1621,7 +1638,12 @@ static void finish(void)
 
 int main(void)
 {
-	uint64_t start_ms = now_ms(), free_before = harness_free_hugepages(FRAME);
+	/* Only the holder of the machine's hugepage lock may take the kernel's
+	 * counts as its own (other tests, other daemons size the pool too). */
+	char why[160];
+	bool alone = harness_hugepages_alone(why, sizeof(why));
+	uint64_t start_ms = now_ms(), free_before = harness_free_hugepages(FRAME),
+		 nr_before = harness_read_u64(NR_2M);
 	struct contig_stats st;
 	struct want w;
 	bool good = true;
@@ -1636,7 +1658,7 @@ int main(void)
 	atexit(cleanup);
 	signal(SIGPIPE, SIG_IGN); /* a client gone is a failed check, not the end */
 
-	harness_daemon_start(&dm, pool_args);
+	harness_daemon_start(&dm, first_args);
 	dm_running = true;
 	/* nobody must reach the socket in it */
 	if (chmod(dm.dir, 0711) < 0)
@@ -1679,8 +1701,17 @@ int main(void)
 	finish();
 	/* The first instance raised the kernel's pool if it had to, so did
 	 * the one with the bigger pool; each recorded it in the journal. */
-	is_u64(harness_free_hugepages(FRAME), free_before,
-	       "the_hugepages_any_instance_added_are_given_back_by_the_last");
+	if (alone) {
+		uint64_t free_after = harness_free_hugepages(FRAME), nr_after = harness_read_u64(NR_2M);
+
+		if (!ok(free_after == free_before && nr_after == nr_before,
+			"the_hugepages_any_instance_added_are_given_back_by_the_last"))
+			diag("  nr_hugepages %" PRIu64 " before, %" PRIu64 " after; free %" PRIu64
+			     " before, %" PRIu64 " after",
+			     nr_before, nr_after, free_before, free_after);
+	} else {
+		ok(true, "the_hugepages_any_instance_added_are_given_back_by_the_last # SKIP %s", why);
+	}
 	diag("%.1f s in all", (double)(now_ms() - start_ms) / 1000);
 	return done_testing();
 }

@@ -27,7 +27,9 @@
  *    and unknown tokens; a token after the grace period) and the allocate
  *    retry (same seq: the same buffer, not a second one, and a free
  *    resent after the restart); then KILLS - 1 more crashes in a row, each
- *    catching some of the clients' requests in flight;
+ *    catching some of the clients' requests in flight; then a crash while
+ *    the clients resend theirs (a stand-in for the restarted daemon gives
+ *    every session back and dies at the request resent);
  * 2. SIGTERM while the clients loop: the same;
  * 3. kill -9 and the journal's last record cut in half: the daemon starts,
  *    says it recovered a torn journal, and every earlier session is back;
@@ -1469,6 +1471,114 @@ static void round_retry_after_two_crashes(void)
 	clients_go();
 }
 
+/* A stand-in for the restarted daemon on dm.sock: it gives every session
+ * back (a hello with a token is answered resumed) and dies at the first
+ * other request on a connection, as a daemon killed right then would: that
+ * request is the one in flight, resent. Until that has happened to a
+ * resent request of each of the clients (told apart by SO_PEERCRED), or
+ * LOOPS_TIMEOUT_MS. Returns how many of them. */
+#define MAX_FAKE_CONNS 64
+static int fake_daemon_dies_at_resend(void)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct pollfd p[1 + MAX_FAKE_CONNS];
+	bool caught[NCLIENTS] = { false };
+	uint64_t deadline = now_ms() + LOOPS_TIMEOUT_MS;
+	int n = 1, ncaught = 0, lsock;
+
+	memcpy(addr.sun_path, dm.sock, strlen(dm.sock) + 1);
+	unlink(dm.sock);
+	lsock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (lsock < 0 || bind(lsock, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
+	    listen(lsock, MAX_FAKE_CONNS) < 0)
+		bail_out("a stand-in daemon on %s: %s", dm.sock, strerror(errno));
+	p[0] = (struct pollfd){ .fd = lsock, .events = POLLIN };
+	while (ncaught < NCLIENTS && now_ms() < deadline) {
+		if (poll(p, (nfds_t)n, 100) < 0 && errno != EINTR)
+			bail_out("poll: %s", strerror(errno));
+		if (p[0].revents & POLLIN) {
+			int sock = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);
+
+			if (sock >= 0 && n < 1 + MAX_FAKE_CONNS)
+				p[n++] = (struct pollfd){ .fd = sock, .events = POLLIN };
+			else if (sock >= 0)
+				close(sock);
+		}
+		for (int i = 1; i < n; i++) {
+			static uint8_t buf[CONTIG_MAX_REQUEST_LEN];
+			Contig__Request *req = NULL;
+			struct ucred cred;
+			socklen_t clen = sizeof(cred);
+			ssize_t len;
+
+			if (!p[i].revents)
+				continue;
+			len = recv(p[i].fd, buf, sizeof(buf), MSG_DONTWAIT);
+			if (len < 0 && errno == EAGAIN)
+				continue;
+			if (len > 0)
+				req = contig__request__unpack(NULL, (size_t)len, buf);
+			if (req && req->body_case == CONTIG__REQUEST__BODY_HELLO &&
+			    req->hello->has_resume_token) {
+				Contig__Reply reply = CONTIG__REPLY__INIT;
+				Contig__HelloReply hello = CONTIG__HELLO_REPLY__INIT;
+				uint8_t out[256];
+
+				hello.version = CONTIG_PROTOCOL_VERSION;
+				hello.max_frames_per_buffer = 64;
+				hello.has_grace_ms = hello.has_resumed = hello.resumed = 1;
+				hello.grace_ms = GRACE_MS;
+				reply.seq = req->seq;
+				reply.status = CONTIG__STATUS__OK;
+				reply.body_case = CONTIG__REPLY__BODY_HELLO;
+				reply.hello = &hello;
+				contig__request__free_unpacked(req, NULL);
+				if (contig__reply__get_packed_size(&reply) <= sizeof(out) &&
+				    send(p[i].fd, out, contig__reply__pack(&reply, out), MSG_NOSIGNAL) > 0)
+					continue;
+				req = NULL;
+			}
+			if (req && getsockopt(p[i].fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0)
+				for (int k = 0; k < NCLIENTS; k++)
+					if (clients[k].ch.pid == cred.pid && !caught[k]) {
+						caught[k] = true;
+						ncaught++;
+					}
+			if (req)
+				contig__request__free_unpacked(req, NULL);
+			close(p[i].fd); /* dead: the request in flight goes unanswered */
+			p[i--] = p[--n];
+		}
+	}
+	for (int i = 1; i < n; i++)
+		close(p[i].fd);
+	close(lsock);
+	unlink(dm.sock);
+	return ncaught;
+}
+
+/* A crash while the clients' requests are being resent after a restart:
+ * each is resent once more, to the daemon that comes back after that, and
+ * none fails or is applied twice (the stats). */
+static void round_crash_during_resend(void)
+{
+	struct want w;
+	int caught;
+
+	root_drop();
+	daemon_down(SIGKILL);
+	caught = fake_daemon_dies_at_resend();
+	if (!ok(caught == NCLIENTS, "every_client_resent_its_request_to_a_daemon_that_died_at_once"))
+		diag("  %d of %d clients resent a request before the stand-in gave up", caught,
+		     NCLIENTS);
+	daemon_up(pool_args);
+	root_connect();
+	check_clients("after_a_crash_while_requests_were_resent", true);
+	want_clients(&w, POOL_LEN);
+	check_stats(root, &w, "after_a_crash_while_requests_were_resent");
+	clients_go();
+}
+
 /* SIGTERM with clients attached, then start: the same as kill -9. */
 static void round_sigterm(void)
 {
@@ -1694,6 +1804,7 @@ int main(void)
 	for (int n = 2; n <= KILLS; n++)
 		round_kill9_again(n);
 	round_retry_after_two_crashes();
+	round_crash_during_resend();
 	round_sigterm();
 	round_torn();
 	round_bigger();

@@ -718,8 +718,9 @@ static int free_again(struct contig_client *c, int err, const struct inflight *f
 /* Free @n buffers, pipelined: those starting at @virts[i], each unmapped
  * just before its free goes out (first, as in free_buffer()), or, with
  * @virts NULL, the ids @ids[i] (nothing to unmap). If the connection
- * breaks, the session is reclaimed once and the frees not answered are
- * sent again; NOT_FOUND after that is a free done before the restart.
+ * breaks, the session is reclaimed and the frees not answered are sent
+ * again (each time it breaks); NOT_FOUND after that is a free done before
+ * the restart.
  * Returns 0 or the first error (message recorded). Lock held. */
 static int free_pipelined(struct contig_client *c, void *const *virts, const uint64_t *ids,
 			  size_t n)
@@ -754,7 +755,7 @@ static int free_pipelined(struct contig_client *c, void *const *virts, const uin
 				unmap_buffer(c, m);
 			f->seq = contig_wire_next_seq(&c->wire);
 			err = contig_wire_free_send(&c->wire, f->id, NULL, NULL, f->seq);
-			if (err < 0 && !revived && c->wire.broken) {
+			while (err < 0 && c->wire.broken) {
 				revived = true;
 				err = free_again(c, err, flight, done, sent + 1);
 			}
@@ -773,9 +774,11 @@ static int free_pipelined(struct contig_client *c, void *const *virts, const uin
 		if (done == sent)
 			break;
 		err = contig_wire_free_recv(&c->wire, flight[done % PIPELINE_DEPTH].seq);
-		if (err < 0 && !revived && c->wire.broken) {
+		if (err < 0 && c->wire.broken) {
 			revived = true;
-			err = free_again(c, err, flight, done, sent);
+			do
+				err = free_again(c, err, flight, done, sent);
+			while (err < 0 && c->wire.broken);
 			if (err == 0)
 				continue;
 		}
@@ -804,7 +807,6 @@ CONTIG_EXPORT int contig_alloc_many(struct contig_client *c, const struct contig
 	size_t sent = 0, done = 0, nundo = 0;
 	unsigned inflight = 0;
 	char first_message[sizeof(last_message) + 32] = ""; /* + "request <i>: " */
-	bool revived = false;
 	int r = 0;
 
 	last_message[0] = '\0';
@@ -830,10 +832,8 @@ CONTIG_EXPORT int contig_alloc_many(struct contig_client *c, const struct contig
 			f->seq = contig_wire_next_seq(&c->wire);
 			f->datagrams = datagrams(&reqs[sent]);
 			err = contig_wire_alloc_send(&c->wire, &reqs[sent], f->seq);
-			if (err < 0 && !revived && c->wire.broken) {
-				revived = true;
+			while (err < 0 && c->wire.broken)
 				err = alloc_again(c, err, reqs, flight, done, sent + 1);
-			}
 			if (err < 0) {
 				r = err;
 				snprintf(first_message, sizeof(first_message), "%s", last_message);
@@ -845,11 +845,13 @@ CONTIG_EXPORT int contig_alloc_many(struct contig_client *c, const struct contig
 		if (done == sent)
 			break;
 		err = contig_wire_alloc_recv(&c->wire, flight[done % PIPELINE_DEPTH].seq, &a);
-		if (err < 0 && !revived && c->wire.broken) {
+		if (err < 0 && c->wire.broken) {
 			/* What came of its reply is closed: sent again, the
-			 * request brings the same buffer back. */
-			revived = true;
-			err = alloc_again(c, err, reqs, flight, done, sent);
+			 * request brings the same buffer back (again after each
+			 * break: a daemon may crash again while they are resent). */
+			do
+				err = alloc_again(c, err, reqs, flight, done, sent);
+			while (err < 0 && c->wire.broken);
 			if (err == 0)
 				continue;
 		}

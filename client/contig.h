@@ -14,10 +14,10 @@
  *
  * Restarts. When contigd keeps sessions across restarts (its session_grace,
  * 30 s by default), a client outlives a daemon crash, stop or upgrade: a
- * call whose connection breaks connects again by itself (backoff from
- * 10 ms to 250 ms), reclaims its session and sends its request once more,
- * so the caller sees a delay and nothing else. Buffers keep their virt,
- * phys and id throughout; nothing is remapped, and the memory stays
+ * call whose connection breaks connects again by itself (backoff from 10 ms
+ * to 250 ms), reclaims its session and sends its request again (after each
+ * break), so the caller sees a delay and nothing else. Buffers keep their
+ * virt, phys and id throughout; nothing is remapped, and the memory stays
  * readable and writable while the daemon is down. A repeated allocate is
  * never applied twice, a repeated free of a buffer freed before the restart
  * succeeds. If no daemon answers within the grace period, or the one that

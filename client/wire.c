@@ -25,11 +25,13 @@
  * and every later call fails with -ECONNRESET and the message saying how
  * the session was lost -- unless the caller holds no buffer and the answer
  * is NOT_FOUND (a restarted contigd keeps no session without buffers):
- * nothing was lost then, and a new session on a new connection does. Once the session is back, the request in flight is
- * sent once more with the same seq: the daemon answers a repeated allocate
- * with the buffer it had allocated for that seq, if any, and a repeated
- * free of a buffer freed before the restart with NOT_FOUND, taken here for
- * the success it was. Seqs keep increasing across the reconnect (the
+ * nothing was lost then, and a new session on a new connection does.
+ * Once the session is back, the request in flight is sent again with the
+ * same seq, and again after each later break (a daemon can crash again
+ * while it is being resent): the daemon answers a repeated allocate with
+ * the buffer it had allocated for that seq, if any, and a repeated free of
+ * a buffer freed before the restart with NOT_FOUND, taken here for the
+ * success it was. Seqs keep increasing across the reconnect (the
  * resume hello takes the next). Nothing of this runs while the connection
  * works: the only cost on the way of a request is testing w->dead.
  */
@@ -257,8 +259,9 @@ static Contig__Reply *exchange(struct contig_wire *w, Contig__Request *req,
 	return recv_body(w, req->seq, body_case, ret_err);
 }
 
-/* exchange() @req with the next seq, and once more with the same seq if
- * the connection broke and the session came back. */
+/* exchange() @req with the next seq, and again with the same seq each
+ * time the connection broke and the session came back (a daemon may crash
+ * again while the request is being resent). */
 static Contig__Reply *call(struct contig_wire *w, Contig__Request *req,
 			   Contig__Reply__BodyCase body_case, int *ret_err)
 {
@@ -266,7 +269,7 @@ static Contig__Reply *call(struct contig_wire *w, Contig__Request *req,
 
 	req->seq = contig_wire_next_seq(w);
 	reply = exchange(w, req, body_case, ret_err);
-	if (!reply && (*ret_err = contig_wire_recover(w, *ret_err)) == 0)
+	while (!reply && (*ret_err = contig_wire_recover(w, *ret_err)) == 0)
 		reply = exchange(w, req, body_case, ret_err);
 	return reply;
 }
@@ -651,8 +654,11 @@ int contig_wire_alloc(struct contig_wire *w, const struct contig_alloc_req *req,
 	int r = alloc_exchange(w, req, seq, ret_alloc);
 
 	/* The descriptors that came before the break are closed; the same
-	 * seq brings the buffer again if the daemon had allocated it. */
-	if (r < 0 && (r = contig_wire_recover(w, r)) == 0)
+	 * seq brings the buffer again if the daemon had allocated it. A
+	 * second crash while it is resent is recovered from the same way:
+	 * given up, the allocate would stay applied by the daemon and unknown
+	 * here. */
+	while (r < 0 && (r = contig_wire_recover(w, r)) == 0)
 		r = alloc_exchange(w, req, seq, ret_alloc);
 	if (r < 0 && ret_alloc->id)
 		contig_wire_free(w, ret_alloc->id, NULL, NULL);
@@ -686,17 +692,21 @@ int contig_wire_free(struct contig_wire *w, uint64_t id, const uint64_t *check_l
 {
 	uint64_t seq = contig_wire_next_seq(w);
 	int r = contig_wire_free_send(w, id, check_len, check_cache, seq);
+	bool resent = false;
 
 	if (r == 0)
 		r = contig_wire_free_recv(w, seq);
-	if (r < 0 && (r = contig_wire_recover(w, r)) == 0) {
+	/* As for an allocate: given up after a second crash, the buffer would
+	 * stay held by the daemon and forgotten here. */
+	while (r < 0 && (r = contig_wire_recover(w, r)) == 0) {
+		resent = true;
 		r = contig_wire_free_send(w, id, check_len, check_cache, seq);
 		if (r == 0)
 			r = contig_wire_free_recv(w, seq);
-		/* No such buffer now: the daemon freed it before it restarted. */
-		if (r == -ENOENT)
-			r = contig_fail(0, "%s", "");
 	}
+	/* No such buffer now: the daemon freed it before it restarted. */
+	if (r == -ENOENT && resent)
+		r = contig_fail(0, "%s", "");
 	return r;
 }
 
@@ -878,7 +888,6 @@ static int list_page(const Contig__StatsReply *st, bool frames, void **list, siz
 int contig_wire_list(struct contig_wire *w, bool frames, void **ret_list, size_t *ret_n)
 {
 	const char *what = frames ? "frames" : "buffers";
-	bool revived = false;
 
 	for (int changes = 0; changes < LIST_ATTEMPTS;) {
 		void *list = NULL;
@@ -933,10 +942,10 @@ int contig_wire_list(struct contig_wire *w, bool frames, void **ret_list, size_t
 		} while (r == 0 && !changed && n < total);
 		if (r < 0) {
 			free(list);
-			/* A restarted daemon numbers its changes anew: start over. */
-			if (revived || (r = contig_wire_recover(w, r)) < 0)
+			/* A restarted daemon numbers its changes anew: start over
+			 * (after each restart). */
+			if ((r = contig_wire_recover(w, r)) < 0)
 				return r;
-			revived = true;
 			continue;
 		}
 		if (!changed) {

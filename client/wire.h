@@ -96,11 +96,11 @@ static inline uint64_t contig_wire_next_seq(struct contig_wire *w)
 
 /* Each sends one request and waits for its reply; when the connection
  * breaks, they reclaim the session (contig_wire_recover()) and send the
- * request once more, with the same seq. Return 0, the negative errno that
- * the reply's status maps to (message recorded), or -errno of the socket
- * (-ECONNRESET: the daemon closed the connection; the session is lost if
- * it could not be reclaimed). contig_wire_free() takes NOT_FOUND after a
- * reconnect for the free done before the restart: 0. */
+ * request again with the same seq, each time it breaks. Return 0, the
+ * negative errno that the reply's status maps to (message recorded), or
+ * -errno of the socket (-ECONNRESET: the daemon closed the connection; the
+ * session is lost if it could not be reclaimed). contig_wire_free() takes
+ * NOT_FOUND after a reconnect for the free done before the restart: 0. */
 int contig_wire_hello(struct contig_wire *w);
 int contig_wire_alloc(struct contig_wire *w, const struct contig_alloc_req *req,
 		      struct contig_wire_alloc *ret_alloc);

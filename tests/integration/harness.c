@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -666,6 +667,54 @@ uint64_t harness_free_hugepages(uint64_t page_len)
 		n = 0;
 	fclose(f);
 	return n;
+}
+
+/* An open descriptor of ours on the file @st names, or -1. */
+static int fd_on(const struct stat *st)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *e;
+	int found = -1;
+
+	if (!dir)
+		return -1;
+	while ((e = readdir(dir)) && found < 0) {
+		int fd = atoi(e->d_name);
+		struct stat fst;
+
+		if (e->d_name[0] != '.' && fd != dirfd(dir) && fstat(fd, &fst) == 0 &&
+		    fst.st_dev == st->st_dev && fst.st_ino == st->st_ino)
+			found = fd;
+	}
+	closedir(dir);
+	return found;
+}
+
+bool harness_hugepages_alone(char *why, size_t len)
+{
+	static int held = -1;
+	struct stat st;
+	int fd;
+
+	if (held >= 0)
+		return true;
+	/* flock() on a descriptor whose open file holds the lock succeeds;
+	 * on any other, it fails while the lock is held. */
+	fd = stat(HARNESS_HUGEPAGES_LOCK, &st) == 0 ? fd_on(&st) : -1;
+	if (fd < 0)
+		fd = open(HARNESS_HUGEPAGES_LOCK, O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		snprintf(why, len, "cannot open %s: %s", HARNESS_HUGEPAGES_LOCK, strerror(errno));
+		return false;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		snprintf(why, len, "another process holds %s: the kernel's hugepage counts "
+			 "are not this test's alone", HARNESS_HUGEPAGES_LOCK);
+		close(fd);
+		return false;
+	}
+	held = fd;
+	return true;
 }
 
 /* ---- restarts ---- */

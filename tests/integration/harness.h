@@ -236,4 +236,16 @@ void harness_unscatter(struct harness_scatter *sc);
 /* Free hugepages of @page_len on node 0 according to the kernel. */
 uint64_t harness_free_hugepages(uint64_t page_len);
 
+/* The lock that processes sharing a machine hold while they start contigd
+ * or size the kernel's hugepage pool, e.g.
+ * `flock /tmp/contigd-hugepages.lock make test`. */
+#define HARNESS_HUGEPAGES_LOCK "/tmp/contigd-hugepages.lock"
+
+/* May this test take the kernel's hugepage counts (nr_hugepages,
+ * free_hugepages) as its own until it exits? Only while it holds
+ * HARNESS_HUGEPAGES_LOCK: inherited from whoever started it (flock(1)
+ * passes its descriptor on), or taken now if nobody holds it (kept until
+ * exit). If another process holds it, false, and @why says so. */
+bool harness_hugepages_alone(char *why, size_t len);
+
 #endif

@@ -48,6 +48,8 @@ static bool all_free(const struct contig_stats *st, void *arg)
 int main(void)
 {
 	static const char *const args[] = { "--pool", "0:2M:32M", NULL };
+	char why[160];
+	bool alone = harness_hugepages_alone(why, sizeof(why)); /* the counts are machine-wide */
 	uint64_t free_before = harness_free_hugepages(2 * MiB);
 	struct harness_daemon d;
 	struct contig_client *c;
@@ -88,6 +90,9 @@ int main(void)
 	ok(harness_wait_stats(c, all_free, NULL), "every_frame_returns_to_the_pool");
 	contig_disconnect(c);
 	ok(harness_daemon_stop(&d) == 0, "daemon_stops_cleanly_on_sigterm");
-	is_u64(harness_free_hugepages(2 * MiB), free_before, "daemon_gives_every_hugepage_back");
+	if (alone)
+		is_u64(harness_free_hugepages(2 * MiB), free_before, "daemon_gives_every_hugepage_back");
+	else
+		ok(true, "daemon_gives_every_hugepage_back # SKIP %s", why);
 	return done_testing();
 }

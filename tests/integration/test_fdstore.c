@@ -117,6 +117,8 @@ int main(void)
 	const char *args[] = { "--pool", "0:2M:16M", NULL };
 	const struct harness_spawn private = { .private_mounts = true };
 	const struct harness_spawn from_store = { .private_mounts = true, .pass_stored = true };
+	char why[160];
+	bool alone = harness_hugepages_alone(why, sizeof(why)); /* the counts are machine-wide */
 	uint64_t free_before = harness_free_hugepages(2 * MiB);
 	struct harness_daemon d;
 	struct harness_child ch;
@@ -177,9 +179,13 @@ int main(void)
 	}
 	ok(harness_child_wait(&ch) == 0, "the_client_exits_cleanly");
 	ok(harness_daemon_stop(&d) == 0, "daemon_stops_cleanly");
-	ok(harness_free_hugepages(2 * MiB) == free_before,
-	   "every_hugepage_is_back (%llu free, %llu before)",
-	   (unsigned long long)harness_free_hugepages(2 * MiB), (unsigned long long)free_before);
+	if (alone)
+		ok(harness_free_hugepages(2 * MiB) == free_before,
+		   "every_hugepage_is_back (%llu free, %llu before)",
+		   (unsigned long long)harness_free_hugepages(2 * MiB),
+		   (unsigned long long)free_before);
+	else
+		ok(true, "every_hugepage_is_back # SKIP %s", why);
 	harness_instance_purge(d.sock);
 	return done_testing();
 }

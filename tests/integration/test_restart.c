@@ -18,7 +18,8 @@
  *   after the restart and applied twice would show here).
  *
  * The daemon is then restarted on the same socket, with the same pools and
- * configuration, in the ways issue 7 names, each a round:
+ * configuration (new frames reserved as the kernel hands them out: see
+ * first_args), in the ways issue 7 names, each a round:
  * 1. kill -9 while the clients loop; meanwhile a client that holds buffers
  *    is killed while the daemon is down (its session must be recycled
  *    after the grace period), raw sessions check the token rules (another
@@ -26,7 +27,9 @@
  *    and unknown tokens; a token after the grace period) and the allocate
  *    retry (same seq: the same buffer, not a second one, and a free
  *    resent after the restart); then KILLS - 1 more crashes in a row, each
- *    catching some of the clients' requests in flight;
+ *    catching some of the clients' requests in flight; then a crash while
+ *    the clients resend theirs (a stand-in for the restarted daemon gives
+ *    every session back and dies at the request resent);
  * 2. SIGTERM while the clients loop: the same;
  * 3. kill -9 and the journal's last record cut in half: the daemon starts,
  *    says it recovered a torn journal, and every earlier session is back;
@@ -34,7 +37,9 @@
  * 5. kill -9, restarted with a pool smaller than the frames in use.
  * At the end the clients free everything and exit, and the daemon, with no
  * session left, stops cleanly, removes its journal and frames, and gives
- * back the hugepages any instance added to the kernel's pool.
+ * back the hugepages any instance added to the kernel's pool (checked on
+ * the kernel's counts when the test holds the machine's hugepage lock:
+ * harness_hugepages_alone()).
  *
  * About 6 s here (one grace period of 4 s is most of it; 18 s with the
  * daemon under valgrind).
@@ -69,6 +74,8 @@
 #define MAX_CLIENT_DIAGS 5    /* per client */
 #define NOBODY 65534u
 #define KILLS 6               /* kill -9 rounds in a row while the clients loop */
+
+#define NR_2M "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
 
 #define POOL "0:2M:128M"
 #define POOL_LEN (128 * MiB)
@@ -440,9 +447,21 @@ static struct client clients[NCLIENTS + 1];
 static struct harness_daemon dm;
 static bool dm_running;
 static char conf_path[] = "/tmp/contigd-restart.conf.XXXXXX";
-static const char *pool_args[] = { "--config", conf_path, "--pool", POOL, NULL };
-static const char *big_args[] = { "--config", conf_path, "--pool", POOL_BIG, NULL };
-static const char *small_args[] = { "--config", conf_path, "--pool", POOL_SMALL, NULL };
+/* The first start reserves the pool as configured by default, choosing
+ * the longest runs of adjacent frames among many candidates (the
+ * buffers over several frames need them). Every restart reserves the new
+ * frames it adds to the adopted ones as the kernel hands them out
+ * (reserve=sorted): the candidate search took 2 to 11 s for a restart
+ * with the bigger pool on a machine whose memory was fragmented and with
+ * a busy loop on each core, longer than the grace period the clients wait
+ * (their sessions were lost), and this test is about what a restart keeps,
+ * not where new frames lie. */
+static const char *first_args[] = { "--config", conf_path, "--pool", POOL, NULL };
+static const char *pool_args[] = { "--config", conf_path, "--pool", POOL ",reserve=sorted", NULL };
+static const char *big_args[] = { "--config", conf_path, "--pool", POOL_BIG ",reserve=sorted",
+				  NULL };
+static const char *small_args[] = { "--config", conf_path, "--pool",
+				    POOL_SMALL ",reserve=sorted", NULL };
 
 /* Distinct frames (2 MiB, physically aligned) under @n held buffers. */
 static uint32_t frames_of(const struct held *h, int n)
@@ -1452,6 +1471,114 @@ static void round_retry_after_two_crashes(void)
 	clients_go();
 }
 
+/* A stand-in for the restarted daemon on dm.sock: it gives every session
+ * back (a hello with a token is answered resumed) and dies at the first
+ * other request on a connection, as a daemon killed right then would: that
+ * request is the one in flight, resent. Until that has happened to a
+ * resent request of each of the clients (told apart by SO_PEERCRED), or
+ * LOOPS_TIMEOUT_MS. Returns how many of them. */
+#define MAX_FAKE_CONNS 64
+static int fake_daemon_dies_at_resend(void)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	struct pollfd p[1 + MAX_FAKE_CONNS];
+	bool caught[NCLIENTS] = { false };
+	uint64_t deadline = now_ms() + LOOPS_TIMEOUT_MS;
+	int n = 1, ncaught = 0, lsock;
+
+	memcpy(addr.sun_path, dm.sock, strlen(dm.sock) + 1);
+	unlink(dm.sock);
+	lsock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (lsock < 0 || bind(lsock, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
+	    listen(lsock, MAX_FAKE_CONNS) < 0)
+		bail_out("a stand-in daemon on %s: %s", dm.sock, strerror(errno));
+	p[0] = (struct pollfd){ .fd = lsock, .events = POLLIN };
+	while (ncaught < NCLIENTS && now_ms() < deadline) {
+		if (poll(p, (nfds_t)n, 100) < 0 && errno != EINTR)
+			bail_out("poll: %s", strerror(errno));
+		if (p[0].revents & POLLIN) {
+			int sock = accept4(lsock, NULL, NULL, SOCK_CLOEXEC);
+
+			if (sock >= 0 && n < 1 + MAX_FAKE_CONNS)
+				p[n++] = (struct pollfd){ .fd = sock, .events = POLLIN };
+			else if (sock >= 0)
+				close(sock);
+		}
+		for (int i = 1; i < n; i++) {
+			static uint8_t buf[CONTIG_MAX_REQUEST_LEN];
+			Contig__Request *req = NULL;
+			struct ucred cred;
+			socklen_t clen = sizeof(cred);
+			ssize_t len;
+
+			if (!p[i].revents)
+				continue;
+			len = recv(p[i].fd, buf, sizeof(buf), MSG_DONTWAIT);
+			if (len < 0 && errno == EAGAIN)
+				continue;
+			if (len > 0)
+				req = contig__request__unpack(NULL, (size_t)len, buf);
+			if (req && req->body_case == CONTIG__REQUEST__BODY_HELLO &&
+			    req->hello->has_resume_token) {
+				Contig__Reply reply = CONTIG__REPLY__INIT;
+				Contig__HelloReply hello = CONTIG__HELLO_REPLY__INIT;
+				uint8_t out[256];
+
+				hello.version = CONTIG_PROTOCOL_VERSION;
+				hello.max_frames_per_buffer = 64;
+				hello.has_grace_ms = hello.has_resumed = hello.resumed = 1;
+				hello.grace_ms = GRACE_MS;
+				reply.seq = req->seq;
+				reply.status = CONTIG__STATUS__OK;
+				reply.body_case = CONTIG__REPLY__BODY_HELLO;
+				reply.hello = &hello;
+				contig__request__free_unpacked(req, NULL);
+				if (contig__reply__get_packed_size(&reply) <= sizeof(out) &&
+				    send(p[i].fd, out, contig__reply__pack(&reply, out), MSG_NOSIGNAL) > 0)
+					continue;
+				req = NULL;
+			}
+			if (req && getsockopt(p[i].fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) == 0)
+				for (int k = 0; k < NCLIENTS; k++)
+					if (clients[k].ch.pid == cred.pid && !caught[k]) {
+						caught[k] = true;
+						ncaught++;
+					}
+			if (req)
+				contig__request__free_unpacked(req, NULL);
+			close(p[i].fd); /* dead: the request in flight goes unanswered */
+			p[i--] = p[--n];
+		}
+	}
+	for (int i = 1; i < n; i++)
+		close(p[i].fd);
+	close(lsock);
+	unlink(dm.sock);
+	return ncaught;
+}
+
+/* A crash while the clients' requests are being resent after a restart:
+ * each is resent once more, to the daemon that comes back after that, and
+ * none fails or is applied twice (the stats). */
+static void round_crash_during_resend(void)
+{
+	struct want w;
+	int caught;
+
+	root_drop();
+	daemon_down(SIGKILL);
+	caught = fake_daemon_dies_at_resend();
+	if (!ok(caught == NCLIENTS, "every_client_resent_its_request_to_a_daemon_that_died_at_once"))
+		diag("  %d of %d clients resent a request before the stand-in gave up", caught,
+		     NCLIENTS);
+	daemon_up(pool_args);
+	root_connect();
+	check_clients("after_a_crash_while_requests_were_resent", true);
+	want_clients(&w, POOL_LEN);
+	check_stats(root, &w, "after_a_crash_while_requests_were_resent");
+	clients_go();
+}
+
 /* SIGTERM with clients attached, then start: the same as kill -9. */
 static void round_sigterm(void)
 {
@@ -1621,7 +1748,12 @@ static void finish(void)
 
 int main(void)
 {
-	uint64_t start_ms = now_ms(), free_before = harness_free_hugepages(FRAME);
+	/* Only the holder of the machine's hugepage lock may take the kernel's
+	 * counts as its own (other tests, other daemons size the pool too). */
+	char why[160];
+	bool alone = harness_hugepages_alone(why, sizeof(why));
+	uint64_t start_ms = now_ms(), free_before = harness_free_hugepages(FRAME),
+		 nr_before = harness_read_u64(NR_2M);
 	struct contig_stats st;
 	struct want w;
 	bool good = true;
@@ -1636,7 +1768,7 @@ int main(void)
 	atexit(cleanup);
 	signal(SIGPIPE, SIG_IGN); /* a client gone is a failed check, not the end */
 
-	harness_daemon_start(&dm, pool_args);
+	harness_daemon_start(&dm, first_args);
 	dm_running = true;
 	/* nobody must reach the socket in it */
 	if (chmod(dm.dir, 0711) < 0)
@@ -1672,6 +1804,7 @@ int main(void)
 	for (int n = 2; n <= KILLS; n++)
 		round_kill9_again(n);
 	round_retry_after_two_crashes();
+	round_crash_during_resend();
 	round_sigterm();
 	round_torn();
 	round_bigger();
@@ -1679,8 +1812,17 @@ int main(void)
 	finish();
 	/* The first instance raised the kernel's pool if it had to, so did
 	 * the one with the bigger pool; each recorded it in the journal. */
-	is_u64(harness_free_hugepages(FRAME), free_before,
-	       "the_hugepages_any_instance_added_are_given_back_by_the_last");
+	if (alone) {
+		uint64_t free_after = harness_free_hugepages(FRAME), nr_after = harness_read_u64(NR_2M);
+
+		if (!ok(free_after == free_before && nr_after == nr_before,
+			"the_hugepages_any_instance_added_are_given_back_by_the_last"))
+			diag("  nr_hugepages %" PRIu64 " before, %" PRIu64 " after; free %" PRIu64
+			     " before, %" PRIu64 " after",
+			     nr_before, nr_after, free_before, free_after);
+	} else {
+		ok(true, "the_hugepages_any_instance_added_are_given_back_by_the_last # SKIP %s", why);
+	}
 	diag("%.1f s in all", (double)(now_ms() - start_ms) / 1000);
 	return done_testing();
 }

@@ -102,7 +102,8 @@ static int run_contigd(const char *const *args, const char **ret_out, const char
 
 static void test_check_config(void)
 {
-	char conf[128], again[128], first[1 << 16];
+	char conf[128], again[128], first[1 << 16], why[160];
+	bool alone = harness_hugepages_alone(why, sizeof(why)); /* the counts are machine-wide */
 	uint64_t free_before = harness_free_hugepages(2u << 20);
 	const char *out, *err;
 	int status;
@@ -123,8 +124,11 @@ static void test_check_config(void)
 		   strstr(out, "max_bytes_per_user = 1G\n") &&
 		   strstr(out, "max_connections = 1024\n"),
 	   "check_config_prints_the_effective_configuration_with_defaults_and_options");
-	ok(harness_free_hugepages(2u << 20) == free_before,
-	   "check_config_reserves_no_hugepages");
+	if (alone)
+		ok(harness_free_hugepages(2u << 20) == free_before,
+		   "check_config_reserves_no_hugepages");
+	else
+		ok(true, "check_config_reserves_no_hugepages # SKIP %s", why);
 
 	/* What it prints is a configuration file that says the same. */
 	snprintf(first, sizeof(first), "%s", out);

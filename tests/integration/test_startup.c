@@ -56,7 +56,8 @@ static int run_unprivileged(char *log, size_t loglen)
 
 int main(void)
 {
-	char log[8192], conf[] = "/tmp/contigd-conf.XXXXXX";
+	char log[8192], conf[] = "/tmp/contigd-conf.XXXXXX", why[160];
+	bool alone = harness_hugepages_alone(why, sizeof(why)); /* the counts are machine-wide */
 	int status, fd;
 
 	status = run_unprivileged(log, sizeof(log));
@@ -160,8 +161,17 @@ int main(void)
 		ok(harness_daemon_stop(&d) == 0, "first_daemon_stops_cleanly");
 	}
 
-	/* Short of hugepages, as root: it raises nr_hugepages, then gives back. */
-	{
+	/* Short of hugepages, as root: it raises nr_hugepages, then gives back.
+	 * (Sized on the free count, and checked on nr_hugepages: only while
+	 * they are this test's alone.) */
+	if (!alone) {
+		static const char *const names[] = { "raises_nr_hugepages_when_short",
+						     "reserves_every_frame_it_was_asked_for",
+						     "stops_cleanly", "gives_the_added_hugepages_back" };
+
+		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			ok(true, "%s # SKIP %s", names[i], why);
+	} else {
 		uint64_t nr = harness_read_u64(NR_2M), nfree = harness_free_hugepages(2 * MiB);
 		char pool[64];
 		const char *args[] = { "--pool", pool, NULL };

@@ -28,7 +28,9 @@
  * (contig_frame_dir_open() with keep) and finds the frames in it
  * (contig_frame_dir_scan()), each re-located through pagemap. A mount's
  * size is fixed when it is mounted, so a directory is one or more mounts
- * ("parts": a pool that grew at a restart adds one), and each is kept full:
+ * ("parts": a pool that grew at a restart adds one, and so does each
+ * window pool, whose size is known only once its frames are found:
+ * contig_frame_dir_grow()), and each is kept full:
  * room a pool does not use is filled with ballast frames that are never
  * served (contig_frame_dir_fill()), so no client can grow a file into it.
  *
@@ -235,7 +237,8 @@ static int mount_part(struct contig_frame_dir *dir, uint64_t nslots, char *err, 
 
 	if (dir->nparts == MAX_PARTS)
 		return contig_errmsg(err, errlen, -ENOSPC, "%s: too many mounts (the pools of %" PRIu64
-			    " kB pages grew %u times while sessions were restored): restart "
+			    " kB pages grew %u times, by window pools or while sessions were "
+			    "restored): use fewer window pools of this page size, or restart "
 			    "contigd with no clients", dir->path, dir->page_len >> 10, MAX_PARTS);
 	pt->path = part_path(dir, dir->nparts);
 	if (!pt->path)
@@ -424,6 +427,14 @@ int contig_frame_dir_open(uint64_t page_len, uint64_t limit_len, const char *ins
 out_free:
 	contig_frame_dir_close(dir, keep);
 	return r;
+}
+
+int contig_frame_dir_grow(struct contig_frame_dir *dir, uint64_t nslots, char *err,
+			  size_t errlen)
+{
+	uint64_t have = contig_frame_dir_nslots(dir);
+
+	return have < nslots ? mount_part(dir, nslots - have, err, errlen) : 0;
 }
 
 void contig_frame_dir_close(struct contig_frame_dir *dir, bool keep)

@@ -67,6 +67,13 @@ int contig_frame_dir_open(uint64_t page_len, uint64_t limit_len, const char *ins
 
 #define CONTIG_FRAME_DIR_MAX_PARTS 8
 
+/* Make @dir hold at least @nslots pages in all, adding a mount (part) for
+ * the difference: for pools whose size is known only after the directory
+ * was opened (window pools). Returns 0, or -errno with the reason in @err
+ * (-ENOSPC: CONTIG_FRAME_DIR_MAX_PARTS mounts already). */
+int contig_frame_dir_grow(struct contig_frame_dir *dir, uint64_t nslots, char *err,
+			  size_t errlen);
+
 /* Release every frame file under @rootfd (the root of a kept mount no
  * directory took over) and close it. */
 void contig_frame_mount_release(int rootfd);

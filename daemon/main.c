@@ -1,12 +1,10 @@
 /* main.c - contigd: argv, configuration, startup and shutdown order, uv_run.
  *
- * Startup: configuration -> pagemap privilege -> the frames of every
- * window pool (below=) found and held, narrowest window first -> per
- * pool: hugetlbfs directory, kernel hugepages, frames reserved and sorted
- * -> listening socket -> READY=1. Nothing is accepted before every frame
- * is reserved. Window pools are looked for first because finding them
- * means raising nr_hugepages to what reserve_min_free allows: the mount
- * of their page size is then sized for what was found.
+ * Startup: configuration -> pagemap privilege -> per pool (those without
+ * a window first, then the window pools, below=, narrowest first):
+ * hugetlbfs directory, kernel hugepages (a window pool: its frames found,
+ * its mount grown by them), frames reserved and sorted -> listening socket
+ * -> READY=1. Nothing is accepted before every frame is reserved.
  * Shutdown (SIGTERM/SIGINT): STOPPING=1 -> connections closed -> recycler
  * stopped -> every frame released -> hugepages this process added given back.
  *
@@ -342,12 +340,18 @@ struct pool_target {
 	const struct contig_pool_spec *spec; /* its configuration; NULL: no longer configured */
 	struct contig_pool_spec fallback;    /* spec of a 1 GiB pool made of 2 MiB frames */
 	uint64_t pre_added;                  /* hugepages added by fall_back_from_1g() */
-	/* A window pool's frames, found before any pool is built
-	 * (find_windows()) and held until its reservation. */
-	struct contig_reserve_plan wplan;
-	struct contig_reserve_report wrep;
-	bool wfound;
+	bool searched;                       /* a window pool: looked for (find_window()) */
 };
+
+/* Frames the mount of @t's page size must hold for @t: a window pool not
+ * looked for yet holds only what restored sessions own in it (its mount
+ * grows by what is found: find_window()). */
+static uint32_t target_slots(const struct pool_target *t)
+{
+	if (t->below && !t->searched)
+		return t->nadopted;
+	return t->nframes > t->nadopted ? t->nframes : t->nadopted;
+}
 
 /* "node 0, 2048 kB pages" and, for a window, " below 4 GiB": names a pool
  * in the log. */
@@ -389,10 +393,11 @@ static struct contig_frame_dir *dir_for(struct daemon *d, uint64_t page_len,
 	}
 	if (d->ndirs == MAX_PAGE_SIZES)
 		return NULL;
-	/* The mount holds exactly the pools of this page size, on every node. */
+	/* The mount holds exactly the pools of this page size, on every node
+	 * (window pools: what restored sessions own; it grows by what is found). */
 	for (size_t k = 0; k < ntargets; k++)
 		if (targets[k].page_len == page_len)
-			limit_len += (uint64_t)target_frames(&targets[k]) * page_len;
+			limit_len += (uint64_t)target_slots(&targets[k]) * page_len;
 	r = contig_frame_dir_open(page_len, limit_len, d->instance, RUNTIME_DIR,
 				  contig_restore_nsessions(d->restore) > 0, stored_for(d, page_len),
 				  &d->dirs[d->ndirs], err, sizeof(err));
@@ -670,77 +675,101 @@ static uint64_t narrower_window(const struct pool_target *targets, size_t ntarge
 	return end;
 }
 
-/* Before any pool is built: each window pool's frames are found and held
- * (reserve.c), the narrowest window first, so that a wider window's pool
- * leaves the narrower one's frames alone when it can. A window that
- * cannot be filled serves what was found (t->nframes becomes that, so
- * that the frame mount is sized for it); one where nothing could be
- * looked for serves none. */
-static void find_windows(struct daemon *d, struct pool_target *targets, size_t ntargets,
-			 unsigned nthreads)
+/* Window pool @t's new frames: found (reserve.c) and held, the frame
+ * mount of its page size grown by them (a further part: a window's frames
+ * are known only now), released first in line for the pool's reservation.
+ * Window pools come after the others, the narrowest window first, so that
+ * the others' candidates are faulted before a window's search gives most
+ * of the node's memory back (on a VM that reports free pages to its host,
+ * faulting them again costs more), and a wider window's pool leaves the
+ * narrower one's frames alone when it can. A window that cannot be filled
+ * serves what was found; one where nothing could be looked for serves
+ * none. Returns whether frames were found (*ret_plan, *ret_rep then hold
+ * what contig_reserve_finish() needs, and *ret_nnew how many), or -errno
+ * (the mount could not grow). */
+static int find_window(struct daemon *d, struct pool_target *t, struct pool_target *targets,
+		       size_t ntargets, struct contig_frame_dir *dir, unsigned nthreads,
+		       struct contig_reserve_plan *ret_plan, struct contig_reserve_report *ret_rep,
+		       uint64_t *ret_nnew)
 {
-	bool *done = calloc(ntargets ? ntargets : 1, sizeof(*done));
+	uint64_t nnew = t->nframes > t->nadopted ? t->nframes - t->nadopted : 0, nslots = 0;
+	char name[96], err[512];
+	int r;
 
-	for (;;) {
-		struct pool_target *t = NULL;
-		uint64_t nnew;
-		char name[96], err[512];
-		int r;
-
-		for (size_t k = 0; done && k < ntargets; k++)
-			if (targets[k].below && !done[k] && (!t || targets[k].below < t->below))
-				t = &targets[k];
-		if (!t)
-			break;
-		done[t - targets] = true;
-		nnew = t->nframes > t->nadopted ? t->nframes - t->nadopted : 0;
-		if (!t->spec || nnew == 0)
-			continue;
-		pool_name(t->node, t->page_len, t->below, name, sizeof(name));
-		t->wplan = (struct contig_reserve_plan){
-			.node = t->node,
-			.page_len = t->page_len,
-			.nframes = nnew,
-			.max_candidates = contig_pool_spec_candidates(t->spec, nnew, t->page_len),
-			.nthreads = nthreads,
-			.instance = d->instance,
-			.runtime_dir = RUNTIME_DIR,
-			.below = t->below,
-			.prefer_above = narrower_window(targets, ntargets, t->node, t->page_len,
-							t->below),
-			.min_free = d->cfg.reserve_min_free,
-		};
-		sd_notifyf(0, "STATUS=looking for %" PRIu64 " frames of pool %s", nnew, name);
-		r = contig_reserve_prepare(&t->wplan, &t->wrep, err, sizeof(err));
-		if (r < 0) {
-			contig_log(LOG_WARNING, "pool %s: could not look for frames in its window "
-				   "(%s): it serves none", name, err);
-			t->nframes = t->nadopted;
-			continue;
-		}
-		t->wfound = true;
-		t->nframes = t->nadopted + (uint32_t)t->wrep.nkept;
-		if (t->wrep.nkept < nnew)
-			contig_log(LOG_WARNING, "pool %s: found %" PRIu64 " MiB of the %" PRIu64
-				   " MiB configured in its window (%" PRIu64 " hugepages made there "
-				   "of the %" PRIu64 " added while leaving reserve_min_free = %" PRIu64
-				   " MiB free); serving what was found", name,
-				   (uint64_t)t->wrep.nkept * t->page_len >> 20,
-				   nnew * t->page_len >> 20,
-				   t->wrep.made_in_window == UINT64_MAX ? 0 : t->wrep.made_in_window,
-				   t->wrep.raised, d->cfg.reserve_min_free >> 20);
+	t->searched = true;
+	*ret_nnew = 0;
+	if (!t->spec || nnew == 0) {
+		t->nframes = t->nadopted;
+		return 0;
 	}
-	free(done);
+	pool_name(t->node, t->page_len, t->below, name, sizeof(name));
+	*ret_plan = (struct contig_reserve_plan){
+		.node = t->node,
+		.page_len = t->page_len,
+		.nframes = nnew,
+		.max_candidates = contig_pool_spec_candidates(t->spec, nnew, t->page_len),
+		.nthreads = nthreads,
+		.instance = d->instance,
+		.runtime_dir = RUNTIME_DIR,
+		.below = t->below,
+		.prefer_above = narrower_window(targets, ntargets, t->node, t->page_len, t->below),
+		.min_free = d->cfg.reserve_min_free,
+	};
+	sd_notifyf(0, "STATUS=looking for %" PRIu64 " frames of pool %s", nnew, name);
+	r = contig_reserve_prepare(ret_plan, ret_rep, err, sizeof(err));
+	if (r < 0) {
+		contig_log(LOG_WARNING, "pool %s: could not look for frames in its window (%s): "
+			   "it serves none", name, err);
+		t->nframes = t->nadopted;
+		return 0;
+	}
+	t->nframes = t->nadopted + (uint32_t)ret_rep->nkept;
+	if (ret_rep->nkept < nnew)
+		contig_log(LOG_WARNING, "pool %s: found %" PRIu64 " MiB of the %" PRIu64 " MiB "
+			   "configured in its window (%" PRIu64 " hugepages made there of the %"
+			   PRIu64 " added while leaving reserve_min_free = %" PRIu64 " MiB free); "
+			   "serving what was found", name,
+			   (uint64_t)ret_rep->nkept * t->page_len >> 20, nnew * t->page_len >> 20,
+			   ret_rep->made_in_window == UINT64_MAX ? 0 : ret_rep->made_in_window,
+			   ret_rep->raised, d->cfg.reserve_min_free >> 20);
+	for (size_t k = 0; k < ntargets; k++)
+		if (targets[k].page_len == t->page_len)
+			nslots += target_slots(&targets[k]);
+	r = contig_frame_dir_grow(dir, nslots, err, sizeof(err));
+	if (r < 0) {
+		contig_log(LOG_ERR, "%s", err);
+		contig_reserve_abandon(ret_plan, ret_rep);
+		return r;
+	}
+	store_dir(dir);
+	contig_reserve_let_go(ret_rep);
+	*ret_nnew = ret_rep->nkept;
+	return ret_rep->nkept > 0;
 }
 
-/* Found and held frames of window pools that will not be built go back. */
-static void abandon_windows(struct pool_target *targets, size_t ntargets)
+/* The order pools are built in: every pool without a window, as
+ * configured, then the window pools, the narrowest window first. */
+static void build_order(const struct pool_target *targets, size_t ntargets, size_t *order)
 {
+	size_t n = 0;
+
 	for (size_t k = 0; k < ntargets; k++)
-		if (targets[k].wfound) {
-			contig_reserve_abandon(&targets[k].wplan, &targets[k].wrep);
-			targets[k].wfound = false;
+		if (!targets[k].below)
+			order[n++] = k;
+	for (size_t first = n; n < ntargets;) {
+		size_t best = ntargets;
+
+		for (size_t k = 0; k < ntargets; k++) {
+			bool taken = false;
+
+			for (size_t j = first; j < n && !taken; j++)
+				taken = order[j] == k;
+			if (targets[k].below && !taken &&
+			    (best == ntargets || targets[k].below < targets[best].below))
+				best = k;
 		}
+		order[n++] = best;
+	}
 }
 
 static void log_window(const struct contig_pool *pool, const struct contig_reserve_plan *plan,
@@ -799,7 +828,7 @@ static int reserve_pools(struct daemon *d)
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	int max_node = numa_available() < 0 ? 0 : numa_max_node();
 	struct pool_target *targets;
-	size_t ntargets;
+	size_t ntargets, *order = NULL;
 	char err[768];
 	int r;
 
@@ -835,9 +864,14 @@ static int reserve_pools(struct daemon *d)
 		free(targets);
 		return -ENOMEM;
 	}
-	find_windows(d, targets, ntargets, (unsigned)ncpu);
+	order = calloc(ntargets, sizeof(*order));
+	if (!order) {
+		free(targets);
+		return -ENOMEM;
+	}
+	build_order(targets, ntargets, order);
 	for (size_t i = 0; i < ntargets; i++) {
-		struct pool_target *t = &targets[i];
+		struct pool_target *t = &targets[order[i]];
 		struct contig_frame_file *adopted = NULL;
 		uint32_t nadopted = 0, ndropped;
 		uint64_t nnew, added = 0;
@@ -866,14 +900,15 @@ static int reserve_pools(struct daemon *d)
 			   nnew, t->page_len >> 10, t->node);
 		if (t->below) {
 			/* Only what was found in the window, now first in line. */
-			longest = t->wfound;
-			nnew = longest ? t->wrep.nkept : 0;
-			if (longest) {
-				plan = t->wplan;
-				rep = t->wrep;
-				t->wfound = false;
-				contig_reserve_let_go(&rep);
+			r = find_window(d, t, targets, ntargets, dir, (unsigned)ncpu, &plan, &rep,
+					&nnew);
+			if (r < 0) {
+				for (uint32_t k = 0; k < nadopted; k++)
+					contig_frame_close(&adopted[k]);
+				free(adopted);
+				goto out;
 			}
+			longest = r > 0;
 		} else {
 			longest = prepare_longest(d, t, nnew,
 						  narrower_window(targets, ntargets, t->node,
@@ -981,7 +1016,7 @@ static int reserve_pools(struct daemon *d)
 	d->pools.session_grace_ms = d->cfg.session_grace_ms;
 	r = 0;
 out:
-	abandon_windows(targets, ntargets);
+	free(order);
 	free(targets);
 	return r;
 }

@@ -234,6 +234,15 @@ static void test_below_4g(void)
 	for (int i = 0; i < 9; i++)
 		contig_free(c, main_bufs[i].virt);
 
+	{
+		char inst[64], scratch[192];
+
+		harness_instance_name(d.sock, inst, sizeof(inst));
+		snprintf(scratch, sizeof(scratch), "/run/contigd/%s-node0-below4096M-candidates-2048kB",
+			 inst);
+		ok(access(scratch, F_OK) < 0 && errno == ENOENT,
+		   "no_scratch_mount_of_the_window_search_is_left (%s)", scratch);
+	}
 	ctl(&d, "status", out, sizeof(out));
 	ok(strstr(out, " below\n") && strstr(out, "      4G\n"),
 	   "contigctl_status_shows_the_window_column");

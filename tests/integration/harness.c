@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <poll.h>
 #include <sched.h>
@@ -623,6 +624,72 @@ void harness_recv(int fd, void *buf, size_t len)
 {
 	if (!harness_try_recv(fd, buf, len))
 		bail_out("harness_recv: peer closed or failed");
+}
+
+int harness_run_program(const char *name, uid_t uid, const char *const *args, char **ret_out,
+			char *err, size_t errlen)
+{
+	const char *argv[16];
+	char bin[4096];
+	size_t cap = 65536, n = 0;
+	char *out = malloc(cap);
+	int pipefd[2], errfd[2], argc = 0, status;
+	ssize_t nerr;
+	pid_t pid;
+
+	harness_build_path(name, bin, sizeof(bin));
+	argv[argc++] = bin;
+	for (int i = 0; args[i] && argc < 15; i++)
+		argv[argc++] = args[i];
+	argv[argc] = NULL;
+	fflush(stdout);
+	if (!out || pipe(pipefd) < 0 || pipe(errfd) < 0)
+		bail_out("running %s: pipe: %s", name, strerror(errno));
+	pid = fork();
+	if (pid < 0)
+		bail_out("running %s: fork: %s", name, strerror(errno));
+	if (pid == 0) {
+		dup2(pipefd[1], STDOUT_FILENO);
+		dup2(errfd[1], STDERR_FILENO);
+		close(pipefd[0]);
+		close(pipefd[1]);
+		close(errfd[0]);
+		close(errfd[1]);
+		if (uid && (setgroups(0, NULL) < 0 || setgid(uid) < 0 || setuid(uid) < 0)) {
+			dprintf(STDERR_FILENO, "cannot become uid %u: %s\n", (unsigned)uid,
+				strerror(errno));
+			_exit(126);
+		}
+		execv(bin, (char *const *)argv);
+		dprintf(STDERR_FILENO, "cannot run %s: %s\n", bin, strerror(errno));
+		_exit(127);
+	}
+	close(pipefd[1]);
+	close(errfd[1]);
+	for (;;) {
+		ssize_t got;
+
+		if (n + 1 >= cap && !(out = realloc(out, cap *= 2)))
+			bail_out("running %s: out of memory", name);
+		got = read(pipefd[0], out + n, cap - n - 1);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0)
+			break;
+		n += (size_t)got;
+	}
+	out[n] = '\0';
+	close(pipefd[0]);
+	/* (stderr is a few lines at most: it fits the pipe meanwhile) */
+	nerr = errlen ? read(errfd[0], err, errlen - 1) : 0;
+	if (errlen)
+		err[nerr > 0 ? nerr : 0] = '\0';
+	close(errfd[0]);
+	while (waitpid(pid, &status, 0) != pid)
+		if (errno != EINTR)
+			bail_out("running %s: waitpid: %s", name, strerror(errno));
+	*ret_out = out;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 struct contig_client *harness_connect(const struct harness_daemon *d)

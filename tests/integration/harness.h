@@ -200,6 +200,14 @@ void harness_recv(int fd, void *buf, size_t len);
 /* Like harness_recv, but returns false on EOF instead of bailing out. */
 bool harness_try_recv(int fd, void *buf, size_t len);
 
+/* Run the build's @name ("contigctl") with @args (NULL-terminated, at most
+ * 14) as @uid (0: stays root; else also as that uid's gid), its stdout into
+ * *@ret_out (malloc'd, NUL-terminated, the caller frees) and the start of
+ * its stderr into @err (@errlen bytes, for diagnostics). Returns its exit
+ * status, or 128 + signal. Bails out if it cannot be run. */
+int harness_run_program(const char *name, uid_t uid, const char *const *args, char **ret_out,
+			char *err, size_t errlen);
+
 /* Connect a libcontig client to the daemon (bails out on failure). */
 struct contig_client *harness_connect(const struct harness_daemon *d);
 

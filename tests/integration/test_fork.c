@@ -42,7 +42,6 @@
 #define CHILD_ALARM_S 30
 
 static struct harness_daemon d;
-static char ctl_bin[4096];
 
 /* ---- contigctl --json, read as flat objects ---- */
 
@@ -67,25 +66,13 @@ static long long json_num(const char *from, const char *to, const char *key)
 static int ctl_objects(const char *cmd, const char *const *keys, size_t nkeys,
 		       long long ret[][4])
 {
-	char cmdline[sizeof(ctl_bin) + 256], line[512], *out = NULL;
-	size_t len = 0;
-	FILE *f;
-	int n = 0, status;
+	const char *const args[] = { "--socket", d.sock, cmd, "--json", NULL };
+	char err[512], *out;
+	int n = 0, status = harness_run_program("contigctl", 0, args, &out, err, sizeof(err));
 	const char *p;
 
-	snprintf(cmdline, sizeof(cmdline), "%s --socket %s %s --json", ctl_bin, d.sock, cmd);
-	fflush(stdout);
-	f = popen(cmdline, "r");
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		out = realloc(out, len + strlen(line) + 1);
-		memcpy(out + len, line, strlen(line) + 1);
-		len += strlen(line);
-	}
-	status = pclose(f);
-	if (status != 0 || !out) {
-		diag("contigctl %s: status %d", cmd, status);
+	if (status != 0) {
+		diag("contigctl %s: status %d: %s", cmd, status, err);
 		free(out);
 		return -1;
 	}
@@ -718,7 +705,6 @@ int main(void)
 	struct contig_client *c;
 	int status;
 
-	harness_build_path("contigctl", ctl_bin, sizeof(ctl_bin));
 	harness_daemon_start(&d, args);
 	c = harness_connect(&d);
 

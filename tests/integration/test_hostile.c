@@ -371,62 +371,10 @@ static void test_frame_addresses(struct contig_client *me)
 
 static char errbuf[4096];
 
-/* Run contigctl with @args as root, its stdout into *@ret_out (malloc'd).
- * Returns its exit status. */
+/* Run contigctl with @args as root: see harness_run_program(). */
 static int run_ctl(const char *const *args, char **ret_out)
 {
-	const char *argv[16];
-	char bin[4096];
-	size_t cap = 1 << 16, n = 0;
-	char *out = malloc(cap);
-	int pipefd[2], errfd[2], argc = 0, status;
-	ssize_t nerr;
-	pid_t pid;
-
-	harness_build_path("contigctl", bin, sizeof(bin));
-	argv[argc++] = bin;
-	for (int i = 0; args[i] && argc < 15; i++)
-		argv[argc++] = args[i];
-	argv[argc] = NULL;
-	fflush(stdout);
-	if (!out || pipe(pipefd) < 0 || pipe(errfd) < 0)
-		bail_out("pipe: %s", strerror(errno));
-	pid = fork();
-	if (pid < 0)
-		bail_out("fork: %s", strerror(errno));
-	if (pid == 0) {
-		dup2(pipefd[1], STDOUT_FILENO);
-		dup2(errfd[1], STDERR_FILENO);
-		close(pipefd[0]);
-		close(pipefd[1]);
-		close(errfd[0]);
-		close(errfd[1]);
-		execv(bin, (char *const *)argv);
-		_exit(127);
-	}
-	close(pipefd[1]);
-	close(errfd[1]);
-	for (;;) {
-		ssize_t got;
-
-		if (n + 1 >= cap && !(out = realloc(out, cap *= 2)))
-			bail_out("out of memory");
-		got = read(pipefd[0], out + n, cap - n - 1);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0)
-			break;
-		n += (size_t)got;
-	}
-	out[n] = '\0';
-	close(pipefd[0]);
-	nerr = read(errfd[0], errbuf, sizeof(errbuf) - 1);
-	errbuf[nerr > 0 ? nerr : 0] = '\0';
-	close(errfd[0]);
-	if (waitpid(pid, &status, 0) != pid)
-		bail_out("waitpid: %s", strerror(errno));
-	*ret_out = out;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+	return harness_run_program("contigctl", 0, args, ret_out, errbuf, sizeof(errbuf));
 }
 
 /* The first byte of @text (@len bytes) a terminal could act on, other than

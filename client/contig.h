@@ -167,6 +167,8 @@ struct contig_stats {
 		uint64_t nbugchecks;
 	} sessions[256];
 	uint32_t nsessions_listed;
+	uint64_t nframes_recovered; /* lost frames a retry brought back (nframes_lost
+				       counts each loss once) */
 };
 
 /* One live buffer, as contig_list_buffers() reports it (any process's for

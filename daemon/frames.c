@@ -1,53 +1,55 @@
-/* frames.c - hugepage frames: files on hugetlbfs, placed, faulted, located.
+/* frames.c - hugepage frames: sealed hugetlb memfds, placed, faulted, located.
  *
  * DESIGN
- * A frame is one hugepage held by one file in a directory this daemon
- * instance owns (<runtime dir>/<instance>-<size>kB/frame-<id>). Files,
- * not anonymous memory, because (1) a file descriptor is what we hand to a
- * client over SCM_RIGHTS, (2) truncating the file revokes every client
- * mapping of it at once, and (3) files outlive the daemon process.
+ * A frame is one hugepage held by one hugetlb memfd of its own
+ * (memfd_create(MFD_HUGETLB), named contigd-frame-<id> in /proc/PID/maps).
+ * A file, not anonymous memory, because (1) a file descriptor is what we
+ * hand to a client over SCM_RIGHTS, (2) truncating the file revokes every
+ * client mapping of it at once, and (3) a descriptor held by another
+ * process (the keeper, keeper.c) outlives the daemon.
  *
- * The directory is a private hugetlbfs mount limited (size=) to the bytes
- * of the pools of that page size. A client holds its frames' descriptors
- * read-write (it must, to map them shared and writable), so it can grow a
- * frame file with ftruncate(); on an unlimited mount it could then fault in
- * any number of hugepages from the host, outside every pool and quota. On
- * our mount every page is already a frame: growth faults fail (SIGBUS in
- * the client that tried). Page sizes come from libhugetlbfs.
+ * A client holds its frames' descriptors read-write (it must, to map them
+ * shared and writable), so whatever a writable descriptor allows, a
+ * hostile client does. Each frame is therefore sealed F_SEAL_GROW |
+ * F_SEAL_SEAL once its page is in: no ftruncate(), fallocate() or write()
+ * can make it larger than its one page, ever, and no one can add
+ * F_SEAL_SHRINK to stop our truncation. Recycling truncates the frame to
+ * nothing, so a descriptor a client kept is from then on a file of size 0
+ * that can never hold a page again: no window in which a client's
+ * descriptor could catch the page on its way back to us. (Files on a
+ * hugetlbfs mount, what frames were before, cannot be sealed; a quota on
+ * the mount left a free slot between truncation and re-fault, and a client
+ * spinning fallocate() on its old descriptor caught the page.) Within its
+ * size a client may punch its own page out and fault another in; the pool
+ * then finds the page moved when the frame comes back, and recycling looks
+ * for the old one (contig_frame_recycle()).
  *
- * Reserving a frame: create the file; bind this thread's memory policy to
- * the node (libnuma, strict MPOL_BIND); fallocate() one page, which makes
- * hugetlbfs allocate and zero the hugepage under that policy and fail with
- * ENOSPC instead of SIGBUS when the node has none; map it briefly to read
- * the physical address from /proc/self/pagemap and confirm the node with
- * get_mempolicy(MPOL_F_NODE|MPOL_F_ADDR); unmap (at startup, all frames'
- * mappings at once, after the workers: see reserve_job). The page stays in
- * the file's page cache until the file is truncated.
+ * Reserving a frame: memfd_create; size it; bind this thread's memory
+ * policy to the node (libnuma, strict MPOL_BIND); fallocate() one page,
+ * which makes hugetlbfs allocate and zero the hugepage under that policy
+ * and fail with ENOSPC instead of SIGBUS when the node has none; seal; map
+ * it briefly to read the physical address from /proc/self/pagemap and
+ * confirm the node with get_mempolicy(MPOL_F_NODE|MPOL_F_ADDR); unmap (at
+ * startup, all frames' mappings at once, after the workers: see
+ * reserve_job). The page stays in the file until the file is truncated or
+ * its last reference goes.
  *
- * Frames outlive the daemon: a restarted instance keeps the mount
- * (contig_frame_dir_open() with keep) and finds the frames in it
- * (contig_frame_dir_scan()), each re-located through pagemap. A mount's
- * size is fixed when it is mounted, so a directory is one or more mounts
- * ("parts": a pool that grew at a restart adds one, and so does each
- * window pool, whose size is known only once its frames are found:
- * contig_frame_dir_grow()), and each is kept full:
- * room a pool does not use is filled with ballast frames that are never
- * served (contig_frame_dir_fill()), so no client can grow a file into it.
- *
- * Recycling a frame truncates and unlinks its file before creating the
- * next one, so that the kernel's LIFO free list hands the same page back.
- * A client may still hold the old descriptor: it names an empty, unlinked
- * file, useless to it.
+ * Frames outlive the daemon through the keeper: every frame reserved is
+ * handed to it, every frame released or recycled taken back, so a
+ * restarted instance finds the frames in the keeper (contig_frame_dir_scan())
+ * and locates each again through pagemap. A set of frames of one page size
+ * has no directory any more: only an id counter, a lock for the instance
+ * and the keeper link (none for scratch sets: reserve.c).
  *
  * Reading PFNs from pagemap needs CAP_SYS_ADMIN; without it the kernel
  * reports zeros, which contig_frames_init() detects.
  */
 #include "frames.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <hugetlbfs.h>
+#include <linux/memfd.h> /* MFD_HUGE_SHIFT */
 #include <inttypes.h>
 #include <numa.h>
 #include <numaif.h>
@@ -59,43 +61,29 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "errmsg.h"
+#include "keeper.h"
 
 #define PAGEMAP_PFN_MASK ((UINT64_C(1) << 55) - 1)
 #define PAGEMAP_PRESENT (UINT64_C(1) << 63)
 /* Attempts to re-fault a recycled frame: 0.1 ms doubling to 10 ms, about
- * 0.3 s in all. */
+ * 0.3 s in all; at most this many wrong pages held while looking for the
+ * old one. */
 #define RECYCLE_TRIES 36
-
-/* One hugetlbfs mount of the directory. The first is <path>; a pool that
- * grew while frames of an earlier instance were adopted adds <path>.1 and
- * so on (a mount's size cannot change). Every mount is kept full of frames
- * (or ballast): no client can grow a file into spare room. */
-struct part {
-	char *path;
-	int dirfd;                   /* the mount's root, where its frame files live */
-	uint64_t nslots;             /* pages the mount may hold */
-	atomic_uint_fast64_t nfiles; /* frame files in it (each holds one page) */
-};
-
-#define MAX_PARTS CONTIG_FRAME_DIR_MAX_PARTS
+#define RECYCLE_MAX_WRONG 8
 
 struct contig_frame_dir {
 	uint64_t page_len;
-	char *path;   /* <runtime_dir>/<instance>-<kB>kB: the first part */
-	struct part parts[MAX_PARTS];
-	unsigned nparts;
-	int lockfd;   /* lock_path, held while we live */
-	char *lock_path; /* <path>.lock */
+	unsigned huge_log2; /* log2(page_len), for memfd_create() */
+	char *path;         /* <runtime_dir>/<instance>-<kB>kB: names the set in messages */
+	int lockfd;         /* lock_path, held while we live */
+	char *lock_path;    /* <path>.lock */
 	atomic_uint_fast64_t next_id;
-	struct contig_frame_file *ballast; /* frames that fill spare room, never served */
-	size_t nballast;
+	struct contig_keeper *keeper; /* NULL: these frames need not outlive us */
 };
 
 static int pagemap_fd = -1;
@@ -175,154 +163,7 @@ int contig_frames_page_sizes(uint64_t *ret_lens, int max)
 	return n;
 }
 
-/* ---- the directory ---- */
-
-static bool is_hugetlbfs(const char *path, uint64_t page_len)
-{
-	struct statfs st;
-
-	return statfs(path, &st) == 0 && (uint64_t)st.f_type == HUGETLBFS_MAGIC &&
-	       (uint64_t)st.f_bsize == page_len;
-}
-
-/* Remove the frame files in @dirfd: they pin hugepages. */
-static void remove_files(int dirfd)
-{
-	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	struct dirent *e;
-
-	if (!d) {
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
-	while ((e = readdir(d)))
-		if (strncmp(e->d_name, "frame-", 6) == 0)
-			unlinkat(dirfd, e->d_name, 0);
-	closedir(d);
-}
-
-/* The path of part @i: <path>, then <path>.1, ... */
-static char *part_path(const struct contig_frame_dir *dir, unsigned i)
-{
-	char *p;
-
-	if (i == 0)
-		return strdup(dir->path);
-	return asprintf(&p, "%s.%u", dir->path, i) < 0 ? NULL : p;
-}
-
-/* Empty and detach a mount an earlier instance left at @path. */
-static void remove_mount(const char *path, uint64_t page_len)
-{
-	if (is_hugetlbfs(path, page_len)) {
-		int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-		if (fd >= 0) {
-			remove_files(fd);
-			close(fd);
-		}
-		umount2(path, MNT_DETACH);
-	}
-	rmdir(path);
-}
-
-/* Mount part dir->nparts: its own hugetlbfs, limited to @nslots pages. */
-static int mount_part(struct contig_frame_dir *dir, uint64_t nslots, char *err, size_t errlen)
-{
-	struct part *pt = &dir->parts[dir->nparts];
-	char opts[96];
-	int e;
-
-	if (dir->nparts == MAX_PARTS)
-		return contig_errmsg(err, errlen, -ENOSPC, "%s: too many mounts (the pools of %" PRIu64
-			    " kB pages grew %u times, by window pools or while sessions were "
-			    "restored): use fewer window pools of this page size, or restart "
-			    "contigd with no clients", dir->path, dir->page_len >> 10, MAX_PARTS);
-	pt->path = part_path(dir, dir->nparts);
-	if (!pt->path)
-		return -ENOMEM;
-	if (mkdir(pt->path, 0700) < 0 && errno != EEXIST) {
-		e = errno;
-		free(pt->path);
-		return contig_errmsg(err, errlen, -e, "mkdir %s: %s", pt->path, strerror(e));
-	}
-	snprintf(opts, sizeof(opts), "pagesize=%" PRIu64 "K,size=%" PRIu64 ",mode=0700",
-		 dir->page_len >> 10, nslots * dir->page_len);
-	if (mount("hugetlbfs", pt->path, "hugetlbfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts) <
-	    0) {
-		e = errno;
-		rmdir(pt->path);
-		contig_errmsg(err, errlen, -e, "mounting hugetlbfs (%s) at %s failed: %s%s", opts, pt->path,
-		     strerror(e), e == EPERM ? ": run contigd as root" : "");
-		free(pt->path);
-		return -e;
-	}
-	pt->dirfd = open(pt->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (pt->dirfd < 0) {
-		e = errno;
-		umount2(pt->path, MNT_DETACH);
-		rmdir(pt->path);
-		contig_errmsg(err, errlen, -e, "open %s: %s", pt->path, strerror(e));
-		free(pt->path);
-		return -e;
-	}
-	pt->nslots = nslots;
-	atomic_init(&pt->nfiles, 0);
-	dir->nparts++;
-	return 0;
-}
-
-/* Take over the mounts an earlier instance left, frame files and all:
- * part i from @stored[i] if the service manager kept its root for us (the
- * mount may then be in no namespace we can see), else from its path,
- * <path>, <path>.1, ... while they are hugetlbfs of our page size. */
-static int keep_parts(struct contig_frame_dir *dir, int *stored, char *err, size_t errlen)
-{
-	for (unsigned i = 0; i < MAX_PARTS; i++) {
-		struct part *pt = &dir->parts[dir->nparts];
-		struct statfs st;
-
-		pt->path = part_path(dir, i);
-		if (!pt->path)
-			return -ENOMEM;
-		if (stored[i] >= 0) {
-			if (fstatfs(stored[i], &st) < 0 || (uint64_t)st.f_type != HUGETLBFS_MAGIC ||
-			    (uint64_t)st.f_bsize != dir->page_len) {
-				close(stored[i]);
-				stored[i] = -1;
-				free(pt->path);
-				pt->path = NULL;
-				break;
-			}
-			pt->dirfd = stored[i];
-			stored[i] = -1;
-			pt->nslots = (uint64_t)st.f_blocks;
-			atomic_init(&pt->nfiles, 0);
-			dir->nparts++;
-			continue;
-		}
-		if (!is_hugetlbfs(pt->path, dir->page_len) || statfs(pt->path, &st) < 0) {
-			free(pt->path);
-			pt->path = NULL;
-			break;
-		}
-		pt->dirfd = open(pt->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (pt->dirfd < 0) {
-			int e = errno;
-
-			contig_errmsg(err, errlen, -e, "open %s: %s", pt->path, strerror(e));
-			free(pt->path);
-			pt->path = NULL;
-			return -e;
-		}
-		pt->nslots = (uint64_t)st.f_blocks;
-		atomic_init(&pt->nfiles, 0);
-		dir->nparts++;
-	}
-	return 0;
-}
+/* ---- the set of frames of one page size ---- */
 
 /* Create and lock dir->lock_path. Its owner unlinks it at exit, so a lock
  * won on a file that was unlinked meanwhile is worth nothing: check that
@@ -354,12 +195,11 @@ static int lock_file(struct contig_frame_dir *dir, char *err, size_t errlen)
 	return contig_errmsg(err, errlen, -EBUSY, "%s keeps changing under us", dir->lock_path);
 }
 
-int contig_frame_dir_open(uint64_t page_len, uint64_t limit_len, const char *instance,
-			  const char *runtime_dir, bool keep, int *stored,
-			  struct contig_frame_dir **ret_dir, char *err, size_t errlen)
+int contig_frame_dir_open(uint64_t page_len, const char *instance, const char *runtime_dir,
+			  struct contig_keeper *keeper, struct contig_frame_dir **ret_dir,
+			  char *err, size_t errlen)
 {
 	struct contig_frame_dir *dir = calloc(1, sizeof(*dir));
-	uint64_t nslots = limit_len / page_len, have = 0;
 	char path[512];
 	int r;
 
@@ -367,98 +207,37 @@ int contig_frame_dir_open(uint64_t page_len, uint64_t limit_len, const char *ins
 		return -ENOMEM;
 	dir->page_len = page_len;
 	dir->lockfd = -1;
+	dir->keeper = keeper;
+	for (uint64_t len = page_len; len > 1; len >>= 1)
+		dir->huge_log2++;
 	if (mkdir(runtime_dir, 0755) < 0 && errno != EEXIST) {
 		r = contig_errmsg(err, errlen, -errno, "mkdir %s: %s", runtime_dir, strerror(errno));
 		goto out_free;
 	}
-	/* The lock lives outside the mount, so that checking for a live
-	 * instance and (re)mounting cannot race with another daemon. */
-	snprintf(path, sizeof(path), "%s/%s-%" PRIu64 "kB.lock", runtime_dir, instance,
-		 page_len >> 10);
-	dir->lock_path = strdup(path);
-	if (!dir->lock_path) {
+	snprintf(path, sizeof(path), "%s/%s-%" PRIu64 "kB", runtime_dir, instance, page_len >> 10);
+	dir->path = strdup(path);
+	if (asprintf(&dir->lock_path, "%s.lock", path) < 0)
+		dir->lock_path = NULL;
+	if (!dir->path || !dir->lock_path) {
 		r = -ENOMEM;
 		goto out_free;
 	}
 	r = lock_file(dir, err, errlen);
 	if (r < 0)
 		goto out_free;
-	snprintf(path, sizeof(path), "%s/%s-%" PRIu64 "kB", runtime_dir, instance, page_len >> 10);
-	dir->path = strdup(path);
-	if (!dir->path) {
-		r = -ENOMEM;
-		goto out_free;
-	}
-	if (keep) {
-		r = keep_parts(dir, stored, err, errlen);
-		if (r < 0)
-			goto out_free;
-	}
-	for (unsigned i = 0; i < MAX_PARTS; i++)
-		if (stored[i] >= 0) { /* a kept mount not taken over: empty it */
-			remove_files(stored[i]);
-			close(stored[i]);
-			stored[i] = -1;
-		}
-	if (dir->nparts == 0) {
-		/* Nothing kept: what a dead instance left goes (clients of it
-		 * may still hold files open in a detached mount). */
-		for (unsigned i = 0; i < MAX_PARTS; i++) {
-			char *p = part_path(dir, i);
-
-			if (!p) {
-				r = -ENOMEM;
-				goto out_free;
-			}
-			remove_mount(p, page_len);
-			free(p);
-		}
-	}
-	for (unsigned i = 0; i < dir->nparts; i++)
-		have += dir->parts[i].nslots;
-	if (have < nslots) {
-		r = mount_part(dir, nslots - have, err, errlen);
-		if (r < 0)
-			goto out_free;
-	}
 	*ret_dir = dir;
 	return 0;
 
 out_free:
-	contig_frame_dir_close(dir, keep);
+	contig_frame_dir_close(dir, false);
 	return r;
-}
-
-int contig_frame_dir_grow(struct contig_frame_dir *dir, uint64_t nslots, char *err,
-			  size_t errlen)
-{
-	uint64_t have = contig_frame_dir_nslots(dir);
-
-	return have < nslots ? mount_part(dir, nslots - have, err, errlen) : 0;
 }
 
 void contig_frame_dir_close(struct contig_frame_dir *dir, bool keep)
 {
+	(void)keep; /* the frames are the pools' (and the keeper's), not ours */
 	if (!dir)
 		return;
-	for (size_t i = 0; i < dir->nballast; i++) {
-		if (keep)
-			close(dir->ballast[i].fd);
-		else
-			contig_frame_release(dir, &dir->ballast[i]);
-	}
-	free(dir->ballast);
-	for (unsigned i = 0; i < dir->nparts; i++) {
-		struct part *pt = &dir->parts[i];
-
-		if (!keep)
-			remove_files(pt->dirfd);
-		close(pt->dirfd);
-		/* Detach: clients may still hold (empty, unlinked) frame files. */
-		if (!keep && umount2(pt->path, MNT_DETACH) == 0)
-			rmdir(pt->path);
-		free(pt->path);
-	}
 	if (dir->lockfd >= 0) {
 		/* Unlinked while still held: see lock_file(). */
 		unlink(dir->lock_path);
@@ -469,138 +248,54 @@ void contig_frame_dir_close(struct contig_frame_dir *dir, bool keep)
 	free(dir);
 }
 
-void contig_frame_mount_release(int rootfd)
-{
-	remove_files(rootfd);
-	close(rootfd);
-}
-
-unsigned contig_frame_dir_nparts(const struct contig_frame_dir *dir)
-{
-	return dir->nparts;
-}
-
-int contig_frame_dir_part_fd(const struct contig_frame_dir *dir, unsigned i)
-{
-	return dir->parts[i].dirfd;
-}
-
-uint64_t contig_frame_dir_nslots(const struct contig_frame_dir *dir)
-{
-	uint64_t n = 0;
-
-	for (unsigned i = 0; i < dir->nparts; i++)
-		n += dir->parts[i].nslots;
-	return n;
-}
+/* The seals every frame carries: see the DESIGN note. */
+#define FRAME_SEALS (F_SEAL_GROW | F_SEAL_SEAL)
 
 int contig_frame_dir_scan(struct contig_frame_dir *dir, struct contig_frame_found **ret_found,
 			  size_t *ret_n)
 {
-	struct contig_frame_found *found = NULL;
-	size_t n = 0, cap = 0;
-	int r = 0;
+	struct contig_frame_found *found;
+	struct contig_kept *kept = NULL;
+	size_t n = dir->keeper ? contig_keeper_take(dir->keeper, dir->page_len, &kept) : 0;
 
-	for (unsigned i = 0; i < dir->nparts && r == 0; i++) {
-		struct part *pt = &dir->parts[i];
-		int fd = openat(pt->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-		struct dirent *e;
-
-		if (!d) {
-			r = -errno;
-			if (fd >= 0)
-				close(fd);
-			break;
-		}
-		while (r == 0 && (e = readdir(d))) {
-			struct contig_frame_found *f;
-			char *end;
-			uint64_t id;
-			struct stat st;
-
-			if (strncmp(e->d_name, "frame-", 6) != 0)
-				continue;
-			errno = 0;
-			id = strtoull(e->d_name + 6, &end, 10);
-			if (errno || *end || end == e->d_name + 6) {
-				unlinkat(pt->dirfd, e->d_name, 0); /* not ours to keep */
-				continue;
-			}
-			if (n == cap) {
-				size_t ncap = cap ? 2 * cap : 64;
-				struct contig_frame_found *grown = realloc(found, ncap * sizeof(*found));
-
-				if (!grown) {
-					r = -ENOMEM;
-					break;
-				}
-				found = grown;
-				cap = ncap;
-			}
-			f = &found[n];
-			*f = (struct contig_frame_found){ .file = { .fd = -1, .id = id, .part = i },
-							  .node = -1 };
-			f->file.fd = openat(pt->dirfd, e->d_name, O_RDWR | O_CLOEXEC);
-			if (f->file.fd < 0)
-				continue;
-			atomic_fetch_add(&pt->nfiles, 1);
-			n++;
-			if (id >= atomic_load(&dir->next_id))
-				atomic_store(&dir->next_id, id + 1);
-			/* A file its client truncated (or grew) holds no whole page. */
-			f->whole = fstat(f->file.fd, &st) == 0 && (uint64_t)st.st_size == dir->page_len;
-			if (f->whole) {
-				void *virt = mmap(NULL, dir->page_len, PROT_READ,
-						  MAP_SHARED | MAP_POPULATE, f->file.fd, 0);
-
-				if (virt == MAP_FAILED) {
-					f->whole = false;
-				} else {
-					if (contig_frames_virt_to_phys(virt, &f->file.phys) < 0)
-						f->whole = false;
-					f->node = node_of(virt);
-					munmap(virt, dir->page_len);
-				}
-			}
-		}
-		closedir(d);
-	}
-	if (r < 0) {
+	found = calloc(n ? n : 1, sizeof(*found));
+	if (!found) {
 		for (size_t i = 0; i < n; i++)
-			contig_frame_release(dir, &found[i].file);
-		free(found);
-		return r;
+			close(kept[i].fd);
+		free(kept);
+		return -ENOMEM;
 	}
+	for (size_t i = 0; i < n; i++) {
+		struct contig_frame_found *f = &found[i];
+		struct stat st;
+
+		*f = (struct contig_frame_found){ .file = { .fd = kept[i].fd, .id = kept[i].id },
+						  .node = -1 };
+		if (kept[i].id >= atomic_load(&dir->next_id))
+			atomic_store(&dir->next_id, kept[i].id + 1);
+		/* One of ours holds exactly its page, with our seals; a frame
+		 * its client truncated (or punched) holds no whole page. */
+		f->whole = fstat(f->file.fd, &st) == 0 && (uint64_t)st.st_size == dir->page_len &&
+			   (uint64_t)st.st_blocks * 512 == dir->page_len &&
+			   fcntl(f->file.fd, F_GET_SEALS) == FRAME_SEALS;
+		if (f->whole) {
+			void *virt = mmap(NULL, dir->page_len, PROT_READ, MAP_SHARED | MAP_POPULATE,
+					  f->file.fd, 0);
+
+			if (virt == MAP_FAILED) {
+				f->whole = false;
+			} else {
+				if (contig_frames_virt_to_phys(virt, &f->file.phys) < 0)
+					f->whole = false;
+				f->node = node_of(virt);
+				munmap(virt, dir->page_len);
+			}
+		}
+	}
+	free(kept);
 	*ret_found = found;
 	*ret_n = n;
 	return 0;
-}
-
-int contig_frame_dir_fill(struct contig_frame_dir *dir, int node)
-{
-	for (;;) {
-		struct contig_frame_file file, *grown;
-		int r = contig_frame_reserve(dir, node, &file);
-
-		if (r == -ENOSPC)
-			return 0; /* every mount full (or the kernel short: then they are
-				     not, and a client could grow a file into it) */
-		if (r < 0)
-			return r;
-		grown = realloc(dir->ballast, (dir->nballast + 1) * sizeof(*grown));
-		if (!grown) {
-			contig_frame_release(dir, &file);
-			return -ENOMEM;
-		}
-		dir->ballast = grown;
-		dir->ballast[dir->nballast++] = file;
-	}
-}
-
-size_t contig_frame_dir_nballast(const struct contig_frame_dir *dir)
-{
-	return dir->nballast;
 }
 
 const char *contig_frame_dir_path(const struct contig_frame_dir *dir)
@@ -804,50 +499,42 @@ static int node_of(void *virt)
 	return node;
 }
 
-/* Reserve one frame into *ret_file. With @ret_virt, the brief mapping used
- * to locate the page is kept and returned for the caller to munmap();
- * without, it is unmapped here. */
-/* A part with room for one more file, counted in; NULL if all are full. */
-static struct part *part_claim(struct contig_frame_dir *dir)
-{
-	for (unsigned i = 0; i < dir->nparts; i++) {
-		struct part *pt = &dir->parts[i];
-		uint_fast64_t n = atomic_load(&pt->nfiles);
-
-		while (n < pt->nslots)
-			if (atomic_compare_exchange_weak(&pt->nfiles, &n, n + 1))
-				return pt;
-	}
-	return NULL;
-}
-
+/* Reserve one frame into *ret_file: a sealed hugetlb memfd holding one
+ * page of @node. With @ret_virt, the brief mapping used to locate the page
+ * is kept and returned for the caller to munmap(); without, it is unmapped
+ * here. The keeper is not told: the caller does. */
 static int frame_reserve(struct contig_frame_dir *dir, int node, struct contig_frame_file *ret_file,
 			 void **ret_virt)
 {
-	struct part *pt = part_claim(dir);
 	uint64_t id = atomic_fetch_add(&dir->next_id, 1);
 	uint64_t phys = 0;
-	char name[32];
+	char name[48];
 	void *virt;
 	int fd, r, got;
 
-	if (!pt)
-		return -ENOSPC;
-	snprintf(name, sizeof(name), "frame-%" PRIu64, id);
-	fd = openat(pt->dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		atomic_fetch_sub(&pt->nfiles, 1);
+	snprintf(name, sizeof(name), "contigd-frame-%" PRIu64, id);
+	fd = memfd_create(name, MFD_CLOEXEC | MFD_HUGETLB | MFD_ALLOW_SEALING |
+					((unsigned)dir->huge_log2 << MFD_HUGE_SHIFT));
+	if (fd < 0)
 		return -errno;
+	if (ftruncate(fd, (off_t)dir->page_len) < 0) {
+		r = -errno;
+		goto out_close;
 	}
 	bind_node(node);
 	r = fallocate(fd, 0, 0, (off_t)dir->page_len) < 0 ? -errno : 0;
 	unbind_node();
 	if (r < 0)
-		goto out_unlink;
+		goto out_close;
+	/* No client may grow it, nor change that. */
+	if (fcntl(fd, F_ADD_SEALS, FRAME_SEALS) < 0) {
+		r = -errno;
+		goto out_close;
+	}
 	virt = mmap(NULL, dir->page_len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
 	if (virt == MAP_FAILED) {
 		r = -errno;
-		goto out_unlink;
+		goto out_close;
 	}
 	r = contig_frames_virt_to_phys(virt, &phys);
 	got = node_of(virt);
@@ -858,46 +545,67 @@ static int frame_reserve(struct contig_frame_dir *dir, int node, struct contig_f
 	if (r < 0 || !ret_virt)
 		munmap(virt, dir->page_len);
 	if (r < 0)
-		goto out_unlink;
+		goto out_close;
 	if (ret_virt)
 		*ret_virt = virt;
 	ret_file->fd = fd;
 	ret_file->id = id;
 	ret_file->phys = phys;
-	ret_file->part = (uint8_t)(pt - dir->parts);
 	ret_file->truncated = false;
 	return 0;
 
-out_unlink:
-	if (ftruncate(fd, 0) < 0) {
-		/* nothing more to do: unlink and close free the page anyway */
-	}
-	unlinkat(pt->dirfd, name, 0);
-	close(fd);
-	atomic_fetch_sub(&pt->nfiles, 1);
+out_close:
+	close(fd); /* the last reference: its page, if any, goes back */
 	return r;
+}
+
+/* Tell the keeper of @files[0..n) (those with a descriptor). */
+static void keep(struct contig_frame_dir *dir, const struct contig_frame_file *files, size_t n)
+{
+	struct contig_kept *kept;
+	size_t k = 0;
+
+	if (!dir->keeper || !n)
+		return;
+	kept = malloc(n * sizeof(*kept));
+	if (!kept)
+		return; /* not kept: lost at a restart, like a keeper that is gone */
+	for (size_t i = 0; i < n; i++)
+		if (files[i].fd >= 0)
+			kept[k++] = (struct contig_kept){ dir->page_len, files[i].id, files[i].fd };
+	contig_keeper_update(dir->keeper, dir->page_len, kept, k, NULL, 0);
+	free(kept);
 }
 
 int contig_frame_reserve(struct contig_frame_dir *dir, int node, struct contig_frame_file *ret_file)
 {
-	return frame_reserve(dir, node, ret_file, NULL);
+	int r = frame_reserve(dir, node, ret_file, NULL);
+
+	if (r == 0)
+		keep(dir, ret_file, 1);
+	return r;
+}
+
+/* Give @file's page back without telling the keeper. */
+static void frame_drop(struct contig_frame_file *file)
+{
+	if (file->fd < 0)
+		return;
+	/* Truncation is what revokes clients' mappings; close alone would not. */
+	if (ftruncate(file->fd, 0) < 0) {
+		/* cannot happen: a frame may always shrink (no F_SEAL_SHRINK) */
+	}
+	close(file->fd);
+	file->fd = -1;
 }
 
 void contig_frame_release(struct contig_frame_dir *dir, struct contig_frame_file *file)
 {
-	char name[32];
-
 	if (file->fd < 0)
 		return;
-	snprintf(name, sizeof(name), "frame-%" PRIu64, file->id);
-	/* Truncation is what revokes clients' mappings; unlink alone would not. */
-	if (ftruncate(file->fd, 0) < 0) {
-		/* cannot happen on hugetlbfs for a file we opened O_RDWR */
-	}
-	unlinkat(dir->parts[file->part].dirfd, name, 0);
-	close(file->fd);
-	file->fd = -1;
-	atomic_fetch_sub(&dir->parts[file->part].nfiles, 1);
+	if (dir->keeper)
+		contig_keeper_update(dir->keeper, dir->page_len, NULL, 0, &file->id, 1);
+	frame_drop(file);
 }
 
 void contig_frame_close(struct contig_frame_file *file)
@@ -907,28 +615,69 @@ void contig_frame_close(struct contig_frame_file *file)
 	file->fd = -1;
 }
 
-int contig_frame_recycle(struct contig_frame_dir *dir, int node, struct contig_frame_file *file)
+int contig_frame_recycle(struct contig_frame_dir *dir, int node, struct contig_frame_file *file,
+			 bool retry)
 {
 	struct timespec pause = { 0, 100 * 1000 };
+	struct contig_frame_file wrong[RECYCLE_MAX_WRONG], got;
+	uint64_t old_id = file->id, want = file->phys;
+	unsigned nwrong = 0;
+	bool truncated = false, found = false;
 	struct stat st;
-	bool truncated;
-	int r;
+	int r = -ENOSPC;
 
-	truncated = fstat(file->fd, &st) == 0 && (uint64_t)st.st_size != dir->page_len;
-	contig_frame_release(dir, file);
-	/* Our mount holds exactly the pools, so the new file can only get a
-	 * page once the old one is back. Truncation unmaps it everywhere, but
-	 * a client's own munmap() racing with it may hold the last reference a
-	 * little longer (until its TLB flush): wait for that, boundedly (a
-	 * page pinned for longer, e.g. by a client's I/O, makes the frame
-	 * lost rather than stall recycling). */
+	if (file->fd >= 0) {
+		truncated = fstat(file->fd, &st) == 0 && (uint64_t)st.st_size != dir->page_len;
+		frame_drop(file);
+	}
+	/* The kernel's free list is LIFO, so the next fault on @node normally
+	 * gets the page just freed. Not always: a client's own munmap() racing
+	 * with the truncation may hold the last reference a little longer
+	 * (until its TLB flush), and any process may take a free hugepage
+	 * (MAP_HUGETLB needs no privilege). So: fault until the old page comes
+	 * back, holding the wrong ones meanwhile (so that each fault gets
+	 * another), boundedly; then take a wrong one (the frame moved) or, with
+	 * none, call it lost. A retry (of a lost frame) does not wait. */
 	for (int tries = 0; tries < RECYCLE_TRIES; tries++) {
-		r = contig_frame_reserve(dir, node, file);
-		if (r != -ENOSPC)
+		r = frame_reserve(dir, node, &got, NULL);
+		if (r == 0 && got.phys == want) {
+			found = true;
 			break;
+		}
+		if (r == 0) {
+			wrong[nwrong++] = got;
+			if (nwrong == RECYCLE_MAX_WRONG)
+				break;
+		} else if (r != -ENOSPC || retry) {
+			break;
+		}
+		if (retry)
+			continue;
 		nanosleep(&pause, NULL);
 		if (pause.tv_nsec < 10 * 1000 * 1000)
 			pause.tv_nsec *= 2;
+	}
+	if (!found && nwrong) {
+		got = wrong[0]; /* moved: pool.c says whether that broke a segment */
+		wrong[0] = wrong[--nwrong];
+		found = true;
+	}
+	while (nwrong)
+		frame_drop(&wrong[--nwrong]);
+	if (found) {
+		*file = got;
+		r = 0;
+	} else {
+		file->fd = -1;
+		file->phys = want; /* what a retry looks for */
+		if (r == 0)
+			r = -EIO;
+	}
+	if (dir->keeper) {
+		struct contig_kept kept = { dir->page_len, file->id, file->fd };
+
+		contig_keeper_update(dir->keeper, dir->page_len, &kept, found ? 1 : 0,
+				     &old_id, old_id != file->id || !found ? 1 : 0);
 	}
 	file->truncated = truncated;
 	return r;
@@ -1022,11 +771,13 @@ static int reserve_many(struct contig_frame_dir *dir, int node, size_t nframes, 
 		if (job.virts[i])
 			munmap(job.virts[i], dir->page_len);
 	free(job.virts);
+	if (atomic_load(&job.error) >= 0)
+		keep(dir, ret_files, nframes); /* all in as few datagrams as may be */
 	if (atomic_load(&job.error) > 0) /* upto: ran out of pages */
 		return 0;
 	if (atomic_load(&job.error)) {
 		for (size_t i = 0; i < nframes; i++)
-			contig_frame_release(dir, &ret_files[i]);
+			frame_drop(&ret_files[i]);
 		return atomic_load(&job.error);
 	}
 	return 0;

@@ -1,11 +1,12 @@
-/* frames.h - hugepage frames: one hugetlbfs file per hugepage.
+/* frames.h - hugepage frames: one sealed hugetlb memfd per hugepage.
  *
  * The only part of contigd that creates hugepage files, maps them, sizes the
  * kernel's hugepage pools and reads /proc/self/pagemap. Functions that take
  * a struct contig_frame_dir may be called from any thread (the loop thread,
  * the startup faulting threads, the recycle thread); they keep no state but
- * the directory's file counter. Errors are returned as -errno, with a reason
- * written to @err where the signature has one; nothing here logs.
+ * the set's id counter (and tell the keeper, which has its own lock).
+ * Errors are returned as -errno, with a reason written to @err where the
+ * signature has one; nothing here logs.
  */
 #ifndef CONTIG_FRAMES_H
 #define CONTIG_FRAMES_H
@@ -14,20 +15,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The directory of frame files of one page size, on a hugetlbfs mount of
- * that size, locked (flock) for one daemon instance. */
+struct contig_keeper;
+
+/* The frames of one page size of one daemon instance (once a directory of
+ * hugetlbfs files, hence the name): their id counter, a lock (flock) that
+ * makes the instance the only one, and the keeper they are handed to. */
 struct contig_frame_dir;
 
-/* One frame: an open hugetlbfs file holding exactly one faulted-in hugepage. */
+/* One frame: a sealed hugetlb memfd holding exactly one faulted-in page. */
 struct contig_frame_file {
 	int fd;        /* O_RDWR; the daemon keeps it, never a mapping */
-	uint64_t id;   /* names the file: <dir>/frame-<id> */
+	uint64_t id;   /* unique in its set over the instance's life (the journal's
+			  file id; contigd-frame-<id> in /proc/PID/maps) */
 	uint64_t phys; /* physical address of the hugepage */
-	uint8_t part;  /* which mount of the directory holds it */
 	bool truncated; /* set by contig_frame_recycle(): its owner had truncated it */
 };
 
-/* A frame file an earlier instance left (contig_frame_dir_scan()). */
+/* A frame an earlier instance left with the keeper (contig_frame_dir_scan()). */
 struct contig_frame_found {
 	struct contig_frame_file file; /* fd open; phys valid if whole */
 	int node;                      /* where its page is, -1 if unknown */
@@ -48,64 +52,30 @@ int contig_frames_virt_to_phys(const void *virt, uint64_t *ret_phys);
  * Returns how many were stored in @ret_lens (at most @max). */
 int contig_frames_page_sizes(uint64_t *ret_lens, int max);
 
-/* Open the frame directory of @page_len for the daemon instance @instance:
- * a private hugetlbfs mount at <runtime_dir>/<instance>-<kB>kB, limited to
- * @limit_len bytes (the pools of that page size), so that no client can
- * grow a frame file into hugepages outside the pools. Takes an exclusive
- * lock (<path>.lock): a second daemon with the same instance name fails
- * with -EBUSY. Mounts left by a dead instance are, without @keep, emptied
- * (giving their hugepages back) and replaced; with @keep, kept with their
- * files (see contig_frame_dir_scan()), and a further mount is added if
- * they hold fewer than @limit_len bytes. @stored[0..CONTIG_FRAME_DIR_MAX_PARTS)
- * are the roots of such mounts that a service manager kept for us (-1:
- * none; the mount then is looked for by path): they are taken over with
- * @keep, else emptied; either way consumed (set to -1). Returns 0 and
- * *ret_dir, or -errno with the reason in @err. */
-int contig_frame_dir_open(uint64_t page_len, uint64_t limit_len, const char *instance,
-			  const char *runtime_dir, bool keep, int *stored,
-			  struct contig_frame_dir **ret_dir, char *err, size_t errlen);
+/* Open the frames of @page_len for the daemon instance @instance: take its
+ * lock (<runtime_dir>/<instance>-<kB>kB.lock; a second daemon with the same
+ * instance name fails with -EBUSY), and hand every frame reserved to
+ * @keeper (NULL: frames that need not outlive this process, such as a
+ * search's scratch). Returns 0 and *ret_dir, or -errno with the reason in
+ * @err. */
+int contig_frame_dir_open(uint64_t page_len, const char *instance, const char *runtime_dir,
+			  struct contig_keeper *keeper, struct contig_frame_dir **ret_dir,
+			  char *err, size_t errlen);
 
-#define CONTIG_FRAME_DIR_MAX_PARTS 8
-
-/* Make @dir hold at least @nslots pages in all, adding a mount (part) for
- * the difference: for pools whose size is known only after the directory
- * was opened (window pools). Returns 0, or -errno with the reason in @err
- * (-ENOSPC: CONTIG_FRAME_DIR_MAX_PARTS mounts already). */
-int contig_frame_dir_grow(struct contig_frame_dir *dir, uint64_t nslots, char *err,
-			  size_t errlen);
-
-/* Release every frame file under @rootfd (the root of a kept mount no
- * directory took over) and close it. */
-void contig_frame_mount_release(int rootfd);
-
-/* The mounts of @dir: how many, and the root of each (for a service
- * manager to keep across restarts; the directory still owns it). */
-unsigned contig_frame_dir_nparts(const struct contig_frame_dir *dir);
-int contig_frame_dir_part_fd(const struct contig_frame_dir *dir, unsigned i);
-
-/* Without @keep: release every frame file left (ballast included), detach
- * the mounts (clients may still hold empty frame files open). With @keep:
- * leave files and mounts for the next instance (only descriptors close).
- * Drops the lock either way. Accepts NULL. */
+/* Drop the lock. The frames are their pools' (and the keeper's), which
+ * release or keep them; @keep is for symmetry. Accepts NULL. */
 void contig_frame_dir_close(struct contig_frame_dir *dir, bool keep);
 
-/* Pages the directory's mounts hold together. */
-uint64_t contig_frame_dir_nslots(const struct contig_frame_dir *dir);
-
-/* Every frame file in the mounts kept from an earlier instance, opened,
- * with the physical address and node of its page read again (pagemap,
- * get_mempolicy). The caller releases (contig_frame_release()) or keeps
- * each file. Returns 0 with *ret_found (malloc'd) and *ret_n, or -errno.
- * Main thread, at startup. */
+/* The frames of @dir's page size an earlier instance left with the keeper,
+ * each with the physical address and node of its page read again
+ * (pagemap, get_mempolicy) and whole only if it still holds its one page
+ * with our seals. The caller releases (contig_frame_release()) or keeps
+ * each. Returns 0 with *ret_found (malloc'd) and *ret_n, or -errno. Main
+ * thread, at startup. */
 int contig_frame_dir_scan(struct contig_frame_dir *dir, struct contig_frame_found **ret_found,
 			  size_t *ret_n);
 
-/* Fill every mount's spare room with ballast frames on @node (held until
- * the directory closes, never served). Returns 0 or -errno. Main thread. */
-int contig_frame_dir_fill(struct contig_frame_dir *dir, int node);
-size_t contig_frame_dir_nballast(const struct contig_frame_dir *dir);
-
-/* Path of the directory, for messages. */
+/* <runtime_dir>/<instance>-<kB>kB, naming the set in messages. */
 const char *contig_frame_dir_path(const struct contig_frame_dir *dir);
 
 /* Size of the pages of the frames in @dir. */
@@ -137,9 +107,10 @@ int contig_memory_compact(int node);
 /* Lower @node's nr_hugepages by @npages (pages this process added). */
 int contig_hugepages_shrink(int node, uint64_t page_len, uint64_t npages);
 
-/* Create a frame file in @dir, allocate its hugepage on @node (strict
- * binding: no fallback to another node), map it just long enough to read
- * its physical address, and verify its node. Returns 0 and fills *ret_file,
+/* Create a frame in @dir (a hugetlb memfd), allocate its hugepage on @node
+ * (strict binding: no fallback to another node), seal it, map it just long
+ * enough to read its physical address, verify its node, and hand it to the
+ * keeper. Returns 0 and fills *ret_file,
  * -ENOSPC if no hugepage is free on @node, -EXDEV if the page landed on
  * another node, or -errno. Any thread. */
 int contig_frame_reserve(struct contig_frame_dir *dir, int node, struct contig_frame_file *ret_file);
@@ -160,18 +131,24 @@ int contig_frame_reserve_many(struct contig_frame_dir *dir, int node, size_t nfr
 int contig_frame_reserve_upto(struct contig_frame_dir *dir, int node, size_t max, unsigned nthreads,
 			      struct contig_frame_file *ret_files, size_t *ret_n);
 
-/* Give the hugepage back to the kernel: truncate the file to 0 (the kernel
- * unmaps it from every process that still maps it: they get SIGBUS on the
- * next access), unlink it and close it. fd is set to -1. Any thread. */
+/* Give the hugepage back to the kernel: truncate the frame to 0 (the
+ * kernel unmaps it from every process that still maps it: they get SIGBUS
+ * on the next access; a descriptor a client kept can never hold a page
+ * again), take it back from the keeper, and close it. fd is set to -1.
+ * Any thread. */
 void contig_frame_release(struct contig_frame_dir *dir, struct contig_frame_file *file);
 
-/* Close @file's descriptor and leave the file (and its page) for the next
- * instance. fd is set to -1. */
+/* Close @file's descriptor and leave the frame (and its page) with the
+ * keeper, for the next instance. fd is set to -1. */
 void contig_frame_close(struct contig_frame_file *file);
 
-/* Release @file and reserve a new one on @node in its place (normally the
- * same physical page; the caller compares file->phys). Returns as
- * contig_frame_reserve(); on error the frame is lost (fd -1). Any thread. */
-int contig_frame_recycle(struct contig_frame_dir *dir, int node, struct contig_frame_file *file);
+/* Release @file (if it still has a descriptor) and reserve a new frame on
+ * @node in its place, looking for the page it had (file->phys), which the
+ * kernel normally hands back; the caller compares file->phys. With @retry
+ * (a frame lost earlier) nothing is waited for. Returns as
+ * contig_frame_reserve(); on error the frame is lost (fd -1, phys kept for
+ * a retry). The keeper is told either way. Any thread. */
+int contig_frame_recycle(struct contig_frame_dir *dir, int node, struct contig_frame_file *file,
+			 bool retry);
 
 #endif

@@ -1,22 +1,22 @@
 /* main.c - contigd: argv, configuration, startup and shutdown order, uv_run.
  *
- * Startup: configuration -> pagemap privilege -> per pool (those without
- * a window first, then the window pools, below=, narrowest first):
- * hugetlbfs directory, kernel hugepages (a window pool: its frames found,
- * its mount grown by them), frames reserved and sorted -> listening socket
- * -> READY=1. Nothing is accepted before every frame is reserved.
+ * Startup: configuration -> pagemap privilege -> journal and frame keeper
+ * -> per pool (those without a window first, then the window pools,
+ * below=, narrowest first): frame set, kernel hugepages (a window pool: its
+ * frames found), frames reserved and sorted -> listening socket -> READY=1.
+ * Nothing is accepted before every frame is reserved.
  * Shutdown (SIGTERM/SIGINT): STOPPING=1 -> connections closed -> recycler
  * stopped -> every frame released -> hugepages this process added given back.
  *
  * Restarts (session_grace > 0): before the pools, the journal an earlier
- * instance left is read into a plan (restore.c); its mounts are kept, the
- * frames its sessions owned adopted into the pools (every other file is
- * released, and the pools are topped up with new frames), and, once the
- * recycler runs, its sessions rebuilt as orphans; then a fresh journal of
- * that state replaces the old one, and a timer recycles the orphans no
- * client reclaims within session_grace. A shutdown while sessions hold
- * buffers leaves their frames, the mounts and the journal for the next
- * instance, and releases only the rest.
+ * instance left is read into a plan (restore.c); the frames its sessions
+ * owned, which the keeper held (keeper.c), are adopted into the pools
+ * (every other frame is released, and the pools are topped up with new
+ * ones), and, once the recycler runs, its sessions rebuilt as orphans;
+ * then a fresh journal of that state replaces the old one, and a timer
+ * recycles the orphans no client reclaims within session_grace. A
+ * shutdown while sessions hold buffers leaves their frames with the keeper
+ * and the journal for the next instance, and releases only the rest.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -39,6 +39,7 @@
 #include "contig_version.h" /* made by the Makefile from VERSION */
 #include "fdpass.h"         /* CONTIG_PROTOCOL_VERSION */
 #include "frames.h"
+#include "keeper.h"
 #include "log.h"
 #include "physmem.h"
 #include "pool.h"
@@ -69,9 +70,7 @@ struct daemon {
 	bool grace_started;
 	bool keep;                     /* stopping: leave the sessions for the next instance */
 	int listen_fd;                 /* passed by systemd, or -1 */
-	/* Frame mounts systemd kept for us, per page size (in kB) and part. */
-	unsigned long stored_kb[MAX_PAGE_SIZES];
-	int stored[MAX_PAGE_SIZES][CONTIG_FRAME_DIR_MAX_PARTS];
+	struct contig_keeper *keeper;  /* holds the frames across restarts (session_grace) */
 };
 
 static uint64_t now_ns(void)
@@ -251,74 +250,6 @@ static int parse_args(int argc, char **argv, struct contig_config *cfg, bool *re
 	return r;
 }
 
-/* The mounts of @page_len systemd kept for us (an array of -1 if none). */
-static int *stored_for(struct daemon *d, uint64_t page_len)
-{
-	static int none[CONTIG_FRAME_DIR_MAX_PARTS];
-
-	for (size_t k = 0; k < MAX_PAGE_SIZES; k++)
-		if (d->stored_kb[k] == page_len >> 10)
-			return d->stored[k];
-	for (size_t i = 0; i < CONTIG_FRAME_DIR_MAX_PARTS; i++)
-		none[i] = -1;
-	return none;
-}
-
-/* Under systemd, with FileDescriptorStoreMax=, ask it to keep each mount's
- * root across restarts: the mounts live in the service's own mount
- * namespace, which dies with the process, and a restarted daemon finds
- * them through these (as frames-<kB>kB.<part>) rather than by path. What
- * was stored under those names before goes first. Without a service
- * manager (or a store) this does nothing. */
-static void store_dir(const struct contig_frame_dir *dir)
-{
-	unsigned kb = (unsigned)(contig_frame_dir_page_len(dir) >> 10);
-
-	for (unsigned i = 0; i < CONTIG_FRAME_DIR_MAX_PARTS; i++) {
-		char msg[96];
-		int fd;
-
-		snprintf(msg, sizeof(msg), "FDSTOREREMOVE=1\nFDNAME=frames-%ukB.%u", kb, i);
-		sd_notify(0, msg);
-		if (i >= contig_frame_dir_nparts(dir))
-			continue;
-		fd = contig_frame_dir_part_fd(dir, i);
-		snprintf(msg, sizeof(msg), "FDSTORE=1\nFDNAME=frames-%ukB.%u", kb, i);
-		sd_pid_notify_with_fds(0, 0, msg, &fd, 1);
-	}
-}
-
-/* Mounts systemd kept of a page size no pool uses any more: emptied and
- * let go. */
-static void drop_stored(struct daemon *d)
-{
-	for (size_t k = 0; k < MAX_PAGE_SIZES; k++)
-		for (unsigned i = 0; i < CONTIG_FRAME_DIR_MAX_PARTS; i++) {
-			char msg[96];
-
-			if (d->stored[k][i] < 0)
-				continue;
-			contig_frame_mount_release(d->stored[k][i]);
-			d->stored[k][i] = -1;
-			snprintf(msg, sizeof(msg), "FDSTOREREMOVE=1\nFDNAME=frames-%lukB.%u",
-				 d->stored_kb[k], i);
-			sd_notify(0, msg);
-		}
-}
-
-/* Frames released for good: systemd need keep no mount of @dir. */
-static void unstore_dir(const struct contig_frame_dir *dir)
-{
-	unsigned kb = (unsigned)(contig_frame_dir_page_len(dir) >> 10);
-
-	for (unsigned i = 0; i < contig_frame_dir_nparts(dir); i++) {
-		char msg[96];
-
-		snprintf(msg, sizeof(msg), "FDSTOREREMOVE=1\nFDNAME=frames-%ukB.%u", kb, i);
-		sd_notify(0, msg);
-	}
-}
-
 static void say_restore(int level, const char *message, void *arg)
 {
 	(void)arg;
@@ -343,16 +274,6 @@ struct pool_target {
 	bool searched;                       /* a window pool: looked for (find_window()) */
 };
 
-/* Frames the mount of @t's page size must hold for @t: a window pool not
- * looked for yet holds only what restored sessions own in it (its mount
- * grows by what is found: find_window()). */
-static uint32_t target_slots(const struct pool_target *t)
-{
-	if (t->below && !t->searched)
-		return t->nadopted;
-	return t->nframes > t->nadopted ? t->nframes : t->nadopted;
-}
-
 /* "node 0, 2048 kB pages" and, for a window, " below 4 GiB": names a pool
  * in the log. */
 static const char *pool_name(int node, uint64_t page_len, uint64_t below, char *buf, size_t len)
@@ -373,10 +294,9 @@ static uint32_t target_frames(const struct pool_target *t)
 	return t->nframes > t->nadopted ? t->nframes : t->nadopted;
 }
 
-static struct contig_frame_dir *dir_for(struct daemon *d, uint64_t page_len,
-					const struct pool_target *targets, size_t ntargets)
+static struct contig_frame_dir *dir_for(struct daemon *d, uint64_t page_len)
 {
-	uint64_t sizes[8], limit_len = 0;
+	uint64_t sizes[8];
 	int nsizes = contig_frames_page_sizes(sizes, 8), i;
 	char err[512];
 	int r;
@@ -393,13 +313,7 @@ static struct contig_frame_dir *dir_for(struct daemon *d, uint64_t page_len,
 	}
 	if (d->ndirs == MAX_PAGE_SIZES)
 		return NULL;
-	/* The mount holds exactly the pools of this page size, on every node
-	 * (window pools: what restored sessions own; it grows by what is found). */
-	for (size_t k = 0; k < ntargets; k++)
-		if (targets[k].page_len == page_len)
-			limit_len += (uint64_t)target_slots(&targets[k]) * page_len;
-	r = contig_frame_dir_open(page_len, limit_len, d->instance, RUNTIME_DIR,
-				  contig_restore_nsessions(d->restore) > 0, stored_for(d, page_len),
+	r = contig_frame_dir_open(page_len, d->instance, RUNTIME_DIR, d->keeper,
 				  &d->dirs[d->ndirs], err, sizeof(err));
 	if (r < 0) {
 		contig_log(LOG_ERR, "%s", err);
@@ -414,7 +328,6 @@ static struct contig_frame_dir *dir_for(struct daemon *d, uint64_t page_len,
 			return NULL;
 		}
 	}
-	store_dir(d->dirs[d->ndirs]);
 	return d->dirs[d->ndirs++];
 }
 
@@ -675,9 +588,8 @@ static uint64_t narrower_window(const struct pool_target *targets, size_t ntarge
 	return end;
 }
 
-/* Window pool @t's new frames: found (reserve.c) and held, the frame
- * mount of its page size grown by them (a further part: a window's frames
- * are known only now), released first in line for the pool's reservation.
+/* Window pool @t's new frames: found (reserve.c) and held, then released
+ * first in line for the pool's reservation.
  * Window pools come after the others, the narrowest window first, so that
  * the others' candidates are faulted before a window's search gives most
  * of the node's memory back (on a VM that reports free pages to its host,
@@ -685,14 +597,13 @@ static uint64_t narrower_window(const struct pool_target *targets, size_t ntarge
  * narrower one's frames alone when it can. A window that cannot be filled
  * serves what was found; one where nothing could be looked for serves
  * none. Returns whether frames were found (*ret_plan, *ret_rep then hold
- * what contig_reserve_finish() needs, and *ret_nnew how many), or -errno
- * (the mount could not grow). */
+ * what contig_reserve_finish() needs, and *ret_nnew how many). */
 static int find_window(struct daemon *d, struct pool_target *t, struct pool_target *targets,
-		       size_t ntargets, struct contig_frame_dir *dir, unsigned nthreads,
+		       size_t ntargets, unsigned nthreads,
 		       struct contig_reserve_plan *ret_plan, struct contig_reserve_report *ret_rep,
 		       uint64_t *ret_nnew)
 {
-	uint64_t nnew = t->nframes > t->nadopted ? t->nframes - t->nadopted : 0, nslots = 0;
+	uint64_t nnew = t->nframes > t->nadopted ? t->nframes - t->nadopted : 0;
 	char name[96], err[512];
 	int r;
 
@@ -732,16 +643,6 @@ static int find_window(struct daemon *d, struct pool_target *t, struct pool_targ
 			   (uint64_t)ret_rep->nkept * t->page_len >> 20, nnew * t->page_len >> 20,
 			   ret_rep->made_in_window == UINT64_MAX ? 0 : ret_rep->made_in_window,
 			   ret_rep->raised, d->cfg.reserve_min_free >> 20);
-	for (size_t k = 0; k < ntargets; k++)
-		if (targets[k].page_len == t->page_len)
-			nslots += target_slots(&targets[k]);
-	r = contig_frame_dir_grow(dir, nslots, err, sizeof(err));
-	if (r < 0) {
-		contig_log(LOG_ERR, "%s", err);
-		contig_reserve_abandon(ret_plan, ret_rep);
-		return r;
-	}
-	store_dir(dir);
 	contig_reserve_let_go(ret_rep);
 	*ret_nnew = ret_rep->nkept;
 	return ret_rep->nkept > 0;
@@ -886,7 +787,7 @@ static int reserve_pools(struct daemon *d)
 		char name[96];
 
 		pool_name(t->node, t->page_len, t->below, name, sizeof(name));
-		dir = dir_for(d, t->page_len, targets, ntargets);
+		dir = dir_for(d, t->page_len);
 		if (!dir) {
 			r = -EIO;
 			goto out;
@@ -900,7 +801,7 @@ static int reserve_pools(struct daemon *d)
 			   nnew, t->page_len >> 10, t->node);
 		if (t->below) {
 			/* Only what was found in the window, now first in line. */
-			r = find_window(d, t, targets, ntargets, dir, (unsigned)ncpu, &plan, &rep,
+			r = find_window(d, t, targets, ntargets, (unsigned)ncpu, &plan, &rep,
 					&nnew);
 			if (r < 0) {
 				for (uint32_t k = 0; k < nadopted; k++)
@@ -994,21 +895,13 @@ static int reserve_pools(struct daemon *d)
 				   "restored sessions own %" PRIu32 ": it shrinks as they free them, "
 				   "at the next start", name, t->nwanted, nadopted);
 	}
-	/* Room the pools do not use in kept mounts (a pool configured smaller
-	 * than before) is filled, so that no client can grow a file into it. */
-	for (size_t k = 0; k < d->ndirs; k++) {
-		size_t before = contig_frame_dir_nballast(d->dirs[k]);
+	if (d->keeper) {
+		size_t n = contig_keeper_release_rest(d->keeper);
 
-		r = contig_frame_dir_fill(d->dirs[k], targets[0].node);
-		if (r < 0)
-			goto out;
-		if (contig_frame_dir_nballast(d->dirs[k]) > before)
-			contig_log(LOG_NOTICE, "%s: %zu frames of room the pools no longer use are "
-				   "held unused until a start with no sessions to restore",
-				   contig_frame_dir_path(d->dirs[k]),
-				   contig_frame_dir_nballast(d->dirs[k]) - before);
+		if (n)
+			contig_log(LOG_INFO, "%zu frames the keeper held, of page sizes no pool "
+				   "uses any more, were released", n);
 	}
-	drop_stored(d);
 	qsort(d->pools.pools, d->pools.npools, sizeof(*d->pools.pools), cmp_pool);
 	d->pools.limits = d->cfg.limits;
 	d->pools.watermark_low_pct = d->cfg.watermark_low_pct;
@@ -1040,13 +933,12 @@ static void release_pools(struct daemon *d)
 	contig_tags_done(&d->pools.tags);
 	free(d->pools.users);
 	d->pools.npools = 0;
-	for (size_t i = 0; i < d->ndirs; i++) {
-		if (!d->keep)
-			unstore_dir(d->dirs[i]);
+	for (size_t i = 0; i < d->ndirs; i++)
 		contig_frame_dir_close(d->dirs[i], d->keep);
-	}
 	d->ndirs = 0;
-	drop_stored(d);
+	/* With sessions to keep, the keeper goes on holding their frames. */
+	contig_keeper_close(d->keeper, d->keep);
+	d->keeper = NULL;
 	if (d->pools.journal) {
 		/* Without sessions to keep, nothing is left to restore. */
 		if (!d->keep)
@@ -1186,6 +1078,26 @@ static int load_journal(struct daemon *d)
 	return 0;
 }
 
+/* With session_grace, the keeper that holds the frames across restarts
+ * (keeper.c): the last instance's, whose frames the restore plan may
+ * adopt, or a new one. Without, a keeper an earlier instance left is
+ * dismissed: nothing of it is restored. Returns 0 or -errno. */
+static int open_keeper(struct daemon *d)
+{
+	char err[512];
+	int r;
+
+	if (!d->journal_path[0]) {
+		contig_keeper_dismiss(RUNTIME_DIR, d->instance);
+		return 0;
+	}
+	r = contig_keeper_open(RUNTIME_DIR, d->instance, contig_restore_nsessions(d->restore) > 0,
+			       &d->keeper, err, sizeof(err));
+	if (r < 0)
+		contig_log(LOG_ERR, "%s", err);
+	return r;
+}
+
 /* One descriptor per frame, one per connection and the frames in flight
  * to clients: raise the soft limit on descriptors to the hard one (the
  * usual soft 1024 would stop a pool of 2 GiB of 2 MiB frames), and refuse
@@ -1239,38 +1151,20 @@ static void strv_free(char **v)
 }
 
 /* What systemd passed (LISTEN_FDS): the listening socket (socket
- * activation), and the roots of frame mounts it kept for us in its file
- * descriptor store, named frames-<kB>kB.<part> (see store_dir()). Anything
- * else is closed. */
+ * activation). Anything else is closed (an older contigd stored the roots
+ * of its frame mounts there: frames now live with the keeper). */
 static void take_passed_fds(struct daemon *d)
 {
 	char **names = NULL;
 	int n = sd_listen_fds_with_names(1, &names), nother = 0;
 
 	d->listen_fd = -1;
-	for (size_t k = 0; k < MAX_PAGE_SIZES; k++)
-		for (size_t i = 0; i < CONTIG_FRAME_DIR_MAX_PARTS; i++)
-			d->stored[k][i] = -1;
 	if (n < 0)
 		contig_log(LOG_WARNING, "descriptors passed by systemd: %s", strerror(-n));
 	for (int i = 0; i < n; i++) {
 		int fd = SD_LISTEN_FDS_START + i;
-		unsigned long kb = 0, part = 0;
-		int used = 0;
 
-		if (names && names[i] && sscanf(names[i], "frames-%lukB.%lu%n", &kb, &part, &used) == 2 &&
-		    names[i][used] == '\0' && part < CONTIG_FRAME_DIR_MAX_PARTS) {
-			size_t k;
-
-			for (k = 0; k < MAX_PAGE_SIZES && d->stored_kb[k] && d->stored_kb[k] != kb; k++)
-				;
-			if (k < MAX_PAGE_SIZES && d->stored[k][part] < 0) {
-				d->stored_kb[k] = kb;
-				d->stored[k][part] = fd;
-				continue;
-			}
-		} else if (d->listen_fd < 0 &&
-			   sd_is_socket_unix(fd, SOCK_SEQPACKET, 1, NULL, 0) > 0) {
+		if (d->listen_fd < 0 && sd_is_socket_unix(fd, SOCK_SEQPACKET, 1, NULL, 0) > 0) {
 			d->listen_fd = fd;
 			continue;
 		}
@@ -1279,7 +1173,7 @@ static void take_passed_fds(struct daemon *d)
 	}
 	if (nother)
 		contig_log(LOG_WARNING, "ignoring %d descriptors passed by systemd: expected one "
-			   "listening SOCK_SEQPACKET Unix socket and frame mounts", nother);
+			   "listening SOCK_SEQPACKET Unix socket", nother);
 	strv_free(names);
 }
 
@@ -1309,6 +1203,8 @@ int main(int argc, char **argv)
 	const char *source = NULL;
 	int r, fd;
 
+	if (argc == 3 && !strcmp(argv[1], CONTIG_KEEPER_ARG))
+		return contig_keeper_main(3, argv[2]); /* spawned by keeper.c */
 	signal(SIGPIPE, SIG_IGN);
 	contig_log_init(LOG_INFO);
 	if (parse_args(argc, argv, &d.cfg, &check, &source) < 0) {
@@ -1356,6 +1252,9 @@ int main(int argc, char **argv)
 	r = load_journal(&d);
 	if (r == -EPROTO)
 		bad_journal = true; /* restarting cannot fix it: exit 2 */
+	if (r < 0)
+		goto out_pools;
+	r = open_keeper(&d);
 	if (r < 0)
 		goto out_pools;
 	r = reserve_pools(&d);

@@ -145,6 +145,7 @@ uint32_t contig_pool_drop_outside(struct contig_pool *pool)
 		pool->nby_phys--;
 		contig_frame_release(pool->dir, &f->file);
 		f->state = CONTIG_FRAME_LOST;
+		f->gone = true;
 		pool->nlost++;
 		n++;
 	}
@@ -217,9 +218,12 @@ bool contig_pool_frame_recycled(struct contig_frame *frame)
 	if (frame->recycle_err == 0 &&
 	    contig_range_give(&pool->free, frame->file.phys, pool->page_len) < 0)
 		frame->recycle_err = -ENOMEM;
+	frame->retrying = false;
 	if (frame->recycle_err < 0) {
-		/* Out of service; its page (if any) goes back to the kernel. */
+		/* Out of service until a retry finds its page (if the recycler
+		 * got another, it goes back to the kernel). */
 		contig_frame_release(pool->dir, &frame->file);
+		frame->file.phys = frame->phys;
 		frame->state = CONTIG_FRAME_LOST;
 		pool->nlost++;
 		return false;
@@ -239,6 +243,22 @@ bool contig_pool_frame_recycled(struct contig_frame *frame)
 	pool->nby_phys++;
 	frame->state = CONTIG_FRAME_FREE;
 	return moved;
+}
+
+bool contig_pool_frame_retry(struct contig_frame *frame)
+{
+	struct contig_pool *pool = frame->pool;
+
+	if (frame->state != CONTIG_FRAME_LOST || frame->gone)
+		return false;
+	frame->state = CONTIG_FRAME_RECYCLING;
+	frame->retrying = true;
+	frame->recycle_err = 0;
+	frame->file.phys = frame->phys; /* the page it looks for */
+	pool->nlost--;
+	pool->nrecycling++;
+	pool->generation++;
+	return true;
 }
 
 void contig_pool_get_info(const struct contig_pool *pool, struct contig_pool_info *ret_info)

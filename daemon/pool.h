@@ -22,7 +22,8 @@ enum contig_frame_state {
 	CONTIG_FRAME_FREE,      /* in the pool's free set */
 	CONTIG_FRAME_OWNED,     /* owned by one session, for one cache type */
 	CONTIG_FRAME_RECYCLING, /* queued for, or being, recycled */
-	CONTIG_FRAME_LOST,      /* could not be re-faulted; out of service */
+	CONTIG_FRAME_LOST,      /* could not be re-faulted; out of service until a
+				   retry (contig_pool_frame_retry()) gets its page */
 };
 
 struct contig_frame {
@@ -37,6 +38,10 @@ struct contig_frame {
 	int recycle_err;              /* set by the recycle thread */
 	bool broke_segment;           /* set by contig_pool_frame_recycled(): it moved
 					 away from an adjacent frame */
+	bool retrying;                /* a LOST frame recycled again (read by the
+					 recycle thread once pushed) */
+	bool gone;                    /* LOST for good, never retried: found outside
+					 its pool's window */
 };
 
 struct contig_pool {
@@ -111,6 +116,11 @@ void contig_pool_frame_recycling(struct contig_frame *frame);
  * outside the pool's window). Returns true if the
  * frame came back on another physical page. */
 bool contig_pool_frame_recycled(struct contig_frame *frame);
+
+/* Mark a LOST frame RECYCLING again, to look for its page once more (the
+ * caller queues it to the recycler, which does not wait for the page).
+ * Returns false for a frame that is not LOST or is gone for good. */
+bool contig_pool_frame_retry(struct contig_frame *frame);
 
 void contig_pool_get_info(const struct contig_pool *pool, struct contig_pool_info *ret_info);
 

@@ -70,7 +70,8 @@ static void *worker(void *arg)
 			rec->todo_tail = &rec->todo;
 		pthread_mutex_unlock(&rec->lock);
 
-		f->recycle_err = contig_frame_recycle(f->pool->dir, f->pool->node, &f->file);
+		f->recycle_err = contig_frame_recycle(f->pool->dir, f->pool->node, &f->file,
+						      f->retrying);
 
 		pthread_mutex_lock(&rec->lock);
 		f->next = rec->done;

@@ -309,16 +309,13 @@ static int try_candidates(const struct contig_reserve_plan *plan, uint64_t limit
 			  struct contig_reserve_report *rep, char *err, size_t errlen)
 {
 	struct contig_frame_dir *scratch = NULL;
-	int stored[CONTIG_FRAME_DIR_MAX_PARTS];
 	struct cands c;
 	char instance[256];
 	int r;
 
-	for (unsigned i = 0; i < CONTIG_FRAME_DIR_MAX_PARTS; i++)
-		stored[i] = -1;
 	snprintf(instance, sizeof(instance), "%s-candidates", plan->instance);
-	r = contig_frame_dir_open(plan->page_len, plan->max_candidates * plan->page_len, instance,
-				  plan->runtime_dir, false, stored, &scratch, err, errlen);
+	r = contig_frame_dir_open(plan->page_len, instance, plan->runtime_dir, NULL, &scratch, err,
+				  errlen);
 	if (r < 0)
 		return r;
 	r = cands_init(&c, plan->max_candidates);
@@ -386,7 +383,6 @@ static int window_look(const struct contig_reserve_plan *plan, struct contig_res
 		       struct contig_frame_dir **ret_scratch, struct cands *c, char *err,
 		       size_t errlen)
 {
-	int stored[CONTIG_FRAME_DIR_MAX_PARTS];
 	uint64_t zone_before = 0, zone_after = 0, added = 0, nfree = 0, look, cap;
 	bool zones_known;
 	char instance[256];
@@ -410,12 +406,10 @@ static int window_look(const struct contig_reserve_plan *plan, struct contig_res
 	cap = nfree < WINDOW_PROBE + look ? nfree : WINDOW_PROBE + look;
 	if (cap == 0)
 		return 0; /* the kernel could make none: nothing to look at */
-	for (unsigned i = 0; i < CONTIG_FRAME_DIR_MAX_PARTS; i++)
-		stored[i] = -1;
 	snprintf(instance, sizeof(instance), "%s-node%d-below%" PRIu64 "M-candidates",
 		 plan->instance, plan->node, plan->below >> 20);
-	r = contig_frame_dir_open(plan->page_len, (cap ? cap : 1) * plan->page_len, instance,
-				  plan->runtime_dir, false, stored, ret_scratch, err, errlen);
+	r = contig_frame_dir_open(plan->page_len, instance, plan->runtime_dir, NULL, ret_scratch,
+				  err, errlen);
 	if (r < 0)
 		return r;
 	r = cands_init(c, cap);

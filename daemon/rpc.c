@@ -937,6 +937,8 @@ static enum contig_rpc_result do_stats(struct contig_conn *conn, struct contig_s
 	st.nframes_lost = counters->nframes_lost;
 	st.has_nrecycle_truncated = 1;
 	st.nrecycle_truncated = counters->nrecycle_truncated;
+	st.has_nframes_recovered = 1;
+	st.nframes_recovered = counters->nframes_recovered;
 	reply.seq = seq;
 	reply.status = CONTIG__STATUS__OK;
 	reply.body_case = CONTIG__REPLY__BODY_STATS;

@@ -22,7 +22,7 @@ enum contig_rpc_result {
 /* Counters the stats reply shows, kept by server.c. */
 struct contig_rpc_counters {
 	uint32_t nsessions;
-	uint64_t nrecycled, nrecycle_moved, nrecycle_truncated, nframes_lost;
+	uint64_t nrecycled, nrecycle_moved, nrecycle_truncated, nframes_lost, nframes_recovered;
 };
 
 /* Handle the request datagram @data of @len bytes from @conn, whose session

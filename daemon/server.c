@@ -101,8 +101,16 @@ struct contig_server {
 	const struct contig_access *access;
 	uint64_t nrequests; /* handled since start */
 	uint64_t journal_compact_at; /* journal length that triggers compaction */
+	uv_timer_t retry;   /* looks again for the pages of lost frames */
+	uint64_t retry_ms;  /* the next retry's delay: doubles while none comes back */
+	int nclosed;        /* handles closed at stop (listen_poll, retry) */
 	bool stopping;
 };
+
+/* Lost frames are looked for again after RETRY_FIRST_MS, then twice as
+ * long each time none comes back, up to RETRY_MAX_MS. */
+#define RETRY_FIRST_MS 100
+#define RETRY_MAX_MS 30000
 
 static void conn_close(struct contig_conn *c, const char *why);
 static void conn_update_poll(struct contig_conn *c);
@@ -872,14 +880,20 @@ int contig_server_start(uv_loop_t *loop, int listen_fd, const char *path,
 	}
 	srv->listen_poll.data = srv;
 	uv_poll_start(&srv->listen_poll, UV_READABLE, on_listen_event);
+	uv_timer_init(loop, &srv->retry);
+	srv->retry.data = srv;
+	srv->retry_ms = RETRY_FIRST_MS;
 	*ret_server = srv;
 	return 0;
 }
 
-static void on_listen_closed(uv_handle_t *handle)
+/* Both handles' close callbacks come here; the second frees. */
+static void on_closed(uv_handle_t *handle)
 {
 	struct contig_server *srv = handle->data;
 
+	if (++srv->nclosed < 2)
+		return;
 	close(srv->listen_fd);
 	free(srv->path);
 	free(srv);
@@ -894,7 +908,45 @@ void contig_server_stop(struct contig_server *srv)
 		unlink(srv->path);
 	while (srv->conns)
 		conn_close(srv->conns, "daemon shutting down");
-	uv_close((uv_handle_t *)&srv->listen_poll, on_listen_closed);
+	uv_close((uv_handle_t *)&srv->retry, on_closed);
+	uv_close((uv_handle_t *)&srv->listen_poll, on_closed);
+}
+
+/* Every lost frame that may come back goes to the recycler again. */
+static void on_retry(uv_timer_t *timer)
+{
+	struct contig_server *srv = timer->data;
+	struct contig_pools *pools = srv->pools;
+
+	for (size_t i = 0; i < pools->npools; i++) {
+		struct contig_pool *pool = pools->pools[i];
+
+		for (uint32_t k = 0; pool->nlost && k < pool->nframes; k++)
+			if (contig_pool_frame_retry(&pool->frames[k]))
+				contig_recycler_push(pools->recycler, &pool->frames[k]);
+	}
+	if (srv->retry_ms < RETRY_MAX_MS)
+		srv->retry_ms *= 2;
+}
+
+/* Arm the retry timer if a lost frame may come back (a process other than
+ * the daemon may hold its page now, and let it go later: nothing stays
+ * lost because someone held a page once). */
+static void retry_later(struct contig_server *srv)
+{
+	struct contig_pools *pools = srv->pools;
+
+	if (uv_is_active((uv_handle_t *)&srv->retry))
+		return;
+	for (size_t i = 0; i < pools->npools; i++) {
+		struct contig_pool *pool = pools->pools[i];
+
+		for (uint32_t k = 0; pool->nlost && k < pool->nframes; k++)
+			if (pool->frames[k].state == CONTIG_FRAME_LOST && !pool->frames[k].gone) {
+				uv_timer_start(&srv->retry, on_retry, srv->retry_ms, 0);
+				return;
+			}
+	}
 }
 
 void contig_server_recycled(struct contig_frame *done, void *data)
@@ -905,8 +957,22 @@ void contig_server_recycled(struct contig_frame *done, void *data)
 	while (done) {
 		struct contig_frame *f = done;
 		uint64_t old_phys = f->phys;
+		bool retried = f->retrying;
 
 		done = f->next;
+		if (retried) {
+			/* A lost frame looked for again: counted once lost, once back. */
+			contig_pool_frame_recycled(f);
+			if (f->state == CONTIG_FRAME_FREE) {
+				srv->counters.nframes_recovered++;
+				srv->retry_ms = RETRY_FIRST_MS;
+				contig_log(LOG_NOTICE, "frame of pool node %d/%" PRIu64 " kB back in "
+					   "service at %#" PRIx64 "%s", f->pool->node,
+					   f->pool->page_len >> 10, f->phys,
+					   f->phys == old_phys ? "" : " (its page moved)");
+			}
+			continue;
+		}
 		if (f->recycle_err == 0) {
 			srv->counters.nrecycled++;
 			if (f->file.truncated)
@@ -935,6 +1001,7 @@ void contig_server_recycled(struct contig_frame *done, void *data)
 	}
 	if (srv->stopping)
 		return;
+	retry_later(srv);
 	/* Retry waiting requests in arrival order; one that must wait again
 	 * goes to the back of the list. */
 	list = srv->waiting;

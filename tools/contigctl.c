@@ -331,6 +331,7 @@ static int cmd_status(struct contig_client *c, const struct look_opts *o)
 		json_u64(&j, "nrecycle_moved", st->nrecycle_moved);
 		json_u64(&j, "nrecycle_truncated", st->nrecycle_truncated);
 		json_u64(&j, "nframes_lost", st->nframes_lost);
+		json_u64(&j, "nframes_recovered", st->nframes_recovered);
 		json_u64(&j, "nbugchecks", st->nbugchecks);
 		json_object_end(&j);
 		json_done(&j);
@@ -357,10 +358,10 @@ static int cmd_status(struct contig_client *c, const struct look_opts *o)
 			       p->nframes_recycling, p->nsegments, p->nbuffers, p->nclients, below);
 		}
 		printf("sessions %" PRIu32 ", frames recycled %" PRIu64 " (moved %" PRIu64
-		       ", truncated by their owner %" PRIu64 "), lost %" PRIu64
-		       ", misuses reported %" PRIu64 "\n",
+		       ", truncated by their owner %" PRIu64 "), lost %" PRIu64 " (back %" PRIu64
+		       "), misuses reported %" PRIu64 "\n",
 		       st->nsessions, st->nrecycled, st->nrecycle_moved, st->nrecycle_truncated,
-		       st->nframes_lost, st->nbugchecks);
+		       st->nframes_lost, st->nframes_recovered, st->nbugchecks);
 		for (uint32_t i = 0; i < st->npools && i < nsegs; i++) {
 			char text[512];
 

@@ -222,11 +222,14 @@ void contig_frame_close(struct contig_frame_file *file)
 	fuzz_check(!"a frame kept for a next instance without a journal");
 }
 
-int contig_frame_recycle(struct contig_frame_dir *dir, int node, struct contig_frame_file *file)
+int contig_frame_recycle(struct contig_frame_dir *dir, int node, struct contig_frame_file *file,
+			 bool retry)
 {
-	uint32_t page = file_page(dir, file), to = page;
+	uint32_t page, to;
 
 	(void)node;
+	fuzz_check(!retry); /* only server.c retries lost frames, and it is not here */
+	page = to = file_page(dir, file);
 	if (fake_rand(100) < chaos.lose_pct) {
 		contig_frame_release(dir, file);
 		nlost++;
@@ -317,7 +320,7 @@ size_t fake_recycler_drain(struct contig_recycler *rec, size_t max)
 			rec->tail = &rec->head;
 		rec->len--;
 		fuzz_check(f->state == CONTIG_FRAME_RECYCLING);
-		err = contig_frame_recycle(pool->dir, pool->node, &f->file);
+		err = contig_frame_recycle(pool->dir, pool->node, &f->file, false);
 		f->recycle_err = err;
 		contig_pool_frame_recycled(f);
 		/* The pool had no reason of its own to refuse the frame. */

@@ -21,6 +21,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -869,17 +870,6 @@ void harness_journal_path(const char *sock, char *buf, size_t len)
 	snprintf(buf, len, "%s/%s.journal", RUNTIME_DIR, inst);
 }
 
-bool harness_frame_dir_exists(const char *sock, uint64_t page_len)
-{
-	char inst[64], path[192];
-	struct stat st;
-
-	harness_instance_name(sock, inst, sizeof(inst));
-	snprintf(path, sizeof(path), "%s/%s-%llukB", RUNTIME_DIR, inst,
-		 (unsigned long long)(page_len >> 10));
-	return stat(path, &st) == 0;
-}
-
 /* Unlink every file in directory @path, detach the mount there if there
  * is one, remove the directory. */
 static void purge_dir(const char *path)
@@ -897,6 +887,58 @@ static void purge_dir(const char *path)
 	rmdir(path);
 }
 
+static pid_t keeper_pid(const char *inst)
+{
+	char path[PATH_MAX];
+	long pid = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s.keeper.pid", RUNTIME_DIR, inst);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	if (fscanf(f, "%ld", &pid) != 1 || pid <= 1 || kill((pid_t)pid, 0) < 0) /* (or a zombie) */
+		pid = 0;
+	fclose(f);
+	return (pid_t)pid;
+}
+
+pid_t harness_keeper_pid(const char *sock)
+{
+	char inst[64];
+
+	harness_instance_name(sock, inst, sizeof(inst));
+	return keeper_pid(inst);
+}
+
+/* Stop the frame keeper of @inst, if one runs, and wait until it is gone
+ * (and with it the frames only it held). */
+static void keeper_stop(const char *inst)
+{
+	pid_t pid = keeper_pid(inst);
+	int pidfd;
+
+	if (!pid)
+		return;
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0)
+		return; /* gone already */
+	if (syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0) == 0) {
+		struct pollfd p = { .fd = pidfd, .events = POLLIN };
+
+		poll(&p, 1, 10000); /* readable once it has exited, its files closed */
+	}
+	close(pidfd);
+}
+
+void harness_keeper_stop(const char *sock)
+{
+	char inst[64];
+
+	harness_instance_name(sock, inst, sizeof(inst));
+	keeper_stop(inst);
+}
+
 void harness_instance_purge(const char *sock)
 {
 	char inst[64], path[PATH_MAX];
@@ -907,9 +949,11 @@ void harness_instance_purge(const char *sock)
 	if (!dir)
 		return;
 	harness_instance_name(sock, inst, sizeof(inst));
+	keeper_stop(inst);
 	n = strlen(inst);
-	/* <inst>-2048kB (a mount, and its parts <inst>-2048kB.1 ...),
-	 * <inst>-2048kB.lock, <inst>.journal, <inst>.journal.new */
+	/* <inst>-2048kB.lock, <inst>.journal, <inst>.journal.new,
+	 * <inst>.keeper and <inst>.keeper.pid (and, of older contigds, mounts
+	 * <inst>-2048kB, <inst>-2048kB.1 ...) */
 	while ((e = readdir(dir))) {
 		struct stat st;
 

@@ -161,9 +161,11 @@ bool harness_daemon_log_since(const struct harness_daemon *d, off_t from, const 
 void harness_instance_name(const char *sock, char *buf, size_t len);
 /* /run/contigd/<instance>.journal. */
 void harness_journal_path(const char *sock, char *buf, size_t len);
-/* Is the frame directory of page size @page_len of that instance there
- * (/run/contigd/<instance>-<kB>kB)? */
-bool harness_frame_dir_exists(const char *sock, uint64_t page_len);
+/* The pid of the frame keeper of the daemon on @sock (0: none running:
+ * no pid file, or no such process), and stopping it (SIGKILL), waiting until it
+ * is gone with the frames only it held. */
+pid_t harness_keeper_pid(const char *sock);
+void harness_keeper_stop(const char *sock);
 
 /* For a test that ends early after a crash it caused: remove what a dead
  * daemon of socket @sock left in /run/contigd (frame files, which pin

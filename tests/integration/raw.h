@@ -170,6 +170,33 @@ static inline Contig__Reply *raw_stats(int sock, uint64_t seq)
 	return reply;
 }
 
+/* Allocate @len bytes in one frame on a raw connection: the frame's
+ * descriptor (and *ret_id), or -1. */
+static inline int raw_alloc_fd(int sock, uint64_t seq, uint64_t len, uint64_t *ret_id)
+{
+	Contig__Request req = CONTIG__REQUEST__INIT;
+	Contig__AllocRequest a = CONTIG__ALLOC_REQUEST__INIT;
+	Contig__Reply *reply;
+	int fd;
+
+	a.len = len;
+	req.body_case = CONTIG__REQUEST__BODY_ALLOC;
+	req.alloc = &a;
+	reply = raw_call(sock, &req, seq, &fd);
+	if (!reply)
+		return -1;
+	if (reply->status != CONTIG__STATUS__OK || reply->body_case != CONTIG__REPLY__BODY_ALLOC ||
+	    reply->alloc->nframes != 1) {
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	} else {
+		*ret_id = reply->alloc->buffer_id;
+	}
+	contig__reply__free_unpacked(reply, NULL);
+	return fd;
+}
+
 /* Free buffer @id on a raw connection: the reply's status, or -1. */
 static inline int raw_free(int sock, uint64_t seq, uint64_t id)
 {

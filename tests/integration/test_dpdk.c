@@ -190,8 +190,9 @@ static bool in_nobody_buffer(const struct contig_buffer_info *bufs, size_t n, ui
 	return false;
 }
 
-/* Every hugetlb mapping of @pid is a contigd frame (its file is under
- * /run/contigd/): the app reserved no hugepage of its own. Counts both. */
+/* Every hugetlb mapping of @pid is a contigd frame (a memfd the daemon
+ * named contigd-frame-<id>): the app reserved no hugepage of its own.
+ * Counts both. */
 static bool only_contigd_hugepages(pid_t pid, unsigned *ret_frames, unsigned *ret_foreign)
 {
 	char path[64], line[512], name[PATH_MAX] = "";
@@ -212,7 +213,7 @@ static bool only_contigd_hugepages(pid_t pid, unsigned *ret_frames, unsigned *re
 			snprintf(name, sizeof(name), "%s", slash ? slash : "");
 			name[strcspn(name, "\n")] = '\0';
 		} else if (sscanf(line, "KernelPageSize: %lu kB", &kb) == 1 && kb > 4) {
-			if (!strncmp(name, "/run/contigd/", 13))
+			if (!strncmp(name, "/memfd:contigd-frame-", 21))
 				++*ret_frames;
 			else {
 				diag("  hugepage mapping not from contigd: %s (%lu kB pages)", name, kb);

@@ -541,7 +541,7 @@ static void recv_notify(int nfd, char *buf, size_t len)
 
 /* Follow the traced daemon @pid system call by system call; right after a
  * bind() returns with @sock a socket, call @swap and let the daemon go on
- * (detached, running: true). Also let it go at its first listen(), or see
+ * (detached, running: true). Also let it go at the listen() of @sock, or see
  * it exit (false, *@ret_status). The notify socket @nfd is drained at
  * every stop: a sendmsg() to a full one would block the daemon, and with
  * it this loop. */
@@ -575,7 +575,8 @@ static bool trace(pid_t pid, const char *sock, void (*swap)(const char *), int n
 			bail_out("PTRACE_GET_SYSCALL_INFO: %s", strerror(errno));
 		if (info.op == PTRACE_SYSCALL_INFO_ENTRY) {
 			nr = (long)info.entry.nr;
-			if (nr == SYS_listen) {
+			/* (the frame keeper's socket comes first: not that one) */
+			if (nr == SYS_listen && lstat(sock, &st) == 0 && S_ISSOCK(st.st_mode)) {
 				ptrace(PTRACE_DETACH, pid, 0, 0);
 				return true;
 			}

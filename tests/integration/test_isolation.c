@@ -105,33 +105,6 @@ static uint64_t nonzero_bytes(const void *virt, uint64_t len)
 	return n;
 }
 
-/* A raw allocate of @len: returns the first frame's descriptor and fills
- * *ret_id, or -1. */
-static int raw_alloc_fd(int sock, uint64_t seq, uint64_t len, uint64_t *ret_id)
-{
-	Contig__Request req = CONTIG__REQUEST__INIT;
-	Contig__AllocRequest a = CONTIG__ALLOC_REQUEST__INIT;
-	Contig__Reply *reply;
-	int fd;
-
-	a.len = len;
-	req.body_case = CONTIG__REQUEST__BODY_ALLOC;
-	req.alloc = &a;
-	reply = raw_call(sock, &req, seq, &fd);
-	if (!reply)
-		return -1;
-	if (reply->status != CONTIG__STATUS__OK || reply->body_case != CONTIG__REPLY__BODY_ALLOC ||
-	    reply->alloc->nframes != 1) {
-		if (fd >= 0)
-			close(fd);
-		fd = -1;
-	} else {
-		*ret_id = reply->alloc->buffer_id;
-	}
-	contig__reply__free_unpacked(reply, NULL);
-	return fd;
-}
-
 static sigjmp_buf bus_env;
 
 static void on_sigbus(int sig)

@@ -212,7 +212,7 @@ $(B)/tests/fuzz/replay_reply: tests/fuzz/replay.c tests/fuzz/fuzz_reply.c client
 	@mkdir -p $(dir $@)
 	$(CC) $(REPLAY_CFLAGS) -DREPLAY_PREFIX='"reply-"' -o $@ $^ $(PKG_LIBS) -lpthread
 $(B)/tests/fuzz/replay_request: tests/fuzz/replay.c tests/fuzz/fuzz_request.c tests/fuzz/fake.c \
-		daemon/rpc.c daemon/session.c daemon/pool.c daemon/range.c daemon/select.c \
+		daemon/rpc.c daemon/metrics.c daemon/session.c daemon/pool.c daemon/range.c daemon/select.c \
 		$(PROTO_C) | $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(REPLAY_CFLAGS) -DREPLAY_PREFIX='"request-"' -o $@ $^ $(PKG_LIBS) -lpthread
@@ -308,6 +308,7 @@ $(B)/install/%: systemd/%.in $(B)/install/dirs
 MAN3_LINKS := contig_alloc_req_init contig_connect contig_disconnect contig_alloc \
 	contig_alloc_many contig_free_many contig_set_busy_poll contig_free \
 	contig_free_checked contig_virt_to_phys contig_buffer_of contig_get_stats contig_get_segments contig_get_pool_windows \
+	contig_get_counters \
 	contig_report_misuse contig_last_message contig_list_buffers contig_list_frames \
 	contig_sync_for_device contig_sync_for_cpu contig_copy_to_wc contig_get_cache_info \
 	MmAllocateContiguousMemory \
@@ -397,7 +398,7 @@ FUZZ_CFLAGS := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefin
 FUZZ_HDRS = $(wildcard daemon/*.h client/*.h proto/*.h tests/fuzz/*.h) $(PROTO_H) \
 	tests/fuzz/coverage.ignore
 FUZZ_TARGETS := request reply
-$(B)/fuzz/fuzz_request: tests/fuzz/fuzz_request.c tests/fuzz/fake.c daemon/rpc.c \
+$(B)/fuzz/fuzz_request: tests/fuzz/fuzz_request.c tests/fuzz/fake.c daemon/rpc.c daemon/metrics.c \
 		daemon/session.c daemon/pool.c daemon/range.c daemon/select.c $(PROTO_C) $(FUZZ_HDRS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) -lprotobuf-c

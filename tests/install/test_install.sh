@@ -79,6 +79,7 @@ conf=
 man3_links="contig_alloc_req_init contig_connect contig_disconnect contig_alloc
 	contig_alloc_many contig_free_many contig_set_busy_poll contig_free
 	contig_free_checked contig_virt_to_phys contig_buffer_of contig_get_stats contig_get_segments contig_get_pool_windows
+	contig_get_counters
 	contig_report_misuse contig_last_message contig_list_buffers contig_list_frames
 	contig_sync_for_device contig_sync_for_cpu contig_copy_to_wc contig_get_cache_info
 	MmAllocateContiguousMemory

@@ -35,6 +35,11 @@ DOCDIR = $(DATADIR)/doc/contigd
 SYSCONFDIR = $(call usr_or,/etc,$(PREFIX)/etc)
 SYSTEMDUNITDIR = $(call usr_or,/lib/systemd/system,$(PREFIX)/lib/systemd/system)
 SYSUSERSDIR = $(call usr_or,/usr/lib/sysusers.d,$(PREFIX)/lib/sysusers.d)
+# Container runtimes read CDI specs from /etc/cdi (and /var/run/cdi) only,
+# whatever the PREFIX; CDI_SOCKET is the socket the spec hands containers
+# (contigd.socket's).
+CDIDIR ?= /etc/cdi
+CDI_SOCKET ?= /run/contigd/contigd.sock
 
 CC ?= cc
 CFLAGS ?= -O2 -g
@@ -117,6 +122,7 @@ $(B)/libcontig.so: $(LIB_OBJS)
 	ln -sf $(SONAME) $@
 
 $(B)/contigctl: $(B)/obj/tools/contigctl.o $(B)/obj/tools/json.o $(B)/obj/tools/map.o \
+		$(B)/obj/tools/metrics.o $(B)/obj/tools/cdi.o \
 		$(B)/obj/daemon/select.o $(B)/obj/daemon/escape.o \
 		$(B)/libcontig.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs libprotobuf-c 2>/dev/null) -lpthread
@@ -292,7 +298,8 @@ pc_rel = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
 INSTALL_SED = $(foreach v,$(INSTALL_SUBST),-e 's|@$(v)@|$($(v))|g') \
 	-e 's|@PC_LIBDIR@|$(call pc_rel,$(LIBDIR))|g' \
 	-e 's|@PC_INCLUDEDIR@|$(call pc_rel,$(INCLUDEDIR))|g'
-INSTALL_GEN := $(B)/install/contig.pc $(B)/install/contigd.service
+INSTALL_GEN := $(B)/install/contig.pc $(B)/install/contigd.service \
+	$(B)/install/contigd-metrics.service
 
 INSTALL_VALUES = $(foreach v,$(INSTALL_SUBST),$(v)=$($(v)))
 $(B)/install/dirs: FORCE
@@ -333,6 +340,12 @@ install: all $(INSTALL_GEN)
 	install -D -m 0644 $(B)/install/contigd.service $(DESTDIR)$(SYSTEMDUNITDIR)/contigd.service
 	install -D -m 0644 systemd/contigd.socket $(DESTDIR)$(SYSTEMDUNITDIR)/contigd.socket
 	install -D -m 0644 systemd/contigd.sysusers $(DESTDIR)$(SYSUSERSDIR)/contigd.conf
+	install -D -m 0644 $(B)/install/contigd-metrics.service \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/contigd-metrics.service
+	install -D -m 0644 systemd/contigd-metrics.timer \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/contigd-metrics.timer
+	install -d -m 0755 $(DESTDIR)$(CDIDIR)
+	$(B)/contigctl --socket $(CDI_SOCKET) cdi --offline --output $(DESTDIR)$(CDIDIR)/contigd.json
 	install -D -m 0644 man/contigd.8 $(DESTDIR)$(MANDIR)/man8/contigd.8
 	install -D -m 0644 man/contigctl.1 $(DESTDIR)$(MANDIR)/man1/contigctl.1
 	install -D -m 0644 man/libcontig.3 $(DESTDIR)$(MANDIR)/man3/libcontig.3
@@ -363,6 +376,8 @@ uninstall:
 		$(DESTDIR)$(INCLUDEDIR)/contig_wdm.h $(DESTDIR)$(PKGCONFIGDIR)/contig.pc \
 		$(DESTDIR)$(SYSTEMDUNITDIR)/contigd.service $(DESTDIR)$(SYSTEMDUNITDIR)/contigd.socket \
 		$(DESTDIR)$(SYSUSERSDIR)/contigd.conf $(DESTDIR)$(MANDIR)/man8/contigd.8 \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/contigd-metrics.service \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/contigd-metrics.timer $(DESTDIR)$(CDIDIR)/contigd.json \
 		$(DESTDIR)$(MANDIR)/man1/contigctl.1 $(DESTDIR)$(MANDIR)/man3/libcontig.3 \
 		$(patsubst %,$(DESTDIR)$(MANDIR)/man3/%.3,$(MAN3_LINKS)) \
 		$(DESTDIR)$(DOCDIR)/README.md $(CONFDIR)/contigd.conf.dist \

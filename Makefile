@@ -151,6 +151,17 @@ $(B)/tests/integration/%: $(B)/obj/tests/integration/%.o \
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
+# Containers (slow: `make test-containers`, which .ci/run runs once): a
+# client in a podman container, and the test that runs it there.
+CONTAINER_TESTS := $(B)/tests/containers/test_podman
+$(B)/tests/containers/test_podman: $(B)/obj/tests/containers/test_podman.o \
+		$(B)/obj/tests/integration/harness.o $(B)/libcontig.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
+$(B)/tests/containers/ctr_client: $(B)/obj/tests/containers/ctr_client.o $(B)/libcontig.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
+
 # Conformance: the Windows routines of contig_wdm.h against the real daemon.
 $(B)/tests/conformance/%: $(B)/obj/tests/conformance/%.o \
 		$(B)/obj/tests/integration/harness.o $(B)/libcontig.a
@@ -252,6 +263,12 @@ test: deps
 	@$(MAKE) --no-print-directory tests
 	B=$(B) prove --exec '' $(PROVE_FLAGS) $(UNIT_TESTS) $(REPLAY_TESTS) $(INTEGRATION_TESTS) \
 		$(CONFORMANCE_TESTS) $(INSTALL_TESTS) $(NUMA_TESTS)
+
+# A driver in a podman container through the CDI spec (docs/containers.md);
+# slow, so not part of `make test`.
+test-containers: deps
+	@$(MAKE) --no-print-directory all $(CONTAINER_TESTS) $(B)/tests/containers/ctr_client
+	B=$(B) prove --exec '' $(PROVE_FLAGS) $(CONTAINER_TESTS)
 
 # `make test` of this tree in a fresh Debian chroot (no systemd, / not a
 # mount point), as CI in a chroot runs it: docs/testing.md.
@@ -392,7 +409,7 @@ FORCE:
 clean:
 	rm -rf $(B)
 
-.PHONY: all tests deps run test test-chroot test-valgrind bench install uninstall clean FORCE
+.PHONY: all tests deps run test test-chroot test-containers test-valgrind bench install uninstall clean FORCE
 .DELETE_ON_ERROR:
 # Keep objects that only chain rules produce (tests): no rebuilds next time.
 .SECONDARY:

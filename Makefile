@@ -35,6 +35,11 @@ DOCDIR = $(DATADIR)/doc/contigd
 SYSCONFDIR = $(call usr_or,/etc,$(PREFIX)/etc)
 SYSTEMDUNITDIR = $(call usr_or,/lib/systemd/system,$(PREFIX)/lib/systemd/system)
 SYSUSERSDIR = $(call usr_or,/usr/lib/sysusers.d,$(PREFIX)/lib/sysusers.d)
+# Container runtimes read CDI specs from /etc/cdi (and /var/run/cdi) only,
+# whatever the PREFIX; CDI_SOCKET is the socket the spec hands containers
+# (contigd.socket's).
+CDIDIR ?= /etc/cdi
+CDI_SOCKET ?= /run/contigd/contigd.sock
 
 CC ?= cc
 CFLAGS ?= -O2 -g
@@ -117,6 +122,7 @@ $(B)/libcontig.so: $(LIB_OBJS)
 	ln -sf $(SONAME) $@
 
 $(B)/contigctl: $(B)/obj/tools/contigctl.o $(B)/obj/tools/json.o $(B)/obj/tools/map.o \
+		$(B)/obj/tools/metrics.o $(B)/obj/tools/cdi.o \
 		$(B)/obj/daemon/select.o $(B)/obj/daemon/escape.o \
 		$(B)/libcontig.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs libprotobuf-c 2>/dev/null) -lpthread
@@ -145,6 +151,17 @@ $(B)/tests/integration/%: $(B)/obj/tests/integration/%.o \
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
 
+# Containers (slow: `make test-containers`, which .ci/run runs once): a
+# client in a podman container, and the test that runs it there.
+CONTAINER_TESTS := $(B)/tests/containers/test_podman
+$(B)/tests/containers/test_podman: $(B)/obj/tests/containers/test_podman.o \
+		$(B)/obj/tests/integration/harness.o $(B)/libcontig.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
+$(B)/tests/containers/ctr_client: $(B)/obj/tests/containers/ctr_client.o $(B)/libcontig.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) -lpthread
+
 # Conformance: the Windows routines of contig_wdm.h against the real daemon.
 $(B)/tests/conformance/%: $(B)/obj/tests/conformance/%.o \
 		$(B)/obj/tests/integration/harness.o $(B)/libcontig.a
@@ -159,6 +176,7 @@ $(B)/obj/bench/bench_peers.o: override CFLAGS += \
 	$(if $(DPDK_LIBS),-DHAVE_DPDK $(DPDK_CFLAGS) -Wno-missing-prototypes -Wno-shadow)
 $(B)/bench/bench_peers: override LDFLAGS += $(DPDK_LIBS)
 $(B)/bench/bench_range: $(B)/obj/daemon/range.o
+$(B)/bench/bench_metrics: $(B)/obj/daemon/metrics.o
 $(B)/bench/%: $(B)/obj/bench/%.o $(B)/obj/bench/common.o \
 		$(B)/obj/tests/integration/harness.o $(B)/libcontig.a
 	@mkdir -p $(dir $@)
@@ -212,7 +230,7 @@ $(B)/tests/fuzz/replay_reply: tests/fuzz/replay.c tests/fuzz/fuzz_reply.c client
 	@mkdir -p $(dir $@)
 	$(CC) $(REPLAY_CFLAGS) -DREPLAY_PREFIX='"reply-"' -o $@ $^ $(PKG_LIBS) -lpthread
 $(B)/tests/fuzz/replay_request: tests/fuzz/replay.c tests/fuzz/fuzz_request.c tests/fuzz/fake.c \
-		daemon/rpc.c daemon/session.c daemon/pool.c daemon/range.c daemon/select.c \
+		daemon/rpc.c daemon/metrics.c daemon/session.c daemon/pool.c daemon/range.c daemon/select.c \
 		$(PROTO_C) | $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(REPLAY_CFLAGS) -DREPLAY_PREFIX='"request-"' -o $@ $^ $(PKG_LIBS) -lpthread
@@ -246,6 +264,12 @@ test: deps
 	@$(MAKE) --no-print-directory tests
 	B=$(B) prove --exec '' $(PROVE_FLAGS) $(UNIT_TESTS) $(REPLAY_TESTS) $(INTEGRATION_TESTS) \
 		$(CONFORMANCE_TESTS) $(INSTALL_TESTS) $(NUMA_TESTS)
+
+# A driver in a podman container through the CDI spec (docs/containers.md);
+# slow, so not part of `make test`.
+test-containers: deps
+	@$(MAKE) --no-print-directory all $(CONTAINER_TESTS) $(B)/tests/containers/ctr_client
+	B=$(B) prove --exec '' $(PROVE_FLAGS) $(CONTAINER_TESTS)
 
 # `make test` of this tree in a fresh Debian chroot (no systemd, / not a
 # mount point), as CI in a chroot runs it: docs/testing.md.
@@ -292,7 +316,8 @@ pc_rel = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
 INSTALL_SED = $(foreach v,$(INSTALL_SUBST),-e 's|@$(v)@|$($(v))|g') \
 	-e 's|@PC_LIBDIR@|$(call pc_rel,$(LIBDIR))|g' \
 	-e 's|@PC_INCLUDEDIR@|$(call pc_rel,$(INCLUDEDIR))|g'
-INSTALL_GEN := $(B)/install/contig.pc $(B)/install/contigd.service
+INSTALL_GEN := $(B)/install/contig.pc $(B)/install/contigd.service \
+	$(B)/install/contigd-metrics.service
 
 INSTALL_VALUES = $(foreach v,$(INSTALL_SUBST),$(v)=$($(v)))
 $(B)/install/dirs: FORCE
@@ -308,6 +333,7 @@ $(B)/install/%: systemd/%.in $(B)/install/dirs
 MAN3_LINKS := contig_alloc_req_init contig_connect contig_disconnect contig_alloc \
 	contig_alloc_many contig_free_many contig_set_busy_poll contig_free \
 	contig_free_checked contig_virt_to_phys contig_buffer_of contig_get_stats contig_get_segments contig_get_pool_windows \
+	contig_get_counters \
 	contig_report_misuse contig_last_message contig_list_buffers contig_list_frames \
 	contig_sync_for_device contig_sync_for_cpu contig_copy_to_wc contig_get_cache_info \
 	MmAllocateContiguousMemory \
@@ -332,6 +358,12 @@ install: all $(INSTALL_GEN)
 	install -D -m 0644 $(B)/install/contigd.service $(DESTDIR)$(SYSTEMDUNITDIR)/contigd.service
 	install -D -m 0644 systemd/contigd.socket $(DESTDIR)$(SYSTEMDUNITDIR)/contigd.socket
 	install -D -m 0644 systemd/contigd.sysusers $(DESTDIR)$(SYSUSERSDIR)/contigd.conf
+	install -D -m 0644 $(B)/install/contigd-metrics.service \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/contigd-metrics.service
+	install -D -m 0644 systemd/contigd-metrics.timer \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/contigd-metrics.timer
+	install -d -m 0755 $(DESTDIR)$(CDIDIR)
+	$(B)/contigctl --socket $(CDI_SOCKET) cdi --offline --output $(DESTDIR)$(CDIDIR)/contigd.json
 	install -D -m 0644 man/contigd.8 $(DESTDIR)$(MANDIR)/man8/contigd.8
 	install -D -m 0644 man/contigctl.1 $(DESTDIR)$(MANDIR)/man1/contigctl.1
 	install -D -m 0644 man/libcontig.3 $(DESTDIR)$(MANDIR)/man3/libcontig.3
@@ -362,6 +394,8 @@ uninstall:
 		$(DESTDIR)$(INCLUDEDIR)/contig_wdm.h $(DESTDIR)$(PKGCONFIGDIR)/contig.pc \
 		$(DESTDIR)$(SYSTEMDUNITDIR)/contigd.service $(DESTDIR)$(SYSTEMDUNITDIR)/contigd.socket \
 		$(DESTDIR)$(SYSUSERSDIR)/contigd.conf $(DESTDIR)$(MANDIR)/man8/contigd.8 \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/contigd-metrics.service \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/contigd-metrics.timer $(DESTDIR)$(CDIDIR)/contigd.json \
 		$(DESTDIR)$(MANDIR)/man1/contigctl.1 $(DESTDIR)$(MANDIR)/man3/libcontig.3 \
 		$(patsubst %,$(DESTDIR)$(MANDIR)/man3/%.3,$(MAN3_LINKS)) \
 		$(DESTDIR)$(DOCDIR)/README.md $(CONFDIR)/contigd.conf.dist \
@@ -376,7 +410,7 @@ FORCE:
 clean:
 	rm -rf $(B)
 
-.PHONY: all tests deps run test test-chroot test-valgrind bench install uninstall clean FORCE
+.PHONY: all tests deps run test test-chroot test-containers test-valgrind bench install uninstall clean FORCE
 .DELETE_ON_ERROR:
 # Keep objects that only chain rules produce (tests): no rebuilds next time.
 .SECONDARY:
@@ -397,7 +431,7 @@ FUZZ_CFLAGS := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefin
 FUZZ_HDRS = $(wildcard daemon/*.h client/*.h proto/*.h tests/fuzz/*.h) $(PROTO_H) \
 	tests/fuzz/coverage.ignore
 FUZZ_TARGETS := request reply
-$(B)/fuzz/fuzz_request: tests/fuzz/fuzz_request.c tests/fuzz/fake.c daemon/rpc.c \
+$(B)/fuzz/fuzz_request: tests/fuzz/fuzz_request.c tests/fuzz/fake.c daemon/rpc.c daemon/metrics.c \
 		daemon/session.c daemon/pool.c daemon/range.c daemon/select.c $(PROTO_C) $(FUZZ_HDRS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) -lprotobuf-c

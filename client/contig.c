@@ -999,7 +999,7 @@ CONTIG_EXPORT int contig_get_stats(struct contig_client *c, struct contig_stats 
 	pthread_mutex_lock(&c->lock);
 	r = own_session(c);
 	if (r == 0)
-		r = contig_wire_stats(&c->wire, ret_stats, NULL, 0, NULL, 0);
+		r = contig_wire_stats(&c->wire, ret_stats, NULL, 0, NULL, 0, NULL);
 	pthread_mutex_unlock(&c->lock);
 	return r;
 }
@@ -1014,7 +1014,7 @@ CONTIG_EXPORT int contig_get_segments(struct contig_client *c, struct contig_poo
 	pthread_mutex_lock(&c->lock);
 	r = own_session(c);
 	if (r == 0)
-		r = contig_wire_stats(&c->wire, &st, ret_segs, max, NULL, 0);
+		r = contig_wire_stats(&c->wire, &st, ret_segs, max, NULL, 0, NULL);
 	pthread_mutex_unlock(&c->lock);
 	if (r == 0)
 		*ret_n = st.npools < max ? st.npools : max;
@@ -1032,10 +1032,24 @@ CONTIG_EXPORT int contig_get_pool_windows(struct contig_client *c,
 	pthread_mutex_lock(&c->lock);
 	r = own_session(c);
 	if (r == 0)
-		r = contig_wire_stats(&c->wire, &st, NULL, 0, ret_windows, max);
+		r = contig_wire_stats(&c->wire, &st, NULL, 0, ret_windows, max, NULL);
 	pthread_mutex_unlock(&c->lock);
 	if (r == 0)
 		*ret_n = st.npools < max ? st.npools : max;
+	return r;
+}
+
+CONTIG_EXPORT int contig_get_counters(struct contig_client *c, struct contig_stats *ret_stats,
+				      struct contig_counters *ret_counters)
+{
+	int r;
+
+	last_message[0] = '\0';
+	pthread_mutex_lock(&c->lock);
+	r = own_session(c);
+	if (r == 0)
+		r = contig_wire_stats(&c->wire, ret_stats, NULL, 0, NULL, 0, ret_counters);
+	pthread_mutex_unlock(&c->lock);
 	return r;
 }
 

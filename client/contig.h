@@ -309,6 +309,50 @@ CONTIG_EXPORT int contig_get_pool_windows(struct contig_client *client,
 					  struct contig_pool_window *ret_windows, size_t max,
 					  size_t *ret_n);
 
+/* Counters for monitoring (contigctl metrics): what the daemon counted
+ * since it started. Everyone gets them (they say how busy the daemon is,
+ * not who uses it). */
+#define CONTIG_LATENCY_BUCKETS 32
+struct contig_latency {
+	char request[16];   /* "hello", "alloc", "free", "stats", "report", "other" */
+	uint64_t count;     /* requests of this kind */
+	uint64_t sum_ns;    /* the time they took, together */
+	uint32_t nbuckets;  /* bounds in le_ns[] */
+	uint64_t le_ns[CONTIG_LATENCY_BUCKETS];
+	/* bucket_count[i]: requests that took at most le_ns[i] (and more than
+	 * le_ns[i - 1]): not cumulative; bucket_count[nbuckets]: the rest */
+	uint64_t bucket_count[CONTIG_LATENCY_BUCKETS + 1];
+};
+
+struct contig_counters {
+	int known;                   /* 0: the daemon is older and does not count */
+	uint64_t start_time;         /* unix seconds the daemon started */
+	uint64_t nallocs;            /* buffers allocated */
+	uint64_t nfrees;             /* buffers freed by a free request */
+	uint64_t nreleased;          /* buffers released with their client's connection */
+	uint64_t nsessions_restored; /* sessions adopted from the daemon's last instance */
+	uint64_t nsessions_resumed;  /* of those, reclaimed by their client */
+	uint32_t norphans;           /* restored sessions still waiting for their client */
+	uint32_t live_nbuffers;      /* every client's live buffers */
+	uint64_t live_len;           /* and their bytes */
+	struct contig_refusal_count {
+		char reason[32];     /* stable name: "watermark", "no_range", ... */
+		int status;          /* the wire status it was sent with (contig.proto) */
+		uint64_t count;
+	} refusals[32];
+	uint32_t nrefusals;
+	struct contig_latency latency[8];
+	uint32_t nlatency;
+	/* Per pool, in the order of contig_stats.pools: */
+	uint32_t pool_nframes_lost[16]; /* frames out of service */
+};
+
+/* The stats and the counters from one look at the daemon (one reply: they
+ * agree with each other). Returns 0 or -errno. */
+CONTIG_EXPORT int contig_get_counters(struct contig_client *client,
+				      struct contig_stats *ret_stats,
+				      struct contig_counters *ret_counters);
+
 /* Every live buffer the caller may see: root every connection's, anyone
  * else only this connection's. Returns 0 with *ret_bufs (malloc'd; the
  * caller free()s it, NULL when *ret_n is 0) and *ret_n; -EAGAIN if buffers

@@ -710,9 +710,51 @@ int contig_wire_free(struct contig_wire *w, uint64_t id, const uint64_t *check_l
 	return r;
 }
 
+/* The monitoring part of @st (contig.proto: start_time and on). */
+static void counters_of(const Contig__StatsReply *st, struct contig_counters *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->known = st->has_start_time;
+	out->start_time = st->start_time;
+	out->nallocs = st->nallocs;
+	out->nfrees = st->nfrees;
+	out->nreleased = st->nreleased;
+	out->nsessions_restored = st->nsessions_restored;
+	out->nsessions_resumed = st->nsessions_resumed;
+	out->norphans = st->norphans;
+	out->live_nbuffers = st->live_nbuffers;
+	out->live_len = st->live_len;
+	for (size_t i = 0; i < st->n_refusals && out->nrefusals < 32; i++) {
+		struct contig_refusal_count *o = &out->refusals[out->nrefusals++];
+
+		snprintf(o->reason, sizeof(o->reason), "%s", st->refusals[i]->reason);
+		o->status = (int)st->refusals[i]->status;
+		o->count = st->refusals[i]->count;
+	}
+	for (size_t i = 0; i < st->n_latency && out->nlatency < 8; i++) {
+		const Contig__RequestLatency *l = st->latency[i];
+		struct contig_latency *o = &out->latency[out->nlatency++];
+		size_t nb = l->n_bucket_le_ns < CONTIG_LATENCY_BUCKETS ? l->n_bucket_le_ns
+								       : CONTIG_LATENCY_BUCKETS;
+
+		snprintf(o->request, sizeof(o->request), "%s", l->request);
+		o->count = l->count;
+		o->sum_ns = l->sum_ns;
+		o->nbuckets = (uint32_t)nb;
+		memcpy(o->le_ns, l->bucket_le_ns, nb * sizeof(o->le_ns[0]));
+		/* Buckets past our room (a newer daemon's finer ones) fold into
+		 * the last, unbounded one: still true of "le +Inf". */
+		for (size_t b = 0; b < l->n_bucket_count; b++)
+			o->bucket_count[b < nb ? b : nb] += l->bucket_count[b];
+	}
+	for (size_t i = 0; i < st->n_pools && i < 16; i++)
+		out->pool_nframes_lost[i] = st->pools[i]->nframes_lost;
+}
+
 int contig_wire_stats(struct contig_wire *w, struct contig_stats *ret_stats,
 		      struct contig_pool_segments *ret_segs, size_t max_segs,
-		      struct contig_pool_window *ret_windows, size_t max_windows)
+		      struct contig_pool_window *ret_windows, size_t max_windows,
+		      struct contig_counters *ret_counters)
 {
 	Contig__Request req = CONTIG__REQUEST__INIT;
 	Contig__StatsRequest s = CONTIG__STATS_REQUEST__INIT;
@@ -793,6 +835,8 @@ int contig_wire_stats(struct contig_wire *w, struct contig_stats *ret_stats,
 		o->nframes = si->nframes;
 		o->nbugchecks = si->nbugchecks;
 	}
+	if (ret_counters)
+		counters_of(st, ret_counters);
 	contig__reply__free_unpacked(reply, NULL);
 	*ret_stats = out;
 	return 0;

@@ -123,10 +123,11 @@ int contig_wire_free_send(struct contig_wire *w, uint64_t id, const uint64_t *ch
 int contig_wire_free_recv(struct contig_wire *w, uint64_t seq);
 /* Stats; with @ret_segs, also each pool's segment histogram (the first
  * @max_segs pools); with @ret_windows, each pool's window (the first
- * @max_windows). */
+ * @max_windows); with @ret_counters, the monitoring counters. */
 int contig_wire_stats(struct contig_wire *w, struct contig_stats *ret_stats,
 		      struct contig_pool_segments *ret_segs, size_t max_segs,
-		      struct contig_pool_window *ret_windows, size_t max_windows);
+		      struct contig_pool_window *ret_windows, size_t max_windows,
+		      struct contig_counters *ret_counters);
 /* The whole buffer list (@frames false) or frame list (@frames true), page
  * by page, into a malloc'd array of struct contig_buffer_info or struct
  * contig_frame_info: see contig_list_buffers(). After a reconnect the list

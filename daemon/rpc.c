@@ -20,6 +20,11 @@
  * and so does the physical address of any frame not the caller's own,
  * free ones included (see frame_view).
  *
+ * Refusals are counted by reason (the refusals table: reason name and wire
+ * status) into the metrics server.c registered, and so is every request's
+ * latency, from its arrival to its reply (metrics.h); the stats reply shows
+ * them to anyone (how busy the daemon is, not who uses it).
+ *
  * Unpack and free_unpacked sit in contig_rpc_handle() only. Loop thread only.
  */
 #include "rpc.h"
@@ -44,6 +49,67 @@
  * added (it is at most 3 bytes below 64 KiB). */
 #define CONTIG_STATS_LIST_SLACK 8
 
+/* Why a request or a connection was refused: the stats reply's
+ * RefusalCount.reason, and the wire status it was sent with. Only ever
+ * added to (monitoring keys on the names). */
+enum refusal {
+	REFUSED_INVALID_ARGUMENT,
+	REFUSED_NO_MEMORY,     /* any other NO_MEMORY: the daemon's own allocation */
+	REFUSED_NO_RANGE,      /* no free range satisfies every constraint */
+	REFUSED_NO_POOL,       /* the node asked for has no pool */
+	REFUSED_WATERMARK,     /* low or normal priority below the pool's watermark */
+	REFUSED_QUOTA,         /* a per-client or per-user limit */
+	REFUSED_MAX_FRAMES,    /* max_frames_per_buffer */
+	REFUSED_NOT_FOUND,
+	REFUSED_MISMATCH,
+	REFUSED_PERMISSION_DENIED,
+	REFUSED_UNSUPPORTED,
+	REFUSED_PROTOCOL_ERROR,
+	REFUSED_CONN_DENIED,   /* at accept: not an allowed user or group */
+	REFUSED_CONN_LIMIT,    /* at accept: max_connections(_per_user) */
+	REFUSED_N,
+};
+
+static const struct {
+	const char *name;
+	Contig__Status status;
+} refusals[REFUSED_N] = {
+	[REFUSED_INVALID_ARGUMENT] = { "invalid_argument", CONTIG__STATUS__INVALID_ARGUMENT },
+	[REFUSED_NO_MEMORY] = { "no_memory", CONTIG__STATUS__NO_MEMORY },
+	[REFUSED_NO_RANGE] = { "no_range", CONTIG__STATUS__NO_MEMORY },
+	[REFUSED_NO_POOL] = { "no_pool", CONTIG__STATUS__NO_MEMORY },
+	[REFUSED_WATERMARK] = { "watermark", CONTIG__STATUS__NO_MEMORY },
+	[REFUSED_QUOTA] = { "quota_exceeded", CONTIG__STATUS__QUOTA_EXCEEDED },
+	[REFUSED_MAX_FRAMES] = { "max_frames_per_buffer", CONTIG__STATUS__QUOTA_EXCEEDED },
+	[REFUSED_NOT_FOUND] = { "not_found", CONTIG__STATUS__NOT_FOUND },
+	[REFUSED_MISMATCH] = { "mismatch", CONTIG__STATUS__MISMATCH },
+	[REFUSED_PERMISSION_DENIED] = { "permission_denied", CONTIG__STATUS__PERMISSION_DENIED },
+	[REFUSED_UNSUPPORTED] = { "unsupported", CONTIG__STATUS__UNSUPPORTED },
+	[REFUSED_PROTOCOL_ERROR] = { "protocol_error", CONTIG__STATUS__PROTOCOL_ERROR },
+	[REFUSED_CONN_DENIED] = { "connection_denied", CONTIG__STATUS__PERMISSION_DENIED },
+	[REFUSED_CONN_LIMIT] = { "max_connections", CONTIG__STATUS__QUOTA_EXCEEDED },
+};
+
+_Static_assert(REFUSED_N <= CONTIG_METRICS_MAX_REFUSALS, "metrics.h: room for every refusal");
+
+/* Where refusals, allocations and latency are counted (server.c's); NULL:
+ * nowhere (the fuzz targets). */
+static struct contig_metrics *metrics;
+
+void contig_rpc_set_metrics(struct contig_metrics *m)
+{
+	metrics = m;
+}
+
+/* The reason a refusal with wire status @status alone is counted under. */
+static enum refusal refusal_of(Contig__Status status)
+{
+	for (unsigned i = 0; i < REFUSED_N; i++)
+		if (refusals[i].status == status)
+			return (enum refusal)i;
+	return REFUSED_PROTOCOL_ERROR; /* not reached: every status has one */
+}
+
 /* May @s see what other sessions hold? DESIGN.md: the daemon's
  * administrators. */
 static bool sees_all(const struct contig_session *s)
@@ -66,17 +132,17 @@ static void send_reply(struct contig_conn *conn, Contig__Reply *reply, const int
 	contig_server_send(conn, buf, len, fds, nfds);
 }
 
-__attribute__((format(printf, 4, 5))) static void send_status(struct contig_conn *conn,
-							      uint64_t seq, Contig__Status status,
-							      const char *fmt, ...)
+__attribute__((format(printf, 4, 0))) static void send_refusal_v(struct contig_conn *conn,
+								 uint64_t seq, enum refusal why,
+								 const char *fmt, va_list ap)
 {
 	Contig__Reply reply = CONTIG__REPLY__INIT;
+	Contig__Status status = refusals[why].status;
 	char message[256];
-	va_list ap;
 
-	va_start(ap, fmt);
 	vsnprintf(message, sizeof(message), fmt, ap);
-	va_end(ap);
+	if (metrics)
+		metrics->nrefused[why]++;
 	reply.seq = seq;
 	reply.status = status;
 	reply.message = message;
@@ -85,6 +151,30 @@ __attribute__((format(printf, 4, 5))) static void send_status(struct contig_conn
 	contig_log(status == CONTIG__STATUS__PROTOCOL_ERROR ? LOG_WARNING : LOG_INFO,
 		   "%s: refused: %s", contig_server_conn_name(conn), message);
 	send_reply(conn, &reply, NULL, 0);
+}
+
+/* Refuse request @seq for @why, saying so in @fmt. */
+__attribute__((format(printf, 4, 5))) static void send_refusal(struct contig_conn *conn,
+							       uint64_t seq, enum refusal why,
+							       const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	send_refusal_v(conn, seq, why, fmt, ap);
+	va_end(ap);
+}
+
+/* Refuse request @seq with @status, counted under that status's reason. */
+__attribute__((format(printf, 4, 5))) static void send_status(struct contig_conn *conn,
+							      uint64_t seq, Contig__Status status,
+							      const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	send_refusal_v(conn, seq, refusal_of(status), fmt, ap);
+	va_end(ap);
 }
 
 void contig_rpc_protocol_error(struct contig_conn *conn, const char *message)
@@ -100,6 +190,9 @@ void contig_rpc_refuse(struct contig_conn *conn, enum contig_rpc_refusal why,
 	/* The caller logs the refusal with the connection's close. */
 	reply.status = why == CONTIG_RPC_PERMISSION_DENIED ? CONTIG__STATUS__PERMISSION_DENIED
 							   : CONTIG__STATUS__QUOTA_EXCEEDED;
+	if (metrics)
+		metrics->nrefused[why == CONTIG_RPC_PERMISSION_DENIED ? REFUSED_CONN_DENIED
+								     : REFUSED_CONN_LIMIT]++;
 	reply.message = (char *)message;
 	send_reply(conn, &reply, NULL, 0);
 }
@@ -138,6 +231,8 @@ static void fill_pool_info(const struct contig_pool *pool, struct pool_info_stor
 	out->below = info.below;
 	out->has_wanted_len = info.wanted_len != 0;
 	out->wanted_len = info.wanted_len;
+	out->has_nframes_lost = true;
+	out->nframes_lost = info.nframes_lost;
 }
 
 /* Pool infos for every pool, in two arrays the caller frees. */
@@ -200,6 +295,8 @@ static struct contig_session *resume(struct contig_conn *conn, struct contig_ses
 		return NULL;
 	}
 	contig_session_resume(orphan, s->pid, s->comm);
+	if (metrics)
+		metrics->nsessions_resumed++;
 	contig_log(LOG_INFO, "%s: reclaimed its session: %" PRIu32 " buffers in %" PRIu32
 		   " frames", contig_server_conn_name(conn), orphan->nbuffers, orphan->nframes);
 	contig_server_conn_set_session(conn, orphan); /* frees the connection's own */
@@ -413,6 +510,8 @@ static enum contig_rpc_result do_alloc(struct contig_conn *conn, struct contig_s
 	r = contig_session_alloc(s, &p, &field, &b);
 	switch (r) {
 	case 0:
+		if (metrics)
+			metrics->nallocs++;
 		send_alloc(conn, s, seq, b, false);
 		return CONTIG_RPC_DONE;
 	case -EAGAIN:
@@ -422,7 +521,7 @@ static enum contig_rpc_result do_alloc(struct contig_conn *conn, struct contig_s
 			    field_reason(field));
 		return CONTIG_RPC_DONE;
 	case -ENOBUFS:
-		send_status(conn, seq, CONTIG__STATUS__NO_MEMORY,
+		send_refusal(conn, seq, REFUSED_WATERMARK,
 			    "no memory at %s priority: the pool is below its watermark (%u%% kept "
 			    "for higher priorities)",
 			    p.priority >= CONTIG_PRIORITY_NORMAL ? "normal" : "low",
@@ -430,7 +529,7 @@ static enum contig_rpc_result do_alloc(struct contig_conn *conn, struct contig_s
 								 : s->pools->watermark_low_pct);
 		return CONTIG_RPC_DONE;
 	case -E2BIG:
-		send_status(conn, seq, CONTIG__STATUS__QUOTA_EXCEEDED,
+		send_refusal(conn, seq, REFUSED_MAX_FRAMES,
 			    "quota exceeded: the buffer would span more than max_frames_per_buffer "
 			    "(%" PRIu64 ") frames",
 			    s->pools->limits.max_frames_per_buffer);
@@ -443,13 +542,13 @@ static enum contig_rpc_result do_alloc(struct contig_conn *conn, struct contig_s
 		char node[16] = "any node";
 
 		if (p.node >= 0 && !node_has_pool(s->pools, p.node)) {
-			send_status(conn, seq, CONTIG__STATUS__NO_MEMORY,
+			send_refusal(conn, seq, REFUSED_NO_POOL,
 				    "no memory: node %d has no pool (see contigctl status)", p.node);
 			return CONTIG_RPC_DONE;
 		}
 		if (p.node >= 0)
 			snprintf(node, sizeof(node), "node %d", p.node);
-		send_status(conn, seq, CONTIG__STATUS__NO_MEMORY,
+		send_refusal(conn, seq, REFUSED_NO_RANGE,
 			    "no memory: no free range of %" PRIu64 " bytes in [0x%" PRIx64
 			    ", 0x%" PRIx64 "] with boundary 0x%" PRIx64 ", align 0x%" PRIx64
 			    ", cache type %d on %s",
@@ -486,6 +585,8 @@ static enum contig_rpc_result do_free(struct contig_conn *conn, struct contig_se
 			    req->buffer_id, b->req_len, b->cache_type);
 		return CONTIG_RPC_DONE;
 	}
+	if (metrics)
+		metrics->nfrees++;
 	reply.seq = seq;
 	reply.status = CONTIG__STATUS__OK;
 	reply.body_case = CONTIG__REPLY__BODY_FREE;
@@ -883,6 +984,62 @@ static int fill_lists(const struct contig_session *s, const Contig__StatsRequest
 	return 0;
 }
 
+/* The monitoring part of a stats reply (contig.proto: start_time and on),
+ * pointing into @rc and @lat, which the caller keeps until it is sent. */
+struct metrics_store {
+	Contig__RefusalCount rc[REFUSED_N], *rcp[REFUSED_N];
+	Contig__RequestLatency lat[CONTIG_METRICS_NKINDS], *latp[CONTIG_METRICS_NKINDS];
+	uint64_t le[CONTIG_METRICS_BUCKETS];
+};
+
+static void fill_metrics(const struct contig_pools *env, Contig__StatsReply *st,
+			 struct metrics_store *ms)
+{
+	for (size_t i = 0; i < env->nusers; i++) {
+		st->live_len += env->users[i].len;
+		st->live_nbuffers += (uint32_t)env->users[i].nbuffers;
+	}
+	st->has_live_len = st->has_live_nbuffers = 1;
+	st->has_norphans = 1;
+	st->norphans = env->norphans;
+	if (!metrics)
+		return;
+	st->has_start_time = st->has_nallocs = st->has_nfrees = st->has_nreleased = 1;
+	st->has_nsessions_restored = st->has_nsessions_resumed = 1;
+	st->start_time = metrics->start_time;
+	st->nallocs = metrics->nallocs;
+	st->nfrees = metrics->nfrees;
+	st->nreleased = metrics->nreleased;
+	st->nsessions_restored = metrics->nsessions_restored;
+	st->nsessions_resumed = metrics->nsessions_resumed;
+	for (unsigned i = 0; i < REFUSED_N; i++) {
+		contig__refusal_count__init(&ms->rc[i]);
+		ms->rc[i].reason = (char *)refusals[i].name;
+		ms->rc[i].status = refusals[i].status;
+		ms->rc[i].count = metrics->nrefused[i];
+		ms->rcp[i] = &ms->rc[i];
+	}
+	st->n_refusals = REFUSED_N;
+	st->refusals = ms->rcp;
+	for (unsigned i = 0; i < CONTIG_METRICS_BUCKETS; i++)
+		ms->le[i] = contig_metrics_bucket_ns(i);
+	for (unsigned k = 0; k < CONTIG_METRICS_NKINDS; k++) {
+		struct contig_metrics_latency *l = &metrics->latency[k];
+
+		contig__request_latency__init(&ms->lat[k]);
+		ms->lat[k].request = (char *)contig_metrics_kind_name((enum contig_metrics_kind)k);
+		ms->lat[k].count = l->count;
+		ms->lat[k].sum_ns = l->sum_ns;
+		ms->lat[k].n_bucket_le_ns = CONTIG_METRICS_BUCKETS;
+		ms->lat[k].bucket_le_ns = ms->le;
+		ms->lat[k].n_bucket_count = CONTIG_METRICS_BUCKETS + 1;
+		ms->lat[k].bucket_count = l->buckets;
+		ms->latp[k] = &ms->lat[k];
+	}
+	st->n_latency = CONTIG_METRICS_NKINDS;
+	st->latency = ms->latp;
+}
+
 static enum contig_rpc_result do_stats(struct contig_conn *conn, struct contig_session *s,
 				       uint64_t seq, const Contig__StatsRequest *req,
 				       const struct contig_rpc_counters *counters)
@@ -893,6 +1050,7 @@ static enum contig_rpc_result do_stats(struct contig_conn *conn, struct contig_s
 	Contig__TagInfo *tinfos, **tptrs;
 	Contig__SessionInfo *sinfos, **sptrs;
 	struct lists lists = { 0 };
+	struct metrics_store ms;
 	size_t ntags, nsessions;
 
 	if ((req->has_first_buffer && !(req->has_want_buffers && req->want_buffers)) ||
@@ -939,6 +1097,7 @@ static enum contig_rpc_result do_stats(struct contig_conn *conn, struct contig_s
 	st.nrecycle_truncated = counters->nrecycle_truncated;
 	st.has_nframes_recovered = 1;
 	st.nframes_recovered = counters->nframes_recovered;
+	fill_metrics(s->pools, &st, &ms);
 	reply.seq = seq;
 	reply.status = CONTIG__STATUS__OK;
 	reply.body_case = CONTIG__REPLY__BODY_STATS;
@@ -1010,15 +1169,41 @@ static unsigned unknown_field(const Contig__Request *req)
 	return body && body->n_unknown_fields ? body->unknown_fields[0].tag : 0;
 }
 
+/* What latency @req is counted under. */
+static enum contig_metrics_kind request_kind(const Contig__Request *req)
+{
+	switch (req->body_case) {
+	case CONTIG__REQUEST__BODY_HELLO:
+		return CONTIG_METRICS_HELLO;
+	case CONTIG__REQUEST__BODY_ALLOC:
+		return CONTIG_METRICS_ALLOC;
+	case CONTIG__REQUEST__BODY_FREE:
+		return CONTIG_METRICS_FREE;
+	case CONTIG__REQUEST__BODY_STATS:
+		return CONTIG_METRICS_STATS;
+	case CONTIG__REQUEST__BODY_REPORT:
+		return CONTIG_METRICS_REPORT;
+	default:
+		return CONTIG_METRICS_OTHER;
+	}
+}
+
 enum contig_rpc_result contig_rpc_handle(struct contig_conn *conn, struct contig_session *session,
 					 bool *hello_done, const struct contig_rpc_counters *counters,
 					 const void *data, size_t len)
 {
-	Contig__Request *req = contig__request__unpack(NULL, len, data);
+	uint64_t arrived_ns = counters->arrived_ns;
+	Contig__Request *req;
 	enum contig_rpc_result res;
 
+	if (metrics && !arrived_ns)
+		arrived_ns = contig_metrics_now_ns();
+	req = contig__request__unpack(NULL, len, data);
 	if (!req) {
 		contig_rpc_protocol_error(conn, "malformed request (not a contig.Request)");
+		if (metrics)
+			contig_metrics_observe(metrics, CONTIG_METRICS_OTHER,
+					       contig_metrics_now_ns() - arrived_ns);
 		return CONTIG_RPC_CLOSE;
 	}
 	/* (No known body at all is a request type we do not know: that one
@@ -1063,6 +1248,9 @@ enum contig_rpc_result contig_rpc_handle(struct contig_conn *conn, struct contig
 		break;
 	}
 out_free:
+	if (metrics && res != CONTIG_RPC_WAIT)
+		contig_metrics_observe(metrics, request_kind(req),
+				       contig_metrics_now_ns() - arrived_ns);
 	contig__request__free_unpacked(req, NULL);
 	return res;
 }

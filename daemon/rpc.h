@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "metrics.h"
 #include "server.h"
 #include "session.h"
 
@@ -23,7 +24,15 @@ enum contig_rpc_result {
 struct contig_rpc_counters {
 	uint32_t nsessions;
 	uint64_t nrecycled, nrecycle_moved, nrecycle_truncated, nframes_lost, nframes_recovered;
+	/* When the request being handled arrived (contig_metrics_now_ns();
+	 * a request that waited: its first arrival); 0: now. */
+	uint64_t arrived_ns;
 };
+
+/* Count refusals, allocations, frees, resumed sessions and request latency
+ * into @metrics from now on (NULL: stop), and show them in stats replies.
+ * @metrics stays the caller's and must outlive its use. Loop thread. */
+void contig_rpc_set_metrics(struct contig_metrics *metrics);
 
 /* Handle the request datagram @data of @len bytes from @conn, whose session
  * is @session and which has said hello iff *@hello_done.
@@ -41,7 +50,8 @@ enum contig_rpc_refusal {
 	CONTIG_RPC_QUOTA_EXCEEDED,
 };
 
-/* Tell a connection being refused at accept why, in a reply with seq 0. */
+/* Tell a connection being refused at accept why, in a reply with seq 0
+ * (and count it). */
 void contig_rpc_refuse(struct contig_conn *conn, enum contig_rpc_refusal why,
 		       const char *message);
 

@@ -49,6 +49,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fdpass.h"
@@ -80,6 +81,7 @@ struct contig_conn {
 	bool closed;                       /* uv_close called */
 	uint8_t *waiting;                  /* request kept for CONTIG_RPC_WAIT */
 	size_t waiting_len;
+	uint64_t waiting_since_ns;         /* its first arrival: latency counts the wait */
 	int events;                        /* what the poll handle watches */
 	uint64_t number;
 	pid_t pid;
@@ -98,6 +100,7 @@ struct contig_server {
 	uint32_t nconns;
 	uint64_t next_number;
 	struct contig_rpc_counters counters;
+	struct contig_metrics metrics;     /* rpc.c counts into it */
 	const struct contig_access *access;
 	uint64_t nrequests; /* handled since start */
 	uint64_t journal_compact_at; /* journal length that triggers compaction */
@@ -604,12 +607,14 @@ static void journal_compact(struct contig_server *srv)
 	free(path);
 }
 
-static void handle(struct contig_conn *c, const uint8_t *data, size_t len)
+/* Handle request @data; @arrived_ns: when it first arrived (0: now). */
+static void handle(struct contig_conn *c, const uint8_t *data, size_t len, uint64_t arrived_ns)
 {
 	struct contig_server *srv = c->server;
 	enum contig_rpc_result res;
 
 	srv->counters.nsessions = srv->nconns;
+	srv->counters.arrived_ns = arrived_ns ? arrived_ns : contig_metrics_now_ns();
 	srv->nrequests++;
 	res = contig_rpc_handle(c, c->session, &c->hello_done, &srv->counters, data, len);
 	journal_check(srv); /* a request that sent no reply may have added records */
@@ -622,6 +627,7 @@ static void handle(struct contig_conn *c, const uint8_t *data, size_t len)
 		}
 		memcpy(c->waiting, data, len);
 		c->waiting_len = len;
+		c->waiting_since_ns = srv->counters.arrived_ns;
 		*srv->waiting_tail = c;
 		srv->waiting_tail = &c->next_waiting;
 		conn_update_poll(c);
@@ -658,7 +664,7 @@ static void on_readable(struct contig_conn *c)
 			conn_close(c, "request larger than max_request_len");
 			return;
 		}
-		handle(c, buf, (size_t)n);
+		handle(c, buf, (size_t)n, 0);
 	}
 }
 
@@ -728,6 +734,8 @@ static void conn_close(struct contig_conn *c, const char *why)
 	else if (c->session)
 		contig_log(LOG_INFO, "%s: %s; releasing %" PRIu32 " buffers, %" PRIu32 " frames",
 			   c->name, why, c->session->nbuffers, c->session->nframes);
+	if (c->session && !srv->pools->keep_sessions)
+		srv->metrics.nreleased += c->session->nbuffers;
 	else
 		contig_log(LOG_INFO, "%s: refused: %s", c->name, why);
 	if (c->waiting)
@@ -868,6 +876,9 @@ int contig_server_start(uv_loop_t *loop, int listen_fd, const char *path,
 	srv->access = access;
 	srv->waiting_tail = &srv->waiting;
 	srv->journal_compact_at = JOURNAL_COMPACT_MIN;
+	srv->metrics.start_time = (uint64_t)time(NULL);
+	/* Restored sessions are all orphans until the server takes clients. */
+	srv->metrics.nsessions_restored = pools->norphans;
 	if (path && !(srv->path = strdup(path))) {
 		free(srv);
 		return -ENOMEM;
@@ -883,6 +894,7 @@ int contig_server_start(uv_loop_t *loop, int listen_fd, const char *path,
 	uv_timer_init(loop, &srv->retry);
 	srv->retry.data = srv;
 	srv->retry_ms = RETRY_FIRST_MS;
+	contig_rpc_set_metrics(&srv->metrics);
 	*ret_server = srv;
 	return 0;
 }
@@ -896,6 +908,7 @@ static void on_closed(uv_handle_t *handle)
 		return;
 	close(srv->listen_fd);
 	free(srv->path);
+	contig_rpc_set_metrics(NULL);
 	free(srv);
 }
 
@@ -1013,7 +1026,8 @@ void contig_server_recycled(struct contig_frame *done, void *data)
 		list = c->next_waiting;
 		c->next_waiting = NULL;
 		c->waiting = NULL;
-		handle(c, req, c->waiting_len); /* keeps its own copy if it waits again */
+		/* (keeps its own copy if it waits again) */
+		handle(c, req, c->waiting_len, c->waiting_since_ns);
 		free(req);
 		conn_update_poll(c);
 		if (c->closing)

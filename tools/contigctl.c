@@ -6,6 +6,8 @@
  *   contigctl [--socket PATH] buffers [--json]
  *   contigctl [--socket PATH] map     [--json | --svg FILE] [--pool N] [--width N]
  *                                     [--color auto|always|never]
+ *   contigctl [--socket PATH] metrics [--top N] [--openmetrics] [--output FILE]
+ *   contigctl [--socket PATH] cdi     [--output FILE] [--container-path PATH] [--offline]
  *   contigctl [--socket PATH] alloc SIZE [--lowest A] [--highest A] [--boundary B]
  *             [--align A] [--node N|any] [--cache TYPE] [--tag ABCD]
  *             [--priority low|normal|high] [--hold]
@@ -24,6 +26,10 @@
  * chose (prctl(PR_SET_NAME)): the text output shows it escaped (escape.c),
  * the JSON escapes every control character (json.c), the SVG replaces them.
  *
+ * metrics prints the same look for Prometheus (metrics.c); cdi writes a
+ * Container Device Interface spec that hands containers the socket
+ * (cdi.c).
+ *
  * alloc prints the buffer's physical address (and the rest of what the
  * daemon said), then frees it, or with --hold keeps it until stdin closes.
  */
@@ -39,11 +45,13 @@
 #include <unistd.h>
 
 #include "contig.h"
+#include "cdi.h"
 #include "contig_version.h" /* made by the Makefile from VERSION */
 #include "escape.h"         /* a client's process name, shown as text */
 #include "fdpass.h"         /* CONTIG_PROTOCOL_VERSION */
 #include "json.h"
 #include "map.h"
+#include "metrics.h"
 #include "select.h" /* contig_segments_format(), as the daemon logs it */
 
 static void usage(FILE *out)
@@ -56,6 +64,9 @@ static void usage(FILE *out)
 		"       contigctl [--socket PATH] buffers [--json]\n"
 		"       contigctl [--socket PATH] map     [--json | --svg FILE] [--pool N]\n"
 		"                 [--width N] [--color auto|always|never]\n"
+		"       contigctl [--socket PATH] metrics [--top N] [--openmetrics] [--output FILE]\n"
+		"       contigctl [--socket PATH] cdi     [--output FILE] [--container-path PATH]\n"
+		"                 [--offline]\n"
 		"       contigctl [--socket PATH] alloc SIZE [--lowest ADDR] [--highest ADDR]\n"
 		"                 [--boundary BYTES] [--align BYTES] [--node N|any]\n"
 		"                 [--cache TYPE] [--tag ABCD] [--priority low|normal|high]\n"
@@ -63,7 +74,9 @@ static void usage(FILE *out)
 		"status: pools (total, free, largest buffer, fragmentation). clients: who holds\n"
 		"what. tags: bytes and buffers per pool tag (poolmon). buffers: every live\n"
 		"buffer. map: every frame by state and owner (as root; others see their own\n"
-		"frames only, and how many others are in each state).\n"
+		"frames only, and how many others are in each state). metrics: all of it in\n"
+		"Prometheus' text format (--output: written atomically, for node_exporter's\n"
+		"textfile collector). cdi: a CDI spec giving containers the daemon's socket.\n"
 		"SIZE and addresses take K/M/G suffixes or 0x hex. TYPE: noncached, cached,\n"
 		"writecombined, hwcoherent, noncachedunordered, uswc, or 0..5.\n"
 		"The socket is PATH, else $CONTIGD_SOCKET, else %s.\n",
@@ -755,7 +768,13 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(looks) / sizeof(looks[0]); i++)
 		if (strcmp(argv[argi], looks[i].name) == 0)
 			look = (int)i;
-	if (look < 0 && strcmp(argv[argi], "alloc") != 0) {
+	if (strcmp(argv[argi], "cdi") == 0) {
+		r = cdi_cmd(socket_path, argc - argi, argv + argi);
+		if (r == 2)
+			usage(stderr);
+		return r;
+	}
+	if (look < 0 && strcmp(argv[argi], "alloc") != 0 && strcmp(argv[argi], "metrics") != 0) {
 		fprintf(stderr, "contigctl: unknown command '%s'\n", argv[argi]);
 		usage(stderr);
 		return 2;
@@ -767,12 +786,22 @@ int main(int argc, char **argv)
 	r = contig_connect(socket_path, &c);
 	if (r < 0) {
 		fprintf(stderr, "contigctl: %s\n", contig_last_message());
+		/* metrics says so too, where its collector looks */
+		if (strcmp(argv[argi], "metrics") == 0 &&
+		    metrics_cmd(NULL, argc - argi, argv + argi) == 2) {
+			usage(stderr);
+			return 2;
+		}
 		return 1;
 	}
 	if (look >= 0)
 		r = looks[look].fn(c, &o);
+	else if (strcmp(argv[argi], "metrics") == 0)
+		r = metrics_cmd(c, argc - argi, argv + argi);
 	else
 		r = cmd_alloc(c, argc - argi, argv + argi);
 	contig_disconnect(c);
+	if (r == 2)
+		usage(stderr);
 	return r;
 }

@@ -215,9 +215,10 @@ static int call(struct contig_wire *w, uint8_t op)
 			 * and the windows (a below of 0 is no window, not a wrap) */
 			struct contig_pool_segments segs[4];
 			struct contig_pool_window wins[4];
+			struct contig_counters counters; /* hostile latency lists fold too */
 
 			r = contig_wire_stats(w, &st, segs, sizeof(segs) / sizeof(segs[0]), wins,
-					      sizeof(wins) / sizeof(wins[0]));
+					      sizeof(wins) / sizeof(wins[0]), &counters);
 		}
 		break;
 	case 2: {

@@ -79,6 +79,7 @@ conf=
 man3_links="contig_alloc_req_init contig_connect contig_disconnect contig_alloc
 	contig_alloc_many contig_free_many contig_set_busy_poll contig_free
 	contig_free_checked contig_virt_to_phys contig_buffer_of contig_get_stats contig_get_segments contig_get_pool_windows
+	contig_get_counters
 	contig_report_misuse contig_last_message contig_list_buffers contig_list_frames
 	contig_sync_for_device contig_sync_for_cpu contig_copy_to_wc contig_get_cache_info
 	MmAllocateContiguousMemory
@@ -99,6 +100,9 @@ usr/include/contig_wdm.h:644
 usr/lib/pkgconfig/contig.pc:644
 lib/systemd/system/contigd.service:644
 lib/systemd/system/contigd.socket:644
+lib/systemd/system/contigd-metrics.service:644
+lib/systemd/system/contigd-metrics.timer:644
+etc/cdi/contigd.json:644
 usr/lib/sysusers.d/contigd.conf:644
 usr/share/man/man8/contigd.8:644
 usr/share/man/man1/contigctl.1:644
@@ -192,10 +196,12 @@ fi
 # MANPATH lets it check the Documentation=man: pages too.
 if ! have systemd-analyze; then
 	skip "systemd_analyze_verify_passes_on_the_installed_units" "no systemd-analyze"
-elif ! out=$(run_make install PREFIX="$prefix" 2>&1); then
+elif ! out=$(run_make install PREFIX="$prefix" CDIDIR="$prefix/etc/cdi" 2>&1); then
 	not_ok "systemd_analyze_verify_passes_on_the_installed_units" "make install PREFIX=$prefix: $out"
 else
-	units="$prefix/lib/systemd/system/contigd.service $prefix/lib/systemd/system/contigd.socket"
+	units="$prefix/lib/systemd/system/contigd.service $prefix/lib/systemd/system/contigd.socket
+		$prefix/lib/systemd/system/contigd-metrics.service
+		$prefix/lib/systemd/system/contigd-metrics.timer"
 	# shellcheck disable=SC2086
 	out=$(MANPATH=$prefix/share/man SYSTEMD_LOG_COLOR=0 systemd-analyze verify $units 2>&1)
 	rc=$?

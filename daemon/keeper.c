@@ -51,6 +51,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "errmsg.h"
@@ -185,6 +186,7 @@ struct table {
 		int fd; /* -1: empty */
 	} *slots;
 	size_t cap, n;
+	bool borrowed; /* the descriptors are not ours to close (unused: both sides own theirs) */
 };
 
 static size_t slot_of(const struct table *t, struct keeper_key key)
@@ -196,7 +198,7 @@ static size_t slot_of(const struct table *t, struct keeper_key key)
 
 static int table_grow(struct table *t)
 {
-	struct table bigger = { .cap = t->cap ? 2 * t->cap : 1024 };
+	struct table bigger = { .cap = t->cap ? 2 * t->cap : 1024, .borrowed = t->borrowed };
 
 	bigger.slots = malloc(bigger.cap * sizeof(*bigger.slots));
 	if (!bigger.slots)
@@ -228,7 +230,8 @@ static void table_drop(struct table *t, struct keeper_key key)
 			break;
 	if (t->slots[i].fd < 0)
 		return;
-	close(t->slots[i].fd);
+	if (!t->borrowed)
+		close(t->slots[i].fd);
 	t->slots[i].fd = -1;
 	t->n--;
 	/* Backward shift: move up every later entry of the run whose home is
@@ -251,7 +254,8 @@ static int table_put(struct table *t, struct keeper_key key, int fd)
 
 	table_drop(t, key);
 	if (2 * (t->n + 1) > t->cap && table_grow(t) < 0) {
-		close(fd);
+		if (!t->borrowed)
+			close(fd);
 		return -ENOMEM;
 	}
 	for (i = slot_of(t, key); t->slots[i].fd >= 0; i = (i + 1) & (t->cap - 1))
@@ -265,14 +269,16 @@ static void table_clear(struct table *t)
 {
 	for (size_t i = 0; i < t->cap; i++)
 		if (t->slots[i].fd >= 0) {
-			close(t->slots[i].fd);
+			if (!t->borrowed)
+				close(t->slots[i].fd);
 			t->slots[i].fd = -1;
 		}
 	t->n = 0;
 }
 
-/* Send the whole table to a newly connected daemon. */
-static int send_table(int conn, const struct table *t)
+/* Send the whole table as @op datagrams (HELD: to a newly connected
+ * daemon, then END; UPDATE: a daemon's mirror to a new keeper). */
+static int send_table(int conn, const struct table *t, enum keeper_op op)
 {
 	struct keeper_key keys[KEEPER_BATCH];
 	int fds[KEEPER_BATCH];
@@ -285,13 +291,13 @@ static int send_table(int conn, const struct table *t)
 		keys[n] = t->slots[i].key;
 		fds[n++] = t->slots[i].fd;
 		if (n == KEEPER_BATCH) {
-			r = msg_send(conn, KEEPER_HELD, keys, fds, n, NULL, 0);
+			r = msg_send(conn, op, keys, fds, n, NULL, 0);
 			n = 0;
 		}
 	}
 	if (r == 0 && n)
-		r = msg_send(conn, KEEPER_HELD, keys, fds, n, NULL, 0);
-	if (r == 0)
+		r = msg_send(conn, op, keys, fds, n, NULL, 0);
+	if (r == 0 && op == KEEPER_HELD)
 		r = msg_send(conn, KEEPER_END, NULL, NULL, 0, NULL, 0);
 	return r;
 }
@@ -405,7 +411,7 @@ int contig_keeper_main(int listen_fd, const char *path)
 			} else if (conn >= 0) {
 				msg_send(fd, KEEPER_BUSY, NULL, NULL, 0, NULL, 0);
 				close(fd);
-			} else if (send_table(fd, &table) < 0) {
+			} else if (send_table(fd, &table, KEEPER_HELD) < 0) {
 				close(fd);
 			} else {
 				conn = fd;
@@ -430,11 +436,32 @@ out:
 struct contig_keeper {
 	int sock;
 	char *path;
-	pthread_mutex_t lock; /* one datagram sequence at a time */
-	bool lost;
+	pthread_mutex_t lock; /* one datagram sequence at a time; guards @mirror */
+	bool lost;            /* no keeper, and none could be started again */
+	uint64_t lost_at_ns;  /* when a new one was last tried */
+	unsigned nrestarts;   /* keepers started again after one went away */
+	struct table mirror;  /* what the keeper holds, each with a descriptor of
+				 our own (a dup: independent of the frame's, which
+				 its pool may close first): what a new keeper is
+				 given if this one dies */
 	struct contig_kept *held; /* received at open, not yet taken */
 	size_t nheld;
 };
+
+/* A keeper that went away is replaced at the next update, at most this
+ * often while none can be started. */
+#define KEEPER_RETRY_NS (UINT64_C(10) * 1000000000)
+
+/* Record in the mirror that the keeper holds @fd's frame as (@page_len,
+ * @id), with a descriptor of our own. Called with the lock held. Without
+ * a descriptor (out of them) the frame is only not resent to a new keeper. */
+static void mirror_put(struct contig_keeper *keeper, uint64_t page_len, uint64_t id, int fd)
+{
+	int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+
+	if (own >= 0)
+		table_put(&keeper->mirror, (struct keeper_key){ page_len, id }, own);
+}
 
 /* Start a keeper listening on @path: bound here (so that the caller can
  * connect as soon as this returns), then handed to a grandchild that
@@ -675,12 +702,16 @@ size_t contig_keeper_take(struct contig_keeper *keeper, uint64_t page_len,
 	if (!taken)
 		return 0; /* they stay, and are released at the end */
 	n = 0;
+	pthread_mutex_lock(&keeper->lock);
 	for (size_t i = 0; i < keeper->nheld; i++) {
-		if (keeper->held[i].page_len == page_len)
+		if (keeper->held[i].page_len == page_len) {
 			taken[n++] = keeper->held[i];
-		else
+			mirror_put(keeper, page_len, keeper->held[i].id, keeper->held[i].fd);
+		} else {
 			keeper->held[left++] = keeper->held[i];
+		}
 	}
+	pthread_mutex_unlock(&keeper->lock);
 	keeper->nheld = left;
 	*ret_kept = taken;
 	return n;
@@ -699,6 +730,59 @@ size_t contig_keeper_release_rest(struct contig_keeper *keeper)
 	return n;
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The keeper went away (killed, or its socket broke): start a new one
+ * and give it everything the mirror says the old one held. Called with
+ * the lock held. Returns 0 or -errno (then @lost, and tried again after
+ * KEEPER_RETRY_NS). */
+static int heal(struct contig_keeper *keeper)
+{
+	char err[256];
+	int r;
+
+	if (keeper->lost && now_ns() - keeper->lost_at_ns < KEEPER_RETRY_NS)
+		return -EPIPE;
+	if (keeper->sock >= 0)
+		close(keeper->sock);
+	keeper->sock = connect_to(keeper->path);
+	if (keeper->sock == -ENOENT || keeper->sock == -ECONNREFUSED) {
+		r = spawn(keeper->path, err, sizeof(err));
+		keeper->sock = r < 0 ? r : connect_to(keeper->path);
+	}
+	r = keeper->sock < 0 ? keeper->sock : 0;
+	if (r == 0) {
+		/* A keeper that was there after all holds what it holds
+		 * (ours, most likely): forget that, never truncate it, and
+		 * give it ours. */
+		r = receive_table(keeper);
+		for (size_t i = 0; i < keeper->nheld; i++)
+			close(keeper->held[i].fd);
+		keeper->nheld = 0;
+	}
+	if (r == 0)
+		r = msg_send(keeper->sock, KEEPER_CLEAR, NULL, NULL, 0, NULL, 0);
+	if (r == 0)
+		r = send_table(keeper->sock, &keeper->mirror, KEEPER_UPDATE);
+	if (r < 0) {
+		if (keeper->sock >= 0)
+			close(keeper->sock);
+		keeper->sock = -1;
+		keeper->lost = true;
+		keeper->lost_at_ns = now_ns();
+		return r;
+	}
+	keeper->lost = false;
+	keeper->nrestarts++;
+	return 0;
+}
+
 int contig_keeper_update(struct contig_keeper *keeper, uint64_t page_len,
 			 const struct contig_kept *put, size_t nput, const uint64_t *drop,
 			 size_t ndrop)
@@ -708,6 +792,10 @@ int contig_keeper_update(struct contig_keeper *keeper, uint64_t page_len,
 	int r = 0;
 
 	pthread_mutex_lock(&keeper->lock);
+	for (size_t i = 0; i < ndrop; i++)
+		table_drop(&keeper->mirror, (struct keeper_key){ page_len, drop[i] });
+	for (size_t i = 0; i < nput; i++)
+		mirror_put(keeper, page_len, put[i].id, put[i].fd);
 	while (!keeper->lost && (nput || ndrop)) {
 		uint32_t np = nput < KEEPER_BATCH ? (uint32_t)nput : KEEPER_BATCH;
 		uint32_t nd = ndrop < KEEPER_BATCH ? (uint32_t)ndrop : KEEPER_BATCH;
@@ -720,19 +808,27 @@ int contig_keeper_update(struct contig_keeper *keeper, uint64_t page_len,
 			drops[i] = (struct keeper_key){ page_len, drop[i] };
 		r = msg_send(keeper->sock, KEEPER_UPDATE, keys, fds, np, drops, nd);
 		if (r < 0)
-			keeper->lost = true;
+			break; /* the mirror has it all: heal() below sends it */
 		put += np;
 		nput -= np;
 		drop += nd;
 		ndrop -= nd;
 	}
+	if (r < 0 || keeper->lost)
+		r = heal(keeper);
 	pthread_mutex_unlock(&keeper->lock);
 	return r;
 }
 
-bool contig_keeper_lost(const struct contig_keeper *keeper)
+bool contig_keeper_lost(struct contig_keeper *keeper, unsigned *ret_nrestarts)
 {
-	return keeper->lost;
+	bool lost;
+
+	pthread_mutex_lock(&keeper->lock);
+	lost = keeper->lost;
+	*ret_nrestarts = keeper->nrestarts;
+	pthread_mutex_unlock(&keeper->lock);
+	return lost;
 }
 
 void contig_keeper_close(struct contig_keeper *keeper, bool keep)
@@ -746,6 +842,8 @@ void contig_keeper_close(struct contig_keeper *keeper, bool keep)
 	}
 	release_held(keeper);
 	free(keeper->held);
+	table_clear(&keeper->mirror);
+	free(keeper->mirror.slots);
 	pthread_mutex_destroy(&keeper->lock);
 	free(keeper->path);
 	free(keeper);

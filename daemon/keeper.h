@@ -51,17 +51,21 @@ size_t contig_keeper_take(struct contig_keeper *keeper, uint64_t page_len,
 size_t contig_keeper_release_rest(struct contig_keeper *keeper);
 
 /* Tell the keeper to hold @put[0..nput) (it gets its own descriptor of
- * each) and to let go of @drop[0..ndrop) (their fd fields are ignored), all
- * of @page_len, in as few messages as the kernel allows. A keeper that is
- * gone makes this a no-op after the first error: the frames then do not
- * survive a restart (contig_keeper_lost() says so). Any thread. */
+ * each; the caller keeps @put's descriptors open until it drops them
+ * here) and to let go of @drop[0..ndrop) (their fd fields are ignored),
+ * all of @page_len, in as few messages as the kernel allows. A keeper
+ * that went away (killed) is replaced here by a new one, given every
+ * frame still held; if none can be started, frames do not survive a
+ * restart until one can (tried again every 10 s at most;
+ * contig_keeper_lost() says so). Returns 0 or -errno. Any thread. */
 int contig_keeper_update(struct contig_keeper *keeper, uint64_t page_len,
 			 const struct contig_kept *put, size_t nput, const uint64_t *drop,
 			 size_t ndrop);
 
-/* Whether the keeper went away (its process died): frames made since are
- * not kept. Any thread. */
-bool contig_keeper_lost(const struct contig_keeper *keeper);
+/* Whether the frames are without a keeper now (one went away and none
+ * could be started), and how many keepers were started again after one
+ * went away (*ret_nrestarts). Any thread. */
+bool contig_keeper_lost(struct contig_keeper *keeper, unsigned *ret_nrestarts);
 
 /* Close the link. With @keep the keeper goes on holding what it holds,
  * for the next instance; without, it lets go of everything and exits.

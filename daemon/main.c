@@ -1098,8 +1098,8 @@ static int open_keeper(struct daemon *d)
 	return r;
 }
 
-/* One descriptor per frame, one per connection and the frames in flight
- * to clients: raise the soft limit on descriptors to the hard one (the
+/* One descriptor per frame (two with session_grace: see keeper.c), one
+ * per connection and the frames in flight to clients: raise the soft limit on descriptors to the hard one (the
  * usual soft 1024 would stop a pool of 2 GiB of 2 MiB frames), and refuse
  * to start if even that cannot hold every frame and connection. */
 static int raise_nofile(const struct contig_config *cfg)
@@ -1107,8 +1107,10 @@ static int raise_nofile(const struct contig_config *cfg)
 	struct rlimit lim;
 	uint64_t need = 64 + cfg->limits.max_connections;
 
+	/* Two per frame with session_grace: the frame's and the keeper
+	 * link's own (keeper.c keeps a copy to hand a new keeper). */
 	for (size_t i = 0; i < cfg->npools; i++)
-		need += cfg->pools[i].len / cfg->pools[i].page_len;
+		need += cfg->pools[i].len / cfg->pools[i].page_len * (cfg->session_grace_ms ? 2 : 1);
 	if (getrlimit(RLIMIT_NOFILE, &lim) < 0)
 		return -errno;
 	if (lim.rlim_cur < lim.rlim_max) {

@@ -16,6 +16,9 @@
  *     frames from the keeper, the client reclaims its session by itself,
  *     and the patterns and physical addresses (read by this test in the
  *     client's pagemap) are unchanged;
+ *   - the keeper killed while the daemon runs: the next frame recycled
+ *     starts a new keeper, given every frame, and a SIGKILL after that
+ *     loses nothing either;
  *   - killed once more, and the keeper killed too: the frames cannot be
  *     found, the session is refused, the client's next call fails with
  *     ECONNRESET;
@@ -167,6 +170,11 @@ static bool no_frame_mounts(const char *inst)
 	return none;
 }
 
+static bool recycled_at_least(const struct contig_stats *st, void *arg)
+{
+	return st->nrecycled >= *(const uint64_t *)arg && st->pools[0].nframes_recycling == 0;
+}
+
 /* Has @pid exited (no such process, or a zombie its parent has not
  * reaped yet: the keeper is init's, which reaps when it gets to it)? */
 static bool exited(pid_t pid)
@@ -262,7 +270,40 @@ int main(void)
 	ok(same_phys, "same_virtual_and_physical_addresses_per_pagemap");
 	ok(harness_keeper_pid(d.sock) == keeper, "the_new_daemon_keeps_the_same_keeper");
 
-	/* 2. killed again, and the keeper too: nothing to find */
+	/* 2. the keeper killed while the daemon runs: the daemon's next word
+	 * to it (a recycled frame) starts a new one with every frame, and a
+	 * crash after that still loses nothing */
+	{
+		struct contig_client *other = harness_connect(&d);
+		struct contig_alloc_req req;
+		struct contig_buffer buf;
+		struct contig_stats now;
+		uint64_t want;
+		pid_t old = harness_keeper_pid(d.sock);
+
+		harness_keeper_stop(d.sock);
+		if (contig_get_stats(other, &now) < 0)
+			bail_out("stats: %s", contig_last_message());
+		want = now.nrecycled + 1;
+		contig_alloc_req_init(&req, 2 * MiB);
+		if (contig_alloc(other, &req, &buf) < 0 || contig_free(other, buf.virt) < 0)
+			bail_out("alloc/free: %s", contig_last_message());
+		ok(harness_wait_stats(other, recycled_at_least, &want), "a_frame_is_recycled");
+		keeper = harness_keeper_pid(d.sock);
+		ok(keeper > 0 && keeper != old, "a_new_keeper_runs (pid %d, was %d)", (int)keeper,
+		   (int)old);
+		contig_disconnect(other);
+	}
+	harness_daemon_kill(&d, SIGKILL);
+	mark = harness_daemon_log_len(&d);
+	harness_daemon_restart(&d, args);
+	ok(harness_daemon_log_since(&d, mark, "(2 adopted)"),
+	   "the_new_keeper_had_every_frame_a_session_owns");
+	after = call(&ch, OP_CHECK);
+	ok(after.rc == 0 && after.nbuffers == 2 && after.intact,
+	   "the_client_reclaims_its_session_intact (rc %d, %u buffers)", after.rc, after.nbuffers);
+
+	/* 3. killed again, and the keeper too: nothing to find */
 	harness_daemon_kill(&d, SIGKILL);
 	harness_keeper_stop(d.sock);
 	mark = harness_daemon_log_len(&d);

@@ -312,6 +312,8 @@ static uint64_t limit_value(const struct contig_session *s, const char *limit)
 		return lim->max_bytes_per_connection;
 	if (strcmp(limit, "max_buffers_per_user") == 0)
 		return lim->max_buffers_per_user;
+	if (strcmp(limit, "max_share_per_user") == 0)
+		return lim->max_share_per_user;
 	return lim->max_bytes_per_user;
 }
 
@@ -422,6 +424,14 @@ static enum contig_rpc_result do_alloc(struct contig_conn *conn, struct contig_s
 			    field_reason(field));
 		return CONTIG_RPC_DONE;
 	case -ENOBUFS:
+		if (field) { /* "fair_share" */
+			send_status(conn, seq, CONTIG__STATUS__NO_MEMORY,
+				    "no memory: the pool is below watermark_low (%u%% kept for users "
+				    "under their fair share of it) and this user would hold more "
+				    "than its fair share (the pool over the users with a session)",
+				    s->pools->watermark_low_pct);
+			return CONTIG_RPC_DONE;
+		}
 		send_status(conn, seq, CONTIG__STATUS__NO_MEMORY,
 			    "no memory at %s priority: the pool is below its watermark (%u%% kept "
 			    "for higher priorities)",
@@ -437,7 +447,8 @@ static enum contig_rpc_result do_alloc(struct contig_conn *conn, struct contig_s
 		return CONTIG_RPC_DONE;
 	case -EDQUOT:
 		send_status(conn, seq, CONTIG__STATUS__QUOTA_EXCEEDED,
-			    "quota exceeded: %s (%" PRIu64 ")", field, limit_value(s, field));
+			    "quota exceeded: %s (%" PRIu64 "%s)", field, limit_value(s, field),
+			    strcmp(field, "max_share_per_user") == 0 ? "% of the pool" : "");
 		return CONTIG_RPC_DONE;
 	case -ENOSPC: {
 		char node[16] = "any node";

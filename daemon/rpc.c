@@ -427,9 +427,9 @@ static enum contig_rpc_result do_alloc(struct contig_conn *conn, struct contig_s
 		if (field) { /* "fair_share" */
 			send_status(conn, seq, CONTIG__STATUS__NO_MEMORY,
 				    "no memory: the pool is below watermark_low (%u%% kept for users "
-				    "under their fair share of it) and this user would hold more "
-				    "than its fair share (the pool over the users with a session)",
-				    s->pools->watermark_low_pct);
+				    "under their fair share of it) and uid %u would hold more than "
+				    "its fair share (the pool divided among the users with a session)",
+				    s->pools->watermark_low_pct, (unsigned)s->uid);
 			return CONTIG_RPC_DONE;
 		}
 		send_status(conn, seq, CONTIG__STATUS__NO_MEMORY,

@@ -103,6 +103,11 @@ const char contig_config_default[] =
 	"#     Allocations of low (normal) priority fail rather than leave less\n"
 	"#     than this share of a pool free; high priority may take the last\n"
 	"#     frame. Windows' NdisAllocateMemoryWithTagPriority priorities.\n"
+	"#     They also keep users from starving one another: past its fair\n"
+	"#     share of a pool (the pool divided among the users with a session,\n"
+	"#     root aside), a user allocates there at low priority whatever it\n"
+	"#     asks, so the last watermark_low of a pool stays for the users\n"
+	"#     under their share. Root is exempt.\n"
 	"watermark_low = 25%\n"
 	"watermark_normal = 5%\n"
 	"\n"
@@ -117,7 +122,10 @@ const char contig_config_default[] =
 	"# allow_groups = contigd\n"
 	"\n"
 	"# Limits on what one client controls; each refusal names its key.\n"
-	"# Byte limits take K/M/G/T; 0 means no limit beyond the pools.\n"
+	"# Byte limits count what a client keeps from others: the whole frames\n"
+	"# (2 MiB or 1 GiB pages) its buffers pin. A buffer that needs a new frame\n"
+	"# costs the frame; one packed into frames already held costs nothing.\n"
+	"# They take K/M/G/T; 0 means no limit beyond the pools.\n"
 	"#\n"
 	"# Connections in all; one more is refused.\n"
 	"max_connections = 1024\n"
@@ -127,10 +135,14 @@ const char contig_config_default[] =
 	"max_buffers_per_connection = 16384\n"
 	"# Live buffers of one uid, over all its connections.\n"
 	"max_buffers_per_user = 65536\n"
-	"# Bytes of live buffers on one connection.\n"
+	"# Bytes of the frames one connection pins.\n"
 	"max_bytes_per_connection = 0\n"
-	"# Bytes of live buffers of one uid.\n"
+	"# Bytes of the frames one uid pins, over all its connections.\n"
 	"max_bytes_per_user = 0\n"
+	"# Of each pool, the share one uid may pin (whole frames, at least one),\n"
+	"# so that no user can take a pool from the others (1% to 100%; 100%: no\n"
+	"# limit beyond the pools, for one trusted application). Root is exempt.\n"
+	"max_share_per_user = 50%\n"
 	"# Pool tags of one uid with live buffers, each counted on its own; the\n"
 	"# buffers of any more count under the tag \"other\" (0xffffffff).\n"
 	"max_tags_per_user = 64\n"
@@ -554,6 +566,7 @@ enum key_type {
 	KEY_LIST,    /* comma-separated names */
 	KEY_MODE,    /* octal permission bits */
 	KEY_PERCENT, /* 0..100, optional '%' */
+	KEY_SHARE,   /* a limit in percent, min..max, optional '%' (uint64_t) */
 	KEY_COUNT,   /* an integer from min (K/M suffixes allowed) */
 	KEY_BYTES,   /* a byte count; 0 = no limit */
 	KEY_LEVEL,   /* a syslog priority name or 0..7 */
@@ -589,6 +602,7 @@ static const struct key keys[] = {
 	{ "max_bytes_per_connection", KEY_BYTES, AT(limits.max_bytes_per_connection), 0,
 	  UINT64_MAX },
 	{ "max_bytes_per_user", KEY_BYTES, AT(limits.max_bytes_per_user), 0, UINT64_MAX },
+	{ "max_share_per_user", KEY_SHARE, AT(limits.max_share_per_user), 1, 100 },
 	{ "max_frames_per_buffer", KEY_COUNT, AT(limits.max_frames_per_buffer), 1,
 	  CONTIG_MAX_FRAMES_PER_BUFFER },
 	{ "max_request_len", KEY_BYTES, AT(limits.max_request_len), 64,
@@ -688,14 +702,20 @@ static int set_key(struct contig_config *cfg, const struct key *k, const char *v
 		*(unsigned *)field = (unsigned)v;
 		return 0;
 	case KEY_PERCENT:
+	case KEY_SHARE:
 		errno = 0;
 		v = strtoull(value, &end, 10);
 		if (*end == '%')
 			end++;
-		if (errno || end == value || *end || value[0] == '-' || v > k->max)
+		if (errno || end == value || *end || !isdigit((unsigned char)value[0]) ||
+		    v < k->min || v > k->max)
 			return line_fail(err, errlen, source, lineno, k->name,
-					 "\"%s\" is not a percentage from 0 to 100", value);
-		*(unsigned *)field = (unsigned)v;
+					 "\"%s\" is not a percentage from %" PRIu64 " to %" PRIu64,
+					 value, k->min, k->max);
+		if (k->type == KEY_SHARE)
+			*(uint64_t *)field = v;
+		else
+			*(unsigned *)field = (unsigned)v;
 		return 0;
 	case KEY_COUNT:
 	case KEY_BYTES:
@@ -1008,6 +1028,9 @@ void contig_config_print(const struct contig_config *cfg, FILE *out)
 			break;
 		case KEY_PERCENT:
 			fprintf(out, "%s = %u%%\n", k->name, *(const unsigned *)field);
+			break;
+		case KEY_SHARE:
+			fprintf(out, "%s = %" PRIu64 "%%\n", k->name, *(const uint64_t *)field);
 			break;
 		case KEY_COUNT:
 			fprintf(out, "%s = %" PRIu64 "\n", k->name, *(const uint64_t *)field);

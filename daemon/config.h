@@ -16,6 +16,7 @@
  *                                  (default 25%)
  *   watermark_normal = PERCENT     the same for normal priority (default 5%;
  *                                  not above watermark_low)
+ *   max_share_per_user = PERCENT   of each pool, what one uid may pin (50%)
  *   socket_user, socket_group, socket_mode
  *                                  owner, group and mode of the socket file
  *                                  (root, contigd, 0660)
@@ -48,6 +49,7 @@
 #define CONTIG_DEFAULT_SOCKET_MODE 0660
 #define CONTIG_DEFAULT_WATERMARK_LOW 25
 #define CONTIG_DEFAULT_WATERMARK_NORMAL 5
+#define CONTIG_DEFAULT_SHARE_PER_USER 50 /* percent of each pool */
 #define CONTIG_DEFAULT_LOG_LEVEL 6 /* LOG_INFO */
 #define CONTIG_DEFAULT_SESSION_GRACE_MS 30000
 #define CONTIG_DEFAULT_RESERVE_MIN_FREE (UINT64_C(1) << 30)
@@ -95,8 +97,15 @@ struct contig_limits {
 	uint64_t max_connections_per_user;
 	uint64_t max_buffers_per_connection;
 	uint64_t max_buffers_per_user;
+	/* Byte limits count what a client keeps from others: the bytes of the
+	 * frames (whole hugepages) its buffers pin, charged when a frame is
+	 * claimed and released when it goes back; a buffer packed into a frame
+	 * already held costs nothing more. */
 	uint64_t max_bytes_per_connection; /* 0: no limit beyond the pools */
 	uint64_t max_bytes_per_user;       /* 0: no limit beyond the pools */
+	/* Percent of each pool's frames one uid may pin (whole frames, at
+	 * least one); 100: no limit beyond the pools. Root is exempt. */
+	uint64_t max_share_per_user;
 	uint64_t max_frames_per_buffer;
 	uint64_t max_request_len;          /* at most CONTIG_MAX_REQUEST_LEN */
 	uint64_t max_queued_replies;
@@ -116,6 +125,7 @@ struct contig_limits {
 		.max_buffers_per_user = 65536,                                                     \
 		.max_bytes_per_connection = 0,                                                     \
 		.max_bytes_per_user = 0,                                                           \
+		.max_share_per_user = CONTIG_DEFAULT_SHARE_PER_USER,                               \
 		.max_frames_per_buffer = 8192,                                                     \
 		.max_request_len = 4096,                                                           \
 		.max_queued_replies = 64,                                                          \

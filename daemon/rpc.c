@@ -67,6 +67,7 @@ enum refusal {
 	REFUSED_PROTOCOL_ERROR,
 	REFUSED_CONN_DENIED,   /* at accept: not an allowed user or group */
 	REFUSED_CONN_LIMIT,    /* at accept: max_connections(_per_user) */
+	REFUSED_FAIR_SHARE,    /* below watermark_low, a user past its fair share */
 	REFUSED_N,
 };
 
@@ -88,6 +89,7 @@ static const struct {
 	[REFUSED_PROTOCOL_ERROR] = { "protocol_error", CONTIG__STATUS__PROTOCOL_ERROR },
 	[REFUSED_CONN_DENIED] = { "connection_denied", CONTIG__STATUS__PERMISSION_DENIED },
 	[REFUSED_CONN_LIMIT] = { "max_connections", CONTIG__STATUS__QUOTA_EXCEEDED },
+	[REFUSED_FAIR_SHARE] = { "fair_share", CONTIG__STATUS__NO_MEMORY },
 };
 
 _Static_assert(REFUSED_N <= CONTIG_METRICS_MAX_REFUSALS, "metrics.h: room for every refusal");
@@ -409,6 +411,8 @@ static uint64_t limit_value(const struct contig_session *s, const char *limit)
 		return lim->max_bytes_per_connection;
 	if (strcmp(limit, "max_buffers_per_user") == 0)
 		return lim->max_buffers_per_user;
+	if (strcmp(limit, "max_share_per_user") == 0)
+		return lim->max_share_per_user;
 	return lim->max_bytes_per_user;
 }
 
@@ -521,6 +525,14 @@ static enum contig_rpc_result do_alloc(struct contig_conn *conn, struct contig_s
 			    field_reason(field));
 		return CONTIG_RPC_DONE;
 	case -ENOBUFS:
+		if (field) { /* "fair_share" */
+			send_refusal(conn, seq, REFUSED_FAIR_SHARE,
+				    "no memory: the pool is below watermark_low (%u%% kept for users "
+				    "under their fair share of it) and uid %u would hold more than "
+				    "its fair share (the pool divided among the users with a session)",
+				    s->pools->watermark_low_pct, (unsigned)s->uid);
+			return CONTIG_RPC_DONE;
+		}
 		send_refusal(conn, seq, REFUSED_WATERMARK,
 			    "no memory at %s priority: the pool is below its watermark (%u%% kept "
 			    "for higher priorities)",
@@ -536,7 +548,8 @@ static enum contig_rpc_result do_alloc(struct contig_conn *conn, struct contig_s
 		return CONTIG_RPC_DONE;
 	case -EDQUOT:
 		send_status(conn, seq, CONTIG__STATUS__QUOTA_EXCEEDED,
-			    "quota exceeded: %s (%" PRIu64 ")", field, limit_value(s, field));
+			    "quota exceeded: %s (%" PRIu64 "%s)", field, limit_value(s, field),
+			    strcmp(field, "max_share_per_user") == 0 ? "% of the pool" : "");
 		return CONTIG_RPC_DONE;
 	case -ENOSPC: {
 		char node[16] = "any node";

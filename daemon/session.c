@@ -26,6 +26,23 @@
  * zero, the frame leaves the session at once and goes to the recycler,
  * which zeroes it before anyone else can have it.
  *
+ * Quotas count what a client keeps from others: whole frames. A frame's
+ * bytes are charged to its session (frames_len: max_bytes_per_connection)
+ * and to its user, in all (max_bytes_per_user) and per pool
+ * (max_share_per_user), when step 2 claims it, and released when it
+ * leaves for the recycler; step 1 costs nothing. So a client that asks
+ * for 4 KiB buffers 2 MiB apart is charged 2 MiB for each, which is what
+ * it takes from the pool. The buffer counts are checked before placing
+ * (they do not depend on where the buffer goes); the byte limits when a
+ * pool's frames are about to be claimed, pool by pool, so a request that
+ * fits in held frames is never refused for them.
+ * Watermarks: low and normal priority leave watermark_low and
+ * watermark_normal of a pool free (DESIGN.md), and so does any priority
+ * of a user that would hold more than its fair share of the pool: its
+ * usable frames over the users with a session, root aside. Root is
+ * exempt from the share and the fair share (not from max_bytes_*), as the
+ * administrator's tools and drivers are.
+ *
  * Tags: a buffer is counted under its pool tag in three tables: its
  * user's (max_tags_per_user tags with live buffers), its session's and the
  * daemon's (CONTIG_MAX_TAGS tags each). A full table prunes the tags that
@@ -50,6 +67,7 @@
  */
 #include "session.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -63,6 +81,7 @@
 
 struct holding {
 	struct contig_pool *pool;
+	size_t pool_index; /* in pools->pools: the user's pool_frames_len */
 	int cache_type;
 	struct contig_range_set free; /* unused space in the frames held */
 	uint32_t nframes;
@@ -366,12 +385,19 @@ static int user_join(struct contig_pools *pools, uid_t uid)
 	if (u && u->nsessions >= pools->limits.max_connections_per_user)
 		return -EUSERS;
 	if (!u) {
-		grown = realloc(pools->users, (pools->nusers + 1) * sizeof(*grown));
-		if (!grown)
+		/* (The pools are all made before the first session.) */
+		uint64_t *pool_frames_len = calloc(pools->npools + 1, sizeof(*pool_frames_len));
+
+		if (!pool_frames_len)
 			return -ENOMEM;
+		grown = realloc(pools->users, (pools->nusers + 1) * sizeof(*grown));
+		if (!grown) {
+			free(pool_frames_len);
+			return -ENOMEM;
+		}
 		pools->users = grown;
 		u = &pools->users[pools->nusers++];
-		*u = (struct contig_user){ .uid = uid };
+		*u = (struct contig_user){ .uid = uid, .pool_frames_len = pool_frames_len };
 		u->tags.max = pools->limits.max_tags_per_user;
 	}
 	u->nsessions++;
@@ -384,6 +410,7 @@ static void user_leave(struct contig_pools *pools, uid_t uid)
 
 	if (--u->nsessions == 0) {
 		contig_tags_done(&u->tags);
+		free(u->pool_frames_len);
 		*u = pools->users[--pools->nusers];
 	}
 }
@@ -455,6 +482,10 @@ static struct holding *holding_get(struct contig_session *s, struct contig_pool 
 		pool->nsessions++;
 	h = &s->holdings[s->nholdings++];
 	h->pool = pool;
+	for (h->pool_index = 0; h->pool_index < s->pools->npools; h->pool_index++)
+		if (s->pools->pools[h->pool_index] == pool)
+			break;
+	assert(h->pool_index < s->pools->npools);
 	h->cache_type = cache_type;
 	h->nframes = 0;
 	contig_range_set_init(&h->free);
@@ -480,6 +511,24 @@ static void holding_drop(struct contig_session *s, struct holding *h)
 		pool->nsessions--;
 }
 
+/* Charge (@claim) or release @n frames of @h's pool to @s and its user. */
+static void frames_charge(struct contig_session *s, const struct holding *h, uint64_t n,
+			  bool claim)
+{
+	struct contig_user *u = contig_user_find(s->pools, s->user_uid);
+	uint64_t len = n * h->pool->page_len;
+
+	if (claim) {
+		s->frames_len += len;
+		u->frames_len += len;
+		u->pool_frames_len[h->pool_index] += len;
+	} else {
+		s->frames_len -= len;
+		u->frames_len -= len;
+		u->pool_frames_len[h->pool_index] -= len;
+	}
+}
+
 /* Hand a frame whose last buffer went back to the recycler. */
 static void frame_leave(struct contig_session *s, struct holding *h, struct contig_frame *f)
 {
@@ -487,6 +536,7 @@ static void frame_leave(struct contig_session *s, struct holding *h, struct cont
 	must(contig_range_take(&h->free, f->phys, f->pool->page_len));
 	h->nframes--;
 	s->nframes--;
+	frames_charge(s, h, 1, false);
 	journal_frame(s, CONTIG_JOURNAL_FRAME_RELEASE, f, 0);
 	contig_pool_frame_recycling(f);
 	contig_recycler_push(s->pools->recycler, f);
@@ -577,9 +627,9 @@ static int check_params(const struct contig_alloc_params *p, struct contig_range
 	return 0;
 }
 
-/* Would one more buffer of @len bytes exceed a limit of the session or of
- * its user? Names the limit. */
-static int check_quota(struct contig_session *s, uint64_t len, const char **ret_limit)
+/* Would one more buffer exceed a buffer count of the session or of its
+ * user? Names the limit. (Bytes are frames: claim_over_quota().) */
+static int check_quota(struct contig_session *s, const char **ret_limit)
 {
 	const struct contig_limits *lim = &s->pools->limits;
 	const struct contig_user *u = contig_user_find(s->pools, s->user_uid);
@@ -587,16 +637,69 @@ static int check_quota(struct contig_session *s, uint64_t len, const char **ret_
 
 	if (s->nbuffers + 1 > lim->max_buffers_per_connection)
 		limit = "max_buffers_per_connection";
-	else if (lim->max_bytes_per_connection && len > lim->max_bytes_per_connection - s->len)
-		limit = "max_bytes_per_connection";
 	else if (u->nbuffers + 1 > lim->max_buffers_per_user)
 		limit = "max_buffers_per_user";
-	else if (lim->max_bytes_per_user && len > lim->max_bytes_per_user - u->len)
-		limit = "max_bytes_per_user";
 	if (!limit)
 		return 0;
 	*ret_limit = limit;
 	return -EDQUOT;
+}
+
+/* Would @held + @len bytes exceed @max (0: no limit)? */
+static bool over(uint64_t held, uint64_t len, uint64_t max)
+{
+	return max && (len > max || held > max - len);
+}
+
+/* The usable bytes of @pool: its frames but the lost ones. */
+static uint64_t pool_usable_len(const struct contig_pool *pool)
+{
+	return (uint64_t)(pool->nframes - pool->nlost) * pool->page_len;
+}
+
+/* What one user may hold of @pool under max_share_per_user @pct: whole
+ * frames, at least one. */
+static uint64_t share_len(const struct contig_pool *pool, uint64_t pct)
+{
+	uint64_t len = pool_usable_len(pool) / 100 * pct +
+		       pool_usable_len(pool) % 100 * pct / 100;
+
+	len -= len % pool->page_len;
+	return len > pool->page_len ? len : pool->page_len;
+}
+
+/* Would claiming @len bytes of frames of pool @pi exceed a byte limit of
+ * @s or of its user? The limit's key, or NULL. */
+static const char *claim_over_quota(const struct contig_session *s, size_t pi, uint64_t len)
+{
+	const struct contig_limits *lim = &s->pools->limits;
+	const struct contig_user *u = contig_user_find(s->pools, s->user_uid);
+
+	if (over(s->frames_len, len, lim->max_bytes_per_connection))
+		return "max_bytes_per_connection";
+	if (over(u->frames_len, len, lim->max_bytes_per_user))
+		return "max_bytes_per_user";
+	if (u->uid != 0 && lim->max_share_per_user < 100 &&
+	    over(u->pool_frames_len[pi], len, share_len(s->pools->pools[pi],
+							lim->max_share_per_user)))
+		return "max_share_per_user";
+	return NULL;
+}
+
+/* Would @s's user hold more than its fair share of pool @pi with @len
+ * bytes more: the pool's usable bytes over the users (root aside) with a
+ * session? Never for root. */
+static bool over_fair_share(const struct contig_session *s, size_t pi, uint64_t len)
+{
+	const struct contig_pools *env = s->pools;
+	const struct contig_user *u = contig_user_find((struct contig_pools *)env, s->user_uid);
+	uint64_t nusers = 0;
+
+	if (u->uid == 0)
+		return false;
+	for (size_t i = 0; i < env->nusers; i++)
+		nusers += env->users[i].uid != 0;
+	return u->pool_frames_len[pi] + len > pool_usable_len(env->pools[pi]) / nusers;
 }
 
 /* The end of @pool's window; UINT64_MAX for a pool without one. */
@@ -666,6 +769,7 @@ static int claim_frames(struct contig_session *s, struct contig_pool *pool, int 
 	}
 	h->nframes += (uint32_t)n;
 	s->nframes += (uint32_t)n;
+	frames_charge(s, h, n, true);
 	for (uint64_t i = 0; i < n; i++)
 		journal_frame(s, CONTIG_JOURNAL_FRAME_OWN,
 			      contig_pool_frame_at(pool, first + i * pool->page_len), cache_type);
@@ -682,6 +786,8 @@ struct why_not {
 	bool recycling; /* a pool that could serve it has frames being recycled */
 	bool too_big;   /* a place spans more than max_frames_per_buffer frames */
 	bool watermark; /* a place would leave its pool below the watermark */
+	bool fair;      /* ... below watermark_low, the user over its fair share */
+	const char *quota; /* a place's frames would exceed this byte limit */
 };
 
 /* Steps 1 and 2 (see the top of this file) for @req over the pools of
@@ -696,6 +802,7 @@ static int place(struct contig_session *s, const struct contig_alloc_params *p,
 {
 	struct contig_pools *env = s->pools;
 	unsigned pct = watermark_pct(env, p->priority);
+	const char *limit;
 	uint64_t phys;
 	int r;
 
@@ -728,8 +835,20 @@ static int place(struct contig_session *s, const struct contig_alloc_params *p,
 			why->too_big = true;
 			continue;
 		}
+		if ((limit = claim_over_quota(s, i, n * cand->page_len))) {
+			why->quota = limit;
+			continue;
+		}
 		if (below_watermark(cand, n * cand->page_len, pct)) {
 			why->watermark = true;
+			continue;
+		}
+		/* Other users' protection: past its fair share, a user takes
+		 * frames at low priority, whatever it asked for. */
+		if (pct < env->watermark_low_pct &&
+		    below_watermark(cand, n * cand->page_len, env->watermark_low_pct) &&
+		    over_fair_share(s, i, n * cand->page_len)) {
+			why->fair = true;
 			continue;
 		}
 		r = claim_frames(s, cand, p->cache_type, phys, req->len);
@@ -749,7 +868,7 @@ int contig_session_alloc(struct contig_session *s, const struct contig_alloc_par
 	struct contig_pool *pool = NULL;
 	struct contig_range_req req;
 	struct holding *h = NULL;
-	struct why_not why = { false, false, false };
+	struct why_not why = { false, false, false, false, NULL };
 	uint64_t phys = 0;
 	uint32_t tag;
 	struct slot *sl;
@@ -758,7 +877,7 @@ int contig_session_alloc(struct contig_session *s, const struct contig_alloc_par
 	r = check_params(p, &req, ret_field);
 	if (r < 0)
 		return r;
-	r = check_quota(s, req.len, ret_field);
+	r = check_quota(s, ret_field);
 	if (r < 0)
 		return r;
 	if (!tag_choose(s, p->tag, &tag))
@@ -778,9 +897,21 @@ int contig_session_alloc(struct contig_session *s, const struct contig_alloc_par
 				pool = h->pool;
 		}
 	}
-	if (!pool)
-		return why.recycling ? -EAGAIN : why.watermark ? -ENOBUFS : why.too_big ? -E2BIG
-											: -ENOSPC;
+	if (!pool) {
+		/* The most useful reason first: what will pass by itself
+		 * (recycling), then what the client could change. */
+		if (why.recycling)
+			return -EAGAIN;
+		if (why.quota) {
+			*ret_field = why.quota;
+			return -EDQUOT;
+		}
+		if (why.fair || why.watermark) {
+			*ret_field = why.fair && !why.watermark ? "fair_share" : NULL;
+			return -ENOBUFS;
+		}
+		return why.too_big ? -E2BIG : -ENOSPC;
+	}
 
 	sl = slot_new(s);
 	if (!sl || contig_range_take(&h->free, phys, req.len) < 0) {
@@ -970,6 +1101,7 @@ int contig_session_restore_frame(struct contig_session *s, struct contig_pool *p
 	must(contig_pool_take(pool, phys, pool->page_len, s, cache_type));
 	h->nframes++;
 	s->nframes++;
+	frames_charge(s, h, 1, true); /* (over a limit lowered since: kept) */
 	return 0;
 }
 

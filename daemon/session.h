@@ -91,7 +91,10 @@ struct contig_user {
 	uid_t uid;
 	uint32_t nsessions;
 	uint64_t nbuffers;
-	uint64_t len;
+	uint64_t len;             /* bytes of live buffers */
+	uint64_t frames_len;      /* bytes of the frames its sessions own (max_bytes_per_user) */
+	uint64_t *pool_frames_len; /* the same per pool, in pools->pools order
+				      (max_share_per_user, the fair share) */
 	struct contig_tags tags; /* of its live buffers: at most max_tags_per_user */
 };
 
@@ -145,6 +148,7 @@ struct contig_session {
 	uint32_t free_slot;       /* head of the free slot list, UINT32_MAX if none */
 	uint32_t nbuffers;
 	uint32_t nframes;         /* frames owned */
+	uint64_t frames_len;      /* bytes of the frames owned (max_bytes_per_connection) */
 	uint64_t len;             /* bytes in live buffers */
 	struct contig_tags tags;  /* this session's */
 	uint64_t nbugchecks;      /* misuses it reported */
@@ -218,13 +222,19 @@ int contig_sessions_snapshot(struct contig_pools *pools, struct contig_journal *
 /* Allocate a buffer that satisfies every constraint in @params: first in
  * frames the session already owns for that cache type, else in free
  * physically adjacent frames of the smallest page size that fits.
+ * New frames are charged to the session and its user (max_bytes_*,
+ * max_share_per_user): a buffer packed into frames held costs nothing.
  * Low and normal priority may not take frames that would leave a pool's
- * free bytes (counting frames being recycled) below its watermark.
+ * free bytes (counting frames being recycled) below its watermark; nor may
+ * a user other than root that would then hold more than its fair share of
+ * the pool (the pool over the non-root users with a session), whatever
+ * its priority, below watermark_low.
  * Returns 0 and *ret_buffer; -EINVAL with *ret_field naming the bad field;
  * -EDQUOT with *ret_field naming the limit (max_buffers_per_connection,
- * max_bytes_per_user, ...) the buffer would exceed; -ENOSPC if nothing
- * satisfies it; -ENOBUFS if only the watermark stands in
- * the way; -EAGAIN if nothing does now but frames being recycled might
+ * max_bytes_per_user, max_share_per_user, ...) the buffer would exceed;
+ * -ENOSPC if nothing satisfies it; -ENOBUFS if only a watermark stands in
+ * the way, with *ret_field "fair_share" if it is the user's fair share
+ * (else NULL); -EAGAIN if nothing does now but frames being recycled might
  * (retry when the recycler reports); -E2BIG if the buffer would span more
  * than max_frames_per_buffer frames. */
 int contig_session_alloc(struct contig_session *session, const struct contig_alloc_params *params,

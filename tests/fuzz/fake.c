@@ -362,6 +362,8 @@ int contig_server_send(struct contig_conn *conn, const void *data, size_t len, c
 	r->status = reply->status;
 	r->body_case = reply->body_case;
 	r->has_message = reply->message && reply->message[0];
+	if (r->has_message)
+		snprintf(r->message, sizeof(r->message), "%s", reply->message);
 	switch (reply->body_case) {
 	case CONTIG__REPLY__BODY_ALLOC:
 		r->buffer_id = reply->alloc->buffer_id;

@@ -96,6 +96,7 @@ struct fake_reply {
 	int status;    /* Contig__Status */
 	int body_case; /* Contig__Reply__BodyCase */
 	bool has_message;
+	char message[128]; /* its start */
 	/* alloc body */
 	uint64_t buffer_id, phys, len, page_len, offset;
 	uint32_t nframes, node;

@@ -6,9 +6,10 @@
  * An input is a header and a stream of datagrams:
  *   byte 0   bit 0: two clients (else one); bit 1: client 0 is root;
  *            bit 2: client 1 has client 0's uid (shared per-user quotas);
- *            bits 3-4: limits (default; few buffers; few bytes and 3
- *            frames per buffer; 1 frame per buffer and 1 connection per
- *            user); bit 5: add a 300-frame pool (FrameFds replies);
+ *            bits 3-4: limits (default, a 50% share per user; few
+ *            buffers, no share; few frame bytes, a 30% share and 3 frames
+ *            per buffer; 1 frame per buffer, 1 connection per user and no
+ *            share); bit 5: add a 300-frame pool (FrameFds replies);
  *            bits 6-7: watermarks (25/5, 0/0, 50/10, 100/100)
  *   byte 1   bits 0-1: recycled frames move to another page (0, 10, 50,
  *            100%); bits 2-3: recycling loses frames (0, 2, 15, 50%);
@@ -29,11 +30,14 @@
  * After every request the whole state is checked (check_world()): pool
  * counters and free sets against the frames, no two live buffers overlap,
  * every buffer lies in frames its session owns for its cache type, frame
- * buffer counts, session/user/tag accounting and quotas; and the reply
- * against the request (check_reply()): seq, status, body, every
+ * buffer counts, session/user/tag accounting and quotas (bytes are the
+ * frames pinned, per session, per user and per user and pool); and the
+ * reply against the request (check_reply()): seq, status, body, every
  * constraint of an allocation, its descriptors (exactly the frames under
- * it, in order), free and stats semantics, and that the other client's
- * state did not move. At the end every session is freed, the recycler
+ * it, in order), the byte limits, the share and the watermarks (the fair
+ * share included) at the frames it claimed, a byte-limit refusal that
+ * names a limit a new frame would exceed, free and stats semantics, and
+ * that the other client's state did not move. At the end every session is freed, the recycler
  * drained, and every pool must be whole again. A violation aborts.
  */
 #include <errno.h>
@@ -163,15 +167,19 @@ static void setup(struct world *w, uint8_t h0, uint8_t h1)
 		lim->max_connections_per_user = 2;
 		lim->max_buffers_per_connection = 5;
 		lim->max_buffers_per_user = 7;
+		lim->max_share_per_user = 100;
 		break;
 	case 2:
+		/* Frame bytes, with a remainder no frame fits in. */
 		lim->max_bytes_per_connection = 9 * MIB;
 		lim->max_bytes_per_user = 12 * MIB + 0x34000;
+		lim->max_share_per_user = 30;
 		lim->max_frames_per_buffer = 3;
 		break;
 	case 3:
 		lim->max_connections_per_user = 1;
 		lim->max_frames_per_buffer = 1;
+		lim->max_share_per_user = 100;
 		break;
 	}
 	w->env.watermark_low_pct = wm[h0 >> 6][0];
@@ -414,7 +422,9 @@ static void collect_buffers(const struct world *w, const struct client *c,
 	}
 	fuzz_check(s->len == len);
 	fuzz_check(s->nbuffers <= lim->max_buffers_per_connection);
-	fuzz_check(!lim->max_bytes_per_connection || s->len <= lim->max_bytes_per_connection);
+	fuzz_check(s->len <= s->frames_len); /* buffers lie in frames it owns */
+	fuzz_check(!lim->max_bytes_per_connection ||
+		   s->frames_len <= lim->max_bytes_per_connection);
 }
 
 static void check_world(struct world *w)
@@ -520,25 +530,30 @@ static void check_world(struct world *w)
 	fuzz_check(nrecycling == fake_recycler_len(env->recycler));
 	fuzz_check(nlost == fake_nlost());
 
-	/* Sessions' frame counts. */
+	/* Sessions' frame counts and the bytes they are charged: their
+	 * frames', whole. */
 	for (unsigned ci = 0; ci < w->nclients; ci++) {
 		const struct contig_session *s = w->clients[ci].s;
 		uint32_t nframes = 0;
+		uint64_t frames_len = 0;
 
 		if (!s)
 			continue;
 		for (size_t pi = 0; pi < env->npools; pi++)
 			for (uint32_t i = 0; i < env->pools[pi]->nframes; i++)
-				nframes += env->pools[pi]->frames[i].state == CONTIG_FRAME_OWNED &&
-					   env->pools[pi]->frames[i].owner == s;
-		fuzz_check(s->nframes == nframes);
+				if (env->pools[pi]->frames[i].state == CONTIG_FRAME_OWNED &&
+				    env->pools[pi]->frames[i].owner == s) {
+					nframes++;
+					frames_len += env->pools[pi]->page_len;
+				}
+		fuzz_check(s->nframes == nframes && s->frames_len == frames_len);
 	}
 
 	/* Users: one record per uid with a session, holding their sums. */
 	for (size_t i = 0; i < env->nusers; i++) {
 		const struct contig_user *u = &env->users[i];
 		uint32_t ns = 0;
-		uint64_t nbuffers = 0, len = 0;
+		uint64_t nbuffers = 0, len = 0, frames_len = 0;
 
 		for (size_t k = i + 1; k < env->nusers; k++)
 			fuzz_check(env->users[k].uid != u->uid);
@@ -549,12 +564,26 @@ static void check_world(struct world *w)
 				ns++;
 				nbuffers += s->nbuffers;
 				len += s->len;
+				frames_len += s->frames_len;
 			}
 		}
 		fuzz_check(u->nsessions == ns && ns > 0 && ns <= lim->max_connections_per_user);
 		fuzz_check(u->nbuffers == nbuffers && u->len == len);
 		fuzz_check(u->nbuffers <= lim->max_buffers_per_user);
-		fuzz_check(!lim->max_bytes_per_user || u->len <= lim->max_bytes_per_user);
+		fuzz_check(u->frames_len == frames_len);
+		fuzz_check(!lim->max_bytes_per_user || u->frames_len <= lim->max_bytes_per_user);
+		/* Per pool: the frames its sessions own there. */
+		for (size_t pi = 0; pi < env->npools; pi++) {
+			const struct contig_pool *pool = env->pools[pi];
+			uint64_t held = 0;
+
+			for (uint32_t k = 0; k < pool->nframes; k++)
+				held += pool->frames[k].state == CONTIG_FRAME_OWNED &&
+					pool->frames[k].owner->user_uid == u->uid
+						? pool->page_len
+						: 0;
+			fuzz_check(u->pool_frames_len[pi] == held);
+		}
 	}
 	for (unsigned ci = 0; ci < w->nclients; ci++)
 		if (w->clients[ci].s)
@@ -576,8 +605,9 @@ static void check_world(struct world *w)
 struct before {
 	bool hello_done;
 	uint32_t nbuffers, nframes;
-	uint64_t len, nbugchecks;
-	uint64_t user_nbuffers, user_len;
+	uint64_t len, nbugchecks, frames_len;
+	uint64_t user_nbuffers, user_len, user_frames_len;
+	uint64_t user_pool_frames_len[FAKE_MAX_DIRS];
 	bool free_live;
 	uint64_t free_req_len;
 	int free_cache;
@@ -645,18 +675,95 @@ static bool alloc_invalid(const Contig__AllocRequest *a)
 	       highest < lowest;
 }
 
-/* Would one more buffer of @a's length exceed a quota? */
-static bool alloc_over_quota(const struct world *w, const struct before *bf,
-			     const Contig__AllocRequest *a)
+/* Would one more buffer exceed a buffer count? (Known before placing:
+ * the byte limits depend on whether it needs new frames.) */
+static bool alloc_over_count(const struct world *w, const struct before *bf)
 {
 	const struct contig_limits *lim = &w->env.limits;
-	uint64_t len = (a->len + SMALL_PAGE - 1) & ~(uint64_t)(SMALL_PAGE - 1);
 
-	/* (check_world() keeps the sums within the limits.) */
 	return bf->nbuffers + 1 > lim->max_buffers_per_connection ||
-	       (lim->max_bytes_per_connection && len > lim->max_bytes_per_connection - bf->len) ||
-	       bf->user_nbuffers + 1 > lim->max_buffers_per_user ||
-	       (lim->max_bytes_per_user && len > lim->max_bytes_per_user - bf->user_len);
+	       bf->user_nbuffers + 1 > lim->max_buffers_per_user;
+}
+
+/* Would @held + @len exceed @max (0: none)? */
+static bool exceeds(uint64_t held, uint64_t len, uint64_t max)
+{
+	return max && held + len > max;
+}
+
+/* What max_share_per_user lets one user hold of @pool: whole frames of
+ * the share of its usable frames, at least one. (contigd(8).) */
+static uint64_t model_share(const struct contig_pool *pool, uint64_t pct)
+{
+	uint64_t nframes = (uint64_t)(pool->nframes - pool->nlost) * pct / 100;
+
+	return (nframes ? nframes : 1) * pool->page_len;
+}
+
+/* The fair share of @pool: its usable bytes over the non-root users with
+ * a session. */
+static uint64_t model_fair(const struct world *w, const struct contig_pool *pool)
+{
+	uint64_t nusers = 0;
+
+	for (size_t i = 0; i < w->env.nusers; i++)
+		nusers += w->env.users[i].uid != 0;
+	return (uint64_t)(pool->nframes - pool->nlost) * pool->page_len / (nusers ? nusers : 1);
+}
+
+/* A refusal for bytes, judged by asking again with no byte limit and no
+ * share (directly, as rpc.c would): that must not find room in frames the
+ * client holds, and the new frames it takes instead must exceed one of
+ * them. (That buffer is freed at once: its frames go to the recycler.) */
+static void check_byte_refusal(struct world *w, struct client *c,
+			       const Contig__AllocRequest *a, const struct before *bf)
+{
+	struct contig_limits *lim = &w->env.limits, saved = *lim;
+	const struct contig_user *u = contig_user_find(&w->env, c->s->user_uid);
+	struct contig_alloc_params p = {
+		.len = a->len,
+		.lowest = a->has_lowest ? a->lowest : 0,
+		.highest = a->has_highest ? a->highest : UINT64_MAX,
+		.boundary = a->has_boundary ? a->boundary : 0,
+		.align = a->has_align ? a->align : 0,
+		.cache_type = a->has_cache_type ? a->cache_type : CONTIG_CACHE_DEFAULT,
+		.node = a->has_node ? a->node : -1,
+		.near_node = a->has_near_node && a->near_node >= 0 &&
+				     a->near_node <= CONTIG_MAX_NODE
+			     ? a->near_node
+			     : -1,
+		.tag = a->has_tag ? a->tag : 0,
+		.priority = a->has_priority ? a->priority : CONTIG_PRIORITY_HIGH,
+	};
+	const char *msg = c->conn.replies[0].message, *field = NULL;
+	struct contig_buffer *b;
+	uint64_t claimed;
+	size_t pi;
+	int r;
+
+	if (strstr(msg, "max_frames_per_buffer"))
+		return; /* E2BIG: not a byte limit */
+	fuzz_check(strstr(msg, "max_bytes_per_connection") || strstr(msg, "max_bytes_per_user") ||
+		   strstr(msg, "max_share_per_user"));
+	lim->max_bytes_per_connection = 0;
+	lim->max_bytes_per_user = 0;
+	lim->max_share_per_user = 100;
+	r = contig_session_alloc(c->s, &p, &field, &b);
+	*lim = saved;
+	/* A watermark (checked after the limits) may still refuse it. */
+	fuzz_check(r == 0 || r == -ENOBUFS);
+	if (r < 0)
+		return;
+	pi = pool_index(w, b->pool);
+	fuzz_check(b->pool->free.free_len < bf->pool_free[pi]); /* new frames, not packed */
+	claimed = bf->pool_free[pi] - b->pool->free.free_len;
+	fuzz_check(exceeds(bf->frames_len, claimed, lim->max_bytes_per_connection) ||
+		   exceeds(bf->user_frames_len, claimed, lim->max_bytes_per_user) ||
+		   (u->uid != 0 && lim->max_share_per_user < 100 &&
+		    exceeds(bf->user_pool_frames_len[pi], claimed,
+			    model_share(b->pool, lim->max_share_per_user))));
+	fuzz_check(contig_session_free_buffer(c->s, b->id, NULL, NULL) == 0);
+	fuzz_check(c->s->frames_len == bf->frames_len);
 }
 
 /* An allocation that succeeded: the reply, every constraint, the
@@ -719,15 +826,31 @@ static void check_alloc(struct world *w, struct client *c, const Contig__Request
 		fuzz_check(got == nframes);
 	}
 
-	/* Frames taken from the pool: below the watermark only at high priority. */
+	/* Frames taken from the pool: below the watermark only at high
+	 * priority, and only for a user (root aside) within its fair share;
+	 * within the byte limits and the share. */
 	avail = pool->free.free_len + (uint64_t)pool->nrecycling * pool->page_len;
 	total = (uint64_t)(pool->nframes - pool->nlost) * pool->page_len;
 	pct = priority >= CONTIG_PRIORITY_HIGH     ? 0
 	      : priority >= CONTIG_PRIORITY_NORMAL ? w->env.watermark_normal_pct
 						   : w->env.watermark_low_pct;
 	if (pool->free.free_len < bf->pool_free[pi]) {
-		fuzz_check((bf->pool_free[pi] - pool->free.free_len) / pool->page_len <= nframes);
+		const struct contig_user *u = contig_user_find(&w->env, c->s->user_uid);
+		const struct contig_limits *lim = &w->env.limits;
+		uint64_t claimed = bf->pool_free[pi] - pool->free.free_len;
+
+		fuzz_check(claimed / pool->page_len <= nframes);
+		fuzz_check(c->s->frames_len == bf->frames_len + claimed);
+		if (c->s->uid != 0 && u->pool_frames_len[pi] > model_fair(w, pool) &&
+		    pct < w->env.watermark_low_pct)
+			pct = w->env.watermark_low_pct;
 		fuzz_check(!pct || avail * 100 >= total * pct);
+		fuzz_check(!exceeds(bf->frames_len, claimed, lim->max_bytes_per_connection));
+		fuzz_check(!exceeds(bf->user_frames_len, claimed, lim->max_bytes_per_user));
+		fuzz_check(c->s->uid == 0 || lim->max_share_per_user >= 100 ||
+			   u->pool_frames_len[pi] <= model_share(pool, lim->max_share_per_user));
+	} else {
+		fuzz_check(c->s->frames_len == bf->frames_len); /* packed: costs nothing */
 	}
 	model_add(c, b->id);
 }
@@ -885,6 +1008,10 @@ static void note_before(const struct world *w, const struct client *c, const Con
 	bf->nbugchecks = c->s->nbugchecks;
 	bf->user_nbuffers = u->nbuffers;
 	bf->user_len = u->len;
+	bf->frames_len = c->s->frames_len;
+	bf->user_frames_len = u->frames_len;
+	for (size_t pi = 0; pi < w->env.npools; pi++)
+		bf->user_pool_frames_len[pi] = u->pool_frames_len[pi];
 	if (req && req->body_case == CONTIG__REQUEST__BODY_FREE) {
 		const struct contig_buffer *b = contig_session_buffer(c->s, req->free->buffer_id);
 
@@ -946,12 +1073,14 @@ static void check_reply(struct world *w, struct client *c, const Contig__Request
 		case CONTIG__REQUEST__BODY_ALLOC:
 			if (alloc_invalid(req->alloc))
 				want = CONTIG__STATUS__INVALID_ARGUMENT;
-			else if (alloc_over_quota(w, bf, req->alloc))
+			else if (alloc_over_count(w, bf))
 				want = CONTIG__STATUS__QUOTA_EXCEEDED;
 			else
 				fuzz_check(r->status == CONTIG__STATUS__OK ||
 					   r->status == CONTIG__STATUS__NO_MEMORY ||
 					   r->status == CONTIG__STATUS__QUOTA_EXCEEDED);
+			if (want < 0 && r->status == CONTIG__STATUS__QUOTA_EXCEEDED)
+				check_byte_refusal(w, c, req->alloc, bf);
 			if (r->status == CONTIG__STATUS__OK) {
 				fuzz_check(r->body_case == CONTIG__REPLY__BODY_ALLOC);
 				check_alloc(w, c, req, bf);

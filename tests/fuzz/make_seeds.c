@@ -204,6 +204,7 @@ static void request_seeds(void)
 	static const struct alloc_args
 		small = { .len = 4096 },
 		two_mib = { .len = 2 * MIB, .align = 2 * MIB },
+		two_mib_node1 = { .len = 2 * MIB, .node = 1, .has_node = true },
 		spans = { .len = 3 * MIB + 100 },
 		window32 = { .len = 4 * MIB, .highest = 0xffffffff, .lowest = 0xff000000 },
 		boundary = { .len = 64 * 1024, .boundary = 64 * 1024, .align = 16 * 1024 },
@@ -408,6 +409,42 @@ static void request_seeds(void)
 		req_alloc(&s, 1, 3, &one);
 	}
 	write_seed("request", "user_byte_quota", &s);
+
+	/* Byte limits count frames (issue 20): 4 KiB buffers 2 MiB apart pin
+	 * a frame each, refused past 9M; one unaligned packs into them. */
+	seed_start(&s, 0x10, 0);
+	req_hello(&s, 0, 1, CONTIG_PROTOCOL_VERSION);
+	{
+		struct alloc_args pin = { .len = 4096, .align = 2 * MIB, .node = 1,
+					  .has_node = true };
+
+		for (unsigned i = 0; i < 6; i++)
+			req_alloc(&s, 0, 2 + i, &pin);
+		req_alloc(&s, 0, 8, &small);
+	}
+	write_seed("request", "aligned_small_buffers_pin_frames", &s);
+
+	/* Two users, the built-in share (50%): the first stops at half of
+	 * node 1's 28 frames, the second gets the other half. */
+	seed_start(&s, 0x01, 0);
+	req_hello(&s, 0, 1, CONTIG_PROTOCOL_VERSION);
+	req_hello(&s, 1, 1, CONTIG_PROTOCOL_VERSION);
+	for (unsigned i = 0; i < 16; i++)
+		req_alloc(&s, 0, 2 + i, &two_mib_node1);
+	for (unsigned i = 0; i < 16; i++)
+		req_alloc(&s, 1, 2 + i, &two_mib_node1);
+	write_seed("request", "share_per_user", &s);
+
+	/* Two users, no share: past its fair share (14 frames) the first
+	 * stops at watermark_low (7 frames left); the second takes those. */
+	seed_start(&s, 0x01 | 0x18, 0);
+	req_hello(&s, 0, 1, CONTIG_PROTOCOL_VERSION);
+	req_hello(&s, 1, 1, CONTIG_PROTOCOL_VERSION);
+	for (unsigned i = 0; i < 23; i++)
+		req_alloc(&s, 0, 2 + i, &two_mib_node1);
+	for (unsigned i = 0; i < 8; i++)
+		req_alloc(&s, 1, 2 + i, &two_mib_node1);
+	write_seed("request", "fair_share", &s);
 
 	/* More frames than max_frames_per_buffer on the only pool allowed. */
 	seed_start(&s, 0x18, 0);

@@ -820,10 +820,10 @@ static void test_admitted(void)
 
 static void test_per_connection_limits(void)
 {
-	static const char conf[] = "max_buffers_per_connection = 4\nmax_bytes_per_connection = 64K\n";
+	static const char conf[] = "max_buffers_per_connection = 4\nmax_bytes_per_connection = 4M\n";
 	struct harness_daemon dm;
 	struct contig_client *a, *b;
-	struct contig_buffer bufs[4], x, y;
+	struct contig_buffer bufs[4], x, y, z;
 	struct contig_stats st;
 	int nok = 0, rc;
 
@@ -848,20 +848,24 @@ static void test_per_connection_limits(void)
 	for (int i = 0; i < 4; i++)
 		contig_free(a, bufs[i].virt);
 
-	/* Bytes count rounded up to 4 KiB: 60K + 4K is exactly 64K. */
-	ok(alloc_len(b, 60 * 1024, 0, &x) == 0 && alloc_len(b, PAGE, 0, &y) == 0,
-	   "max_bytes_per_connection_64K_allows_exactly_64K");
-	expect_quota(b, 1, "max_bytes_per_connection (65536)",
-		     "one_byte_more_is_refused_naming_max_bytes_per_connection");
-	ok(contig_free(b, y.virt) == 0 && alloc_len(b, 1, 0, &y) == 0,
-	   "after_a_free_the_connection_may_use_those_bytes_again");
+	/* Bytes are the frames pinned: 4M is two frames, a whole one and
+	 * one that a page needs and 60K more pack into. */
+	ok(alloc_len(b, FRAME, 0, &x) == 0 && alloc_len(b, PAGE, 0, &y) == 0 &&
+		   alloc_len(b, 60 * 1024, 0, &z) == 0,
+	   "max_bytes_per_connection_4M_allows_two_frames_and_what_packs_into_them");
+	st = stats_of(b);
+	ok(st.my_nframes == 2 && st.my_len == FRAME + 64 * 1024,
+	   "buffers_packed_into_a_held_frame_cost_no_frame_more");
+	expect_quota(b, FRAME, "max_bytes_per_connection (4194304)",
+		     "a_buffer_that_needs_a_third_frame_is_refused_naming_max_bytes_per_connection");
+	ok(contig_free(b, x.virt) == 0 && alloc_len(b, FRAME, 0, &x) == 0,
+	   "after_a_frame_goes_back_the_connection_may_take_a_frame_again");
 	contig_free(b, x.virt);
 	contig_free(b, y.virt);
-	expect_quota(a, 64 * 1024 + 1, "max_bytes_per_connection (65536)",
-		     "a_single_buffer_over_max_bytes_per_connection_is_refused");
-	rc = alloc_len(a, 64 * 1024, 0, &x);
+	contig_free(b, z.virt);
+	rc = alloc_len(a, FRAME, 0, &x);
 	ok(rc == 0 && contig_free(a, x.virt) == 0,
-	   "a_single_buffer_of_exactly_max_bytes_per_connection_is_allowed");
+	   "the_per_connection_byte_limit_leaves_another_connection_of_the_user_alone");
 
 	contig_disconnect(a);
 	contig_disconnect(b);
@@ -871,7 +875,7 @@ static void test_per_connection_limits(void)
 static void test_per_user_limits(void)
 {
 	static const char conf[] = "socket_mode = 0666\nallow_users = nobody\n"
-				   "max_buffers_per_user = 6\nmax_bytes_per_user = 1M\n"
+				   "max_buffers_per_user = 6\nmax_bytes_per_user = 4M\n"
 				   "max_connections_per_user = 2\n";
 	struct harness_daemon dm;
 	struct harness_child ch;
@@ -917,25 +921,34 @@ static void test_per_user_limits(void)
 	while (ncbufs > 0)
 		r_free(&ch, cbufs[--ncbufs]);
 
-	/* bytes: 512K + 508K + 4K = exactly 1M across two connections */
-	rc = alloc_len(a, 512 * 1024, 0, &ab[0]);
-	rc |= alloc_len(b, 508 * 1024, 0, &bb[0]);
+	/* bytes, that is frames pinned: a frame on each connection is 4M */
+	rc = alloc_len(a, FRAME, 0, &ab[0]);
+	rc |= alloc_len(b, FRAME - PAGE, 0, &bb[0]);
 	rc |= alloc_len(b, PAGE, 0, &bb[1]);
-	ok(rc == 0, "max_bytes_per_user_1M_allows_exactly_1M_across_two_connections");
-	expect_quota(a, 1, "max_bytes_per_user (1048576)",
-		     "one_byte_more_for_the_user_is_refused_naming_max_bytes_per_user");
-	r = r_alloc(&ch, 0, MiB, 0);
-	cbufs[ncbufs++] = r->buf;
-	ok(r->rc == 0 && r->pattern_ok, "another_uid_allocates_its_own_1M_while_root_is_at_its_limit");
+	ok(rc == 0, "max_bytes_per_user_4M_allows_two_frames_across_two_connections");
+	expect_quota(a, 1, "max_bytes_per_user (4194304)",
+		     "a_byte_that_needs_a_third_frame_is_refused_naming_max_bytes_per_user");
+	r = r_alloc(&ch, 0, 2 * FRAME, 0);
+	if (r->rc == 0) {
+		cbufs[ncbufs++] = r->buf;
+	} else {
+		r = r_alloc(&ch, 0, FRAME, 0); /* no two frames adjacent: one at a time */
+		cbufs[ncbufs++] = r->buf;
+		r = r_alloc(&ch, 0, FRAME, 0);
+		cbufs[ncbufs++] = r->buf;
+	}
+	ok(r->rc == 0 && r->pattern_ok,
+	   "another_uid_allocates_its_own_4M_while_root_is_at_its_limit");
 	r = r_alloc(&ch, 0, 1, 0);
-	ok(quota_named(r->rc, r->message, "max_bytes_per_user (1048576)"),
-	   "the_other_uid_is_held_to_its_own_1M");
-	ok(contig_free(b, bb[1].virt) == 0 && alloc_len(a, 1, 0, &ab[1]) == 0,
-	   "bytes_freed_on_one_connection_serve_the_users_other_connection");
+	ok(quota_named(r->rc, r->message, "max_bytes_per_user (4194304)"),
+	   "the_other_uid_is_held_to_its_own_4M");
+	ok(contig_free(b, bb[0].virt) == 0 && contig_free(b, bb[1].virt) == 0 &&
+		   alloc_len(a, 1, 0, &ab[1]) == 0,
+	   "a_frame_freed_on_one_connection_serves_the_users_other_connection");
 	contig_free(a, ab[0].virt);
 	contig_free(a, ab[1].virt);
-	contig_free(b, bb[0].virt);
-	r_free(&ch, cbufs[--ncbufs]);
+	while (ncbufs > 0)
+		r_free(&ch, cbufs[--ncbufs]);
 
 	/* connections: root has a and b */
 	rc = contig_connect(dm.sock, &c);
@@ -960,6 +973,152 @@ static void test_per_user_limits(void)
 	r_stop(&ch, "nobody");
 	contig_disconnect(b);
 	stop_daemon(&dm, "per_user_limits");
+}
+
+/* Issue 20, item 2: bytes are counted as the frames a client keeps from
+ * others. 4 KiB buffers 2 MiB apart each pin a frame of their own: with
+ * max_bytes_per_connection = 8M the fifth is refused, where counting the
+ * buffers' bytes (16 KiB) let one client hold every frame of the pool. */
+static void test_bytes_are_frames_pinned(void)
+{
+	static const char conf[] = "max_bytes_per_connection = 8M\nmax_bytes_per_user = 12M\n";
+	struct harness_daemon dm;
+	struct contig_client *a, *b;
+	struct contig_buffer bufs[8], x;
+	struct contig_alloc_req req;
+	struct contig_stats st;
+	int n = 0, rc = 0, nb = 0;
+
+	start_daemon(&dm, "frames_pinned", conf, SMALL_POOL);
+	a = harness_connect(&dm);
+	b = harness_connect(&dm);
+	contig_alloc_req_init(&req, PAGE);
+	req.align = FRAME;
+	while (n < 8 && (rc = contig_alloc(a, &req, &bufs[n])) == 0)
+		n++;
+	if (!ok(n == 4 && quota_named(rc, contig_last_message(),
+				      "max_bytes_per_connection (8388608)"),
+		"4K_buffers_2M_aligned_are_refused_once_their_frames_reach_max_bytes_per_connection"))
+		diag("  %d buffers of 4 KiB 2 MiB apart, then %d: %s", n, rc,
+		     contig_last_message());
+	st = stats_of(a);
+	ok(st.my_nframes == (uint32_t)n && st.my_len == (uint64_t)n * PAGE,
+	   "each_2M_aligned_4K_buffer_pinned_a_frame_of_its_own");
+	rc = alloc_len(a, 64 * 1024, 0, &x);
+	ok(rc == 0 && stats_of(a).my_nframes == (uint32_t)n,
+	   "at_its_limit_a_client_still_packs_buffers_into_the_frames_it_holds");
+	if (rc == 0)
+		contig_free(a, x.virt);
+	/* The same user's other connection has 12M - 8M = two frames left. */
+	while (nb < 4 && contig_alloc(b, &req, &x) == 0)
+		nb++;
+	if (!ok(nb == 2 && quota_named(-EDQUOT, contig_last_message(),
+				       "max_bytes_per_user (12582912)"),
+		"2M_aligned_4K_buffers_of_the_users_other_connection_stop_at_max_bytes_per_user"))
+		diag("  %d more, then: %s", nb, contig_last_message());
+	ok(n > 0 && contig_free(a, bufs[n - 1].virt) == 0 && contig_alloc(b, &req, &x) == 0,
+	   "a_frame_given_back_by_one_connection_serves_the_users_other_connection");
+	contig_disconnect(a);
+	contig_disconnect(b);
+	stop_daemon(&dm, "frames_pinned");
+}
+
+/* Issue 20, item 3: one greedy user cannot take a pool from the others.
+ * Two users besides root, both in group nogroup (allowed); the pool has 8
+ * frames. With the built-in limits (max_share_per_user = 50%) the greedy
+ * one stops at 4 frames and the other gets the rest; with the share off,
+ * the fair share (8 frames over 2 users) still keeps the last
+ * watermark_low (25%: 2 frames) for the user under it, at any priority. */
+static const struct user greedy = { NOBODY, NOBODY, 0, { 0 }, "greedy" };
+static const struct user modest = { NOBODY - 1, NOBODY, 0, { 0 }, "modest" };
+
+/* Have @ch take whole frames, at most @max, until refused. Returns how
+ * many it got; the refusal is in *ret_res. */
+static int r_take_frames(struct harness_child *ch, int max, struct res *ret_res)
+{
+	int n = 0;
+
+	for (const struct res *r; n < max; n++) {
+		r = r_alloc(ch, 0, FRAME, 0);
+		*ret_res = *r;
+		if (r->rc != 0 || !r->pattern_ok)
+			break;
+	}
+	return n;
+}
+
+static void r_connect_or_bail(struct harness_child *ch, const char *who)
+{
+	const struct res *r = r_connect(ch, 0);
+
+	if (r->rc != 0)
+		bail_out("%s cannot connect: %s", who, r->message);
+}
+
+static void test_share_and_fair_share(void)
+{
+	static const char access[] = "socket_mode = 0666\nallow_groups = 65534\n";
+	static const char share_off[] = "socket_mode = 0666\nallow_groups = 65534\n"
+					"max_share_per_user = 100%\n";
+	struct harness_daemon dm;
+	struct harness_child g, m;
+	struct contig_client *root;
+	struct contig_buffer rb[8];
+	struct res res;
+	uint32_t three = 3;
+	int n, nm, nr = 0;
+
+	/* The built-in limits: only access is configured. */
+	start_daemon(&dm, "share_default", access, SMALL_POOL);
+	root = harness_connect(&dm);
+	while (nr < 8 && alloc_len(root, FRAME, 0, &rb[nr]) == 0)
+		nr++;
+	ok(nr == 8, "root_is_exempt_from_max_share_per_user");
+	while (nr > 0)
+		contig_free(root, rb[--nr].virt);
+	r_start(&g, &greedy);
+	r_start(&m, &modest);
+	r_connect_or_bail(&g, "greedy");
+	r_connect_or_bail(&m, "modest");
+	n = r_take_frames(&g, 8, &res);
+	if (!ok(n == 4 && quota_named(res.rc, res.message, "max_share_per_user (50% of the pool)"),
+		"with_the_built_in_limits_a_greedy_user_stops_at_half_of_the_pool_naming_max_share_per_user"))
+		diag("  it took %d of 8 frames, then %d: %s", n, res.rc, res.message);
+	nm = r_take_frames(&m, 8, &res);
+	if (!ok(nm == 4, "a_second_user_still_gets_its_half_while_the_greedy_one_holds_its_share"))
+		diag("  it took %d frames, then %d: %s", nm, res.rc, res.message);
+	r_stop(&g, "greedy");
+	r_stop(&m, "modest");
+	ok(harness_wait_stats(root, settled, &(uint32_t){ 1 }), "both_users_frames_come_back");
+	contig_disconnect(root);
+	stop_daemon(&dm, "the_built_in_share");
+
+	/* No share: the fair share and watermark_low alone. */
+	start_daemon(&dm, "share_off", share_off, SMALL_POOL);
+	root = harness_connect(&dm);
+	r_start(&g, &greedy);
+	r_connect_or_bail(&g, "greedy");
+	n = r_take_frames(&g, 8, &res);
+	ok(n == 8, "alone_a_user_may_take_the_whole_pool_with_max_share_per_user_100");
+	r_stop(&g, "greedy");
+	ok(harness_wait_stats(root, settled, &(uint32_t){ 1 }), "the_lone_users_frames_come_back");
+	r_start(&g, &greedy);
+	r_start(&m, &modest);
+	r_connect_or_bail(&g, "greedy");
+	r_connect_or_bail(&m, "modest");
+	if (!harness_wait_stats(root, nsessions_is, &three))
+		bail_out("the two users' sessions do not show");
+	n = r_take_frames(&g, 8, &res);
+	if (!ok(n == 6 && res.rc == -ENOMEM && strstr(res.message, "fair share"),
+		"past_its_fair_share_a_greedy_user_cannot_take_the_last_watermark_low_of_a_pool"))
+		diag("  it took %d of 8 frames, then %d: %s", n, res.rc, res.message);
+	nm = r_take_frames(&m, 8, &res);
+	if (!ok(nm == 2, "the_last_frames_of_a_pool_go_to_the_user_under_its_fair_share"))
+		diag("  it took %d frames, then %d: %s", nm, res.rc, res.message);
+	r_stop(&g, "greedy");
+	r_stop(&m, "modest");
+	contig_disconnect(root);
+	stop_daemon(&dm, "the_fair_share");
 }
 
 static void test_max_connections(void)
@@ -1292,6 +1451,8 @@ int main(void)
 	test_admitted();
 	test_per_connection_limits();
 	test_per_user_limits();
+	test_bytes_are_frames_pinned();
+	test_share_and_fair_share();
 	test_max_connections();
 	test_max_frames_per_buffer();
 	test_max_frames_in_held_frames();

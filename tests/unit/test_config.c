@@ -601,6 +601,48 @@ static void test_watermarks(void)
 		    "normal_watermark_above_low_is_refused");
 }
 
+/* max_share_per_user: a limit in percent, 1 to 100, default 50%, printed
+ * back with its sign. */
+static void test_share_key(void)
+{
+	struct contig_config cfg;
+	char err[512] = "", *text = NULL;
+	size_t len = 0;
+	FILE *out;
+	int r;
+
+	r = contig_config_parse(contig_config_default, "default", &cfg, err, sizeof(err));
+	ok(r == 0 && cfg.limits.max_share_per_user == 50 && CONTIG_DEFAULT_SHARE_PER_USER == 50,
+	   "default_max_share_per_user_is_50_percent");
+	if (r == 0)
+		contig_config_done(&cfg);
+	r = contig_config_parse("max_share_per_user = 100%\n", "t.conf", &cfg, err, sizeof(err));
+	ok(r == 0 && cfg.limits.max_share_per_user == 100, "max_share_per_user_100_percent_parses");
+	if (r == 0)
+		contig_config_done(&cfg);
+	r = contig_config_parse("max_share_per_user = 1\n", "t.conf", &cfg, err, sizeof(err));
+	ok(r == 0 && cfg.limits.max_share_per_user == 1, "max_share_per_user_takes_no_sign_too");
+	out = open_memstream(&text, &len);
+	if (r == 0 && out) {
+		contig_config_print(&cfg, out);
+		fclose(out);
+	}
+	ok(text && strstr(text, "\nmax_share_per_user = 1%\n"),
+	   "print_writes_max_share_per_user_with_its_sign");
+	free(text);
+	if (r == 0)
+		contig_config_done(&cfg);
+	parse_fails("max_share_per_user = 0%\n",
+		    "t.conf:1: key 'max_share_per_user': \"0%\" is not a percentage from 1 to 100",
+		    "max_share_per_user_0_is_refused");
+	parse_fails("max_share_per_user = 101\n",
+		    "t.conf:1: key 'max_share_per_user': \"101\" is not a percentage from 1 to 100",
+		    "max_share_per_user_above_100_is_refused");
+	parse_fails("max_share_per_user = 2M\n",
+		    "t.conf:1: key 'max_share_per_user': \"2M\" is not a percentage from 1 to 100",
+		    "max_share_per_user_is_no_size");
+}
+
 /* ---- access and limit keys ---- */
 
 /* Every limit key, with the range its error states. */
@@ -1367,6 +1409,7 @@ int main(void)
 	test_set_pool();
 	test_set_pool_random();
 	test_watermarks();
+	test_share_key();
 	test_limit_defaults();
 	test_mode_key();
 	test_name_and_list_keys();

@@ -47,6 +47,7 @@
 #include "frames.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <hugetlbfs.h>
 #include <linux/memfd.h> /* MFD_HUGE_SHIFT */
@@ -61,7 +62,9 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -84,6 +87,7 @@ struct contig_frame_dir {
 	char *lock_path;    /* <path>.lock */
 	atomic_uint_fast64_t next_id;
 	struct contig_keeper *keeper; /* NULL: these frames need not outlive us */
+	unsigned nlegacy;   /* mounts of an older contigd released at open */
 };
 
 static int pagemap_fd = -1;
@@ -195,6 +199,40 @@ static int lock_file(struct contig_frame_dir *dir, char *err, size_t errlen)
 	return contig_errmsg(err, errlen, -EBUSY, "%s keeps changing under us", dir->lock_path);
 }
 
+/* An older contigd kept frames as files on a hugetlbfs mount at @path
+ * (and @path.1, ... for pools that grew): nothing adopts those now, so
+ * their pages go back to the kernel (clients that still map a file keep
+ * that page until they unmap it) and the mounts are detached. Returns how
+ * many mounts there were. */
+static unsigned release_legacy_mounts(const char *path)
+{
+	unsigned n = 0;
+
+	for (unsigned part = 0; part < 8; part++) {
+		char p[600];
+		struct statfs st;
+		DIR *d;
+		struct dirent *e;
+
+		if (part == 0)
+			snprintf(p, sizeof(p), "%s", path);
+		else
+			snprintf(p, sizeof(p), "%s.%u", path, part);
+		if (statfs(p, &st) < 0 || (uint64_t)st.f_type != HUGETLBFS_MAGIC)
+			break;
+		d = opendir(p);
+		while (d && (e = readdir(d)))
+			if (strncmp(e->d_name, "frame-", 6) == 0)
+				unlinkat(dirfd(d), e->d_name, 0);
+		if (d)
+			closedir(d);
+		if (umount2(p, MNT_DETACH) == 0)
+			rmdir(p);
+		n++;
+	}
+	return n;
+}
+
 int contig_frame_dir_open(uint64_t page_len, const char *instance, const char *runtime_dir,
 			  struct contig_keeper *keeper, struct contig_frame_dir **ret_dir,
 			  char *err, size_t errlen)
@@ -225,6 +263,7 @@ int contig_frame_dir_open(uint64_t page_len, const char *instance, const char *r
 	r = lock_file(dir, err, errlen);
 	if (r < 0)
 		goto out_free;
+	dir->nlegacy = release_legacy_mounts(dir->path);
 	*ret_dir = dir;
 	return 0;
 
@@ -296,6 +335,11 @@ int contig_frame_dir_scan(struct contig_frame_dir *dir, struct contig_frame_foun
 	*ret_found = found;
 	*ret_n = n;
 	return 0;
+}
+
+unsigned contig_frame_dir_nlegacy(const struct contig_frame_dir *dir)
+{
+	return dir->nlegacy;
 }
 
 const char *contig_frame_dir_path(const struct contig_frame_dir *dir)

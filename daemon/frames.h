@@ -75,6 +75,11 @@ void contig_frame_dir_close(struct contig_frame_dir *dir, bool keep);
 int contig_frame_dir_scan(struct contig_frame_dir *dir, struct contig_frame_found **ret_found,
 			  size_t *ret_n);
 
+/* Mounts an older contigd left at <runtime_dir>/<instance>-<kB>kB (frames
+ * were files on hugetlbfs then), emptied and detached at open: nothing
+ * adopts them. */
+unsigned contig_frame_dir_nlegacy(const struct contig_frame_dir *dir);
+
 /* <runtime_dir>/<instance>-<kB>kB, naming the set in messages. */
 const char *contig_frame_dir_path(const struct contig_frame_dir *dir);
 

@@ -319,6 +319,12 @@ static struct contig_frame_dir *dir_for(struct daemon *d, uint64_t page_len)
 		contig_log(LOG_ERR, "%s", err);
 		return NULL;
 	}
+	if (contig_frame_dir_nlegacy(d->dirs[d->ndirs]))
+		contig_log(LOG_NOTICE, "%s: %u hugetlbfs mounts of an older contigd released (its "
+			   "frames were files there; this one keeps them with the frame keeper, "
+			   "so their sessions cannot be restored)",
+			   contig_frame_dir_path(d->dirs[d->ndirs]),
+			   contig_frame_dir_nlegacy(d->dirs[d->ndirs]));
 	if (d->restore) {
 		r = contig_restore_adopt(d->restore, d->dirs[d->ndirs], say_restore, NULL);
 		if (r < 0) {

@@ -32,7 +32,9 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/wait.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/statfs.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -175,6 +177,41 @@ static bool recycled_at_least(const struct contig_stats *st, void *arg)
 	return st->nrecycled >= *(const uint64_t *)arg && st->pools[0].nframes_recycling == 0;
 }
 
+static bool is_hugetlbfs(const char *path)
+{
+	struct statfs sf;
+
+	return statfs(path, &sf) == 0 && (unsigned long)sf.f_type == HUGETLBFS_MAGIC;
+}
+
+/* What an older contigd left at /run/contigd/<inst>-2048kB: its own
+ * hugetlbfs mount with a frame file holding a page. */
+static bool plant_legacy_mount(const char *inst, char *path)
+{
+	char file[200];
+	int fd;
+
+	snprintf(path, 160, "/run/contigd/%s-2048kB", inst);
+	if (mkdir(path, 0700) < 0 && errno != EEXIST)
+		return false;
+	if (mount("hugetlbfs", path, "hugetlbfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		  "pagesize=2M,size=4M,mode=0700") < 0) {
+		rmdir(path);
+		return false;
+	}
+	snprintf(file, sizeof(file), "%s/frame-0", path);
+	fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || fallocate(fd, 0, 0, 2 * MiB) < 0) {
+		if (fd >= 0)
+			close(fd);
+		umount2(path, MNT_DETACH);
+		rmdir(path);
+		return false;
+	}
+	close(fd);
+	return true;
+}
+
 /* Has @pid exited (no such process, or a zombie its parent has not
  * reaped yet: the keeper is init's, which reaps when it gets to it)? */
 static bool exited(pid_t pid)
@@ -222,7 +259,8 @@ int main(void)
 	struct harness_daemon d;
 	struct harness_child ch;
 	struct res r, after;
-	char inst[64], keeper_path[108];
+	char inst[64], keeper_path[108], legacy[160];
+	bool legacy_ok;
 	struct stat st;
 	pid_t keeper;
 	off_t mark;
@@ -303,11 +341,20 @@ int main(void)
 	ok(after.rc == 0 && after.nbuffers == 2 && after.intact,
 	   "the_client_reclaims_its_session_intact (rc %d, %u buffers)", after.rc, after.nbuffers);
 
-	/* 3. killed again, and the keeper too: nothing to find */
+	/* 3. killed again, and the keeper too: nothing to find; and a mount
+	 * an older contigd left (its frames were files there) is released */
 	harness_daemon_kill(&d, SIGKILL);
 	harness_keeper_stop(d.sock);
+	legacy_ok = plant_legacy_mount(inst, legacy);
 	mark = harness_daemon_log_len(&d);
 	harness_daemon_restart(&d, args);
+	if (legacy_ok)
+		ok(harness_daemon_log_since(&d, mark, "mounts of an older contigd released") &&
+			   !is_hugetlbfs(legacy),
+		   "a_mount_an_older_contigd_left_is_released (%s)", legacy);
+	else
+		ok(true, "a_mount_an_older_contigd_left_is_released # SKIP could not mount "
+			 "hugetlbfs at %s", legacy);
 	ok(harness_daemon_log_since(&d, mark, "(0 adopted)"),
 	   "without_the_keeper_the_daemon_adopts_nothing");
 	ok(harness_keeper_pid(d.sock) > 0, "it_starts_a_new_keeper");

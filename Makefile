@@ -122,7 +122,7 @@ $(B)/libcontig.so: $(LIB_OBJS)
 	ln -sf $(SONAME) $@
 
 $(B)/contigctl: $(B)/obj/tools/contigctl.o $(B)/obj/tools/json.o $(B)/obj/tools/map.o \
-		$(B)/obj/tools/metrics.o $(B)/obj/tools/cdi.o \
+		$(B)/obj/tools/metrics.o $(B)/obj/tools/cdi.o $(B)/obj/tools/atomic.o \
 		$(B)/obj/daemon/select.o $(B)/obj/daemon/escape.o \
 		$(B)/libcontig.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs libprotobuf-c 2>/dev/null) -lpthread

@@ -25,6 +25,8 @@
  */
 #include "cdi.h"
 
+#include "atomic.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -72,42 +74,16 @@ static void print_spec(FILE *out, const char *host_path, const char *container_p
 	json_done(&j);
 }
 
-/* Write the spec to @path whole or not at all (a runtime may read the
- * directory at any moment). */
-static int write_spec(const char *path, const char *host_path, const char *container_path)
-{
-	size_t len = strlen(path);
-	char *tmp = malloc(len + 8);
-	FILE *f;
-	int fd, r = 0;
+struct spec_paths {
+	const char *host, *container;
+};
 
-	if (!tmp)
-		return -ENOMEM;
-	snprintf(tmp, len + 8, "%s.XXXXXX", path);
-	fd = mkstemp(tmp);
-	if (fd < 0) {
-		r = -errno;
-		free(tmp);
-		return r;
-	}
-	if (fchmod(fd, 0644) < 0 || !(f = fdopen(fd, "w"))) {
-		r = -errno;
-		close(fd);
-		unlink(tmp);
-		free(tmp);
-		return r;
-	}
-	print_spec(f, host_path, container_path);
-	if (fflush(f) != 0 || ferror(f))
-		r = -EIO;
-	if (fclose(f) != 0 && r == 0)
-		r = -EIO;
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r < 0)
-		unlink(tmp);
-	free(tmp);
-	return r;
+static int print_paths(FILE *out, void *arg)
+{
+	const struct spec_paths *p = arg;
+
+	print_spec(out, p->host, p->container);
+	return 0;
 }
 
 int cdi_cmd(const char *socket_path, int argc, char **argv)
@@ -163,7 +139,8 @@ int cdi_cmd(const char *socket_path, int argc, char **argv)
 		print_spec(stdout, host_path, container_path);
 		return fflush(stdout) == 0 ? 0 : 1;
 	}
-	r = write_spec(output, host_path, container_path);
+	/* Whole or not at all: a runtime may read the directory at any moment. */
+	r = atomic_write(output, print_paths, &(struct spec_paths){ host_path, container_path });
 	if (r < 0) {
 		fprintf(stderr, "contigctl: cdi: writing %s: %s\n", output, strerror(-r));
 		return 1;

@@ -23,6 +23,8 @@
  */
 #include "metrics.h"
 
+#include "atomic.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -459,55 +461,21 @@ out:
 	return fflush(out) == 0 && !ferror(out) ? 0 : -EIO;
 }
 
-/* Write the document to @path atomically: node_exporter's textfile
- * collector reads whatever is there at scrape time, so the file is made
- * whole beside it (a name not ending in .prom, which the collector
- * ignores) and renamed over it. */
-static int write_atomically(const char *path, const struct contig_stats *st,
-			    const struct contig_counters *ctr,
-			    const struct contig_pool_window *windows, size_t nwindows,
-			    const struct metrics_opts *o)
-{
-	size_t len = strlen(path);
-	char *tmp = malloc(len + 16);
-	const char *slash = strrchr(path, '/');
-	FILE *f;
-	int fd, r;
+/* What metrics_print() needs, for atomic_write(): node_exporter's
+ * textfile collector reads whatever is there at scrape time. */
+struct metrics_doc {
+	const struct contig_stats *st;
+	const struct contig_counters *ctr;
+	const struct contig_pool_window *windows;
+	size_t nwindows;
+	const struct metrics_opts *o;
+};
 
-	if (!tmp)
-		return -ENOMEM;
-	/* .<name>.XXXXXX in the same directory: rename() stays atomic */
-	if (slash)
-		snprintf(tmp, len + 16, "%.*s/.%s.XXXXXX", (int)(slash - path), path, slash + 1);
-	else
-		snprintf(tmp, len + 16, ".%s.XXXXXX", path);
-	fd = mkstemp(tmp);
-	if (fd < 0) {
-		r = -errno;
-		free(tmp);
-		return r;
-	}
-	/* readable by the collector, which may run as another user */
-	if (fchmod(fd, 0644) < 0 || !(f = fdopen(fd, "w"))) {
-		r = -errno;
-		close(fd);
-		goto out_unlink;
-	}
-	r = metrics_print(f, st, ctr, windows, nwindows, o);
-	if (r == 0 && fsync(fileno(f)) < 0)
-		r = -errno;
-	if (fclose(f) != 0 && r == 0)
-		r = -EIO;
-	if (r == 0 && rename(tmp, path) < 0)
-		r = -errno;
-	if (r == 0) {
-		free(tmp);
-		return 0;
-	}
-out_unlink:
-	unlink(tmp);
-	free(tmp);
-	return r;
+static int print_doc(FILE *out, void *arg)
+{
+	const struct metrics_doc *doc = arg;
+
+	return metrics_print(out, doc->st, doc->ctr, doc->windows, doc->nwindows, doc->o);
 }
 
 int metrics_cmd(struct contig_client *c, int argc, char **argv)
@@ -523,6 +491,7 @@ int metrics_cmd(struct contig_client *c, int argc, char **argv)
 	static struct contig_stats st;
 	static struct contig_counters ctr;
 	struct contig_pool_window windows[sizeof(st.pools) / sizeof(st.pools[0])];
+	struct metrics_doc doc;
 	const char *output = NULL;
 	size_t nwindows = 0;
 	char *end;
@@ -552,8 +521,10 @@ int metrics_cmd(struct contig_client *c, int argc, char **argv)
 	if (!c) {
 		/* Say so where the collector looks, rather than leave the last
 		 * good numbers there. */
+		struct metrics_doc down = { .o = &o };
+
 		if (output)
-			write_atomically(output, NULL, NULL, NULL, 0, &o);
+			atomic_write(output, print_doc, &down);
 		else
 			metrics_print(stdout, NULL, NULL, NULL, 0, &o);
 		return 1;
@@ -567,8 +538,8 @@ int metrics_cmd(struct contig_client *c, int argc, char **argv)
 			*contig_last_message() ? contig_last_message() : "failed", strerror(-r));
 		return 1;
 	}
-	r = output ? write_atomically(output, &st, &ctr, windows, nwindows, &o)
-		   : metrics_print(stdout, &st, &ctr, windows, nwindows, &o);
+	doc = (struct metrics_doc){ &st, &ctr, windows, nwindows, &o };
+	r = output ? atomic_write(output, print_doc, &doc) : print_doc(stdout, &doc);
 	if (r < 0) {
 		fprintf(stderr, "contigctl: metrics: writing %s: %s\n", output ? output : "stdout",
 			strerror(-r));

@@ -431,15 +431,42 @@ FUZZ_CFLAGS := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefin
 FUZZ_HDRS = $(wildcard daemon/*.h client/*.h proto/*.h tests/fuzz/*.h) $(PROTO_H) \
 	tests/fuzz/coverage.ignore
 FUZZ_TARGETS := request reply
-$(B)/fuzz/fuzz_request: tests/fuzz/fuzz_request.c tests/fuzz/fake.c daemon/rpc.c daemon/metrics.c \
-		daemon/session.c daemon/pool.c daemon/range.c daemon/select.c $(PROTO_C) $(FUZZ_HDRS)
+FUZZ_REQUEST_SRCS = tests/fuzz/fuzz_request.c tests/fuzz/fake.c daemon/rpc.c daemon/metrics.c \
+	daemon/session.c daemon/pool.c daemon/range.c daemon/select.c $(PROTO_C)
+FUZZ_REPLY_SRCS = tests/fuzz/fuzz_reply.c client/wire.c proto/fdpass.c $(PROTO_C)
+$(B)/fuzz/fuzz_request: $(FUZZ_REQUEST_SRCS) $(FUZZ_HDRS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) -lprotobuf-c
 
-$(B)/fuzz/fuzz_reply: tests/fuzz/fuzz_reply.c client/wire.c proto/fdpass.c $(PROTO_C) \
-		$(FUZZ_HDRS)
+$(B)/fuzz/fuzz_reply: $(FUZZ_REPLY_SRCS) $(FUZZ_HDRS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) -lprotobuf-c
+
+# The same targets with source-based coverage instead of the sanitizers,
+# to measure what the committed corpus reaches (make fuzz-coverage).
+FUZZ_COV_CFLAGS := -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping -g -O0 \
+	-std=c11 -D_GNU_SOURCE -Idaemon -Iproto -Iclient -I$(B)/proto -Itests/fuzz
+$(B)/fuzz-cov/fuzz_request: $(FUZZ_REQUEST_SRCS) $(FUZZ_HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_COV_CFLAGS) -o $@ $(filter %.c,$^) -lprotobuf-c
+
+$(B)/fuzz-cov/fuzz_reply: $(FUZZ_REPLY_SRCS) $(FUZZ_HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_COV_CFLAGS) -o $@ $(filter %.c,$^) -lprotobuf-c
+
+# Line and region coverage of the code each target drives, over the
+# committed corpus (tests/fuzz/README.md quotes it).
+fuzz-coverage: $(addprefix $(B)/fuzz-cov/fuzz_,$(FUZZ_TARGETS))
+	@for t in $(FUZZ_TARGETS); do \
+		rm -f $(B)/fuzz-cov/$$t.profraw; \
+		LLVM_PROFILE_FILE=$(B)/fuzz-cov/$$t.profraw $(B)/fuzz-cov/fuzz_$$t -runs=0 \
+			tests/fuzz/corpus/$$t > $(B)/fuzz-cov/$$t.log 2>&1 || exit 1; \
+		llvm-profdata merge -sparse -o $(B)/fuzz-cov/$$t.profdata $(B)/fuzz-cov/$$t.profraw; \
+		echo "fuzz_$$t over tests/fuzz/corpus/$$t ($$(ls tests/fuzz/corpus/$$t | wc -l) inputs):"; \
+		llvm-cov report $(B)/fuzz-cov/fuzz_$$t -instr-profile=$(B)/fuzz-cov/$$t.profdata \
+			$$(if [ $$t = request ]; then echo daemon/rpc.c daemon/session.c daemon/pool.c \
+			daemon/range.c daemon/select.c; else echo client/wire.c proto/fdpass.c; fi); \
+	done
 
 $(B)/fuzz/make_seeds: tests/fuzz/make_seeds.c $(PROTO_C) $(FUZZ_HDRS)
 	@mkdir -p $(dir $@)
@@ -463,4 +490,4 @@ fuzz: $(addprefix $(B)/fuzz/fuzz_,$(FUZZ_TARGETS))
 		else grep -E '^#[0-9]+[[:space:]]+DONE|^stat::' $(B)/fuzz/$$t.log; fi; \
 	done; exit $$fail
 
-.PHONY: fuzz fuzz-seeds
+.PHONY: fuzz fuzz-seeds fuzz-coverage

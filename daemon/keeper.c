@@ -469,7 +469,9 @@ static void mirror_put(struct contig_keeper *keeper, uint64_t page_len, uint64_t
 static int spawn(const char *path, char *err, size_t errlen)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	char exe[PATH_MAX];
 	int lsock, e, status;
+	ssize_t n;
 	pid_t child;
 
 	if (strlen(path) >= sizeof(addr.sun_path))
@@ -487,6 +489,16 @@ static int spawn(const char *path, char *err, size_t errlen)
 		return contig_errmsg(err, errlen, -e, "frame keeper socket %s: %s", path,
 				     strerror(e));
 	}
+	/* Our binary by its path: under valgrind /proc/self/exe is
+	 * valgrind's, and readlink() is what it answers for us; after an
+	 * upgrade replaced the file, the link names a deleted one, and
+	 * /proc/self/exe itself still runs it. */
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0 || (size_t)n >= sizeof(exe) - 1)
+		n = 0;
+	exe[n] = '\0';
+	if (!*exe || access(exe, X_OK) < 0)
+		snprintf(exe, sizeof(exe), "/proc/self/exe");
 	child = fork();
 	if (child < 0) {
 		e = errno;
@@ -507,7 +519,7 @@ static int spawn(const char *path, char *err, size_t errlen)
 		if ((lsock == 3 ? fcntl(3, F_SETFD, 0) : dup2(lsock, 3)) < 0)
 			_exit(127);
 		close_range(4, ~0u, 0);
-		execl("/proc/self/exe", "contigd-keeper", CONTIG_KEEPER_ARG, path, (char *)NULL);
+		execl(exe, "contigd-keeper", CONTIG_KEEPER_ARG, path, (char *)NULL);
 		_exit(127);
 	}
 	close(lsock);

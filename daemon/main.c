@@ -46,6 +46,7 @@
 #include "recycle.h"
 #include "reserve.h"
 #include "restore.h"
+#include "segments.h" /* contig_segments_format(), for the log */
 #include "server.h"
 #include "session.h"
 

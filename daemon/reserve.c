@@ -77,6 +77,7 @@
 #include "frames.h"
 #include "physmem.h"
 #include "pool.h"
+#include "select.h"
 
 /* Window search: pages probed first, faulted per round, kept beyond the
  * estimate of those made in the window. */

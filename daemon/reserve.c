@@ -75,6 +75,7 @@
 
 #include "errmsg.h"
 #include "frames.h"
+#include "hugepages.h"
 #include "physmem.h"
 #include "pool.h"
 #include "select.h"
@@ -190,7 +191,7 @@ static int reserve_rounds(const struct contig_reserve_plan *plan, struct contig_
 			/* Not one segment yet: compact before the kernel makes more. */
 			uint64_t t0 = now_ms();
 
-			rep->compact_err = contig_memory_compact(plan->node);
+			rep->compact_err = contig_hugepages_compact(plan->node);
 			rep->compact_ms = now_ms() - t0;
 			rep->compacted = true;
 		}

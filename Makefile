@@ -53,7 +53,7 @@ PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 B ?= build
 override CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wformat=2 -Wshadow \
 	-Wstrict-prototypes -Wmissing-prototypes -fPIC -MMD -MP
-CPPFLAGS_ALL = -Idaemon -Iproto -Iclient -I$(B)/proto -I$(B)/gen -Itests -Itests/integration \
+CPPFLAGS_ALL = -Idaemon -Icommon -Iproto -Iclient -I$(B)/proto -I$(B)/gen -Itests -Itests/integration \
 	$(PKG_CFLAGS)
 
 PROTO_C := $(B)/proto/contig.pb-c.c
@@ -62,7 +62,10 @@ PROTO_H := $(B)/proto/contig.pb-c.h
 JOURNAL_PROTO_C := $(B)/proto/journal.pb-c.c
 JOURNAL_PROTO_H := $(B)/proto/journal.pb-c.h
 
-DAEMON_SRCS := $(wildcard daemon/*.c) proto/fdpass.c
+# common/: pure code and values that the daemon, libcontig and contigctl
+# share (common/README.md); no tool ever links a daemon object.
+COMMON_SRCS := $(wildcard common/*.c)
+DAEMON_SRCS := $(wildcard daemon/*.c) $(COMMON_SRCS) proto/fdpass.c
 LIB_SRCS := $(filter-out client/contig_dpdk.c,$(wildcard client/*.c)) proto/fdpass.c
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/*.c))
 INTEGRATION_TESTS := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,\
@@ -123,18 +126,18 @@ $(B)/libcontig.so: $(LIB_OBJS)
 
 $(B)/contigctl: $(B)/obj/tools/contigctl.o $(B)/obj/tools/json.o $(B)/obj/tools/map.o \
 		$(B)/obj/tools/metrics.o $(B)/obj/tools/cdi.o $(B)/obj/tools/atomic.o \
-		$(B)/obj/daemon/select.o $(B)/obj/daemon/escape.o \
-		$(B)/libcontig.a
+		$(call obj,$(COMMON_SRCS)) $(B)/libcontig.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs libprotobuf-c 2>/dev/null) -lpthread
 
 # Unit tests: one executable per pure module, built from its sources.
 $(B)/tests/unit/test_range: $(B)/obj/tests/unit/test_range.o $(B)/obj/daemon/range.o
 $(B)/tests/unit/test_config: $(B)/obj/tests/unit/test_config.o $(B)/obj/daemon/config.o
-$(B)/tests/unit/test_select: $(B)/obj/tests/unit/test_select.o $(B)/obj/daemon/select.o
-$(B)/tests/unit/test_escape: $(B)/obj/tests/unit/test_escape.o $(B)/obj/daemon/escape.o
+$(B)/tests/unit/test_select: $(B)/obj/tests/unit/test_select.o $(B)/obj/daemon/select.o \
+	$(B)/obj/common/segments.o
+$(B)/tests/unit/test_escape: $(B)/obj/tests/unit/test_escape.o $(B)/obj/common/escape.o
 # pool.c's segments on the fuzz harness's fake frames (tests/fuzz/fake.c).
 $(B)/tests/unit/test_pool: $(B)/obj/tests/unit/test_pool.o $(B)/obj/daemon/pool.o \
-	$(B)/obj/daemon/range.o $(B)/obj/daemon/select.o $(B)/obj/tests/fuzz/fake.o \
+	$(B)/obj/daemon/range.o $(B)/obj/common/segments.o $(B)/obj/tests/fuzz/fake.o \
 	$(B)/obj/proto/contig.pb-c.o
 $(B)/obj/tests/unit/test_pool.o $(B)/obj/tests/fuzz/fake.o: override CFLAGS += -Itests/fuzz
 $(B)/tests/unit/test_pool: override LDLIBS += $(shell pkg-config --libs libprotobuf-c 2>/dev/null)
@@ -230,7 +233,7 @@ $(B)/tests/fuzz/replay_reply: tests/fuzz/replay.c tests/fuzz/fuzz_reply.c client
 	@mkdir -p $(dir $@)
 	$(CC) $(REPLAY_CFLAGS) -DREPLAY_PREFIX='"reply-"' -o $@ $^ $(PKG_LIBS) -lpthread
 $(B)/tests/fuzz/replay_request: tests/fuzz/replay.c tests/fuzz/fuzz_request.c tests/fuzz/fake.c \
-		daemon/rpc.c daemon/metrics.c daemon/session.c daemon/pool.c daemon/range.c daemon/select.c \
+		daemon/rpc.c daemon/metrics.c daemon/session.c daemon/pool.c daemon/range.c common/segments.c \
 		$(PROTO_C) | $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(REPLAY_CFLAGS) -DREPLAY_PREFIX='"request-"' -o $@ $^ $(PKG_LIBS) -lpthread
@@ -426,13 +429,13 @@ FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -g -O1 \
 	-std=c11 -D_GNU_SOURCE -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
-	-Wmissing-prototypes -Idaemon -Iproto -Iclient -I$(B)/proto -Itests/fuzz \
+	-Wmissing-prototypes -Idaemon -Icommon -Iproto -Iclient -I$(B)/proto -Itests/fuzz \
 	-fsanitize-coverage-ignorelist=tests/fuzz/coverage.ignore
-FUZZ_HDRS = $(wildcard daemon/*.h client/*.h proto/*.h tests/fuzz/*.h) $(PROTO_H) \
+FUZZ_HDRS = $(wildcard daemon/*.h common/*.h client/*.h proto/*.h tests/fuzz/*.h) $(PROTO_H) \
 	tests/fuzz/coverage.ignore
 FUZZ_TARGETS := request reply
 FUZZ_REQUEST_SRCS = tests/fuzz/fuzz_request.c tests/fuzz/fake.c daemon/rpc.c daemon/metrics.c \
-	daemon/session.c daemon/pool.c daemon/range.c daemon/select.c $(PROTO_C)
+	daemon/session.c daemon/pool.c daemon/range.c common/segments.c $(PROTO_C)
 FUZZ_REPLY_SRCS = tests/fuzz/fuzz_reply.c client/wire.c proto/fdpass.c $(PROTO_C)
 $(B)/fuzz/fuzz_request: $(FUZZ_REQUEST_SRCS) $(FUZZ_HDRS)
 	@mkdir -p $(dir $@)
@@ -445,7 +448,7 @@ $(B)/fuzz/fuzz_reply: $(FUZZ_REPLY_SRCS) $(FUZZ_HDRS)
 # The same targets with source-based coverage instead of the sanitizers,
 # to measure what the committed corpus reaches (make fuzz-coverage).
 FUZZ_COV_CFLAGS := -fsanitize=fuzzer -fprofile-instr-generate -fcoverage-mapping -g -O0 \
-	-std=c11 -D_GNU_SOURCE -Idaemon -Iproto -Iclient -I$(B)/proto -Itests/fuzz
+	-std=c11 -D_GNU_SOURCE -Idaemon -Icommon -Iproto -Iclient -I$(B)/proto -Itests/fuzz
 $(B)/fuzz-cov/fuzz_request: $(FUZZ_REQUEST_SRCS) $(FUZZ_HDRS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_COV_CFLAGS) -o $@ $(filter %.c,$^) -lprotobuf-c
@@ -465,7 +468,7 @@ fuzz-coverage: $(addprefix $(B)/fuzz-cov/fuzz_,$(FUZZ_TARGETS))
 		echo "fuzz_$$t over tests/fuzz/corpus/$$t ($$(ls tests/fuzz/corpus/$$t | wc -l) inputs):"; \
 		llvm-cov report $(B)/fuzz-cov/fuzz_$$t -instr-profile=$(B)/fuzz-cov/$$t.profdata \
 			$$(if [ $$t = request ]; then echo daemon/rpc.c daemon/session.c daemon/pool.c \
-			daemon/range.c daemon/select.c; else echo client/wire.c proto/fdpass.c; fi); \
+			daemon/range.c; else echo client/wire.c proto/fdpass.c; fi); \
 	done
 
 $(B)/fuzz/make_seeds: tests/fuzz/make_seeds.c $(PROTO_C) $(FUZZ_HDRS)

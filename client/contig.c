@@ -64,6 +64,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "priority.h" /* common/: what contig.h repeats must not differ */
 #include "wire.h"
 
 /* Requests in flight on one socket in the *_many calls, counted in

@@ -99,7 +99,8 @@ struct contig_alloc_req {
 
 /* Priorities (Windows' EX_POOL_PRIORITY values; the special-pool variants
  * 8/9, 24/25, 40/41 behave as their base). Low and normal fail while a pool
- * is below its watermark; high may take the last frame. */
+ * is below its watermark; high may take the last frame. (The same
+ * values as the source tree's common/priority.h.) */
 #define CONTIG_PRIORITY_LOW 0u
 #define CONTIG_PRIORITY_NORMAL 16u
 #define CONTIG_PRIORITY_HIGH 32u
@@ -276,7 +277,8 @@ CONTIG_EXPORT int contig_buffer_of(struct contig_client *client, const void *vir
 CONTIG_EXPORT int contig_get_stats(struct contig_client *client, struct contig_stats *ret_stats);
 
 /* How a pool's frames are cut into segments (runs of physically adjacent
- * frames), as contigctl status shows it. */
+ * frames), as contigctl status shows it. (The same value as the source
+ * tree's common/segments.h.) */
 #define CONTIG_SEGMENT_BUCKETS 20
 struct contig_pool_segments {
 	/* count[i]: segments of 2^i to 2^(i+1) - 1 frames (in service: frames

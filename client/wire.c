@@ -50,6 +50,7 @@
 #include <unistd.h>
 
 #include "contig.pb-c.h"
+#include "segments.h" /* common/: what contig.h repeats must not differ */
 
 /* Reconnecting: the first retry's delay, and the longest. */
 #define BACKOFF_FIRST_MS 10u

@@ -1,6 +1,6 @@
 /* errmsg.h - the one helper behind every "@err, @errlen" parameter of the
- * files that do not log (frames.c, journal.c, reserve.c): write the reason,
- * return the code. */
+ * files that do not log (frames.c, hugepages.c, pagemap.c, journal.c,
+ * reserve.c): write the reason, return the code. */
 #ifndef CONTIG_ERRMSG_H
 #define CONTIG_ERRMSG_H
 

@@ -25,11 +25,11 @@
  * for the old one (contig_frame_recycle()).
  *
  * Reserving a frame: memfd_create; size it; bind this thread's memory
- * policy to the node (libnuma, strict MPOL_BIND); fallocate() one page,
+ * policy to the node (mempolicy.c: strict MPOL_BIND); fallocate() one page,
  * which makes hugetlbfs allocate and zero the hugepage under that policy
  * and fail with ENOSPC instead of SIGBUS when the node has none; seal; map
- * it briefly to read the physical address from /proc/self/pagemap and
- * confirm the node with get_mempolicy(MPOL_F_NODE|MPOL_F_ADDR); unmap (at
+ * it briefly to read the physical address (pagemap.c) and confirm the
+ * node (mempolicy.c: get_mempolicy(MPOL_F_NODE|MPOL_F_ADDR)); unmap (at
  * startup, all frames' mappings at once, after the workers: see
  * reserve_job). The page stays in the file until the file is truncated or
  * its last reference goes.
@@ -41,22 +41,24 @@
  * has no directory any more: only an id counter, a lock for the instance
  * and the keeper link (none for scratch sets: reserve.c).
  *
- * Reading PFNs from pagemap needs CAP_SYS_ADMIN; without it the kernel
- * reports zeros, which contig_frames_init() detects.
+ * Owns: the frame memfds (create, size, fallocate, seal, map to locate,
+ * truncate, close), the id counter, the instance lock and the reserving
+ * workers. Speaks one kernel interface, memfds of hugetlb pages; where a
+ * page is comes from pagemap.c and mempolicy.c, the kernel's hugepage
+ * counts are hugepages.c's. Never calls: the pools, sessions, journal or
+ * anything above them (keeper.c is told of every frame, below us); never
+ * logs (errors are -errno, reasons go to @err).
  */
 #include "frames.h"
 
 #include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>
-#include <hugetlbfs.h>
+#include <linux/magic.h> /* HUGETLBFS_MAGIC */
 #include <linux/memfd.h> /* MFD_HUGE_SHIFT */
 #include <inttypes.h>
-#include <numa.h>
-#include <numaif.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,9 +72,9 @@
 
 #include "errmsg.h"
 #include "keeper.h"
+#include "mempolicy.h"
+#include "pagemap.h"
 
-#define PAGEMAP_PFN_MASK ((UINT64_C(1) << 55) - 1)
-#define PAGEMAP_PRESENT (UINT64_C(1) << 63)
 /* Attempts to re-fault a recycled frame: 0.1 ms doubling to 10 ms, about
  * 0.3 s in all; at most this many wrong pages held while looking for the
  * old one. */
@@ -89,83 +91,6 @@ struct contig_frame_dir {
 	struct contig_keeper *keeper; /* NULL: these frames need not outlive us */
 	unsigned nlegacy;   /* mounts of an older contigd released at open */
 };
-
-static int pagemap_fd = -1;
-
-static int node_of(void *virt);
-
-int contig_frames_init(char *err, size_t errlen)
-{
-	long page = sysconf(_SC_PAGESIZE);
-	uint64_t phys = 0;
-	void *probe;
-	int r;
-
-	pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	if (pagemap_fd < 0)
-		return contig_errmsg(err, errlen, -errno, "cannot open /proc/self/pagemap: %s",
-			    strerror(errno));
-	probe = mmap(NULL, page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (probe == MAP_FAILED)
-		return contig_errmsg(err, errlen, -errno, "mmap: %s", strerror(errno));
-	*(volatile char *)probe = 1;
-	r = contig_frames_virt_to_phys(probe, &phys);
-	munmap(probe, page);
-	if (r < 0 || phys == 0) {
-		close(pagemap_fd);
-		pagemap_fd = -1;
-		return contig_errmsg(err, errlen, -EPERM,
-			    "cannot read physical addresses from /proc/self/pagemap (the kernel "
-			    "shows page frame numbers only to CAP_SYS_ADMIN): run contigd as root "
-			    "or grant it CAP_SYS_ADMIN");
-	}
-	return 0;
-}
-
-void contig_frames_done(void)
-{
-	if (pagemap_fd >= 0)
-		close(pagemap_fd);
-	pagemap_fd = -1;
-}
-
-int contig_frames_virt_to_phys(const void *virt, uint64_t *ret_phys)
-{
-	long page = sysconf(_SC_PAGESIZE);
-	uintptr_t v = (uintptr_t)virt;
-	uint64_t entry;
-	ssize_t n;
-
-	n = pread(pagemap_fd, &entry, sizeof(entry), (off_t)(v / page * sizeof(entry)));
-	if (n != sizeof(entry))
-		return n < 0 ? -errno : -EIO;
-	if (!(entry & PAGEMAP_PRESENT))
-		return -EFAULT;
-	*ret_phys = (entry & PAGEMAP_PFN_MASK) * (uint64_t)page + v % page;
-	return 0;
-}
-
-int contig_frames_page_sizes(uint64_t *ret_lens, int max)
-{
-	long sizes[8];
-	int n = gethugepagesizes(sizes, 8);
-
-	if (n < 0)
-		return 0;
-	/* libhugetlbfs lists them in sysfs order; we promise ascending. */
-	for (int i = 1; i < n; i++)
-		for (int j = i; j > 0 && sizes[j - 1] > sizes[j]; j--) {
-			long t = sizes[j];
-
-			sizes[j] = sizes[j - 1];
-			sizes[j - 1] = t;
-		}
-	if (n > max)
-		n = max;
-	for (int i = 0; i < n; i++)
-		ret_lens[i] = (uint64_t)sizes[i];
-	return n;
-}
 
 /* ---- the set of frames of one page size ---- */
 
@@ -324,9 +249,9 @@ int contig_frame_dir_scan(struct contig_frame_dir *dir, struct contig_frame_foun
 			if (virt == MAP_FAILED) {
 				f->whole = false;
 			} else {
-				if (contig_frames_virt_to_phys(virt, &f->file.phys) < 0)
+				if (contig_pagemap_virt_to_phys(virt, &f->file.phys) < 0)
 					f->whole = false;
-				f->node = node_of(virt);
+				f->node = contig_mempolicy_node_of(virt);
 				munmap(virt, dir->page_len);
 			}
 		}
@@ -352,196 +277,7 @@ uint64_t contig_frame_dir_page_len(const struct contig_frame_dir *dir)
 	return dir->page_len;
 }
 
-/* ---- the kernel's hugepage pool ---- */
-
-static void sysfs_path(char *buf, size_t len, int node, uint64_t page_len, const char *leaf)
-{
-	char node_dir[128];
-	struct stat st;
-
-	snprintf(node_dir, sizeof(node_dir), "/sys/devices/system/node/node%d", node);
-	if (stat(node_dir, &st) == 0)
-		snprintf(buf, len, "%s/hugepages/hugepages-%" PRIu64 "kB/%s", node_dir,
-			 page_len >> 10, leaf);
-	else /* kernel without NUMA: one pool */
-		snprintf(buf, len, "/sys/kernel/mm/hugepages/hugepages-%" PRIu64 "kB/%s",
-			 page_len >> 10, leaf);
-}
-
-static int read_count(int node, uint64_t page_len, const char *leaf, uint64_t *ret)
-{
-	char path[256];
-	FILE *f;
-	int r;
-
-	sysfs_path(path, sizeof(path), node, page_len, leaf);
-	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	r = fscanf(f, "%" SCNu64, ret) == 1 ? 0 : -EIO;
-	fclose(f);
-	return r;
-}
-
-static int write_count(int node, uint64_t page_len, const char *leaf, uint64_t value)
-{
-	char path[256];
-	FILE *f;
-	int r = 0;
-
-	sysfs_path(path, sizeof(path), node, page_len, leaf);
-	f = fopen(path, "we");
-	if (!f)
-		return -errno;
-	if (fprintf(f, "%" PRIu64 "\n", value) < 0)
-		r = -EIO;
-	if (fclose(f) != 0 && r == 0)
-		r = -errno;
-	return r;
-}
-
-int contig_hugepages_ensure(int node, uint64_t page_len, uint64_t nframes, uint64_t *ret_added,
-			    char *err, size_t errlen)
-{
-	uint64_t nr, nfree, want;
-	char path[256];
-	int r;
-
-	r = read_count(node, page_len, "free_hugepages", &nfree);
-	if (r == 0)
-		r = read_count(node, page_len, "nr_hugepages", &nr);
-	if (r < 0)
-		return contig_errmsg(err, errlen, r,
-			    "node %d has no %" PRIu64 " kB hugepages (%s): the kernel does not "
-			    "offer this size there",
-			    node, page_len >> 10, strerror(-r));
-	if (nfree >= nframes) {
-		*ret_added = 0;
-		return 0;
-	}
-	want = nr + (nframes - nfree);
-	sysfs_path(path, sizeof(path), node, page_len, "nr_hugepages");
-	r = write_count(node, page_len, "nr_hugepages", want);
-	if (r == -EACCES || r == -EPERM || r == -EROFS)
-		return contig_errmsg(err, errlen, -EACCES,
-			    "node %d has %" PRIu64 " free %" PRIu64 " kB hugepages, the pool needs "
-			    "%" PRIu64 ", and this process may not add more: as root, run "
-			    "'echo %" PRIu64 " > %s' (or start contigd as root)",
-			    node, nfree, page_len >> 10, nframes, want, path);
-	if (r < 0)
-		return contig_errmsg(err, errlen, r, "writing %s: %s", path, strerror(-r));
-	{
-		uint64_t nr_before = nr, added;
-
-		if (read_count(node, page_len, "nr_hugepages", &nr) < 0 ||
-		    read_count(node, page_len, "free_hugepages", &nfree) < 0)
-			return contig_errmsg(err, errlen, -EIO, "cannot read back %s", path);
-		added = nr > nr_before ? nr - nr_before : 0;
-		if (nfree < nframes) {
-			/* Give back what we got: a partial pool helps no one. */
-			contig_hugepages_shrink(node, page_len, added);
-			return contig_errmsg(err, errlen, -ENOMEM,
-				    "node %d: asked the kernel for %" PRIu64 " more %" PRIu64
-				    " kB hugepages but only %" PRIu64 " of the %" PRIu64
-				    " needed are free (too little free memory, or too fragmented): "
-				    "free memory, or run 'echo 3 > /proc/sys/vm/drop_caches; "
-				    "echo 1 > /proc/sys/vm/compact_memory' and start again",
-				    node, want - nr_before, page_len >> 10, nfree, nframes);
-		}
-		*ret_added = added;
-	}
-	return 0;
-}
-
-int contig_hugepages_grow(int node, uint64_t page_len, uint64_t want, uint64_t *ret_added,
-			  uint64_t *ret_free)
-{
-	uint64_t nr, nfree, nr_after;
-	int r;
-
-	r = read_count(node, page_len, "free_hugepages", &nfree);
-	if (r == 0)
-		r = read_count(node, page_len, "nr_hugepages", &nr);
-	if (r < 0)
-		return r;
-	*ret_added = 0;
-	*ret_free = nfree;
-	if (nfree >= want)
-		return 0;
-	r = write_count(node, page_len, "nr_hugepages", nr + (want - nfree));
-	if (r < 0 && r != -ENOMEM) /* ENOMEM: the kernel added what it could */
-		return r;
-	if (read_count(node, page_len, "nr_hugepages", &nr_after) < 0 ||
-	    read_count(node, page_len, "free_hugepages", &nfree) < 0)
-		return -EIO;
-	*ret_added = nr_after > nr ? nr_after - nr : 0;
-	*ret_free = nfree;
-	return 0;
-}
-
-int contig_memory_compact(int node)
-{
-	char path[128];
-	FILE *f;
-	int r = 0;
-
-	snprintf(path, sizeof(path), "/sys/devices/system/node/node%d/compact", node);
-	f = fopen(path, "we");
-	if (!f && errno == ENOENT)
-		f = fopen("/proc/sys/vm/compact_memory", "we");
-	if (!f)
-		return -errno;
-	if (fputs("1\n", f) < 0)
-		r = -EIO;
-	if (fclose(f) != 0 && r == 0)
-		r = -errno;
-	return r;
-}
-
-int contig_hugepages_shrink(int node, uint64_t page_len, uint64_t npages)
-{
-	uint64_t nr;
-	int r;
-
-	if (npages == 0)
-		return 0;
-	r = read_count(node, page_len, "nr_hugepages", &nr);
-	if (r < 0)
-		return r;
-	return write_count(node, page_len, "nr_hugepages", nr > npages ? nr - npages : 0);
-}
-
 /* ---- frames ---- */
-
-/* Bind the calling thread's allocations strictly to @node (libnuma). */
-static void bind_node(int node)
-{
-	struct bitmask *mask;
-
-	if (numa_available() < 0)
-		return;
-	mask = numa_allocate_nodemask();
-	numa_bitmask_setbit(mask, (unsigned)node);
-	numa_set_membind(mask);
-	numa_bitmask_free(mask);
-}
-
-static void unbind_node(void)
-{
-	if (numa_available() >= 0)
-		numa_set_localalloc();
-}
-
-static int node_of(void *virt)
-{
-	int node = -1;
-
-	if (numa_available() < 0)
-		return 0;
-	if (get_mempolicy(&node, NULL, 0, virt, MPOL_F_NODE | MPOL_F_ADDR) < 0)
-		return -errno;
-	return node;
-}
 
 /* Reserve one frame into *ret_file: a sealed hugetlb memfd holding one
  * page of @node. With @ret_virt, the brief mapping used to locate the page
@@ -565,9 +301,9 @@ static int frame_reserve(struct contig_frame_dir *dir, int node, struct contig_f
 		r = -errno;
 		goto out_close;
 	}
-	bind_node(node);
+	contig_mempolicy_bind(node);
 	r = fallocate(fd, 0, 0, (off_t)dir->page_len) < 0 ? -errno : 0;
-	unbind_node();
+	contig_mempolicy_unbind();
 	if (r < 0)
 		goto out_close;
 	/* No client may grow it, nor change that. */
@@ -580,8 +316,8 @@ static int frame_reserve(struct contig_frame_dir *dir, int node, struct contig_f
 		r = -errno;
 		goto out_close;
 	}
-	r = contig_frames_virt_to_phys(virt, &phys);
-	got = node_of(virt);
+	r = contig_pagemap_virt_to_phys(virt, &phys);
+	got = contig_mempolicy_node_of(virt);
 	if (r == 0 && got != node)
 		r = got < 0 ? got : -EXDEV;
 	if (r == 0 && phys % dir->page_len)

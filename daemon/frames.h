@@ -1,12 +1,14 @@
 /* frames.h - hugepage frames: one sealed hugetlb memfd per hugepage.
  *
- * The only part of contigd that creates hugepage files, maps them, sizes the
- * kernel's hugepage pools and reads /proc/self/pagemap. Functions that take
+ * The only part of contigd that creates hugepage files and maps them (the
+ * kernel's hugepage counts are hugepages.h's, physical addresses
+ * pagemap.h's, node placement mempolicy.h's). Functions that take
  * a struct contig_frame_dir may be called from any thread (the loop thread,
  * the startup faulting threads, the recycle thread); they keep no state but
  * the set's id counter (and tell the keeper, which has its own lock).
  * Errors are returned as -errno, with a reason written to @err where the
- * signature has one; nothing here logs.
+ * signature has one; nothing here logs. contig_pagemap_init() must have
+ * succeeded before the first frame is reserved or scanned.
  */
 #ifndef CONTIG_FRAMES_H
 #define CONTIG_FRAMES_H
@@ -38,20 +40,6 @@ struct contig_frame_found {
 	bool whole;                    /* holds exactly one page, located */
 };
 
-/* Check that this process can read physical addresses from
- * /proc/self/pagemap (CAP_SYS_ADMIN) and open it for later reads. Returns 0,
- * or -EPERM / -errno with the reason and the fix in @err. Call once, first. */
-int contig_frames_init(char *err, size_t errlen);
-void contig_frames_done(void);
-
-/* Physical address of the mapped byte at @virt (which must be faulted in),
- * or -errno. Thread-safe. */
-int contig_frames_virt_to_phys(const void *virt, uint64_t *ret_phys);
-
-/* Page sizes the kernel offers for hugetlbfs, ascending (libhugetlbfs).
- * Returns how many were stored in @ret_lens (at most @max). */
-int contig_frames_page_sizes(uint64_t *ret_lens, int max);
-
 /* Open the frames of @page_len for the daemon instance @instance: take its
  * lock (<runtime_dir>/<instance>-<kB>kB.lock; a second daemon with the same
  * instance name fails with -EBUSY), and hand every frame reserved to
@@ -68,7 +56,7 @@ void contig_frame_dir_close(struct contig_frame_dir *dir, bool keep);
 
 /* The frames of @dir's page size an earlier instance left with the keeper,
  * each with the physical address and node of its page read again
- * (pagemap, get_mempolicy) and whole only if it still holds its one page
+ * (pagemap.h, mempolicy.h) and whole only if it still holds its one page
  * with our seals. The caller releases (contig_frame_release()) or keeps
  * each. Returns 0 with *ret_found (malloc'd) and *ret_n, or -errno. Main
  * thread, at startup. */
@@ -85,32 +73,6 @@ const char *contig_frame_dir_path(const struct contig_frame_dir *dir);
 
 /* Size of the pages of the frames in @dir. */
 uint64_t contig_frame_dir_page_len(const struct contig_frame_dir *dir);
-
-/* Make at least @nframes hugepages of @page_len free on @node, raising that
- * node's nr_hugepages when we may. *ret_added tells how many pages were
- * added to the kernel's pool (to give back with contig_hugepages_shrink()).
- * Returns 0, -ENOMEM (the kernel could not provide them) or -EACCES (we may
- * not ask), with the reason and the exact fix in @err. */
-int contig_hugepages_ensure(int node, uint64_t page_len, uint64_t nframes, uint64_t *ret_added,
-			    char *err, size_t errlen);
-
-/* Best effort: raise @node's nr_hugepages so that up to @want pages of
- * @page_len are free, as far as the kernel can. *ret_added: pages added to
- * the kernel's pool (give them back with contig_hugepages_shrink());
- * *ret_free: free pages now. Returns 0 (also when the kernel could add
- * fewer, or none), -EACCES/-EPERM/-EROFS (we may not write the count:
- * nothing added), or -errno if the counts cannot be read. */
-int contig_hugepages_grow(int node, uint64_t page_len, uint64_t want, uint64_t *ret_added,
-			  uint64_t *ret_free);
-
-/* Ask the kernel to compact @node's memory (its sysfs "compact", else
- * /proc/sys/vm/compact_memory: all nodes), so that more free hugepages
- * can be made, and more of them adjacent. Synchronous. Returns 0 or
- * -errno (-EACCES: not root). */
-int contig_memory_compact(int node);
-
-/* Lower @node's nr_hugepages by @npages (pages this process added). */
-int contig_hugepages_shrink(int node, uint64_t page_len, uint64_t npages);
 
 /* Create a frame in @dir (a hugetlb memfd), allocate its hugepage on @node
  * (strict binding: no fallback to another node), seal it, map it just long

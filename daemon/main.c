@@ -39,13 +39,16 @@
 #include "contig_version.h" /* made by the Makefile from VERSION */
 #include "fdpass.h"         /* CONTIG_PROTOCOL_VERSION */
 #include "frames.h"
+#include "hugepages.h"
 #include "keeper.h"
 #include "log.h"
+#include "pagemap.h"
 #include "physmem.h"
 #include "pool.h"
 #include "recycle.h"
 #include "reserve.h"
 #include "restore.h"
+#include "segments.h" /* contig_segments_format(), for the log */
 #include "server.h"
 #include "session.h"
 
@@ -297,7 +300,7 @@ static uint32_t target_frames(const struct pool_target *t)
 static struct contig_frame_dir *dir_for(struct daemon *d, uint64_t page_len)
 {
 	uint64_t sizes[8];
-	int nsizes = contig_frames_page_sizes(sizes, 8), i;
+	int nsizes = contig_hugepages_sizes(sizes, 8), i;
 	char err[512];
 	int r;
 
@@ -1248,7 +1251,7 @@ int main(int argc, char **argv)
 	r = raise_nofile(&d.cfg);
 	if (r < 0)
 		goto out_config;
-	r = contig_frames_init(err, sizeof(err));
+	r = contig_pagemap_init(err, sizeof(err));
 	if (r < 0) {
 		contig_log(LOG_ERR, "%s", err);
 		goto out_config;
@@ -1317,7 +1320,7 @@ out_loop:
 		contig_log(LOG_WARNING, "event loop closed with handles open");
 out_pools:
 	release_pools(&d);
-	contig_frames_done();
+	contig_pagemap_done();
 out_config:
 	contig_access_done(&d.access);
 	contig_config_done(&d.cfg);

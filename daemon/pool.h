@@ -14,7 +14,7 @@
 
 #include "frames.h"
 #include "range.h"
-#include "select.h"
+#include "segments.h"
 
 struct contig_session;
 
@@ -70,7 +70,7 @@ struct contig_pool {
 struct contig_pool_info {
 	uint64_t total_len, free_len, largest_free_len, largest_segment_len;
 	uint32_t nframes, nframes_owned, nframes_recycling, nframes_lost, nsegments, nbuffers;
-	uint32_t segment_hist[CONTIG_SEGMENT_BUCKETS]; /* segments by length (select.h) */
+	uint32_t segment_hist[CONTIG_SEGMENT_BUCKETS]; /* segments by length (segments.h) */
 	uint64_t nsegments_broken;
 	uint64_t below;      /* the pool's window (0: none) */
 	uint64_t wanted_len; /* bytes the configuration asked for */

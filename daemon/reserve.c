@@ -75,8 +75,10 @@
 
 #include "errmsg.h"
 #include "frames.h"
+#include "hugepages.h"
 #include "physmem.h"
 #include "pool.h"
+#include "select.h"
 
 /* Window search: pages probed first, faulted per round, kept beyond the
  * estimate of those made in the window. */
@@ -189,7 +191,7 @@ static int reserve_rounds(const struct contig_reserve_plan *plan, struct contig_
 			/* Not one segment yet: compact before the kernel makes more. */
 			uint64_t t0 = now_ms();
 
-			rep->compact_err = contig_memory_compact(plan->node);
+			rep->compact_err = contig_hugepages_compact(plan->node);
 			rep->compact_ms = now_ms() - t0;
 			rep->compacted = true;
 		}

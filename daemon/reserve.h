@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "frames.h"
-#include "select.h"
+#include "segments.h"
 
 struct contig_pool;
 

@@ -15,6 +15,7 @@
 #include "fdpass.h" /* CONTIG_TOKEN_LEN */
 #include "journal.h"
 #include "pool.h"
+#include "priority.h" /* CONTIG_PRIORITY_*, shared with the client */
 #include "recycle.h"
 
 /* Highest NUMA node number a request may name. */
@@ -23,12 +24,6 @@
 /* MEMORY_CACHING_TYPE values a buffer may have (MmNonCached .. MmUSWCCached). */
 #define CONTIG_CACHE_TYPE_MAX 5
 #define CONTIG_CACHE_DEFAULT 1 /* MmCached */
-
-/* Highest EX_POOL_PRIORITY value (HighPoolPrioritySpecialPoolUnderrun is
- * 41; 32..47 all mean high). */
-#define CONTIG_PRIORITY_MAX 47
-#define CONTIG_PRIORITY_NORMAL 16
-#define CONTIG_PRIORITY_HIGH 32
 
 /* The tag that stands for every tag a table does not count on its own
  * (CONTIG_MAX_TAGS, in config.h, and max_tags_per_user). */

@@ -52,7 +52,7 @@
 #include "json.h"
 #include "map.h"
 #include "metrics.h"
-#include "select.h" /* contig_segments_format(), as the daemon logs it */
+#include "segments.h" /* contig_segments_format(), as the daemon logs it */
 
 static void usage(FILE *out)
 {

@@ -1,4 +1,4 @@
-/* test_escape.c - tests for daemon/escape.c, printing TAP.
+/* test_escape.c - tests for common/escape.c, printing TAP.
  *
  * Hand-picked cases (a terminal escape sequence, a forged log line, a
  * backslash, bytes above 0x7e), then random byte strings: the output is

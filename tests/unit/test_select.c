@@ -1,4 +1,5 @@
-/* test_select.c - tests for daemon/select.c, printing TAP.
+/* test_select.c - tests for daemon/select.c and common/segments.c (the
+ * histogram a selection is judged by), printing TAP.
  *
  * DESIGN
  * Hand-picked cases first: runs taken longest first, a part of the last run
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "segments.h"
 #include "select.h"
 #include "tap.h"
 

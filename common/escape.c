@@ -8,6 +8,9 @@
  * shown as \xHH instead; the backslash itself is doubled so that the text
  * reads back to exactly the bytes the client chose. One function, used by
  * every place that prints or logs such bytes.
+ *
+ * Pure C, no syscalls: it lives in common/ because the daemon and
+ * contigctl both call it. Must never include a daemon/ or client/ header.
  */
 #include "escape.h"
 

@@ -1,5 +1,6 @@
 /* escape.h - bytes a client chose, made safe to show on a terminal or in a
- * log line. Pure C; shared by the daemon's log and contigctl's text output.
+ * log line. Pure C (common/); shared by the daemon's log and contigctl's
+ * text output.
  */
 #ifndef CONTIG_ESCAPE_H
 #define CONTIG_ESCAPE_H

@@ -1,10 +1,14 @@
 # contigd - physically contiguous DMA memory for user-space drivers.
 #
 #   make            build build/contigd, build/contigctl, build/libcontig.{a,so}
-#   make run        install missing packages (as root), build, run the daemon
-#                   with the built-in configuration in the foreground
-#   make test       install missing packages (as root), build, run every test
-#                   under prove (needs root and hugepages: see README.md)
+#   make deps       install missing packages (as root; otherwise the exact
+#                   apt-get line); OPTIONAL=1 also those of the tests that
+#                   skip without them (CI). The only target that installs:
+#                   run, test, bench call it, and no test reaches the network
+#   make run        deps, build, run the daemon with the built-in
+#                   configuration in the foreground
+#   make test       deps, build, run every test under prove (needs root and
+#                   hugepages: HACKING.md)
 #   make test-chroot the same in a fresh Debian chroot (docs/testing.md)
 #   make install    PREFIX=/usr/local DESTDIR= (and the directories below)
 #   make uninstall  the same variables: removes what install put there
@@ -248,7 +252,7 @@ tests: all $(UNIT_TESTS) $(INTEGRATION_TESTS) $(WDM_ONLY) $(CONFORMANCE_TESTS) $
 	$(NUMA_GUEST)
 
 deps:
-	@tools/deps.sh
+	@tools/deps.sh $(if $(OPTIONAL),--optional)
 
 run: deps
 	@$(MAKE) --no-print-directory all

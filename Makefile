@@ -135,6 +135,9 @@ $(B)/contigctl: $(B)/obj/tools/contigctl.o $(B)/obj/tools/json.o $(B)/obj/tools/
 $(B)/tests/unit/test_range: $(B)/obj/tests/unit/test_range.o $(B)/obj/daemon/range.o
 $(B)/tests/unit/test_config: $(B)/obj/tests/unit/test_config.o $(B)/obj/daemon/config.o
 $(B)/tests/unit/test_select: $(B)/obj/tests/unit/test_select.o $(B)/obj/daemon/select.o
+# The documentation against config.c's keys and git's files, read from this tree.
+$(B)/tests/unit/test_docs: $(B)/obj/tests/unit/test_docs.o $(B)/obj/daemon/config.o
+$(B)/obj/tests/unit/test_docs.o: override CFLAGS += -DCONTIG_SRCDIR='"$(CURDIR)"'
 $(B)/tests/unit/test_escape: $(B)/obj/tests/unit/test_escape.o $(B)/obj/daemon/escape.o
 # pool.c's segments on the fuzz harness's fake frames (tests/fuzz/fake.c).
 $(B)/tests/unit/test_pool: $(B)/obj/tests/unit/test_pool.o $(B)/obj/daemon/pool.o \
@@ -302,10 +305,13 @@ asan: deps
 .PHONY: asan
 
 # One table per run: every bench prints its own, then bench/run.sh prints
-# the summary of all targets (see bench/common.h).
+# the summary of all targets (see bench/common.h). The whole run also goes
+# to BENCH_LOG, the file bench/README.md points at: commit it with the
+# change it measures.
+BENCH_LOG ?= bench/latest.txt
 bench: deps
 	@$(MAKE) --no-print-directory all $(BENCHES)
-	@bench/run.sh $(BENCHES)
+	@BENCH_LOG=$(BENCH_LOG) bench/run.sh $(BENCHES)
 
 # ---- install ----
 # Files that name install paths are made from templates into $(B)/install/

@@ -1,10 +1,14 @@
 # contigd - physically contiguous DMA memory for user-space drivers.
 #
 #   make            build build/contigd, build/contigctl, build/libcontig.{a,so}
-#   make run        install missing packages (as root), build, run the daemon
-#                   with the built-in configuration in the foreground
-#   make test       install missing packages (as root), build, run every test
-#                   under prove (needs root and hugepages: see README.md)
+#   make deps       install missing packages (as root; otherwise the exact
+#                   apt-get line); OPTIONAL=1 also those of the tests that
+#                   skip without them (CI). The only target that installs:
+#                   run, test, bench call it, and no test reaches the network
+#   make run        deps, build, run the daemon with the built-in
+#                   configuration in the foreground
+#   make test       deps, build, run every test under prove (needs root and
+#                   hugepages: HACKING.md)
 #   make test-chroot the same in a fresh Debian chroot (docs/testing.md)
 #   make install    PREFIX=/usr/local DESTDIR= (and the directories below)
 #   make uninstall  the same variables: removes what install put there
@@ -135,6 +139,9 @@ $(B)/tests/unit/test_config: $(B)/obj/tests/unit/test_config.o $(B)/obj/daemon/c
 $(B)/tests/unit/test_select: $(B)/obj/tests/unit/test_select.o $(B)/obj/daemon/select.o \
 	$(B)/obj/common/segments.o
 $(B)/tests/unit/test_escape: $(B)/obj/tests/unit/test_escape.o $(B)/obj/common/escape.o
+# The documentation against config.c's keys and git's files, read from this tree.
+$(B)/tests/unit/test_docs: $(B)/obj/tests/unit/test_docs.o $(B)/obj/daemon/config.o
+$(B)/obj/tests/unit/test_docs.o: override CFLAGS += -DCONTIG_SRCDIR='"$(CURDIR)"'
 # pool.c's segments on the fuzz harness's fake frames (tests/fuzz/fake.c).
 $(B)/tests/unit/test_pool: $(B)/obj/tests/unit/test_pool.o $(B)/obj/daemon/pool.o \
 	$(B)/obj/daemon/range.o $(B)/obj/common/segments.o $(B)/obj/tests/fuzz/fake.o \
@@ -251,7 +258,7 @@ tests: all $(UNIT_TESTS) $(INTEGRATION_TESTS) $(WDM_ONLY) $(CONFORMANCE_TESTS) $
 	$(NUMA_GUEST)
 
 deps:
-	@tools/deps.sh
+	@tools/deps.sh $(if $(OPTIONAL),--optional)
 
 run: deps
 	@$(MAKE) --no-print-directory all
@@ -301,10 +308,13 @@ asan: deps
 .PHONY: asan
 
 # One table per run: every bench prints its own, then bench/run.sh prints
-# the summary of all targets (see bench/common.h).
+# the summary of all targets (see bench/common.h). The whole run also goes
+# to BENCH_LOG, the file bench/README.md points at: commit it with the
+# change it measures.
+BENCH_LOG ?= bench/latest.txt
 bench: deps
 	@$(MAKE) --no-print-directory all $(BENCHES)
-	@bench/run.sh $(BENCHES)
+	@BENCH_LOG=$(BENCH_LOG) bench/run.sh $(BENCHES)
 
 # ---- install ----
 # Files that name install paths are made from templates into $(B)/install/

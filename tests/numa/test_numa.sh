@@ -9,8 +9,8 @@
 #   2-node: node 0 = CPU 0 + 512 MiB, node 1 = CPU 1 + 512 MiB
 #   4-node: node 0 = CPU 0 + 512 MiB, node 1 = CPU 1 and no memory,
 #           nodes 2 and 3 = 256 MiB each and no CPU
-# The kernel is Debian's cloud kernel (tests/numa/fetch_kernel.sh fetches
-# it into the cache once); the initramfs is made here from busybox-static,
+# The kernel is Debian's cloud kernel (`make deps OPTIONAL=1` fetches it
+# into the cache once, with tests/numa/fetch_kernel.sh); the initramfs is made here from busybox-static,
 # the build's contigd, contigctl and numa_guest, and the shared libraries
 # ldd lists for them. /init mounts proc, sysfs, devtmpfs and tmpfs, runs
 # numa_guest, prints its exit status between markers and powers off.
@@ -42,30 +42,24 @@ skip_all() {
 }
 
 command -v qemu-system-x86_64 >/dev/null 2>&1 ||
-	skip_all "qemu-system-x86_64 not installed (apt-get install qemu-system-x86)"
+	skip_all "qemu-system-x86_64 not installed (make deps OPTIONAL=1, as root)"
 busybox=
 for f in /bin/busybox /usr/bin/busybox; do
 	[ -x "$f" ] && busybox=$f && break
 done
-[ -n "$busybox" ] || skip_all "busybox not installed (apt-get install busybox-static)"
-command -v cpio >/dev/null 2>&1 || skip_all "cpio not installed (apt-get install cpio)"
+[ -n "$busybox" ] || skip_all "busybox not installed (make deps OPTIONAL=1, as root)"
+command -v cpio >/dev/null 2>&1 || skip_all "cpio not installed (make deps OPTIONAL=1, as root)"
 guest_bin=$build/tests/numa/numa_guest
 [ -x "$guest_bin" ] || skip_all "$guest_bin not built (make B=$B tests)"
-kernel=${NUMA_KERNEL:-}
-if [ -z "$kernel" ]; then
-	if [ "$(id -u)" -eq 0 ]; then
-		kernel=$("$here/fetch_kernel.sh" 2>"$build/numa-fetch.log") || kernel=
-	else
-		kernel=$(ls "${NUMA_CACHE:-/var/cache/contigd-numa}"/k/boot/vmlinuz-* 2>/dev/null |
-			tail -n 1)
-	fi
-fi
+# The kernel is fetched by `make deps OPTIONAL=1` (tests/numa/fetch_kernel.sh),
+# never here: a test run does not reach the network.
+cache=${NUMA_CACHE:-/var/cache/contigd-numa}
+kernel=${NUMA_KERNEL:-$(ls "$cache"/k/boot/vmlinuz-* 2>/dev/null | tail -n 1)}
 if [ -n "${NUMA_KERNEL:-}" ] && [ ! -r "$NUMA_KERNEL" ]; then
 	skip_all "NUMA_KERNEL=$NUMA_KERNEL cannot be read"
 fi
 if [ -z "$kernel" ] || [ ! -r "$kernel" ]; then
-	why=$(tail -n 1 "$build/numa-fetch.log" 2>/dev/null)
-	skip_all "no guest kernel (${why:-run tests/numa/fetch_kernel.sh as root})"
+	skip_all "no guest kernel in $cache (make deps OPTIONAL=1, as root, fetches it)"
 fi
 
 work=$build/numa

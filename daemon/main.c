@@ -1,9 +1,10 @@
 /* main.c - contigd: argv, configuration, startup and shutdown order, uv_run.
  *
- * Startup: configuration -> pagemap privilege -> journal and frame keeper
- * -> per pool (those without a window first, then the window pools,
- * below=, narrowest first): frame set, kernel hugepages (a window pool: its
- * frames found), frames reserved and sorted -> listening socket -> READY=1.
+ * Startup: configuration -> pagemap privilege -> journal -> the pool set
+ * (poolset.c: frame keeper, then per pool, those without a window first,
+ * then the window pools, below=, narrowest first: frame set, kernel
+ * hugepages (a window pool: its frames found), frames reserved and sorted)
+ * -> listening socket -> READY=1.
  * Nothing is accepted before every frame is reserved.
  * Shutdown (SIGTERM/SIGINT): STOPPING=1 -> connections closed -> recycler
  * stopped -> every frame released -> hugepages this process added given back.
@@ -17,11 +18,14 @@
  * recycles the orphans no client reclaims within session_grace. A
  * shutdown while sessions hold buffers leaves their frames with the keeper
  * and the journal for the next instance, and releases only the rest.
+ *
+ * main.c orders these steps and logs what the modules it calls report
+ * (say_restore()); it never builds or walks a pool itself (poolset.c,
+ * pool.c) and never touches a frame.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <numa.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,31 +42,24 @@
 #include "config.h"
 #include "contig_version.h" /* made by the Makefile from VERSION */
 #include "fdpass.h"         /* CONTIG_PROTOCOL_VERSION */
-#include "frames.h"
-#include "hugepages.h"
 #include "keeper.h"
 #include "log.h"
 #include "pagemap.h"
-#include "physmem.h"
-#include "pool.h"
+#include "poolset.h"
 #include "recycle.h"
-#include "reserve.h"
 #include "restore.h"
-#include "segments.h" /* contig_segments_format(), for the log */
 #include "server.h"
 #include "session.h"
 
 #define RUNTIME_DIR "/run/contigd"
-#define MAX_PAGE_SIZES 4
 
 struct daemon {
 	struct contig_config cfg;
 	struct contig_access access;
 	uid_t socket_uid;
 	gid_t socket_gid;
-	struct contig_frame_dir *dirs[MAX_PAGE_SIZES];
-	size_t ndirs;
 	struct contig_pools pools;
+	struct contig_poolset *poolset; /* the pools built from cfg, frame sets, keeper link */
 	struct contig_server *server;
 	uv_loop_t loop;
 	uv_signal_t sigterm, sigint;
@@ -73,7 +70,6 @@ struct daemon {
 	bool grace_started;
 	bool keep;                     /* stopping: leave the sessions for the next instance */
 	int listen_fd;                 /* passed by systemd, or -1 */
-	struct contig_keeper *keeper;  /* holds the frames across restarts (session_grace) */
 };
 
 static uint64_t now_ns(void)
@@ -253,674 +249,11 @@ static int parse_args(int argc, char **argv, struct contig_config *cfg, bool *re
 	return r;
 }
 
+/* The say callback of restore.c and poolset.c: their messages, logged. */
 static void say_restore(int level, const char *message, void *arg)
 {
 	(void)arg;
 	contig_log(level, "%s", message);
-}
-
-/* A pool to build: the configuration's, or one the last instance's sessions
- * still have frames in. */
-#define PAGE_2M (UINT64_C(2) << 20)
-#define PAGE_1G (UINT64_C(1) << 30)
-
-struct pool_target {
-	int node;
-	uint64_t page_len;
-	uint64_t below;    /* window: frames wholly below this (0: none) */
-	uint32_t nframes;  /* configured; a window pool: what was found */
-	uint32_t nwanted;  /* configured */
-	uint32_t nadopted; /* owned by restored sessions (at most: some may be refused) */
-	const struct contig_pool_spec *spec; /* its configuration; NULL: no longer configured */
-	struct contig_pool_spec fallback;    /* spec of a 1 GiB pool made of 2 MiB frames */
-	uint64_t pre_added;                  /* hugepages added by fall_back_from_1g() */
-	bool searched;                       /* a window pool: looked for (find_window()) */
-};
-
-/* "node 0, 2048 kB pages" and, for a window, " below 4 GiB": names a pool
- * in the log. */
-static const char *pool_name(int node, uint64_t page_len, uint64_t below, char *buf, size_t len)
-{
-	int n = snprintf(buf, len, "node %d, %" PRIu64 " kB pages", node, page_len >> 10);
-
-	if (below && n > 0 && (size_t)n < len) {
-		if (below % (UINT64_C(1) << 30) == 0)
-			snprintf(buf + n, len - n, " below %" PRIu64 " GiB", below >> 30);
-		else
-			snprintf(buf + n, len - n, " below %" PRIu64 " MiB", below >> 20);
-	}
-	return buf;
-}
-
-static uint32_t target_frames(const struct pool_target *t)
-{
-	return t->nframes > t->nadopted ? t->nframes : t->nadopted;
-}
-
-static struct contig_frame_dir *dir_for(struct daemon *d, uint64_t page_len)
-{
-	uint64_t sizes[8];
-	int nsizes = contig_hugepages_sizes(sizes, 8), i;
-	char err[512];
-	int r;
-
-	for (size_t k = 0; k < d->ndirs; k++)
-		if (contig_frame_dir_page_len(d->dirs[k]) == page_len)
-			return d->dirs[k];
-	for (i = 0; i < nsizes && sizes[i] != page_len; i++)
-		;
-	if (i == nsizes) {
-		contig_log(LOG_ERR, "the kernel offers no %" PRIu64 " kB hugepages (libhugetlbfs "
-			   "finds none): use another page size", page_len >> 10);
-		return NULL;
-	}
-	if (d->ndirs == MAX_PAGE_SIZES)
-		return NULL;
-	r = contig_frame_dir_open(page_len, d->instance, RUNTIME_DIR, d->keeper,
-				  &d->dirs[d->ndirs], err, sizeof(err));
-	if (r < 0) {
-		contig_log(LOG_ERR, "%s", err);
-		return NULL;
-	}
-	if (contig_frame_dir_nlegacy(d->dirs[d->ndirs]))
-		contig_log(LOG_NOTICE, "%s: %u hugetlbfs mounts of an older contigd released (its "
-			   "frames were files there; this one keeps them with the frame keeper, "
-			   "so their sessions cannot be restored)",
-			   contig_frame_dir_path(d->dirs[d->ndirs]),
-			   contig_frame_dir_nlegacy(d->dirs[d->ndirs]));
-	if (d->restore) {
-		r = contig_restore_adopt(d->restore, d->dirs[d->ndirs], say_restore, NULL);
-		if (r < 0) {
-			contig_log(LOG_ERR, "%s: reading the frames left: %s",
-				   contig_frame_dir_path(d->dirs[d->ndirs]), strerror(-r));
-			contig_frame_dir_close(d->dirs[d->ndirs], true);
-			return NULL;
-		}
-	}
-	return d->dirs[d->ndirs++];
-}
-
-static int cmp_pool(const void *a, const void *b)
-{
-	const struct contig_pool *pa = *(struct contig_pool *const *)a;
-	const struct contig_pool *pb = *(struct contig_pool *const *)b;
-
-	if (pa->page_len != pb->page_len)
-		return pa->page_len < pb->page_len ? -1 : 1;
-	if (pa->node != pb->node)
-		return pa->node - pb->node;
-	/* no window first, then the wider ones */
-	if (pa->below != pb->below)
-		return !pa->below ? -1 : !pb->below ? 1 : pa->below > pb->below ? -1 : 1;
-	return 0;
-}
-
-struct reserve_status {
-	const struct contig_pool_spec *spec;
-	uint64_t nframes;
-};
-
-/* STATUS= for systemctl status while a pool's frames come in. */
-static void reserve_progress(size_t done, void *arg)
-{
-	const struct reserve_status *st = arg;
-
-	sd_notifyf(0, "STATUS=reserving %" PRIu64 " frames of %" PRIu64 " kB on node %d: %zu in",
-		   st->nframes, st->spec->page_len >> 10, st->spec->node, done);
-}
-
-/* The pools to build: each configured one, grown to what restored
- * sessions own in it, and any the configuration dropped that they still
- * own frames in. Returns how many, in the malloc'd *ret_targets. */
-static int plan_targets(struct daemon *d, struct pool_target **ret_targets, size_t *ret_n)
-{
-	size_t n = 0, cap = d->cfg.npools + 8;
-	struct pool_target *t = calloc(cap, sizeof(*t));
-	uint64_t page_len, below;
-	int node;
-
-	if (!t)
-		return -ENOMEM;
-	for (size_t i = 0; i < d->cfg.npools; i++) {
-		const struct contig_pool_spec *spec = &d->cfg.pools[i];
-		char name[96];
-
-		if (spec->when_memory_above && contig_physmem_has_above(spec->node, spec->below) == 0) {
-			contig_log(LOG_INFO, "pool %s: not built (when=memory_above): all of node "
-				   "%d's memory lies in the window, where its other pools serve it",
-				   pool_name(spec->node, spec->page_len, spec->below, name,
-					     sizeof(name)), spec->node);
-			continue;
-		}
-		t[n++] = (struct pool_target){
-			.node = spec->node,
-			.page_len = spec->page_len,
-			.below = spec->below,
-			.nframes = (uint32_t)(spec->len / spec->page_len),
-			.nwanted = (uint32_t)(spec->len / spec->page_len),
-			.nadopted = contig_restore_nframes(d->restore, spec->node, spec->page_len,
-							   spec->below),
-			.spec = spec,
-		};
-	}
-	for (size_t i = 0; contig_restore_pool(d->restore, i, &node, &page_len, &below); i++) {
-		char name[96];
-		size_t k;
-
-		for (k = 0; k < n && !(t[k].node == node && t[k].page_len == page_len &&
-				       t[k].below == below); k++)
-			;
-		if (k < n)
-			continue;
-		if (n == cap) {
-			struct pool_target *grown = realloc(t, 2 * cap * sizeof(*t));
-
-			if (!grown) {
-				free(t);
-				return -ENOMEM;
-			}
-			t = grown;
-			cap *= 2;
-		}
-		t[n++] = (struct pool_target){
-			.node = node,
-			.page_len = page_len,
-			.below = below,
-			.nadopted = contig_restore_nframes(d->restore, node, page_len, below),
-		};
-		contig_log(LOG_NOTICE, "pool %s is no longer configured, but restored sessions "
-			   "own %" PRIu32 " frames of it: it serves them until they are freed",
-			   pool_name(node, page_len, below, name, sizeof(name)), t[n - 1].nadopted);
-	}
-	*ret_targets = t;
-	*ret_n = n;
-	return 0;
-}
-
-/* Can this process allocate memory on @node (libnuma: in its allowed
- * nodes, with memory)? Without NUMA there is only node 0. */
-static bool node_has_memory(int node)
-{
-	long long size;
-
-	if (numa_available() < 0)
-		return node == 0;
-	if (node > numa_max_node() || !numa_bitmask_isbitset(numa_all_nodes_ptr, (unsigned)node))
-		return false;
-	size = numa_node_size64(node, NULL);
-	return size > 0;
-}
-
-/* Expand each pool of every node ("all:...") to the nodes that have
- * memory, and say what it became. */
-static int expand_all_nodes(struct contig_config *cfg)
-{
-	int max_node = numa_available() < 0 ? 0 : numa_max_node();
-	int *nodes = calloc((size_t)max_node + 1, sizeof(*nodes));
-	size_t nnodes = 0;
-	int r;
-
-	if (!nodes)
-		return -ENOMEM;
-	for (int n = 0; n <= max_node; n++)
-		if (node_has_memory(n))
-			nodes[nnodes++] = n;
-	for (size_t i = 0; i < cfg->npools; i++) {
-		const struct contig_pool_spec *spec = &cfg->pools[i];
-		char list[256] = "";
-		size_t used = 0;
-
-		if (spec->node != CONTIG_POOL_ALL_NODES)
-			continue;
-		for (size_t k = 0; k < nnodes && used < sizeof(list) - 16; k++)
-			used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%d",
-						 k ? ", " : "", nodes[k]);
-		contig_log(LOG_INFO, "pool all:%" PRIu64 "M:%" PRIu64 "M: on the nodes with memory "
-			   "(%s) but those with a %" PRIu64 "M pool of their own",
-			   spec->page_len >> 20, spec->len >> 20, list, spec->page_len >> 20);
-	}
-	r = contig_config_expand_all(cfg, nodes, nnodes);
-	free(nodes);
-	return r;
-}
-
-/* 1 GiB pools the kernel cannot give 1 GiB pages for (none free, and none
- * to be made: no 1 GiB of free contiguous memory, or no such page size)
- * fall back to 2 MiB frames, joining that node's 2 MiB pool if it has one,
- * with a logged reason; their frames are then chosen for the longest
- * segments (unless reserve=sorted). Pages of 1 GiB this makes free stay
- * for the pool (t->pre_added). A pool with frames restored sessions own
- * keeps its page size. */
-static void fall_back_from_1g(struct pool_target *targets, size_t *ntargets)
-{
-	for (size_t i = 0; i < *ntargets; i++) {
-		struct pool_target *t = &targets[i];
-		uint64_t added = 0, nfree = 0, nframes_2m;
-		size_t k;
-		int r;
-
-		if (t->page_len != PAGE_1G || t->nadopted || t->nframes == 0 || !t->spec || t->below)
-			continue; /* a window pool looks for 1 GiB pages in its window, or finds none */
-		r = contig_hugepages_grow(t->node, PAGE_1G, t->nframes, &added, &nfree);
-		if (r == 0 && nfree >= t->nframes) {
-			t->pre_added = added;
-			continue;
-		}
-		contig_hugepages_shrink(t->node, PAGE_1G, added);
-		nframes_2m = (uint64_t)t->nframes * (PAGE_1G / PAGE_2M);
-		for (k = 0; k < *ntargets && !(targets[k].node == t->node &&
-					       targets[k].page_len == PAGE_2M && !targets[k].below); k++)
-			;
-		if (r < 0)
-			contig_log(LOG_WARNING, "pool node %d, 1048576 kB pages: the kernel offers "
-				   "no 1 GiB pages here (%s); %" PRIu64 " frames of 2 MiB instead%s",
-				   t->node, strerror(-r), nframes_2m,
-				   k < *ntargets ? ", added to that node's 2 MiB pool" : "");
-		else
-			contig_log(LOG_WARNING, "pool node %d, 1048576 kB pages: the kernel could "
-				   "make only %" PRIu64 " of the %" PRIu32 " 1 GiB pages free (too "
-				   "little free memory, or too fragmented); %" PRIu64 " frames of "
-				   "2 MiB instead%s", t->node, nfree, t->nframes, nframes_2m,
-				   k < *ntargets ? ", added to that node's 2 MiB pool" : "");
-		if (k < *ntargets) {
-			targets[k].nframes += (uint32_t)nframes_2m;
-			targets[k].nwanted += (uint32_t)nframes_2m;
-			memmove(t, t + 1, (*ntargets - i - 1) * sizeof(*t));
-			--*ntargets;
-			i--;
-			continue;
-		}
-		t->fallback = *t->spec;
-		t->fallback.page_len = PAGE_2M;
-		t->spec = &t->fallback;
-		t->page_len = PAGE_2M;
-		t->nframes = t->nwanted = (uint32_t)nframes_2m;
-	}
-}
-
-/* For target @t's @nnew new frames: with reserve=longest, leave the frames
- * of the longest segments among its candidates first in the kernel's line
- * (reserve.c). Returns whether it did; on any failure it says why and the
- * reservation goes on plainly (which then fails, with its own message, if
- * the kernel has too few hugepages). */
-static bool prepare_longest(const struct daemon *d, const struct pool_target *t, uint64_t nnew,
-			    uint64_t prefer_above, unsigned nthreads,
-			    struct contig_reserve_plan *plan, struct contig_reserve_report *rep)
-{
-	uint64_t max_candidates;
-	char err[512];
-	int r;
-
-	if (!t->spec || nnew == 0)
-		return false;
-	max_candidates = contig_pool_spec_candidates(t->spec, nnew, t->page_len);
-	if (max_candidates <= nnew)
-		return false;
-	*plan = (struct contig_reserve_plan){
-		.node = t->node,
-		.page_len = t->page_len,
-		.nframes = nnew,
-		.max_candidates = max_candidates,
-		.compact = true,
-		.nthreads = nthreads,
-		.instance = d->instance,
-		.runtime_dir = RUNTIME_DIR,
-		.prefer_above = prefer_above,
-		.min_free = d->cfg.reserve_min_free,
-	};
-	sd_notifyf(0, "STATUS=reserving up to %" PRIu64 " candidate frames of %" PRIu64
-		   " kB on node %d", plan->max_candidates, t->page_len >> 10, t->node);
-	r = contig_reserve_prepare(plan, rep, err, sizeof(err));
-	if (r < 0) {
-		contig_log(LOG_NOTICE, "pool node %d, %" PRIu64 " kB pages: no choice of frames (%s); "
-			   "taking what the kernel gives", t->node, t->page_len >> 10, err);
-		return false;
-	}
-	return true;
-}
-
-/* The end of the widest window narrower than @below (any window, for 0)
- * among the pools of @page_len on @node: frames below it are left for
- * those pools when there is a choice. 0 if there is none. */
-static uint64_t narrower_window(const struct pool_target *targets, size_t ntargets, int node,
-				uint64_t page_len, uint64_t below)
-{
-	uint64_t end = 0;
-
-	for (size_t k = 0; k < ntargets; k++) {
-		const struct pool_target *t = &targets[k];
-
-		if (t->node == node && t->page_len == page_len && t->below &&
-		    (!below || t->below < below) && t->below > end)
-			end = t->below;
-	}
-	return end;
-}
-
-/* Window pool @t's new frames: found (reserve.c) and held, then released
- * first in line for the pool's reservation.
- * Window pools come after the others, the narrowest window first, so that
- * the others' candidates are faulted before a window's search gives most
- * of the node's memory back (on a VM that reports free pages to its host,
- * faulting them again costs more), and a wider window's pool leaves the
- * narrower one's frames alone when it can. A window that cannot be filled
- * serves what was found; one where nothing could be looked for serves
- * none. Returns whether frames were found (*ret_plan, *ret_rep then hold
- * what contig_reserve_finish() needs, and *ret_nnew how many). */
-static int find_window(struct daemon *d, struct pool_target *t, struct pool_target *targets,
-		       size_t ntargets, unsigned nthreads,
-		       struct contig_reserve_plan *ret_plan, struct contig_reserve_report *ret_rep,
-		       uint64_t *ret_nnew)
-{
-	uint64_t nnew = t->nframes > t->nadopted ? t->nframes - t->nadopted : 0;
-	char name[96], err[512];
-	int r;
-
-	t->searched = true;
-	*ret_nnew = 0;
-	if (!t->spec || nnew == 0) {
-		t->nframes = t->nadopted;
-		return 0;
-	}
-	pool_name(t->node, t->page_len, t->below, name, sizeof(name));
-	*ret_plan = (struct contig_reserve_plan){
-		.node = t->node,
-		.page_len = t->page_len,
-		.nframes = nnew,
-		.max_candidates = contig_pool_spec_candidates(t->spec, nnew, t->page_len),
-		.nthreads = nthreads,
-		.instance = d->instance,
-		.runtime_dir = RUNTIME_DIR,
-		.below = t->below,
-		.prefer_above = narrower_window(targets, ntargets, t->node, t->page_len, t->below),
-		.min_free = d->cfg.reserve_min_free,
-	};
-	sd_notifyf(0, "STATUS=looking for %" PRIu64 " frames of pool %s", nnew, name);
-	r = contig_reserve_prepare(ret_plan, ret_rep, err, sizeof(err));
-	if (r < 0) {
-		contig_log(LOG_WARNING, "pool %s: could not look for frames in its window (%s): "
-			   "it serves none", name, err);
-		t->nframes = t->nadopted;
-		return 0;
-	}
-	t->nframes = t->nadopted + (uint32_t)ret_rep->nkept;
-	if (ret_rep->nkept < nnew)
-		contig_log(LOG_WARNING, "pool %s: found %" PRIu64 " MiB of the %" PRIu64 " MiB "
-			   "configured in its window (%" PRIu64 " hugepages made there of the %"
-			   PRIu64 " added while leaving reserve_min_free = %" PRIu64 " MiB free); "
-			   "serving what was found", name,
-			   (uint64_t)ret_rep->nkept * t->page_len >> 20, nnew * t->page_len >> 20,
-			   ret_rep->made_in_window == UINT64_MAX ? 0 : ret_rep->made_in_window,
-			   ret_rep->raised, d->cfg.reserve_min_free >> 20);
-	contig_reserve_let_go(ret_rep);
-	*ret_nnew = ret_rep->nkept;
-	return ret_rep->nkept > 0;
-}
-
-/* The order pools are built in: every pool without a window, as
- * configured, then the window pools, the narrowest window first. */
-static void build_order(const struct pool_target *targets, size_t ntargets, size_t *order)
-{
-	size_t n = 0;
-
-	for (size_t k = 0; k < ntargets; k++)
-		if (!targets[k].below)
-			order[n++] = k;
-	for (size_t first = n; n < ntargets;) {
-		size_t best = ntargets;
-
-		for (size_t k = 0; k < ntargets; k++) {
-			bool taken = false;
-
-			for (size_t j = first; j < n && !taken; j++)
-				taken = order[j] == k;
-			if (targets[k].below && !taken &&
-			    (best == ntargets || targets[k].below < targets[best].below))
-				best = k;
-		}
-		order[n++] = best;
-	}
-}
-
-static void log_window(const struct contig_pool *pool, const struct contig_reserve_plan *plan,
-		       const struct contig_reserve_report *rep)
-{
-	char hist[512], name[96], made[48] = "unknown";
-
-	contig_segments_format(rep->hist, hist, sizeof(hist));
-	if (rep->made_in_window != UINT64_MAX)
-		snprintf(made, sizeof(made), "%" PRIu64, rep->made_in_window);
-	contig_log(LOG_INFO, "pool %s: chose %zu of the %" PRIu64 " candidate frames in the "
-		   "window, of %" PRIu64 " tried (nr_hugepages raised by %" PRIu64 " for a "
-		   "moment, %s of them made in zones reaching into the window%s; runs in the "
-		   "window by length in frames: %s; the longest %" PRIu64 ", the chosen frames' "
-		   "%" PRIu64 "); %" PRIu64 " of the pool's frames are the chosen ones; %" PRIu64
-		   " hugepages given back; search %" PRIu64 " ms",
-		   pool_name(pool->node, pool->page_len, plan->below, name, sizeof(name)),
-		   rep->nkept, rep->nin_window, rep->ncandidates, rep->raised, made,
-		   rep->from_tail ? ", listed oldest first: the oldest given back" : "", hist,
-		   rep->longest_run, rep->longest_kept, rep->nmatched, rep->given_back,
-		   rep->candidates_ms);
-}
-
-static void log_reservation(const struct contig_pool *pool, const struct contig_reserve_plan *plan,
-			    const struct contig_reserve_report *rep)
-{
-	char hist[512], compaction[96] = "";
-
-	contig_segments_format(rep->hist, hist, sizeof(hist));
-	if (rep->compacted)
-		snprintf(compaction, sizeof(compaction), ", compaction %" PRIu64 " ms%s",
-			 rep->compact_ms, rep->compact_err ? " (refused)" : "");
-	contig_log(LOG_INFO, "pool node %d, %" PRIu64 " kB pages: chose %" PRIu64 " of %" PRIu64
-		   " candidate frames (runs by length in frames: %s; the longest %" PRIu64
-		   ", the chosen frames' %" PRIu64 "); %" PRIu64 " of the pool's frames are the "
-		   "chosen ones; %" PRIu64 " hugepages given back; candidates %" PRIu64 " ms%s",
-		   pool->node, pool->page_len >> 10, plan->nframes, rep->ncandidates, hist,
-		   rep->longest_run, rep->longest_kept, rep->nmatched, rep->given_back,
-		   rep->candidates_ms, compaction);
-}
-
-static void log_segments(const struct contig_pool *pool, const struct contig_pool_info *info)
-{
-	char hist[512];
-
-	char name[96];
-
-	contig_segments_format(info->segment_hist, hist, sizeof(hist));
-	contig_log(LOG_INFO, "pool %s: segments by length in frames: %s; largest buffer %" PRIu64
-		   " MiB", pool_name(pool->node, pool->page_len, pool->below, name, sizeof(name)),
-		   hist, info->largest_free_len >> 20);
-}
-
-static int reserve_pools(struct daemon *d)
-{
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	int max_node = numa_available() < 0 ? 0 : numa_max_node();
-	struct pool_target *targets;
-	size_t ntargets, *order = NULL;
-	char err[768];
-	int r;
-
-	r = plan_targets(d, &targets, &ntargets);
-	if (r < 0)
-		return r;
-	if (ntargets == 0) {
-		contig_log(LOG_ERR, "no pool to build: every configured pool was left out");
-		free(targets);
-		return -EINVAL;
-	}
-	for (size_t i = 0; i < ntargets; i++) {
-		const struct pool_target *t = &targets[i];
-
-		if (t->node > max_node) {
-			contig_log(LOG_ERR, "pool %d:%" PRIu64 "M: this machine has no node %d "
-				   "(nodes 0..%d)", t->node, t->page_len >> 20, t->node, max_node);
-			free(targets);
-			return -ENODEV;
-		}
-		if (!node_has_memory(t->node)) {
-			contig_log(LOG_ERR, "pool %d:%" PRIu64 "M: node %d has no memory the daemon "
-				   "may use (a node with CPUs only, or outside its cpuset); give "
-				   "its pool to a node that has memory",
-				   t->node, t->page_len >> 20, t->node);
-			free(targets);
-			return -ENODEV;
-		}
-	}
-	fall_back_from_1g(targets, &ntargets);
-	d->pools.pools = calloc(ntargets, sizeof(*d->pools.pools));
-	if (!d->pools.pools) {
-		free(targets);
-		return -ENOMEM;
-	}
-	order = calloc(ntargets, sizeof(*order));
-	if (!order) {
-		free(targets);
-		return -ENOMEM;
-	}
-	build_order(targets, ntargets, order);
-	for (size_t i = 0; i < ntargets; i++) {
-		struct pool_target *t = &targets[order[i]];
-		struct contig_frame_file *adopted = NULL;
-		uint32_t nadopted = 0, ndropped;
-		uint64_t nnew, added = 0;
-		struct contig_frame_dir *dir;
-		struct contig_pool *pool;
-		struct contig_pool_info info;
-		struct contig_pool_spec spec = { .node = t->node, .page_len = t->page_len };
-		struct reserve_status status = { .spec = &spec };
-		struct contig_reserve_plan plan;
-		struct contig_reserve_report rep;
-		bool longest;
-		char name[96];
-
-		pool_name(t->node, t->page_len, t->below, name, sizeof(name));
-		dir = dir_for(d, t->page_len);
-		if (!dir) {
-			r = -EIO;
-			goto out;
-		}
-		r = contig_restore_take_files(d->restore, t->node, t->page_len, t->below, &adopted,
-					      &nadopted);
-		if (r < 0)
-			goto out;
-		nnew = target_frames(t) - nadopted;
-		sd_notifyf(0, "STATUS=reserving %" PRIu64 " frames of %" PRIu64 " kB on node %d",
-			   nnew, t->page_len >> 10, t->node);
-		if (t->below) {
-			/* Only what was found in the window, now first in line. */
-			r = find_window(d, t, targets, ntargets, (unsigned)ncpu, &plan, &rep,
-					&nnew);
-			if (r < 0) {
-				for (uint32_t k = 0; k < nadopted; k++)
-					contig_frame_close(&adopted[k]);
-				free(adopted);
-				goto out;
-			}
-			longest = r > 0;
-		} else {
-			longest = prepare_longest(d, t, nnew,
-						  narrower_window(targets, ntargets, t->node,
-								  t->page_len, 0),
-						  (unsigned)ncpu, &plan, &rep);
-		}
-		r = contig_hugepages_ensure(t->node, t->page_len, nnew, &added, err, sizeof(err));
-		if (r < 0) {
-			if (longest)
-				contig_reserve_abandon(&plan, &rep);
-			contig_log(LOG_ERR, "%s", err);
-			for (uint32_t k = 0; k < nadopted; k++)
-				contig_frame_close(&adopted[k]);
-			free(adopted);
-			goto out;
-		}
-		status.nframes = nnew;
-		r = contig_pool_new(dir, t->node, adopted, nadopted, (uint32_t)nnew, (unsigned)ncpu,
-				    reserve_progress, &status, &pool);
-		if (r < 0) {
-			contig_hugepages_shrink(t->node, t->page_len, added + t->pre_added);
-			if (longest)
-				contig_reserve_abandon(&plan, &rep);
-			contig_log(LOG_ERR, "node %d: reserving %" PRIu64 " frames of %" PRIu64
-				   " kB in %s failed: %s", t->node, nnew, t->page_len >> 10,
-				   contig_frame_dir_path(dir),
-				   r == -ENOSPC ? "no free hugepage on that node (another "
-						  "process took them?)"
-						: strerror(-r));
-			for (uint32_t k = 0; k < nadopted; k++)
-				contig_frame_close(&adopted[k]);
-			free(adopted);
-			goto out;
-		}
-		free(adopted);
-		pool->below = t->below;
-		pool->nframes_wanted = t->nwanted;
-		if (longest)
-			added += contig_reserve_finish(&plan, pool, &rep);
-		/* Another process may have taken the frames found meanwhile: what
-		 * came instead from outside the window goes, and its pages too. */
-		ndropped = contig_pool_drop_outside(pool);
-		if (ndropped) {
-			uint64_t back = ndropped < added ? ndropped : added;
-
-			contig_hugepages_shrink(t->node, t->page_len, back);
-			added -= back;
-			contig_log(LOG_WARNING, "pool %s: %" PRIu32 " of its new frames came from "
-				   "outside the window (another process took free hugepages while "
-				   "it was reserved) and were given back", name, ndropped);
-		}
-		pool->hugepages_added = added + t->pre_added +
-					contig_restore_hugepages_added(d->restore, t->node, t->page_len,
-								       t->below);
-		d->pools.pools[d->pools.npools++] = pool;
-		contig_pool_get_info(pool, &info);
-		contig_log(LOG_INFO, "pool %s: %" PRIu64 " MiB in %" PRIu32 " frames (%" PRIu32
-			   " adopted), %" PRIu32 " segments, largest segment %" PRIu64 " MiB%s",
-			   name, info.total_len >> 20, info.nframes, nadopted, info.nsegments,
-			   info.largest_segment_len >> 20,
-			   added ? " (hugepages added to the kernel's pool)" : "");
-		if (longest && t->below)
-			log_window(pool, &plan, &rep);
-		else if (longest)
-			log_reservation(pool, &plan, &rep);
-		log_segments(pool, &info);
-		if (t->spec && info.largest_segment_len < t->spec->min_segment_len) {
-			contig_log(t->spec->min_segment_warn ? LOG_WARNING : LOG_ERR,
-				   "pool %s: largest segment %" PRIu64 " MiB, below its min_segment "
-				   "of %" PRIu64 " MiB%s", name, info.largest_segment_len >> 20,
-				   t->spec->min_segment_len >> 20,
-				   t->spec->min_segment_warn
-					   ? " (short=warn: serving anyway)"
-					   : ": raise candidates, free or compact memory, or set "
-					     "short=warn to serve anyway");
-			if (!t->spec->min_segment_warn) {
-				r = -ENOSPC;
-				goto out;
-			}
-		}
-		if (nadopted > t->nwanted && t->nwanted)
-			contig_log(LOG_NOTICE, "pool %s: configured for %" PRIu32 " frames, but "
-				   "restored sessions own %" PRIu32 ": it shrinks as they free them, "
-				   "at the next start", name, t->nwanted, nadopted);
-	}
-	if (d->keeper) {
-		size_t n = contig_keeper_release_rest(d->keeper);
-
-		if (n)
-			contig_log(LOG_INFO, "%zu frames the keeper held, of page sizes no pool "
-				   "uses any more, were released", n);
-	}
-	qsort(d->pools.pools, d->pools.npools, sizeof(*d->pools.pools), cmp_pool);
-	d->pools.limits = d->cfg.limits;
-	d->pools.watermark_low_pct = d->cfg.watermark_low_pct;
-	d->pools.watermark_normal_pct = d->cfg.watermark_normal_pct;
-	d->pools.session_grace_ms = d->cfg.session_grace_ms;
-	r = 0;
-out:
-	free(order);
-	free(targets);
-	return r;
 }
 
 /* Release the pools; with d->keep, the frames restored sessions own stay
@@ -928,26 +261,10 @@ out:
  * added to the kernel's pool (the journal counts them). */
 static void release_pools(struct daemon *d)
 {
-	for (size_t i = 0; i < d->pools.npools; i++) {
-		struct contig_pool *pool = d->pools.pools[i];
-		int node = pool->node;
-		uint64_t page_len = pool->page_len, added = pool->hugepages_added;
-
-		contig_pool_free(pool, d->keep);
-		if (!d->keep)
-			contig_hugepages_shrink(node, page_len, added);
-	}
-	free(d->pools.pools);
-	d->pools.pools = NULL;
+	contig_poolset_release(d->poolset, &d->pools, d->keep);
+	d->poolset = NULL;
 	contig_tags_done(&d->pools.tags);
 	free(d->pools.users);
-	d->pools.npools = 0;
-	for (size_t i = 0; i < d->ndirs; i++)
-		contig_frame_dir_close(d->dirs[i], d->keep);
-	d->ndirs = 0;
-	/* With sessions to keep, the keeper goes on holding their frames. */
-	contig_keeper_close(d->keeper, d->keep);
-	d->keeper = NULL;
 	if (d->pools.journal) {
 		/* Without sessions to keep, nothing is left to restore. */
 		if (!d->keep)
@@ -1085,26 +402,6 @@ static int load_journal(struct daemon *d)
 		contig_log(LOG_INFO, "journal %s: %zu sessions of the last contigd to restore",
 			   d->journal_path, contig_restore_nsessions(d->restore));
 	return 0;
-}
-
-/* With session_grace, the keeper that holds the frames across restarts
- * (keeper.c): the last instance's, whose frames the restore plan may
- * adopt, or a new one. Without, a keeper an earlier instance left is
- * dismissed: nothing of it is restored. Returns 0 or -errno. */
-static int open_keeper(struct daemon *d)
-{
-	char err[512];
-	int r;
-
-	if (!d->journal_path[0]) {
-		contig_keeper_dismiss(RUNTIME_DIR, d->instance);
-		return 0;
-	}
-	r = contig_keeper_open(RUNTIME_DIR, d->instance, contig_restore_nsessions(d->restore) > 0,
-			       &d->keeper, err, sizeof(err));
-	if (r < 0)
-		contig_log(LOG_ERR, "%s", err);
-	return r;
 }
 
 /* One descriptor per frame (two with session_grace: see keeper.c), one
@@ -1245,7 +542,7 @@ int main(int argc, char **argv)
 		contig_config_print(&d.cfg, stdout);
 		goto out_config;
 	}
-	r = expand_all_nodes(&d.cfg);
+	r = contig_poolset_expand_nodes(&d.cfg, say_restore, NULL);
 	if (r < 0)
 		goto out_config;
 	r = raise_nofile(&d.cfg);
@@ -1265,12 +562,14 @@ int main(int argc, char **argv)
 		bad_journal = true; /* restarting cannot fix it: exit 2 */
 	if (r < 0)
 		goto out_pools;
-	r = open_keeper(&d);
+	r = contig_poolset_build(&d.cfg, d.restore, RUNTIME_DIR, d.instance, say_restore, NULL,
+				 &d.pools, &d.poolset);
 	if (r < 0)
 		goto out_pools;
-	r = reserve_pools(&d);
-	if (r < 0)
-		goto out_pools;
+	d.pools.limits = d.cfg.limits;
+	d.pools.watermark_low_pct = d.cfg.watermark_low_pct;
+	d.pools.watermark_normal_pct = d.cfg.watermark_normal_pct;
+	d.pools.session_grace_ms = d.cfg.session_grace_ms;
 
 	r = uv_loop_init(&d.loop);
 	if (r < 0)

@@ -9,11 +9,11 @@
  * Shutdown (SIGTERM/SIGINT): STOPPING=1 -> connections closed -> recycler
  * stopped -> every frame released -> hugepages this process added given back.
  *
- * Restarts (session_grace > 0): before the pools, the journal an earlier
- * instance left is read into a plan (restore.c); the frames its sessions
- * owned, which the keeper held (keeper.c), are adopted into the pools
- * (every other frame is released, and the pools are topped up with new
- * ones), and, once the recycler runs, its sessions rebuilt as orphans;
+ * Restarts (session_grace > 0; the steps in restart.c): before the pools,
+ * the journal an earlier instance left is read into a plan (restore.c);
+ * the frames its sessions owned, which the keeper held (keeper.c), are
+ * adopted into the pools (every other frame is released, and the pools
+ * are topped up with new ones), and, once the recycler runs, its sessions rebuilt as orphans;
  * then a fresh journal of that state replaces the old one, and a timer
  * recycles the orphans no client reclaims within session_grace. A
  * shutdown while sessions hold buffers leaves their frames with the keeper
@@ -21,7 +21,8 @@
  *
  * main.c orders these steps and logs what the modules it calls report
  * (say_restore()); it never builds or walks a pool itself (poolset.c,
- * pool.c) and never touches a frame.
+ * pool.c), never reads or writes the journal (restart.c, restore.c) and
+ * never touches a frame or a session.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -47,7 +48,7 @@
 #include "pagemap.h"
 #include "poolset.h"
 #include "recycle.h"
-#include "restore.h"
+#include "restart.h"
 #include "server.h"
 #include "session.h"
 
@@ -64,10 +65,7 @@ struct daemon {
 	uv_loop_t loop;
 	uv_signal_t sigterm, sigint;
 	char instance[64];
-	char journal_path[256];        /* "" when session_grace = 0 */
-	struct contig_restore *restore; /* what the last instance left, until restored */
-	uv_timer_t grace;              /* recycles the orphans nobody reclaimed */
-	bool grace_started;
+	struct contig_restart *restart; /* journal, restore plan, grace timer */
 	bool keep;                     /* stopping: leave the sessions for the next instance */
 	int listen_fd;                 /* passed by systemd, or -1 */
 };
@@ -249,45 +247,24 @@ static int parse_args(int argc, char **argv, struct contig_config *cfg, bool *re
 	return r;
 }
 
-/* The say callback of restore.c and poolset.c: their messages, logged. */
+/* The say callback of restore.c, restart.c and poolset.c: their messages, logged. */
 static void say_restore(int level, const char *message, void *arg)
 {
 	(void)arg;
 	contig_log(level, "%s", message);
 }
 
-/* Release the pools; with d->keep, the frames restored sessions own stay
- * (files, pages and mounts) for the next instance, and so do the hugepages
- * added to the kernel's pool (the journal counts them). */
+/* Release the pools and the journal; with d->keep, the frames restored
+ * sessions own stay (with the keeper) for the next instance, and so do the
+ * hugepages added to the kernel's pool and the journal that counts them. */
 static void release_pools(struct daemon *d)
 {
 	contig_poolset_release(d->poolset, &d->pools, d->keep);
 	d->poolset = NULL;
 	contig_tags_done(&d->pools.tags);
 	free(d->pools.users);
-	if (d->pools.journal) {
-		/* Without sessions to keep, nothing is left to restore. */
-		if (!d->keep)
-			unlink(contig_journal_path(d->pools.journal));
-		contig_journal_close(d->pools.journal);
-		d->pools.journal = NULL;
-	}
-	contig_restore_free(d->restore);
-	d->restore = NULL;
-}
-
-/* Sessions worth keeping at a shutdown: journaled ones holding buffers. */
-static uint32_t sessions_to_keep(const struct contig_pools *pools, uint32_t *ret_nbuffers)
-{
-	uint32_t n = 0, nbufs = 0;
-
-	for (const struct contig_session *s = pools->sessions; s; s = s->next)
-		if (s->journaled && s->nbuffers) {
-			n++;
-			nbufs += s->nbuffers;
-		}
-	*ret_nbuffers = nbufs;
-	return n;
+	contig_restart_done(d->restart, d->keep);
+	d->restart = NULL;
 }
 
 static void on_signal(uv_signal_t *handle, int signum)
@@ -295,10 +272,7 @@ static void on_signal(uv_signal_t *handle, int signum)
 	struct daemon *d = handle->data;
 	uint32_t nkeep = 0, nbufs = 0;
 
-	if (d->pools.journal && !d->pools.journal_failed)
-		nkeep = sessions_to_keep(&d->pools, &nbufs);
-	d->keep = nkeep > 0;
-	d->pools.keep_sessions = d->keep;
+	d->keep = contig_restart_stopping(d->restart, &nkeep, &nbufs);
 	if (d->keep)
 		contig_log(LOG_INFO, "%s: shutting down; %" PRIu32 " sessions with %" PRIu32
 			   " buffers stay for the next contigd, which gives them %" PRIu64
@@ -311,97 +285,8 @@ static void on_signal(uv_signal_t *handle, int signum)
 	d->server = NULL;
 	contig_recycler_stop(d->pools.recycler);
 	d->pools.recycler = NULL;
-	if (d->grace_started)
-		uv_close((uv_handle_t *)&d->grace, NULL);
-	d->grace_started = false;
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
 	uv_close((uv_handle_t *)&d->sigint, NULL);
-}
-
-/* The grace period is over: the orphans no client reclaimed go as if their
- * clients had died. */
-static void on_grace(uv_timer_t *timer)
-{
-	struct daemon *d = timer->data;
-	struct contig_session *s, *next;
-
-	for (s = d->pools.sessions; s; s = next) {
-		next = s->next;
-		if (!s->orphan)
-			continue;
-		contig_log(LOG_INFO, "session of pid %d (uid %u, %s) not reclaimed within %" PRIu64
-			   " ms: releasing %" PRIu32 " buffers, %" PRIu32 " frames",
-			   (int)s->pid, (unsigned)s->uid, s->comm, d->cfg.session_grace_ms,
-			   s->nbuffers, s->nframes);
-		contig_session_free(s);
-	}
-	uv_close((uv_handle_t *)&d->grace, NULL);
-	d->grace_started = false;
-}
-
-/* After the recycler started: the last instance's sessions, as orphans,
- * then a fresh journal of everything. */
-static int restore_sessions(struct daemon *d)
-{
-	char err[512];
-	uint64_t valid;
-	int r;
-
-	if (!d->journal_path[0])
-		return 0;
-	if (d->restore && contig_restore_torn(d->restore, &valid))
-		contig_log(LOG_WARNING, "journal %s: its last record was torn (a crash while "
-			   "writing it): recovered the %" PRIu64 " bytes before it", d->journal_path,
-			   valid);
-	r = contig_restore_sessions(d->restore, &d->pools, say_restore, NULL);
-	if (r < 0) {
-		contig_log(LOG_ERR, "restoring sessions: %s", strerror(-r));
-		return r;
-	}
-	contig_restore_free(d->restore);
-	d->restore = NULL;
-	r = contig_restore_compact(&d->pools, d->journal_path, err, sizeof(err));
-	if (r < 0) {
-		contig_log(LOG_ERR, "%s", err);
-		return r;
-	}
-	if (d->pools.norphans) {
-		contig_log(LOG_INFO, "%" PRIu32 " sessions restored: their clients have %" PRIu64
-			   " ms to reclaim them", d->pools.norphans, d->cfg.session_grace_ms);
-		uv_timer_init(&d->loop, &d->grace);
-		d->grace.data = d;
-		uv_timer_start(&d->grace, on_grace, d->cfg.session_grace_ms, 0);
-		d->grace_started = true;
-	}
-	return 0;
-}
-
-/* Before the pools: what the last instance left, if sessions are to
- * survive restarts. Returns 0 or -errno (a journal this contigd cannot
- * read: it says which and why). */
-static int load_journal(struct daemon *d)
-{
-	char err[512];
-	int r;
-
-	snprintf(d->journal_path, sizeof(d->journal_path), "%s/%s.journal", RUNTIME_DIR,
-		 d->instance);
-	if (!d->cfg.session_grace_ms) {
-		unlink(d->journal_path); /* nothing is kept: the frames go too */
-		d->journal_path[0] = '\0';
-		return 0;
-	}
-	r = contig_restore_load(d->journal_path, &d->restore, err, sizeof(err));
-	if (r == -ENOENT)
-		return 0;
-	if (r < 0) {
-		contig_log(LOG_ERR, "%s", err);
-		return r;
-	}
-	if (contig_restore_nsessions(d->restore))
-		contig_log(LOG_INFO, "journal %s: %zu sessions of the last contigd to restore",
-			   d->journal_path, contig_restore_nsessions(d->restore));
-	return 0;
 }
 
 /* One descriptor per frame (two with session_grace: see keeper.c), one
@@ -557,13 +442,14 @@ int main(int argc, char **argv)
 		contig_log(LOG_WARNING, "mkdir %s: %s", RUNTIME_DIR, strerror(errno));
 	instance_name(d.cfg.socket_path, d.instance, sizeof(d.instance));
 	take_passed_fds(&d);
-	r = load_journal(&d);
+	r = contig_restart_load(RUNTIME_DIR, d.instance, d.cfg.session_grace_ms, &d.pools,
+				say_restore, NULL, &d.restart);
 	if (r == -EPROTO)
 		bad_journal = true; /* restarting cannot fix it: exit 2 */
 	if (r < 0)
 		goto out_pools;
-	r = contig_poolset_build(&d.cfg, d.restore, RUNTIME_DIR, d.instance, say_restore, NULL,
-				 &d.pools, &d.poolset);
+	r = contig_poolset_build(&d.cfg, contig_restart_plan(d.restart), RUNTIME_DIR, d.instance,
+				 say_restore, NULL, &d.pools, &d.poolset);
 	if (r < 0)
 		goto out_pools;
 	d.pools.limits = d.cfg.limits;
@@ -592,7 +478,7 @@ int main(int argc, char **argv)
 		contig_server_stop(d.server);
 		goto out_run;
 	}
-	r = restore_sessions(&d);
+	r = contig_restart_resume(d.restart, &d.loop);
 	if (r < 0) {
 		contig_server_stop(d.server);
 		contig_recycler_stop(d.pools.recycler);

@@ -363,7 +363,8 @@ static void fall_back_from_1g(const struct contig_poolset *set, struct pool_targ
  * (reserve.c). Returns whether it did; on any failure it says why and the
  * reservation goes on plainly (which then fails, with its own message, if
  * the kernel has too few hugepages). */
-static bool prepare_longest(const struct contig_poolset *set, const struct pool_target *t, uint64_t nnew,
+static bool prepare_longest(const struct contig_poolset *set, const struct pool_target *t,
+			    uint64_t nnew,
 			    uint64_t prefer_above, unsigned nthreads,
 			    struct contig_reserve_plan *plan, struct contig_reserve_report *rep)
 {
@@ -427,7 +428,8 @@ static uint64_t narrower_window(const struct pool_target *targets, size_t ntarge
  * serves what was found; one where nothing could be looked for serves
  * none. Returns whether frames were found (*ret_plan, *ret_rep then hold
  * what contig_reserve_finish() needs, and *ret_nnew how many). */
-static int find_window(struct contig_poolset *set, struct pool_target *t, struct pool_target *targets,
+static int find_window(struct contig_poolset *set, struct pool_target *t,
+		       struct pool_target *targets,
 		       size_t ntargets, unsigned nthreads,
 		       struct contig_reserve_plan *ret_plan, struct contig_reserve_report *ret_rep,
 		       uint64_t *ret_nnew)
@@ -843,6 +845,8 @@ int contig_poolset_build(const struct contig_config *cfg, struct contig_restore 
 				 "uses any more, were released", n);
 	}
 	qsort(pools->pools, pools->npools, sizeof(*pools->pools), cmp_pool);
+	set->cfg = NULL; /* both only for the build */
+	set->restore = NULL;
 	*ret_set = set;
 	return 0;
 

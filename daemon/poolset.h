@@ -33,9 +33,9 @@ int contig_poolset_expand_nodes(struct contig_config *cfg, contig_poolset_say_fn
  * instance left); per page size a frame set, which adopts the frames of
  * @restore (NULL: nothing to restore) that are still valid; then each
  * pool, those without a window first, then the window pools, narrowest
- * first, reserved and sorted. @cfg, @restore, @runtime_dir and @instance
- * must outlive the set. Returns 0 and *ret_set, or -errno after saying
- * why (what was built is released: nothing is left in @pools). */
+ * first, reserved and sorted. @pools must outlive the set; the rest is
+ * used only during the call. Returns 0 and *ret_set, or -errno after
+ * saying why (what was built is released: nothing is left in @pools). */
 int contig_poolset_build(const struct contig_config *cfg, struct contig_restore *restore,
 			 const char *runtime_dir, const char *instance,
 			 contig_poolset_say_fn *say, void *arg, struct contig_pools *pools,

@@ -1,4 +1,4 @@
-/* main.c - contigd: argv, configuration, startup and shutdown order, uv_run.
+/* main.c - contigd: startup and shutdown order, signals, uv_run.
  *
  * Startup: configuration -> pagemap privilege -> journal -> the pool set
  * (poolset.c: frame keeper, then per pool, those without a window first,
@@ -25,7 +25,6 @@
  * never touches a frame or a session.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -41,10 +40,9 @@
 #include <uv.h>
 
 #include "config.h"
-#include "contig_version.h" /* made by the Makefile from VERSION */
-#include "fdpass.h"         /* CONTIG_PROTOCOL_VERSION */
 #include "keeper.h"
 #include "log.h"
+#include "options.h"
 #include "pagemap.h"
 #include "poolset.h"
 #include "recycle.h"
@@ -108,29 +106,6 @@ static void run_loop(struct daemon *d)
 	}
 }
 
-static void usage(FILE *out)
-{
-	fprintf(out,
-		"usage: contigd [--config FILE] [--socket PATH] [--pool NODE:PAGESIZE:SIZE]...\n"
-		"\n"
-		"Reserve hugepage-backed, physically contiguous memory at startup and serve\n"
-		"allocations to client processes over a Unix socket. Runs in the foreground\n"
-		"and logs to stderr.\n"
-		"\n"
-		"  --config FILE   read the configuration from FILE (default: built in)\n"
-		"  --socket PATH   listen on PATH (default %s)\n"
-		"  --pool SPEC     reserve SIZE bytes of PAGESIZE (2M or 1G) pages on NODE,\n"
-		"                  e.g. 0:2M:64M (NODE all: every node with memory);\n"
-		"                  repeatable; replaces the configuration's pools\n"
-		"  --print-config  print the built-in configuration and exit\n"
-		"  --version       print the version and exit\n"
-		"  --check-config FILE\n"
-		"                  check FILE (with any --socket and --pool given), print the\n"
-		"                  effective configuration and exit: 0 if valid, else 1 with\n"
-		"                  the file, line and key at fault\n",
-		CONTIG_DEFAULT_SOCKET);
-}
-
 /* The frame directory is named for the socket, so that two daemons on two
  * sockets never share frames, and a restarted one finds its own. */
 static void instance_name(const char *socket_path, char *buf, size_t len)
@@ -144,107 +119,6 @@ static void instance_name(const char *socket_path, char *buf, size_t len)
 	for (const char *p = socket_path; *p; p++)
 		h = (h ^ (uint8_t)*p) * 1099511628211ull;
 	snprintf(buf, len, "contigd-%016" PRIx64, h);
-}
-
-/* Fill @cfg from the configuration file (or the built-in one) and the
- * options. *ret_check: --check-config was given (its FILE is the file);
- * *ret_source: what names the configuration in messages. */
-static int parse_args(int argc, char **argv, struct contig_config *cfg, bool *ret_check,
-		      const char **ret_source)
-{
-	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "check-config", required_argument, NULL, 'C' },
-		{ "socket", required_argument, NULL, 's' },
-		{ "pool", required_argument, NULL, 'p' },
-		{ "print-config", no_argument, NULL, 'P' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ 0 },
-	};
-	const char *config_path = NULL, *socket_path = NULL;
-	struct contig_pool_spec *pools = NULL;
-	size_t npools = 0;
-	char err[512];
-	int c, r;
-
-	while ((c = getopt_long(argc, argv, "c:s:p:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'C':
-			*ret_check = true;
-			/* fall through */
-		case 'c':
-			config_path = optarg;
-			break;
-		case 's':
-			socket_path = optarg;
-			break;
-		case 'p': {
-			struct contig_pool_spec *grown = realloc(pools, (npools + 1) * sizeof(*grown));
-
-			if (!grown)
-				return -ENOMEM;
-			pools = grown;
-			if (contig_config_parse_pool(optarg, &pools[npools], err, sizeof(err)) < 0) {
-				fprintf(stderr, "contigd: --pool: %s\n", err);
-				free(pools);
-				return -EINVAL;
-			}
-			npools++;
-			break;
-		}
-		case 'P':
-			fputs(contig_config_default, stdout);
-			exit(0);
-		case 'h':
-			usage(stdout);
-			exit(0);
-		case 'V':
-			/* The version the .pc file carries; the soname is its major. */
-			printf("contigd %s\nwire protocol %u (clients: %s)\n", CONTIG_VERSION,
-			       CONTIG_PROTOCOL_VERSION, CONTIG_SONAME);
-			exit(0);
-		default:
-			usage(stderr);
-			free(pools);
-			return -EINVAL;
-		}
-	}
-	if (optind < argc) {
-		fprintf(stderr, "contigd: unexpected argument '%s'\n", argv[optind]);
-		free(pools);
-		return -EINVAL;
-	}
-	*ret_source = config_path ? config_path : "(built-in configuration)";
-	if (config_path)
-		r = contig_config_load(config_path, cfg, err, sizeof(err));
-	else
-		r = contig_config_parse(contig_config_default, "(built-in configuration)", cfg, err,
-					sizeof(err));
-	if (r < 0) {
-		fprintf(stderr, "contigd: %s\n", err);
-		free(pools);
-		return r;
-	}
-	if (npools) {
-		cfg->npools = 0;
-		for (size_t i = 0; i < npools && r == 0; i++)
-			r = contig_config_set_pool(cfg, &pools[i]);
-	}
-	free(pools);
-	if (r == 0 && socket_path) {
-		char *copy = strdup(socket_path);
-
-		if (!copy)
-			return -ENOMEM;
-		free(cfg->socket_path);
-		cfg->socket_path = copy;
-	}
-	if (r == 0 && cfg->npools == 0) {
-		fprintf(stderr, "contigd: no pools configured (give pool = ... or --pool)\n");
-		r = -EINVAL;
-	}
-	return r;
 }
 
 /* The say callback of restore.c, restart.c and poolset.c: their messages, logged. */
@@ -400,7 +274,7 @@ int main(int argc, char **argv)
 		return contig_keeper_main(3, argv[2]); /* spawned by keeper.c */
 	signal(SIGPIPE, SIG_IGN);
 	contig_log_init(LOG_INFO);
-	if (parse_args(argc, argv, &d.cfg, &check, &source) < 0) {
+	if (contig_options_parse(argc, argv, &d.cfg, &check, &source) < 0) {
 		contig_config_done(&d.cfg);
 		return check ? 1 : 2;
 	}

@@ -41,6 +41,7 @@
 
 #include "config.h"
 #include "keeper.h"
+#include "listen.h"
 #include "log.h"
 #include "options.h"
 #include "pagemap.h"
@@ -121,7 +122,8 @@ static void instance_name(const char *socket_path, char *buf, size_t len)
 	snprintf(buf, len, "contigd-%016" PRIx64, h);
 }
 
-/* The say callback of restore.c, restart.c and poolset.c: their messages, logged. */
+/* The say callback of the files that do not log (restore.c, restart.c,
+ * poolset.c, listen.c): their messages, logged. */
 static void say_restore(int level, const char *message, void *arg)
 {
 	(void)arg;
@@ -198,70 +200,6 @@ static int raise_nofile(const struct contig_config *cfg)
 	return 0;
 }
 
-/* The path a listening socket is bound to, for the log. */
-static void socket_name(int fd, char *buf, size_t len)
-{
-	struct sockaddr_un addr = { 0 };
-	socklen_t addrlen = sizeof(addr);
-
-	if (getsockname(fd, (struct sockaddr *)&addr, &addrlen) < 0 || !addr.sun_path[0])
-		snprintf(buf, len, "an unnamed socket");
-	else
-		snprintf(buf, len, "%.*s", (int)sizeof(addr.sun_path), addr.sun_path);
-}
-
-static void strv_free(char **v)
-{
-	for (size_t i = 0; v && v[i]; i++)
-		free(v[i]);
-	free(v);
-}
-
-/* What systemd passed (LISTEN_FDS): the listening socket (socket
- * activation). Anything else is closed (an older contigd stored the roots
- * of its frame mounts there: frames now live with the keeper). */
-static void take_passed_fds(struct daemon *d)
-{
-	char **names = NULL;
-	int n = sd_listen_fds_with_names(1, &names), nother = 0;
-
-	d->listen_fd = -1;
-	if (n < 0)
-		contig_log(LOG_WARNING, "descriptors passed by systemd: %s", strerror(-n));
-	for (int i = 0; i < n; i++) {
-		int fd = SD_LISTEN_FDS_START + i;
-
-		if (d->listen_fd < 0 && sd_is_socket_unix(fd, SOCK_SEQPACKET, 1, NULL, 0) > 0) {
-			d->listen_fd = fd;
-			continue;
-		}
-		close(fd);
-		nother++;
-	}
-	if (nother)
-		contig_log(LOG_WARNING, "ignoring %d descriptors passed by systemd: expected one "
-			   "listening SOCK_SEQPACKET Unix socket", nother);
-	strv_free(names);
-}
-
-/* The listening socket: from systemd (socket activation) or our own. */
-static int open_listener(struct daemon *d, bool *ret_own)
-{
-	char err[512];
-	int fd;
-
-	if (d->listen_fd >= 0) {
-		*ret_own = false;
-		return d->listen_fd;
-	}
-	fd = contig_server_listen(d->cfg.socket_path, d->socket_uid, d->socket_gid,
-				  d->cfg.socket_mode, err, sizeof(err));
-	if (fd < 0)
-		contig_log(LOG_ERR, "%s", err);
-	*ret_own = true;
-	return fd;
-}
-
 int main(int argc, char **argv)
 {
 	struct daemon d = { 0 };
@@ -315,7 +253,7 @@ int main(int argc, char **argv)
 	if (mkdir(RUNTIME_DIR, 0755) < 0 && errno != EEXIST)
 		contig_log(LOG_WARNING, "mkdir %s: %s", RUNTIME_DIR, strerror(errno));
 	instance_name(d.cfg.socket_path, d.instance, sizeof(d.instance));
-	take_passed_fds(&d);
+	d.listen_fd = contig_listen_take_passed(say_restore, NULL);
 	r = contig_restart_load(RUNTIME_DIR, d.instance, d.cfg.session_grace_ms, &d.pools,
 				say_restore, NULL, &d.restart);
 	if (r == -EPROTO)
@@ -334,7 +272,8 @@ int main(int argc, char **argv)
 	r = uv_loop_init(&d.loop);
 	if (r < 0)
 		goto out_pools;
-	fd = open_listener(&d, &own_socket);
+	fd = contig_listen_open(d.listen_fd, &d.cfg, d.socket_uid, d.socket_gid, say_restore, NULL,
+				&own_socket);
 	if (fd < 0) {
 		r = fd;
 		goto out_loop;
@@ -367,7 +306,7 @@ int main(int argc, char **argv)
 	{
 		char name[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
 
-		socket_name(fd, name, sizeof(name));
+		contig_listen_name(fd, name, sizeof(name));
 		contig_log(LOG_INFO, "ready: listening on %s%s", name,
 			   own_socket ? "" : " (from systemd: socket activation)");
 	}

@@ -35,6 +35,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "access.h"
 #include "config.h"
 #include "contig_version.h" /* made by the Makefile from VERSION */
 #include "fdpass.h"         /* CONTIG_PROTOCOL_VERSION */

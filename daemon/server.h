@@ -21,24 +21,7 @@
 struct contig_server;
 struct contig_conn;
 
-/* Who may connect: root, these users, and members of these groups. */
-struct contig_access {
-	uid_t *uids;
-	size_t nuids;
-	gid_t *gids;
-	size_t ngids;
-};
-
-/* Resolve the configuration's socket_user and socket_group (names or
- * decimal numbers; "root" is 0 even with no user database) and its
- * allow_users / allow_groups lists (allow_groups NULL: socket_group). A socket_group that does not exist is not an error when it
- * is the default "contigd": the socket then gets group root and only root
- * may connect, and *ret_warning says so and how to fix it (else ""). Returns
- * 0, or -ENOENT / -ENOMEM with the reason in @err. Main thread. */
-int contig_access_resolve(const struct contig_config *cfg, uid_t *ret_socket_uid,
-			  gid_t *ret_socket_gid, struct contig_access *ret_access,
-			  char *ret_warning, size_t warnlen, char *err, size_t errlen);
-void contig_access_done(struct contig_access *access);
+struct contig_access;
 
 /* Create, bind and listen on the SOCK_SEQPACKET socket at @path, owned by
  * @uid:@gid with @mode, replacing a stale socket file but never a live one.

@@ -24,10 +24,11 @@ struct contig_access {
 
 /* Resolve the configuration's socket_user and socket_group (names or
  * decimal numbers; "root" is 0 even with no user database) and its
- * allow_users / allow_groups lists (allow_groups NULL: socket_group). A socket_group that does not exist is not an error when it
- * is the default "contigd": the socket then gets group root and only root
- * may connect, and *ret_warning says so and how to fix it (else ""). Returns
- * 0, or -ENOENT / -ENOMEM with the reason in @err. Main thread. */
+ * allow_users / allow_groups lists (allow_groups NULL: socket_group). A
+ * socket_group that does not exist is not an error when it is the default
+ * "contigd": the socket then gets group root and only root may connect,
+ * and *ret_warning says so and how to fix it (else ""). Returns 0, or
+ * -ENOENT / -ENOMEM with the reason in @err. Main thread. */
 int contig_access_resolve(const struct contig_config *cfg, uid_t *ret_socket_uid,
 			  gid_t *ret_socket_gid, struct contig_access *ret_access,
 			  char *ret_warning, size_t warnlen, char *err, size_t errlen);

@@ -422,7 +422,7 @@ static uint64_t limit_value(const struct contig_session *s, const char *limit)
  * keeps such frames mapped (the common small buffer: the round trip then
  * passes no descriptor, which the client would only close). */
 static void send_alloc(struct contig_conn *conn, const struct contig_session *s, uint64_t seq,
-		       const struct contig_buffer *b, bool resent)
+		       const struct contig_live_buffer *b, bool resent)
 {
 	const struct contig_pool *pool = b->pool;
 	uint64_t first = b->phys - b->phys % pool->page_len;
@@ -502,7 +502,7 @@ static enum contig_rpc_result do_alloc(struct contig_conn *conn, struct contig_s
 		.seq = seq,
 	};
 	const char *field = NULL;
-	struct contig_buffer *b;
+	struct contig_live_buffer *b;
 	int r;
 
 	/* A client that reclaimed its session resends the allocate whose
@@ -579,7 +579,7 @@ static enum contig_rpc_result do_free(struct contig_conn *conn, struct contig_se
 {
 	Contig__Reply reply = CONTIG__REPLY__INIT;
 	Contig__FreeReply fr = CONTIG__FREE_REPLY__INIT;
-	const struct contig_buffer *b = contig_session_buffer(s, req->buffer_id);
+	const struct contig_live_buffer *b = contig_session_buffer(s, req->buffer_id);
 	uint64_t len = req->len;
 	int cache = req->cache_type;
 	int r;
@@ -777,7 +777,7 @@ static int list_buffers(const struct contig_session *s, uint32_t first, uint32_t
 	for (; it && skip >= it->nbuffers; it = next_listed(s, it))
 		skip -= it->nbuffers;
 	for (; it && l->nbufs < cap; it = next_listed(s, it)) {
-		const struct contig_buffer *b;
+		const struct contig_live_buffer *b;
 		uint32_t cursor = 0;
 
 		while (l->nbufs < cap && (b = contig_session_next_buffer(it, &cursor))) {

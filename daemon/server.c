@@ -254,12 +254,14 @@ out_close:
 	return r;
 }
 
-const char *contig_server_conn_name(const struct contig_conn *c)
+/* "client N (pid P, uid U, COMM)" for log lines: rpc.c's name callback. */
+static const char *conn_name_of(const struct contig_conn *c)
 {
 	return c->name;
 }
 
-void contig_server_conn_set_session(struct contig_conn *c, struct contig_session *session)
+/* rpc.c's set_session callback: @c reclaimed the orphan @session. */
+static void conn_set_session(struct contig_conn *c, struct contig_session *session)
 {
 	contig_session_free(c->session);
 	c->session = session;
@@ -334,8 +336,12 @@ static void journal_check(struct contig_server *srv)
 	env->journal_failed = false;
 }
 
-int contig_server_send(struct contig_conn *c, const void *data, size_t len, const int *fds,
-		       size_t nfds)
+/* Send one reply datagram with @nfds descriptors (not consumed: they are
+ * duplicated if the reply has to wait). On failure or overflow the
+ * connection is marked to close once the current request is handled.
+ * Returns 0 or -errno. rpc.c's send callback. */
+static int conn_send(struct contig_conn *c, const void *data, size_t len, const int *fds,
+		     size_t nfds)
 {
 	int r = -EAGAIN;
 
@@ -377,6 +383,13 @@ static void flush_queue(struct contig_conn *c)
 	}
 	conn_update_poll(c);
 }
+
+/* How rpc.c reaches a connection: it never calls server.c. */
+static const struct contig_rpc_ops conn_ops = {
+	.send = conn_send,
+	.name = conn_name_of,
+	.set_session = conn_set_session,
+};
 
 /* ---- receiving ---- */
 
@@ -696,6 +709,7 @@ int contig_server_start(uv_loop_t *loop, int listen_fd, const char *path,
 	srv->retry.data = srv;
 	srv->retry_ms = RETRY_FIRST_MS;
 	contig_rpc_set_metrics(&srv->metrics);
+	contig_rpc_set_ops(&conn_ops);
 	*ret_server = srv;
 	return 0;
 }
@@ -710,6 +724,7 @@ static void on_closed(uv_handle_t *handle)
 	close(srv->listen_fd);
 	free(srv->path);
 	contig_rpc_set_metrics(NULL);
+	contig_rpc_set_ops(NULL);
 	free(srv);
 }
 

@@ -15,13 +15,10 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "config.h"
 #include "session.h"
 
-struct contig_server;
-struct contig_conn;
-
 struct contig_access;
+struct contig_server;
 
 /* Create, bind and listen on the SOCK_SEQPACKET socket at @path, owned by
  * @uid:@gid with @mode, replacing a stale socket file but never a live one.
@@ -49,20 +46,6 @@ void contig_server_stop(struct contig_server *server);
 /* The recycle thread's report (a contig_recycle_done_cb): return the frames
  * to their pools and retry requests that waited for them. */
 void contig_server_recycled(struct contig_frame *done, void *server);
-
-/* Send one reply datagram with @nfds descriptors (not consumed: they are
- * duplicated if the reply has to wait). On failure or overflow the
- * connection is marked to close once the current request is handled.
- * Returns 0 or -errno. */
-int contig_server_send(struct contig_conn *conn, const void *data, size_t len, const int *fds,
-		       size_t nfds);
-
-/* Give @conn @session (an orphan it reclaimed) in place of its own, which
- * is freed. */
-void contig_server_conn_set_session(struct contig_conn *conn, struct contig_session *session);
-
-/* "client N (pid P, uid U, COMM)" for log lines. */
-const char *contig_server_conn_name(const struct contig_conn *conn);
 
 /* How many connections are open. */
 uint32_t contig_server_nconns(const struct contig_server *server);

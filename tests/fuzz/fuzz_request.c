@@ -151,6 +151,7 @@ static void setup(struct world *w, uint8_t h0, uint8_t h1)
 
 	memset(w, 0, sizeof(*w));
 	fake_reset(0x5eed0000u | (uint64_t)h0 << 8 | h1, &chaos);
+	contig_rpc_set_ops(&fake_conn_ops);
 	w->env.pools = calloc(5, sizeof(*w->env.pools));
 	fuzz_check(w->env.pools);
 	/* Sorted as main.c sorts them: page size, then node. */

@@ -39,6 +39,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "access.h"
 #include "config.h"
 #include "keeper.h"
 #include "listen.h"

@@ -489,11 +489,11 @@ int contig_restore_sessions(struct contig_restore *r, struct contig_pools *pools
 		}
 		for (size_t k = 0; k < r->allocs.n; k++) {
 			const struct plan_buffer *pb = &r->allocs.v[k];
-			struct contig_buffer b;
+			struct contig_live_buffer b;
 
 			if (memcmp(pb->token, ps->token, CONTIG_TOKEN_LEN) != 0)
 				continue;
-			b = (struct contig_buffer){
+			b = (struct contig_live_buffer){
 				.id = pb->id,
 				.pool = pool_of(pools, pb->node, pb->page_len, pb->below),
 				.phys = pb->phys,

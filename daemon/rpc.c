@@ -25,6 +25,9 @@
  * latency, from its arrival to its reply (metrics.h); the stats reply shows
  * them to anyone (how busy the daemon is, not who uses it).
  *
+ * Replies leave through the contig_rpc_ops its caller registered: rpc.c
+ * never calls server.c (nor includes server.h), which calls rpc.c.
+ *
  * Unpack and free_unpacked sit in contig_rpc_handle() only. Loop thread only.
  */
 #include "rpc.h"
@@ -98,9 +101,17 @@ _Static_assert(REFUSED_N <= CONTIG_METRICS_MAX_REFUSALS, "metrics.h: room for ev
  * nowhere (the fuzz targets). */
 static struct contig_metrics *metrics;
 
+/* How replies reach a connection (server.c's; the fuzz target's fake). */
+static const struct contig_rpc_ops *conn_ops;
+
 void contig_rpc_set_metrics(struct contig_metrics *m)
 {
 	metrics = m;
+}
+
+void contig_rpc_set_ops(const struct contig_rpc_ops *ops)
+{
+	conn_ops = ops;
 }
 
 /* The reason a refusal with wire status @status alone is counted under. */
@@ -126,12 +137,12 @@ static void send_reply(struct contig_conn *conn, Contig__Reply *reply, const int
 
 	/* Replies are built from bounded data (a few pools); overflow is our bug. */
 	if (len > sizeof(buf)) {
-		contig_log(LOG_ERR, "%s: reply of %zu bytes too large", contig_server_conn_name(conn),
+		contig_log(LOG_ERR, "%s: reply of %zu bytes too large", conn_ops->name(conn),
 			   len);
 		return;
 	}
 	contig__reply__pack(reply, buf);
-	contig_server_send(conn, buf, len, fds, nfds);
+	conn_ops->send(conn, buf, len, fds, nfds);
 }
 
 __attribute__((format(printf, 4, 0))) static void send_refusal_v(struct contig_conn *conn,
@@ -151,7 +162,7 @@ __attribute__((format(printf, 4, 0))) static void send_refusal_v(struct contig_c
 	/* Every refusal, "no memory" included: an operator asking why a driver
 	 * got NULL finds the reason in the journal. */
 	contig_log(status == CONTIG__STATUS__PROTOCOL_ERROR ? LOG_WARNING : LOG_INFO,
-		   "%s: refused: %s", contig_server_conn_name(conn), message);
+		   "%s: refused: %s", conn_ops->name(conn), message);
 	send_reply(conn, &reply, NULL, 0);
 }
 
@@ -300,8 +311,8 @@ static struct contig_session *resume(struct contig_conn *conn, struct contig_ses
 	if (metrics)
 		metrics->nsessions_resumed++;
 	contig_log(LOG_INFO, "%s: reclaimed its session: %" PRIu32 " buffers in %" PRIu32
-		   " frames", contig_server_conn_name(conn), orphan->nbuffers, orphan->nframes);
-	contig_server_conn_set_session(conn, orphan); /* frees the connection's own */
+		   " frames", conn_ops->name(conn), orphan->nbuffers, orphan->nframes);
+	conn_ops->set_session(conn, orphan); /* frees the connection's own */
 	return orphan;
 }
 
@@ -422,7 +433,7 @@ static uint64_t limit_value(const struct contig_session *s, const char *limit)
  * keeps such frames mapped (the common small buffer: the round trip then
  * passes no descriptor, which the client would only close). */
 static void send_alloc(struct contig_conn *conn, const struct contig_session *s, uint64_t seq,
-		       const struct contig_buffer *b, bool resent)
+		       const struct contig_live_buffer *b, bool resent)
 {
 	const struct contig_pool *pool = b->pool;
 	uint64_t first = b->phys - b->phys % pool->page_len;
@@ -502,7 +513,7 @@ static enum contig_rpc_result do_alloc(struct contig_conn *conn, struct contig_s
 		.seq = seq,
 	};
 	const char *field = NULL;
-	struct contig_buffer *b;
+	struct contig_live_buffer *b;
 	int r;
 
 	/* A client that reclaimed its session resends the allocate whose
@@ -579,7 +590,7 @@ static enum contig_rpc_result do_free(struct contig_conn *conn, struct contig_se
 {
 	Contig__Reply reply = CONTIG__REPLY__INIT;
 	Contig__FreeReply fr = CONTIG__FREE_REPLY__INIT;
-	const struct contig_buffer *b = contig_session_buffer(s, req->buffer_id);
+	const struct contig_live_buffer *b = contig_session_buffer(s, req->buffer_id);
 	uint64_t len = req->len;
 	int cache = req->cache_type;
 	int r;
@@ -777,7 +788,7 @@ static int list_buffers(const struct contig_session *s, uint32_t first, uint32_t
 	for (; it && skip >= it->nbuffers; it = next_listed(s, it))
 		skip -= it->nbuffers;
 	for (; it && l->nbufs < cap; it = next_listed(s, it)) {
-		const struct contig_buffer *b;
+		const struct contig_live_buffer *b;
 		uint32_t cursor = 0;
 
 		while (l->nbufs < cap && (b = contig_session_next_buffer(it, &cursor))) {

@@ -1,6 +1,9 @@
 /* rpc.h - decode one request, call session/pool, encode the reply.
  *
  * The only daemon file that includes contig.pb-c.h. Loop thread only.
+ * rpc.c knows connections only as the opaque struct contig_conn of whoever
+ * registered contig_rpc_ops (server.c; the fuzz target's fake), and
+ * reaches them only through those callbacks: it never includes server.h.
  */
 #ifndef CONTIG_RPC_H
 #define CONTIG_RPC_H
@@ -10,8 +13,24 @@
 #include <stdint.h>
 
 #include "metrics.h"
-#include "server.h"
 #include "session.h"
+
+/* A client connection: defined by the caller (server.c), opaque here. */
+struct contig_conn;
+
+/* What rpc.c needs of a connection, provided by its owner. */
+struct contig_rpc_ops {
+	/* Send one reply datagram with @nfds descriptors (not consumed). On
+	 * failure the connection closes once the current request is handled;
+	 * rpc.c goes on as if it was sent. Returns 0 or -errno. */
+	int (*send)(struct contig_conn *conn, const void *data, size_t len, const int *fds,
+		    size_t nfds);
+	/* "client N (pid P, uid U, COMM)" for log lines. */
+	const char *(*name)(const struct contig_conn *conn);
+	/* Give @conn @session (an orphan it reclaimed) in place of its own,
+	 * which is freed. */
+	void (*set_session)(struct contig_conn *conn, struct contig_session *session);
+};
 
 enum contig_rpc_result {
 	CONTIG_RPC_DONE,  /* replied (or the reply is queued) */
@@ -33,6 +52,10 @@ struct contig_rpc_counters {
  * into @metrics from now on (NULL: stop), and show them in stats replies.
  * @metrics stays the caller's and must outlive its use. Loop thread. */
 void contig_rpc_set_metrics(struct contig_metrics *metrics);
+
+/* Reach connections through @ops from now on (NULL: none may be handled).
+ * @ops stays the caller's and must outlive its use. Loop thread. */
+void contig_rpc_set_ops(const struct contig_rpc_ops *ops);
 
 /* Handle the request datagram @data of @len bytes from @conn, whose session
  * is @session and which has said hello iff *@hello_done.

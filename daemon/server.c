@@ -12,10 +12,9 @@
  * its owner on an O_PATH descriptor of what bind() made, never through a
  * path that could be a symlink by then.
  *
- * Admission: a peer must be root, in allow_users, or in one of allow_groups
- * (its primary group from SO_PEERCRED, or a supplementary one from
- * SO_PEERGROUPS), and max_connections / max_connections_per_user must not
- * be reached; otherwise it gets one reply saying why (seq 0) and is closed.
+ * Admission: access.c decides whether a peer may connect (credentials,
+ * max_connections), session.c counts max_connections_per_user; a peer
+ * refused gets one reply saying why (seq 0) and is closed.
  *
  * Reading: one datagram = one request. A datagram longer than
  * max_request_len or carrying descriptors closes the connection
@@ -38,10 +37,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +49,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "fdpass.h"
 #include "log.h"
 #include "restore.h"
@@ -117,193 +115,6 @@ struct contig_server {
 
 static void conn_close(struct contig_conn *c, const char *why);
 static void conn_update_poll(struct contig_conn *c);
-
-/* ---- who may connect ---- */
-
-/* A decimal user or group id: digits only, below (uid_t)-1, which chown()
- * takes as "leave it" and no one has. */
-static int parse_id(const char *text, unsigned *ret_id)
-{
-	unsigned long long id;
-	char *end;
-
-	if (*text < '0' || *text > '9')
-		return -EINVAL;
-	errno = 0;
-	id = strtoull(text, &end, 10);
-	if (errno || *end || id >= UINT32_MAX)
-		return -EINVAL;
-	*ret_id = (unsigned)id;
-	return 0;
-}
-
-/* A user: a name in the user database, else a decimal uid. "root" is uid 0
- * without one: a minimal initramfs or a chroot may have no /etc/passwd, and
- * the built-in configuration names root. */
-static int resolve_user(const char *name, uid_t *ret_uid)
-{
-	struct passwd *pw = getpwnam(name);
-
-	if (pw) {
-		*ret_uid = pw->pw_uid;
-		return 0;
-	}
-	if (strcmp(name, "root") == 0) {
-		*ret_uid = 0;
-		return 0;
-	}
-	return parse_id(name, ret_uid) < 0 ? -ENOENT : 0;
-}
-
-/* A group: a name in the group database, else a decimal gid; "root" is gid
- * 0 without one. */
-static int resolve_group(const char *name, gid_t *ret_gid)
-{
-	struct group *gr = getgrnam(name);
-
-	if (gr) {
-		*ret_gid = gr->gr_gid;
-		return 0;
-	}
-	if (strcmp(name, "root") == 0) {
-		*ret_gid = 0;
-		return 0;
-	}
-	return parse_id(name, ret_gid) < 0 ? -ENOENT : 0;
-}
-
-/* "@key: no such user 'name'" into @err, and where the database it was
- * looked up in is missing altogether, that numbers still work. */
-static void no_such(char *err, size_t errlen, const char *key, bool group, const char *name)
-{
-	const char *db = group ? "/etc/group" : "/etc/passwd";
-	int n = snprintf(err, errlen, "%s: no such %s '%s'", key, group ? "group" : "user", name);
-
-	if (n > 0 && (size_t)n < errlen && access(db, F_OK) < 0)
-		snprintf(err + n, errlen - (size_t)n, " (there is no %s: give a number, or root)",
-			 db);
-}
-
-/* Resolve each comma-separated name of @list into @ret_ids (uid_t or gid_t,
- * both unsigned int here). */
-static int resolve_list(const char *list, bool groups, unsigned **ret_ids, size_t *ret_n,
-			char *err, size_t errlen)
-{
-	char *copy = strdup(list), *save = NULL, *name;
-	int r = 0;
-
-	if (!copy)
-		return -ENOMEM;
-	for (name = strtok_r(copy, ", \t", &save); name; name = strtok_r(NULL, ", \t", &save)) {
-		unsigned id, *grown;
-
-		r = groups ? resolve_group(name, &id) : resolve_user(name, &id);
-		if (r < 0) {
-			no_such(err, errlen, groups ? "allow_groups" : "allow_users", groups, name);
-			break;
-		}
-		grown = realloc(*ret_ids, (*ret_n + 1) * sizeof(*grown));
-		if (!grown) {
-			r = -ENOMEM;
-			break;
-		}
-		*ret_ids = grown;
-		(*ret_ids)[(*ret_n)++] = id;
-	}
-	free(copy);
-	return r;
-}
-
-int contig_access_resolve(const struct contig_config *cfg, uid_t *ret_socket_uid,
-			  gid_t *ret_socket_gid, struct contig_access *ret_access,
-			  char *ret_warning, size_t warnlen, char *err, size_t errlen)
-{
-	struct contig_access a = { 0 };
-	gid_t gid = 0;
-	uid_t uid;
-	int r;
-
-	_Static_assert(sizeof(uid_t) == sizeof(unsigned) && sizeof(gid_t) == sizeof(unsigned),
-		       "ids are unsigned int");
-	ret_warning[0] = '\0';
-	if (resolve_user(cfg->socket_user, &uid) < 0) {
-		no_such(err, errlen, "socket_user", false, cfg->socket_user);
-		return -ENOENT;
-	}
-	if (resolve_group(cfg->socket_group, &gid) < 0) {
-		if (strcmp(cfg->socket_group, CONTIG_DEFAULT_SOCKET_GROUP) != 0) {
-			no_such(err, errlen, "socket_group", true, cfg->socket_group);
-			return -ENOENT;
-		}
-		/* With the socket open to others and an allow list, the list still
-		 * admits whom it names: only the group is missing. */
-		if ((cfg->socket_mode & 0002) && (cfg->allow_users || cfg->allow_groups))
-			snprintf(ret_warning, warnlen,
-				 "group '%s' does not exist: the socket's group is root instead "
-				 "(allow_users and allow_groups still admit whom they name; run "
-				 "'groupadd --system %s' to use the group)",
-				 cfg->socket_group, cfg->socket_group);
-		else
-			snprintf(ret_warning, warnlen,
-				 "group '%s' does not exist, so only root may connect; to let users "
-				 "in, run 'groupadd --system %s' and add them to it (or set "
-				 "socket_group and allow_groups)",
-				 cfg->socket_group, cfg->socket_group);
-		gid = 0;
-	} else if (!cfg->allow_groups) {
-		a.gids = malloc(sizeof(*a.gids));
-		if (!a.gids)
-			return -ENOMEM;
-		a.gids[a.ngids++] = gid;
-	}
-	r = 0;
-	if (cfg->allow_users)
-		r = resolve_list(cfg->allow_users, false, (unsigned **)&a.uids, &a.nuids, err,
-				 errlen);
-	if (r == 0 && cfg->allow_groups)
-		r = resolve_list(cfg->allow_groups, true, (unsigned **)&a.gids, &a.ngids, err,
-				 errlen);
-	if (r < 0) {
-		contig_access_done(&a);
-		return r;
-	}
-	*ret_socket_uid = uid;
-	*ret_socket_gid = gid;
-	*ret_access = a;
-	return 0;
-}
-
-void contig_access_done(struct contig_access *a)
-{
-	free(a->uids);
-	free(a->gids);
-	*a = (struct contig_access){ 0 };
-}
-
-static bool has_id(const unsigned *ids, size_t n, unsigned id)
-{
-	for (size_t i = 0; i < n; i++)
-		if (ids[i] == id)
-			return true;
-	return false;
-}
-
-/* May the peer of @fd, with credentials @cred, connect? */
-static bool peer_allowed(const struct contig_access *a, int fd, const struct ucred *cred)
-{
-	gid_t groups[256];
-	socklen_t len = sizeof(groups);
-
-	if (cred->uid == 0 || has_id(a->uids, a->nuids, cred->uid) ||
-	    has_id(a->gids, a->ngids, cred->gid))
-		return true;
-	if (a->ngids == 0 || getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) < 0)
-		return false;
-	for (size_t i = 0; i < len / sizeof(groups[0]); i++)
-		if (has_id(a->gids, a->ngids, groups[i]))
-			return true;
-	return false;
-}
 
 /* Could anyone but root and us change what @path names? Every directory
  * from / down to the socket's must be owned by root or by us, and not be
@@ -443,12 +254,14 @@ out_close:
 	return r;
 }
 
-const char *contig_server_conn_name(const struct contig_conn *c)
+/* "client N (pid P, uid U, COMM)" for log lines: rpc.c's name callback. */
+static const char *conn_name_of(const struct contig_conn *c)
 {
 	return c->name;
 }
 
-void contig_server_conn_set_session(struct contig_conn *c, struct contig_session *session)
+/* rpc.c's set_session callback: @c reclaimed the orphan @session. */
+static void conn_set_session(struct contig_conn *c, struct contig_session *session)
 {
 	contig_session_free(c->session);
 	c->session = session;
@@ -523,8 +336,12 @@ static void journal_check(struct contig_server *srv)
 	env->journal_failed = false;
 }
 
-int contig_server_send(struct contig_conn *c, const void *data, size_t len, const int *fds,
-		       size_t nfds)
+/* Send one reply datagram with @nfds descriptors (not consumed: they are
+ * duplicated if the reply has to wait). On failure or overflow the
+ * connection is marked to close once the current request is handled.
+ * Returns 0 or -errno. rpc.c's send callback. */
+static int conn_send(struct contig_conn *c, const void *data, size_t len, const int *fds,
+		     size_t nfds)
 {
 	int r = -EAGAIN;
 
@@ -566,6 +383,13 @@ static void flush_queue(struct contig_conn *c)
 	}
 	conn_update_poll(c);
 }
+
+/* How rpc.c reaches a connection: it never calls server.c. */
+static const struct contig_rpc_ops conn_ops = {
+	.send = conn_send,
+	.name = conn_name_of,
+	.set_session = conn_set_session,
+};
 
 /* ---- receiving ---- */
 
@@ -789,12 +613,11 @@ static void accept_one(struct contig_server *srv, int fd)
 {
 	const struct contig_limits *lim = &srv->pools->limits;
 	struct ucred cred = { 0 };
-	socklen_t credlen = sizeof(cred);
 	struct contig_conn *c = calloc(1, sizeof(*c));
 	char why[256] = "", comm[32];
 	int r;
 
-	if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &credlen) < 0 ||
+	if (!c || contig_access_peer(fd, &cred) < 0 ||
 	    uv_poll_init(srv->loop, &c->poll, fd) < 0) {
 		contig_log(LOG_WARNING, "cannot accept a connection: out of resources");
 		free(c);
@@ -815,22 +638,13 @@ static void accept_one(struct contig_server *srv, int fd)
 	srv->conns = c;
 	srv->nconns++;
 
-	if (!peer_allowed(srv->access, fd, &cred)) {
-		snprintf(why, sizeof(why), "permission denied: uid %u is not root, not in "
-			 "allow_users and not in a group of allow_groups", (unsigned)cred.uid);
-		contig_rpc_refuse(c, CONTIG_RPC_PERMISSION_DENIED, why);
-	} else if (srv->nconns > lim->max_connections) {
-		snprintf(why, sizeof(why), "quota exceeded: max_connections (%" PRIu64 ") reached",
-			 lim->max_connections);
-		contig_rpc_refuse(c, CONTIG_RPC_QUOTA_EXCEEDED, why);
-	} else if ((r = contig_session_new(srv->pools, cred.pid, cred.uid, cred.gid, comm,
-					   &c->session)) < 0) {
-		if (r == -EUSERS)
-			snprintf(why, sizeof(why), "quota exceeded: max_connections_per_user (%" PRIu64
-				 ") reached for uid %u", lim->max_connections_per_user,
-				 (unsigned)cred.uid);
-		else
-			snprintf(why, sizeof(why), "daemon out of memory");
+	r = contig_access_admit(srv->access, lim, fd, &cred, srv->nconns, why, sizeof(why));
+	if (r < 0)
+		contig_rpc_refuse(c, r == -EACCES ? CONTIG_RPC_PERMISSION_DENIED
+						  : CONTIG_RPC_QUOTA_EXCEEDED, why);
+	else if ((r = contig_session_new(srv->pools, cred.pid, cred.uid, cred.gid, comm,
+					 &c->session)) < 0) {
+		contig_access_session_refused(lim, cred.uid, r, why, sizeof(why));
 		contig_rpc_refuse(c, CONTIG_RPC_QUOTA_EXCEEDED, why);
 	}
 	if (why[0]) {
@@ -895,6 +709,7 @@ int contig_server_start(uv_loop_t *loop, int listen_fd, const char *path,
 	srv->retry.data = srv;
 	srv->retry_ms = RETRY_FIRST_MS;
 	contig_rpc_set_metrics(&srv->metrics);
+	contig_rpc_set_ops(&conn_ops);
 	*ret_server = srv;
 	return 0;
 }
@@ -909,6 +724,7 @@ static void on_closed(uv_handle_t *handle)
 	close(srv->listen_fd);
 	free(srv->path);
 	contig_rpc_set_metrics(NULL);
+	contig_rpc_set_ops(NULL);
 	free(srv);
 }
 

@@ -15,30 +15,10 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "config.h"
 #include "session.h"
 
+struct contig_access;
 struct contig_server;
-struct contig_conn;
-
-/* Who may connect: root, these users, and members of these groups. */
-struct contig_access {
-	uid_t *uids;
-	size_t nuids;
-	gid_t *gids;
-	size_t ngids;
-};
-
-/* Resolve the configuration's socket_user and socket_group (names or
- * decimal numbers; "root" is 0 even with no user database) and its
- * allow_users / allow_groups lists (allow_groups NULL: socket_group). A socket_group that does not exist is not an error when it
- * is the default "contigd": the socket then gets group root and only root
- * may connect, and *ret_warning says so and how to fix it (else ""). Returns
- * 0, or -ENOENT / -ENOMEM with the reason in @err. Main thread. */
-int contig_access_resolve(const struct contig_config *cfg, uid_t *ret_socket_uid,
-			  gid_t *ret_socket_gid, struct contig_access *ret_access,
-			  char *ret_warning, size_t warnlen, char *err, size_t errlen);
-void contig_access_done(struct contig_access *access);
 
 /* Create, bind and listen on the SOCK_SEQPACKET socket at @path, owned by
  * @uid:@gid with @mode, replacing a stale socket file but never a live one.
@@ -66,20 +46,6 @@ void contig_server_stop(struct contig_server *server);
 /* The recycle thread's report (a contig_recycle_done_cb): return the frames
  * to their pools and retry requests that waited for them. */
 void contig_server_recycled(struct contig_frame *done, void *server);
-
-/* Send one reply datagram with @nfds descriptors (not consumed: they are
- * duplicated if the reply has to wait). On failure or overflow the
- * connection is marked to close once the current request is handled.
- * Returns 0 or -errno. */
-int contig_server_send(struct contig_conn *conn, const void *data, size_t len, const int *fds,
-		       size_t nfds);
-
-/* Give @conn @session (an orphan it reclaimed) in place of its own, which
- * is freed. */
-void contig_server_conn_set_session(struct contig_conn *conn, struct contig_session *session);
-
-/* "client N (pid P, uid U, COMM)" for log lines. */
-const char *contig_server_conn_name(const struct contig_conn *conn);
 
 /* How many connections are open. */
 uint32_t contig_server_nconns(const struct contig_server *server);

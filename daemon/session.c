@@ -88,7 +88,7 @@ struct holding {
 };
 
 struct slot {
-	struct contig_buffer buf; /* buf.id == 0: slot unused */
+	struct contig_live_buffer buf; /* buf.id == 0: slot unused */
 	uint32_t gen;
 	uint32_t next_free;
 };
@@ -569,7 +569,7 @@ static struct slot *slot_new(struct contig_session *s)
 	return sl;
 }
 
-struct contig_buffer *contig_session_buffer(struct contig_session *s, uint64_t id)
+struct contig_live_buffer *contig_session_buffer(struct contig_session *s, uint64_t id)
 {
 	uint64_t index = (id & 0xffffffffu) - 1;
 	struct slot *sl;
@@ -582,7 +582,7 @@ struct contig_buffer *contig_session_buffer(struct contig_session *s, uint64_t i
 	return &sl->buf;
 }
 
-const struct contig_buffer *contig_session_next_buffer(const struct contig_session *s,
+const struct contig_live_buffer *contig_session_next_buffer(const struct contig_session *s,
 						       uint32_t *cursor)
 {
 	for (uint32_t i = *cursor; i < s->nslots; i++)
@@ -862,7 +862,7 @@ static int place(struct contig_session *s, const struct contig_alloc_params *p,
 }
 
 int contig_session_alloc(struct contig_session *s, const struct contig_alloc_params *p,
-			 const char **ret_field, struct contig_buffer **ret_buffer)
+			 const char **ret_field, struct contig_live_buffer **ret_buffer)
 {
 	struct contig_pools *env = s->pools;
 	struct contig_pool *pool = NULL;
@@ -933,7 +933,7 @@ int contig_session_alloc(struct contig_session *s, const struct contig_alloc_par
 	}
 	for (uint64_t f = phys - phys % pool->page_len; f < phys + req.len; f += pool->page_len)
 		contig_pool_frame_at(pool, f)->nbuffers++;
-	sl->buf = (struct contig_buffer){
+	sl->buf = (struct contig_live_buffer){
 		.id = (uint64_t)sl->gen << 32 | (uint64_t)(sl - s->slots + 1),
 		.pool = pool,
 		.phys = phys,
@@ -977,7 +977,7 @@ int contig_session_alloc(struct contig_session *s, const struct contig_alloc_par
 
 static void buffer_release(struct contig_session *s, struct slot *sl)
 {
-	struct contig_buffer *b = &sl->buf;
+	struct contig_live_buffer *b = &sl->buf;
 	struct contig_pool *pool = b->pool;
 	struct holding *h = holding_find(s, pool, b->cache_type);
 
@@ -1005,7 +1005,7 @@ static void buffer_release(struct contig_session *s, struct slot *sl)
 int contig_session_free_buffer(struct contig_session *s, uint64_t id, const uint64_t *check_len,
 			       const int *check_cache)
 {
-	struct contig_buffer *b = contig_session_buffer(s, id);
+	struct contig_live_buffer *b = contig_session_buffer(s, id);
 
 	if (!b)
 		return -ENOENT;
@@ -1129,7 +1129,7 @@ static struct slot *slot_at(struct contig_session *s, uint64_t id)
 	return s->slots[index].buf.id ? NULL : &s->slots[index];
 }
 
-int contig_session_restore_buffer(struct contig_session *s, const struct contig_buffer *b,
+int contig_session_restore_buffer(struct contig_session *s, const struct contig_live_buffer *b,
 				  uint64_t seq)
 {
 	struct contig_pool *pool = b->pool;
@@ -1237,7 +1237,7 @@ void contig_session_resume(struct contig_session *s, pid_t pid, const char *comm
 	contig_session_journal_open(s);
 }
 
-struct contig_buffer *contig_session_buffer_by_seq(struct contig_session *s, uint64_t seq)
+struct contig_live_buffer *contig_session_buffer_by_seq(struct contig_session *s, uint64_t seq)
 {
 	size_t lo = 0, hi = s->nresume_seqs;
 
@@ -1306,7 +1306,7 @@ int contig_sessions_snapshot(struct contig_pools *pools, struct contig_journal *
 		if (!s->journaled)
 			continue;
 		for (uint32_t k = 0; k < s->nslots && r == 0; k++) {
-			const struct contig_buffer *b = &s->slots[k].buf;
+			const struct contig_live_buffer *b = &s->slots[k].buf;
 
 			if (!b->id)
 				continue;

@@ -116,9 +116,10 @@ struct contig_alloc_params {
 	uint64_t seq;      /* of the request: journaled, so a retry is recognised */
 };
 
-/* A live buffer. Addresses stay valid until the next call that allocates
- * or frees in the same session. */
-struct contig_buffer {
+/* A live buffer (the daemon's: the client's struct contig_buffer in
+ * contig.h is another struct). Addresses stay valid until the next call
+ * that allocates or frees in the same session. */
+struct contig_live_buffer {
 	uint64_t id;
 	struct contig_pool *pool;
 	uint64_t phys;    /* first byte */
@@ -192,8 +193,8 @@ int contig_session_restore_frame(struct contig_session *session, struct contig_p
  * back, made by the request @seq. Returns 0, -EINVAL (its id is malformed or
  * taken, or it lies outside the session's frames of its cache type, or over
  * another buffer) or -ENOMEM. */
-int contig_session_restore_buffer(struct contig_session *session, const struct contig_buffer *b,
-				  uint64_t seq);
+int contig_session_restore_buffer(struct contig_session *session,
+				  const struct contig_live_buffer *b, uint64_t seq);
 
 /* Finish a restored session: frames left without a buffer go to the
  * recycler (which must be running). Returns 0 or -ENOMEM. */
@@ -207,7 +208,8 @@ struct contig_session *contig_session_find_orphan(struct contig_pools *pools,
 void contig_session_resume(struct contig_session *session, pid_t pid, const char *comm);
 
 /* The live buffer a request @seq made before the restart, or NULL. */
-struct contig_buffer *contig_session_buffer_by_seq(struct contig_session *session, uint64_t seq);
+struct contig_live_buffer *contig_session_buffer_by_seq(struct contig_session *session,
+						       uint64_t seq);
 
 /* Write every session (journaled or orphan), the frames each owns and its
  * buffers, and each pool's hugepages_added, to @journal (added, not
@@ -233,15 +235,15 @@ int contig_sessions_snapshot(struct contig_pools *pools, struct contig_journal *
  * (retry when the recycler reports); -E2BIG if the buffer would span more
  * than max_frames_per_buffer frames. */
 int contig_session_alloc(struct contig_session *session, const struct contig_alloc_params *params,
-			 const char **ret_field, struct contig_buffer **ret_buffer);
+			 const char **ret_field, struct contig_live_buffer **ret_buffer);
 
 /* The live buffer @id of this session, or NULL. */
-struct contig_buffer *contig_session_buffer(struct contig_session *session, uint64_t id);
+struct contig_live_buffer *contig_session_buffer(struct contig_session *session, uint64_t id);
 
 /* The next live buffer of @session in slot order from slot *@cursor (start
  * at 0), or NULL when there is none; advances *@cursor past it. The order
  * is stable while the session allocates and frees nothing. */
-const struct contig_buffer *contig_session_next_buffer(const struct contig_session *session,
+const struct contig_live_buffer *contig_session_next_buffer(const struct contig_session *session,
 						       uint32_t *cursor);
 
 /* Free buffer @id. If @check_len is not NULL, free only if it equals the

@@ -11,7 +11,8 @@
  * real code never sees a page twice: the map says which pages are held,
  * and every release checks that the file held the page it names.
  *
- * contig_server_send() unpacks every reply (a reply rpc.c cannot have
+ * The send callback it gives rpc.c (contig_rpc_set_ops(), as server.c
+ * does) unpacks every reply (a reply rpc.c cannot have
  * packed correctly stops the fuzzer) and records it on the connection for
  * the harness to check against the request.
  */
@@ -337,8 +338,8 @@ size_t fake_recycler_drain(struct contig_recycler *rec, size_t max)
 
 /* ---- server ---- */
 
-int contig_server_send(struct contig_conn *conn, const void *data, size_t len, const int *fds,
-		       size_t nfds)
+static int fake_send(struct contig_conn *conn, const void *data, size_t len, const int *fds,
+		     size_t nfds)
 {
 	Contig__Reply *reply;
 	struct fake_reply *r;
@@ -444,7 +445,7 @@ int contig_server_send(struct contig_conn *conn, const void *data, size_t len, c
 	return 0;
 }
 
-const char *contig_server_conn_name(const struct contig_conn *conn)
+static const char *fake_conn_name(const struct contig_conn *conn)
 {
 	(void)conn;
 	return "fuzz";
@@ -452,12 +453,18 @@ const char *contig_server_conn_name(const struct contig_conn *conn)
 
 /* The world has no journal (pools->journal NULL), so no session is ever
  * journaled or resumed: reaching these is a bug of session.c or rpc.c. */
-void contig_server_conn_set_session(struct contig_conn *conn, struct contig_session *session)
+static void fake_set_session(struct contig_conn *conn, struct contig_session *session)
 {
 	(void)conn;
 	(void)session;
 	fuzz_check(!"a session resumed without a journal");
 }
+
+const struct contig_rpc_ops fake_conn_ops = {
+	.send = fake_send,
+	.name = fake_conn_name,
+	.set_session = fake_set_session,
+};
 
 int contig_journal_add(struct contig_journal *journal, const struct contig_journal_record *rec)
 {

@@ -4,8 +4,9 @@
  * fake.c provides what those files call outside themselves: frames.h (fake
  * hugepage frames: page-aligned physical addresses from a fixed map, no
  * memory behind them), recycle.h (a queue the harness drains when it
- * chooses), server.h (contig_server_send() checks every reply and records
- * it for the harness) and log.h (formats, then drops). Single-threaded.
+ * chooses), the connection callbacks server.c gives rpc.c (fake_conn_ops:
+ * its send checks every reply and records it for the harness) and log.h
+ * (formats, then drops). Single-threaded.
  */
 #ifndef CONTIG_FUZZ_FAKE_H
 #define CONTIG_FUZZ_FAKE_H
@@ -16,7 +17,7 @@
 
 #include "fdpass.h"
 #include "pool.h"
-#include "server.h"
+#include "rpc.h"
 #include "session.h"
 
 /* Stop the fuzzer with a report: a broken invariant is as good as a crash. */
@@ -90,7 +91,7 @@ void fake_recycler_free(struct contig_recycler *rec);
 size_t fake_recycler_drain(struct contig_recycler *rec, size_t max);
 size_t fake_recycler_len(const struct contig_recycler *rec);
 
-/* What contig_server_send() saw of one reply datagram. */
+/* What the fake send callback saw of one reply datagram. */
 struct fake_reply {
 	uint64_t seq;
 	int status;    /* Contig__Status */
@@ -127,6 +128,10 @@ struct fake_reply {
 	size_t nfds;
 	uint64_t fd_phys[CONTIG_FDS_PER_DATAGRAM];
 };
+
+/* What server.c registers with rpc.c (contig_rpc_set_ops()), faked: send
+ * unpacks, checks and records every reply on the connection. */
+extern const struct contig_rpc_ops fake_conn_ops;
 
 /* One client connection as rpc.c sees it. */
 struct contig_conn {

@@ -151,6 +151,7 @@ static void setup(struct world *w, uint8_t h0, uint8_t h1)
 
 	memset(w, 0, sizeof(*w));
 	fake_reset(0x5eed0000u | (uint64_t)h0 << 8 | h1, &chaos);
+	contig_rpc_set_ops(&fake_conn_ops);
 	w->env.pools = calloc(5, sizeof(*w->env.pools));
 	fuzz_check(w->env.pools);
 	/* Sorted as main.c sorts them: page size, then node. */
@@ -283,7 +284,7 @@ static void client_disconnect(struct client *c)
 /* ---- the whole state ---- */
 
 struct live_buffer {
-	const struct contig_buffer *b;
+	const struct contig_live_buffer *b;
 	const struct contig_session *s;
 };
 
@@ -385,7 +386,7 @@ static void collect_buffers(const struct world *w, const struct client *c,
 	fuzz_check(s->nbuffers == c->nids);
 	fuzz_check(c->hello_done || c->nids == 0);
 	for (size_t i = 0; i < c->nids; i++) {
-		const struct contig_buffer *b = contig_session_buffer(s, c->ids[i]);
+		const struct contig_live_buffer *b = contig_session_buffer(s, c->ids[i]);
 		const struct contig_pool *pool;
 		size_t pi;
 		uint64_t last;
@@ -736,7 +737,7 @@ static void check_byte_refusal(struct world *w, struct client *c,
 		.priority = a->has_priority ? a->priority : CONTIG_PRIORITY_HIGH,
 	};
 	const char *msg = c->conn.replies[0].message, *field = NULL;
-	struct contig_buffer *b;
+	struct contig_live_buffer *b;
 	uint64_t claimed;
 	size_t pi;
 	int r;
@@ -773,7 +774,7 @@ static void check_alloc(struct world *w, struct client *c, const Contig__Request
 {
 	const Contig__AllocRequest *a = req->alloc;
 	const struct fake_reply *r = &c->conn.replies[0];
-	const struct contig_buffer *b = contig_session_buffer(c->s, r->buffer_id);
+	const struct contig_live_buffer *b = contig_session_buffer(c->s, r->buffer_id);
 	uint64_t lowest = a->has_lowest ? a->lowest : 0;
 	uint64_t highest = a->has_highest ? a->highest : UINT64_MAX;
 	uint64_t boundary = a->has_boundary ? a->boundary : 0;
@@ -887,7 +888,7 @@ static void check_lists(const struct world *w, const struct client *c,
 					  : r->n_buffers >= 1 && r->n_buffers <= total - first);
 		for (uint32_t i = 0; i < r->n_buffers && i < FAKE_MAX_LISTED; i++) {
 			const struct contig_session *owner = session_of_pid(w, r->buffers[i].pid);
-			const struct contig_buffer *b;
+			const struct contig_live_buffer *b;
 
 			/* Only root sees another session's buffers. */
 			fuzz_check(owner && (root || owner == s));
@@ -1013,7 +1014,7 @@ static void note_before(const struct world *w, const struct client *c, const Con
 	for (size_t pi = 0; pi < w->env.npools; pi++)
 		bf->user_pool_frames_len[pi] = u->pool_frames_len[pi];
 	if (req && req->body_case == CONTIG__REQUEST__BODY_FREE) {
-		const struct contig_buffer *b = contig_session_buffer(c->s, req->free->buffer_id);
+		const struct contig_live_buffer *b = contig_session_buffer(c->s, req->free->buffer_id);
 
 		bf->free_live = b != NULL;
 		fuzz_check(bf->free_live == model_has(c, req->free->buffer_id));

@@ -3,10 +3,10 @@
  *
  * DESIGN
  * Owns one thread-local message, written by contig_fail() (any client
- * file: contig.c, wire.c, cache.c), cleared by contig_clear_message() and
- * read by contig_last_message() (the public API). A failure overwrites the message; a success leaves it as
- * it was, so it is only meaningful after a call returned an error.
- * Thread-local, so threads sharing a client do not read each other's.
+ * file: contig.c, wire.c, cache.c), cleared by contig_clear_message()
+ * (contig.c, where a call starts) and read by contig_last_message() (the
+ * public API). It is meaningful after a call returned an error. Thread-
+ * local, so threads sharing a client do not read each other's.
  *
  * It owns nothing else and never calls another libcontig file: wire.c and
  * contig.c both reach it, neither reaches the other through it.

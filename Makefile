@@ -69,7 +69,8 @@ JOURNAL_PROTO_H := $(B)/proto/journal.pb-c.h
 # common/: pure code and values that the daemon, libcontig and contigctl
 # share (common/README.md); no tool ever links a daemon object.
 COMMON_SRCS := $(wildcard common/*.c)
-DAEMON_SRCS := $(wildcard daemon/*.c) $(COMMON_SRCS) proto/fdpass.c
+# rangecheck.c is for the tests (range.h's CONTIG_RANGE_DEBUG part).
+DAEMON_SRCS := $(filter-out daemon/rangecheck.c,$(wildcard daemon/*.c)) $(COMMON_SRCS) proto/fdpass.c
 LIB_SRCS := $(filter-out client/contig_dpdk.c,$(wildcard client/*.c)) proto/fdpass.c
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/*.c))
 INTEGRATION_TESTS := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,\
@@ -134,7 +135,8 @@ $(B)/contigctl: $(B)/obj/tools/contigctl.o $(B)/obj/tools/json.o $(B)/obj/tools/
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs libprotobuf-c 2>/dev/null) -lpthread
 
 # Unit tests: one executable per pure module, built from its sources.
-$(B)/tests/unit/test_range: $(B)/obj/tests/unit/test_range.o $(B)/obj/daemon/range.o
+$(B)/tests/unit/test_range: $(B)/obj/tests/unit/test_range.o $(B)/obj/daemon/range.o \
+	$(B)/obj/daemon/rangecheck.o
 $(B)/tests/unit/test_config: $(B)/obj/tests/unit/test_config.o $(B)/obj/daemon/config.o
 $(B)/tests/unit/test_select: $(B)/obj/tests/unit/test_select.o $(B)/obj/daemon/select.o \
 	$(B)/obj/common/segments.o

@@ -41,7 +41,7 @@
 
 #include "access.h"
 #include "config.h"
-#include "keeper.h"
+#include "keeperd.h"
 #include "listen.h"
 #include "log.h"
 #include "options.h"

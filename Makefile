@@ -270,11 +270,15 @@ run: deps
 # itself (install only: everything is built by then).
 INSTALL_TESTS := tests/install/test_install.sh
 
+# No circle between the files of daemon/, common/, client/, proto/
+# (tools/include-graph.sh): a shell script, run from the source tree.
+LAYOUT_TESTS := tests/unit/test_include_graph.sh
+
 # prove runs each executable directly; the closing line counts what passed.
 test: deps
 	@$(MAKE) --no-print-directory tests
-	B=$(B) prove --exec '' $(PROVE_FLAGS) $(UNIT_TESTS) $(REPLAY_TESTS) $(INTEGRATION_TESTS) \
-		$(CONFORMANCE_TESTS) $(INSTALL_TESTS) $(NUMA_TESTS)
+	B=$(B) prove --exec '' $(PROVE_FLAGS) $(UNIT_TESTS) $(LAYOUT_TESTS) $(REPLAY_TESTS) \
+		$(INTEGRATION_TESTS) $(CONFORMANCE_TESTS) $(INSTALL_TESTS) $(NUMA_TESTS)
 
 # A driver in a podman container through the CDI spec (docs/containers.md);
 # slow, so not part of `make test`.

@@ -135,14 +135,15 @@ $(B)/contigctl: $(B)/obj/tools/contigctl.o $(B)/obj/tools/json.o $(B)/obj/tools/
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs libprotobuf-c 2>/dev/null) -lpthread
 
 # Unit tests: one executable per pure module, built from its sources.
+CONFIG_OBJS = $(addprefix $(B)/obj/daemon/,config.o configdefault.o poolspec.o size.o)
 $(B)/tests/unit/test_range: $(B)/obj/tests/unit/test_range.o $(B)/obj/daemon/range.o \
 	$(B)/obj/daemon/rangecheck.o
-$(B)/tests/unit/test_config: $(B)/obj/tests/unit/test_config.o $(B)/obj/daemon/config.o
+$(B)/tests/unit/test_config: $(B)/obj/tests/unit/test_config.o $(CONFIG_OBJS)
 $(B)/tests/unit/test_select: $(B)/obj/tests/unit/test_select.o $(B)/obj/daemon/select.o \
 	$(B)/obj/common/segments.o
 $(B)/tests/unit/test_escape: $(B)/obj/tests/unit/test_escape.o $(B)/obj/common/escape.o
 # The documentation against config.c's keys and git's files, read from this tree.
-$(B)/tests/unit/test_docs: $(B)/obj/tests/unit/test_docs.o $(B)/obj/daemon/config.o
+$(B)/tests/unit/test_docs: $(B)/obj/tests/unit/test_docs.o $(CONFIG_OBJS)
 $(B)/obj/tests/unit/test_docs.o: override CFLAGS += -DCONTIG_SRCDIR='"$(CURDIR)"'
 # pool.c's segments on the fuzz harness's fake frames (tests/fuzz/fake.c).
 $(B)/tests/unit/test_pool: $(B)/obj/tests/unit/test_pool.o $(B)/obj/daemon/pool.o \
@@ -271,11 +272,15 @@ run: deps
 # itself (install only: everything is built by then).
 INSTALL_TESTS := tests/install/test_install.sh
 
+# No circle between the files of daemon/, common/, client/, proto/
+# (tools/include-graph.sh): a shell script, run from the source tree.
+LAYOUT_TESTS := tests/unit/test_include_graph.sh
+
 # prove runs each executable directly; the closing line counts what passed.
 test: deps
 	@$(MAKE) --no-print-directory tests
-	B=$(B) prove --exec '' $(PROVE_FLAGS) $(UNIT_TESTS) $(REPLAY_TESTS) $(INTEGRATION_TESTS) \
-		$(CONFORMANCE_TESTS) $(INSTALL_TESTS) $(NUMA_TESTS)
+	B=$(B) prove --exec '' $(PROVE_FLAGS) $(UNIT_TESTS) $(LAYOUT_TESTS) $(REPLAY_TESTS) \
+		$(INTEGRATION_TESTS) $(CONFORMANCE_TESTS) $(INSTALL_TESTS) $(NUMA_TESTS)
 
 # A driver in a podman container through the CDI spec (docs/containers.md);
 # slow, so not part of `make test`.

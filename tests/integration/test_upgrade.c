@@ -10,26 +10,33 @@
  * checks it reads itself (pagemap, /proc/<pid>/mem, stats), never taking
  * the daemon's word for a physical address.
  *
+ * Two rounds, each with a daemon of its own: the old daemon goes down by
+ * SIGTERM (a stop, as a package upgrade's restart does it), then by
+ * SIGKILL (a crash, after which the new binary is what comes back).
  * 1. The old daemon (session_grace set, so it keeps a journal) serves a
  *    client process on libcontig that allocates buffers with constraints
  *    (a physical window around one of the pool's frames, a boundary, an
- *    alignment, a whole frame, all three at once) and writes a pattern in
- *    each; the test reads their physical addresses from the client's
+ *    alignment, a whole frame, all three at once, and one over two frames
+ *    where the pool has two adjacent) and writes a pattern in each; the
+ *    test reads their physical addresses from the client's
  *    /proc/<pid>/pagemap and checks each constraint on them. A raw session
- *    (raw.h) allocates one more with its own seq and keeps its token.
- * 2. The old daemon gets SIGTERM with both sessions attached: it exits 0
- *    and leaves its journal and its frame keeper.
+ *    (raw.h) allocates one more, in a window of its own, with its own seq,
+ *    and keeps its token.
+ * 2. The old daemon goes down with both sessions attached and leaves its
+ *    journal and its frame keeper.
  * 3. Today's daemon (build/contigd) starts on the same socket, journal and
  *    keeper. The raw session presents its token (resumed) and resends its
  *    allocate (the same buffer, not a second one); the client's library
  *    reconnects with its token on its next call. Every buffer is then at
  *    the same physical address per pagemap, holds its pattern (the
- *    client's own check and /proc/<pid>/mem), and the stats and counters
- *    count exactly these two sessions as restored and resumed.
+ *    client's own check and /proc/<pid>/mem), a new constrained allocate
+ *    works, and the stats count exactly these sessions and buffers.
  * 4. Everything freed: the pool's free bytes are its total again; the new
  *    daemon stops cleanly, removes the journal, and the keeper is gone.
+ * At the end the kernel's hugepage counts are as before (when the test
+ * holds the machine's hugepage lock: harness_hugepages_alone()).
  *
- * A few seconds (two daemon starts and the old one's build, cached).
+ * Under a second here (the old contigd's build, once, about 5 s).
  * No sleeps as synchronisation: READY=1, reports over socketpairs with
  * deadlines, stats polled until a predicate holds.
  */
@@ -54,7 +61,8 @@
 #define FRAME (2 * MiB)
 #define POOL "0:2M:32M"
 #define POOL_LEN (32 * MiB)
-#define NBUF 5
+#define NBUF 6
+#define MULTI 5 /* over two frames: left out where no two frames are adjacent */
 #define REPORT_TIMEOUT_MS 60000
 
 #define NR_2M "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
@@ -79,6 +87,7 @@ static const struct spec specs[NBUF] = {
 	{ 256 * 1024, false, 0, MiB, CONTIG_NON_CACHED },
 	{ 2 * MiB, false, 0, 2 * MiB, CONTIG_CACHED },
 	{ 64 * 1024, true, 128 * 1024, 64 * 1024, CONTIG_CACHED },
+	{ 2 * MiB + 64 * 1024, false, 0, 0, CONTIG_NON_CACHED_UNORDERED },
 };
 
 /* Does [phys, phys + len) satisfy @s with window base @lo? NULL, or what
@@ -137,6 +146,7 @@ struct held {
 
 struct report {
 	int rc;           /* setup: the allocations; check: stats */
+	uint32_t nheld;   /* NBUF, or MULTI without two adjacent frames */
 	char msg[200];
 	struct held held[NBUF];
 	uint32_t intact;  /* buffers whose pattern the client finds intact */
@@ -158,6 +168,7 @@ static int client_main(int fd, void *arg)
 	harness_close_inherited(fd);
 	harness_recv(fd, &lo, sizeof(lo));
 	rep.rc = contig_connect(NULL, &c);
+	rep.nheld = NBUF;
 	for (int k = 0; k < NBUF && rep.rc == 0; k++) {
 		const struct spec *s = &specs[k];
 		struct contig_alloc_req req;
@@ -171,6 +182,11 @@ static int client_main(int fd, void *arg)
 		req.align = s->align;
 		req.cache_type = s->cache_type;
 		rep.rc = contig_alloc(c, &req, &bufs[k]);
+		if (rep.rc == -ENOMEM && k == MULTI) {
+			rep.nheld = MULTI;
+			rep.rc = 0;
+			break;
+		}
 		if (rep.rc < 0) {
 			snprintf(rep.msg, sizeof(rep.msg), "buffer %d: %s", k, contig_last_message());
 			break;
@@ -201,7 +217,7 @@ static int client_main(int fd, void *arg)
 			if (rep.rc < 0)
 				snprintf(rep.msg, sizeof(rep.msg), "stats: %s", contig_last_message());
 			rep.intact = rep.same = 0;
-			for (int k = 0; k < NBUF; k++) {
+			for (uint32_t k = 0; k < rep.nheld; k++) {
 				uint64_t phys = 0;
 
 				rep.intact += pat_holds(bufs[k].virt, bufs[k].len, rep.held[k].seed);
@@ -228,7 +244,7 @@ static int client_main(int fd, void *arg)
 		} else if (cmd == 'q') {
 			int bad = 0;
 
-			for (int k = 0; k < NBUF; k++)
+			for (uint32_t k = 0; k < rep.nheld; k++)
 				bad += contig_free(c, bufs[k].virt) < 0;
 			contig_disconnect(c);
 			return bad ? 3 : 0;
@@ -247,7 +263,7 @@ static struct harness_child child;
 static bool child_reaped = true;
 static struct contig_client *root;
 static char conf_path[] = "/tmp/contigd-upgrade.conf.XXXXXX";
-static char old_bin[PATH_MAX];
+static char old_bin[PATH_MAX], daemon_path[PATH_MAX];
 static char journal_path[256];
 
 static void root_connect(void)
@@ -289,19 +305,36 @@ static void cleanup(void)
 	unlink(conf_path);
 }
 
-/* Is the running daemon the binary @path? (/proc/<pid>/exe, so that the
- * test knows which of the two it talks to.) */
+/* Is the running daemon the binary @path? Its /proc/<pid>/exe, or under
+ * valgrind (CONTIGD_VALGRIND=1), whose exe that is, an argument of its
+ * command line: so that the test knows which of the two it talks to. */
 static bool runs(const char *path)
 {
+	static char cmdline[8192];
 	char proc[64], exe[PATH_MAX], want[PATH_MAX];
 	ssize_t n;
+	int fd;
 
+	if (!realpath(path, want))
+		return false;
 	snprintf(proc, sizeof(proc), "/proc/%d/exe", (int)dm.pid);
 	n = readlink(proc, exe, sizeof(exe) - 1);
-	if (n < 0 || !realpath(path, want))
-		return false;
-	exe[n] = '\0';
-	return strcmp(exe, want) == 0;
+	if (n >= 0) {
+		exe[n] = '\0';
+		if (strcmp(exe, want) == 0)
+			return true;
+	}
+	snprintf(proc, sizeof(proc), "/proc/%d/cmdline", (int)dm.pid);
+	fd = open(proc, O_RDONLY | O_CLOEXEC);
+	n = fd < 0 ? -1 : read(fd, cmdline, sizeof(cmdline) - 1);
+	if (fd >= 0)
+		close(fd);
+	for (ssize_t at = 0; at < n; at += (ssize_t)strlen(cmdline + at) + 1) {
+		cmdline[n] = '\0';
+		if (strcmp(cmdline + at, want) == 0 || strcmp(cmdline + at, path) == 0)
+			return true;
+	}
+	return false;
 }
 
 /* The lowest- and highest-addressed frames of the pool: the windows'
@@ -348,11 +381,11 @@ static bool mem_holds(pid_t pid, uint64_t virt, uint64_t len, uint64_t seed)
 /* The client's buffers seen from outside: each at @base's physical
  * address per the client's pagemap, physically contiguous, within its
  * constraints, holding its pattern per /proc/<pid>/mem. */
-static void check_outside(const struct held *base, uint64_t lo, const char *when)
+static void check_outside(const struct held *base, uint32_t n, uint64_t lo, const char *when)
 {
 	bool where = true, constrained = true, mem = true;
 
-	for (int k = 0; k < NBUF; k++) {
+	for (uint32_t k = 0; k < n; k++) {
 		const struct held *h = &base[k];
 		uint64_t phys = harness_phys_of(child.pid, (void *)(uintptr_t)h->virt);
 		const char *why = breaks(&specs[k], lo, phys, h->len);
@@ -360,17 +393,17 @@ static void check_outside(const struct held *base, uint64_t lo, const char *when
 		if (phys != h->phys ||
 		    !harness_phys_contiguous(child.pid, (void *)(uintptr_t)h->virt, h->len, h->phys)) {
 			where = false;
-			diag("  buffer %d (%" PRIu64 " bytes): pagemap says 0x%" PRIx64
+			diag("  buffer %u (%" PRIu64 " bytes): pagemap says 0x%" PRIx64
 			     ", the allocation said 0x%" PRIx64 " (or not contiguous)",
 			     k, h->len, phys, h->phys);
 		}
 		if (why) {
 			constrained = false;
-			diag("  buffer %d at 0x%" PRIx64 " per pagemap: %s", k, phys, why);
+			diag("  buffer %u at 0x%" PRIx64 " per pagemap: %s", k, phys, why);
 		}
 		if (!mem_holds(child.pid, h->virt, h->len, h->seed)) {
 			mem = false;
-			diag("  buffer %d does not hold its pattern per /proc/%d/mem", k, (int)child.pid);
+			diag("  buffer %u does not hold its pattern per /proc/%d/mem", k, (int)child.pid);
 		}
 	}
 	ok(where, "every_buffer_is_contiguous_at_its_physical_address_per_pagemap_%s", when);
@@ -514,12 +547,22 @@ static bool recv_report(struct report *rep)
 	return false;
 }
 
-int main(void)
+/* is_u64() with the round's @name before @what. */
+static void is_n(uint64_t got, uint64_t want, const char *name, const char *what)
 {
-	char why[160], daemon_path[PATH_MAX], skip_why[400] = "";
-	bool alone = harness_hugepages_alone(why, sizeof(why));
-	uint64_t start_ms = now_ms(), free_before = harness_free_hugepages(FRAME),
-		 nr_before = harness_read_u64(NR_2M), lo, raw_lo, phys_now;
+	char full[160];
+
+	snprintf(full, sizeof(full), "%s_%s", name, what);
+	is_u64(got, want, full);
+}
+
+/* One upgrade: the old daemon serves a client and a raw session, goes
+ * down by @sig (SIGTERM: a stop, as `systemctl restart` after a package
+ * upgrade; SIGKILL: a crash, and the new binary is what comes back), and
+ * today's daemon adopts what it left. @name tells the rounds' checks
+ * apart. Ends with the new daemon stopped and nothing left. */
+static void upgrade_round(int sig, const char *name)
+{
 	const char *first_args[] = { "--config", conf_path, "--pool", POOL, NULL };
 	const char *new_args[] = { "--config", conf_path, "--pool", POOL ",reserve=sorted", NULL };
 	struct harness_spawn old_how = { .binary = old_bin };
@@ -529,41 +572,19 @@ int main(void)
 	struct contig_counters cnt;
 	struct contig_stats cst;
 	Contig__Reply *hello;
+	char when[96];
+	uint64_t lo, raw_lo, phys_now;
+	uint32_t nheld;
 	pid_t keeper;
-	int fd, status, frame_fd;
+	int status, frame_fd;
 	bool resumed;
-
-	harness_build_path(OLD_CONTIGD, old_bin, sizeof(old_bin));
-	harness_daemon_path(daemon_path, sizeof(daemon_path));
-	if (access(old_bin, X_OK) < 0) {
-		char why_path[PATH_MAX + 8];
-		FILE *f;
-
-		snprintf(why_path, sizeof(why_path), "%s.why", old_bin);
-		f = fopen(why_path, "re");
-		if (f && fgets(skip_why, sizeof(skip_why), f))
-			skip_why[strcspn(skip_why, "\n")] = '\0';
-		if (f)
-			fclose(f);
-		if (skip_why[0])
-			skip_all("no contigd of %.12s to upgrade from: %s", UPGRADE_FROM, skip_why);
-		bail_out("%s is missing and says not why (make tests builds it)", old_bin);
-	}
-
-	fd = mkstemp(conf_path);
-	if (fd < 0 || write(fd, conf_text, sizeof(conf_text) - 1) != sizeof(conf_text) - 1)
-		bail_out("writing %s", conf_path);
-	close(fd);
-	atexit(cleanup);
-	signal(SIGPIPE, SIG_IGN);
 
 	/* 1. The old daemon, a client and a raw session. */
 	harness_daemon_start_how(&dm, first_args, &old_how);
 	dm_running = true;
 	harness_journal_path(dm.sock, journal_path, sizeof(journal_path));
-	diag("contigd of %.12s: %s", UPGRADE_FROM, old_bin);
-	ok(runs(old_bin), "the_daemon_first_started_is_the_old_commits");
-	ok(access(journal_path, F_OK) == 0, "the_old_daemon_keeps_a_journal");
+	ok(runs(old_bin), "%s_the_daemon_first_started_is_the_old_commits", name);
+	ok(access(journal_path, F_OK) == 0, "%s_the_old_daemon_keeps_a_journal", name);
 	root_connect();
 	end_frames(&raw_lo, &lo);
 	/* Forked before the raw session maps its frame: the client must not
@@ -583,48 +604,54 @@ int main(void)
 		bail_out("the raw session's allocate failed");
 	r.map = map_frame(frame_fd);
 	close(frame_fd);
-	r.seed = r.phys ^ 0x0dd5eed;
+	r.seed = r.phys ^ 0x0dd5eed ^ (uint64_t)sig << 40;
 	pat_fill(r.map + r.offset, r.len, r.seed);
 	phys_now = harness_phys_of(getpid(), r.map + r.offset);
 	ok(phys_now == r.phys &&
 		   !breaks(&(struct spec){ .in_window = true, .boundary = RAW_BOUNDARY,
 					   .align = RAW_ALIGN },
 			   raw_lo, phys_now, r.len),
-	   "the_raw_sessions_buffer_is_where_the_reply_says_and_within_its_constraints_per_pagemap");
-	diag("windows: the raw session's at 0x%" PRIx64 ", the client's at 0x%" PRIx64 " (2 MiB each)",
-	     raw_lo, lo);
+	   "%s_the_raw_sessions_buffer_is_where_the_reply_says_and_within_its_constraints_per_pagemap",
+	   name);
+	diag("%s: windows at 0x%" PRIx64 " (the raw session's) and 0x%" PRIx64
+	     " (the client's), 2 MiB each",
+	     name, raw_lo, lo);
 
 	harness_send(child.fd, &lo, sizeof(lo));
-	if (!recv_report(&rep) || !ok(rep.rc == 0, "the_client_allocates_its_constrained_buffers"))
+	if (!recv_report(&rep) ||
+	    !ok(rep.rc == 0, "%s_the_client_allocates_its_constrained_buffers", name))
 		bail_out("the client could not set up: %d %s", rep.rc, rep.msg);
+	nheld = rep.nheld;
+	if (nheld < NBUF)
+		diag("%s: no two adjacent frames in the pool: no buffer over two", name);
 	memcpy(base, rep.held, sizeof(base));
-	check_outside(base, lo, "under_the_old_daemon");
+	snprintf(when, sizeof(when), "%s_under_the_old_daemon", name);
+	check_outside(base, nheld, lo, when);
+	check_stats(3, nheld + 1, when);
 
-	check_stats(3, NBUF + 1, "under_the_old_daemon");
-
-	/* 2. The old daemon stops with both sessions attached. */
+	/* 2. The old daemon goes down with both sessions attached. */
 	root_drop();
-	status = harness_daemon_kill(&dm, SIGTERM);
+	status = harness_daemon_kill(&dm, sig);
 	dm_running = false;
-	is_u64(status, 0, "the_old_daemon_exits_0_on_sigterm_with_sessions_attached");
-	ok(access(journal_path, F_OK) == 0, "and_leaves_its_journal");
+	is_n(status, sig == SIGTERM ? 0 : 128 + (unsigned)sig, name, "the_old_daemon_exits");
+	ok(access(journal_path, F_OK) == 0, "%s_and_leaves_its_journal", name);
 	keeper = harness_keeper_pid(dm.sock);
-	ok(keeper > 0, "and_its_frame_keeper");
+	ok(keeper > 0, "%s_and_its_frame_keeper", name);
 	close(r.sock);
 	r.sock = -1;
 
 	/* 3. Today's daemon on the same socket, journal and keeper. */
 	harness_daemon_restart(&dm, new_args);
 	dm_running = true;
-	ok(runs(daemon_path), "the_daemon_restarted_is_todays_build");
-	diag("keeper pid %d before, %d now", (int)keeper, (int)harness_keeper_pid(dm.sock));
+	ok(runs(daemon_path), "%s_the_daemon_restarted_is_todays_build", name);
+	diag("%s: keeper pid %d before, %d now", name, (int)keeper, (int)harness_keeper_pid(dm.sock));
 
 	r.sock = raw_connect(dm.sock);
 	hello = hello_token(r.sock, 100, r.token, r.token_len);
 	resumed = hello && hello->status == CONTIG__STATUS__OK &&
 		  hello->body_case == CONTIG__REPLY__BODY_HELLO && hello->hello->has_resumed &&
 		  hello->hello->resumed;
-	if (!ok(resumed, "the_raw_sessions_token_from_the_old_daemon_reclaims_it"))
+	if (!ok(resumed, "%s_the_raw_sessions_token_from_the_old_daemon_reclaims_it", name))
 		diag("  hello: status %d \"%s\"", hello ? (int)hello->status : -1,
 		     hello && hello->message ? hello->message : "");
 	if (hello)
@@ -633,88 +660,130 @@ int main(void)
 		bail_out("cannot go on without the session");
 	{
 		struct raw_session again = r;
-		uint8_t *map2;
 
 		status = raw_alloc(&again, raw_lo, &frame_fd);
 		if (!ok(status == CONTIG__STATUS__OK && again.id == r.id && again.phys == r.phys &&
 				again.len == r.len && again.offset == r.offset && frame_fd >= 0,
-			"its_allocate_resent_with_its_seq_names_the_same_buffer"))
+			"%s_its_allocate_resent_with_its_seq_names_the_same_buffer", name))
 			diag("  status %d id %" PRIu64 " phys 0x%" PRIx64 "; was id %" PRIu64
 			     " phys 0x%" PRIx64,
 			     status, again.id, again.phys, r.id, r.phys);
 		if (frame_fd >= 0) {
-			map2 = map_frame(frame_fd);
-			close(frame_fd);
+			uint8_t *map2 = map_frame(frame_fd);
 			/* Read first: pagemap shows only pages faulted in. */
 			bool held = pat_holds(map2 + r.offset, r.len, r.seed);
 			uint64_t p2 = harness_phys_of(getpid(), map2 + r.offset);
 
+			close(frame_fd);
 			if (!ok(p2 == r.phys && held,
-				"the_frame_the_new_daemon_hands_back_holds_the_pattern_at_the_same_physical_address"))
-				diag("  mapped at phys 0x%" PRIx64 " (offset 0x%" PRIx64
-				     "), the buffer is at 0x%" PRIx64 "; pattern %s; the old mapping at 0x%" PRIx64,
-				     p2, r.offset, r.phys, held ? "held" : "not held",
-				     harness_phys_of(getpid(), r.map + r.offset));
+				"%s_the_frame_handed_back_holds_the_pattern_at_the_same_physical_address",
+				name))
+				diag("  mapped at phys 0x%" PRIx64 ", the buffer is at 0x%" PRIx64
+				     "; pattern %s",
+				     p2, r.phys, held ? "held" : "not held");
 			munmap(map2, FRAME);
 		} else {
-			ok(false,
-			   "the_frame_the_new_daemon_hands_back_holds_the_pattern_at_the_same_physical_address");
+			ok(false, "%s_the_frame_handed_back_holds_the_pattern_at_the_same_physical_address",
+			   name);
 		}
 	}
-	ok(harness_phys_of(getpid(), r.map + r.offset) == r.phys &&
-		   pat_holds(r.map + r.offset, r.len, r.seed),
-	   "the_raw_sessions_own_mapping_is_untouched_per_pagemap");
-	is_u64(raw_my_nbuffers(r.sock, 101), 1, "and_the_resent_allocate_is_not_applied_twice");
+	ok(pat_holds(r.map + r.offset, r.len, r.seed) &&
+		   harness_phys_of(getpid(), r.map + r.offset) == r.phys,
+	   "%s_the_raw_sessions_own_mapping_is_untouched_per_pagemap", name);
+	is_n(raw_my_nbuffers(r.sock, 101), 1, name, "and_the_resent_allocate_is_not_applied_twice");
 
 	harness_send(child.fd, "c", 1);
 	if (!recv_report(&rep))
 		bail_out("the client did not come back");
-	if (!ok(rep.rc == 0 && rep.my_nbuffers == NBUF,
-		"the_client_reconnects_with_its_token_and_its_session_holds_its_buffers"))
+	if (!ok(rep.rc == 0 && rep.my_nbuffers == nheld,
+		"%s_the_client_reconnects_with_its_token_and_its_session_holds_its_buffers", name))
 		diag("  rc %d, %u buffers: %s", rep.rc, rep.my_nbuffers, rep.msg);
-	is_u64(rep.intact, NBUF, "the_client_finds_every_pattern_intact");
-	is_u64(rep.same, NBUF, "the_library_says_every_buffer_is_where_it_was");
-	if (!ok(rep.fresh_rc == 0, "a_new_constrained_allocate_and_free_work_after_the_upgrade"))
+	is_n(rep.intact, nheld, name, "the_client_finds_every_pattern_intact");
+	is_n(rep.same, nheld, name, "the_library_says_every_buffer_is_where_it_was");
+	if (!ok(rep.fresh_rc == 0, "%s_a_new_constrained_allocate_and_free_work_after_the_upgrade",
+		name))
 		diag("  %s", rep.msg);
-	check_outside(base, lo, "under_the_new_daemon");
+	snprintf(when, sizeof(when), "%s_under_the_new_daemon", name);
+	check_outside(base, nheld, lo, when);
 
 	root_connect();
-	check_stats(3, NBUF + 1, "under_the_new_daemon");
+	check_stats(3, nheld + 1, when);
 	if (contig_get_counters(root, &cst, &cnt) < 0)
 		bail_out("counters: %s", contig_last_message());
 	/* Not nsessions_restored: the server copies it from the orphans
 	 * counted when it starts, before the restore adopts any (0 in the old
 	 * commit too). */
 	if (!ok(cnt.known && cnt.nsessions_resumed == 2 && cnt.norphans == 0,
-		"the_new_daemon_counts_both_sessions_reclaimed_and_no_orphan"))
+		"%s_the_new_daemon_counts_both_sessions_reclaimed_and_no_orphan", name))
 		diag("  resumed %" PRIu64 ", orphans %u", cnt.nsessions_resumed, cnt.norphans);
 
 	/* 4. Everything freed, nothing lost. */
 	munmap(r.map, FRAME);
 	r.map = NULL;
-	ok(raw_free(r.sock, 102, r.id) == CONTIG__STATUS__OK, "the_raw_sessions_buffer_is_freed");
+	ok(raw_free(r.sock, 102, r.id) == CONTIG__STATUS__OK, "%s_the_raw_sessions_buffer_is_freed",
+	   name);
 	close(r.sock);
 	harness_send(child.fd, "q", 1);
 	status = harness_child_wait(&child);
 	child_reaped = true;
-	is_u64(status, 0, "the_client_frees_every_buffer_and_exits_cleanly");
-	check_stats(1, 0, "once_everything_is_freed_the_pool_is_whole_again");
+	is_n(status, 0, name, "the_client_frees_every_buffer_and_exits_cleanly");
+	snprintf(when, sizeof(when), "%s_once_everything_is_freed_the_pool_is_whole_again", name);
+	check_stats(1, 0, when);
 	root_drop();
 	status = harness_daemon_stop(&dm);
 	dm_running = false;
-	is_u64(status, 0, "the_new_daemon_stops_cleanly_with_no_session_left");
-	ok(access(journal_path, F_OK) < 0 && errno == ENOENT, "and_removes_the_journal");
-	ok(harness_keeper_pid(dm.sock) == 0, "and_the_frame_keeper_has_exited");
+	is_n(status, 0, name, "the_new_daemon_stops_cleanly_with_no_session_left");
+	ok(access(journal_path, F_OK) < 0 && errno == ENOENT, "%s_and_removes_the_journal", name);
+	ok(harness_keeper_pid(dm.sock) == 0, "%s_and_the_frame_keeper_has_exited", name);
+	memset(&dm, 0, sizeof(dm));
+}
+
+int main(void)
+{
+	char why[160], skip_why[400] = "";
+	bool alone = harness_hugepages_alone(why, sizeof(why));
+	uint64_t start_ms = now_ms(), free_before = harness_free_hugepages(FRAME),
+		 nr_before = harness_read_u64(NR_2M);
+	int fd;
+
+	harness_build_path(OLD_CONTIGD, old_bin, sizeof(old_bin));
+	harness_daemon_path(daemon_path, sizeof(daemon_path));
+	if (access(old_bin, X_OK) < 0) {
+		char why_path[PATH_MAX + 8];
+		FILE *f;
+
+		snprintf(why_path, sizeof(why_path), "%s.why", old_bin);
+		f = fopen(why_path, "re");
+		if (f && fgets(skip_why, sizeof(skip_why), f))
+			skip_why[strcspn(skip_why, "\n")] = '\0';
+		if (f)
+			fclose(f);
+		if (skip_why[0])
+			skip_all("no contigd of %.12s to upgrade from: %s", UPGRADE_FROM, skip_why);
+		bail_out("%s is missing and says not why (make tests builds it)", old_bin);
+	}
+	diag("contigd of %.12s: %s", UPGRADE_FROM, old_bin);
+
+	fd = mkstemp(conf_path);
+	if (fd < 0 || write(fd, conf_text, sizeof(conf_text) - 1) != sizeof(conf_text) - 1)
+		bail_out("writing %s", conf_path);
+	close(fd);
+	atexit(cleanup);
+	signal(SIGPIPE, SIG_IGN);
+
+	upgrade_round(SIGTERM, "sigterm");
+	upgrade_round(SIGKILL, "kill_9");
+
 	if (alone) {
 		uint64_t free_after = harness_free_hugepages(FRAME), nr_after = harness_read_u64(NR_2M);
 
 		if (!ok(free_after == free_before && nr_after == nr_before,
-			"the_hugepages_either_daemon_added_are_given_back"))
+			"the_hugepages_any_daemon_added_are_given_back"))
 			diag("  nr_hugepages %" PRIu64 " before, %" PRIu64 " after; free %" PRIu64
 			     " before, %" PRIu64 " after",
 			     nr_before, nr_after, free_before, free_after);
 	} else {
-		ok(true, "the_hugepages_either_daemon_added_are_given_back # SKIP %s", why);
+		ok(true, "the_hugepages_any_daemon_added_are_given_back # SKIP %s", why);
 	}
 	diag("%.1f s in all", (double)(now_ms() - start_ms) / 1000);
 	return done_testing();

@@ -53,9 +53,10 @@ else
 	git -C "$repo" archive "$commit" | tar -x -C "$tmp"
 fi
 # Only the daemon, with the compiler and flags of its own Makefile: none of
-# the calling make's variables (make asan's CC, its B) are passed down.
-if ! env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u MAKEOVERRIDES \
-	make -C "$tmp" -j4 B=build build/contigd > "$tmp/make.log" 2>&1; then
+# the calling make's variables (make asan's CC, its B; make exports those
+# given on its command line) are passed down.
+if ! env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u MAKEOVERRIDES -u CC -u CXX -u CFLAGS \
+	-u LDFLAGS -u B make -C "$tmp" -j4 B=build build/contigd > "$tmp/make.log" 2>&1; then
 	cat "$tmp/make.log" >&2
 	echo "old_contigd: contigd of $commit does not build (above)" >&2
 	exit 1

@@ -154,10 +154,71 @@ static void range_cycle(struct contig_range_set *set, struct rng *r, struct buf 
 struct row {
 	size_t nlive;
 	size_t nranges;
+	size_t tree_kib; /* the set's nodes, 48 bytes each */
 	struct stats range, malloc;
+	/* Each operation of a cycle timed alone; give_hot: the give of the
+	 * buffer just taken, whose path is in the cache. */
+	uint64_t find, take, give, give_hot;
 	double bytes_per_live;
 	unsigned long nfull;
 };
+
+/* Where a cycle's time goes as the set grows: the same cycles again, each
+ * operation timed alone (so each includes one clock_gettime()), and
+ * between take and give a give and take of the buffer just taken, whose
+ * descent is in the cache. A random give minus that hot one is what the
+ * cache misses of a descent cost; the hot one, what the tree's depth and
+ * its rebalancing cost. */
+static void run_parts(struct row *row, struct contig_range_set *set, struct rng *r,
+		      struct buf *live, size_t ncycles)
+{
+	uint64_t *t[4];
+	size_t i, k, n = 0;
+
+	for (k = 0; k < 4; k++)
+		if (!(t[k] = calloc(ncycles, sizeof(uint64_t)))) {
+			fprintf(stderr, "bench_range: out of memory\n");
+			exit(1);
+		}
+	for (i = 0; i < ncycles; i++) {
+		struct contig_range_req req = gen_req(r);
+		size_t j = (size_t)rnd(r, row->nlive);
+		uint64_t phys, t0, t1, t2, t3, t4;
+		volatile uint64_t touch = live[j].phys; /* the bench's own miss, untimed */
+
+		(void)touch;
+		t0 = now_ns();
+		if (contig_range_find(set, &req, &phys) < 0)
+			continue;
+		t1 = now_ns();
+		if (contig_range_take(set, phys, req.len) < 0)
+			exit(1);
+		t2 = now_ns();
+		if (contig_range_give(set, phys, req.len) < 0 ||
+		    contig_range_take(set, phys, req.len) < 0)
+			exit(1);
+		t3 = now_ns();
+		if (contig_range_give(set, live[j].phys, live[j].len) < 0)
+			exit(1);
+		t4 = now_ns();
+		live[j].phys = phys;
+		live[j].len = req.len;
+		t[0][n] = t1 - t0;
+		t[1][n] = t2 - t1;
+		t[2][n] = t4 - t3;
+		/* give + take of a hot range: half of it stands for the give */
+		t[3][n] = (t3 - t2) / 2;
+		n++;
+	}
+	if (n == 0)
+		n = 1;
+	row->find = stats_of(t[0], n).median;
+	row->take = stats_of(t[1], n).median;
+	row->give = stats_of(t[2], n).median;
+	row->give_hot = stats_of(t[3], n).median;
+	for (k = 0; k < 4; k++)
+		free(t[k]);
+}
 
 static void run_range(struct row *row, struct buf *live, uint64_t *ns, size_t ncycles)
 {
@@ -185,9 +246,11 @@ static void run_range(struct row *row, struct buf *live, uint64_t *ns, size_t nc
 		ns[i] = now_ns() - t0;
 	}
 	row->nranges = set.nranges;
+	row->tree_kib = set.nnodes * 48 / 1024;
 	row->nfull = nfull;
 	row->bytes_per_live = (double)(heap_bytes() - heap0) / (double)row->nlive;
 	row->range = stats_of(ns, ncycles);
+	run_parts(row, &set, &r, live, ncycles);
 	contig_range_set_done(&set);
 }
 
@@ -300,6 +363,20 @@ int main(void)
 	}
 	printf("\nmedian at %zu live / median at %zu live: %.2fx\n", rows[NROWS - 1].nlive,
 	       rows[0].nlive, (double)rows[NROWS - 1].range.median / (double)rows[0].range.median);
+	printf("\nwhere a cycle's time goes (each operation timed alone, medians; give_hot: give\n"
+	       "of the range just taken, its descent in the cache; x: against the first row):\n");
+	printf("%8s %8s %9s | %9s %9s %9s %9s | %7s %7s %7s %9s\n", "live", "ranges", "tree_KiB",
+	       "find", "take", "give", "give_hot", "find_x", "take_x", "give_x", "give_hot_x");
+	for (i = 0; i < NROWS; i++)
+		printf("%8zu %8zu %9zu | %6llu ns %6llu ns %6llu ns %6llu ns | %6.2fx %6.2fx %6.2fx "
+		       "%8.2fx\n",
+		       rows[i].nlive, rows[i].nranges, rows[i].tree_kib,
+		       (unsigned long long)rows[i].find, (unsigned long long)rows[i].take,
+		       (unsigned long long)rows[i].give, (unsigned long long)rows[i].give_hot,
+		       (double)rows[i].find / (double)rows[0].find,
+		       (double)rows[i].take / (double)rows[0].take,
+		       (double)rows[i].give / (double)rows[0].give,
+		       (double)rows[i].give_hot / (double)rows[0].give_hot);
 	summarize(&rows[0], &rows[NROWS - 1]);
 	free(ns);
 	free(live);

@@ -11,6 +11,10 @@
  * rather than handed to DPDK with wrong IOVAs.
  *
  * Built only when libdpdk is installed; not part of libcontig itself.
+ *
+ * DESIGN
+ * Calls only libcontig's public API (contig.h) and DPDK's; never wire.c or
+ * libcontig's internals, so that it is a user of libcontig like any other.
  */
 #include "contig_dpdk.h"
 

@@ -21,6 +21,10 @@
  *
  * Limits: a record is at most JOURNAL_MAX_RECORD bytes; anything claiming
  * more is torn. Any thread, one journal per thread at a time.
+ *
+ * Knows records, not what they mean: never calls sessions, pools, the
+ * keeper or restore.c (restore.c reads what restart and sessions wrote),
+ * and never logs (errors through err, errlen).
  */
 #include "journal.h"
 

@@ -72,13 +72,4 @@ bool contig_keeper_lost(struct contig_keeper *keeper, unsigned *ret_nrestarts);
  * Accepts NULL. Main thread. */
 void contig_keeper_close(struct contig_keeper *keeper, bool keep);
 
-/* The keeper process: serve the listening socket @listen_fd, bound at
- * @path, until told to exit (writing its pid to <path>.pid meanwhile).
- * Returns the process's exit status. */
-int contig_keeper_main(int listen_fd, const char *path);
-
-/* argv[1] that makes contigd run contig_keeper_main() on descriptor 3,
- * argv[2] being the path. */
-#define CONTIG_KEEPER_ARG "--frame-keeper"
-
 #endif

@@ -5,7 +5,13 @@
  * client's choice (its process name, read from /proc), and none of it may
  * act on the terminal of whoever reads the log, nor forge a line of its
  * own. Escaping here, not at each call, covers every argument of every
- * call, now and later. */
+ * call, now and later.
+ *
+ * DESIGN
+ * The one place that writes log lines; it calls only escape.c and stdio,
+ * never anything of the daemon's state, so that any file may log without
+ * creating a circle.
+ */
 #include "log.h"
 
 #include <stdarg.h>

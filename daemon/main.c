@@ -30,7 +30,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -41,11 +40,12 @@
 
 #include "access.h"
 #include "config.h"
-#include "keeper.h"
+#include "keeperd.h"
 #include "listen.h"
 #include "log.h"
 #include "options.h"
 #include "pagemap.h"
+#include "poolplan.h"
 #include "poolset.h"
 #include "recycle.h"
 #include "restart.h"
@@ -166,41 +166,6 @@ static void on_signal(uv_signal_t *handle, int signum)
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 }
 
-/* One descriptor per frame (two with session_grace: see keeper.c), one
- * per connection and the frames in flight to clients: raise the soft limit on descriptors to the hard one (the
- * usual soft 1024 would stop a pool of 2 GiB of 2 MiB frames), and refuse
- * to start if even that cannot hold every frame and connection. */
-static int raise_nofile(const struct contig_config *cfg)
-{
-	struct rlimit lim;
-	uint64_t need = 64 + cfg->limits.max_connections;
-
-	/* Two per frame with session_grace: the frame's and the keeper
-	 * link's own (keeper.c keeps a copy to hand a new keeper). */
-	for (size_t i = 0; i < cfg->npools; i++)
-		need += cfg->pools[i].len / cfg->pools[i].page_len * (cfg->session_grace_ms ? 2 : 1);
-	if (getrlimit(RLIMIT_NOFILE, &lim) < 0)
-		return -errno;
-	if (lim.rlim_cur < lim.rlim_max) {
-		lim.rlim_cur = lim.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &lim) < 0) {
-			int r = -errno;
-
-			contig_log(LOG_ERR, "raising the descriptor limit to %llu: %s",
-				   (unsigned long long)lim.rlim_max, strerror(-r));
-			return r;
-		}
-	}
-	if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < need) {
-		contig_log(LOG_ERR, "the pools' frames and max_connections need %" PRIu64
-			   " file descriptors, and the hard limit is %llu: raise it (LimitNOFILE= "
-			   "in the unit, ulimit -Hn) or configure smaller pools", need,
-			   (unsigned long long)lim.rlim_cur);
-		return -EMFILE;
-	}
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	struct daemon d = { 0 };
@@ -240,10 +205,10 @@ int main(int argc, char **argv)
 		contig_config_print(&d.cfg, stdout);
 		goto out_config;
 	}
-	r = contig_poolset_expand_nodes(&d.cfg, say_restore, NULL);
+	r = contig_poolplan_expand_nodes(&d.cfg, say_restore, NULL);
 	if (r < 0)
 		goto out_config;
-	r = raise_nofile(&d.cfg);
+	r = contig_poolplan_raise_nofile(&d.cfg, say_restore, NULL);
 	if (r < 0)
 		goto out_config;
 	r = contig_pagemap_init(err, sizeof(err));

@@ -7,6 +7,11 @@
  * on the same thread and sees a consistent set). Everything is counted
  * since this instance started; Prometheus takes resets of counters as
  * restarts (the stats reply carries the start time).
+ *
+ * Calls nothing of the daemon: no session, pool or log; the counters are
+ * plain data that server.c and rpc.c feed (server.c reads the clock,
+ * contig_metrics_now_ns(), when a request arrives) and the stats reply
+ * reads.
  */
 #include "metrics.h"
 

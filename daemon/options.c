@@ -3,7 +3,7 @@
  *
  * DESIGN
  * Owns the option table and the usage text. Turns argv into a
- * struct contig_config (config.c parses files and --pool specs; the
+ * struct contig_config (config.c parses files, poolspec.c --pool specs; the
  * options --socket and --pool override the file's). What it has to say
  * goes to stdout (--help, --version, --print-config) or stderr (a bad
  * command line), before any log is set up: it never calls contig_log(),

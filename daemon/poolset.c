@@ -10,11 +10,11 @@
  * keeper (keeper.c), opened before the first frame set so that each set
  * adopts the frames the keeper held.
  *
- * A build is a walk over "targets", one per pool: planned from the
- * configuration and the restore plan, checked (the node exists and has
- * memory), fallen back from 1 GiB where needed, then built in order:
- * pools without a window first, as configured, then the window pools,
- * narrowest window first (find_window() says why). Each pool is built by
+ * A build is a walk over "targets", one per pool, that poolplan.c plans
+ * from the configuration and the restore plan (checked, fallen back from
+ * 1 GiB where needed, in build order: pools without a window first, as
+ * configured, then the window pools, narrowest window first:
+ * find_window() says why). Each pool is built by
  * build_pool(): its adopted frames taken, its new frames chosen (the
  * longest segments, or those found in its window, reserve.c), the
  * kernel's hugepages ensured, the frames reserved (pool.c), then settled
@@ -24,9 +24,10 @@
  *
  * It tells systemd how the reservation goes (STATUS=), and what is worth
  * a log line through the caller's say callback: it never logs itself
- * (only main.c, server.c and rpc.c do), never touches sessions, the
- * journal or the event loop, and never calls up into main.c, server.c or
- * rpc.c. Main thread only.
+ * (only main.c, server.c and rpc.c do), never decides which pools there
+ * are (poolplan.c), never touches sessions, the journal or the event
+ * loop, and never calls up into main.c, server.c or rpc.c. Main thread
+ * only.
  */
 #include "poolset.h"
 
@@ -44,8 +45,8 @@
 #include "frames.h"
 #include "hugepages.h"
 #include "keeper.h"
-#include "physmem.h"
 #include "pool.h"
+#include "poolplan.h"
 #include "reserve.h"
 #include "segments.h" /* contig_segments_format(), for the log */
 
@@ -76,44 +77,6 @@ __attribute__((format(printf, 3, 4))) static void say(const struct contig_poolse
 	vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
 	set->say(level, message, set->say_arg);
-}
-
-/* A pool to build: the configuration's, or one the last instance's sessions
- * still have frames in. */
-#define PAGE_2M (UINT64_C(2) << 20)
-#define PAGE_1G (UINT64_C(1) << 30)
-
-struct pool_target {
-	int node;
-	uint64_t page_len;
-	uint64_t below;    /* window: frames wholly below this (0: none) */
-	uint32_t nframes;  /* configured; a window pool: what was found */
-	uint32_t nwanted;  /* configured */
-	uint32_t nadopted; /* owned by restored sessions (at most: some may be refused) */
-	const struct contig_pool_spec *spec; /* its configuration; NULL: no longer configured */
-	struct contig_pool_spec fallback;    /* spec of a 1 GiB pool made of 2 MiB frames */
-	uint64_t pre_added;                  /* hugepages added by fall_back_from_1g() */
-	bool searched;                       /* a window pool: looked for (find_window()) */
-};
-
-/* "node 0, 2048 kB pages" and, for a window, " below 4 GiB": names a pool
- * in the log. */
-static const char *pool_name(int node, uint64_t page_len, uint64_t below, char *buf, size_t len)
-{
-	int n = snprintf(buf, len, "node %d, %" PRIu64 " kB pages", node, page_len >> 10);
-
-	if (below && n > 0 && (size_t)n < len) {
-		if (below % (UINT64_C(1) << 30) == 0)
-			snprintf(buf + n, len - n, " below %" PRIu64 " GiB", below >> 30);
-		else
-			snprintf(buf + n, len - n, " below %" PRIu64 " MiB", below >> 20);
-	}
-	return buf;
-}
-
-static uint32_t target_frames(const struct pool_target *t)
-{
-	return t->nframes > t->nadopted ? t->nframes : t->nadopted;
 }
 
 static struct contig_frame_dir *dir_for(struct contig_poolset *set, uint64_t page_len)
@@ -188,182 +151,12 @@ static void reserve_progress(size_t done, void *arg)
 		   st->nframes, st->spec->page_len >> 10, st->spec->node, done);
 }
 
-/* The pools to build: each configured one, grown to what restored
- * sessions own in it, and any the configuration dropped that they still
- * own frames in. Returns how many, in the malloc'd *ret_targets. */
-static int plan_targets(struct contig_poolset *set, struct pool_target **ret_targets, size_t *ret_n)
-{
-	size_t n = 0, cap = set->cfg->npools + 8;
-	struct pool_target *t = calloc(cap, sizeof(*t));
-	uint64_t page_len, below;
-	int node;
-
-	if (!t)
-		return -ENOMEM;
-	for (size_t i = 0; i < set->cfg->npools; i++) {
-		const struct contig_pool_spec *spec = &set->cfg->pools[i];
-		char name[96];
-
-		if (spec->when_memory_above && contig_physmem_has_above(spec->node, spec->below) == 0) {
-			say(set, LOG_INFO, "pool %s: not built (when=memory_above): all of node "
-				 "%d's memory lies in the window, where its other pools serve it",
-				 pool_name(spec->node, spec->page_len, spec->below, name,
-					     sizeof(name)), spec->node);
-			continue;
-		}
-		t[n++] = (struct pool_target){
-			.node = spec->node,
-			.page_len = spec->page_len,
-			.below = spec->below,
-			.nframes = (uint32_t)(spec->len / spec->page_len),
-			.nwanted = (uint32_t)(spec->len / spec->page_len),
-			.nadopted = contig_restore_nframes(set->restore, spec->node, spec->page_len,
-							   spec->below),
-			.spec = spec,
-		};
-	}
-	for (size_t i = 0; contig_restore_pool(set->restore, i, &node, &page_len, &below); i++) {
-		char name[96];
-		size_t k;
-
-		for (k = 0; k < n && !(t[k].node == node && t[k].page_len == page_len &&
-				       t[k].below == below); k++)
-			;
-		if (k < n)
-			continue;
-		if (n == cap) {
-			struct pool_target *grown = realloc(t, 2 * cap * sizeof(*t));
-
-			if (!grown) {
-				free(t);
-				return -ENOMEM;
-			}
-			t = grown;
-			cap *= 2;
-		}
-		t[n++] = (struct pool_target){
-			.node = node,
-			.page_len = page_len,
-			.below = below,
-			.nadopted = contig_restore_nframes(set->restore, node, page_len, below),
-		};
-		say(set, LOG_NOTICE, "pool %s is no longer configured, but restored sessions "
-			 "own %" PRIu32 " frames of it: it serves them until they are freed",
-			 pool_name(node, page_len, below, name, sizeof(name)), t[n - 1].nadopted);
-	}
-	*ret_targets = t;
-	*ret_n = n;
-	return 0;
-}
-
-/* Can this process allocate memory on @node (libnuma: in its allowed
- * nodes, with memory)? Without NUMA there is only node 0. */
-static bool node_has_memory(int node)
-{
-	long long size;
-
-	if (numa_available() < 0)
-		return node == 0;
-	if (node > numa_max_node() || !numa_bitmask_isbitset(numa_all_nodes_ptr, (unsigned)node))
-		return false;
-	size = numa_node_size64(node, NULL);
-	return size > 0;
-}
-
-int contig_poolset_expand_nodes(struct contig_config *cfg, contig_poolset_say_fn *say_fn,
-				void *arg)
-{
-	const struct contig_poolset set_ = { .say = say_fn, .say_arg = arg }, *set = &set_;
-	int max_node = numa_available() < 0 ? 0 : numa_max_node();
-	int *nodes = calloc((size_t)max_node + 1, sizeof(*nodes));
-	size_t nnodes = 0;
-	int r;
-
-	if (!nodes)
-		return -ENOMEM;
-	for (int n = 0; n <= max_node; n++)
-		if (node_has_memory(n))
-			nodes[nnodes++] = n;
-	for (size_t i = 0; i < cfg->npools; i++) {
-		const struct contig_pool_spec *spec = &cfg->pools[i];
-		char list[256] = "";
-		size_t used = 0;
-
-		if (spec->node != CONTIG_POOL_ALL_NODES)
-			continue;
-		for (size_t k = 0; k < nnodes && used < sizeof(list) - 16; k++)
-			used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%d",
-						 k ? ", " : "", nodes[k]);
-		say(set, LOG_INFO, "pool all:%" PRIu64 "M:%" PRIu64 "M: on the nodes with memory "
-			 "(%s) but those with a %" PRIu64 "M pool of their own",
-			 spec->page_len >> 20, spec->len >> 20, list, spec->page_len >> 20);
-	}
-	r = contig_config_expand_all(cfg, nodes, nnodes);
-	free(nodes);
-	return r;
-}
-
-/* 1 GiB pools the kernel cannot give 1 GiB pages for (none free, and none
- * to be made: no 1 GiB of free contiguous memory, or no such page size)
- * fall back to 2 MiB frames, joining that node's 2 MiB pool if it has one,
- * with a logged reason; their frames are then chosen for the longest
- * segments (unless reserve=sorted). Pages of 1 GiB this makes free stay
- * for the pool (t->pre_added). A pool with frames restored sessions own
- * keeps its page size. */
-static void fall_back_from_1g(const struct contig_poolset *set, struct pool_target *targets,
-			      size_t *ntargets)
-{
-	for (size_t i = 0; i < *ntargets; i++) {
-		struct pool_target *t = &targets[i];
-		uint64_t added = 0, nfree = 0, nframes_2m;
-		size_t k;
-		int r;
-
-		if (t->page_len != PAGE_1G || t->nadopted || t->nframes == 0 || !t->spec || t->below)
-			continue; /* a window pool looks for 1 GiB pages in its window, or finds none */
-		r = contig_hugepages_grow(t->node, PAGE_1G, t->nframes, &added, &nfree);
-		if (r == 0 && nfree >= t->nframes) {
-			t->pre_added = added;
-			continue;
-		}
-		contig_hugepages_shrink(t->node, PAGE_1G, added);
-		nframes_2m = (uint64_t)t->nframes * (PAGE_1G / PAGE_2M);
-		for (k = 0; k < *ntargets && !(targets[k].node == t->node &&
-					       targets[k].page_len == PAGE_2M && !targets[k].below); k++)
-			;
-		if (r < 0)
-			say(set, LOG_WARNING, "pool node %d, 1048576 kB pages: the kernel offers "
-				 "no 1 GiB pages here (%s); %" PRIu64 " frames of 2 MiB instead%s",
-				 t->node, strerror(-r), nframes_2m,
-				 k < *ntargets ? ", added to that node's 2 MiB pool" : "");
-		else
-			say(set, LOG_WARNING, "pool node %d, 1048576 kB pages: the kernel could "
-				 "make only %" PRIu64 " of the %" PRIu32 " 1 GiB pages free (too "
-				 "little free memory, or too fragmented); %" PRIu64 " frames of "
-				 "2 MiB instead%s", t->node, nfree, t->nframes, nframes_2m,
-				 k < *ntargets ? ", added to that node's 2 MiB pool" : "");
-		if (k < *ntargets) {
-			targets[k].nframes += (uint32_t)nframes_2m;
-			targets[k].nwanted += (uint32_t)nframes_2m;
-			memmove(t, t + 1, (*ntargets - i - 1) * sizeof(*t));
-			--*ntargets;
-			i--;
-			continue;
-		}
-		t->fallback = *t->spec;
-		t->fallback.page_len = PAGE_2M;
-		t->spec = &t->fallback;
-		t->page_len = PAGE_2M;
-		t->nframes = t->nwanted = (uint32_t)nframes_2m;
-	}
-}
-
 /* For target @t's @nnew new frames: with reserve=longest, leave the frames
  * of the longest segments among its candidates first in the kernel's line
  * (reserve.c). Returns whether it did; on any failure it says why and the
  * reservation goes on plainly (which then fails, with its own message, if
  * the kernel has too few hugepages). */
-static bool prepare_longest(const struct contig_poolset *set, const struct pool_target *t,
+static bool prepare_longest(const struct contig_poolset *set, const struct contig_pool_target *t,
 			    uint64_t nnew,
 			    uint64_t prefer_above, unsigned nthreads,
 			    struct contig_reserve_plan *plan, struct contig_reserve_report *rep)
@@ -400,24 +193,6 @@ static bool prepare_longest(const struct contig_poolset *set, const struct pool_
 	return true;
 }
 
-/* The end of the widest window narrower than @below (any window, for 0)
- * among the pools of @page_len on @node: frames below it are left for
- * those pools when there is a choice. 0 if there is none. */
-static uint64_t narrower_window(const struct pool_target *targets, size_t ntargets, int node,
-				uint64_t page_len, uint64_t below)
-{
-	uint64_t end = 0;
-
-	for (size_t k = 0; k < ntargets; k++) {
-		const struct pool_target *t = &targets[k];
-
-		if (t->node == node && t->page_len == page_len && t->below &&
-		    (!below || t->below < below) && t->below > end)
-			end = t->below;
-	}
-	return end;
-}
-
 /* Window pool @t's new frames: found (reserve.c) and held, then released
  * first in line for the pool's reservation.
  * Window pools come after the others, the narrowest window first, so that
@@ -428,9 +203,8 @@ static uint64_t narrower_window(const struct pool_target *targets, size_t ntarge
  * serves what was found; one where nothing could be looked for serves
  * none. Returns whether frames were found (*ret_plan, *ret_rep then hold
  * what contig_reserve_finish() needs, and *ret_nnew how many). */
-static int find_window(struct contig_poolset *set, struct pool_target *t,
-		       struct pool_target *targets,
-		       size_t ntargets, unsigned nthreads,
+static int find_window(struct contig_poolset *set, struct contig_pool_target *t,
+		       const struct contig_poolplan *all, unsigned nthreads,
 		       struct contig_reserve_plan *ret_plan, struct contig_reserve_report *ret_rep,
 		       uint64_t *ret_nnew)
 {
@@ -444,7 +218,7 @@ static int find_window(struct contig_poolset *set, struct pool_target *t,
 		t->nframes = t->nadopted;
 		return 0;
 	}
-	pool_name(t->node, t->page_len, t->below, name, sizeof(name));
+	contig_pool_name(t->node, t->page_len, t->below, name, sizeof(name));
 	*ret_plan = (struct contig_reserve_plan){
 		.node = t->node,
 		.page_len = t->page_len,
@@ -454,7 +228,7 @@ static int find_window(struct contig_poolset *set, struct pool_target *t,
 		.instance = set->instance,
 		.runtime_dir = set->runtime_dir,
 		.below = t->below,
-		.prefer_above = narrower_window(targets, ntargets, t->node, t->page_len, t->below),
+		.prefer_above = contig_poolplan_narrower_window(all, t->node, t->page_len, t->below),
 		.min_free = set->cfg->reserve_min_free,
 	};
 	sd_notifyf(0, "STATUS=looking for %" PRIu64 " frames of pool %s", nnew, name);
@@ -479,31 +253,6 @@ static int find_window(struct contig_poolset *set, struct pool_target *t,
 	return ret_rep->nkept > 0;
 }
 
-/* The order pools are built in: every pool without a window, as
- * configured, then the window pools, the narrowest window first. */
-static void build_order(const struct pool_target *targets, size_t ntargets, size_t *order)
-{
-	size_t n = 0;
-
-	for (size_t k = 0; k < ntargets; k++)
-		if (!targets[k].below)
-			order[n++] = k;
-	for (size_t first = n; n < ntargets;) {
-		size_t best = ntargets;
-
-		for (size_t k = 0; k < ntargets; k++) {
-			bool taken = false;
-
-			for (size_t j = first; j < n && !taken; j++)
-				taken = order[j] == k;
-			if (targets[k].below && !taken &&
-			    (best == ntargets || targets[k].below < targets[best].below))
-				best = k;
-		}
-		order[n++] = best;
-	}
-}
-
 static void log_window(const struct contig_poolset *set, const struct contig_pool *pool,
 		       const struct contig_reserve_plan *plan,
 		       const struct contig_reserve_report *rep)
@@ -519,7 +268,7 @@ static void log_window(const struct contig_poolset *set, const struct contig_poo
 		 "window by length in frames: %s; the longest %" PRIu64 ", the chosen frames' "
 		 "%" PRIu64 "); %" PRIu64 " of the pool's frames are the chosen ones; %" PRIu64
 		 " hugepages given back; search %" PRIu64 " ms",
-		 pool_name(pool->node, pool->page_len, plan->below, name, sizeof(name)),
+		 contig_pool_name(pool->node, pool->page_len, plan->below, name, sizeof(name)),
 		 rep->nkept, rep->nin_window, rep->ncandidates, rep->raised, made,
 		 rep->from_tail ? ", listed oldest first: the oldest given back" : "", hist,
 		 rep->longest_run, rep->longest_kept, rep->nmatched, rep->given_back,
@@ -554,10 +303,9 @@ static void log_segments(const struct contig_poolset *set, const struct contig_p
 
 	contig_segments_format(info->segment_hist, hist, sizeof(hist));
 	say(set, LOG_INFO, "pool %s: segments by length in frames: %s; largest buffer %" PRIu64
-		 " MiB", pool_name(pool->node, pool->page_len, pool->below, name, sizeof(name)),
+		 " MiB", contig_pool_name(pool->node, pool->page_len, pool->below, name, sizeof(name)),
 		 hist, info->largest_free_len >> 20);
 }
-
 
 /* With session_grace, the keeper that holds the frames across restarts
  * (keeper.c): the last instance's, whose frames the restore plan may
@@ -578,31 +326,6 @@ static int open_keeper(struct contig_poolset *set)
 	if (r < 0)
 		say(set, LOG_ERR, "%s", err);
 	return r;
-}
-
-/* Every target's node must exist and have memory this process may use. */
-static int check_nodes(const struct contig_poolset *set, const struct pool_target *targets,
-		       size_t ntargets)
-{
-	int max_node = numa_available() < 0 ? 0 : numa_max_node();
-
-	for (size_t i = 0; i < ntargets; i++) {
-		const struct pool_target *t = &targets[i];
-
-		if (t->node > max_node) {
-			say(set, LOG_ERR, "pool %d:%" PRIu64 "M: this machine has no node %d "
-				 "(nodes 0..%d)", t->node, t->page_len >> 20, t->node, max_node);
-			return -ENODEV;
-		}
-		if (!node_has_memory(t->node)) {
-			say(set, LOG_ERR, "pool %d:%" PRIu64 "M: node %d has no memory the daemon "
-				 "may use (a node with CPUs only, or outside its cpuset); give "
-				 "its pool to a node that has memory",
-				 t->node, t->page_len >> 20, t->node);
-			return -ENODEV;
-		}
-	}
-	return 0;
 }
 
 /* One pool's reservation as it goes: its adopted frames, its new ones,
@@ -629,21 +352,21 @@ static void close_adopted(struct pool_build *b)
 
 /* The new frames of target @t: with a window, those found there (first
  * in line now); without, the longest segments' when reserve=longest. */
-static int choose_frames(struct contig_poolset *set, struct pool_target *t,
-			 struct pool_target *targets, size_t ntargets, unsigned nthreads,
+static int choose_frames(struct contig_poolset *set, struct contig_pool_target *t,
+			 const struct contig_poolplan *all, unsigned nthreads,
 			 struct pool_build *b)
 {
 	int r;
 
 	if (t->below) {
-		r = find_window(set, t, targets, ntargets, nthreads, &b->plan, &b->rep, &b->nnew);
+		r = find_window(set, t, all, nthreads, &b->plan, &b->rep, &b->nnew);
 		if (r < 0)
 			return r;
 		b->longest = r > 0;
 		return 0;
 	}
 	b->longest = prepare_longest(set, t, b->nnew,
-				     narrower_window(targets, ntargets, t->node, t->page_len, 0),
+				     contig_poolplan_narrower_window(all, t->node, t->page_len, 0),
 				     nthreads, &b->plan, &b->rep);
 	return 0;
 }
@@ -651,7 +374,7 @@ static int choose_frames(struct contig_poolset *set, struct pool_target *t,
 /* Settle pool @pool of target @t just reserved: the chosen frames first,
  * any that came from outside its window dropped, its hugepages counted;
  * it joins the set's pools. */
-static void settle_pool(struct contig_poolset *set, const struct pool_target *t,
+static void settle_pool(struct contig_poolset *set, const struct contig_pool_target *t,
 			struct pool_build *b, struct contig_pool *pool)
 {
 	uint32_t ndropped;
@@ -680,7 +403,7 @@ static void settle_pool(struct contig_poolset *set, const struct pool_target *t,
 
 /* Say what pool @pool of target @t became. Returns 0, or -ENOSPC if its
  * largest segment is below its min_segment (and short=warn was not set). */
-static int report_pool(const struct contig_poolset *set, const struct pool_target *t,
+static int report_pool(const struct contig_poolset *set, const struct contig_pool_target *t,
 		       const struct pool_build *b, const struct contig_pool *pool)
 {
 	struct contig_pool_info info;
@@ -718,8 +441,8 @@ static int report_pool(const struct contig_poolset *set, const struct pool_targe
 /* Build the pool of target @t into the set: adopted frames, new frames
  * chosen, hugepages ensured, frames reserved, the pool settled and
  * reported. Returns 0 or -errno, having said why. */
-static int build_pool(struct contig_poolset *set, struct pool_target *t,
-		      struct pool_target *targets, size_t ntargets, unsigned nthreads)
+static int build_pool(struct contig_poolset *set, struct contig_pool_target *t,
+		      const struct contig_poolplan *all, unsigned nthreads)
 {
 	struct pool_build b = { 0 };
 	struct contig_pool_spec spec = { .node = t->node, .page_len = t->page_len };
@@ -728,7 +451,7 @@ static int build_pool(struct contig_poolset *set, struct pool_target *t,
 	char err[768];
 	int r;
 
-	pool_name(t->node, t->page_len, t->below, b.name, sizeof(b.name));
+	contig_pool_name(t->node, t->page_len, t->below, b.name, sizeof(b.name));
 	b.dir = dir_for(set, t->page_len);
 	if (!b.dir)
 		return -EIO;
@@ -736,10 +459,10 @@ static int build_pool(struct contig_poolset *set, struct pool_target *t,
 				      &b.nadopted);
 	if (r < 0)
 		return r;
-	b.nnew = target_frames(t) - b.nadopted;
+	b.nnew = contig_pool_target_frames(t) - b.nadopted;
 	sd_notifyf(0, "STATUS=reserving %" PRIu64 " frames of %" PRIu64 " kB on node %d",
 		   b.nnew, t->page_len >> 10, t->node);
-	r = choose_frames(set, t, targets, ntargets, nthreads, &b);
+	r = choose_frames(set, t, all, nthreads, &b);
 	if (r < 0)
 		goto out_adopted;
 	r = contig_hugepages_ensure(t->node, t->page_len, b.nnew, &b.added, err, sizeof(err));
@@ -774,41 +497,24 @@ out_adopted:
 	return r;
 }
 
-/* The targets of @set's configuration, checked, fallen back from 1 GiB
- * where needed, and built in order. Returns 0 or -errno, having said why;
- * what was built is in set->pools either way. */
+/* The targets of @set's configuration, planned (poolplan.c), and built
+ * in order. Returns 0 or -errno, having said why; what was built is in
+ * set->pools either way. */
 static int build_pools(struct contig_poolset *set)
 {
 	unsigned nthreads = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
-	struct pool_target *targets;
-	size_t ntargets, *order;
+	struct contig_poolplan plan;
 	int r;
 
-	r = plan_targets(set, &targets, &ntargets);
+	r = contig_poolplan_make(set->cfg, set->restore, set->say, set->say_arg, &plan);
 	if (r < 0)
 		return r;
-	if (ntargets == 0) {
-		say(set, LOG_ERR, "no pool to build: every configured pool was left out");
-		r = -EINVAL;
-		goto out_targets;
-	}
-	r = check_nodes(set, targets, ntargets);
-	if (r < 0)
-		goto out_targets;
-	fall_back_from_1g(set, targets, &ntargets);
-	set->pools->pools = calloc(ntargets, sizeof(*set->pools->pools));
-	order = calloc(ntargets, sizeof(*order));
-	if (!set->pools->pools || !order) {
+	set->pools->pools = calloc(plan.ntargets, sizeof(*set->pools->pools));
+	if (!set->pools->pools)
 		r = -ENOMEM;
-		goto out_order;
-	}
-	build_order(targets, ntargets, order);
-	for (size_t i = 0; i < ntargets && r == 0; i++)
-		r = build_pool(set, &targets[order[i]], targets, ntargets, nthreads);
-out_order:
-	free(order);
-out_targets:
-	free(targets);
+	for (size_t i = 0; i < plan.ntargets && r == 0; i++)
+		r = build_pool(set, &plan.targets[plan.order[i]], &plan, nthreads);
+	contig_poolplan_done(&plan);
 	return r;
 }
 

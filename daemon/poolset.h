@@ -21,12 +21,6 @@ struct contig_poolset;
  * contig_restore_say_fn, so one callback serves both). */
 typedef void contig_poolset_say_fn(int level, const char *message, void *arg);
 
-/* Expand each pool of every node ("all:...") in @cfg to the nodes this
- * process may allocate memory on, saying what it became. Before anything
- * counts @cfg's pools. Returns 0 or -ENOMEM. */
-int contig_poolset_expand_nodes(struct contig_config *cfg, contig_poolset_say_fn *say,
-				void *arg);
-
 /* Build the pools of @cfg into @pools (pools->pools, pools->npools, in
  * the order allocation looks at them): with session_grace, open the frame
  * keeper of @instance under @runtime_dir (without, dismiss any an earlier

@@ -76,23 +76,9 @@
  * its largest size. Nothing points into struct contig_range_set, so the
  * daemon may move a set by value.
  *
- * Invariants (contig_range_set_check() checks them all; the unit test
- * calls it after every operation):
- *  - every range has len > 0 and its last byte, phys + len - 1, is at most
- *    UINT64_MAX: a range may end exactly at 2^64, so code compares last
- *    bytes, never exclusive ends, which would wrap to 0;
- *  - in-order ranges are sorted and neither overlap nor touch
- *    (last[i] + 1 < phys[i + 1]): give merges touching neighbours;
- *  - each node's height is 1 + its taller child's (0 for none), and its
- *    children's heights differ by at most one, so the height is below
- *    1.4405 * log2(n + 2) < MAX_HEIGHT;
- *  - each node's max_len is the largest len in its subtree, its own_fit
- *    its range's fit, and its fit the largest own_fit in its subtree;
- *  - nranges counts the tree's nodes, nnodes the chunks' nodes, and every
- *    node is in the tree or on the spare list;
- *  - free_len is the sum of the lengths and must fit in 64 bits, so a set
- *    never covers all 2^64 addresses (give refuses the range that would).
- * Any arithmetic that would pass 2^64 means "does not fit", never a wrap.
+ * Invariants: rangeint.h, beside the structures they are about
+ * (rangecheck.c checks them). Any arithmetic that would pass 2^64 means
+ * "does not fit", never a wrap.
  *
  * Errors: every check (-EINVAL, -ENOENT, -EEXIST, -EOVERFLOW) and the one
  * allocation a call may need (-ENOMEM) come before the first change, so a
@@ -104,7 +90,6 @@
  *
  * No syscalls, no libuv, no globals. A set belongs to one thread.
  */
-#define CONTIG_RANGE_DEBUG /* this file defines the test-only functions too */
 #include "range.h"
 
 #include <assert.h>
@@ -112,32 +97,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* An AVL tree of height h holds at least F(h + 2) - 1 nodes (Fibonacci),
- * and fewer than 2^59 nodes of 48 bytes fit in 2^64 bytes of memory, so h
- * stays below 1.4405 * log2(2^59 + 2) < 86. */
-#define MAX_HEIGHT 88
+#include "rangeint.h"
 
 #define CHUNK_MIN 4    /* nodes in a set's first chunk */
 #define CHUNK_MAX 1024 /* nodes in any chunk: 48 KiB */
-
-/* How aligned a range can serve a buffer: fit[FIT_ADDR] is the largest k
- * such that the range holds a multiple of 2^k (64 for 0), fit[FIT_BLOCK]
- * the largest k such that it holds a whole aligned block of 2^k bytes. A
- * buffer aligned to 2^a of len L can fit only where the first is >= a and
- * the second >= min(a, floor(log2(L))). */
-#define FIT_ADDR 0
-#define FIT_BLOCK 1
-#define NFITS 2
-
-struct contig_range_node {
-	uint64_t phys;
-	uint64_t len;
-	uint64_t max_len;		     /* the longest len in this subtree */
-	struct contig_range_node *child[2]; /* lower, higher; child[0] links spares */
-	unsigned char height;		     /* 1 for a leaf */
-	unsigned char own_fit[NFITS];	     /* this range's */
-	unsigned char fit[NFITS];	     /* the largest of each in this subtree */
-};
 
 /* A node's height, max_len and fit, to see whether a change reached it. */
 struct summary {
@@ -148,12 +111,6 @@ struct summary {
 
 _Static_assert(sizeof(void *) != 8 || sizeof(struct contig_range_node) == 48,
 	       "a node is 48 bytes on LP64");
-
-struct contig_range_chunk {
-	struct contig_range_chunk *next;
-	size_t nnodes;
-	struct contig_range_node nodes[];
-};
 
 /* The links a descent followed: link[0] is &set->root, link[i + 1] is a
  * child link of *link[i]. The last may point at an empty slot. */
@@ -167,64 +124,8 @@ static bool is_pow2(uint64_t x)
 	return x != 0 && (x & (x - 1)) == 0;
 }
 
-/* Last byte of [phys, phys + len), or false if len is 0 or it passes 2^64. */
-static bool last_byte(uint64_t phys, uint64_t len, uint64_t *ret_last)
-{
-	if (len == 0 || phys > UINT64_MAX - (len - 1))
-		return false;
-	*ret_last = phys + (len - 1);
-	return true;
-}
-
-/* Round @x up to a multiple of @align (a power of two); false on overflow. */
-static bool round_up(uint64_t x, uint64_t align, uint64_t *ret_x)
-{
-	if (x > UINT64_MAX - (align - 1))
-		return false;
-	*ret_x = (x + (align - 1)) & ~(align - 1);
-	return true;
-}
-
 /* ---------------------------------------------------------------------- */
 /* Nodes and their chunks */
-
-static uint64_t node_last(const struct contig_range_node *n)
-{
-	return n->phys + (n->len - 1);
-}
-
-static int height(const struct contig_range_node *n)
-{
-	return n ? n->height : 0;
-}
-
-static uint64_t max_len(const struct contig_range_node *n)
-{
-	return n ? n->max_len : 0;
-}
-
-static int log2_floor(uint64_t x)
-{
-	return 63 - __builtin_clzll(x);
-}
-
-/* The fit of the single range [phys, phys + len). */
-static void range_fit(uint64_t phys, uint64_t len, unsigned char ret_fit[NFITS])
-{
-	uint64_t last = phys + (len - 1), block, start;
-	int k = log2_floor(len);
-
-	/* The most aligned address in [phys, last] keeps the bits above the
-	 * highest bit where phys - 1 and last differ, sets that bit and
-	 * clears the rest. */
-	ret_fit[FIT_ADDR] = (unsigned char)(phys ? log2_floor((phys - 1) ^ last) : 64);
-	/* 2^k <= len < 2^(k + 1): an aligned block of 2^k may fit, and one of
-	 * 2^(k - 1) always does. */
-	block = UINT64_C(1) << k;
-	if (!round_up(phys, block, &start) || start > last || last - start < block - 1)
-		k--;
-	ret_fit[FIT_BLOCK] = (unsigned char)k;
-}
 
 static void summary_get(const struct contig_range_node *n, struct summary *ret_sum)
 {
@@ -769,118 +670,4 @@ bool contig_range_is_free(const struct contig_range_set *set, uint64_t phys, uin
 uint64_t contig_range_largest(const struct contig_range_set *set)
 {
 	return max_len(set->root);
-}
-
-/* ---------------------------------------------------------------------- */
-/* For tests (CONTIG_RANGE_DEBUG in range.h) */
-
-static void copy_in(const struct contig_range_node *n, int depth, struct contig_range *ret_ranges,
-		    size_t max, size_t *i)
-{
-	for (; n && depth <= MAX_HEIGHT && *i < max; n = n->child[1], depth++) {
-		copy_in(n->child[0], depth + 1, ret_ranges, max, i);
-		if (*i < max) {
-			ret_ranges[*i].phys = n->phys;
-			ret_ranges[*i].len = n->len;
-			(*i)++;
-		}
-	}
-}
-
-size_t contig_range_set_copy(const struct contig_range_set *set, struct contig_range *ret_ranges,
-			     size_t max)
-{
-	size_t i = 0;
-
-	copy_in(set->root, 1, ret_ranges, max, &i);
-	return set->nranges;
-}
-
-struct check {
-	const struct contig_range_node *prev; /* the last range visited in order */
-	size_t nranges;
-	uint64_t free_len;
-	const char *err; /* the first broken invariant */
-};
-
-/* Check the subtree at @n, @depth levels down; returns its real height. */
-static int check_in(const struct contig_range_node *n, int depth, struct check *c)
-{
-	unsigned char fit[NFITS];
-	uint64_t last, m;
-	int h0, h1, d, i;
-
-	if (!n || c->err)
-		return 0;
-	if (depth > MAX_HEIGHT) {
-		c->err = "tree deeper than MAX_HEIGHT";
-		return 0;
-	}
-	h0 = check_in(n->child[0], depth + 1, c);
-	if (c->err)
-		return 0;
-	if (!last_byte(n->phys, n->len, &last))
-		c->err = "a range is empty or passes 2^64";
-	else if (c->prev && node_last(c->prev) >= n->phys)
-		c->err = "ranges out of order or overlapping";
-	else if (c->prev && node_last(c->prev) + 1 == n->phys)
-		c->err = "ranges touching";
-	else if (n->len > UINT64_MAX - c->free_len)
-		c->err = "lengths sum past 2^64 - 1";
-	if (c->err)
-		return 0;
-	c->prev = n;
-	c->nranges++;
-	c->free_len += n->len;
-	h1 = check_in(n->child[1], depth + 1, c);
-	if (c->err)
-		return 0;
-	m = n->len;
-	if (max_len(n->child[0]) > m)
-		m = max_len(n->child[0]);
-	if (max_len(n->child[1]) > m)
-		m = max_len(n->child[1]);
-	range_fit(n->phys, n->len, fit);
-	if (memcmp(n->own_fit, fit, NFITS) != 0) {
-		c->err = "a node's own_fit is wrong";
-		return 0;
-	}
-	for (d = 0; d < 2; d++)
-		for (i = 0; n->child[d] && i < NFITS; i++)
-			if (n->child[d]->fit[i] > fit[i])
-				fit[i] = n->child[d]->fit[i];
-	if (h0 - h1 > 1 || h1 - h0 > 1)
-		c->err = "children's heights differ by more than one";
-	else if (n->height != 1 + (h0 > h1 ? h0 : h1))
-		c->err = "a node's height is wrong";
-	else if (n->max_len != m)
-		c->err = "a node's max_len is wrong";
-	else if (memcmp(n->fit, fit, NFITS) != 0)
-		c->err = "a node's fit is wrong";
-	return n->height;
-}
-
-const char *contig_range_set_check(const struct contig_range_set *set)
-{
-	const struct contig_range_chunk *chunk;
-	const struct contig_range_node *n;
-	struct check c = { NULL, 0, 0, NULL };
-	size_t nnodes = 0, nspare = 0;
-
-	check_in(set->root, 1, &c);
-	if (c.err)
-		return c.err;
-	if (c.nranges != set->nranges)
-		return "nranges is not the number of nodes in the tree";
-	if (c.free_len != set->free_len)
-		return "free_len is not the sum of the lengths";
-	for (chunk = set->chunks; chunk; chunk = chunk->next)
-		nnodes += chunk->nnodes;
-	if (nnodes != set->nnodes)
-		return "nnodes is not the number of nodes in chunks";
-	for (n = set->spare; n && nspare <= nnodes; n = n->child[0])
-		nspare++;
-	if (set->nranges + nspare != set->nnodes)
-		return "nodes lost or counted twice: tree + spares != nnodes";
-	return NULL;
 }

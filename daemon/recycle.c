@@ -22,6 +22,11 @@
  *
  * While a frame is on these lists only the worker touches its @file and
  * @recycle_err; the loop thread touches nothing of it.
+ *
+ * The worker calls contig_frame_recycle() (frames.c) and nothing else of
+ * the daemon: never a pool's segments, a session, the journal, the keeper
+ * or libuv, which are the loop thread's; frames go home through the
+ * callback the loop runs (server.c).
  */
 #include "recycle.h"
 

@@ -62,6 +62,11 @@
  * A window that holds fewer free frames than the pool wants gives what it
  * has (report->nkept); the caller logs it. The scratch mount of a window
  * pool is named for its node and window, so that several can be held.
+ *
+ * Speaks to the kernel only through frames.c, hugepages.c and physmem.c,
+ * chooses through select.c, and never logs (what happened goes back in
+ * the report, which poolset.c logs); never touches a session, the
+ * journal, the keeper or libuv.
  */
 #include "reserve.h"
 

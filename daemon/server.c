@@ -1,16 +1,12 @@
-/* server.c - the listening socket and the client connections.
+/* server.c - the client connections on the listening socket.
  *
  * DESIGN
  * Each connection is a non-blocking SOCK_SEQPACKET socket watched by one
  * uv_poll handle, and owns one session (nginx's per-connection ownership:
  * closing the connection frees the session, which recycles its frames).
  *
- * The socket file, when we bind it ourselves (not socket activated), is
- * made so that no one else can turn what we do to it onto another file:
- * every directory on its path must be root's or ours and writable by no
- * one else unless sticky; its mode is set on the descriptor before bind(),
- * its owner on an O_PATH descriptor of what bind() made, never through a
- * path that could be a symlink by then.
+ * The listening socket it is given is listen.c's (systemd's, or one it
+ * made); server.c only accepts on it, and removes its path at stop.
  *
  * Admission: access.c decides whether a peer may connect (credentials,
  * max_connections), session.c counts max_connections_per_user; a peer
@@ -38,14 +34,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -115,144 +108,6 @@ struct contig_server {
 
 static void conn_close(struct contig_conn *c, const char *why);
 static void conn_update_poll(struct contig_conn *c);
-
-/* Could anyone but root and us change what @path names? Every directory
- * from / down to the socket's must be owned by root or by us, and not be
- * writable by its group or others unless it is sticky (/tmp: others may
- * then add names, but not remove or rename ours). Otherwise someone could
- * replace the socket file, between our bind() and our setting its owner,
- * with a link to a file of their choice. Returns 0 or -EPERM (or -errno
- * if the directory cannot be found), with the reason in @err. */
-static int check_socket_dir(const char *path, char *err, size_t errlen)
-{
-	char dir[PATH_MAX], real[PATH_MAX];
-	const char *slash = strrchr(path, '/');
-	struct stat st;
-
-	if (!slash)
-		snprintf(dir, sizeof(dir), ".");
-	else
-		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
-	if (!realpath(dir, real)) {
-		int e = errno;
-
-		snprintf(err, errlen, "socket %s: directory %s: %s", path, dir, strerror(e));
-		return -e;
-	}
-	/* "/", then each longer prefix of @real that ends before a '/', then @real */
-	for (char *end = real;; end = strchr(end + 1, '/')) {
-		char saved = end ? *end : '\0';
-		const char *name = real;
-
-		if (end == real)
-			name = "/";
-		else if (end)
-			*end = '\0';
-		if (lstat(name, &st) < 0) {
-			int e = errno;
-
-			snprintf(err, errlen, "socket %s: directory %s: %s", path, name, strerror(e));
-			return -e;
-		}
-		if (st.st_uid != 0 && st.st_uid != geteuid()) {
-			snprintf(err, errlen, "socket %s: refused: directory %s belongs to uid %u, "
-				 "who could swap the socket file for a link to any file; use a "
-				 "directory of root's (such as /run/contigd)", path, name,
-				 (unsigned)st.st_uid);
-			return -EPERM;
-		}
-		if ((st.st_mode & (S_IWGRP | S_IWOTH)) && !(st.st_mode & S_ISVTX)) {
-			snprintf(err, errlen, "socket %s: refused: directory %s is writable by its "
-				 "%s (mode %04o, not sticky), who could swap the socket file for a "
-				 "link to any file; use a directory only root may write to (such as "
-				 "/run/contigd)", path, name,
-				 (st.st_mode & S_IWOTH) ? "group or others" : "group",
-				 (unsigned)(st.st_mode & 07777));
-			return -EPERM;
-		}
-		if (!end)
-			return 0; /* that was the socket's own directory */
-		*end = saved;
-	}
-}
-
-int contig_server_listen(const char *path, uid_t uid, gid_t gid, unsigned mode, char *err,
-			 size_t errlen)
-{
-	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	struct stat st;
-	mode_t umask_was;
-	int fd, file, r;
-
-	if (strlen(path) >= sizeof(addr.sun_path)) {
-		snprintf(err, errlen, "socket path %s is too long", path);
-		return -ENAMETOOLONG;
-	}
-	memcpy(addr.sun_path, path, strlen(path) + 1);
-	r = check_socket_dir(path, err, errlen);
-	if (r < 0)
-		return r;
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	/* The file bind() makes takes the socket's mode, less the umask: set
-	 * here on the descriptor, it is never set through the path, which
-	 * could name something else by then. */
-	if (fchmod(fd, mode) < 0) {
-		r = -errno;
-		snprintf(err, errlen, "socket %s: fchmod: %s", path, strerror(errno));
-		goto out_close;
-	}
-	/* A socket file nobody listens on is left over from a crash: replace
-	 * it. One somebody listens on belongs to a running daemon: refuse. */
-	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
-		int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-
-		if (probe >= 0 && connect(probe, (struct sockaddr *)&addr, sizeof(addr)) == 0) {
-			close(probe);
-			close(fd);
-			snprintf(err, errlen, "%s: another contigd is listening there", path);
-			return -EADDRINUSE;
-		}
-		if (probe >= 0)
-			close(probe);
-		unlink(path);
-	}
-	umask_was = umask(0);
-	r = bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ? -errno : 0;
-	umask(umask_was);
-	if (r < 0) {
-		snprintf(err, errlen, "bind %s: %s", path, strerror(-r));
-		goto out_close;
-	}
-	/* The owner, on what the path names now, never through a symlink: it
-	 * must be the socket file we just made (ours, one link). The file's
-	 * permissions are the first gate; peer credentials the second
-	 * (peer_allowed()). */
-	file = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-	if (file < 0 || fstat(file, &st) < 0 || !S_ISSOCK(st.st_mode) ||
-	    st.st_uid != geteuid() || st.st_nlink != 1) {
-		r = -EPERM;
-		snprintf(err, errlen, "socket %s: refused: the file bind() made was replaced "
-			 "before its owner was set", path);
-		if (file >= 0)
-			close(file);
-		goto out_close;
-	}
-	r = fchownat(file, "", uid, gid, AT_EMPTY_PATH) < 0 ? -errno : 0;
-	close(file);
-	if (r < 0 || listen(fd, SOMAXCONN) < 0) {
-		r = r < 0 ? r : -errno;
-		snprintf(err, errlen, "listen %s: %s", path, strerror(-r));
-		unlink(path);
-		goto out_close;
-	}
-	return fd;
-
-out_close:
-	close(fd);
-	return r;
-}
 
 /* "client N (pid P, uid U, COMM)" for log lines: rpc.c's name callback. */
 static const char *conn_name_of(const struct contig_conn *c)

@@ -1,4 +1,4 @@
-/* server.h - the listening socket and the client connections.
+/* server.h - the client connections on the listening socket (listen.c).
  *
  * One connection = one session. server.c reads datagrams (never more than
  * CONTIG_MAX_REQUEST_LEN; never with descriptors), hands them to rpc.c, and
@@ -19,16 +19,6 @@
 
 struct contig_access;
 struct contig_server;
-
-/* Create, bind and listen on the SOCK_SEQPACKET socket at @path, owned by
- * @uid:@gid with @mode, replacing a stale socket file but never a live one.
- * Refuses (-EPERM) a path that someone other than root and the daemon's
- * own user could change: a directory on the way to it that is owned by
- * another user, or writable by its group or others without the sticky
- * bit. Returns the listening fd or -errno, with the reason in @err. Main
- * thread, while it is the only one (it sets the umask for a moment). */
-int contig_server_listen(const char *path, uid_t uid, gid_t gid, unsigned mode, char *err,
-			 size_t errlen);
 
 /* Serve connections on @listen_fd (which the server then owns and closes)
  * with @pools, admitting the peers @access allows (the server keeps the

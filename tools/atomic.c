@@ -1,7 +1,12 @@
 /* atomic.c - write a file whole or not at all: a temporary file beside
  * it, renamed over it (rename(2) within one directory is atomic). The
  * temporary name starts with a dot and ends in random letters, so that
- * no reader matching *.prom or *.json takes it for the real file. */
+ * no reader matching *.prom or *.json takes it for the real file.
+ *
+ * DESIGN
+ * Knows files, not contigd: calls only libc, never libcontig or a daemon
+ * object (contigctl links libcontig and common/ only).
+ */
 #include "atomic.h"
 
 #include <errno.h>

@@ -22,6 +22,9 @@
  *
  * cdiVersion 0.5.0: the oldest that the runtimes of Debian 12 read
  * (podman 4.3), and enough for mounts and env.
+ *
+ * contigctl's: links libcontig and common/ only, never a daemon object,
+ * and reaches the daemon only through libcontig's public API.
  */
 #include "cdi.h"
 

@@ -13,7 +13,9 @@
 # --list), made by debootstrap once and kept in $CONTIGD_CHROOT (default
 # /var/cache/contigd-chroot/<suite>); later runs reuse it. The tree (what
 # git tracks plus untracked files it does not ignore: uncommitted edits
-# included, no build directory) is copied to /src in it. Inside, only what
+# included, no build directory) is copied to /src in it, with the tree of
+# test_upgrade's older commit as /src/.old-<commit>.tar (the copy has no
+# git history to build it from). Inside, only what
 # a minimal CI mounts: /proc, /sys, /dev (with a tmpfs /dev/shm), and with
 # CONTIGD_CHROOT_HUGETLBFS=1 a hugetlbfs on /dev/hugepages (otherwise the
 # daemon mounts its own). The chroot's / is not a mount point and no
@@ -147,6 +149,13 @@ else
 	(cd "$repo" && tar --exclude='./build*' -cf - .) | tar -xf - -C "$root/src"
 fi
 cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
+# test_upgrade's older contigd is built from git history, which the copy
+# lacks: that commit's tree goes in as a tar that
+# tests/integration/old_contigd.sh takes instead (without it, the test skips).
+from=$(sed -n 's/^UPGRADE_FROM := *//p' "$repo/Makefile")
+if [ -n "$from" ] && git -C "$repo" cat-file -e "$from^{commit}" 2>/dev/null; then
+	git -C "$repo" archive -o "$root/src/.old-$from.tar" "$from"
+fi
 
 # ---- run: in podman; or in a private mount namespace when there is one
 # (the mounts go with it, however this ends), else mounted here and

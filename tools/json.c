@@ -5,6 +5,9 @@
  * the next one needs a comma first; each value goes on its own line,
  * indented two spaces per level, which keeps the output both valid for jq
  * and readable as it is. No allocation; nothing is buffered beyond stdio.
+ *
+ * contigctl's: links libcontig and common/ only, never a daemon object,
+ * and reaches the daemon only through libcontig's public API.
  */
 #include "json.h"
 

@@ -13,6 +13,9 @@
  * here); the caller sees the owner of a frame only if the daemon showed it
  * (root: all; others: their own), and the rest of the owned frames are
  * drawn as "owned by someone else".
+ *
+ * contigctl's: links libcontig and common/ only, never a daemon object,
+ * and reaches the daemon only through libcontig's public API.
  */
 #include "map.h"
 

@@ -20,6 +20,9 @@
  * top N by bytes (--top, default 10), the rest summed into one "other"
  * series; rows of the same (pid, uid, comm) are merged, so that no two
  * samples share a label set.
+ *
+ * contigctl's: links libcontig and common/ only, never a daemon object,
+ * and reaches the daemon only through libcontig's public API.
  */
 #include "metrics.h"
 

@@ -263,7 +263,10 @@ static pid_t spawn(const struct harness_daemon *d, const char *sock, const char 
 	int argc = 0;
 	pid_t pid;
 
-	harness_daemon_path(bin, sizeof(bin));
+	if (how && how->binary)
+		snprintf(bin, sizeof(bin), "%s", how->binary);
+	else
+		harness_daemon_path(bin, sizeof(bin));
 	if (getenv("CONTIGD_VALGRIND") && *getenv("CONTIGD_VALGRIND") == '1') {
 		argv[argc++] = "valgrind";
 		argv[argc++] = "-q";

@@ -103,6 +103,9 @@ struct harness_spawn {
 	 * sees, e.g. none at all. Needs harness_private_mounts_missing() to
 	 * be NULL. */
 	const char *etc_dir;
+	/* The daemon binary to run (NULL: the build's, harness_daemon_path()),
+	 * e.g. the contigd of an older commit (test_upgrade). */
+	const char *binary;
 };
 
 /* Can a daemon be started with harness_spawn.private_mounts here? NULL if

@@ -252,12 +252,13 @@ $(B)/tests/wdm_only_cxx: tests/wdm_only/wdm_only.c client/contig_wdm.h $(B)/libc
 # libFuzzer) through the target's own checks: fuzz findings stay fixed.
 REPLAY_TESTS := $(B)/tests/fuzz/replay_reply $(B)/tests/fuzz/replay_request
 REPLAY_CFLAGS = $(CFLAGS) $(CPPFLAGS_ALL) -Itests/fuzz -Wno-missing-prototypes
-$(B)/tests/fuzz/replay_reply: tests/fuzz/replay.c tests/fuzz/fuzz_reply.c client/wire.c \
+$(B)/tests/fuzz/replay_reply: tests/fuzz/replay.c tests/fuzz/fuzz_reply.c client/wire.c client/error.c \
 		proto/fdpass.c $(PROTO_C) | $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(REPLAY_CFLAGS) -DREPLAY_PREFIX='"reply-"' -o $@ $^ $(PKG_LIBS) -lpthread
 $(B)/tests/fuzz/replay_request: tests/fuzz/replay.c tests/fuzz/fuzz_request.c tests/fuzz/fake.c \
-		daemon/rpc.c daemon/metrics.c daemon/session.c daemon/pool.c daemon/range.c common/segments.c \
+		daemon/rpc.c daemon/check.c daemon/stats.c daemon/metrics.c daemon/session.c daemon/pool.c \
+		daemon/range.c common/segments.c \
 		$(PROTO_C) | $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(REPLAY_CFLAGS) -DREPLAY_PREFIX='"request-"' -o $@ $^ $(PKG_LIBS) -lpthread
@@ -465,9 +466,10 @@ FUZZ_CFLAGS := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefin
 FUZZ_HDRS = $(wildcard daemon/*.h common/*.h client/*.h proto/*.h tests/fuzz/*.h) $(PROTO_H) \
 	tests/fuzz/coverage.ignore
 FUZZ_TARGETS := request reply
-FUZZ_REQUEST_SRCS = tests/fuzz/fuzz_request.c tests/fuzz/fake.c daemon/rpc.c daemon/metrics.c \
+FUZZ_REQUEST_SRCS = tests/fuzz/fuzz_request.c tests/fuzz/fake.c daemon/rpc.c daemon/check.c \
+	daemon/stats.c daemon/metrics.c \
 	daemon/session.c daemon/pool.c daemon/range.c common/segments.c $(PROTO_C)
-FUZZ_REPLY_SRCS = tests/fuzz/fuzz_reply.c client/wire.c proto/fdpass.c $(PROTO_C)
+FUZZ_REPLY_SRCS = tests/fuzz/fuzz_reply.c client/wire.c client/error.c proto/fdpass.c $(PROTO_C)
 $(B)/fuzz/fuzz_request: $(FUZZ_REQUEST_SRCS) $(FUZZ_HDRS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ $(filter %.c,$^) -lprotobuf-c
@@ -498,8 +500,9 @@ fuzz-coverage: $(addprefix $(B)/fuzz-cov/fuzz_,$(FUZZ_TARGETS))
 		llvm-profdata merge -sparse -o $(B)/fuzz-cov/$$t.profdata $(B)/fuzz-cov/$$t.profraw; \
 		echo "fuzz_$$t over tests/fuzz/corpus/$$t ($$(ls tests/fuzz/corpus/$$t | wc -l) inputs):"; \
 		llvm-cov report $(B)/fuzz-cov/fuzz_$$t -instr-profile=$(B)/fuzz-cov/$$t.profdata \
-			$$(if [ $$t = request ]; then echo daemon/rpc.c daemon/session.c daemon/pool.c \
-			daemon/range.c; else echo client/wire.c proto/fdpass.c; fi); \
+			$$(if [ $$t = request ]; then echo daemon/rpc.c daemon/check.c daemon/stats.c \
+			daemon/session.c daemon/pool.c \
+			daemon/range.c; else echo client/wire.c client/error.c proto/fdpass.c; fi); \
 	done
 
 $(B)/fuzz/make_seeds: tests/fuzz/make_seeds.c $(PROTO_C) $(FUZZ_HDRS)

@@ -55,6 +55,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "error.h"
 #include "wire.h"
 
 #if defined(__x86_64__)

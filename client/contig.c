@@ -55,7 +55,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +63,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "error.h"
 #include "priority.h" /* common/: what contig.h repeats must not differ */
 #include "wire.h"
 
@@ -120,23 +120,6 @@ struct contig_client {
 static pthread_mutex_t clients_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct contig_client *clients;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-
-static __thread char last_message[256];
-
-int contig_fail(int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(last_message, sizeof(last_message), fmt, ap);
-	va_end(ap);
-	return err;
-}
-
-CONTIG_EXPORT const char *contig_last_message(void)
-{
-	return last_message;
-}
 
 CONTIG_EXPORT void contig_alloc_req_init(struct contig_alloc_req *req, uint64_t len)
 {
@@ -210,7 +193,7 @@ CONTIG_EXPORT int contig_connect(const char *socket_path, struct contig_client *
 	struct contig_client *c;
 	int r;
 
-	last_message[0] = '\0';
+	contig_clear_message();
 	if (!socket_path)
 		socket_path = getenv("CONTIGD_SOCKET");
 	if (!socket_path || !*socket_path)
@@ -661,7 +644,7 @@ CONTIG_EXPORT int contig_alloc(struct contig_client *c, const struct contig_allo
 	struct contig_wire_alloc a;
 	int r;
 
-	last_message[0] = '\0';
+	contig_clear_message();
 	pthread_mutex_lock(&c->lock);
 	r = own_session(c);
 	if (r == 0)
@@ -728,7 +711,7 @@ static int free_pipelined(struct contig_client *c, void *const *virts, const uin
 {
 	struct inflight flight[PIPELINE_DEPTH];
 	size_t next = 0, sent = 0, done = 0;
-	char first_message[sizeof(last_message) + 32] = ""; /* + "buffer <i>: " */
+	char first_message[CONTIG_MESSAGE_LEN + 32] = ""; /* + "buffer <i>: " */
 	bool revived = false;
 	int r = 0;
 
@@ -746,7 +729,7 @@ static int free_pipelined(struct contig_client *c, void *const *virts, const uin
 				if (r == 0) {
 					r = err;
 					snprintf(first_message, sizeof(first_message),
-						 "buffer %zu: %s", next, last_message);
+						 "buffer %zu: %s", next, contig_last_message());
 				}
 				next++;
 				continue;
@@ -764,7 +747,7 @@ static int free_pipelined(struct contig_client *c, void *const *virts, const uin
 				if (r == 0) {
 					r = err;
 					snprintf(first_message, sizeof(first_message),
-						 "buffer %zu: %s", next, last_message);
+						 "buffer %zu: %s", next, contig_last_message());
 				}
 				next = n; /* the connection is gone */
 				break;
@@ -787,7 +770,7 @@ static int free_pipelined(struct contig_client *c, void *const *virts, const uin
 			err = 0;
 		if (err < 0 && r == 0) {
 			r = err;
-			snprintf(first_message, sizeof(first_message), "%s", last_message);
+			snprintf(first_message, sizeof(first_message), "%s", contig_last_message());
 		}
 		if (err == -ECONNRESET || err == -EPIPE || err == -EPROTO)
 			break;
@@ -795,7 +778,7 @@ static int free_pipelined(struct contig_client *c, void *const *virts, const uin
 	}
 	if (r < 0)
 		return contig_fail(r, "%s", first_message);
-	last_message[0] = '\0'; /* (a NOT_FOUND taken for a free) */
+	contig_clear_message(); /* (a NOT_FOUND taken for a free) */
 	return 0;
 }
 
@@ -807,10 +790,10 @@ CONTIG_EXPORT int contig_alloc_many(struct contig_client *c, const struct contig
 	bool *adopted = calloc(n ? n : 1, sizeof(*adopted));
 	size_t sent = 0, done = 0, nundo = 0;
 	unsigned inflight = 0;
-	char first_message[sizeof(last_message) + 32] = ""; /* + "request <i>: " */
+	char first_message[CONTIG_MESSAGE_LEN + 32] = ""; /* + "request <i>: " */
 	int r = 0;
 
-	last_message[0] = '\0';
+	contig_clear_message();
 	if (!undo || !adopted) {
 		free(undo);
 		free(adopted);
@@ -819,7 +802,7 @@ CONTIG_EXPORT int contig_alloc_many(struct contig_client *c, const struct contig
 	pthread_mutex_lock(&c->lock);
 	r = own_session(c);
 	if (r < 0)
-		snprintf(first_message, sizeof(first_message), "%s", last_message);
+		snprintf(first_message, sizeof(first_message), "%s", contig_last_message());
 	while (done < sent || (sent < n && r == 0)) {
 		struct contig_wire_alloc a;
 		bool stream_lost;
@@ -837,7 +820,7 @@ CONTIG_EXPORT int contig_alloc_many(struct contig_client *c, const struct contig
 				err = alloc_again(c, err, reqs, flight, done, sent + 1);
 			if (err < 0) {
 				r = err;
-				snprintf(first_message, sizeof(first_message), "%s", last_message);
+				snprintf(first_message, sizeof(first_message), "%s", contig_last_message());
 				break;
 			}
 			inflight += f->datagrams;
@@ -869,7 +852,7 @@ CONTIG_EXPORT int contig_alloc_many(struct contig_client *c, const struct contig
 		if (err < 0 && r == 0) {
 			r = err;
 			snprintf(first_message, sizeof(first_message), "request %zu: %s", done,
-				 last_message);
+				 contig_last_message());
 		}
 		if (stream_lost)
 			break;
@@ -898,7 +881,7 @@ static int free_buffer(struct contig_client *c, void *virt, const uint64_t *len,
 	uint64_t id;
 	int r;
 
-	last_message[0] = '\0';
+	contig_clear_message();
 	pthread_mutex_lock(&c->lock);
 	/* (No connection needed: a buffer of ours means one is open.) */
 	if (c->forked && (r = claim_fork(c)) < 0)
@@ -934,7 +917,7 @@ CONTIG_EXPORT int contig_free_many(struct contig_client *c, void *const *virts, 
 {
 	int r;
 
-	last_message[0] = '\0';
+	contig_clear_message();
 	pthread_mutex_lock(&c->lock);
 	r = c->forked ? claim_fork(c) : 0;
 	if (r == 0)
@@ -996,7 +979,7 @@ CONTIG_EXPORT int contig_get_stats(struct contig_client *c, struct contig_stats 
 {
 	int r;
 
-	last_message[0] = '\0';
+	contig_clear_message();
 	pthread_mutex_lock(&c->lock);
 	r = own_session(c);
 	if (r == 0)
@@ -1011,7 +994,7 @@ CONTIG_EXPORT int contig_get_segments(struct contig_client *c, struct contig_poo
 	struct contig_stats st;
 	int r;
 
-	last_message[0] = '\0';
+	contig_clear_message();
 	pthread_mutex_lock(&c->lock);
 	r = own_session(c);
 	if (r == 0)
@@ -1029,7 +1012,7 @@ CONTIG_EXPORT int contig_get_pool_windows(struct contig_client *c,
 	struct contig_stats st;
 	int r;
 
-	last_message[0] = '\0';
+	contig_clear_message();
 	pthread_mutex_lock(&c->lock);
 	r = own_session(c);
 	if (r == 0)
@@ -1045,7 +1028,7 @@ CONTIG_EXPORT int contig_get_counters(struct contig_client *c, struct contig_sta
 {
 	int r;
 
-	last_message[0] = '\0';
+	contig_clear_message();
 	pthread_mutex_lock(&c->lock);
 	r = own_session(c);
 	if (r == 0)
@@ -1061,7 +1044,7 @@ CONTIG_EXPORT int contig_list_buffers(struct contig_client *c,
 	size_t n;
 	int r;
 
-	last_message[0] = '\0';
+	contig_clear_message();
 	pthread_mutex_lock(&c->lock);
 	r = own_session(c);
 	if (r == 0)
@@ -1081,7 +1064,7 @@ CONTIG_EXPORT int contig_list_frames(struct contig_client *c,
 	size_t n;
 	int r;
 
-	last_message[0] = '\0';
+	contig_clear_message();
 	pthread_mutex_lock(&c->lock);
 	r = own_session(c);
 	if (r == 0)
@@ -1099,7 +1082,7 @@ CONTIG_EXPORT int contig_report_misuse(struct contig_client *c, const char *rout
 {
 	int r;
 
-	last_message[0] = '\0';
+	contig_clear_message();
 	pthread_mutex_lock(&c->lock);
 	r = own_session(c);
 	if (r == 0)

@@ -9,12 +9,12 @@
 #define CONTIG_WIRE_H
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/un.h>
 
 #include "contig.h"
+#include "error.h"
 #include "fdpass.h"
 
 /* One connection to contigd: its socket, sequence counter and reply
@@ -51,9 +51,6 @@ struct contig_wire_alloc {
 		    * keeps_held_frames_mapped); fds is NULL then */
 	int *fds;  /* nframes descriptors, malloc'd; the caller closes and frees */
 };
-
-/* Record the reason for a failure for contig_last_message(); returns @err. */
-__attribute__((format(printf, 2, 3))) int contig_fail(int err, const char *fmt, ...);
 
 /* Connect @w (rx set, the rest zeroed but reconnect) to the daemon at
  * @path and say hello. Returns 0, -ENAMETOOLONG, -ENOENT or -ECONNREFUSED

@@ -28,7 +28,7 @@ enum contig_metrics_kind {
 	CONTIG_METRICS_NKINDS,
 };
 
-/* Room for rpc.c's refusal reasons (its table says what each index is). */
+/* Room for the refusal reasons (check.c's table says what each index is). */
 #define CONTIG_METRICS_MAX_REFUSALS 16
 
 struct contig_metrics_latency {
@@ -46,6 +46,13 @@ struct contig_metrics {
 	uint64_t nsessions_restored; /* sessions this instance adopted from the journal */
 	uint64_t nsessions_resumed;  /* restored sessions their client reclaimed */
 	uint64_t start_time;         /* unix seconds this instance started */
+};
+
+/* Counters the stats reply shows beside struct contig_metrics, kept by
+ * server.c (sessions connected, the recycler's reports). */
+struct contig_stats_counters {
+	uint32_t nsessions;
+	uint64_t nrecycled, nrecycle_moved, nrecycle_truncated, nframes_lost, nframes_recovered;
 };
 
 /* A monotonic clock in ns, cheap enough for every request (vDSO). */

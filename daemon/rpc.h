@@ -1,6 +1,7 @@
-/* rpc.h - decode one request, call session/pool, encode the reply.
+/* rpc.h - decode one request, check it, call session/pool, encode the reply.
  *
- * The only daemon file that includes contig.pb-c.h. Loop thread only.
+ * rpc.c, check.c and stats.c are the daemon's only files that include
+ * contig.pb-c.h (this header does not). Loop thread only.
  * rpc.c knows connections only as the opaque struct contig_conn of whoever
  * registered contig_rpc_ops (server.c; the fuzz target's fake), and
  * reaches them only through those callbacks: it never includes server.h.
@@ -39,10 +40,9 @@ enum contig_rpc_result {
 	CONTIG_RPC_CLOSE, /* protocol error: a reply saying so was sent; close */
 };
 
-/* Counters the stats reply shows, kept by server.c. */
+/* What the caller tells of a request beside its datagram. */
 struct contig_rpc_counters {
-	uint32_t nsessions;
-	uint64_t nrecycled, nrecycle_moved, nrecycle_truncated, nframes_lost, nframes_recovered;
+	struct contig_stats_counters stats; /* what the stats reply shows, kept by server.c */
 	/* When the request being handled arrived (contig_metrics_now_ns();
 	 * a request that waited: its first arrival); 0: now. */
 	uint64_t arrived_ns;

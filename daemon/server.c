@@ -292,7 +292,7 @@ static void handle(struct contig_conn *c, const uint8_t *data, size_t len, uint6
 	struct contig_server *srv = c->server;
 	enum contig_rpc_result res;
 
-	srv->counters.nsessions = srv->nconns;
+	srv->counters.stats.nsessions = srv->nconns;
 	srv->counters.arrived_ns = arrived_ns ? arrived_ns : contig_metrics_now_ns();
 	srv->nrequests++;
 	res = contig_rpc_handle(c, c->session, &c->hello_done, &srv->counters, data, len);
@@ -648,7 +648,7 @@ void contig_server_recycled(struct contig_frame *done, void *data)
 			/* A lost frame looked for again: counted once lost, once back. */
 			contig_pool_frame_recycled(f);
 			if (f->state == CONTIG_FRAME_FREE) {
-				srv->counters.nframes_recovered++;
+				srv->counters.stats.nframes_recovered++;
 				srv->retry_ms = RETRY_FIRST_MS;
 				contig_log(LOG_NOTICE, "frame of pool node %d/%" PRIu64 " kB back in "
 					   "service at %#" PRIx64 "%s", f->pool->node,
@@ -658,12 +658,12 @@ void contig_server_recycled(struct contig_frame *done, void *data)
 			continue;
 		}
 		if (f->recycle_err == 0) {
-			srv->counters.nrecycled++;
+			srv->counters.stats.nrecycled++;
 			if (f->file.truncated)
-				srv->counters.nrecycle_truncated++;
+				srv->counters.stats.nrecycle_truncated++;
 		}
 		if (contig_pool_frame_recycled(f))
-			srv->counters.nrecycle_moved++;
+			srv->counters.stats.nrecycle_moved++;
 		if (f->broke_segment) {
 			struct contig_pool_info info;
 
@@ -675,7 +675,7 @@ void contig_server_recycled(struct contig_frame *done, void *data)
 				   info.largest_segment_len >> 20);
 		}
 		if (f->state == CONTIG_FRAME_LOST && f->recycle_err != -ECANCELED) {
-			srv->counters.nframes_lost++;
+			srv->counters.stats.nframes_lost++;
 			contig_log(LOG_WARNING, "frame of pool node %d/%" PRIu64 " kB lost: %s",
 				   f->pool->node, f->pool->page_len >> 10,
 				   f->recycle_err == -ERANGE

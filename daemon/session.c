@@ -143,11 +143,6 @@ void contig_session_journal_open(struct contig_session *s)
 	journal_add(s, &rec);
 }
 
-static bool is_pow2(uint64_t x)
-{
-	return x && !(x & (x - 1));
-}
-
 /* ---- pool tags ---- */
 
 static size_t tag_slot(uint32_t tag, size_t nindex)
@@ -594,39 +589,6 @@ const struct contig_live_buffer *contig_session_next_buffer(const struct contig_
 	return NULL;
 }
 
-static int check_params(const struct contig_alloc_params *p, struct contig_range_req *ret_req,
-			const char **ret_field)
-{
-	struct contig_range_req req;
-	const char *field = NULL;
-
-	if (p->len == 0 || p->len > UINT64_MAX - SMALL_PAGE)
-		field = "len";
-	else if (p->align && !is_pow2(p->align))
-		field = "align";
-	else if (p->boundary && !is_pow2(p->boundary))
-		field = "boundary";
-	else if (p->cache_type < 0 || p->cache_type > CONTIG_CACHE_TYPE_MAX)
-		field = "cache_type";
-	else if (p->node < -1 || p->node > CONTIG_MAX_NODE)
-		field = "node";
-	else if (p->priority > CONTIG_PRIORITY_MAX)
-		field = "priority";
-	if (field) {
-		*ret_field = field;
-		return -EINVAL;
-	}
-	req.len = (p->len + SMALL_PAGE - 1) & ~(uint64_t)(SMALL_PAGE - 1);
-	req.align = p->align > SMALL_PAGE ? p->align : SMALL_PAGE;
-	req.lowest = p->lowest;
-	req.highest = p->highest;
-	req.boundary = p->boundary;
-	if (contig_range_req_check(&req, ret_field) < 0)
-		return -EINVAL;
-	*ret_req = req;
-	return 0;
-}
-
 /* Would one more buffer exceed a buffer count of the session or of its
  * user? Names the limit. (Bytes are frames: claim_over_quota().) */
 static int check_quota(struct contig_session *s, const char **ret_limit)
@@ -866,7 +828,7 @@ int contig_session_alloc(struct contig_session *s, const struct contig_alloc_par
 {
 	struct contig_pools *env = s->pools;
 	struct contig_pool *pool = NULL;
-	struct contig_range_req req;
+	struct contig_range_req req = p->range;
 	struct holding *h = NULL;
 	struct why_not why = { false, false, false, false, NULL };
 	uint64_t phys = 0;
@@ -874,9 +836,6 @@ int contig_session_alloc(struct contig_session *s, const struct contig_alloc_par
 	struct slot *sl;
 	int r;
 
-	r = check_params(p, &req, ret_field);
-	if (r < 0)
-		return r;
 	r = check_quota(s, ret_field);
 	if (r < 0)
 		return r;

@@ -101,7 +101,8 @@ struct contig_tag_stat *contig_tags_get(struct contig_tags *tags, uint32_t tag);
 /* Release a tag table. */
 void contig_tags_done(struct contig_tags *tags);
 
-/* A request, as the wire gives it (rpc.c fills in the defaults). */
+/* An allocate request, as check.c makes it of the wire's: defaults filled
+ * in, every field checked. */
 struct contig_alloc_params {
 	uint64_t len;      /* bytes */
 	uint64_t lowest;   /* physical, inclusive */
@@ -114,6 +115,8 @@ struct contig_alloc_params {
 	uint32_t tag;
 	uint32_t priority;
 	uint64_t seq;      /* of the request: journaled, so a retry is recognised */
+	struct contig_range_req range; /* the above as range.c takes it (len rounded
+					* up to 4 KiB, align at least 4 KiB), checked */
 };
 
 /* A live buffer (the daemon's: the client's struct contig_buffer in
@@ -226,7 +229,8 @@ int contig_sessions_snapshot(struct contig_pools *pools, struct contig_journal *
  * a user other than root that would then hold more than its fair share of
  * the pool (the pool over the non-root users with a session), whatever
  * its priority, below watermark_low.
- * Returns 0 and *ret_buffer; -EINVAL with *ret_field naming the bad field;
+ * @params must have passed contig_check_alloc() (check.c), which fills
+ * its range. Returns 0 and *ret_buffer;
  * -EDQUOT with *ret_field naming the limit (max_buffers_per_connection,
  * max_bytes_per_user, max_share_per_user, ...) the buffer would exceed;
  * -ENOSPC if nothing satisfies it; -ENOBUFS if only a watermark stands in

@@ -56,7 +56,7 @@ layer_of() {
 	case $1 in
 	daemon/main | daemon/options) echo "0 main" ;;
 	daemon/server | daemon/listen | daemon/access) echo "1 server" ;;
-	daemon/rpc | daemon/metrics) echo "2 rpc" ;;
+	daemon/rpc | daemon/check | daemon/stats | daemon/metrics) echo "2 rpc" ;;
 	daemon/session) echo "3 sessions" ;;
 	daemon/poolset | daemon/poolplan | daemon/restart | daemon/restore | \
 		daemon/journal | daemon/recycle | daemon/keeper)
@@ -71,6 +71,7 @@ layer_of() {
 		echo "0 client-api-users" ;;
 	client/contig | client/cache) echo "1 client-api" ;;
 	client/contig.h) echo "3 client-api-header" ;;
+	client/error) echo "3 client-error" ;;
 	client/wire) echo "2 wire" ;;
 	proto/* | common/*) echo "7 proto-common" ;;
 	*) echo "- unnamed" ;;

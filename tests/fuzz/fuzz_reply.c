@@ -36,7 +36,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,22 +53,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_FD_DATAGRAMS 4
 
-static char last_message[512];
-
-/* client/contig.c's, without the rest of the library. */
-int contig_fail(int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(last_message, sizeof(last_message), fmt, ap);
-	va_end(ap);
-	return err;
-}
-
 __attribute__((noreturn)) static void fail(const char *what)
 {
-	fprintf(stderr, "fuzz_reply: %s (last message: %s)\n", what, last_message);
+	fprintf(stderr, "fuzz_reply: %s (last message: %s)\n", what, contig_last_message());
 	abort();
 }
 

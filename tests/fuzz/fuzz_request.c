@@ -45,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "check.h"
 #include "contig.pb-c.h"
 #include "fake.h"
 #include "fdpass.h"
@@ -713,29 +714,16 @@ static uint64_t model_fair(const struct world *w, const struct contig_pool *pool
 }
 
 /* A refusal for bytes, judged by asking again with no byte limit and no
- * share (directly, as rpc.c would): that must not find room in frames the
- * client holds, and the new frames it takes instead must exceed one of
- * them. (That buffer is freed at once: its frames go to the recycler.) */
+ * share (directly, checked by check.c, as rpc.c would): that must not
+ * find room in frames the client holds, and the new frames it takes
+ * instead must exceed one of them. (That buffer is freed at once: its frames go to the recycler.) */
 static void check_byte_refusal(struct world *w, struct client *c,
 			       const Contig__AllocRequest *a, const struct before *bf)
 {
 	struct contig_limits *lim = &w->env.limits, saved = *lim;
 	const struct contig_user *u = contig_user_find(&w->env, c->s->user_uid);
-	struct contig_alloc_params p = {
-		.len = a->len,
-		.lowest = a->has_lowest ? a->lowest : 0,
-		.highest = a->has_highest ? a->highest : UINT64_MAX,
-		.boundary = a->has_boundary ? a->boundary : 0,
-		.align = a->has_align ? a->align : 0,
-		.cache_type = a->has_cache_type ? a->cache_type : CONTIG_CACHE_DEFAULT,
-		.node = a->has_node ? a->node : -1,
-		.near_node = a->has_near_node && a->near_node >= 0 &&
-				     a->near_node <= CONTIG_MAX_NODE
-			     ? a->near_node
-			     : -1,
-		.tag = a->has_tag ? a->tag : 0,
-		.priority = a->has_priority ? a->priority : CONTIG_PRIORITY_HIGH,
-	};
+	struct contig_alloc_params p;
+	struct contig_refused refused;
 	const char *msg = c->conn.replies[0].message, *field = NULL;
 	struct contig_live_buffer *b;
 	uint64_t claimed;
@@ -746,6 +734,7 @@ static void check_byte_refusal(struct world *w, struct client *c,
 		return; /* E2BIG: not a byte limit */
 	fuzz_check(strstr(msg, "max_bytes_per_connection") || strstr(msg, "max_bytes_per_user") ||
 		   strstr(msg, "max_share_per_user"));
+	fuzz_check(contig_check_alloc(a, 0, &p, &refused)); /* it was refused for bytes */
 	lim->max_bytes_per_connection = 0;
 	lim->max_bytes_per_user = 0;
 	lim->max_share_per_user = 100;
@@ -1190,7 +1179,7 @@ static void request(struct world *w, struct client *c, const uint8_t *data, size
 	req = contig__request__unpack(NULL, len, data);
 	note_before(w, c, req, &bf);
 	c->conn.nreplies = 0;
-	w->counters.nsessions = nconnected(w);
+	w->counters.stats.nsessions = nconnected(w);
 	res = contig_rpc_handle(&c->conn, c->s, &c->hello_done, &w->counters, data, len);
 	if (res == CONTIG_RPC_WAIT) {
 		bool recycling = false;

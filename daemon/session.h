@@ -17,6 +17,7 @@
 #include "pool.h"
 #include "priority.h" /* CONTIG_PRIORITY_*, shared with the client */
 #include "recycle.h"
+#include "tags.h"
 
 /* Highest NUMA node number a request may name. */
 #define CONTIG_MAX_NODE 1023
@@ -24,37 +25,6 @@
 /* MEMORY_CACHING_TYPE values a buffer may have (MmNonCached .. MmUSWCCached). */
 #define CONTIG_CACHE_TYPE_MAX 5
 #define CONTIG_CACHE_DEFAULT 1 /* MmCached */
-
-/* The tag that stands for every tag a table does not count on its own
- * (CONTIG_MAX_TAGS, in config.h, and max_tags_per_user). */
-#define CONTIG_TAG_OTHER 0xffffffffu
-
-/* Accounting of one pool tag, like poolmon. */
-struct contig_tag_stat {
-	uint32_t tag;
-	uint32_t nbuffers; /* live */
-	uint64_t len;      /* live bytes */
-	uint64_t nallocs, nfrees;
-};
-
-/* A table of tags. Entries stay in the order they came, but for the entry
- * of CONTIG_TAG_OTHER, first (so that a stats reply, which lists the first
- * entries only, always shows it). A table that is full (max entries, the
- * one of CONTIG_TAG_OTHER aside) makes room for a new tag by pruning every
- * entry without a live buffer, adding its allocs and frees to the entry of
- * CONTIG_TAG_OTHER; with none to prune, the new tag is counted under
- * CONTIG_TAG_OTHER. So no tag is ever refused for good because of tags
- * that came and went. */
-struct contig_tags {
-	struct contig_tag_stat *v;
-	size_t n;
-	size_t max;        /* 0: CONTIG_MAX_TAGS */
-	/* Open addressing over v by tag (a lookup per allocate and free must
-	 * not grow with the number of tags): nindex slots, a power of two at
-	 * least twice n; 0 = empty, else the entry's index + 1. */
-	uint16_t *index;
-	size_t nindex;
-};
 
 /* What every session draws from: the pools, sorted by page size and node,
  * the recycler that frames go to when their owner lets them go, the limits,
@@ -92,14 +62,6 @@ struct contig_user {
 				      (max_share_per_user, the fair share) */
 	struct contig_tags tags; /* of its live buffers: at most max_tags_per_user */
 };
-
-/* The entry of @tag in @tags, created if needed (see struct contig_tags:
- * the entry of CONTIG_TAG_OTHER when the table is full of live tags); NULL
- * only out of memory. Pointers hold until the next creation. Loop thread. */
-struct contig_tag_stat *contig_tags_get(struct contig_tags *tags, uint32_t tag);
-
-/* Release a tag table. */
-void contig_tags_done(struct contig_tags *tags);
 
 /* A request, as the wire gives it (rpc.c fills in the defaults). */
 struct contig_alloc_params {

@@ -26,22 +26,9 @@
  * zero, the frame leaves the session at once and goes to the recycler,
  * which zeroes it before anyone else can have it.
  *
- * Quotas count what a client keeps from others: whole frames. A frame's
- * bytes are charged to its session (frames_len: max_bytes_per_connection)
- * and to its user, in all (max_bytes_per_user) and per pool
- * (max_share_per_user), when step 2 claims it, and released when it
- * leaves for the recycler; step 1 costs nothing. So a client that asks
- * for 4 KiB buffers 2 MiB apart is charged 2 MiB for each, which is what
- * it takes from the pool. The buffer counts are checked before placing
- * (they do not depend on where the buffer goes); the byte limits when a
- * pool's frames are about to be claimed, pool by pool, so a request that
- * fits in held frames is never refused for them.
- * Watermarks: low and normal priority leave watermark_low and
- * watermark_normal of a pool free (DESIGN.md), and so does any priority
- * of a user that would hold more than its fair share of the pool: its
- * usable frames over the users with a session, root aside. Root is
- * exempt from the share and the fair share (not from max_bytes_*), as the
- * administrator's tools and drivers are.
+ * Quotas and watermarks (quota.c) are asked before step 2 claims a
+ * pool's frames, pool by pool; a buffer packed into frames held (step 1)
+ * costs nothing. The buffer counts are checked before placing.
  *
  * Tags: a buffer is counted under its pool tag in its user's, its
  * session's and the daemon's table (tags.c).
@@ -164,95 +151,17 @@ static void tag_count(struct contig_session *s, uint32_t tag, uint64_t len, bool
 	contig_tags_count(tables, tag, len, alloc);
 }
 
-static void user_count(struct contig_session *s, uint64_t len, bool alloc)
-{
-	struct contig_user *u = contig_user_find(s->pools, s->user_uid);
-
-	if (alloc) {
-		u->nbuffers++;
-		u->len += len;
-	} else {
-		u->nbuffers--;
-		u->len -= len;
-	}
-}
-
-/* Percentage of a pool that @priority must leave free. */
-static unsigned watermark_pct(const struct contig_pools *env, uint32_t priority)
-{
-	if (priority >= CONTIG_PRIORITY_HIGH)
-		return 0;
-	return priority >= CONTIG_PRIORITY_NORMAL ? env->watermark_normal_pct
-						  : env->watermark_low_pct;
-}
-
-/* Would taking @len bytes of frames leave @pool below the watermark? Frames
- * being recycled count as free: they will be in a moment. */
-static bool below_watermark(const struct contig_pool *pool, uint64_t len, unsigned pct)
-{
-	uint64_t total = (uint64_t)(pool->nframes - pool->nlost) * pool->page_len;
-	uint64_t avail = pool->free.free_len + (uint64_t)pool->nrecycling * pool->page_len;
-
-	return pct && (avail < len || (avail - len) * 100 < total * pct);
-}
-
-struct contig_user *contig_user_find(struct contig_pools *pools, uid_t uid)
-{
-	for (size_t i = 0; i < pools->nusers; i++)
-		if (pools->users[i].uid == uid)
-			return &pools->users[i];
-	return NULL;
-}
-
-/* The user record of a new session of @uid, created if needed. */
-static int user_join(struct contig_pools *pools, uid_t uid)
-{
-	struct contig_user *u = contig_user_find(pools, uid), *grown;
-
-	if (u && u->nsessions >= pools->limits.max_connections_per_user)
-		return -EUSERS;
-	if (!u) {
-		/* (The pools are all made before the first session.) */
-		uint64_t *pool_frames_len = calloc(pools->npools + 1, sizeof(*pool_frames_len));
-
-		if (!pool_frames_len)
-			return -ENOMEM;
-		grown = realloc(pools->users, (pools->nusers + 1) * sizeof(*grown));
-		if (!grown) {
-			free(pool_frames_len);
-			return -ENOMEM;
-		}
-		pools->users = grown;
-		u = &pools->users[pools->nusers++];
-		*u = (struct contig_user){ .uid = uid, .pool_frames_len = pool_frames_len };
-		u->tags.max = pools->limits.max_tags_per_user;
-	}
-	u->nsessions++;
-	return 0;
-}
-
-static void user_leave(struct contig_pools *pools, uid_t uid)
-{
-	struct contig_user *u = contig_user_find(pools, uid);
-
-	if (--u->nsessions == 0) {
-		contig_tags_done(&u->tags);
-		free(u->pool_frames_len);
-		*u = pools->users[--pools->nusers];
-	}
-}
-
 int contig_session_new(struct contig_pools *pools, pid_t pid, uid_t uid, gid_t gid,
 		       const char *comm, struct contig_session **ret_session)
 {
 	struct contig_session *s;
-	int r = user_join(pools, uid);
+	int r = contig_quota_join(pools, uid);
 
 	if (r < 0)
 		return r;
 	s = calloc(1, sizeof(*s));
 	if (!s) {
-		user_leave(pools, uid);
+		contig_quota_leave(pools, uid);
 		return -ENOMEM;
 	}
 	s->user_uid = uid;
@@ -338,24 +247,6 @@ static void holding_drop(struct contig_session *s, struct holding *h)
 		pool->nsessions--;
 }
 
-/* Charge (@claim) or release @n frames of @h's pool to @s and its user. */
-static void frames_charge(struct contig_session *s, const struct holding *h, uint64_t n,
-			  bool claim)
-{
-	struct contig_user *u = contig_user_find(s->pools, s->user_uid);
-	uint64_t len = n * h->pool->page_len;
-
-	if (claim) {
-		s->frames_len += len;
-		u->frames_len += len;
-		u->pool_frames_len[h->pool_index] += len;
-	} else {
-		s->frames_len -= len;
-		u->frames_len -= len;
-		u->pool_frames_len[h->pool_index] -= len;
-	}
-}
-
 /* Hand a frame whose last buffer went back to the recycler. */
 static void frame_leave(struct contig_session *s, struct holding *h, struct contig_frame *f)
 {
@@ -363,7 +254,7 @@ static void frame_leave(struct contig_session *s, struct holding *h, struct cont
 	must(contig_range_take(&h->free, f->phys, f->pool->page_len));
 	h->nframes--;
 	s->nframes--;
-	frames_charge(s, h, 1, false);
+	contig_quota_charge(s, h->pool_index, h->pool->page_len, false);
 	journal_frame(s, CONTIG_JOURNAL_FRAME_RELEASE, f, 0);
 	contig_pool_frame_recycling(f);
 	contig_recycler_push(s->pools->recycler, f);
@@ -454,81 +345,6 @@ static int check_params(const struct contig_alloc_params *p, struct contig_range
 	return 0;
 }
 
-/* Would one more buffer exceed a buffer count of the session or of its
- * user? Names the limit. (Bytes are frames: claim_over_quota().) */
-static int check_quota(struct contig_session *s, const char **ret_limit)
-{
-	const struct contig_limits *lim = &s->pools->limits;
-	const struct contig_user *u = contig_user_find(s->pools, s->user_uid);
-	const char *limit = NULL;
-
-	if (s->nbuffers + 1 > lim->max_buffers_per_connection)
-		limit = "max_buffers_per_connection";
-	else if (u->nbuffers + 1 > lim->max_buffers_per_user)
-		limit = "max_buffers_per_user";
-	if (!limit)
-		return 0;
-	*ret_limit = limit;
-	return -EDQUOT;
-}
-
-/* Would @held + @len bytes exceed @max (0: no limit)? */
-static bool over(uint64_t held, uint64_t len, uint64_t max)
-{
-	return max && (len > max || held > max - len);
-}
-
-/* The usable bytes of @pool: its frames but the lost ones. */
-static uint64_t pool_usable_len(const struct contig_pool *pool)
-{
-	return (uint64_t)(pool->nframes - pool->nlost) * pool->page_len;
-}
-
-/* What one user may hold of @pool under max_share_per_user @pct: whole
- * frames, at least one. */
-static uint64_t share_len(const struct contig_pool *pool, uint64_t pct)
-{
-	uint64_t len = pool_usable_len(pool) / 100 * pct +
-		       pool_usable_len(pool) % 100 * pct / 100;
-
-	len -= len % pool->page_len;
-	return len > pool->page_len ? len : pool->page_len;
-}
-
-/* Would claiming @len bytes of frames of pool @pi exceed a byte limit of
- * @s or of its user? The limit's key, or NULL. */
-static const char *claim_over_quota(const struct contig_session *s, size_t pi, uint64_t len)
-{
-	const struct contig_limits *lim = &s->pools->limits;
-	const struct contig_user *u = contig_user_find(s->pools, s->user_uid);
-
-	if (over(s->frames_len, len, lim->max_bytes_per_connection))
-		return "max_bytes_per_connection";
-	if (over(u->frames_len, len, lim->max_bytes_per_user))
-		return "max_bytes_per_user";
-	if (u->uid != 0 && lim->max_share_per_user < 100 &&
-	    over(u->pool_frames_len[pi], len, share_len(s->pools->pools[pi],
-							lim->max_share_per_user)))
-		return "max_share_per_user";
-	return NULL;
-}
-
-/* Would @s's user hold more than its fair share of pool @pi with @len
- * bytes more: the pool's usable bytes over the users (root aside) with a
- * session? Never for root. */
-static bool over_fair_share(const struct contig_session *s, size_t pi, uint64_t len)
-{
-	const struct contig_pools *env = s->pools;
-	const struct contig_user *u = contig_user_find((struct contig_pools *)env, s->user_uid);
-	uint64_t nusers = 0;
-
-	if (u->uid == 0)
-		return false;
-	for (size_t i = 0; i < env->nusers; i++)
-		nusers += env->users[i].uid != 0;
-	return u->pool_frames_len[pi] + len > pool_usable_len(env->pools[pi]) / nusers;
-}
-
 /* The end of @pool's window; UINT64_MAX for a pool without one. */
 static uint64_t window_end(const struct contig_pool *pool)
 {
@@ -596,7 +412,7 @@ static int claim_frames(struct contig_session *s, struct contig_pool *pool, int 
 	}
 	h->nframes += (uint32_t)n;
 	s->nframes += (uint32_t)n;
-	frames_charge(s, h, n, true);
+	contig_quota_charge(s, h->pool_index, n * pool->page_len, true);
 	for (uint64_t i = 0; i < n; i++)
 		journal_frame(s, CONTIG_JOURNAL_FRAME_OWN,
 			      contig_pool_frame_at(pool, first + i * pool->page_len), cache_type);
@@ -628,7 +444,6 @@ static int place(struct contig_session *s, const struct contig_alloc_params *p,
 		 struct why_not *why, struct holding **ret_h, uint64_t *ret_phys)
 {
 	struct contig_pools *env = s->pools;
-	unsigned pct = watermark_pct(env, p->priority);
 	const char *limit;
 	uint64_t phys;
 	int r;
@@ -662,21 +477,18 @@ static int place(struct contig_session *s, const struct contig_alloc_params *p,
 			why->too_big = true;
 			continue;
 		}
-		if ((limit = claim_over_quota(s, i, n * cand->page_len))) {
+		switch (contig_quota_claim(s, i, n * cand->page_len, p->priority, &limit)) {
+		case CONTIG_QUOTA_LIMIT:
 			why->quota = limit;
 			continue;
-		}
-		if (below_watermark(cand, n * cand->page_len, pct)) {
+		case CONTIG_QUOTA_WATERMARK:
 			why->watermark = true;
 			continue;
-		}
-		/* Other users' protection: past its fair share, a user takes
-		 * frames at low priority, whatever it asked for. */
-		if (pct < env->watermark_low_pct &&
-		    below_watermark(cand, n * cand->page_len, env->watermark_low_pct) &&
-		    over_fair_share(s, i, n * cand->page_len)) {
+		case CONTIG_QUOTA_FAIR_SHARE:
 			why->fair = true;
 			continue;
+		case CONTIG_QUOTA_OK:
+			break;
 		}
 		r = claim_frames(s, cand, p->cache_type, phys, req->len);
 		if (r < 0)
@@ -704,7 +516,7 @@ int contig_session_alloc(struct contig_session *s, const struct contig_alloc_par
 	r = check_params(p, &req, ret_field);
 	if (r < 0)
 		return r;
-	r = check_quota(s, ret_field);
+	r = contig_quota_check_buffer(s, ret_field);
 	if (r < 0)
 		return r;
 	if (!tag_choose(s, p->tag, &tag))
@@ -775,7 +587,7 @@ int contig_session_alloc(struct contig_session *s, const struct contig_alloc_par
 	pool->nbuffers++;
 	pool->generation++;
 	tag_count(s, tag, req.len, true);
-	user_count(s, req.len, true);
+	contig_quota_count_buffer(s, req.len, true);
 	{
 		struct contig_journal_record rec = {
 			.type = CONTIG_JOURNAL_BUFFER_ALLOC,
@@ -821,7 +633,7 @@ static void buffer_release(struct contig_session *s, struct slot *sl)
 	pool->nbuffers--;
 	pool->generation++;
 	tag_count(s, b->tag, b->len, false);
-	user_count(s, b->len, false);
+	contig_quota_count_buffer(s, b->len, false);
 	if (h->nframes == 0)
 		holding_drop(s, h);
 	b->id = 0;
@@ -874,7 +686,7 @@ void contig_session_free(struct contig_session *s)
 	free(s->holdings);
 	free(s->slots);
 	contig_tags_done(&s->tags);
-	user_leave(s->pools, s->user_uid);
+	contig_quota_leave(s->pools, s->user_uid);
 	if (s->prev)
 		s->prev->next = s->next;
 	else
@@ -928,7 +740,8 @@ int contig_session_restore_frame(struct contig_session *s, struct contig_pool *p
 	must(contig_pool_take(pool, phys, pool->page_len, s, cache_type));
 	h->nframes++;
 	s->nframes++;
-	frames_charge(s, h, 1, true); /* (over a limit lowered since: kept) */
+	/* (over a limit lowered since: kept) */
+	contig_quota_charge(s, h->pool_index, pool->page_len, true);
 	return 0;
 }
 
@@ -1000,7 +813,7 @@ int contig_session_restore_buffer(struct contig_session *s, const struct contig_
 	pool->nbuffers++;
 	pool->generation++;
 	tag_count(s, tag, b->len, true);
-	user_count(s, b->len, true);
+	contig_quota_count_buffer(s, b->len, true);
 	return 0;
 }
 

@@ -15,6 +15,7 @@
 #include "fdpass.h" /* CONTIG_TOKEN_LEN */
 #include "journal.h"
 #include "pool.h"
+#include "quota.h"
 #include "priority.h" /* CONTIG_PRIORITY_*, shared with the client */
 #include "recycle.h"
 #include "tags.h"
@@ -49,18 +50,6 @@ struct contig_pools {
 					   and its journal records for the next instance */
 	uint32_t norphans;              /* restored sessions not reclaimed yet */
 	uint64_t session_grace_ms;      /* how long an orphan waits (HelloReply.grace_ms) */
-};
-
-/* What the sessions of one uid hold together. */
-struct contig_user {
-	uid_t uid;
-	uint32_t nsessions;
-	uint64_t nbuffers;
-	uint64_t len;             /* bytes of live buffers */
-	uint64_t frames_len;      /* bytes of the frames its sessions own (max_bytes_per_user) */
-	uint64_t *pool_frames_len; /* the same per pool, in pools->pools order
-				      (max_share_per_user, the fair share) */
-	struct contig_tags tags; /* of its live buffers: at most max_tags_per_user */
 };
 
 /* A request, as the wire gives it (rpc.c fills in the defaults). */
@@ -120,9 +109,6 @@ struct contig_session {
 	char comm[16];            /* process name, for stats and logs */
 	struct contig_session *prev, *next; /* pools->sessions */
 };
-
-/* The record of @uid (NULL if it has no session). */
-struct contig_user *contig_user_find(struct contig_pools *pools, uid_t uid);
 
 /* A session for process @pid (named @comm) of @uid. Returns 0 and
  * *ret_session, -EUSERS if @uid already has max_connections_per_user

@@ -1,9 +1,9 @@
-/* restart.h - the restart lifecycle around the journal: what the last
- * instance left loaded before the pools are built, its sessions resumed
- * as orphans once the recycler runs (a fresh journal then replaces the
- * old one, and a grace timer releases the orphans no client reclaims),
- * and, at shutdown, whether sessions stay for the next instance. See
- * restart.c.
+/* restart.h - the restart module: the journal written as sessions change
+ * (and compacted, or given up if it cannot grow), what the last instance
+ * left loaded before the pools are built, its sessions resumed as orphans
+ * once the recycler runs (a fresh journal then replaces the old one, and a
+ * grace timer releases the orphans no client reclaims), and, at shutdown,
+ * whether sessions stay for the next instance. See restart.c.
  *
  * Main thread (the loop thread once the loop runs). Nothing here logs:
  * what the caller should say comes through @say.
@@ -23,7 +23,8 @@ struct contig_restart;
 /* Before the pools: with @session_grace_ms, read the journal of
  * @instance under @runtime_dir into a plan; without, remove any journal
  * (nothing is kept: the frames go too). @pools is where the sessions are
- * resumed and the journal kept; it must outlive the restart. Returns 0
+ * resumed and the journal kept (pools->journal, pools->restart); it must
+ * outlive the restart. Returns 0
  * and *ret_restart, or -errno after saying why (-EPROTO: a journal this
  * contigd cannot read, which restarting does not fix). */
 int contig_restart_load(const char *runtime_dir, const char *instance,
@@ -40,6 +41,35 @@ struct contig_restore *contig_restart_plan(const struct contig_restart *restart)
  * grace timer on @loop for the orphans. Returns 0 or -errno after saying
  * why. */
 int contig_restart_resume(struct contig_restart *restart, uv_loop_t *loop);
+
+/* ---- while serving ---- */
+
+/* What sessions tell the journal (session.c), each a record added to it
+ * before the reply that depends on it: nothing without a journal, for a
+ * session not journaled (contig_session_journal_open()), or while
+ * stopping with sessions kept. The restart module is @s->pools->restart. */
+void contig_restart_record_open(const struct contig_session *s);
+void contig_restart_record_close(const struct contig_session *s);
+void contig_restart_record_frame(const struct contig_session *s, const struct contig_frame *f,
+				 bool own, int cache_type);
+void contig_restart_record_alloc(const struct contig_session *s,
+				 const struct contig_live_buffer *b);
+void contig_restart_record_free(const struct contig_session *s, uint64_t id);
+
+/* Stopping with sessions kept (contig_restart_stopping()): a session
+ * freed now leaves its frames OWNED and its records for the next
+ * instance. False for NULL. */
+bool contig_restart_keeps_sessions(const struct contig_restart *restart);
+
+/* server.c, before a reply leaves: a journal that could not take a record
+ * is given up (removed, said why), so that no reply depends on a record a
+ * restart would not find. Accepts NULL. */
+void contig_restart_before_reply(struct contig_restart *restart);
+
+/* server.c, after each request: the same, and the journal compacted
+ * (rewritten from what is live) once it has grown to 4 times that.
+ * Accepts NULL. */
+void contig_restart_after_request(struct contig_restart *restart);
 
 /* Stopping: do journaled sessions with buffers stay for the next
  * instance (their count and their buffers' in *ret_nsessions,

@@ -39,8 +39,9 @@
  *
  * Restarts: with pools->journal, a session is journaled from its hello on
  * (SessionOpen, with its random token), and every frame it claims or lets
- * go, every buffer it allocates or frees, adds a record; closing it adds
- * SessionClose, which stands for all it held. A session restored from the
+ * go, every buffer it allocates or frees, is told to the restart module
+ * (restart.c writes the records); closing it adds SessionClose, which
+ * stands for all it held. A session restored from the
  * journal at startup is an orphan (no connection) until a hello presents
  * its token; its buffers keep their ids (the slot table is rebuilt around
  * them) and the seqs of the requests that made them, so that a retried
@@ -58,6 +59,8 @@
 #include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
+
+#include "restart.h"
 
 #define SMALL_PAGE 4096u
 #define NO_SLOT UINT32_MAX
@@ -80,50 +83,12 @@ struct resume_seq {
 	uint64_t seq, id;
 };
 
-/* ---- the journal ---- */
-
-/* Add @rec, which is about @s, if there is a journal. A failure marks the
- * journal incomplete (server.c then gives it up). */
-static void journal_add(struct contig_session *s, struct contig_journal_record *rec)
-{
-	struct contig_pools *env = s->pools;
-
-	if (!env->journal || !s->journaled || env->keep_sessions)
-		return;
-	memcpy(rec->token, s->token, CONTIG_TOKEN_LEN);
-	if (contig_journal_add(env->journal, rec) < 0)
-		env->journal_failed = true;
-}
-
-static void journal_frame(struct contig_session *s, enum contig_journal_type type,
-			  const struct contig_frame *f, int cache_type)
-{
-	struct contig_journal_record rec = {
-		.type = type,
-		.node = (uint32_t)f->pool->node,
-		.page_len = f->pool->page_len,
-		.below = f->pool->below,
-		.file_id = f->file.id,
-		.phys = f->phys,
-		.cache_type = cache_type,
-	};
-
-	journal_add(s, &rec);
-}
-
 void contig_session_journal_open(struct contig_session *s)
 {
-	struct contig_journal_record rec = {
-		.type = CONTIG_JOURNAL_SESSION_OPEN,
-		.uid = (uint32_t)s->uid,
-		.pid = (uint32_t)s->pid,
-	};
-
 	if (!s->pools->journal)
 		return;
 	s->journaled = true;
-	memcpy(rec.comm, s->comm, sizeof(rec.comm));
-	journal_add(s, &rec);
+	contig_restart_record_open(s);
 }
 
 static bool is_pow2(uint64_t x)
@@ -255,7 +220,8 @@ static void frame_leave(struct contig_session *s, struct holding *h, struct cont
 	h->nframes--;
 	s->nframes--;
 	contig_quota_charge(s, h->pool_index, h->pool->page_len, false);
-	journal_frame(s, CONTIG_JOURNAL_FRAME_RELEASE, f, 0);
+	if (s->journaled)
+		contig_restart_record_frame(s, f, false, 0);
 	contig_pool_frame_recycling(f);
 	contig_recycler_push(s->pools->recycler, f);
 }
@@ -413,9 +379,9 @@ static int claim_frames(struct contig_session *s, struct contig_pool *pool, int 
 	h->nframes += (uint32_t)n;
 	s->nframes += (uint32_t)n;
 	contig_quota_charge(s, h->pool_index, n * pool->page_len, true);
-	for (uint64_t i = 0; i < n; i++)
-		journal_frame(s, CONTIG_JOURNAL_FRAME_OWN,
-			      contig_pool_frame_at(pool, first + i * pool->page_len), cache_type);
+	for (uint64_t i = 0; i < n && s->journaled; i++)
+		contig_restart_record_frame(s, contig_pool_frame_at(pool, first + i * pool->page_len),
+					    true, cache_type);
 	return 0;
 
 out_drop:
@@ -588,28 +554,8 @@ int contig_session_alloc(struct contig_session *s, const struct contig_alloc_par
 	pool->generation++;
 	tag_count(s, tag, req.len, true);
 	contig_quota_count_buffer(s, req.len, true);
-	{
-		struct contig_journal_record rec = {
-			.type = CONTIG_JOURNAL_BUFFER_ALLOC,
-			.id = sl->buf.id,
-			.node = (uint32_t)pool->node,
-			.page_len = pool->page_len,
-			.below = pool->below,
-			.phys = phys,
-			.len = req.len,
-			.req_len = p->len,
-			.cache_type = p->cache_type,
-			.tag = tag,
-			.seq = p->seq,
-			.lowest = p->lowest,
-			.highest = p->highest,
-			.boundary = p->boundary,
-			.align = p->align,
-			.priority = p->priority,
-		};
-
-		journal_add(s, &rec);
-	}
+	if (s->journaled)
+		contig_restart_record_alloc(s, &sl->buf);
 	*ret_buffer = &sl->buf;
 	return 0;
 }
@@ -651,11 +597,8 @@ int contig_session_free_buffer(struct contig_session *s, uint64_t id, const uint
 	if ((check_len && *check_len != b->req_len) ||
 	    (check_cache && *check_cache != b->cache_type))
 		return -EILSEQ;
-	{
-		struct contig_journal_record rec = { .type = CONTIG_JOURNAL_BUFFER_FREE, .id = id };
-
-		journal_add(s, &rec);
-	}
+	if (s->journaled)
+		contig_restart_record_free(s, id);
 	buffer_release(s, (struct slot *)b);
 	return 0;
 }
@@ -666,11 +609,9 @@ void contig_session_free(struct contig_session *s)
 
 	if (!s)
 		return;
-	keep = s->pools->keep_sessions;
+	keep = contig_restart_keeps_sessions(s->pools->restart);
 	if (!keep && s->journaled) {
-		struct contig_journal_record rec = { .type = CONTIG_JOURNAL_SESSION_CLOSE };
-
-		journal_add(s, &rec);
+		contig_restart_record_close(s);
 		s->journaled = false; /* SessionClose stands for every free below */
 	}
 	if (s->orphan)
@@ -892,82 +833,4 @@ struct contig_live_buffer *contig_session_buffer_by_seq(struct contig_session *s
 	if (lo == s->nresume_seqs || s->resume_seqs[lo].seq != seq)
 		return NULL;
 	return contig_session_buffer(s, s->resume_seqs[lo].id);
-}
-
-int contig_sessions_snapshot(struct contig_pools *pools, struct contig_journal *journal)
-{
-	struct contig_journal_record rec;
-	int r = 0;
-
-	for (size_t i = 0; i < pools->npools && r == 0; i++) {
-		rec = (struct contig_journal_record){
-			.type = CONTIG_JOURNAL_POOL,
-			.node = (uint32_t)pools->pools[i]->node,
-			.page_len = pools->pools[i]->page_len,
-			.below = pools->pools[i]->below,
-			.hugepages_added = pools->pools[i]->hugepages_added,
-		};
-		r = contig_journal_add(journal, &rec);
-	}
-	for (struct contig_session *s = pools->sessions; s && r == 0; s = s->next) {
-		if (!s->journaled)
-			continue;
-		rec = (struct contig_journal_record){
-			.type = CONTIG_JOURNAL_SESSION_OPEN,
-			.uid = (uint32_t)s->uid,
-			.pid = (uint32_t)s->pid,
-		};
-		memcpy(rec.token, s->token, CONTIG_TOKEN_LEN);
-		memcpy(rec.comm, s->comm, sizeof(rec.comm));
-		r = contig_journal_add(journal, &rec);
-	}
-	for (size_t i = 0; i < pools->npools && r == 0; i++) {
-		struct contig_pool *pool = pools->pools[i];
-
-		for (uint32_t k = 0; k < pool->nframes && r == 0; k++) {
-			const struct contig_frame *f = &pool->frames[k];
-
-			if (f->state != CONTIG_FRAME_OWNED || !f->owner->journaled)
-				continue;
-			rec = (struct contig_journal_record){
-				.type = CONTIG_JOURNAL_FRAME_OWN,
-				.node = (uint32_t)pool->node,
-				.page_len = pool->page_len,
-				.below = pool->below,
-				.file_id = f->file.id,
-				.phys = f->phys,
-				.cache_type = f->cache_type,
-			};
-			memcpy(rec.token, f->owner->token, CONTIG_TOKEN_LEN);
-			r = contig_journal_add(journal, &rec);
-		}
-	}
-	for (struct contig_session *s = pools->sessions; s && r == 0; s = s->next) {
-		if (!s->journaled)
-			continue;
-		for (uint32_t k = 0; k < s->nslots && r == 0; k++) {
-			const struct contig_live_buffer *b = &s->slots[k].buf;
-
-			if (!b->id)
-				continue;
-			rec = (struct contig_journal_record){
-				.type = CONTIG_JOURNAL_BUFFER_ALLOC,
-				.id = b->id,
-				.node = (uint32_t)b->pool->node,
-				.page_len = b->pool->page_len,
-				.below = b->pool->below,
-				.phys = b->phys,
-				.len = b->len,
-				.req_len = b->req_len,
-				.cache_type = b->cache_type,
-				.tag = b->tag,
-				.seq = b->seq,
-				.highest = UINT64_MAX, /* constraints: in the first journal only */
-				.priority = CONTIG_PRIORITY_HIGH,
-			};
-			memcpy(rec.token, s->token, CONTIG_TOKEN_LEN);
-			r = contig_journal_add(journal, &rec);
-		}
-	}
-	return r;
 }

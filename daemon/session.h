@@ -30,6 +30,8 @@
 /* What every session draws from: the pools, sorted by page size and node,
  * the recycler that frames go to when their owner lets them go, the limits,
  * and the daemon-wide accounting. */
+struct contig_restart;
+
 struct contig_pools {
 	struct contig_pool **pools;
 	size_t npools;
@@ -45,9 +47,8 @@ struct contig_pools {
 	/* Restarts (restore.c): with a journal, every change to what a session
 	 * owns is added to it (in the file as it is added, before the reply). */
 	struct contig_journal *journal; /* NULL: sessions do not survive a restart */
-	bool journal_failed;            /* an add failed: the journal is incomplete */
-	bool keep_sessions;             /* stopping: freeing a session leaves its frames
-					   and its journal records for the next instance */
+	struct contig_restart *restart; /* the restart module (restart.c), which alone
+					   changes journal */
 	uint32_t norphans;              /* restored sessions not reclaimed yet */
 	uint64_t session_grace_ms;      /* how long an orphan waits (HelloReply.grace_ms) */
 };
@@ -117,8 +118,9 @@ int contig_session_new(struct contig_pools *pools, pid_t pid, uid_t uid, gid_t g
 		       const char *comm, struct contig_session **ret_session);
 
 /* Free every buffer, send every frame to the recycler, free @session.
- * While pools->keep_sessions, only the memory is freed: frames stay OWNED
- * and the journal keeps the session. Accepts NULL. */
+ * While sessions are kept (contig_restart_keeps_sessions()), only the
+ * memory is freed: frames stay OWNED and the journal keeps the session.
+ * Accepts NULL. */
 void contig_session_free(struct contig_session *session);
 
 /* Record the session in the journal (at hello): from now on it survives a
@@ -158,11 +160,6 @@ void contig_session_resume(struct contig_session *session, pid_t pid, const char
 /* The live buffer a request @seq made before the restart, or NULL. */
 struct contig_live_buffer *contig_session_buffer_by_seq(struct contig_session *session,
 						       uint64_t seq);
-
-/* Write every session (journaled or orphan), the frames each owns and its
- * buffers, and each pool's hugepages_added, to @journal (added, not
- * flushed). Returns 0 or -errno. */
-int contig_sessions_snapshot(struct contig_pools *pools, struct contig_journal *journal);
 
 /* Allocate a buffer that satisfies every constraint in @params: first in
  * frames the session already owns for that cache type, else in free

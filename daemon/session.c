@@ -37,16 +37,15 @@
  * lookup, and a stale or forged id finds nothing. Ids only mean something
  * inside their session.
  *
- * Restarts: with pools->journal, a session is journaled from its hello on
- * (SessionOpen, with its random token), and every frame it claims or lets
- * go, every buffer it allocates or frees, is told to the restart module
- * (restart.c writes the records); closing it adds SessionClose, which
- * stands for all it held. A session restored from the
- * journal at startup is an orphan (no connection) until a hello presents
- * its token; its buffers keep their ids (the slot table is rebuilt around
- * them) and the seqs of the requests that made them, so that a retried
- * allocate finds its buffer instead of making a second one.
+ * Restarts: every frame a journaled session claims or lets go, every
+ * buffer it allocates or frees, is told to the restart module (restart.c
+ * writes the records); closing it adds SessionClose, which stands for all
+ * it held. Journaling a session, restoring one from the journal and
+ * resuming it: session_restore.c, which shares the holdings and slots
+ * through session_int.h.
  *
+ * It never writes the journal (restart.c), never decides a quota
+ * (quota.c), never logs, never calls up into rpc.c or server.c.
  * Loop thread only.
  */
 #include "session.h"
@@ -61,35 +60,7 @@
 #include <unistd.h>
 
 #include "restart.h"
-
-#define SMALL_PAGE 4096u
-#define NO_SLOT UINT32_MAX
-
-struct holding {
-	struct contig_pool *pool;
-	size_t pool_index; /* in pools->pools: the user's pool_frames_len */
-	int cache_type;
-	struct contig_range_set free; /* unused space in the frames held */
-	uint32_t nframes;
-};
-
-struct slot {
-	struct contig_live_buffer buf; /* buf.id == 0: slot unused */
-	uint32_t gen;
-	uint32_t next_free;
-};
-
-struct resume_seq {
-	uint64_t seq, id;
-};
-
-void contig_session_journal_open(struct contig_session *s)
-{
-	if (!s->pools->journal)
-		return;
-	s->journaled = true;
-	contig_restart_record_open(s);
-}
+#include "session_int.h"
 
 static bool is_pow2(uint64_t x)
 {
@@ -98,7 +69,7 @@ static bool is_pow2(uint64_t x)
 
 /* The tables a buffer of @s is counted in: its user's, its own, the
  * daemon's (tags.h). */
-static bool tag_choose(struct contig_session *s, uint32_t tag, uint32_t *ret_tag)
+bool session__tag_choose(struct contig_session *s, uint32_t tag, uint32_t *ret_tag)
 {
 	struct contig_tags *const tables[CONTIG_TAG_TABLES] = {
 		&contig_user_find(s->pools, s->user_uid)->tags, &s->tags, &s->pools->tags
@@ -107,7 +78,7 @@ static bool tag_choose(struct contig_session *s, uint32_t tag, uint32_t *ret_tag
 	return contig_tags_choose(tables, tag, ret_tag);
 }
 
-static void tag_count(struct contig_session *s, uint32_t tag, uint64_t len, bool alloc)
+void session__tag_count(struct contig_session *s, uint32_t tag, uint64_t len, bool alloc)
 {
 	struct contig_tags *const tables[CONTIG_TAG_TABLES] = {
 		&contig_user_find(s->pools, s->user_uid)->tags, &s->tags, &s->pools->tags
@@ -151,8 +122,8 @@ int contig_session_new(struct contig_pools *pools, pid_t pid, uid_t uid, gid_t g
 	return 0;
 }
 
-static struct holding *holding_find(struct contig_session *s, struct contig_pool *pool,
-				    int cache_type)
+struct holding *session__holding_find(struct contig_session *s, struct contig_pool *pool,
+				      int cache_type)
 {
 	for (size_t i = 0; i < s->nholdings; i++)
 		if (s->holdings[i].pool == pool && s->holdings[i].cache_type == cache_type)
@@ -168,10 +139,10 @@ static bool holds_pool(const struct contig_session *s, const struct contig_pool 
 	return false;
 }
 
-static struct holding *holding_get(struct contig_session *s, struct contig_pool *pool,
-				   int cache_type)
+struct holding *session__holding_get(struct contig_session *s, struct contig_pool *pool,
+				     int cache_type)
 {
-	struct holding *h = holding_find(s, pool, cache_type), *grown;
+	struct holding *h = session__holding_find(s, pool, cache_type), *grown;
 
 	if (h)
 		return h;
@@ -196,13 +167,13 @@ static struct holding *holding_get(struct contig_session *s, struct contig_pool 
 /* The bookkeeping of memory we hand out must never be half done: if a range
  * set cannot grow by one entry (malloc failed for a few bytes), stop here
  * rather than lose track of a frame; systemd restarts the daemon. */
-static void must(int r)
+void session__must(int r)
 {
 	if (r < 0)
 		abort();
 }
 
-static void holding_drop(struct contig_session *s, struct holding *h)
+void session__holding_drop(struct contig_session *s, struct holding *h)
 {
 	struct contig_pool *pool = h->pool;
 
@@ -213,10 +184,10 @@ static void holding_drop(struct contig_session *s, struct holding *h)
 }
 
 /* Hand a frame whose last buffer went back to the recycler. */
-static void frame_leave(struct contig_session *s, struct holding *h, struct contig_frame *f)
+void session__frame_leave(struct contig_session *s, struct holding *h, struct contig_frame *f)
 {
 	/* The frame has no buffers, so all its space is free in the holding. */
-	must(contig_range_take(&h->free, f->phys, f->pool->page_len));
+	session__must(contig_range_take(&h->free, f->phys, f->pool->page_len));
 	h->nframes--;
 	s->nframes--;
 	contig_quota_charge(s, h->pool_index, h->pool->page_len, false);
@@ -363,7 +334,7 @@ static int claim_frames(struct contig_session *s, struct contig_pool *pool, int 
 {
 	uint64_t first = phys - phys % pool->page_len;
 	uint64_t n = frames_spanned(pool, phys, len);
-	struct holding *h = holding_get(s, pool, cache_type);
+	struct holding *h = session__holding_get(s, pool, cache_type);
 	int r;
 
 	if (!h)
@@ -386,7 +357,7 @@ static int claim_frames(struct contig_session *s, struct contig_pool *pool, int 
 
 out_drop:
 	if (h->nframes == 0)
-		holding_drop(s, h);
+		session__holding_drop(s, h);
 	return r;
 }
 
@@ -415,7 +386,7 @@ static int place(struct contig_session *s, const struct contig_alloc_params *p,
 	int r;
 
 	for (size_t i = 0; i < env->npools; i++) {
-		struct holding *h = holding_find(s, env->pools[i], p->cache_type);
+		struct holding *h = session__holding_find(s, env->pools[i], p->cache_type);
 
 		if (!h || !pool_matches(h->pool, p, pass, tier) ||
 		    contig_range_find(&h->free, req, &phys) < 0)
@@ -459,7 +430,7 @@ static int place(struct contig_session *s, const struct contig_alloc_params *p,
 		r = claim_frames(s, cand, p->cache_type, phys, req->len);
 		if (r < 0)
 			return r;
-		*ret_h = holding_find(s, cand, p->cache_type);
+		*ret_h = session__holding_find(s, cand, p->cache_type);
 		*ret_phys = phys;
 		return 1;
 	}
@@ -485,7 +456,7 @@ int contig_session_alloc(struct contig_session *s, const struct contig_alloc_par
 	r = contig_quota_check_buffer(s, ret_field);
 	if (r < 0)
 		return r;
-	if (!tag_choose(s, p->tag, &tag))
+	if (!session__tag_choose(s, p->tag, &tag))
 		return -ENOMEM;
 
 	/* Pools without a window first, then windows from the widest to the
@@ -530,10 +501,10 @@ int contig_session_alloc(struct contig_session *s, const struct contig_alloc_par
 			struct contig_frame *fr = contig_pool_frame_at(pool, f);
 
 			if (fr->nbuffers == 0)
-				frame_leave(s, h, fr);
+				session__frame_leave(s, h, fr);
 		}
 		if (h->nframes == 0)
-			holding_drop(s, h);
+			session__holding_drop(s, h);
 		return -ENOMEM;
 	}
 	for (uint64_t f = phys - phys % pool->page_len; f < phys + req.len; f += pool->page_len)
@@ -552,7 +523,7 @@ int contig_session_alloc(struct contig_session *s, const struct contig_alloc_par
 	s->len += req.len;
 	pool->nbuffers++;
 	pool->generation++;
-	tag_count(s, tag, req.len, true);
+	session__tag_count(s, tag, req.len, true);
 	contig_quota_count_buffer(s, req.len, true);
 	if (s->journaled)
 		contig_restart_record_alloc(s, &sl->buf);
@@ -564,24 +535,24 @@ static void buffer_release(struct contig_session *s, struct slot *sl)
 {
 	struct contig_live_buffer *b = &sl->buf;
 	struct contig_pool *pool = b->pool;
-	struct holding *h = holding_find(s, pool, b->cache_type);
+	struct holding *h = session__holding_find(s, pool, b->cache_type);
 
-	must(contig_range_give(&h->free, b->phys, b->len));
+	session__must(contig_range_give(&h->free, b->phys, b->len));
 	for (uint64_t f = b->phys - b->phys % pool->page_len; f < b->phys + b->len;
 	     f += pool->page_len) {
 		struct contig_frame *fr = contig_pool_frame_at(pool, f);
 
 		if (--fr->nbuffers == 0)
-			frame_leave(s, h, fr);
+			session__frame_leave(s, h, fr);
 	}
 	s->nbuffers--;
 	s->len -= b->len;
 	pool->nbuffers--;
 	pool->generation++;
-	tag_count(s, b->tag, b->len, false);
+	session__tag_count(s, b->tag, b->len, false);
 	contig_quota_count_buffer(s, b->len, false);
 	if (h->nframes == 0)
-		holding_drop(s, h);
+		session__holding_drop(s, h);
 	b->id = 0;
 	sl->next_free = s->free_slot;
 	s->free_slot = (uint32_t)(sl - s->slots);
@@ -635,202 +606,4 @@ void contig_session_free(struct contig_session *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	free(s);
-}
-
-/* ---- restarts ---- */
-
-int contig_session_restore(struct contig_pools *pools, const uint8_t *token, uid_t uid, pid_t pid,
-			   const char *comm, struct contig_session **ret_session)
-{
-	struct contig_session *s;
-	int r;
-
-	/* Admitted before the restart: no per-user connection limit now. */
-	r = contig_session_new(pools, pid, uid, (gid_t)-1, comm, &s);
-	if (r == -EUSERS) {
-		pools->limits.max_connections_per_user++;
-		r = contig_session_new(pools, pid, uid, (gid_t)-1, comm, &s);
-		pools->limits.max_connections_per_user--;
-	}
-	if (r < 0)
-		return r;
-	memcpy(s->token, token, CONTIG_TOKEN_LEN);
-	s->journaled = true;
-	s->orphan = true;
-	pools->norphans++;
-	*ret_session = s;
-	return 0;
-}
-
-int contig_session_restore_frame(struct contig_session *s, struct contig_pool *pool,
-				 uint64_t phys, int cache_type)
-{
-	struct contig_frame *f = contig_pool_frame_at(pool, phys);
-	struct holding *h;
-
-	if (!f || f->phys != phys || f->state != CONTIG_FRAME_FREE)
-		return -ENOENT;
-	h = holding_get(s, pool, cache_type);
-	if (!h)
-		return -ENOMEM;
-	if (contig_range_give(&h->free, phys, pool->page_len) < 0) {
-		if (h->nframes == 0)
-			holding_drop(s, h);
-		return -ENOMEM;
-	}
-	must(contig_pool_take(pool, phys, pool->page_len, s, cache_type));
-	h->nframes++;
-	s->nframes++;
-	/* (over a limit lowered since: kept) */
-	contig_quota_charge(s, h->pool_index, pool->page_len, true);
-	return 0;
-}
-
-/* The slot of id @id, the table grown to hold it; NULL if @id cannot be
- * one of ours or is taken. */
-static struct slot *slot_at(struct contig_session *s, uint64_t id)
-{
-	uint64_t index = (id & 0xffffffffu) - 1;
-
-	if ((id & 0xffffffffu) == 0 || index >= NO_SLOT / 2 || (id >> 32) == 0)
-		return NULL;
-	if (index >= s->nslots) {
-		uint32_t cap = s->nslots ? s->nslots : 16;
-		struct slot *grown;
-
-		while (cap <= index)
-			cap *= 2;
-		grown = realloc(s->slots, cap * sizeof(*grown));
-		if (!grown)
-			return NULL;
-		memset(&grown[s->nslots], 0, (cap - s->nslots) * sizeof(*grown));
-		s->slots = grown;
-		s->nslots = cap;
-	}
-	return s->slots[index].buf.id ? NULL : &s->slots[index];
-}
-
-int contig_session_restore_buffer(struct contig_session *s, const struct contig_live_buffer *b,
-				  uint64_t seq)
-{
-	struct contig_pool *pool = b->pool;
-	struct holding *h = holding_find(s, pool, b->cache_type);
-	uint32_t tag;
-	struct slot *sl;
-
-	if (!h || b->len == 0 || b->len % SMALL_PAGE || b->phys % SMALL_PAGE ||
-	    b->phys + b->len < b->phys)
-		return -EINVAL;
-	sl = slot_at(s, b->id);
-	if (!sl)
-		return -EINVAL;
-	/* In the session's frames of its type, over no other buffer. */
-	if (contig_range_take(&h->free, b->phys, b->len) < 0)
-		return -EINVAL;
-	if (!tag_choose(s, b->tag, &tag)) {
-		must(contig_range_give(&h->free, b->phys, b->len));
-		return -ENOMEM;
-	}
-	if (seq) {
-		struct resume_seq *grown =
-			realloc(s->resume_seqs, (s->nresume_seqs + 1) * sizeof(*grown));
-
-		if (!grown) {
-			must(contig_range_give(&h->free, b->phys, b->len));
-			return -ENOMEM;
-		}
-		s->resume_seqs = grown;
-		s->resume_seqs[s->nresume_seqs++] = (struct resume_seq){ seq, b->id };
-	}
-	for (uint64_t f = b->phys - b->phys % pool->page_len; f < b->phys + b->len;
-	     f += pool->page_len)
-		contig_pool_frame_at(pool, f)->nbuffers++;
-	sl->buf = *b;
-	sl->buf.tag = tag;
-	sl->buf.seq = seq;
-	sl->gen = (uint32_t)(b->id >> 32);
-	s->nbuffers++;
-	s->len += b->len;
-	pool->nbuffers++;
-	pool->generation++;
-	tag_count(s, tag, b->len, true);
-	contig_quota_count_buffer(s, b->len, true);
-	return 0;
-}
-
-static int cmp_seq(const void *a, const void *b)
-{
-	const struct resume_seq *x = a, *y = b;
-
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
-int contig_session_restore_done(struct contig_session *s)
-{
-	/* The free slot list, over the slots the buffers left empty. */
-	s->free_slot = NO_SLOT;
-	for (uint32_t i = s->nslots; i-- > 0;)
-		if (!s->slots[i].buf.id) {
-			s->slots[i].next_free = s->free_slot;
-			s->free_slot = i;
-		}
-	if (s->nresume_seqs)
-		qsort(s->resume_seqs, s->nresume_seqs, sizeof(*s->resume_seqs), cmp_seq);
-	/* A frame the journal gave the session but no buffer of it (the
-	 * record of the buffer was torn off) is dirty: recycle it. */
-	for (size_t i = 0; i < s->nholdings;) {
-		struct holding *h = &s->holdings[i];
-		struct contig_pool *pool = h->pool;
-		size_t before = s->nholdings;
-
-		for (uint32_t k = 0; k < pool->nby_phys && h->nframes; k++) {
-			struct contig_frame *f = pool->by_phys[k];
-
-			if (f->owner == s && f->cache_type == h->cache_type && f->nbuffers == 0) {
-				frame_leave(s, h, f);
-				k--; /* it left by_phys */
-			}
-		}
-		if (h->nframes == 0)
-			holding_drop(s, h);
-		if (s->nholdings == before)
-			i++;
-	}
-	return 0;
-}
-
-struct contig_session *contig_session_find_orphan(struct contig_pools *pools,
-						  const uint8_t *token)
-{
-	for (struct contig_session *s = pools->sessions; s; s = s->next)
-		if (s->orphan && memcmp(s->token, token, CONTIG_TOKEN_LEN) == 0)
-			return s;
-	return NULL;
-}
-
-void contig_session_resume(struct contig_session *s, pid_t pid, const char *comm)
-{
-	s->orphan = false;
-	s->pools->norphans--;
-	s->pid = pid;
-	snprintf(s->comm, sizeof(s->comm), "%s", comm);
-	/* The journal's SessionOpen of a token it knows updates pid and comm. */
-	contig_session_journal_open(s);
-}
-
-struct contig_live_buffer *contig_session_buffer_by_seq(struct contig_session *s, uint64_t seq)
-{
-	size_t lo = 0, hi = s->nresume_seqs;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (s->resume_seqs[mid].seq < seq)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo == s->nresume_seqs || s->resume_seqs[lo].seq != seq)
-		return NULL;
-	return contig_session_buffer(s, s->resume_seqs[lo].id);
 }

@@ -108,6 +108,13 @@ void contig_quota_leave(struct contig_pools *pools, uid_t uid)
 }
 
 
+void contig_quota_done(struct contig_pools *pools)
+{
+	free(pools->users);
+	pools->users = NULL;
+	pools->nusers = 0;
+}
+
 int contig_quota_check_buffer(const struct contig_session *s, const char **ret_limit)
 {
 	const struct contig_limits *lim = &s->pools->limits;

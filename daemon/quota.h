@@ -40,6 +40,9 @@ int contig_quota_join(struct contig_pools *pools, uid_t uid);
 /* A session of @uid is gone: the record goes with its last session. */
 void contig_quota_leave(struct contig_pools *pools, uid_t uid);
 
+/* At exit, after the last session: the records' array released. */
+void contig_quota_done(struct contig_pools *pools);
+
 /* Would one more buffer exceed a buffer count of @s or of its user?
  * Returns 0, or -EDQUOT with *ret_limit naming the limit. (Bytes are
  * frames: contig_quota_claim().) */

@@ -73,8 +73,8 @@ void contig_restart_after_request(struct contig_restart *restart);
 
 /* Stopping: do journaled sessions with buffers stay for the next
  * instance (their count and their buffers' in *ret_nsessions,
- * *ret_nbuffers)? Tells the pools so (keep_sessions) and stops the grace
- * timer. */
+ * *ret_nbuffers)? Remembers it (contig_restart_keeps_sessions()) and
+ * stops the grace timer. */
 bool contig_restart_stopping(struct contig_restart *restart, uint32_t *ret_nsessions,
 			     uint32_t *ret_nbuffers);
 

@@ -18,6 +18,7 @@
 #include "quota.h"
 #include "priority.h" /* CONTIG_PRIORITY_*, shared with the client */
 #include "recycle.h"
+#include "state.h"
 #include "tags.h"
 
 /* Highest NUMA node number a request may name. */
@@ -26,32 +27,6 @@
 /* MEMORY_CACHING_TYPE values a buffer may have (MmNonCached .. MmUSWCCached). */
 #define CONTIG_CACHE_TYPE_MAX 5
 #define CONTIG_CACHE_DEFAULT 1 /* MmCached */
-
-/* What every session draws from: the pools, sorted by page size and node,
- * the recycler that frames go to when their owner lets them go, the limits,
- * and the daemon-wide accounting. */
-struct contig_restart;
-
-struct contig_pools {
-	struct contig_pool **pools;
-	size_t npools;
-	struct contig_recycler *recycler;
-	struct contig_limits limits;
-	unsigned watermark_low_pct;    /* low priority keeps this % of a pool free */
-	unsigned watermark_normal_pct; /* normal priority keeps this % free */
-	struct contig_tags tags;       /* every session's */
-	uint64_t nbugchecks;
-	struct contig_user *users;     /* per uid with a session: for per-user limits */
-	size_t nusers;
-	struct contig_session *sessions; /* all of them, newest first */
-	/* Restarts (restore.c): with a journal, every change to what a session
-	 * owns is added to it (in the file as it is added, before the reply). */
-	struct contig_journal *journal; /* NULL: sessions do not survive a restart */
-	struct contig_restart *restart; /* the restart module (restart.c), which alone
-					   changes journal */
-	uint32_t norphans;              /* restored sessions not reclaimed yet */
-	uint64_t session_grace_ms;      /* how long an orphan waits (HelloReply.grace_ms) */
-};
 
 /* A request, as the wire gives it (rpc.c fills in the defaults). */
 struct contig_alloc_params {

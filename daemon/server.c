@@ -26,6 +26,10 @@
  * CONTIG_RPC_WAIT) is kept, the connection stops reading (so its requests
  * stay in order), and it is retried whenever the recycler reports.
  *
+ * The journal: server.c only tells the restart module when a reply is
+ * about to leave and when a request is done (restart.h); giving up a
+ * journal that failed and compacting one that grew are restart.c's.
+ *
  * Loop thread only. A connection is freed in its poll handle's close
  * callback, never before.
  */

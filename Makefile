@@ -257,8 +257,8 @@ $(B)/tests/fuzz/replay_reply: tests/fuzz/replay.c tests/fuzz/fuzz_reply.c client
 	@mkdir -p $(dir $@)
 	$(CC) $(REPLAY_CFLAGS) -DREPLAY_PREFIX='"reply-"' -o $@ $^ $(PKG_LIBS) -lpthread
 $(B)/tests/fuzz/replay_request: tests/fuzz/replay.c tests/fuzz/fuzz_request.c tests/fuzz/fake.c \
-		daemon/rpc.c daemon/metrics.c daemon/session.c daemon/session_restore.c daemon/tags.c daemon/quota.c daemon/pool.c daemon/range.c common/segments.c \
-		$(PROTO_C) | $(PROTO_H)
+		daemon/rpc.c daemon/metrics.c daemon/session.c daemon/session_restore.c daemon/tags.c \
+		daemon/quota.c daemon/pool.c daemon/range.c common/segments.c $(PROTO_C) | $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(REPLAY_CFLAGS) -DREPLAY_PREFIX='"request-"' -o $@ $^ $(PKG_LIBS) -lpthread
 
@@ -498,7 +498,7 @@ fuzz-coverage: $(addprefix $(B)/fuzz-cov/fuzz_,$(FUZZ_TARGETS))
 		llvm-profdata merge -sparse -o $(B)/fuzz-cov/$$t.profdata $(B)/fuzz-cov/$$t.profraw; \
 		echo "fuzz_$$t over tests/fuzz/corpus/$$t ($$(ls tests/fuzz/corpus/$$t | wc -l) inputs):"; \
 		llvm-cov report $(B)/fuzz-cov/fuzz_$$t -instr-profile=$(B)/fuzz-cov/$$t.profdata \
-			$$(if [ $$t = request ]; then echo daemon/rpc.c daemon/session.c daemon/session_restore.c daemon/tags.c daemon/quota.c daemon/pool.c \
+			$$(if [ $$t = request ]; then echo daemon/rpc.c daemon/session.c daemon/tags.c daemon/quota.c daemon/pool.c \
 			daemon/range.c; else echo client/wire.c proto/fdpass.c; fi); \
 	done
 

@@ -28,11 +28,13 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "session.h"
+#include "pool.h"
+#include "priority.h"
+#include "state.h"
 
-void contig_quota_count_buffer(struct contig_session *s, uint64_t len, bool alloc)
+void contig_quota_count_buffer(struct contig_pools *pools, uid_t uid, uint64_t len, bool alloc)
 {
-	struct contig_user *u = contig_user_find(s->pools, s->user_uid);
+	struct contig_user *u = contig_user_find(pools, uid);
 
 	if (alloc) {
 		u->nbuffers++;
@@ -115,13 +117,14 @@ void contig_quota_done(struct contig_pools *pools)
 	pools->nusers = 0;
 }
 
-int contig_quota_check_buffer(const struct contig_session *s, const char **ret_limit)
+int contig_quota_check_buffer(struct contig_pools *pools, uid_t uid, uint32_t nbuffers,
+			      const char **ret_limit)
 {
-	const struct contig_limits *lim = &s->pools->limits;
-	const struct contig_user *u = contig_user_find(s->pools, s->user_uid);
+	const struct contig_limits *lim = &pools->limits;
+	const struct contig_user *u = contig_user_find(pools, uid);
 	const char *limit = NULL;
 
-	if (s->nbuffers + 1 > lim->max_buffers_per_connection)
+	if (nbuffers + 1 > lim->max_buffers_per_connection)
 		limit = "max_buffers_per_connection";
 	else if (u->nbuffers + 1 > lim->max_buffers_per_user)
 		limit = "max_buffers_per_user";
@@ -156,17 +159,18 @@ static uint64_t share_len(const struct contig_pool *pool, uint64_t pct)
 
 /* Would claiming @len bytes of frames of pool @pi exceed a byte limit of
  * @s or of its user? The limit's key, or NULL. */
-static const char *claim_over_quota(const struct contig_session *s, size_t pi, uint64_t len)
+static const char *claim_over_quota(struct contig_pools *pools, uid_t uid, uint64_t frames_len,
+				    size_t pi, uint64_t len)
 {
-	const struct contig_limits *lim = &s->pools->limits;
-	const struct contig_user *u = contig_user_find(s->pools, s->user_uid);
+	const struct contig_limits *lim = &pools->limits;
+	const struct contig_user *u = contig_user_find(pools, uid);
 
-	if (over(s->frames_len, len, lim->max_bytes_per_connection))
+	if (over(frames_len, len, lim->max_bytes_per_connection))
 		return "max_bytes_per_connection";
 	if (over(u->frames_len, len, lim->max_bytes_per_user))
 		return "max_bytes_per_user";
 	if (u->uid != 0 && lim->max_share_per_user < 100 &&
-	    over(u->pool_frames_len[pi], len, share_len(s->pools->pools[pi],
+	    over(u->pool_frames_len[pi], len, share_len(pools->pools[pi],
 							lim->max_share_per_user)))
 		return "max_share_per_user";
 	return NULL;
@@ -175,10 +179,9 @@ static const char *claim_over_quota(const struct contig_session *s, size_t pi, u
 /* Would @s's user hold more than its fair share of pool @pi with @len
  * bytes more: the pool's usable bytes over the users (root aside) with a
  * session? Never for root. */
-static bool over_fair_share(const struct contig_session *s, size_t pi, uint64_t len)
+static bool over_fair_share(struct contig_pools *env, uid_t uid, size_t pi, uint64_t len)
 {
-	const struct contig_pools *env = s->pools;
-	const struct contig_user *u = contig_user_find((struct contig_pools *)env, s->user_uid);
+	const struct contig_user *u = contig_user_find(env, uid);
 	uint64_t nusers = 0;
 
 	if (u->uid == 0)
@@ -188,29 +191,29 @@ static bool over_fair_share(const struct contig_session *s, size_t pi, uint64_t 
 	return u->pool_frames_len[pi] + len > pool_usable_len(env->pools[pi]) / nusers;
 }
 
-void contig_quota_charge(struct contig_session *s, size_t pi, uint64_t len, bool claim)
+void contig_quota_charge(struct contig_pools *pools, uid_t uid, uint64_t *frames_len, size_t pi,
+			 uint64_t len, bool claim)
 {
-	struct contig_user *u = contig_user_find(s->pools, s->user_uid);
+	struct contig_user *u = contig_user_find(pools, uid);
 
 	if (claim) {
-		s->frames_len += len;
+		*frames_len += len;
 		u->frames_len += len;
 		u->pool_frames_len[pi] += len;
 	} else {
-		s->frames_len -= len;
+		*frames_len -= len;
 		u->frames_len -= len;
 		u->pool_frames_len[pi] -= len;
 	}
 }
 
-enum contig_quota_verdict contig_quota_claim(const struct contig_session *s, size_t pi,
-					     uint64_t len, uint32_t priority,
-					     const char **ret_limit)
+enum contig_quota_verdict contig_quota_claim(struct contig_pools *env, uid_t uid,
+					     uint64_t frames_len, size_t pi, uint64_t len,
+					     uint32_t priority, const char **ret_limit)
 {
-	const struct contig_pools *env = s->pools;
 	const struct contig_pool *pool = env->pools[pi];
 	unsigned pct = watermark_pct(env, priority);
-	const char *limit = claim_over_quota(s, pi, len);
+	const char *limit = claim_over_quota(env, uid, frames_len, pi, len);
 
 	if (limit) {
 		*ret_limit = limit;
@@ -221,7 +224,7 @@ enum contig_quota_verdict contig_quota_claim(const struct contig_session *s, siz
 	/* Other users' protection: past its fair share, a user takes frames at
 	 * low priority, whatever it asked for. */
 	if (pct < env->watermark_low_pct && below_watermark(pool, len, env->watermark_low_pct) &&
-	    over_fair_share(s, pi, len))
+	    over_fair_share(env, uid, pi, len))
 		return CONTIG_QUOTA_FAIR_SHARE;
 	return CONTIG_QUOTA_OK;
 }

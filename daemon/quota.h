@@ -15,7 +15,6 @@
 #include "tags.h"
 
 struct contig_pools;
-struct contig_session;
 
 /* What the sessions of one uid hold together. */
 struct contig_user {
@@ -43,28 +42,33 @@ void contig_quota_leave(struct contig_pools *pools, uid_t uid);
 /* At exit, after the last session: the records' array released. */
 void contig_quota_done(struct contig_pools *pools);
 
-/* Would one more buffer exceed a buffer count of @s or of its user?
+/* Would one more buffer exceed the buffer count of a session that has
+ * @nbuffers, or of its user @uid?
  * Returns 0, or -EDQUOT with *ret_limit naming the limit. (Bytes are
  * frames: contig_quota_claim().) */
-int contig_quota_check_buffer(const struct contig_session *s, const char **ret_limit);
+int contig_quota_check_buffer(struct contig_pools *pools, uid_t uid, uint32_t nbuffers,
+			      const char **ret_limit);
 
-/* Count a buffer of @len bytes to @s's user: allocated (@alloc) or freed. */
-void contig_quota_count_buffer(struct contig_session *s, uint64_t len, bool alloc);
+/* Count a buffer of @len bytes to user @uid: allocated (@alloc) or freed. */
+void contig_quota_count_buffer(struct contig_pools *pools, uid_t uid, uint64_t len, bool alloc);
 
-/* What stands in the way of @s claiming @len bytes of frames of pool @pi
+/* What stands in the way of a session of @uid that holds @frames_len
+ * bytes of frames claiming @len bytes more of pool @pi
  * (pools->pools[@pi]) at @priority. */
 enum contig_quota_verdict {
 	CONTIG_QUOTA_OK,
-	CONTIG_QUOTA_LIMIT,      /* a byte limit of @s or its user: *ret_limit names it */
+	CONTIG_QUOTA_LIMIT,      /* a byte limit of the session or user: *ret_limit names it */
 	CONTIG_QUOTA_WATERMARK,  /* the pool would fall below @priority's watermark */
 	CONTIG_QUOTA_FAIR_SHARE, /* below watermark_low, the user past its fair share */
 };
-enum contig_quota_verdict contig_quota_claim(const struct contig_session *s, size_t pi,
-					     uint64_t len, uint32_t priority,
-					     const char **ret_limit);
+enum contig_quota_verdict contig_quota_claim(struct contig_pools *pools, uid_t uid,
+					     uint64_t frames_len, size_t pi, uint64_t len,
+					     uint32_t priority, const char **ret_limit);
 
-/* Charge (@claim) or release @len bytes of frames of pool @pi to @s and
+/* Charge (@claim) or release @len bytes of frames of pool @pi to a
+ * session (its *@frames_len) and
  * its user. */
-void contig_quota_charge(struct contig_session *s, size_t pi, uint64_t len, bool claim);
+void contig_quota_charge(struct contig_pools *pools, uid_t uid, uint64_t *frames_len, size_t pi,
+			 uint64_t len, bool claim);
 
 #endif

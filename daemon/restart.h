@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "restart_record.h"
 #include "restore.h"
 #include "session.h"
 
@@ -44,22 +45,9 @@ int contig_restart_resume(struct contig_restart *restart, uv_loop_t *loop);
 
 /* ---- while serving ---- */
 
-/* What sessions tell the journal (session.c), each a record added to it
- * before the reply that depends on it: nothing without a journal, for a
- * session not journaled (contig_session_journal_open()), or while
- * stopping with sessions kept. The restart module is @s->pools->restart. */
-void contig_restart_record_open(const struct contig_session *s);
-void contig_restart_record_close(const struct contig_session *s);
-void contig_restart_record_frame(const struct contig_session *s, const struct contig_frame *f,
-				 bool own, int cache_type);
-void contig_restart_record_alloc(const struct contig_session *s,
-				 const struct contig_live_buffer *b);
-void contig_restart_record_free(const struct contig_session *s, uint64_t id);
-
-/* Stopping with sessions kept (contig_restart_stopping()): a session
- * freed now leaves its frames OWNED and its records for the next
- * instance. False for NULL. */
-bool contig_restart_keeps_sessions(const struct contig_restart *restart);
+/* What sessions tell the journal, and whether sessions are kept:
+ * restart_record.h (session.c includes that alone, so that restart.h,
+ * which includes session.h, makes no circle). */
 
 /* server.c, before a reply leaves: a journal that could not take a record
  * is given up (removed, said why), so that no reply depends on a record a

@@ -59,7 +59,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#include "restart.h"
+#include "restart_record.h"
 #include "session_int.h"
 
 static bool is_pow2(uint64_t x)
@@ -190,7 +190,8 @@ void session__frame_leave(struct contig_session *s, struct holding *h, struct co
 	session__must(contig_range_take(&h->free, f->phys, f->pool->page_len));
 	h->nframes--;
 	s->nframes--;
-	contig_quota_charge(s, h->pool_index, h->pool->page_len, false);
+	contig_quota_charge(s->pools, s->user_uid, &s->frames_len, h->pool_index,
+			    h->pool->page_len, false);
 	if (s->journaled)
 		contig_restart_record_frame(s, f, false, 0);
 	contig_pool_frame_recycling(f);
@@ -349,7 +350,8 @@ static int claim_frames(struct contig_session *s, struct contig_pool *pool, int 
 	}
 	h->nframes += (uint32_t)n;
 	s->nframes += (uint32_t)n;
-	contig_quota_charge(s, h->pool_index, n * pool->page_len, true);
+	contig_quota_charge(s->pools, s->user_uid, &s->frames_len, h->pool_index,
+			    n * pool->page_len, true);
 	for (uint64_t i = 0; i < n && s->journaled; i++)
 		contig_restart_record_frame(s, contig_pool_frame_at(pool, first + i * pool->page_len),
 					    true, cache_type);
@@ -414,7 +416,8 @@ static int place(struct contig_session *s, const struct contig_alloc_params *p,
 			why->too_big = true;
 			continue;
 		}
-		switch (contig_quota_claim(s, i, n * cand->page_len, p->priority, &limit)) {
+		switch (contig_quota_claim(env, s->user_uid, s->frames_len, i, n * cand->page_len,
+					   p->priority, &limit)) {
 		case CONTIG_QUOTA_LIMIT:
 			why->quota = limit;
 			continue;
@@ -453,7 +456,7 @@ int contig_session_alloc(struct contig_session *s, const struct contig_alloc_par
 	r = check_params(p, &req, ret_field);
 	if (r < 0)
 		return r;
-	r = contig_quota_check_buffer(s, ret_field);
+	r = contig_quota_check_buffer(env, s->user_uid, s->nbuffers, ret_field);
 	if (r < 0)
 		return r;
 	if (!session__tag_choose(s, p->tag, &tag))
@@ -524,7 +527,7 @@ int contig_session_alloc(struct contig_session *s, const struct contig_alloc_par
 	pool->nbuffers++;
 	pool->generation++;
 	session__tag_count(s, tag, req.len, true);
-	contig_quota_count_buffer(s, req.len, true);
+	contig_quota_count_buffer(env, s->user_uid, req.len, true);
 	if (s->journaled)
 		contig_restart_record_alloc(s, &sl->buf);
 	*ret_buffer = &sl->buf;
@@ -550,7 +553,7 @@ static void buffer_release(struct contig_session *s, struct slot *sl)
 	pool->nbuffers--;
 	pool->generation++;
 	session__tag_count(s, b->tag, b->len, false);
-	contig_quota_count_buffer(s, b->len, false);
+	contig_quota_count_buffer(s->pools, s->user_uid, b->len, false);
 	if (h->nframes == 0)
 		session__holding_drop(s, h);
 	b->id = 0;

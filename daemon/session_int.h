@@ -1,7 +1,8 @@
 /* session_int.h - what session.c and session_restore.c share: the
  * holdings and slots of a session and the steps that change them.
- * Included by those two files alone (as SQLite's btreeInt.h); everyone
- * else goes through session.h.
+ * Included by those two files alone, after session.h (as SQLite's
+ * btreeInt.h; it includes no header of theirs, so that the include graph
+ * has no circle); everyone else goes through session.h.
  *
  * Loop thread only.
  */
@@ -13,7 +14,6 @@
 #include <stdint.h>
 
 #include "range.h"
-#include "session.h"
 
 #define SMALL_PAGE 4096u
 #define NO_SLOT UINT32_MAX

@@ -22,7 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "restart.h"
+#include "restart_record.h"
+#include "session.h"
 #include "session_int.h"
 
 void contig_session_journal_open(struct contig_session *s)
@@ -76,7 +77,8 @@ int contig_session_restore_frame(struct contig_session *s, struct contig_pool *p
 	h->nframes++;
 	s->nframes++;
 	/* (over a limit lowered since: kept) */
-	contig_quota_charge(s, h->pool_index, pool->page_len, true);
+	contig_quota_charge(s->pools, s->user_uid, &s->frames_len, h->pool_index, pool->page_len,
+			    true);
 	return 0;
 }
 
@@ -148,7 +150,7 @@ int contig_session_restore_buffer(struct contig_session *s, const struct contig_
 	pool->nbuffers++;
 	pool->generation++;
 	session__tag_count(s, tag, b->len, true);
-	contig_quota_count_buffer(s, b->len, true);
+	contig_quota_count_buffer(s->pools, s->user_uid, b->len, true);
 	return 0;
 }
 

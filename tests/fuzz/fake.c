@@ -28,7 +28,7 @@
 #include "frames.h"
 #include "log.h"
 #include "recycle.h"
-#include "restart.h"
+#include "restart_record.h"
 
 struct contig_frame_dir {
 	int index;

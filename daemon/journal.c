@@ -253,7 +253,8 @@ int contig_journal_add(struct contig_journal *j, const struct contig_journal_rec
 		ba.cache_type = in->cache_type;
 		ba.tag = in->tag;
 		ba.seq = in->seq;
-		/* Constraints only where they constrain: most requests have none. */
+		/* The request's constraints, only where they constrain (contigd
+		 * writes none now: restart.c; older ones did). */
 		ba.has_lowest = in->lowest != 0;
 		ba.lowest = in->lowest;
 		ba.has_highest = in->highest != UINT64_MAX;
@@ -262,7 +263,7 @@ int contig_journal_add(struct contig_journal *j, const struct contig_journal_rec
 		ba.boundary = in->boundary;
 		ba.has_align = in->align != 0;
 		ba.align = in->align;
-		ba.has_priority = 1;
+		ba.has_priority = in->priority != 32; /* absent reads as 32 */
 		ba.priority = in->priority;
 		ba.has_below = in->below != 0;
 		ba.below = in->below;

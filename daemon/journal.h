@@ -40,7 +40,10 @@ struct contig_journal_record {
 	uint64_t id;                     /* BUFFER_*: the buffer */
 	uint64_t len, req_len, seq;      /* BUFFER_ALLOC */
 	uint32_t tag;
-	uint64_t lowest, highest, boundary, align; /* BUFFER_ALLOC: the request's */
+	/* BUFFER_ALLOC: the request's constraints, as older contigd wrote
+	 * them; read and ignored. contigd now leaves them absent (lowest,
+	 * boundary, align 0, highest UINT64_MAX, priority 32). */
+	uint64_t lowest, highest, boundary, align;
 	uint32_t priority;
 	uint64_t hugepages_added;        /* POOL */
 	uint64_t below;                  /* FRAME_OWN, BUFFER_ALLOC, POOL: the pool's

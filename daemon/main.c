@@ -139,7 +139,7 @@ static void release_pools(struct daemon *d)
 	contig_poolset_release(d->poolset, &d->pools, d->keep);
 	d->poolset = NULL;
 	contig_tags_done(&d->pools.tags);
-	free(d->pools.users);
+	contig_quota_done(&d->pools);
 	contig_restart_done(d->restart, d->keep);
 	d->restart = NULL;
 }

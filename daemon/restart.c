@@ -1,23 +1,38 @@
-/* restart.c - the restart lifecycle: journal loaded, sessions resumed,
- * orphans timed out, sessions kept at shutdown.
+/* restart.c - the restart module: the journal written, compacted and
+ * given up, the last instance's state loaded and resumed, orphans timed
+ * out, sessions kept at shutdown.
  *
  * DESIGN
- * Owns the journal's path, the restore plan (restore.c) between loading
- * and resuming, and the grace timer. The order it serves (main.c calls
- * each step): contig_restart_load() before the pools (the pool set adopts
- * the frames the plan names, contig_restart_plan()); contig_restart_resume()
- * once the recycler runs (sessions rebuilt as orphans, the plan freed, a
- * fresh journal published: restore.c's compaction); the grace timer then
- * releases the orphans no client reclaims within session_grace;
- * contig_restart_stopping() at a signal decides whether sessions stay for
- * the next instance; contig_restart_done() after the loop closes the
- * journal. The journal file itself is journal.c's, its contents
- * restore.c's and session.c's.
+ * Owns the journal while the daemon runs (pools->journal: opened,
+ * replaced at compaction, given up, closed here alone; the others only
+ * test it for NULL), whether it is whole (journal_failed), whether
+ * sessions are kept (keep_sessions), the journal's path, the restore plan
+ * (restore.c) between loading and resuming, and the grace timer.
+ * The one interface the rest calls:
+ *   - main.c, in order: contig_restart_load() before the pools (the pool
+ *     set adopts the frames the plan names, contig_restart_plan());
+ *     contig_restart_resume() once the recycler runs (sessions rebuilt as
+ *     orphans, the plan freed, a fresh journal published); the grace
+ *     timer then releases the orphans no client reclaims within
+ *     session_grace; contig_restart_stopping() at a signal decides
+ *     whether sessions stay for the next instance; contig_restart_done()
+ *     after the loop closes the journal;
+ *   - session.c tells what a journaled session opens, claims, allocates,
+ *     frees, lets go and closes (contig_restart_record_*()), and asks
+ *     whether sessions are kept; restart.c makes the records;
+ *   - server.c calls contig_restart_before_reply() before each reply
+ *     (a journal that failed to take a record is given up first) and
+ *     contig_restart_after_request() after each request (the same, and
+ *     compaction once the journal has grown to 4 times what is live).
+ * The journal's file format is journal.c's, reading it back restore.c's.
+ * A buffer's record holds its place, not the request's constraints: no
+ * restart reads them, and older journals that hold them still load.
  *
  * It never logs (only main.c, server.c and rpc.c do: messages go through
  * the caller's say callback), never builds or releases a pool
- * (poolset.c), and never calls up into main.c, server.c or rpc.c. Main
- * thread; the loop thread once the loop runs.
+ * (poolset.c), never changes what a session owns (session.c), and never
+ * calls up into main.c, server.c or rpc.c. Main thread; the loop thread
+ * once the loop runs.
  */
 #include "restart.h"
 
@@ -41,7 +56,14 @@ struct contig_restart {
 	void *say_arg;
 	uv_timer_t grace;               /* recycles the orphans nobody reclaimed */
 	bool grace_started;
+	bool journal_failed;            /* an add failed: the journal is incomplete */
+	bool keep_sessions;             /* stopping: freeing a session leaves its frames
+					   and its journal records for the next instance */
+	uint64_t compact_at;            /* journal length that triggers compaction */
 };
+
+/* A journal is compacted once it is 4 times what is live, and this at least. */
+#define JOURNAL_COMPACT_MIN (1u << 20)
 
 /* One line for the log, through the caller's callback (the same 1024
  * bytes a log line holds). */
@@ -72,6 +94,8 @@ int contig_restart_load(const char *runtime_dir, const char *instance,
 	rs->pools = pools;
 	rs->say = say_fn;
 	rs->say_arg = arg;
+	rs->compact_at = JOURNAL_COMPACT_MIN;
+	pools->restart = rs;
 	snprintf(rs->journal_path, sizeof(rs->journal_path), "%s/%s.journal", runtime_dir,
 		 instance);
 	if (!session_grace_ms) {
@@ -83,6 +107,7 @@ int contig_restart_load(const char *runtime_dir, const char *instance,
 	r = contig_restore_load(rs->journal_path, &rs->restore, err, sizeof(err));
 	if (r < 0 && r != -ENOENT) {
 		say(rs, LOG_ERR, "%s", err);
+		pools->restart = NULL;
 		free(rs);
 		return r;
 	}
@@ -91,6 +116,241 @@ int contig_restart_load(const char *runtime_dir, const char *instance,
 		    rs->journal_path, contig_restore_nsessions(rs->restore));
 	*ret_restart = rs;
 	return 0;
+}
+
+/* ---- records ---- */
+
+static void frame_record(struct contig_journal_record *rec, enum contig_journal_type type,
+			 const struct contig_frame *f, int cache_type)
+{
+	*rec = (struct contig_journal_record){
+		.type = type,
+		.node = (uint32_t)f->pool->node,
+		.page_len = f->pool->page_len,
+		.below = f->pool->below,
+		.file_id = f->file.id,
+		.phys = f->phys,
+		.cache_type = cache_type,
+	};
+}
+
+/* A buffer's record. The request's constraints are not written (absent:
+ * highest UINT64_MAX, priority high): nothing reads them back, a buffer's
+ * place being all a restart needs; journals of older contigd that have
+ * them still load (journal.c reads and ignores them). */
+static void buffer_record(struct contig_journal_record *rec, const struct contig_live_buffer *b)
+{
+	*rec = (struct contig_journal_record){
+		.type = CONTIG_JOURNAL_BUFFER_ALLOC,
+		.id = b->id,
+		.node = (uint32_t)b->pool->node,
+		.page_len = b->pool->page_len,
+		.below = b->pool->below,
+		.phys = b->phys,
+		.len = b->len,
+		.req_len = b->req_len,
+		.cache_type = b->cache_type,
+		.tag = b->tag,
+		.seq = b->seq,
+		.highest = UINT64_MAX,
+		.priority = CONTIG_PRIORITY_HIGH,
+	};
+}
+
+/* ---- the journal: what it holds, rewritten from what is live ---- */
+
+/* Write every journaled session, the frames each owns and its buffers,
+ * and each pool's hugepages_added, to @journal (added, not flushed).
+ * Returns 0 or -errno. */
+static int snapshot(struct contig_pools *pools, struct contig_journal *journal)
+{
+	struct contig_journal_record rec;
+	int r = 0;
+
+	for (size_t i = 0; i < pools->npools && r == 0; i++) {
+		rec = (struct contig_journal_record){
+			.type = CONTIG_JOURNAL_POOL,
+			.node = (uint32_t)pools->pools[i]->node,
+			.page_len = pools->pools[i]->page_len,
+			.below = pools->pools[i]->below,
+			.hugepages_added = pools->pools[i]->hugepages_added,
+		};
+		r = contig_journal_add(journal, &rec);
+	}
+	for (struct contig_session *s = pools->sessions; s && r == 0; s = s->next) {
+		if (!s->journaled)
+			continue;
+		rec = (struct contig_journal_record){
+			.type = CONTIG_JOURNAL_SESSION_OPEN,
+			.uid = (uint32_t)s->uid,
+			.pid = (uint32_t)s->pid,
+		};
+		memcpy(rec.token, s->token, CONTIG_TOKEN_LEN);
+		memcpy(rec.comm, s->comm, sizeof(rec.comm));
+		r = contig_journal_add(journal, &rec);
+	}
+	for (size_t i = 0; i < pools->npools && r == 0; i++) {
+		struct contig_pool *pool = pools->pools[i];
+
+		for (uint32_t k = 0; k < pool->nframes && r == 0; k++) {
+			const struct contig_frame *f = &pool->frames[k];
+
+			if (f->state != CONTIG_FRAME_OWNED || !f->owner->journaled)
+				continue;
+			frame_record(&rec, CONTIG_JOURNAL_FRAME_OWN, f, f->cache_type);
+			memcpy(rec.token, f->owner->token, CONTIG_TOKEN_LEN);
+			r = contig_journal_add(journal, &rec);
+		}
+	}
+	for (struct contig_session *s = pools->sessions; s && r == 0; s = s->next) {
+		const struct contig_live_buffer *b;
+		uint32_t cursor = 0;
+
+		if (!s->journaled)
+			continue;
+		while (r == 0 && (b = contig_session_next_buffer(s, &cursor))) {
+			buffer_record(&rec, b);
+			memcpy(rec.token, s->token, CONTIG_TOKEN_LEN);
+			r = contig_journal_add(journal, &rec);
+		}
+	}
+	return r;
+}
+
+/* Start a new journal at @path holding what the pools hold now, published
+ * in place of the old one, and make it pools->journal (closing the old).
+ * Returns 0 or -errno with the reason in @err (the old journal, if any,
+ * stays in use). */
+static int compact(struct contig_restart *rs, const char *path, char *err, size_t errlen)
+{
+	struct contig_journal *j;
+	int r = contig_journal_create(path, &j, err, errlen);
+
+	if (r < 0)
+		return r;
+	r = snapshot(rs->pools, j);
+	if (r == 0)
+		r = contig_journal_publish(j);
+	if (r < 0) {
+		snprintf(err, errlen, "writing journal %s: %s", path, strerror(-r));
+		contig_journal_close(j);
+		return r;
+	}
+	contig_journal_close(rs->pools->journal);
+	rs->pools->journal = j;
+	rs->journal_failed = false;
+	return 0;
+}
+
+/* Add @rec about @s, unless there is no journal, @s is not journaled or
+ * sessions are kept (stopping: the journal is what the next instance
+ * restores). A failure marks the journal incomplete: it is given up
+ * before the next reply leaves (give_up_if_failed()). */
+static void record(const struct contig_session *s, struct contig_journal_record *rec)
+{
+	struct contig_restart *rs = s->pools->restart;
+
+	if (!rs || !s->pools->journal || !s->journaled || rs->keep_sessions)
+		return;
+	memcpy(rec->token, s->token, CONTIG_TOKEN_LEN);
+	if (contig_journal_add(s->pools->journal, rec) < 0)
+		rs->journal_failed = true;
+}
+
+void contig_restart_record_open(const struct contig_session *s)
+{
+	struct contig_journal_record rec = {
+		.type = CONTIG_JOURNAL_SESSION_OPEN,
+		.uid = (uint32_t)s->uid,
+		.pid = (uint32_t)s->pid,
+	};
+
+	memcpy(rec.comm, s->comm, sizeof(rec.comm));
+	record(s, &rec);
+}
+
+void contig_restart_record_close(const struct contig_session *s)
+{
+	struct contig_journal_record rec = { .type = CONTIG_JOURNAL_SESSION_CLOSE };
+
+	record(s, &rec);
+}
+
+void contig_restart_record_frame(const struct contig_session *s, const struct contig_frame *f,
+				 bool own, int cache_type)
+{
+	struct contig_journal_record rec;
+
+	frame_record(&rec, own ? CONTIG_JOURNAL_FRAME_OWN : CONTIG_JOURNAL_FRAME_RELEASE, f,
+		     own ? cache_type : 0);
+	record(s, &rec);
+}
+
+void contig_restart_record_alloc(const struct contig_session *s,
+				 const struct contig_live_buffer *b)
+{
+	struct contig_journal_record rec;
+
+	buffer_record(&rec, b);
+	record(s, &rec);
+}
+
+void contig_restart_record_free(const struct contig_session *s, uint64_t id)
+{
+	struct contig_journal_record rec = { .type = CONTIG_JOURNAL_BUFFER_FREE, .id = id };
+
+	record(s, &rec);
+}
+
+bool contig_restart_keeps_sessions(const struct contig_restart *rs)
+{
+	return rs && rs->keep_sessions;
+}
+
+/* A record the journal could not take (its file could not grow: /run is
+ * full) makes it incomplete: it is given up (removed: an incomplete one
+ * would restore a wrong state) before the reply that depends on the record
+ * leaves, and the daemon serves on without it; sessions then do not
+ * survive a restart. */
+static void give_up_if_failed(struct contig_restart *rs)
+{
+	struct contig_pools *pools = rs->pools;
+
+	if (!pools->journal || !rs->journal_failed)
+		return;
+	say(rs, LOG_ERR, "journal %s: a record could not be added (is /run full?): from now "
+	    "on sessions do not survive a restart of contigd", contig_journal_path(pools->journal));
+	unlink(contig_journal_path(pools->journal));
+	contig_journal_close(pools->journal);
+	pools->journal = NULL;
+	rs->journal_failed = false;
+}
+
+void contig_restart_before_reply(struct contig_restart *rs)
+{
+	if (rs)
+		give_up_if_failed(rs);
+}
+
+void contig_restart_after_request(struct contig_restart *rs)
+{
+	char err[512];
+
+	if (!rs)
+		return;
+	give_up_if_failed(rs); /* a request that sent no reply may have added records */
+	/* Rewrite the journal from what is live once it has grown to many
+	 * times that, so that it stays small and a restart replays little. */
+	if (!rs->pools->journal || contig_journal_len(rs->pools->journal) < rs->compact_at)
+		return;
+	if (compact(rs, rs->journal_path, err, sizeof(err)) < 0) {
+		say(rs, LOG_WARNING, "compacting the journal: %s", err);
+		rs->compact_at *= 2; /* try again later */
+	} else {
+		uint64_t live = contig_journal_len(rs->pools->journal);
+
+		rs->compact_at = live * 4 > JOURNAL_COMPACT_MIN ? live * 4 : JOURNAL_COMPACT_MIN;
+	}
 }
 
 struct contig_restore *contig_restart_plan(const struct contig_restart *restart)
@@ -138,7 +398,7 @@ int contig_restart_resume(struct contig_restart *rs, uv_loop_t *loop)
 	}
 	contig_restore_free(rs->restore);
 	rs->restore = NULL;
-	r = contig_restore_compact(rs->pools, rs->journal_path, err, sizeof(err));
+	r = compact(rs, rs->journal_path, err, sizeof(err));
 	if (r < 0) {
 		say(rs, LOG_ERR, "%s", err);
 		return r;
@@ -162,13 +422,13 @@ bool contig_restart_stopping(struct contig_restart *rs, uint32_t *ret_nsessions,
 
 	/* Sessions worth keeping: journaled ones holding buffers, and only
 	 * if the journal is whole. */
-	if (pools->journal && !pools->journal_failed)
+	if (pools->journal && !rs->journal_failed)
 		for (const struct contig_session *s = pools->sessions; s; s = s->next)
 			if (s->journaled && s->nbuffers) {
 				n++;
 				nbufs += s->nbuffers;
 			}
-	rs->pools->keep_sessions = n > 0;
+	rs->keep_sessions = n > 0;
 	if (rs->grace_started)
 		uv_close((uv_handle_t *)&rs->grace, NULL);
 	rs->grace_started = false;
@@ -189,5 +449,6 @@ void contig_restart_done(struct contig_restart *rs, bool keep)
 		rs->pools->journal = NULL;
 	}
 	contig_restore_free(rs->restore);
+	rs->pools->restart = NULL;
 	free(rs);
 }

@@ -19,8 +19,8 @@
  * must find every buffer it holds), so the rest of its frames are recycled.
  *
  * Sizes: replay holds every record of the journal in memory once; the
- * journal is compacted (contig_restore_compact(), at every start and when
- * server.c finds it has grown) so it stays near the size of what is live.
+ * journal is compacted (restart.c, at every start and once it has grown)
+ * so it stays near the size of what is live.
  */
 #include "restore.h"
 
@@ -527,27 +527,5 @@ int contig_restore_sessions(struct contig_restore *r, struct contig_pools *pools
 		     " buffers in %" PRIu32 " frames", ps->pid, ps->uid, ps->comm, nbufs,
 		     s->nframes);
 	}
-	return 0;
-}
-
-int contig_restore_compact(struct contig_pools *pools, const char *path, char *err,
-			   size_t errlen)
-{
-	struct contig_journal *j;
-	int r = contig_journal_create(path, &j, err, errlen);
-
-	if (r < 0)
-		return r;
-	r = contig_sessions_snapshot(pools, j);
-	if (r == 0)
-		r = contig_journal_publish(j);
-	if (r < 0) {
-		snprintf(err, errlen, "writing journal %s: %s", path, strerror(-r));
-		contig_journal_close(j);
-		return r;
-	}
-	contig_journal_close(pools->journal);
-	pools->journal = j;
-	pools->journal_failed = false;
 	return 0;
 }

@@ -2,7 +2,7 @@
  * into a plan, the frames an earlier instance left adopted into the pools,
  * and its sessions rebuilt as orphans for their clients to reclaim.
  *
- * Main thread, at startup (contig_restore_compact(): loop thread too).
+ * Main thread, at startup.
  * Nothing here logs: what the caller should say comes through @say.
  */
 #ifndef CONTIG_RESTORE_H
@@ -79,13 +79,5 @@ int contig_restore_take_files(struct contig_restore *restore, int node, uint64_t
  * buffer go to it). Returns 0 or -ENOMEM. */
 int contig_restore_sessions(struct contig_restore *restore, struct contig_pools *pools,
 			    contig_restore_say_fn *say, void *arg);
-
-/* Start a new journal at @path holding what @pools hold now (every
- * journaled session, its frames and buffers, the pools' added hugepages),
- * published in place of the old one, and make it pools->journal (closing
- * the old). Returns 0 or -errno with the reason in @err (the old journal,
- * if any, stays in use). */
-int contig_restore_compact(struct contig_pools *pools, const char *path, char *err,
-			   size_t errlen);
 
 #endif

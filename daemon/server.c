@@ -26,6 +26,10 @@
  * CONTIG_RPC_WAIT) is kept, the connection stops reading (so its requests
  * stay in order), and it is retried whenever the recycler reports.
  *
+ * The journal: server.c only tells the restart module when a reply is
+ * about to leave and when a request is done (restart.h); giving up a
+ * journal that failed and compacting one that grew are restart.c's.
+ *
  * Loop thread only. A connection is freed in its poll handle's close
  * callback, never before.
  */
@@ -45,11 +49,10 @@
 #include "access.h"
 #include "fdpass.h"
 #include "log.h"
-#include "restore.h"
+#include "restart.h"
 #include "rpc.h"
 
 #define READ_BATCH 16
-#define JOURNAL_COMPACT_MIN (1u << 20)
 
 struct outmsg {
 	struct outmsg *next;
@@ -94,7 +97,6 @@ struct contig_server {
 	struct contig_metrics metrics;     /* rpc.c counts into it */
 	const struct contig_access *access;
 	uint64_t nrequests; /* handled since start */
-	uint64_t journal_compact_at; /* journal length that triggers compaction */
 	uv_timer_t retry;   /* looks again for the pages of lost frames */
 	uint64_t retry_ms;  /* the next retry's delay: doubles while none comes back */
 	int nclosed;        /* handles closed at stop (listen_poll, retry) */
@@ -171,26 +173,6 @@ static int queue_reply(struct contig_conn *c, const void *data, size_t len, cons
 	return 0;
 }
 
-/* A record the journal could not take (its file could not grow: /run is
- * full) makes it incomplete: it is given up (removed: an incomplete one
- * would restore a wrong state) before the reply that depends on the record
- * leaves, and the daemon serves on without it; sessions then do not
- * survive a restart. */
-static void journal_check(struct contig_server *srv)
-{
-	struct contig_pools *env = srv->pools;
-
-	if (!env->journal || !env->journal_failed)
-		return;
-	contig_log(LOG_ERR, "journal %s: a record could not be added (is /run full?): from "
-		   "now on sessions do not survive a restart of contigd",
-		   contig_journal_path(env->journal));
-	unlink(contig_journal_path(env->journal));
-	contig_journal_close(env->journal);
-	env->journal = NULL;
-	env->journal_failed = false;
-}
-
 /* Send one reply datagram with @nfds descriptors (not consumed: they are
  * duplicated if the reply has to wait). On failure or overflow the
  * connection is marked to close once the current request is handled.
@@ -202,7 +184,7 @@ static int conn_send(struct contig_conn *c, const void *data, size_t len, const 
 
 	if (c->closing)
 		return -EPIPE;
-	journal_check(c->server);
+	contig_restart_before_reply(c->server->pools->restart);
 	if (!c->out)
 		r = contig_fdpass_send(c->fd, data, len, fds, nfds, MSG_DONTWAIT);
 	if (r == -EAGAIN) {
@@ -263,29 +245,6 @@ static void waiting_remove(struct contig_server *srv, struct contig_conn *c)
 	c->next_waiting = NULL;
 }
 
-/* Rewrite the journal from what is live once it has grown to many times
- * that (JOURNAL_COMPACT_MIN at least), so that it stays small and a restart
- * replays little. */
-static void journal_compact(struct contig_server *srv)
-{
-	struct contig_pools *env = srv->pools;
-	char err[512], *path;
-
-	if (!env->journal || contig_journal_len(env->journal) < srv->journal_compact_at)
-		return;
-	path = strdup(contig_journal_path(env->journal));
-	if (!path || contig_restore_compact(env, path, err, sizeof(err)) < 0) {
-		contig_log(LOG_WARNING, "compacting the journal: %s", path ? err : "out of memory");
-		srv->journal_compact_at *= 2; /* try again later */
-	} else {
-		uint64_t live = contig_journal_len(env->journal);
-
-		srv->journal_compact_at = live * 4 > JOURNAL_COMPACT_MIN ? live * 4
-									  : JOURNAL_COMPACT_MIN;
-	}
-	free(path);
-}
-
 /* Handle request @data; @arrived_ns: when it first arrived (0: now). */
 static void handle(struct contig_conn *c, const uint8_t *data, size_t len, uint64_t arrived_ns)
 {
@@ -296,8 +255,7 @@ static void handle(struct contig_conn *c, const uint8_t *data, size_t len, uint6
 	srv->counters.arrived_ns = arrived_ns ? arrived_ns : contig_metrics_now_ns();
 	srv->nrequests++;
 	res = contig_rpc_handle(c, c->session, &c->hello_done, &srv->counters, data, len);
-	journal_check(srv); /* a request that sent no reply may have added records */
-	journal_compact(srv);
+	contig_restart_after_request(srv->pools->restart);
 	if (res == CONTIG_RPC_WAIT && !c->waiting) {
 		c->waiting = malloc(len);
 		if (!c->waiting) {
@@ -406,14 +364,14 @@ static void conn_close(struct contig_conn *c, const char *why)
 	if (c->closed)
 		return;
 	c->closed = true;
-	if (c->session && srv->pools->keep_sessions)
+	if (c->session && contig_restart_keeps_sessions(srv->pools->restart))
 		contig_log(LOG_INFO, "%s: %s; its %" PRIu32 " buffers in %" PRIu32 " frames stay "
 			   "for the next contigd", c->name, why, c->session->nbuffers,
 			   c->session->nframes);
 	else if (c->session)
 		contig_log(LOG_INFO, "%s: %s; releasing %" PRIu32 " buffers, %" PRIu32 " frames",
 			   c->name, why, c->session->nbuffers, c->session->nframes);
-	if (c->session && !srv->pools->keep_sessions)
+	if (c->session && !contig_restart_keeps_sessions(srv->pools->restart))
 		srv->metrics.nreleased += c->session->nbuffers;
 	else
 		contig_log(LOG_INFO, "%s: refused: %s", c->name, why);
@@ -544,7 +502,6 @@ int contig_server_start(uv_loop_t *loop, int listen_fd, const char *path,
 	srv->pools = pools;
 	srv->access = access;
 	srv->waiting_tail = &srv->waiting;
-	srv->journal_compact_at = JOURNAL_COMPACT_MIN;
 	srv->metrics.start_time = (uint64_t)time(NULL);
 	/* Restored sessions are all orphans until the server takes clients. */
 	srv->metrics.nsessions_restored = pools->norphans;

@@ -26,43 +26,26 @@
  * zero, the frame leaves the session at once and goes to the recycler,
  * which zeroes it before anyone else can have it.
  *
- * Quotas count what a client keeps from others: whole frames. A frame's
- * bytes are charged to its session (frames_len: max_bytes_per_connection)
- * and to its user, in all (max_bytes_per_user) and per pool
- * (max_share_per_user), when step 2 claims it, and released when it
- * leaves for the recycler; step 1 costs nothing. So a client that asks
- * for 4 KiB buffers 2 MiB apart is charged 2 MiB for each, which is what
- * it takes from the pool. The buffer counts are checked before placing
- * (they do not depend on where the buffer goes); the byte limits when a
- * pool's frames are about to be claimed, pool by pool, so a request that
- * fits in held frames is never refused for them.
- * Watermarks: low and normal priority leave watermark_low and
- * watermark_normal of a pool free (DESIGN.md), and so does any priority
- * of a user that would hold more than its fair share of the pool: its
- * usable frames over the users with a session, root aside. Root is
- * exempt from the share and the fair share (not from max_bytes_*), as the
- * administrator's tools and drivers are.
+ * Quotas and watermarks (quota.c) are asked before step 2 claims a
+ * pool's frames, pool by pool; a buffer packed into frames held (step 1)
+ * costs nothing. The buffer counts are checked before placing.
  *
- * Tags: a buffer is counted under its pool tag in three tables: its
- * user's (max_tags_per_user tags with live buffers), its session's and the
- * daemon's (CONTIG_MAX_TAGS tags each). A full table prunes the tags that
- * have no live buffer left, keeping their totals under CONTIG_TAG_OTHER,
- * which also takes a tag no table has room for (struct contig_tags): one
- * user's many tags never cost another user's its own row.
+ * Tags: a buffer is counted under its pool tag in its user's, its
+ * session's and the daemon's table (tags.c).
  *
  * Buffer ids are (generation << 32 | slot + 1) into a slot table: O(1)
  * lookup, and a stale or forged id finds nothing. Ids only mean something
  * inside their session.
  *
- * Restarts: with pools->journal, a session is journaled from its hello on
- * (SessionOpen, with its random token), and every frame it claims or lets
- * go, every buffer it allocates or frees, adds a record; closing it adds
- * SessionClose, which stands for all it held. A session restored from the
- * journal at startup is an orphan (no connection) until a hello presents
- * its token; its buffers keep their ids (the slot table is rebuilt around
- * them) and the seqs of the requests that made them, so that a retried
- * allocate finds its buffer instead of making a second one.
+ * Restarts: every frame a journaled session claims or lets go, every
+ * buffer it allocates or frees, is told to the restart module (restart.c
+ * writes the records); closing it adds SessionClose, which stands for all
+ * it held. Journaling a session, restoring one from the journal and
+ * resuming it: session_restore.c, which shares the holdings and slots
+ * through session_int.h.
  *
+ * It never writes the journal (restart.c), never decides a quota
+ * (quota.c), never logs, never calls up into rpc.c or server.c.
  * Loop thread only.
  */
 #include "session.h"
@@ -76,351 +59,40 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#define SMALL_PAGE 4096u
-#define NO_SLOT UINT32_MAX
+#include "restart_record.h"
+#include "session_int.h"
 
-struct holding {
-	struct contig_pool *pool;
-	size_t pool_index; /* in pools->pools: the user's pool_frames_len */
-	int cache_type;
-	struct contig_range_set free; /* unused space in the frames held */
-	uint32_t nframes;
-};
-
-struct slot {
-	struct contig_live_buffer buf; /* buf.id == 0: slot unused */
-	uint32_t gen;
-	uint32_t next_free;
-};
-
-struct resume_seq {
-	uint64_t seq, id;
-};
-
-/* ---- the journal ---- */
-
-/* Add @rec, which is about @s, if there is a journal. A failure marks the
- * journal incomplete (server.c then gives it up). */
-static void journal_add(struct contig_session *s, struct contig_journal_record *rec)
+/* The tables a buffer of @s is counted in: its user's, its own, the
+ * daemon's (tags.h). */
+bool session__tag_choose(struct contig_session *s, uint32_t tag, uint32_t *ret_tag)
 {
-	struct contig_pools *env = s->pools;
-
-	if (!env->journal || !s->journaled || env->keep_sessions)
-		return;
-	memcpy(rec->token, s->token, CONTIG_TOKEN_LEN);
-	if (contig_journal_add(env->journal, rec) < 0)
-		env->journal_failed = true;
-}
-
-static void journal_frame(struct contig_session *s, enum contig_journal_type type,
-			  const struct contig_frame *f, int cache_type)
-{
-	struct contig_journal_record rec = {
-		.type = type,
-		.node = (uint32_t)f->pool->node,
-		.page_len = f->pool->page_len,
-		.below = f->pool->below,
-		.file_id = f->file.id,
-		.phys = f->phys,
-		.cache_type = cache_type,
+	struct contig_tags *const tables[CONTIG_TAG_TABLES] = {
+		&contig_user_find(s->pools, s->user_uid)->tags, &s->tags, &s->pools->tags
 	};
 
-	journal_add(s, &rec);
+	return contig_tags_choose(tables, tag, ret_tag);
 }
 
-void contig_session_journal_open(struct contig_session *s)
+void session__tag_count(struct contig_session *s, uint32_t tag, uint64_t len, bool alloc)
 {
-	struct contig_journal_record rec = {
-		.type = CONTIG_JOURNAL_SESSION_OPEN,
-		.uid = (uint32_t)s->uid,
-		.pid = (uint32_t)s->pid,
+	struct contig_tags *const tables[CONTIG_TAG_TABLES] = {
+		&contig_user_find(s->pools, s->user_uid)->tags, &s->tags, &s->pools->tags
 	};
 
-	if (!s->pools->journal)
-		return;
-	s->journaled = true;
-	memcpy(rec.comm, s->comm, sizeof(rec.comm));
-	journal_add(s, &rec);
-}
-
-/* ---- pool tags ---- */
-
-static size_t tag_slot(uint32_t tag, size_t nindex)
-{
-	return (size_t)(tag * 2654435761u) & (nindex - 1); /* Knuth's multiplicative hash */
-}
-
-/* Index entry @i of tags->v (the index has room). */
-static void tag_index_put(struct contig_tags *tags, size_t i)
-{
-	size_t k = tag_slot(tags->v[i].tag, tags->nindex);
-
-	while (tags->index[k])
-		k = (k + 1) & (tags->nindex - 1);
-	tags->index[k] = (uint16_t)(i + 1);
-}
-
-/* Make the index hold twice the entries there will be after one more. */
-static bool tag_index_grow(struct contig_tags *tags)
-{
-	size_t nindex = tags->nindex ? tags->nindex : 16;
-	uint16_t *index;
-
-	while (nindex < 2 * (tags->n + 1))
-		nindex *= 2;
-	if (nindex == tags->nindex)
-		return true;
-	index = calloc(nindex, sizeof(*index));
-	if (!index)
-		return false;
-	free(tags->index);
-	tags->index = index;
-	tags->nindex = nindex;
-	for (size_t i = 0; i < tags->n; i++)
-		tag_index_put(tags, i);
-	return true;
-}
-
-/* Index every entry again, after entries moved. */
-static void tag_index_rebuild(struct contig_tags *tags)
-{
-	memset(tags->index, 0, tags->nindex * sizeof(*tags->index));
-	for (size_t i = 0; i < tags->n; i++)
-		tag_index_put(tags, i);
-}
-
-static struct contig_tag_stat *tag_find(struct contig_tags *tags, uint32_t tag)
-{
-	for (size_t k = tags->nindex ? tag_slot(tag, tags->nindex) : 0;
-	     tags->nindex && tags->index[k]; k = (k + 1) & (tags->nindex - 1))
-		if (tags->v[tags->index[k] - 1].tag == tag)
-			return &tags->v[tags->index[k] - 1];
-	return NULL;
-}
-
-/* A new entry for @tag: last, or first for CONTIG_TAG_OTHER. NULL out of
- * memory. */
-static struct contig_tag_stat *tag_add(struct contig_tags *tags, uint32_t tag)
-{
-	struct contig_tag_stat *grown;
-
-	if (!tag_index_grow(tags))
-		return NULL;
-	grown = realloc(tags->v, (tags->n + 1) * sizeof(*grown));
-	if (!grown)
-		return NULL;
-	tags->v = grown;
-	if (tag == CONTIG_TAG_OTHER) {
-		memmove(&tags->v[1], &tags->v[0], tags->n * sizeof(*grown));
-		tags->v[0] = (struct contig_tag_stat){ .tag = tag };
-		tags->n++;
-		tag_index_rebuild(tags);
-		return &tags->v[0];
-	}
-	tags->v[tags->n] = (struct contig_tag_stat){ .tag = tag };
-	tag_index_put(tags, tags->n);
-	return &tags->v[tags->n++];
-}
-
-/* Entries of @tags that count against its max: all but CONTIG_TAG_OTHER's. */
-static size_t tags_counted(const struct contig_tags *tags)
-{
-	return tags->n && tags->v[0].tag == CONTIG_TAG_OTHER ? tags->n - 1 : tags->n;
-}
-
-/* Drop every entry without a live buffer, adding its allocs and frees to
- * the entry of CONTIG_TAG_OTHER (made if needed), which keeps the totals.
- * Returns false out of memory. */
-static bool tags_prune(struct contig_tags *tags)
-{
-	struct contig_tag_stat *other;
-	size_t kept = 0, i;
-
-	for (i = 0; i < tags->n; i++)
-		if (tags->v[i].nbuffers == 0 && tags->v[i].tag != CONTIG_TAG_OTHER)
-			break;
-	if (i == tags->n)
-		return true; /* nothing to prune */
-	other = tag_find(tags, CONTIG_TAG_OTHER);
-	if (!other && !(other = tag_add(tags, CONTIG_TAG_OTHER)))
-		return false;
-	for (i = 0; i < tags->n; i++) {
-		const struct contig_tag_stat *t = &tags->v[i];
-
-		if (t->nbuffers == 0 && t->tag != CONTIG_TAG_OTHER) {
-			tags->v[0].nallocs += t->nallocs; /* v[0] is CONTIG_TAG_OTHER's */
-			tags->v[0].nfrees += t->nfrees;
-			continue;
-		}
-		tags->v[kept++] = *t;
-	}
-	tags->n = kept;
-	tag_index_rebuild(tags);
-	return true;
-}
-
-struct contig_tag_stat *contig_tags_get(struct contig_tags *tags, uint32_t tag)
-{
-	size_t max = tags->max ? tags->max : CONTIG_MAX_TAGS;
-	struct contig_tag_stat *t = tag_find(tags, tag);
-
-	if (t)
-		return t;
-	if (tag != CONTIG_TAG_OTHER && tags_counted(tags) >= max) {
-		if (!tags_prune(tags))
-			return NULL;
-		if (tags_counted(tags) >= max)
-			return contig_tags_get(tags, CONTIG_TAG_OTHER);
-	}
-	return tag_add(tags, tag);
-}
-
-/* Pick the tag a new buffer is counted under, in its user's table, its
- * session's and the daemon's, so that its free finds the same entries: its
- * own, or CONTIG_TAG_OTHER in all three if any table has no room for it
- * (the user's first: a user past max_tags_per_user takes no more room in
- * the others). Returns false if a table cannot take it at all. */
-static bool tag_choose(struct contig_session *s, uint32_t tag, uint32_t *ret_tag)
-{
-	struct contig_tags *tables[] = {
-		&contig_user_find(s->pools, s->user_uid)->tags,
-		&s->tags,
-		&s->pools->tags,
-	};
-
-	for (size_t i = 0; i < 3; i++) {
-		struct contig_tag_stat *t = contig_tags_get(tables[i], tag);
-
-		if (!t)
-			return false;
-		if (t->tag != tag) {
-			tag = CONTIG_TAG_OTHER; /* and again from the first table */
-			i = (size_t)-1;
-		}
-	}
-	*ret_tag = tag;
-	return true;
-}
-
-static void tag_count(struct contig_session *s, uint32_t tag, uint64_t len, bool alloc)
-{
-	struct contig_tags *tables[] = {
-		&contig_user_find(s->pools, s->user_uid)->tags,
-		&s->tags,
-		&s->pools->tags,
-	};
-
-	for (size_t i = 0; i < 3; i++) {
-		struct contig_tag_stat *t = contig_tags_get(tables[i], tag); /* exists: tag_choose() */
-
-		if (alloc) {
-			t->nbuffers++;
-			t->len += len;
-			t->nallocs++;
-		} else {
-			t->nbuffers--;
-			t->len -= len;
-			t->nfrees++;
-		}
-	}
-}
-
-void contig_tags_done(struct contig_tags *tags)
-{
-	free(tags->v);
-	free(tags->index);
-	*tags = (struct contig_tags){ 0 };
-}
-
-static void user_count(struct contig_session *s, uint64_t len, bool alloc)
-{
-	struct contig_user *u = contig_user_find(s->pools, s->user_uid);
-
-	if (alloc) {
-		u->nbuffers++;
-		u->len += len;
-	} else {
-		u->nbuffers--;
-		u->len -= len;
-	}
-}
-
-/* Percentage of a pool that @priority must leave free. */
-static unsigned watermark_pct(const struct contig_pools *env, uint32_t priority)
-{
-	if (priority >= CONTIG_PRIORITY_HIGH)
-		return 0;
-	return priority >= CONTIG_PRIORITY_NORMAL ? env->watermark_normal_pct
-						  : env->watermark_low_pct;
-}
-
-/* Would taking @len bytes of frames leave @pool below the watermark? Frames
- * being recycled count as free: they will be in a moment. */
-static bool below_watermark(const struct contig_pool *pool, uint64_t len, unsigned pct)
-{
-	uint64_t total = (uint64_t)(pool->nframes - pool->nlost) * pool->page_len;
-	uint64_t avail = pool->free.free_len + (uint64_t)pool->nrecycling * pool->page_len;
-
-	return pct && (avail < len || (avail - len) * 100 < total * pct);
-}
-
-struct contig_user *contig_user_find(struct contig_pools *pools, uid_t uid)
-{
-	for (size_t i = 0; i < pools->nusers; i++)
-		if (pools->users[i].uid == uid)
-			return &pools->users[i];
-	return NULL;
-}
-
-/* The user record of a new session of @uid, created if needed. */
-static int user_join(struct contig_pools *pools, uid_t uid)
-{
-	struct contig_user *u = contig_user_find(pools, uid), *grown;
-
-	if (u && u->nsessions >= pools->limits.max_connections_per_user)
-		return -EUSERS;
-	if (!u) {
-		/* (The pools are all made before the first session.) */
-		uint64_t *pool_frames_len = calloc(pools->npools + 1, sizeof(*pool_frames_len));
-
-		if (!pool_frames_len)
-			return -ENOMEM;
-		grown = realloc(pools->users, (pools->nusers + 1) * sizeof(*grown));
-		if (!grown) {
-			free(pool_frames_len);
-			return -ENOMEM;
-		}
-		pools->users = grown;
-		u = &pools->users[pools->nusers++];
-		*u = (struct contig_user){ .uid = uid, .pool_frames_len = pool_frames_len };
-		u->tags.max = pools->limits.max_tags_per_user;
-	}
-	u->nsessions++;
-	return 0;
-}
-
-static void user_leave(struct contig_pools *pools, uid_t uid)
-{
-	struct contig_user *u = contig_user_find(pools, uid);
-
-	if (--u->nsessions == 0) {
-		contig_tags_done(&u->tags);
-		free(u->pool_frames_len);
-		*u = pools->users[--pools->nusers];
-	}
+	contig_tags_count(tables, tag, len, alloc);
 }
 
 int contig_session_new(struct contig_pools *pools, pid_t pid, uid_t uid, gid_t gid,
 		       const char *comm, struct contig_session **ret_session)
 {
 	struct contig_session *s;
-	int r = user_join(pools, uid);
+	int r = contig_quota_join(pools, uid);
 
 	if (r < 0)
 		return r;
 	s = calloc(1, sizeof(*s));
 	if (!s) {
-		user_leave(pools, uid);
+		contig_quota_leave(pools, uid);
 		return -ENOMEM;
 	}
 	s->user_uid = uid;
@@ -445,8 +117,8 @@ int contig_session_new(struct contig_pools *pools, pid_t pid, uid_t uid, gid_t g
 	return 0;
 }
 
-static struct holding *holding_find(struct contig_session *s, struct contig_pool *pool,
-				    int cache_type)
+struct holding *session__holding_find(struct contig_session *s, struct contig_pool *pool,
+				      int cache_type)
 {
 	for (size_t i = 0; i < s->nholdings; i++)
 		if (s->holdings[i].pool == pool && s->holdings[i].cache_type == cache_type)
@@ -462,10 +134,10 @@ static bool holds_pool(const struct contig_session *s, const struct contig_pool 
 	return false;
 }
 
-static struct holding *holding_get(struct contig_session *s, struct contig_pool *pool,
-				   int cache_type)
+struct holding *session__holding_get(struct contig_session *s, struct contig_pool *pool,
+				     int cache_type)
 {
-	struct holding *h = holding_find(s, pool, cache_type), *grown;
+	struct holding *h = session__holding_find(s, pool, cache_type), *grown;
 
 	if (h)
 		return h;
@@ -490,13 +162,13 @@ static struct holding *holding_get(struct contig_session *s, struct contig_pool 
 /* The bookkeeping of memory we hand out must never be half done: if a range
  * set cannot grow by one entry (malloc failed for a few bytes), stop here
  * rather than lose track of a frame; systemd restarts the daemon. */
-static void must(int r)
+void session__must(int r)
 {
 	if (r < 0)
 		abort();
 }
 
-static void holding_drop(struct contig_session *s, struct holding *h)
+void session__holding_drop(struct contig_session *s, struct holding *h)
 {
 	struct contig_pool *pool = h->pool;
 
@@ -506,33 +178,17 @@ static void holding_drop(struct contig_session *s, struct holding *h)
 		pool->nsessions--;
 }
 
-/* Charge (@claim) or release @n frames of @h's pool to @s and its user. */
-static void frames_charge(struct contig_session *s, const struct holding *h, uint64_t n,
-			  bool claim)
-{
-	struct contig_user *u = contig_user_find(s->pools, s->user_uid);
-	uint64_t len = n * h->pool->page_len;
-
-	if (claim) {
-		s->frames_len += len;
-		u->frames_len += len;
-		u->pool_frames_len[h->pool_index] += len;
-	} else {
-		s->frames_len -= len;
-		u->frames_len -= len;
-		u->pool_frames_len[h->pool_index] -= len;
-	}
-}
-
 /* Hand a frame whose last buffer went back to the recycler. */
-static void frame_leave(struct contig_session *s, struct holding *h, struct contig_frame *f)
+void session__frame_leave(struct contig_session *s, struct holding *h, struct contig_frame *f)
 {
 	/* The frame has no buffers, so all its space is free in the holding. */
-	must(contig_range_take(&h->free, f->phys, f->pool->page_len));
+	session__must(contig_range_take(&h->free, f->phys, f->pool->page_len));
 	h->nframes--;
 	s->nframes--;
-	frames_charge(s, h, 1, false);
-	journal_frame(s, CONTIG_JOURNAL_FRAME_RELEASE, f, 0);
+	contig_quota_charge(s->pools, s->user_uid, &s->frames_len, h->pool_index,
+			    h->pool->page_len, false);
+	if (s->journaled)
+		contig_restart_record_frame(s, f, false, 0);
 	contig_pool_frame_recycling(f);
 	contig_recycler_push(s->pools->recycler, f);
 }
@@ -589,81 +245,6 @@ const struct contig_live_buffer *contig_session_next_buffer(const struct contig_
 	return NULL;
 }
 
-/* Would one more buffer exceed a buffer count of the session or of its
- * user? Names the limit. (Bytes are frames: claim_over_quota().) */
-static int check_quota(struct contig_session *s, const char **ret_limit)
-{
-	const struct contig_limits *lim = &s->pools->limits;
-	const struct contig_user *u = contig_user_find(s->pools, s->user_uid);
-	const char *limit = NULL;
-
-	if (s->nbuffers + 1 > lim->max_buffers_per_connection)
-		limit = "max_buffers_per_connection";
-	else if (u->nbuffers + 1 > lim->max_buffers_per_user)
-		limit = "max_buffers_per_user";
-	if (!limit)
-		return 0;
-	*ret_limit = limit;
-	return -EDQUOT;
-}
-
-/* Would @held + @len bytes exceed @max (0: no limit)? */
-static bool over(uint64_t held, uint64_t len, uint64_t max)
-{
-	return max && (len > max || held > max - len);
-}
-
-/* The usable bytes of @pool: its frames but the lost ones. */
-static uint64_t pool_usable_len(const struct contig_pool *pool)
-{
-	return (uint64_t)(pool->nframes - pool->nlost) * pool->page_len;
-}
-
-/* What one user may hold of @pool under max_share_per_user @pct: whole
- * frames, at least one. */
-static uint64_t share_len(const struct contig_pool *pool, uint64_t pct)
-{
-	uint64_t len = pool_usable_len(pool) / 100 * pct +
-		       pool_usable_len(pool) % 100 * pct / 100;
-
-	len -= len % pool->page_len;
-	return len > pool->page_len ? len : pool->page_len;
-}
-
-/* Would claiming @len bytes of frames of pool @pi exceed a byte limit of
- * @s or of its user? The limit's key, or NULL. */
-static const char *claim_over_quota(const struct contig_session *s, size_t pi, uint64_t len)
-{
-	const struct contig_limits *lim = &s->pools->limits;
-	const struct contig_user *u = contig_user_find(s->pools, s->user_uid);
-
-	if (over(s->frames_len, len, lim->max_bytes_per_connection))
-		return "max_bytes_per_connection";
-	if (over(u->frames_len, len, lim->max_bytes_per_user))
-		return "max_bytes_per_user";
-	if (u->uid != 0 && lim->max_share_per_user < 100 &&
-	    over(u->pool_frames_len[pi], len, share_len(s->pools->pools[pi],
-							lim->max_share_per_user)))
-		return "max_share_per_user";
-	return NULL;
-}
-
-/* Would @s's user hold more than its fair share of pool @pi with @len
- * bytes more: the pool's usable bytes over the users (root aside) with a
- * session? Never for root. */
-static bool over_fair_share(const struct contig_session *s, size_t pi, uint64_t len)
-{
-	const struct contig_pools *env = s->pools;
-	const struct contig_user *u = contig_user_find((struct contig_pools *)env, s->user_uid);
-	uint64_t nusers = 0;
-
-	if (u->uid == 0)
-		return false;
-	for (size_t i = 0; i < env->nusers; i++)
-		nusers += env->users[i].uid != 0;
-	return u->pool_frames_len[pi] + len > pool_usable_len(env->pools[pi]) / nusers;
-}
-
 /* The end of @pool's window; UINT64_MAX for a pool without one. */
 static uint64_t window_end(const struct contig_pool *pool)
 {
@@ -716,7 +297,7 @@ static int claim_frames(struct contig_session *s, struct contig_pool *pool, int 
 {
 	uint64_t first = phys - phys % pool->page_len;
 	uint64_t n = frames_spanned(pool, phys, len);
-	struct holding *h = holding_get(s, pool, cache_type);
+	struct holding *h = session__holding_get(s, pool, cache_type);
 	int r;
 
 	if (!h)
@@ -731,15 +312,16 @@ static int claim_frames(struct contig_session *s, struct contig_pool *pool, int 
 	}
 	h->nframes += (uint32_t)n;
 	s->nframes += (uint32_t)n;
-	frames_charge(s, h, n, true);
-	for (uint64_t i = 0; i < n; i++)
-		journal_frame(s, CONTIG_JOURNAL_FRAME_OWN,
-			      contig_pool_frame_at(pool, first + i * pool->page_len), cache_type);
+	contig_quota_charge(s->pools, s->user_uid, &s->frames_len, h->pool_index,
+			    n * pool->page_len, true);
+	for (uint64_t i = 0; i < n && s->journaled; i++)
+		contig_restart_record_frame(s, contig_pool_frame_at(pool, first + i * pool->page_len),
+					    true, cache_type);
 	return 0;
 
 out_drop:
 	if (h->nframes == 0)
-		holding_drop(s, h);
+		session__holding_drop(s, h);
 	return r;
 }
 
@@ -763,13 +345,12 @@ static int place(struct contig_session *s, const struct contig_alloc_params *p,
 		 struct why_not *why, struct holding **ret_h, uint64_t *ret_phys)
 {
 	struct contig_pools *env = s->pools;
-	unsigned pct = watermark_pct(env, p->priority);
 	const char *limit;
 	uint64_t phys;
 	int r;
 
 	for (size_t i = 0; i < env->npools; i++) {
-		struct holding *h = holding_find(s, env->pools[i], p->cache_type);
+		struct holding *h = session__holding_find(s, env->pools[i], p->cache_type);
 
 		if (!h || !pool_matches(h->pool, p, pass, tier) ||
 		    contig_range_find(&h->free, req, &phys) < 0)
@@ -797,26 +378,24 @@ static int place(struct contig_session *s, const struct contig_alloc_params *p,
 			why->too_big = true;
 			continue;
 		}
-		if ((limit = claim_over_quota(s, i, n * cand->page_len))) {
+		switch (contig_quota_claim(env, s->user_uid, s->frames_len, i, n * cand->page_len,
+					   p->priority, &limit)) {
+		case CONTIG_QUOTA_LIMIT:
 			why->quota = limit;
 			continue;
-		}
-		if (below_watermark(cand, n * cand->page_len, pct)) {
+		case CONTIG_QUOTA_WATERMARK:
 			why->watermark = true;
 			continue;
-		}
-		/* Other users' protection: past its fair share, a user takes
-		 * frames at low priority, whatever it asked for. */
-		if (pct < env->watermark_low_pct &&
-		    below_watermark(cand, n * cand->page_len, env->watermark_low_pct) &&
-		    over_fair_share(s, i, n * cand->page_len)) {
+		case CONTIG_QUOTA_FAIR_SHARE:
 			why->fair = true;
 			continue;
+		case CONTIG_QUOTA_OK:
+			break;
 		}
 		r = claim_frames(s, cand, p->cache_type, phys, req->len);
 		if (r < 0)
 			return r;
-		*ret_h = holding_find(s, cand, p->cache_type);
+		*ret_h = session__holding_find(s, cand, p->cache_type);
 		*ret_phys = phys;
 		return 1;
 	}
@@ -836,10 +415,10 @@ int contig_session_alloc(struct contig_session *s, const struct contig_alloc_par
 	struct slot *sl;
 	int r;
 
-	r = check_quota(s, ret_field);
+	r = contig_quota_check_buffer(env, s->user_uid, s->nbuffers, ret_field);
 	if (r < 0)
 		return r;
-	if (!tag_choose(s, p->tag, &tag))
+	if (!session__tag_choose(s, p->tag, &tag))
 		return -ENOMEM;
 
 	/* Pools without a window first, then windows from the widest to the
@@ -884,10 +463,10 @@ int contig_session_alloc(struct contig_session *s, const struct contig_alloc_par
 			struct contig_frame *fr = contig_pool_frame_at(pool, f);
 
 			if (fr->nbuffers == 0)
-				frame_leave(s, h, fr);
+				session__frame_leave(s, h, fr);
 		}
 		if (h->nframes == 0)
-			holding_drop(s, h);
+			session__holding_drop(s, h);
 		return -ENOMEM;
 	}
 	for (uint64_t f = phys - phys % pool->page_len; f < phys + req.len; f += pool->page_len)
@@ -906,30 +485,10 @@ int contig_session_alloc(struct contig_session *s, const struct contig_alloc_par
 	s->len += req.len;
 	pool->nbuffers++;
 	pool->generation++;
-	tag_count(s, tag, req.len, true);
-	user_count(s, req.len, true);
-	{
-		struct contig_journal_record rec = {
-			.type = CONTIG_JOURNAL_BUFFER_ALLOC,
-			.id = sl->buf.id,
-			.node = (uint32_t)pool->node,
-			.page_len = pool->page_len,
-			.below = pool->below,
-			.phys = phys,
-			.len = req.len,
-			.req_len = p->len,
-			.cache_type = p->cache_type,
-			.tag = tag,
-			.seq = p->seq,
-			.lowest = p->lowest,
-			.highest = p->highest,
-			.boundary = p->boundary,
-			.align = p->align,
-			.priority = p->priority,
-		};
-
-		journal_add(s, &rec);
-	}
+	session__tag_count(s, tag, req.len, true);
+	contig_quota_count_buffer(env, s->user_uid, req.len, true);
+	if (s->journaled)
+		contig_restart_record_alloc(s, &sl->buf);
 	*ret_buffer = &sl->buf;
 	return 0;
 }
@@ -938,24 +497,24 @@ static void buffer_release(struct contig_session *s, struct slot *sl)
 {
 	struct contig_live_buffer *b = &sl->buf;
 	struct contig_pool *pool = b->pool;
-	struct holding *h = holding_find(s, pool, b->cache_type);
+	struct holding *h = session__holding_find(s, pool, b->cache_type);
 
-	must(contig_range_give(&h->free, b->phys, b->len));
+	session__must(contig_range_give(&h->free, b->phys, b->len));
 	for (uint64_t f = b->phys - b->phys % pool->page_len; f < b->phys + b->len;
 	     f += pool->page_len) {
 		struct contig_frame *fr = contig_pool_frame_at(pool, f);
 
 		if (--fr->nbuffers == 0)
-			frame_leave(s, h, fr);
+			session__frame_leave(s, h, fr);
 	}
 	s->nbuffers--;
 	s->len -= b->len;
 	pool->nbuffers--;
 	pool->generation++;
-	tag_count(s, b->tag, b->len, false);
-	user_count(s, b->len, false);
+	session__tag_count(s, b->tag, b->len, false);
+	contig_quota_count_buffer(s->pools, s->user_uid, b->len, false);
 	if (h->nframes == 0)
-		holding_drop(s, h);
+		session__holding_drop(s, h);
 	b->id = 0;
 	sl->next_free = s->free_slot;
 	s->free_slot = (uint32_t)(sl - s->slots);
@@ -971,11 +530,8 @@ int contig_session_free_buffer(struct contig_session *s, uint64_t id, const uint
 	if ((check_len && *check_len != b->req_len) ||
 	    (check_cache && *check_cache != b->cache_type))
 		return -EILSEQ;
-	{
-		struct contig_journal_record rec = { .type = CONTIG_JOURNAL_BUFFER_FREE, .id = id };
-
-		journal_add(s, &rec);
-	}
+	if (s->journaled)
+		contig_restart_record_free(s, id);
 	buffer_release(s, (struct slot *)b);
 	return 0;
 }
@@ -986,11 +542,9 @@ void contig_session_free(struct contig_session *s)
 
 	if (!s)
 		return;
-	keep = s->pools->keep_sessions;
+	keep = contig_restart_keeps_sessions(s->pools->restart);
 	if (!keep && s->journaled) {
-		struct contig_journal_record rec = { .type = CONTIG_JOURNAL_SESSION_CLOSE };
-
-		journal_add(s, &rec);
+		contig_restart_record_close(s);
 		s->journaled = false; /* SessionClose stands for every free below */
 	}
 	if (s->orphan)
@@ -1006,7 +560,7 @@ void contig_session_free(struct contig_session *s)
 	free(s->holdings);
 	free(s->slots);
 	contig_tags_done(&s->tags);
-	user_leave(s->pools, s->user_uid);
+	contig_quota_leave(s->pools, s->user_uid);
 	if (s->prev)
 		s->prev->next = s->next;
 	else
@@ -1014,279 +568,4 @@ void contig_session_free(struct contig_session *s)
 	if (s->next)
 		s->next->prev = s->prev;
 	free(s);
-}
-
-/* ---- restarts ---- */
-
-int contig_session_restore(struct contig_pools *pools, const uint8_t *token, uid_t uid, pid_t pid,
-			   const char *comm, struct contig_session **ret_session)
-{
-	struct contig_session *s;
-	int r;
-
-	/* Admitted before the restart: no per-user connection limit now. */
-	r = contig_session_new(pools, pid, uid, (gid_t)-1, comm, &s);
-	if (r == -EUSERS) {
-		pools->limits.max_connections_per_user++;
-		r = contig_session_new(pools, pid, uid, (gid_t)-1, comm, &s);
-		pools->limits.max_connections_per_user--;
-	}
-	if (r < 0)
-		return r;
-	memcpy(s->token, token, CONTIG_TOKEN_LEN);
-	s->journaled = true;
-	s->orphan = true;
-	pools->norphans++;
-	*ret_session = s;
-	return 0;
-}
-
-int contig_session_restore_frame(struct contig_session *s, struct contig_pool *pool,
-				 uint64_t phys, int cache_type)
-{
-	struct contig_frame *f = contig_pool_frame_at(pool, phys);
-	struct holding *h;
-
-	if (!f || f->phys != phys || f->state != CONTIG_FRAME_FREE)
-		return -ENOENT;
-	h = holding_get(s, pool, cache_type);
-	if (!h)
-		return -ENOMEM;
-	if (contig_range_give(&h->free, phys, pool->page_len) < 0) {
-		if (h->nframes == 0)
-			holding_drop(s, h);
-		return -ENOMEM;
-	}
-	must(contig_pool_take(pool, phys, pool->page_len, s, cache_type));
-	h->nframes++;
-	s->nframes++;
-	frames_charge(s, h, 1, true); /* (over a limit lowered since: kept) */
-	return 0;
-}
-
-/* The slot of id @id, the table grown to hold it; NULL if @id cannot be
- * one of ours or is taken. */
-static struct slot *slot_at(struct contig_session *s, uint64_t id)
-{
-	uint64_t index = (id & 0xffffffffu) - 1;
-
-	if ((id & 0xffffffffu) == 0 || index >= NO_SLOT / 2 || (id >> 32) == 0)
-		return NULL;
-	if (index >= s->nslots) {
-		uint32_t cap = s->nslots ? s->nslots : 16;
-		struct slot *grown;
-
-		while (cap <= index)
-			cap *= 2;
-		grown = realloc(s->slots, cap * sizeof(*grown));
-		if (!grown)
-			return NULL;
-		memset(&grown[s->nslots], 0, (cap - s->nslots) * sizeof(*grown));
-		s->slots = grown;
-		s->nslots = cap;
-	}
-	return s->slots[index].buf.id ? NULL : &s->slots[index];
-}
-
-int contig_session_restore_buffer(struct contig_session *s, const struct contig_live_buffer *b,
-				  uint64_t seq)
-{
-	struct contig_pool *pool = b->pool;
-	struct holding *h = holding_find(s, pool, b->cache_type);
-	uint32_t tag;
-	struct slot *sl;
-
-	if (!h || b->len == 0 || b->len % SMALL_PAGE || b->phys % SMALL_PAGE ||
-	    b->phys + b->len < b->phys)
-		return -EINVAL;
-	sl = slot_at(s, b->id);
-	if (!sl)
-		return -EINVAL;
-	/* In the session's frames of its type, over no other buffer. */
-	if (contig_range_take(&h->free, b->phys, b->len) < 0)
-		return -EINVAL;
-	if (!tag_choose(s, b->tag, &tag)) {
-		must(contig_range_give(&h->free, b->phys, b->len));
-		return -ENOMEM;
-	}
-	if (seq) {
-		struct resume_seq *grown =
-			realloc(s->resume_seqs, (s->nresume_seqs + 1) * sizeof(*grown));
-
-		if (!grown) {
-			must(contig_range_give(&h->free, b->phys, b->len));
-			return -ENOMEM;
-		}
-		s->resume_seqs = grown;
-		s->resume_seqs[s->nresume_seqs++] = (struct resume_seq){ seq, b->id };
-	}
-	for (uint64_t f = b->phys - b->phys % pool->page_len; f < b->phys + b->len;
-	     f += pool->page_len)
-		contig_pool_frame_at(pool, f)->nbuffers++;
-	sl->buf = *b;
-	sl->buf.tag = tag;
-	sl->buf.seq = seq;
-	sl->gen = (uint32_t)(b->id >> 32);
-	s->nbuffers++;
-	s->len += b->len;
-	pool->nbuffers++;
-	pool->generation++;
-	tag_count(s, tag, b->len, true);
-	user_count(s, b->len, true);
-	return 0;
-}
-
-static int cmp_seq(const void *a, const void *b)
-{
-	const struct resume_seq *x = a, *y = b;
-
-	return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
-int contig_session_restore_done(struct contig_session *s)
-{
-	/* The free slot list, over the slots the buffers left empty. */
-	s->free_slot = NO_SLOT;
-	for (uint32_t i = s->nslots; i-- > 0;)
-		if (!s->slots[i].buf.id) {
-			s->slots[i].next_free = s->free_slot;
-			s->free_slot = i;
-		}
-	if (s->nresume_seqs)
-		qsort(s->resume_seqs, s->nresume_seqs, sizeof(*s->resume_seqs), cmp_seq);
-	/* A frame the journal gave the session but no buffer of it (the
-	 * record of the buffer was torn off) is dirty: recycle it. */
-	for (size_t i = 0; i < s->nholdings;) {
-		struct holding *h = &s->holdings[i];
-		struct contig_pool *pool = h->pool;
-		size_t before = s->nholdings;
-
-		for (uint32_t k = 0; k < pool->nby_phys && h->nframes; k++) {
-			struct contig_frame *f = pool->by_phys[k];
-
-			if (f->owner == s && f->cache_type == h->cache_type && f->nbuffers == 0) {
-				frame_leave(s, h, f);
-				k--; /* it left by_phys */
-			}
-		}
-		if (h->nframes == 0)
-			holding_drop(s, h);
-		if (s->nholdings == before)
-			i++;
-	}
-	return 0;
-}
-
-struct contig_session *contig_session_find_orphan(struct contig_pools *pools,
-						  const uint8_t *token)
-{
-	for (struct contig_session *s = pools->sessions; s; s = s->next)
-		if (s->orphan && memcmp(s->token, token, CONTIG_TOKEN_LEN) == 0)
-			return s;
-	return NULL;
-}
-
-void contig_session_resume(struct contig_session *s, pid_t pid, const char *comm)
-{
-	s->orphan = false;
-	s->pools->norphans--;
-	s->pid = pid;
-	snprintf(s->comm, sizeof(s->comm), "%s", comm);
-	/* The journal's SessionOpen of a token it knows updates pid and comm. */
-	contig_session_journal_open(s);
-}
-
-struct contig_live_buffer *contig_session_buffer_by_seq(struct contig_session *s, uint64_t seq)
-{
-	size_t lo = 0, hi = s->nresume_seqs;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (s->resume_seqs[mid].seq < seq)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo == s->nresume_seqs || s->resume_seqs[lo].seq != seq)
-		return NULL;
-	return contig_session_buffer(s, s->resume_seqs[lo].id);
-}
-
-int contig_sessions_snapshot(struct contig_pools *pools, struct contig_journal *journal)
-{
-	struct contig_journal_record rec;
-	int r = 0;
-
-	for (size_t i = 0; i < pools->npools && r == 0; i++) {
-		rec = (struct contig_journal_record){
-			.type = CONTIG_JOURNAL_POOL,
-			.node = (uint32_t)pools->pools[i]->node,
-			.page_len = pools->pools[i]->page_len,
-			.below = pools->pools[i]->below,
-			.hugepages_added = pools->pools[i]->hugepages_added,
-		};
-		r = contig_journal_add(journal, &rec);
-	}
-	for (struct contig_session *s = pools->sessions; s && r == 0; s = s->next) {
-		if (!s->journaled)
-			continue;
-		rec = (struct contig_journal_record){
-			.type = CONTIG_JOURNAL_SESSION_OPEN,
-			.uid = (uint32_t)s->uid,
-			.pid = (uint32_t)s->pid,
-		};
-		memcpy(rec.token, s->token, CONTIG_TOKEN_LEN);
-		memcpy(rec.comm, s->comm, sizeof(rec.comm));
-		r = contig_journal_add(journal, &rec);
-	}
-	for (size_t i = 0; i < pools->npools && r == 0; i++) {
-		struct contig_pool *pool = pools->pools[i];
-
-		for (uint32_t k = 0; k < pool->nframes && r == 0; k++) {
-			const struct contig_frame *f = &pool->frames[k];
-
-			if (f->state != CONTIG_FRAME_OWNED || !f->owner->journaled)
-				continue;
-			rec = (struct contig_journal_record){
-				.type = CONTIG_JOURNAL_FRAME_OWN,
-				.node = (uint32_t)pool->node,
-				.page_len = pool->page_len,
-				.below = pool->below,
-				.file_id = f->file.id,
-				.phys = f->phys,
-				.cache_type = f->cache_type,
-			};
-			memcpy(rec.token, f->owner->token, CONTIG_TOKEN_LEN);
-			r = contig_journal_add(journal, &rec);
-		}
-	}
-	for (struct contig_session *s = pools->sessions; s && r == 0; s = s->next) {
-		if (!s->journaled)
-			continue;
-		for (uint32_t k = 0; k < s->nslots && r == 0; k++) {
-			const struct contig_live_buffer *b = &s->slots[k].buf;
-
-			if (!b->id)
-				continue;
-			rec = (struct contig_journal_record){
-				.type = CONTIG_JOURNAL_BUFFER_ALLOC,
-				.id = b->id,
-				.node = (uint32_t)b->pool->node,
-				.page_len = b->pool->page_len,
-				.below = b->pool->below,
-				.phys = b->phys,
-				.len = b->len,
-				.req_len = b->req_len,
-				.cache_type = b->cache_type,
-				.tag = b->tag,
-				.seq = b->seq,
-				.highest = UINT64_MAX, /* constraints: in the first journal only */
-				.priority = CONTIG_PRIORITY_HIGH,
-			};
-			memcpy(rec.token, s->token, CONTIG_TOKEN_LEN);
-			r = contig_journal_add(journal, &rec);
-		}
-	}
-	return r;
 }

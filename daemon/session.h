@@ -15,8 +15,11 @@
 #include "fdpass.h" /* CONTIG_TOKEN_LEN */
 #include "journal.h"
 #include "pool.h"
+#include "quota.h"
 #include "priority.h" /* CONTIG_PRIORITY_*, shared with the client */
 #include "recycle.h"
+#include "state.h"
+#include "tags.h"
 
 /* Highest NUMA node number a request may name. */
 #define CONTIG_MAX_NODE 1023
@@ -24,82 +27,6 @@
 /* MEMORY_CACHING_TYPE values a buffer may have (MmNonCached .. MmUSWCCached). */
 #define CONTIG_CACHE_TYPE_MAX 5
 #define CONTIG_CACHE_DEFAULT 1 /* MmCached */
-
-/* The tag that stands for every tag a table does not count on its own
- * (CONTIG_MAX_TAGS, in config.h, and max_tags_per_user). */
-#define CONTIG_TAG_OTHER 0xffffffffu
-
-/* Accounting of one pool tag, like poolmon. */
-struct contig_tag_stat {
-	uint32_t tag;
-	uint32_t nbuffers; /* live */
-	uint64_t len;      /* live bytes */
-	uint64_t nallocs, nfrees;
-};
-
-/* A table of tags. Entries stay in the order they came, but for the entry
- * of CONTIG_TAG_OTHER, first (so that a stats reply, which lists the first
- * entries only, always shows it). A table that is full (max entries, the
- * one of CONTIG_TAG_OTHER aside) makes room for a new tag by pruning every
- * entry without a live buffer, adding its allocs and frees to the entry of
- * CONTIG_TAG_OTHER; with none to prune, the new tag is counted under
- * CONTIG_TAG_OTHER. So no tag is ever refused for good because of tags
- * that came and went. */
-struct contig_tags {
-	struct contig_tag_stat *v;
-	size_t n;
-	size_t max;        /* 0: CONTIG_MAX_TAGS */
-	/* Open addressing over v by tag (a lookup per allocate and free must
-	 * not grow with the number of tags): nindex slots, a power of two at
-	 * least twice n; 0 = empty, else the entry's index + 1. */
-	uint16_t *index;
-	size_t nindex;
-};
-
-/* What every session draws from: the pools, sorted by page size and node,
- * the recycler that frames go to when their owner lets them go, the limits,
- * and the daemon-wide accounting. */
-struct contig_pools {
-	struct contig_pool **pools;
-	size_t npools;
-	struct contig_recycler *recycler;
-	struct contig_limits limits;
-	unsigned watermark_low_pct;    /* low priority keeps this % of a pool free */
-	unsigned watermark_normal_pct; /* normal priority keeps this % free */
-	struct contig_tags tags;       /* every session's */
-	uint64_t nbugchecks;
-	struct contig_user *users;     /* per uid with a session: for per-user limits */
-	size_t nusers;
-	struct contig_session *sessions; /* all of them, newest first */
-	/* Restarts (restore.c): with a journal, every change to what a session
-	 * owns is added to it (in the file as it is added, before the reply). */
-	struct contig_journal *journal; /* NULL: sessions do not survive a restart */
-	bool journal_failed;            /* an add failed: the journal is incomplete */
-	bool keep_sessions;             /* stopping: freeing a session leaves its frames
-					   and its journal records for the next instance */
-	uint32_t norphans;              /* restored sessions not reclaimed yet */
-	uint64_t session_grace_ms;      /* how long an orphan waits (HelloReply.grace_ms) */
-};
-
-/* What the sessions of one uid hold together. */
-struct contig_user {
-	uid_t uid;
-	uint32_t nsessions;
-	uint64_t nbuffers;
-	uint64_t len;             /* bytes of live buffers */
-	uint64_t frames_len;      /* bytes of the frames its sessions own (max_bytes_per_user) */
-	uint64_t *pool_frames_len; /* the same per pool, in pools->pools order
-				      (max_share_per_user, the fair share) */
-	struct contig_tags tags; /* of its live buffers: at most max_tags_per_user */
-};
-
-/* The entry of @tag in @tags, created if needed (see struct contig_tags:
- * the entry of CONTIG_TAG_OTHER when the table is full of live tags); NULL
- * only out of memory. Pointers hold until the next creation. Loop thread. */
-struct contig_tag_stat *contig_tags_get(struct contig_tags *tags, uint32_t tag);
-
-/* Release a tag table. */
-void contig_tags_done(struct contig_tags *tags);
 
 /* An allocate request, as check.c makes it of the wire's: defaults filled
  * in, every field checked. */
@@ -162,9 +89,6 @@ struct contig_session {
 	struct contig_session *prev, *next; /* pools->sessions */
 };
 
-/* The record of @uid (NULL if it has no session). */
-struct contig_user *contig_user_find(struct contig_pools *pools, uid_t uid);
-
 /* A session for process @pid (named @comm) of @uid. Returns 0 and
  * *ret_session, -EUSERS if @uid already has max_connections_per_user
  * sessions, or -ENOMEM. */
@@ -172,8 +96,9 @@ int contig_session_new(struct contig_pools *pools, pid_t pid, uid_t uid, gid_t g
 		       const char *comm, struct contig_session **ret_session);
 
 /* Free every buffer, send every frame to the recycler, free @session.
- * While pools->keep_sessions, only the memory is freed: frames stay OWNED
- * and the journal keeps the session. Accepts NULL. */
+ * While sessions are kept (contig_restart_keeps_sessions()), only the
+ * memory is freed: frames stay OWNED and the journal keeps the session.
+ * Accepts NULL. */
 void contig_session_free(struct contig_session *session);
 
 /* Record the session in the journal (at hello): from now on it survives a
@@ -213,11 +138,6 @@ void contig_session_resume(struct contig_session *session, pid_t pid, const char
 /* The live buffer a request @seq made before the restart, or NULL. */
 struct contig_live_buffer *contig_session_buffer_by_seq(struct contig_session *session,
 						       uint64_t seq);
-
-/* Write every session (journaled or orphan), the frames each owns and its
- * buffers, and each pool's hugepages_added, to @journal (added, not
- * flushed). Returns 0 or -errno. */
-int contig_sessions_snapshot(struct contig_pools *pools, struct contig_journal *journal);
 
 /* Allocate a buffer that satisfies every constraint in @params: first in
  * frames the session already owns for that cache type, else in free

@@ -57,15 +57,15 @@ layer_of() {
 	daemon/main | daemon/options) echo "0 main" ;;
 	daemon/server | daemon/listen | daemon/access) echo "1 server" ;;
 	daemon/rpc | daemon/check | daemon/stats | daemon/metrics) echo "2 rpc" ;;
-	daemon/session) echo "3 sessions" ;;
-	daemon/poolset | daemon/poolplan | daemon/restart | daemon/restore | \
+	daemon/session | daemon/session_restore | daemon/session_int | daemon/quota) echo "3 sessions" ;;
+	daemon/poolset | daemon/poolplan | daemon/restart | daemon/restart_record | daemon/restore | \
 		daemon/journal | daemon/recycle | daemon/keeper)
 		echo "4 pool-set" ;;
 	daemon/pool | daemon/reserve) echo "5 pool" ;;
 	daemon/range | daemon/rangeint | daemon/rangecheck | daemon/select | daemon/frames | daemon/hugepages | daemon/pagemap | \
 		daemon/mempolicy | daemon/physmem | daemon/keeperd | daemon/keepermsg | \
 		daemon/config | daemon/configdefault | daemon/poolspec | daemon/size | \
-		daemon/log | daemon/errmsg)
+		daemon/log | daemon/errmsg | daemon/state | daemon/tags)
 		echo "6 bottom" ;;
 	client/contig_wdm | client/contig_dpdk | client/contig_wdm.h | client/contig_dpdk.h)
 		echo "0 client-api-users" ;;

@@ -35,6 +35,7 @@
  */
 #include "config.h"
 
+#include "errmsg.h"
 #include "fdpass.h"
 
 #include <assert.h>
@@ -57,18 +58,6 @@
 #define PAGE_2M (UINT64_C(2) << 20)
 #define PAGE_1G (UINT64_C(1) << 30)
 #define SUN_PATH_LEN sizeof(((struct sockaddr_un *)0)->sun_path)
-
-__attribute__((format(printf, 3, 4))) static void say(char *err, size_t errlen, const char *fmt,
-						      ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* Report "SOURCE:LINE: key 'KEY': REASON" and return -EINVAL. */
 __attribute__((format(printf, 6, 7))) static int line_fail(char *err, size_t errlen,
@@ -141,7 +130,7 @@ static int pool_line(struct contig_config *cfg, const char *value, const char *s
 				 page_name(spec.page_len), window);
 	}
 	if (contig_config_set_pool(cfg, &spec) < 0) {
-		say(err, errlen, "%s:%u: out of memory", source, lineno);
+		(void)contig_errmsg(err, errlen, 0, "%s:%u: out of memory", source, lineno);
 		return -ENOMEM;
 	}
 	return 0;
@@ -253,7 +242,7 @@ static int set_string(char **field, const char *value, const char *source, unsig
 {
 	*field = strdup(value);
 	if (!*field) {
-		say(err, errlen, "%s:%u: out of memory", source, lineno);
+		(void)contig_errmsg(err, errlen, 0, "%s:%u: out of memory", source, lineno);
 		return -ENOMEM;
 	}
 	return 0;
@@ -360,7 +349,7 @@ int contig_config_parse(const char *text, const char *source, struct contig_conf
 		source = "<config>";
 	copy = strdup(text);
 	if (!copy) {
-		say(err, errlen, "%s: out of memory", source);
+		(void)contig_errmsg(err, errlen, 0, "%s: out of memory", source);
 		return -ENOMEM;
 	}
 	for (line = copy; line; line = next) {
@@ -420,7 +409,7 @@ int contig_config_parse(const char *text, const char *source, struct contig_conf
 	if ((!cfg.socket_path && !(cfg.socket_path = strdup(CONTIG_DEFAULT_SOCKET))) ||
 	    (!cfg.socket_user && !(cfg.socket_user = strdup(CONTIG_DEFAULT_SOCKET_USER))) ||
 	    (!cfg.socket_group && !(cfg.socket_group = strdup(CONTIG_DEFAULT_SOCKET_GROUP)))) {
-		say(err, errlen, "%s: out of memory", source);
+		(void)contig_errmsg(err, errlen, 0, "%s: out of memory", source);
 		r = -ENOMEM;
 		goto out_free;
 	}
@@ -443,13 +432,13 @@ int contig_config_load(const char *path, struct contig_config *ret_cfg, char *er
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0) {
 		r = -errno;
-		say(err, errlen, "%s: %s", path, strerror(-r));
+		(void)contig_errmsg(err, errlen, 0, "%s: %s", path, strerror(-r));
 		return r;
 	}
 	/* One byte more than the limit tells a file at the limit from a larger one. */
 	text = malloc(CONFIG_MAX_LEN + 2);
 	if (!text) {
-		say(err, errlen, "%s: %s", path, strerror(ENOMEM));
+		(void)contig_errmsg(err, errlen, 0, "%s: %s", path, strerror(ENOMEM));
 		r = -ENOMEM;
 		goto out_close;
 	}
@@ -460,7 +449,7 @@ int contig_config_load(const char *path, struct contig_config *ret_cfg, char *er
 			continue;
 		if (n < 0) {
 			r = -errno;
-			say(err, errlen, "%s: %s", path, strerror(-r));
+			(void)contig_errmsg(err, errlen, 0, "%s: %s", path, strerror(-r));
 			goto out_free;
 		}
 		if (n == 0)
@@ -468,13 +457,13 @@ int contig_config_load(const char *path, struct contig_config *ret_cfg, char *er
 		len += n;
 	}
 	if (len > CONFIG_MAX_LEN) {
-		say(err, errlen, "%s: larger than the %u MiB limit", path, CONFIG_MAX_LEN >> 20);
+		(void)contig_errmsg(err, errlen, 0, "%s: larger than the %u MiB limit", path, CONFIG_MAX_LEN >> 20);
 		r = -EFBIG;
 		goto out_free;
 	}
 	text[len] = '\0';
 	if (memchr(text, '\0', len)) {
-		say(err, errlen, "%s: contains a NUL byte", path);
+		(void)contig_errmsg(err, errlen, 0, "%s: contains a NUL byte", path);
 		r = -EINVAL;
 		goto out_free;
 	}

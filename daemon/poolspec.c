@@ -27,22 +27,11 @@
 #include <stdarg.h>
 #include <string.h>
 
+#include "errmsg.h"
 #include "size.h"
 
 #define PAGE_2M (UINT64_C(2) << 20)
 #define PAGE_1G (UINT64_C(1) << 30)
-
-__attribute__((format(printf, 3, 4))) static void say(char *err, size_t errlen, const char *fmt,
-						      ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* A precision for "%.*s" that stays positive however long the piece is. */
 static int prec(size_t len)
@@ -91,7 +80,7 @@ static int pool_option(const char *text, const char *opt, size_t len,
 #define IS(key) (klen == strlen(key) && !strncmp(opt, key, klen))
 #define VAL(val) (vlen == strlen(val) && !strncmp(v, val, vlen))
 	if (!eq) {
-		say(err, errlen, "pool \"%s\": option \"%.*s\" is not KEY=VALUE", text,
+		(void)contig_errmsg(err, errlen, 0, "pool \"%s\": option \"%.*s\" is not KEY=VALUE", text,
 		    prec(len), opt);
 		return -EINVAL;
 	}
@@ -126,13 +115,13 @@ static int pool_option(const char *text, const char *opt, size_t len,
 	} else if (IS("reserve") || IS("short") || IS("when")) {
 		goto bad;
 	} else {
-		say(err, errlen, "pool \"%s\": unknown option \"%.*s\" (reserve, candidates, "
+		(void)contig_errmsg(err, errlen, 0, "pool \"%s\": unknown option \"%.*s\" (reserve, candidates, "
 		    "min_segment, short, below, when)", text, prec(klen), opt);
 		return -EINVAL;
 	}
 	return 0;
 bad:
-	say(err, errlen, "pool \"%s\": %.*s: \"%.*s\" is not %s", text, prec(klen), opt,
+	(void)contig_errmsg(err, errlen, 0, "pool \"%s\": %.*s: \"%.*s\" is not %s", text, prec(klen), opt,
 	    prec(vlen), v,
 	    IS("reserve") ? "longest or sorted"
 	    : IS("short") ? "error or warn"
@@ -159,24 +148,24 @@ static int pool_options(const char *text, const char *opts, struct contig_pool_s
 		opts = opt + len;
 	}
 	if (spec->candidates_len && spec->candidates_len < spec->len) {
-		say(err, errlen, "pool \"%s\": candidates must be at least the pool's size", text);
+		(void)contig_errmsg(err, errlen, 0, "pool \"%s\": candidates must be at least the pool's size", text);
 		return -EINVAL;
 	}
 	if (spec->candidates_len % spec->page_len) {
-		say(err, errlen, "pool \"%s\": candidates is not a multiple of the page size",
+		(void)contig_errmsg(err, errlen, 0, "pool \"%s\": candidates is not a multiple of the page size",
 		    text);
 		return -EINVAL;
 	}
 	if (spec->min_segment_len > spec->len) {
-		say(err, errlen, "pool \"%s\": min_segment is larger than the pool", text);
+		(void)contig_errmsg(err, errlen, 0, "pool \"%s\": min_segment is larger than the pool", text);
 		return -EINVAL;
 	}
 	if (spec->below % spec->page_len) {
-		say(err, errlen, "pool \"%s\": below is not a multiple of the page size", text);
+		(void)contig_errmsg(err, errlen, 0, "pool \"%s\": below is not a multiple of the page size", text);
 		return -EINVAL;
 	}
 	if (spec->when_memory_above && !spec->below) {
-		say(err, errlen, "pool \"%s\": when=memory_above needs below=", text);
+		(void)contig_errmsg(err, errlen, 0, "pool \"%s\": when=memory_above needs below=", text);
 		return -EINVAL;
 	}
 	return 0;
@@ -195,7 +184,7 @@ int contig_config_parse_pool(const char *text, struct contig_pool_spec *ret_spec
 	c1 = memchr(text, ':', (size_t)(opts - text));
 	c2 = c1 ? memchr(c1 + 1, ':', (size_t)(opts - c1 - 1)) : NULL;
 	if (!c2 || memchr(c2 + 1, ':', (size_t)(opts - c2 - 1))) {
-		say(err, errlen, "pool \"%s\": expected NODE:PAGESIZE:SIZE[,OPTION=VALUE...]",
+		(void)contig_errmsg(err, errlen, 0, "pool \"%s\": expected NODE:PAGESIZE:SIZE[,OPTION=VALUE...]",
 		    text);
 		return -EINVAL;
 	}
@@ -207,30 +196,30 @@ int contig_config_parse_pool(const char *text, struct contig_pool_spec *ret_spec
 	if (c1 - text == 3 && !strncmp(text, "all", 3)) {
 		spec.node = CONTIG_POOL_ALL_NODES;
 	} else if (node_parse(text, c1 - text, &spec.node) < 0) {
-		say(err, errlen, "pool \"%s\": node \"%.*s\" is not \"all\" or a number from 0 to %d",
+		(void)contig_errmsg(err, errlen, 0, "pool \"%s\": node \"%.*s\" is not \"all\" or a number from 0 to %d",
 		    text, prec(c1 - text), text, CONTIG_POOL_MAX_NODE);
 		return -EINVAL;
 	}
 	if (contig_parse_size_n(page, page_n, &spec.page_len) < 0) {
-		say(err, errlen, "pool \"%s\": page size \"%.*s\" is not a size", text,
+		(void)contig_errmsg(err, errlen, 0, "pool \"%s\": page size \"%.*s\" is not a size", text,
 		    prec(page_n), page);
 		return -EINVAL;
 	}
 	if (spec.page_len != PAGE_2M && spec.page_len != PAGE_1G) {
-		say(err, errlen, "pool \"%s\": page size must be 2M or 1G", text);
+		(void)contig_errmsg(err, errlen, 0, "pool \"%s\": page size must be 2M or 1G", text);
 		return -EINVAL;
 	}
 	if (contig_parse_size_n(size, size_n, &spec.len) < 0) {
-		say(err, errlen, "pool \"%s\": size \"%.*s\" is not a size", text, prec(size_n),
+		(void)contig_errmsg(err, errlen, 0, "pool \"%s\": size \"%.*s\" is not a size", text, prec(size_n),
 		    size);
 		return -EINVAL;
 	}
 	if (!spec.len) {
-		say(err, errlen, "pool \"%s\": size must be greater than 0", text);
+		(void)contig_errmsg(err, errlen, 0, "pool \"%s\": size must be greater than 0", text);
 		return -EINVAL;
 	}
 	if (spec.len % spec.page_len) {
-		say(err, errlen, "pool \"%s\": size \"%.*s\" is not a multiple of the page size",
+		(void)contig_errmsg(err, errlen, 0, "pool \"%s\": size \"%.*s\" is not a multiple of the page size",
 		    text, prec(size_n), size);
 		return -EINVAL;
 	}

@@ -62,7 +62,7 @@ layer_of() {
 		daemon/journal | daemon/recycle | daemon/keeper)
 		echo "4 pool-set" ;;
 	daemon/pool | daemon/reserve) echo "5 pool" ;;
-	daemon/range | daemon/rangeint | daemon/rangecheck | daemon/select | daemon/frames | daemon/hugepages | daemon/pagemap | \
+	daemon/select | daemon/frames | daemon/hugepages | daemon/pagemap | \
 		daemon/mempolicy | daemon/physmem | daemon/keeperd | daemon/keepermsg | \
 		daemon/config | daemon/configdefault | daemon/poolspec | daemon/size | \
 		daemon/log | daemon/errmsg)

@@ -19,6 +19,12 @@
  * physical memory, so they never overlap in virtual memory either, even
  * when a frame is mapped twice (once alone, once as part of a longer run).
  *
+ * Fast path (fastpath.c): small requests are cut from warm frames, buffers
+ * of this table marked warm, without the lock or a round trip. Such a
+ * buffer is not in this table: contig_free(), contig_buffer_of() and the
+ * *_many frees ask fastpath.c first, and a warm frame itself is never
+ * handed out, freed or inherited as a buffer of the caller's.
+ *
  * The buffers of a client are kept in an array sorted by virtual address,
  * so that virtual->physical for any byte is a binary search plus
  * arithmetic (phys + (virt - base)), with no round trip; the mappings in

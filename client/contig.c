@@ -60,6 +60,7 @@
 #include "contig.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -67,6 +68,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -80,6 +82,8 @@
  * is never taken for one that does not read. */
 #define PIPELINE_DEPTH 32
 #define BUSY_POLL_MAX_US 1000
+/* How often a fast-path allocation looks whether the connection broke. */
+#define FAST_CHECK_NS 10000000u
 
 /* Consecutive frames mapped consecutively. A frame's part of the mapping
  * is unmapped once no live buffer of this client is in it there. */
@@ -123,6 +127,7 @@ struct contig_client {
 	size_t ninherited_maps;
 
 	struct contig_fast *fast; /* small buffers without a round trip; NULL: none */
+	uint64_t fast_checked_ns; /* when the fast path last looked at the socket */
 };
 
 /* Every connected client, for the fork handlers. Lock order: clients_lock,
@@ -700,6 +705,28 @@ static bool fast_ready(const struct contig_client *c)
 	       !__atomic_load_n(&c->wire.dead, __ATOMIC_RELAXED);
 }
 
+/* Does the connection look unbroken? Asked by fast-path allocations, at
+ * most once per FAST_CHECK_NS (a poll() of the socket, no round trip): a
+ * client that allocates only from its warm frames would otherwise never
+ * notice a daemon restart and lose its session at the end of the grace
+ * period. When it looks broken (or cannot be looked at), the allocation
+ * takes the round trip, which reconnects and reclaims the session. */
+static bool fast_conn_alive(struct contig_client *c)
+{
+	struct timespec ts;
+	struct pollfd p;
+	uint64_t now;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	if (now - __atomic_load_n(&c->fast_checked_ns, __ATOMIC_RELAXED) < FAST_CHECK_NS)
+		return true;
+	__atomic_store_n(&c->fast_checked_ns, now, __ATOMIC_RELAXED);
+	p = (struct pollfd){ .fd = __atomic_load_n(&c->wire.sock, __ATOMIC_RELAXED),
+			     .events = POLLIN | POLLRDHUP };
+	return p.fd >= 0 && poll(&p, 1, 0) == 0;
+}
+
 int contig_frame_alloc(struct contig_client *c, const struct contig_alloc_req *req,
 		       struct contig_buffer *ret_buf)
 {
@@ -732,7 +759,7 @@ CONTIG_EXPORT int contig_alloc_flags(struct contig_client *c, const struct conti
 	if (flags & ~(CONTIG_ALLOC_ZERO | CONTIG_ALLOC_ROUND_TRIP))
 		return contig_fail(-EINVAL, "flags: unknown flags 0x%x",
 				   flags & ~(CONTIG_ALLOC_ZERO | CONTIG_ALLOC_ROUND_TRIP));
-	if (!(flags & CONTIG_ALLOC_ROUND_TRIP) && fast_ready(c))
+	if (!(flags & CONTIG_ALLOC_ROUND_TRIP) && fast_ready(c) && fast_conn_alive(c))
 		r = contig_fast_alloc(c->fast, req, flags, ret_buf);
 	if (r == -EAGAIN)
 		r = alloc_round_trip(c, req, false, ret_buf);

@@ -24,6 +24,9 @@
  * empty (2 by default, $CONTIGD_FAST_RESERVE, contig_set_fast_reserve());
  * beyond that it goes back to the daemon (which recycles and zeroes it).
  * So alloc/free/alloc of one buffer never recycles a frame in between.
+ * A warm frame asked for with a physical window (memory below 4 GiB for a
+ * 32-bit device is scarce) is never kept empty: it goes back with its
+ * last buffer.
  *
  * Threads: no lock is common to all threads on the hot path. Warm frames
  * belong to one of NARENAS arenas, each with its own mutex (jemalloc's
@@ -78,7 +81,7 @@ struct arena;
 
 /* One live buffer of a warm frame, kept at its first page. */
 struct fast_meta {
-	uint64_t len, req_len, user_data;
+	uint64_t id, len, req_len, user_data;
 	uint32_t tag;
 };
 
@@ -89,7 +92,8 @@ struct warm {
 	struct contig_buffer frame;    /* the daemon's buffer */
 	struct contig_range_set free;  /* free physical ranges */
 	uint32_t nbufs;
-	bool counted; /* empty, and counted in its kind's nempty */
+	bool counted;  /* empty, and counted in its kind's nempty */
+	bool windowed; /* asked for with a physical window: never kept empty */
 	uint16_t start[FRAME_PAGES]; /* per 4 KiB page: first page of its buffer, or NO_BUF */
 	struct fast_meta meta[FRAME_PAGES];
 };
@@ -108,6 +112,7 @@ struct contig_fast {
 	struct contig_client *client;
 	atomic_bool on;
 	atomic_uint reserve;
+	atomic_uint_fast64_t next_id; /* the ids of fast-path buffers */
 	/* Empty warm frames per (page size class, node, cache type). */
 	atomic_uint nempty[2][NKIND_NODES][NKIND_CACHE];
 	_Atomic(struct radix_leaf *) radix[RADIX_LEN];
@@ -215,7 +220,7 @@ static bool keep_empty(struct contig_fast *f, struct warm *w)
 {
 	atomic_uint *n = nempty_of(f, w);
 
-	if (!n)
+	if (!n || w->windowed)
 		return false;
 	if (atomic_fetch_add(n, 1) < atomic_load(&f->reserve)) {
 		w->counted = true;
@@ -256,6 +261,7 @@ static struct warm *warm_new(struct contig_fast *f)
 	w->next = NULL;
 	w->nbufs = 0;
 	w->counted = false;
+	w->windowed = false;
 	contig_range_set_init(&w->free);
 	for (size_t i = 0; i < FRAME_PAGES; i++)
 		w->start[i] = NO_BUF;
@@ -307,7 +313,13 @@ static int warm_take(struct contig_fast *f, struct warm *w, const struct contig_
 	for (uint64_t i = 0; i < len / SMALL_PAGE; i++)
 		w->start[first + i] = first;
 	w->meta[first] = (struct fast_meta){
-		.len = len, .req_len = req->len, .user_data = req->user_data, .tag = req->tag
+		.id = CONTIG_FAST_ID | (atomic_fetch_add_explicit(&f->next_id, 1,
+								 memory_order_relaxed) &
+					~CONTIG_FAST_ID),
+		.len = len,
+		.req_len = req->len,
+		.user_data = req->user_data,
+		.tag = req->tag,
 	};
 	if (w->nbufs++ == 0)
 		warm_used(f, w);
@@ -315,7 +327,7 @@ static int warm_take(struct contig_fast *f, struct warm *w, const struct contig_
 		.virt = (uint8_t *)w->frame.virt + off,
 		.phys = phys,
 		.len = len,
-		.id = w->frame.id,
+		.id = w->meta[first].id,
 		.page_len = w->frame.page_len,
 		.node = w->frame.node,
 		.cache_type = w->frame.cache_type,
@@ -352,6 +364,7 @@ static struct warm *warm_get(struct contig_fast *f, struct arena *a,
 	w = warm_new(f);
 	if (!w)
 		return NULL;
+	w->windowed = fr.lowest_phys != 0 || fr.highest_phys != CONTIG_PHYS_MAX;
 	if (contig_frame_alloc(f->client, &fr, &w->frame) < 0) {
 		warm_spare(f, w);
 		return NULL;
@@ -384,8 +397,9 @@ int contig_fast_alloc(struct contig_fast *f, const struct contig_alloc_req *req,
 	if (!f || !atomic_load_explicit(&f->on, memory_order_relaxed) || req->len == 0 ||
 	    req->len > CONTIG_FAST_MAX_LEN || req->cache_type < 0 ||
 	    req->cache_type >= NKIND_CACHE || req->node < CONTIG_NODE_ANY ||
-	    req->node >= NKIND_NODES || req->priority > 47u || req->align > CONTIG_FAST_FRAME_LEN)
-		return -EAGAIN;
+	    req->node >= NKIND_NODES || req->priority > 47u || req->align > CONTIG_FAST_FRAME_LEN ||
+	    (req->align & (req->align - 1)))
+		return -EAGAIN; /* (the daemon says what is wrong, as without a fast path) */
 	rr = (struct contig_range_req){
 		.len = (req->len + SMALL_PAGE - 1) & ~(uint64_t)(SMALL_PAGE - 1),
 		.align = req->align > SMALL_PAGE ? req->align : SMALL_PAGE,
@@ -507,7 +521,7 @@ static void buffer_at(const struct warm *w, uint16_t first, struct contig_buffer
 		.virt = (uint8_t *)w->frame.virt + off,
 		.phys = w->frame.phys + off,
 		.len = m->len,
-		.id = w->frame.id,
+		.id = m->id,
 		.page_len = w->frame.page_len,
 		.node = w->frame.node,
 		.cache_type = w->frame.cache_type,

@@ -19,6 +19,10 @@
 /* On unless $CONTIGD_FAST_PATH=0? Off until the tests that count the
  * daemon's buffers see the fast path's (phase 2: reports): 1 turns it on. */
 #define CONTIG_FAST_PATH_DEFAULT false
+/* The id of a fast-path buffer: this bit and a counter of the client's
+ * (the daemon's ids are far below it): a buffer freed and another cut at
+ * the same place are told apart, as daemon buffers are. */
+#define CONTIG_FAST_ID (UINT64_C(1) << 63)
 /* Empty warm frames kept per (node, page size, cache type) by default. */
 #define CONTIG_FAST_RESERVE_DEFAULT 2u
 #define CONTIG_FAST_RESERVE_MAX 64u

@@ -211,6 +211,21 @@ static void test_no_recycling(const struct harness_daemon *d)
 		diag("  %llu round trips", (unsigned long long)rt);
 	is_u64(nrecycled(c) - rec0, 0, "alloc_free_alloc_recycles_no_frame");
 
+	/* A buffer cut where a freed one was is another buffer. */
+	{
+		struct contig_buffer again;
+
+		if (contig_alloc(c, &req, &b) < 0 || contig_free(c, b.virt) < 0 ||
+		    contig_alloc(c, &req, &again) < 0)
+			bail_out("alloc: %s", contig_last_message());
+		ok(again.virt != b.virt || again.id != b.id,
+		   "a_buffer_cut_where_a_freed_one_was_has_an_id_of_its_own");
+		ok(contig_sync_for_device(c, &b, 0, 4096) == -ENOENT &&
+			   contig_sync_for_device(c, &again, 0, 4096) == 0,
+		   "a_freed_fast_path_buffers_struct_is_refused_by_the_sync_calls");
+		contig_free(c, again.virt);
+	}
+
 	/* Zeroing: the reused bytes stay unless asked. */
 	if (contig_alloc(c, &req, &b) < 0)
 		bail_out("alloc: %s", contig_last_message());
@@ -221,6 +236,13 @@ static void test_no_recycling(const struct harness_daemon *d)
 	   "alloc_zero_flag_zeroes_reused_bytes");
 	contig_free(c, b.virt);
 	ok(contig_alloc_flags(c, &req, 0x80, &b) == -EINVAL, "unknown_alloc_flags_are_refused");
+	{
+		struct contig_alloc_req malformed = req;
+
+		malformed.align = 3;
+		ok(contig_alloc(c, &malformed, &b) == -EINVAL && strstr(contig_last_message(), "align"),
+		   "a_malformed_request_is_refused_by_the_daemon_as_without_the_fast_path");
+	}
 
 	/* The switches. */
 	rt0 = round_trips(c);

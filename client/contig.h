@@ -251,7 +251,8 @@ CONTIG_EXPORT int contig_set_fast_path(struct contig_client *client, int on);
 
 /* Empty warm frames kept per (node, page size, cache type) before one goes
  * back to the daemon (2 by default, $CONTIGD_FAST_RESERVE at
- * contig_connect(); at most 64). Returns the value set. */
+ * contig_connect(); at most 64), besides one per thread arena in use (at
+ * most 8; 0 keeps none at all). Returns the value set. */
 CONTIG_EXPORT unsigned contig_set_fast_reserve(struct contig_client *client, unsigned nframes);
 
 /* Allocate @n buffers, @reqs[i] into @ret_bufs[i], with up to 32 requests

@@ -23,6 +23,11 @@
  * most f->reserve warm frames of its (node, page size, cache type) are
  * empty (2 by default, $CONTIGD_FAST_RESERVE, contig_set_fast_reserve());
  * beyond that it goes back to the daemon (which recycles and zeroes it).
+ * Besides, each arena in use keeps one empty frame of a kind, uncounted
+ * (at most reserve + 8 per kind): else a thread whose arena holds none
+ * would give a frame back at each free while other arenas hold the
+ * reserve, and the thread that allocates and frees one buffer over and
+ * over touches no atomic another thread touches.
  * So alloc/free/alloc of one buffer never recycles a frame in between.
  * A warm frame asked for with a physical window (memory below 4 GiB for a
  * 32-bit device is scarce) is never kept empty: it goes back with its
@@ -93,6 +98,7 @@ struct warm {
 	struct contig_range_set free;  /* free physical ranges */
 	uint32_t nbufs;
 	bool counted;  /* empty, and counted in its kind's nempty */
+	bool idle;     /* empty, kept as its arena's one of its kind (not counted) */
 	bool windowed; /* asked for with a physical window: never kept empty */
 	uint16_t start[FRAME_PAGES]; /* per 4 KiB page: first page of its buffer, or NO_BUF */
 	struct fast_meta meta[FRAME_PAGES];
@@ -101,6 +107,7 @@ struct warm {
 struct arena {
 	pthread_mutex_t lock;
 	struct warm *frames;
+	uint64_t next_id; /* of its buffers (with its index: see warm_take()) */
 } __attribute__((aligned(64)));
 
 struct radix_leaf {
@@ -112,7 +119,6 @@ struct contig_fast {
 	struct contig_client *client;
 	atomic_bool on;
 	atomic_uint reserve;
-	atomic_uint_fast64_t next_id; /* the ids of fast-path buffers */
 	/* Empty warm frames per (page size class, node, cache type). */
 	atomic_uint nempty[2][NKIND_NODES][NKIND_CACHE];
 	_Atomic(struct radix_leaf *) radix[RADIX_LEN];
@@ -213,15 +219,35 @@ static atomic_uint *nempty_of(struct contig_fast *f, const struct warm *w)
 			 [w->frame.cache_type];
 }
 
+/* Has @a no empty warm frame of @w's kind but @w? Lock held. */
+static bool arena_lacks_empty(const struct arena *a, const struct warm *w)
+{
+	for (const struct warm *o = a->frames; o; o = o->next)
+		if (o != w && (o->counted || o->idle) && o->frame.node == w->frame.node &&
+		    o->frame.cache_type == w->frame.cache_type &&
+		    (o->frame.page_len > CONTIG_FAST_FRAME_LEN) ==
+			    (w->frame.page_len > CONTIG_FAST_FRAME_LEN))
+			return false;
+	return true;
+}
+
 /* @w has just become empty: keep it warm (true; counted) if its kind has
- * fewer than the reserve empty, else false: the caller gives it back.
- * Its arena's lock held. */
+ * fewer than the reserve empty, or if its arena has no other empty frame
+ * of its kind (else a thread whose arena is empty would give a frame back
+ * at every free while other arenas hold the reserve); else false: the
+ * caller gives it back. Its arena's lock held. */
 static bool keep_empty(struct contig_fast *f, struct warm *w)
 {
 	atomic_uint *n = nempty_of(f, w);
 
-	if (!n || w->windowed)
+	if (!n || w->windowed || !atomic_load_explicit(&f->reserve, memory_order_relaxed))
 		return false;
+	/* (The arena's own first: no atomic shared between threads on the
+	 * path of one buffer allocated and freed over and over.) */
+	if (arena_lacks_empty(atomic_load_explicit(&w->arena, memory_order_relaxed), w)) {
+		w->idle = true;
+		return true;
+	}
 	if (atomic_fetch_add(n, 1) < atomic_load(&f->reserve)) {
 		w->counted = true;
 		return true;
@@ -232,6 +258,7 @@ static bool keep_empty(struct contig_fast *f, struct warm *w)
 
 static void warm_used(struct contig_fast *f, struct warm *w)
 {
+	w->idle = false;
 	if (w->counted) {
 		atomic_fetch_sub(nempty_of(f, w), 1);
 		w->counted = false;
@@ -261,6 +288,7 @@ static struct warm *warm_new(struct contig_fast *f)
 	w->next = NULL;
 	w->nbufs = 0;
 	w->counted = false;
+	w->idle = false;
 	w->windowed = false;
 	contig_range_set_init(&w->free);
 	for (size_t i = 0; i < FRAME_PAGES; i++)
@@ -290,8 +318,7 @@ static void warm_unlink(struct contig_fast *f, struct arena *a, struct warm *w)
 		}
 	if (slot)
 		atomic_store_explicit(slot, NULL, memory_order_release);
-	if (w->counted)
-		warm_used(f, w);
+	warm_used(f, w);
 }
 
 /* Give @w, unlinked, back to the daemon. No arena lock held. */
@@ -305,6 +332,7 @@ static void warm_release(struct contig_fast *f, struct warm *w)
 static int warm_take(struct contig_fast *f, struct warm *w, const struct contig_alloc_req *req,
 		     uint64_t phys, uint64_t len, struct contig_buffer *ret_buf)
 {
+	struct arena *a = atomic_load_explicit(&w->arena, memory_order_relaxed);
 	uint64_t off = phys - w->frame.phys;
 	uint16_t first = (uint16_t)(off / SMALL_PAGE);
 
@@ -313,9 +341,8 @@ static int warm_take(struct contig_fast *f, struct warm *w, const struct contig_
 	for (uint64_t i = 0; i < len / SMALL_PAGE; i++)
 		w->start[first + i] = first;
 	w->meta[first] = (struct fast_meta){
-		.id = CONTIG_FAST_ID | (atomic_fetch_add_explicit(&f->next_id, 1,
-								 memory_order_relaxed) &
-					~CONTIG_FAST_ID),
+		.id = CONTIG_FAST_ID | (uint64_t)(a - f->arenas) << 56 |
+		      (a->next_id++ & ((UINT64_C(1) << 56) - 1)),
 		.len = len,
 		.req_len = req->len,
 		.user_data = req->user_data,

@@ -152,8 +152,11 @@ static void fork_prepare(void)
 {
 	pthread_mutex_lock(&clients_lock);
 	for (struct contig_client *c = clients; c; c = c->next) {
-		contig_fast_fork_prepare(c->fast); /* (its locks come before the client's) */
 		pthread_mutex_lock(&c->lock);
+		/* (After the client's: claim_fork() takes the fast path's spare
+		 * lock under it, and nothing takes the client's lock holding one
+		 * of the fast path's.) */
+		contig_fast_fork_prepare(c->fast);
 	}
 }
 

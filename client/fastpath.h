@@ -76,8 +76,9 @@ int contig_fast_lookup(struct contig_fast *f, const void *virt, struct contig_bu
 unsigned contig_fast_set_reserve(struct contig_fast *f, unsigned nframes);
 void contig_fast_set_on(struct contig_fast *f, bool on);
 
-/* Fork, called from contig.c's handlers with the client's lock order:
- * prepare takes every lock of @f, parent gives them back, child gives them
+/* Fork, called from contig.c's handlers, with the client's lock held:
+ * prepare takes every lock of @f (no lock of @f is ever held while the
+ * client's is taken), parent gives them back, child gives them
  * back too and sets every warm frame aside: the child's fast path starts
  * empty. */
 void contig_fast_fork_prepare(struct contig_fast *f);

@@ -68,10 +68,10 @@ JOURNAL_PROTO_H := $(B)/proto/journal.pb-c.h
 
 # common/: pure code and values that the daemon, libcontig and contigctl
 # share (common/README.md); no tool ever links a daemon object.
-COMMON_SRCS := $(wildcard common/*.c)
 # rangecheck.c is for the tests (range.h's CONTIG_RANGE_DEBUG part).
-DAEMON_SRCS := $(filter-out daemon/rangecheck.c,$(wildcard daemon/*.c)) $(COMMON_SRCS) proto/fdpass.c
-LIB_SRCS := $(filter-out client/contig_dpdk.c,$(wildcard client/*.c)) proto/fdpass.c
+COMMON_SRCS := $(filter-out common/rangecheck.c,$(wildcard common/*.c))
+DAEMON_SRCS := $(wildcard daemon/*.c) $(COMMON_SRCS) proto/fdpass.c
+LIB_SRCS := $(filter-out client/contig_dpdk.c,$(wildcard client/*.c)) common/range.c proto/fdpass.c
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/unit/%,$(wildcard tests/unit/*.c))
 INTEGRATION_TESTS := $(patsubst tests/integration/%.c,$(B)/tests/integration/%,\
 	$(filter-out tests/integration/harness.c,$(wildcard tests/integration/*.c)))
@@ -136,8 +136,8 @@ $(B)/contigctl: $(B)/obj/tools/contigctl.o $(B)/obj/tools/json.o $(B)/obj/tools/
 
 # Unit tests: one executable per pure module, built from its sources.
 CONFIG_OBJS = $(addprefix $(B)/obj/daemon/,config.o configdefault.o poolspec.o size.o)
-$(B)/tests/unit/test_range: $(B)/obj/tests/unit/test_range.o $(B)/obj/daemon/range.o \
-	$(B)/obj/daemon/rangecheck.o
+$(B)/tests/unit/test_range: $(B)/obj/tests/unit/test_range.o $(B)/obj/common/range.o \
+	$(B)/obj/common/rangecheck.o
 $(B)/tests/unit/test_config: $(B)/obj/tests/unit/test_config.o $(CONFIG_OBJS)
 $(B)/tests/unit/test_select: $(B)/obj/tests/unit/test_select.o $(B)/obj/daemon/select.o \
 	$(B)/obj/common/segments.o
@@ -147,7 +147,7 @@ $(B)/tests/unit/test_docs: $(B)/obj/tests/unit/test_docs.o $(CONFIG_OBJS)
 $(B)/obj/tests/unit/test_docs.o: override CFLAGS += -DCONTIG_SRCDIR='"$(CURDIR)"'
 # pool.c's segments on the fuzz harness's fake frames (tests/fuzz/fake.c).
 $(B)/tests/unit/test_pool: $(B)/obj/tests/unit/test_pool.o $(B)/obj/daemon/pool.o \
-	$(B)/obj/daemon/range.o $(B)/obj/common/segments.o $(B)/obj/tests/fuzz/fake.o \
+	$(B)/obj/common/range.o $(B)/obj/common/segments.o $(B)/obj/tests/fuzz/fake.o \
 	$(B)/obj/proto/contig.pb-c.o
 $(B)/obj/tests/unit/test_pool.o $(B)/obj/tests/fuzz/fake.o: override CFLAGS += -Itests/fuzz
 $(B)/tests/unit/test_pool: override LDLIBS += $(shell pkg-config --libs libprotobuf-c 2>/dev/null)
@@ -202,7 +202,7 @@ DPDK_LIBS = $(shell pkg-config --libs libdpdk 2>/dev/null)
 $(B)/obj/bench/bench_peers.o: override CFLAGS += \
 	$(if $(DPDK_LIBS),-DHAVE_DPDK $(DPDK_CFLAGS) -Wno-missing-prototypes -Wno-shadow)
 $(B)/bench/bench_peers: override LDFLAGS += $(DPDK_LIBS)
-$(B)/bench/bench_range: $(B)/obj/daemon/range.o
+$(B)/bench/bench_range: $(B)/obj/common/range.o
 $(B)/bench/bench_metrics: $(B)/obj/daemon/metrics.o
 $(B)/bench/%: $(B)/obj/bench/%.o $(B)/obj/bench/common.o \
 		$(B)/obj/tests/integration/harness.o $(B)/libcontig.a
@@ -259,7 +259,7 @@ $(B)/tests/fuzz/replay_reply: tests/fuzz/replay.c tests/fuzz/fuzz_reply.c client
 $(B)/tests/fuzz/replay_request: tests/fuzz/replay.c tests/fuzz/fuzz_request.c tests/fuzz/fake.c \
 		daemon/rpc.c daemon/check.c daemon/stats.c daemon/metrics.c daemon/session.c \
 		daemon/session_restore.c daemon/tags.c daemon/quota.c daemon/pool.c \
-		daemon/range.c common/segments.c $(PROTO_C) | $(PROTO_H)
+		common/range.c common/segments.c $(PROTO_C) | $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(REPLAY_CFLAGS) -DREPLAY_PREFIX='"request-"' -o $@ $^ $(PKG_LIBS) -lpthread
 
@@ -468,7 +468,7 @@ FUZZ_HDRS = $(wildcard daemon/*.h common/*.h client/*.h proto/*.h tests/fuzz/*.h
 FUZZ_TARGETS := request reply
 FUZZ_REQUEST_SRCS = tests/fuzz/fuzz_request.c tests/fuzz/fake.c daemon/rpc.c daemon/check.c \
 	daemon/stats.c daemon/metrics.c daemon/session.c daemon/session_restore.c daemon/tags.c \
-	daemon/quota.c daemon/pool.c daemon/range.c common/segments.c $(PROTO_C)
+	daemon/quota.c daemon/pool.c common/range.c common/segments.c $(PROTO_C)
 FUZZ_REPLY_SRCS = tests/fuzz/fuzz_reply.c client/wire.c client/error.c proto/fdpass.c $(PROTO_C)
 $(B)/fuzz/fuzz_request: $(FUZZ_REQUEST_SRCS) $(FUZZ_HDRS)
 	@mkdir -p $(dir $@)
@@ -502,7 +502,7 @@ fuzz-coverage: $(addprefix $(B)/fuzz-cov/fuzz_,$(FUZZ_TARGETS))
 		llvm-cov report $(B)/fuzz-cov/fuzz_$$t -instr-profile=$(B)/fuzz-cov/$$t.profdata \
 			$$(if [ $$t = request ]; then echo daemon/rpc.c daemon/check.c daemon/stats.c \
 			daemon/session.c daemon/tags.c daemon/quota.c daemon/pool.c \
-			daemon/range.c; else echo client/wire.c client/error.c proto/fdpass.c; fi); \
+			common/range.c; else echo client/wire.c client/error.c proto/fdpass.c; fi); \
 	done
 
 $(B)/fuzz/make_seeds: tests/fuzz/make_seeds.c $(PROTO_C) $(FUZZ_HDRS)

@@ -1,7 +1,7 @@
 /* bench_range.c - what one allocate and free cost the range allocator.
  *
  * DESIGN
- * In process, no daemon: daemon/range.c alone, as a pool or a session
+ * In process, no daemon: common/range.c alone, as a pool or a session
  * uses it. One set starts as a single free range of 16 GiB; N buffers are
  * allocated in it (find, then take), then cycles run and each is timed on
  * its own: allocate one buffer (find + take) and free a random live one
@@ -336,7 +336,7 @@ int main(void)
 		return 1;
 	}
 
-	printf("range allocator (daemon/range.c), in process: one cycle = find + take of a\n"
+	printf("range allocator (common/range.c), in process: one cycle = find + take of a\n"
 	       "4-64 KiB buffer (30%% constrained) and give of a random live one, in a 16 GiB\n"
 	       "range; baseline: malloc + free of the same sizes, same pattern. %zu cycles per\n"
 	       "row; clock_gettime() itself: %llu ns (included).\n\n",

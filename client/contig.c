@@ -19,6 +19,12 @@
  * physical memory, so they never overlap in virtual memory either, even
  * when a frame is mapped twice (once alone, once as part of a longer run).
  *
+ * Fast path (fastpath.c): small requests are cut from warm frames, buffers
+ * of this table marked warm, without the lock or a round trip. Such a
+ * buffer is not in this table: contig_free(), contig_buffer_of() and the
+ * *_many frees ask fastpath.c first, and a warm frame itself is never
+ * handed out, freed or inherited as a buffer of the caller's.
+ *
  * The buffers of a client are kept in an array sorted by virtual address,
  * so that virtual->physical for any byte is a binary search plus
  * arithmetic (phys + (virt - base)), with no round trip; the mappings in
@@ -54,6 +60,7 @@
 #include "contig.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -61,9 +68,11 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "error.h"
+#include "fastpath.h"
 #include "priority.h" /* common/: what contig.h repeats must not differ */
 #include "wire.h"
 
@@ -73,6 +82,8 @@
  * is never taken for one that does not read. */
 #define PIPELINE_DEPTH 32
 #define BUSY_POLL_MAX_US 1000
+/* How often a fast-path allocation looks whether the connection broke. */
+#define FAST_CHECK_NS 10000000u
 
 /* Consecutive frames mapped consecutively. A frame's part of the mapping
  * is unmapped once no live buffer of this client is in it there. */
@@ -89,6 +100,7 @@ struct mapped {
 	struct contig_buffer buf; /* (first: see upper_bound()) */
 	struct frame_map *map;
 	uint32_t first, nframes; /* its frames in map */
+	bool warm;               /* a warm frame of the fast path (fastpath.c), not the caller's */
 };
 
 /* A buffer of an ancestor process, mapped here since a fork(). */
@@ -113,6 +125,9 @@ struct contig_client {
 	size_t ninherited;
 	struct frame_map **inherited_maps; /* unmapped at contig_disconnect() */
 	size_t ninherited_maps;
+
+	struct contig_fast *fast; /* small buffers without a round trip; NULL: none */
+	uint64_t fast_checked_ns; /* when the fast path last looked at the socket */
 };
 
 /* Every connected client, for the fork handlers. Lock order: clients_lock,
@@ -136,14 +151,21 @@ CONTIG_EXPORT void contig_alloc_req_init(struct contig_alloc_req *req, uint64_t 
 static void fork_prepare(void)
 {
 	pthread_mutex_lock(&clients_lock);
-	for (struct contig_client *c = clients; c; c = c->next)
+	for (struct contig_client *c = clients; c; c = c->next) {
 		pthread_mutex_lock(&c->lock);
+		/* (After the client's: claim_fork() takes the fast path's spare
+		 * lock under it, and nothing takes the client's lock holding one
+		 * of the fast path's.) */
+		contig_fast_fork_prepare(c->fast);
+	}
 }
 
 static void fork_parent(void)
 {
-	for (struct contig_client *c = clients; c; c = c->next)
+	for (struct contig_client *c = clients; c; c = c->next) {
 		pthread_mutex_unlock(&c->lock);
+		contig_fast_fork_parent(c->fast);
+	}
 	pthread_mutex_unlock(&clients_lock);
 }
 
@@ -158,6 +180,7 @@ static void fork_child(void)
 		c->wire.sock = -1;
 		c->forked = true;
 		pthread_mutex_unlock(&c->lock);
+		contig_fast_fork_child(c->fast); /* the child's fast path starts empty */
 	}
 	pthread_mutex_unlock(&clients_lock);
 }
@@ -212,6 +235,7 @@ CONTIG_EXPORT int contig_connect(const char *socket_path, struct contig_client *
 	c->wire.sock = -1;
 	pthread_mutex_init(&c->lock, NULL);
 	c->pid = getpid();
+	c->fast = contig_fast_new(c, CONTIG_FAST_PATH_DEFAULT);
 	/* On the list before the socket exists, and connected under its lock:
 	 * a fork meanwhile waits, and the child closes its copy. */
 	clients_add(c);
@@ -227,6 +251,7 @@ CONTIG_EXPORT int contig_connect(const char *socket_path, struct contig_client *
 
 out_free:
 	clients_remove(c);
+	contig_fast_free(c->fast);
 	pthread_mutex_destroy(&c->lock);
 	free(c->wire.rx);
 	free(c);
@@ -248,6 +273,7 @@ CONTIG_EXPORT void contig_disconnect(struct contig_client *c)
 	if (!c)
 		return;
 	clients_remove(c);
+	contig_fast_free(c->fast); /* (its warm frames are unmapped below with the rest) */
 	/* Unmap first: once the socket closes, the daemon revokes the frames.
 	 * (Inherited mappings are this process's copies: the parent keeps its
 	 * own.) */
@@ -497,7 +523,11 @@ static int cmp_inherited(const void *a, const void *b)
  * Lock held. */
 static int claim_fork(struct contig_client *c)
 {
-	size_t nbufs = c->wire.dead ? 0 : c->nbufs;
+	/* (The parent's fast-path buffers too; its warm frames are not
+	 * buffers of anyone's here.) */
+	size_t nfast = c->wire.dead ? 0 : contig_fast_forked(c->fast, NULL, 0);
+	size_t nbufs = c->wire.dead ? 0 : c->nbufs + nfast;
+	struct contig_buffer *fast = NULL;
 
 	if (nbufs) {
 		struct inherited *grown =
@@ -515,9 +545,20 @@ static int claim_fork(struct contig_client *c)
 			return contig_fail(-ENOMEM, "out of memory");
 		c->inherited_maps = grown;
 	}
-	for (size_t i = 0; i < nbufs; i++)
-		c->inherited[c->ninherited++] = (struct inherited){ .buf = c->bufs[i].buf,
-								    .owner = c->pid };
+	if (nfast && !(fast = malloc(nfast * sizeof(*fast))))
+		return contig_fail(-ENOMEM, "out of memory");
+	for (size_t i = 0; i < nbufs - nfast; i++)
+		if (!c->bufs[i].warm)
+			c->inherited[c->ninherited++] = (struct inherited){ .buf = c->bufs[i].buf,
+									    .owner = c->pid };
+	if (nfast) {
+		contig_fast_forked(c->fast, fast, nfast);
+		for (size_t i = 0; i < nfast; i++)
+			c->inherited[c->ninherited++] =
+				(struct inherited){ .buf = fast[i], .owner = c->pid };
+		free(fast);
+	}
+	contig_fast_forked_done(c->fast);
 	/* (A grandchild's: its parent's own and what they inherited.) */
 	if (nbufs)
 		qsort(c->inherited, c->ninherited, sizeof(*c->inherited), cmp_inherited);
@@ -638,21 +679,115 @@ out_close:
 	return r;
 }
 
-CONTIG_EXPORT int contig_alloc(struct contig_client *c, const struct contig_alloc_req *req,
-			       struct contig_buffer *ret_buf)
+/* The round trip of contig_alloc(); @warm marks the buffer a warm frame of
+ * the fast path. */
+static int alloc_round_trip(struct contig_client *c, const struct contig_alloc_req *req,
+			    bool warm, struct contig_buffer *ret_buf)
 {
 	struct contig_wire_alloc a;
 	int r;
 
-	contig_clear_message();
 	pthread_mutex_lock(&c->lock);
 	r = own_session(c);
 	if (r == 0)
 		r = contig_wire_alloc(&c->wire, req, &a);
 	if (r == 0 && (r = adopt(c, req, &a, ret_buf)) < 0)
 		contig_wire_free(&c->wire, a.id, NULL, NULL);
+	if (r == 0 && warm)
+		find(c, ret_buf->virt)->warm = true;
 	pthread_mutex_unlock(&c->lock);
 	return r;
+}
+
+/* Is @c this process's, with a session that is not lost? (Read without
+ * the lock: the fast path's question; a stale answer only sends the
+ * request the round trip's way, which asks again under the lock.) */
+static bool fast_ready(const struct contig_client *c)
+{
+	return c->fast && !__atomic_load_n(&c->forked, __ATOMIC_RELAXED) &&
+	       !__atomic_load_n(&c->wire.dead, __ATOMIC_RELAXED);
+}
+
+/* Does the connection look unbroken? Asked by fast-path allocations, at
+ * most once per FAST_CHECK_NS (a poll() of the socket, no round trip): a
+ * client that allocates only from its warm frames would otherwise never
+ * notice a daemon restart and lose its session at the end of the grace
+ * period. When it looks broken (or cannot be looked at), the allocation
+ * takes the round trip, which reconnects and reclaims the session. */
+static bool fast_conn_alive(struct contig_client *c)
+{
+	struct timespec ts;
+	struct pollfd p;
+	uint64_t now;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	if (now - __atomic_load_n(&c->fast_checked_ns, __ATOMIC_RELAXED) < FAST_CHECK_NS)
+		return true;
+	__atomic_store_n(&c->fast_checked_ns, now, __ATOMIC_RELAXED);
+	p = (struct pollfd){ .fd = __atomic_load_n(&c->wire.sock, __ATOMIC_RELAXED),
+			     .events = POLLIN | POLLRDHUP };
+	return p.fd >= 0 && poll(&p, 1, 0) == 0;
+}
+
+int contig_frame_alloc(struct contig_client *c, const struct contig_alloc_req *req,
+		       struct contig_buffer *ret_buf)
+{
+	return alloc_round_trip(c, req, true, ret_buf);
+}
+
+int contig_frame_free(struct contig_client *c, void *virt)
+{
+	struct mapped *m;
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&c->lock);
+	m = find(c, virt);
+	if (m && m->warm && m->buf.virt == virt && !c->forked && !c->wire.dead) {
+		uint64_t id = m->buf.id;
+
+		unmap_buffer(c, m);
+		r = contig_wire_free(&c->wire, id, NULL, NULL);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+CONTIG_EXPORT int contig_alloc_flags(struct contig_client *c, const struct contig_alloc_req *req,
+				     unsigned flags, struct contig_buffer *ret_buf)
+{
+	int r = -EAGAIN;
+
+	contig_clear_message();
+	if (flags & ~(CONTIG_ALLOC_ZERO | CONTIG_ALLOC_ROUND_TRIP))
+		return contig_fail(-EINVAL, "flags: unknown flags 0x%x",
+				   flags & ~(CONTIG_ALLOC_ZERO | CONTIG_ALLOC_ROUND_TRIP));
+	if (!(flags & CONTIG_ALLOC_ROUND_TRIP) && fast_ready(c) && fast_conn_alive(c))
+		r = contig_fast_alloc(c->fast, req, flags, ret_buf);
+	if (r == -EAGAIN)
+		r = alloc_round_trip(c, req, false, ret_buf);
+	if (r == 0 && (flags & CONTIG_ALLOC_ZERO))
+		memset(ret_buf->virt, 0, ret_buf->len);
+	return r;
+}
+
+CONTIG_EXPORT int contig_alloc(struct contig_client *c, const struct contig_alloc_req *req,
+			       struct contig_buffer *ret_buf)
+{
+	return contig_alloc_flags(c, req, 0, ret_buf);
+}
+
+CONTIG_EXPORT unsigned contig_set_fast_reserve(struct contig_client *c, unsigned nframes)
+{
+	return c->fast ? contig_fast_set_reserve(c->fast, nframes) : 0;
+}
+
+CONTIG_EXPORT int contig_set_fast_path(struct contig_client *c, int on)
+{
+	if (!c->fast)
+		return on ? contig_fail(-ENOMEM, "the fast path could not be set up") : 0;
+	contig_fast_set_on(c->fast, on != 0);
+	return 0;
 }
 
 /* How many datagrams the reply to @req may take, at the smallest page
@@ -699,6 +834,11 @@ static int free_again(struct contig_client *c, int err, const struct inflight *f
 	return err;
 }
 
+/* In the array contig_free_many() gives free_pipelined(): a buffer the
+ * fast path freed. */
+static char freed_fast_mark;
+static void *const freed_fast = &freed_fast_mark;
+
 /* Free @n buffers, pipelined: those starting at @virts[i], each unmapped
  * just before its free goes out (first, as in free_buffer()), or, with
  * @virts NULL, the ids @ids[i] (nothing to unmap). If the connection
@@ -722,7 +862,11 @@ static int free_pipelined(struct contig_client *c, void *const *virts, const uin
 			struct inflight *f = &flight[sent % PIPELINE_DEPTH];
 			struct mapped *m = virts ? find(c, virts[next]) : NULL;
 
-			if (virts && (!m || m->buf.virt != virts[next])) {
+			if (virts && virts[next] == freed_fast) {
+				next++;
+				continue;
+			}
+			if (virts && (!m || m->buf.virt != virts[next] || m->warm)) {
 				err = not_ours(c, virts[next],
 					       contig_fail(-ENOENT, "%p is not the start of a live buffer",
 							   virts[next]));
@@ -882,6 +1026,8 @@ static int free_buffer(struct contig_client *c, void *virt, const uint64_t *len,
 	int r;
 
 	contig_clear_message();
+	if (fast_ready(c) && (r = contig_fast_free_buf(c->fast, virt, len, cache)) != -ENOENT)
+		return r;
 	pthread_mutex_lock(&c->lock);
 	/* (No connection needed: a buffer of ours means one is open.) */
 	if (c->forked && (r = claim_fork(c)) < 0)
@@ -891,7 +1037,7 @@ static int free_buffer(struct contig_client *c, void *virt, const uint64_t *len,
 	if (r < 0)
 		goto out_unlock;
 	m = find(c, virt);
-	if (!m || m->buf.virt != virt) {
+	if (!m || m->buf.virt != virt || m->warm) {
 		r = not_ours(c, virt,
 			     contig_fail(-ENOENT, "%p is not the start of a live buffer", virt));
 		goto out_unlock;
@@ -915,9 +1061,21 @@ out_unlock:
 
 CONTIG_EXPORT int contig_free_many(struct contig_client *c, void *const *virts, size_t n)
 {
+	void **rest = NULL;
 	int r;
 
 	contig_clear_message();
+	/* The fast path's buffers first, without the lock; the others go to
+	 * the daemon pipelined (freed_fast: one freed here). */
+	if (fast_ready(c) && n) {
+		rest = malloc(n * sizeof(*rest));
+		if (!rest)
+			return contig_fail(-ENOMEM, "out of memory");
+		for (size_t i = 0; i < n; i++)
+			rest[i] = contig_fast_free_buf(c->fast, virts[i], NULL, NULL) == 0 ? freed_fast
+											   : virts[i];
+		virts = rest;
+	}
 	pthread_mutex_lock(&c->lock);
 	r = c->forked ? claim_fork(c) : 0;
 	if (r == 0)
@@ -925,6 +1083,7 @@ CONTIG_EXPORT int contig_free_many(struct contig_client *c, void *const *virts, 
 	if (r == 0)
 		r = free_pipelined(c, virts, NULL, n);
 	pthread_mutex_unlock(&c->lock);
+	free(rest);
 	return r;
 }
 
@@ -946,6 +1105,8 @@ CONTIG_EXPORT int contig_buffer_of(struct contig_client *c, const void *virt,
 	struct mapped *m;
 	int r = 0;
 
+	if (fast_ready(c) && contig_fast_lookup(c->fast, virt, ret_buf) == 0)
+		return 0;
 	pthread_mutex_lock(&c->lock);
 	if (c->forked)
 		r = claim_fork(c);
@@ -954,7 +1115,7 @@ CONTIG_EXPORT int contig_buffer_of(struct contig_client *c, const void *virt,
 		;
 	else if (c->wire.dead)
 		r = contig_wire_dead(&c->wire);
-	else if ((m = find(c, virt)))
+	else if ((m = find(c, virt)) && !m->warm)
 		*ret_buf = m->buf;
 	else if ((in = find_inherited(c, virt)))
 		*ret_buf = in->buf; /* (the parent's: mapped here, translated the same) */

@@ -230,6 +230,31 @@ CONTIG_EXPORT void contig_disconnect(struct contig_client *client);
 CONTIG_EXPORT int contig_alloc(struct contig_client *client, const struct contig_alloc_req *req,
 			       struct contig_buffer *ret_buf);
 
+/* contig_alloc() with @flags (an OR of CONTIG_ALLOC_*; others: -EINVAL).
+ * struct contig_alloc_req has no spare field and its size is libcontig.so.1's
+ * ABI, so flags come as an argument. */
+#define CONTIG_ALLOC_ZERO 1u       /* zero the buffer's bytes before returning it */
+#define CONTIG_ALLOC_ROUND_TRIP 2u /* never from the fast path: the daemon allocates */
+CONTIG_EXPORT int contig_alloc_flags(struct contig_client *client,
+				     const struct contig_alloc_req *req, unsigned flags,
+				     struct contig_buffer *ret_buf);
+
+/* The fast path (docs/semantics.md, "The fast path"): a request of at
+ * most 256 KiB is served inside a warm frame (a 2 MiB buffer the client
+ * holds) without a round trip, with every constraint checked on physical
+ * addresses by the daemon's own allocator. $CONTIGD_FAST_PATH=1 at
+ * contig_connect() turns it on (0 off; off by default in this release),
+ * contig_set_fast_path() too. The daemon sees one buffer per warm frame.
+ * contig_alloc_many() always takes the round trip. Returns 0 or -ENOMEM
+ * (no fast path could be set up). */
+CONTIG_EXPORT int contig_set_fast_path(struct contig_client *client, int on);
+
+/* Empty warm frames kept per (node, page size, cache type) before one goes
+ * back to the daemon (2 by default, $CONTIGD_FAST_RESERVE at
+ * contig_connect(); at most 64), besides one per thread arena in use (at
+ * most 8; 0 keeps none at all). Returns the value set. */
+CONTIG_EXPORT unsigned contig_set_fast_reserve(struct contig_client *client, unsigned nframes);
+
 /* Allocate @n buffers, @reqs[i] into @ret_bufs[i], with up to 32 requests
  * in flight on the connection at once (pipelined: one round trip's wait
  * covers many). All or nothing: on failure nothing stays allocated and the

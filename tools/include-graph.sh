@@ -62,7 +62,7 @@ layer_of() {
 		daemon/journal | daemon/recycle | daemon/keeper)
 		echo "4 pool-set" ;;
 	daemon/pool | daemon/reserve) echo "5 pool" ;;
-	daemon/range | daemon/rangeint | daemon/rangecheck | daemon/select | daemon/frames | daemon/hugepages | daemon/pagemap | \
+	daemon/select | daemon/frames | daemon/hugepages | daemon/pagemap | \
 		daemon/mempolicy | daemon/physmem | daemon/keeperd | daemon/keepermsg | \
 		daemon/config | daemon/configdefault | daemon/poolspec | daemon/size | \
 		daemon/log | daemon/errmsg | daemon/state | daemon/tags)
@@ -70,6 +70,7 @@ layer_of() {
 	client/contig_wdm | client/contig_dpdk | client/contig_wdm.h | client/contig_dpdk.h)
 		echo "0 client-api-users" ;;
 	client/contig | client/cache) echo "1 client-api" ;;
+	client/fastpath) echo "2 fastpath" ;;
 	client/contig.h) echo "3 client-api-header" ;;
 	client/error) echo "3 client-error" ;;
 	client/wire) echo "2 wire" ;;

@@ -1,4 +1,4 @@
-/* test_range.c - tests for daemon/range.c, printing TAP.
+/* test_range.c - tests for common/range.c, printing TAP.
  *
  * DESIGN
  * Two parts. First, hand-picked edge cases: each boundary of each rule

@@ -1,0 +1,230 @@
+/* bench_fastpath.c - the client's fast path (issue 22 part 1): what a small
+ * allocate+free costs from a warm reserve, against the round trip, in the
+ * same run.
+ *
+ * DESIGN
+ * Starts the real daemon (bench_daemon_start(), --pool 0:2M:256M), pins
+ * this process to the first allowed CPU and the daemon to the second (one
+ * CPU: both on it), connects one client with the fast path on
+ * (contig_set_fast_path()) and measures:
+ *   - 4 KiB and 64 KiB contig_alloc()+contig_free() with nothing else live,
+ *     from a warm reserve (one pair first, untimed, warms it): the median
+ *     over batches of BATCH pairs, each batch timed as a whole and divided
+ *     (clock_gettime() costs about as much as a pair);
+ *   - the same pairs with CONTIG_ALLOC_ROUND_TRIP (the daemon allocates and
+ *     frees each), one other 4 KiB buffer live so that the frame stays
+ *     owned (without it every pair waits for a recycled frame: issue 22);
+ *     the ratio is fast / round trip;
+ *   - round trips per 1000 small allocations: the daemon's nallocs + nfrees
+ *     across 1000 allocations held together, then freed: of 4 KiB (the
+ *     target), and of 4 to 64 KiB (34 MiB held: one warm frame per 2 MiB);
+ *   - 1, 2 and 8 threads doing 4 KiB pairs at once: the time per pair in
+ *     one thread (wall time / pairs of that thread); the ratio is against
+ *     one thread.
+ * Targets (issue 22): 4 KiB <= 0.3 us, 64 KiB <= 0.5 us, <= 10 round trips
+ * per 1000 allocations. BENCH_ITERS=N sets the pairs per size (default
+ * 100000).
+ */
+#include "common.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define BATCH 64
+
+static struct contig_client *client;
+static size_t iters = 100000;
+
+/* Median time of one alloc+free pair of @len, in us. */
+static double pair_us(uint64_t len, unsigned flags)
+{
+	size_t nbatches = iters / BATCH;
+	uint64_t *ns = malloc(nbatches * sizeof(*ns));
+	struct contig_alloc_req req;
+	struct contig_buffer b;
+
+	if (!ns)
+		bench_die("out of memory");
+	contig_alloc_req_init(&req, len);
+	for (int i = 0; i < 100; i++) /* warm the reserve, the caches */
+		if (contig_alloc_flags(client, &req, flags, &b) < 0 || contig_free(client, b.virt) < 0)
+			bench_die("alloc/free %llu: %s", (unsigned long long)len, contig_last_message());
+	for (size_t k = 0; k < nbatches; k++) {
+		uint64_t t0 = bench_now_ns();
+
+		for (int i = 0; i < BATCH; i++) {
+			if (contig_alloc_flags(client, &req, flags, &b) < 0)
+				bench_die("alloc: %s", contig_last_message());
+			contig_free(client, b.virt);
+		}
+		ns[k] = (bench_now_ns() - t0) / BATCH;
+	}
+	double us = bench_summarize(ns, nbatches).median_us;
+
+	free(ns);
+	return us;
+}
+
+static uint64_t round_trips(void)
+{
+	struct contig_stats st;
+	struct contig_counters k;
+
+	if (contig_get_counters(client, &st, &k) < 0)
+		bench_die("counters: %s", contig_last_message());
+	return k.nallocs + k.nfrees;
+}
+
+/* Round trips for 1000 allocations of 4 KiB * (1 + random % @npages) held
+ * together, then their frees. */
+static uint64_t round_trips_per_1000(unsigned npages)
+{
+	static struct contig_buffer bufs[1000];
+	struct contig_alloc_req req;
+	uint64_t rt0 = round_trips();
+	unsigned seed = 22;
+
+	for (int i = 0; i < 1000; i++) {
+		contig_alloc_req_init(&req, 4096u * (1 + rand_r(&seed) % npages));
+		if (contig_alloc(client, &req, &bufs[i]) < 0)
+			bench_die("alloc: %s", contig_last_message());
+	}
+	for (int i = 0; i < 1000; i++)
+		contig_free(client, bufs[i].virt);
+	return round_trips() - rt0;
+}
+
+struct worker {
+	pthread_t th;
+	pthread_barrier_t *start;
+	uint64_t ns;
+};
+
+static void *worker_main(void *p)
+{
+	struct worker *w = p;
+	struct contig_alloc_req req;
+	struct contig_buffer b;
+	uint64_t t0;
+
+	contig_alloc_req_init(&req, 4096);
+	if (contig_alloc(client, &req, &b) == 0) /* this thread's arena warmed */
+		contig_free(client, b.virt);
+	pthread_barrier_wait(w->start);
+	t0 = bench_now_ns();
+	for (size_t i = 0; i < iters; i++) {
+		if (contig_alloc(client, &req, &b) < 0)
+			bench_die("alloc: %s", contig_last_message());
+		contig_free(client, b.virt);
+	}
+	w->ns = bench_now_ns() - t0;
+	return NULL;
+}
+
+/* Time per 4 KiB pair in each of @n threads, in us (their mean). */
+static double threads_us(int n)
+{
+	struct worker w[8];
+	pthread_barrier_t start;
+	double sum = 0;
+
+	pthread_barrier_init(&start, NULL, (unsigned)n);
+	for (int i = 0; i < n; i++) {
+		w[i] = (struct worker){ .start = &start };
+		pthread_create(&w[i].th, NULL, worker_main, &w[i]);
+	}
+	for (int i = 0; i < n; i++) {
+		pthread_join(w[i].th, NULL);
+		sum += (double)w[i].ns / 1000.0 / (double)iters;
+	}
+	pthread_barrier_destroy(&start);
+	return sum / n;
+}
+
+static void row(const char *what, double us, double base_us, const char *base_what,
+		double target_us)
+{
+	char value[64], baseline[64], target[32];
+
+	snprintf(value, sizeof(value), "%.3f us", us);
+	snprintf(baseline, sizeof(baseline), "%.3f us (%s)", base_us, base_what);
+	snprintf(target, sizeof(target), "<= %.1f us", target_us);
+	printf("%-34s %10.3f us   %-28s %8.3f us   %6.3fx\n", what, us, base_what, base_us,
+	       us / base_us);
+	bench_summary("12 fast path", what, value, baseline, us / base_us,
+		      target_us > 0 ? target : NULL, target_us <= 0 || us <= target_us);
+}
+
+int main(void)
+{
+	int cpus[2], ncpus;
+	struct contig_alloc_req req;
+	struct contig_buffer keep;
+	double fast4, fast64, rt4, rt64, t1, t2, t8;
+	uint64_t rt;
+	char value[32];
+
+	cpu_set_t allowed;
+
+	bench_init("bench_fastpath");
+	if (sched_getaffinity(0, sizeof(allowed), &allowed) < 0)
+		bench_die("sched_getaffinity");
+	if (getenv("BENCH_ITERS"))
+		iters = strtoul(getenv("BENCH_ITERS"), NULL, 10);
+	if (iters < BATCH)
+		iters = BATCH;
+	bench_daemon_start("0:2M:256M", NULL);
+	ncpus = bench_cpus(cpus, 2);
+	bench_pin_self(cpus[0]);
+	bench_pin_process(bench_daemon.pid, cpus[ncpus > 1]);
+	if (contig_connect(bench_daemon.sock, &client) < 0)
+		bench_die("connect: %s", contig_last_message());
+	if (contig_set_fast_path(client, 1) < 0)
+		bench_die("fast path: %s", contig_last_message());
+
+	printf("fast path: alloc+free pairs, client on CPU %d, daemon on CPU %d, %zu pairs per "
+	       "size\n",
+	       cpus[0], cpus[ncpus > 1], iters);
+	fast4 = pair_us(4 * KIB, 0);
+	fast64 = pair_us(64 * KIB, 0);
+	/* The round trip, with one buffer live to keep the frame owned. */
+	contig_alloc_req_init(&req, 4 * KIB);
+	if (contig_alloc_flags(client, &req, CONTIG_ALLOC_ROUND_TRIP, &keep) < 0)
+		bench_die("alloc: %s", contig_last_message());
+	{
+		size_t fast_iters = iters;
+
+		iters = iters / 20 > BATCH ? iters / 20 : BATCH; /* ~50 us a pair */
+		rt4 = pair_us(4 * KIB, CONTIG_ALLOC_ROUND_TRIP);
+		rt64 = pair_us(64 * KIB, CONTIG_ALLOC_ROUND_TRIP);
+		iters = fast_iters;
+	}
+	contig_free(client, keep.virt);
+	row("4 KiB alloc+free, warm, none live", fast4, rt4, "round trip pair", 0.3);
+	row("64 KiB alloc+free, warm, none live", fast64, rt64, "round trip pair", 0.5);
+
+	rt = round_trips_per_1000(1);
+	printf("%-34s %10llu\n", "round trips per 1000 4 KiB allocs", (unsigned long long)rt);
+	snprintf(value, sizeof(value), "%llu", (unsigned long long)rt);
+	bench_summary("12 fast path", "round trips per 1000 4 KiB allocs, held", value,
+		      "1000 allocs + 1000 frees", (double)rt / 2000.0, "<= 10", rt <= 10);
+	/* (Bound by bytes: one warm frame per 2 MiB held, and its free.) */
+	rt = round_trips_per_1000(16);
+	printf("%-34s %10llu\n", "round trips per 1000 4-64 KiB", (unsigned long long)rt);
+	snprintf(value, sizeof(value), "%llu", (unsigned long long)rt);
+	bench_summary("12 fast path", "round trips per 1000 4-64 KiB allocs, held", value,
+		      "1000 allocs + 1000 frees", (double)rt / 2000.0, NULL, true);
+
+	sched_setaffinity(0, sizeof(allowed), &allowed); /* the threads on every CPU */
+	t1 = threads_us(1);
+	t2 = threads_us(2);
+	t8 = threads_us(8);
+	row("4 KiB pair per thread, 1 thread", t1, t1, "1 thread", 0);
+	row("4 KiB pair per thread, 2 threads", t2, t1, "1 thread", 0);
+	row("4 KiB pair per thread, 8 threads", t8, t1, "1 thread", 0);
+	contig_disconnect(client);
+	bench_daemon_stop();
+	return 0;
+}

@@ -1,0 +1,94 @@
+/* fastpath.h - libcontig's fast path: small buffers served inside warm
+ * frames, in the client, without a round trip (see fastpath.c's DESIGN).
+ * Internal to libcontig: contig.c calls these, nothing else does.
+ */
+#ifndef CONTIG_FASTPATH_H
+#define CONTIG_FASTPATH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "contig.h"
+
+/* A warm frame is a buffer of this many bytes (aligned to it) that the
+ * library allocates from the daemon the ordinary way, and requests up to
+ * CONTIG_FAST_MAX_LEN are cut from warm frames. */
+#define CONTIG_FAST_FRAME_LEN (2u << 20)
+#define CONTIG_FAST_MAX_LEN (CONTIG_FAST_FRAME_LEN / 8)
+/* On unless $CONTIGD_FAST_PATH=0? Off until the tests that count the
+ * daemon's buffers see the fast path's (phase 2: reports): 1 turns it on. */
+#define CONTIG_FAST_PATH_DEFAULT false
+/* The id of a fast-path buffer: this bit and a counter of the client's
+ * (the daemon's ids are far below it): a buffer freed and another cut at
+ * the same place are told apart, as daemon buffers are. */
+#define CONTIG_FAST_ID (UINT64_C(1) << 63)
+/* Empty warm frames kept per (node, page size, cache type) by default. */
+#define CONTIG_FAST_RESERVE_DEFAULT 2u
+#define CONTIG_FAST_RESERVE_MAX 64u
+
+struct contig_fast;
+
+/* ---- What contig.c provides (under the client's lock, with the round
+ * trip) ---- */
+
+/* Allocate a warm frame satisfying @req (its len and align are the
+ * frame's) as an ordinary buffer, marked as a warm frame so that
+ * contig_free()/contig_buffer_of() never hand it out as a buffer of the
+ * caller's. Returns 0 and *ret_buf, or as contig_alloc(). Any thread; takes
+ * the client's lock. */
+int contig_frame_alloc(struct contig_client *c, const struct contig_alloc_req *req,
+		       struct contig_buffer *ret_buf);
+/* Give the warm frame at @virt back to the daemon. Returns 0 or -errno. */
+int contig_frame_free(struct contig_client *c, void *virt);
+
+/* ---- The fast path (fastpath.c) ---- */
+
+/* The fast path of @c: on unless $CONTIGD_FAST_PATH says "0" (the default
+ * is @on), reserve from $CONTIGD_FAST_RESERVE. NULL on out of memory (the
+ * client then has no fast path). */
+struct contig_fast *contig_fast_new(struct contig_client *c, bool on);
+/* Forget every warm frame without a word to the daemon (the caller is
+ * about to unmap everything and close the session). Accepts NULL. */
+void contig_fast_free(struct contig_fast *f);
+
+/* Serve @req from a warm frame. Returns 0 and *ret_buf; -EAGAIN when the
+ * request is not the fast path's (too large, off, a constraint no warm
+ * frame meets, a frame could not be had): the caller takes the round trip,
+ * which also says why a malformed request is refused. Never any other
+ * error. Any thread, without the client's lock. */
+int contig_fast_alloc(struct contig_fast *f, const struct contig_alloc_req *req, unsigned flags,
+		      struct contig_buffer *ret_buf);
+
+/* Free the fast-path buffer starting at @virt (with @len/@cache: only if
+ * they match, as contig_free_checked()). Returns 0, -ENOENT if @virt is not
+ * the start of a fast-path buffer (the caller looks further), or -EILSEQ on
+ * a mismatch (message recorded, nothing freed). Any thread, without the
+ * client's lock (a warm frame emptied beyond the reserve goes back to the
+ * daemon: a round trip, under it). */
+int contig_fast_free_buf(struct contig_fast *f, void *virt, const uint64_t *len, const int *cache);
+
+/* The fast-path buffer containing @virt: 0 and *ret_buf, or -ENOENT. */
+int contig_fast_lookup(struct contig_fast *f, const void *virt, struct contig_buffer *ret_buf);
+
+/* Set the reserve (clamped to CONTIG_FAST_RESERVE_MAX); returns the value
+ * set. Turn the fast path on or off. */
+unsigned contig_fast_set_reserve(struct contig_fast *f, unsigned nframes);
+void contig_fast_set_on(struct contig_fast *f, bool on);
+
+/* Fork, called from contig.c's handlers, with the client's lock held:
+ * prepare takes every lock of @f (no lock of @f is ever held while the
+ * client's is taken), parent gives them back, child gives them
+ * back too and sets every warm frame aside: the child's fast path starts
+ * empty. */
+void contig_fast_fork_prepare(struct contig_fast *f);
+void contig_fast_fork_parent(struct contig_fast *f);
+void contig_fast_fork_child(struct contig_fast *f);
+/* In the child, at claim_fork(): the live fast-path buffers of the warm
+ * frames set aside (the parent's), copied into @ret_bufs[0..max) (NULL: only
+ * counted); returns how many there are. contig_fast_forked_done() then
+ * forgets them. */
+size_t contig_fast_forked(struct contig_fast *f, struct contig_buffer *ret_bufs, size_t max);
+void contig_fast_forked_done(struct contig_fast *f);
+
+#endif

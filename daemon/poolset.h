@@ -13,7 +13,7 @@
 
 #include "config.h"
 #include "restore.h"
-#include "session.h"
+#include "state.h"
 
 struct contig_poolset;
 

@@ -17,7 +17,7 @@
 
 #include "restart_record.h"
 #include "restore.h"
-#include "session.h"
+#include "state.h"
 
 struct contig_restart;
 

@@ -59,11 +59,11 @@ layer_of() {
 	daemon/rpc | daemon/check | daemon/stats | daemon/metrics) echo "2 rpc" ;;
 	daemon/session | daemon/session_restore | daemon/session_int | daemon/quota) echo "3 sessions" ;;
 	daemon/poolset | daemon/poolplan | daemon/restart | daemon/restart_record | daemon/restore | \
-		daemon/journal | daemon/recycle | daemon/keeper)
+		daemon/journal | daemon/recycle)
 		echo "4 pool-set" ;;
 	daemon/pool | daemon/reserve) echo "5 pool" ;;
 	daemon/select | daemon/frames | daemon/hugepages | daemon/pagemap | \
-		daemon/mempolicy | daemon/physmem | daemon/keeperd | daemon/keepermsg | \
+		daemon/mempolicy | daemon/physmem | daemon/keeper | daemon/keeperd | daemon/keepermsg | \
 		daemon/config | daemon/configdefault | daemon/poolspec | daemon/size | \
 		daemon/log | daemon/errmsg | daemon/state | daemon/tags)
 		echo "6 bottom" ;;

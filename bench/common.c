@@ -110,7 +110,9 @@ void bench_daemon_stop(void)
 	}
 }
 
-void bench_daemon_start(const char *pool, const char *const *extra)
+/* Start build/contigd in bench_daemon.dir (made already) and wait for
+ * READY=1; its log is appended to. */
+static void spawn(const char *pool, const char *const *extra)
 {
 	struct bench_daemon *d = &bench_daemon;
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
@@ -120,13 +122,8 @@ void bench_daemon_start(const char *pool, const char *const *extra)
 	int nfd, log_fd, argc = 0;
 
 	daemon_path(bin, sizeof(bin));
-	snprintf(d->dir, sizeof(d->dir), "/tmp/contigd-bench.XXXXXX");
-	if (!mkdtemp(d->dir))
-		bench_die("mkdtemp: %s", strerror(errno));
-	snprintf(d->sock, sizeof(d->sock), "%.63s/contigd.sock", d->dir);
-	snprintf(d->log_path, sizeof(d->log_path), "%.63s/contigd.log", d->dir);
 	snprintf(notify, sizeof(notify), "%.63s/notify", d->dir);
-	log_fd = open(d->log_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	log_fd = open(d->log_path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (log_fd < 0)
 		bench_die("open %s: %s", d->log_path, strerror(errno));
 
@@ -183,6 +180,31 @@ void bench_daemon_start(const char *pool, const char *const *extra)
 	d->ready_s = (bench_now_ns() - t0) / 1e9;
 	close(nfd);
 	unlink(notify);
+}
+
+void bench_daemon_start(const char *pool, const char *const *extra)
+{
+	struct bench_daemon *d = &bench_daemon;
+
+	snprintf(d->dir, sizeof(d->dir), "/tmp/contigd-bench.XXXXXX");
+	if (!mkdtemp(d->dir))
+		bench_die("mkdtemp: %s", strerror(errno));
+	snprintf(d->sock, sizeof(d->sock), "%.63s/contigd.sock", d->dir);
+	snprintf(d->log_path, sizeof(d->log_path), "%.63s/contigd.log", d->dir);
+	unlink(d->log_path);
+	spawn(pool, extra);
+}
+
+void bench_daemon_restart(const char *pool, const char *const *extra)
+{
+	struct bench_daemon *d = &bench_daemon;
+
+	if (d->pid <= 0 || !d->dir[0])
+		bench_die("bench_daemon_restart: no daemon running");
+	kill(d->pid, SIGTERM);
+	waitpid(d->pid, NULL, 0);
+	d->pid = 0;
+	spawn(pool, extra);
 }
 
 void bench_pin_process(pid_t pid, int cpu)

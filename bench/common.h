@@ -28,6 +28,9 @@ struct bench_daemon {
 	char sock[128];     /* its socket */
 	char log_path[128]; /* its stderr */
 	double ready_s;     /* from fork to READY=1 */
+	double exec_ready_s; /* from the child's execv() to READY=1: without what
+				fork() costs a process of many clients (libcontig's
+				pthread_atfork handlers run in the child first) */
 };
 
 extern struct bench_daemon bench_daemon;

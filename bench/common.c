@@ -110,23 +110,22 @@ void bench_daemon_stop(void)
 	}
 }
 
-void bench_daemon_start(const char *pool, const char *const *extra)
+/* Start build/contigd in bench_daemon.dir (made already) and wait for
+ * READY=1; its log is appended to. */
+static void spawn(const char *pool, const char *const *extra)
 {
 	struct bench_daemon *d = &bench_daemon;
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
 	char bin[PATH_MAX], notify[160], buf[256];
 	const char *argv[32];
-	uint64_t t0, deadline;
-	int nfd, log_fd, argc = 0;
+	uint64_t t0, deadline, now, exec_ns = 0;
+	int nfd, log_fd, argc = 0, when[2];
 
 	daemon_path(bin, sizeof(bin));
-	snprintf(d->dir, sizeof(d->dir), "/tmp/contigd-bench.XXXXXX");
-	if (!mkdtemp(d->dir))
-		bench_die("mkdtemp: %s", strerror(errno));
-	snprintf(d->sock, sizeof(d->sock), "%.63s/contigd.sock", d->dir);
-	snprintf(d->log_path, sizeof(d->log_path), "%.63s/contigd.log", d->dir);
+	if (pipe2(when, O_CLOEXEC) < 0)
+		bench_die("pipe2: %s", strerror(errno));
 	snprintf(notify, sizeof(notify), "%.63s/notify", d->dir);
-	log_fd = open(d->log_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	log_fd = open(d->log_path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (log_fd < 0)
 		bench_die("open %s: %s", d->log_path, strerror(errno));
 
@@ -154,10 +153,14 @@ void bench_daemon_start(const char *pool, const char *const *extra)
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		dup2(log_fd, STDERR_FILENO);
 		setenv("NOTIFY_SOCKET", notify, 1);
+		exec_ns = bench_now_ns();
+		if (write(when[1], &exec_ns, sizeof(exec_ns)) != sizeof(exec_ns))
+			_exit(127);
 		execv(bin, (char *const *)argv);
 		_exit(127);
 	}
 	close(log_fd);
+	close(when[1]);
 
 	deadline = t0 + READY_TIMEOUT_S * UINT64_C(1000000000);
 	for (;;) {
@@ -180,9 +183,39 @@ void bench_daemon_start(const char *pool, const char *const *extra)
 		if (bench_now_ns() > deadline)
 			bench_die("contigd not ready after %d s", READY_TIMEOUT_S);
 	}
-	d->ready_s = (bench_now_ns() - t0) / 1e9;
+	now = bench_now_ns();
+	d->ready_s = (now - t0) / 1e9;
+	if (read(when[0], &exec_ns, sizeof(exec_ns)) != sizeof(exec_ns))
+		bench_die("the time of exec was not told");
+	d->exec_ready_s = (now - exec_ns) / 1e9;
+	close(when[0]);
 	close(nfd);
 	unlink(notify);
+}
+
+void bench_daemon_start(const char *pool, const char *const *extra)
+{
+	struct bench_daemon *d = &bench_daemon;
+
+	snprintf(d->dir, sizeof(d->dir), "/tmp/contigd-bench.XXXXXX");
+	if (!mkdtemp(d->dir))
+		bench_die("mkdtemp: %s", strerror(errno));
+	snprintf(d->sock, sizeof(d->sock), "%.63s/contigd.sock", d->dir);
+	snprintf(d->log_path, sizeof(d->log_path), "%.63s/contigd.log", d->dir);
+	unlink(d->log_path);
+	spawn(pool, extra);
+}
+
+void bench_daemon_restart(const char *pool, const char *const *extra)
+{
+	struct bench_daemon *d = &bench_daemon;
+
+	if (d->pid <= 0 || !d->dir[0])
+		bench_die("bench_daemon_restart: no daemon running");
+	kill(d->pid, SIGTERM);
+	waitpid(d->pid, NULL, 0);
+	d->pid = 0;
+	spawn(pool, extra);
 }
 
 void bench_pin_process(pid_t pid, int cpu)

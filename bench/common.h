@@ -28,6 +28,9 @@ struct bench_daemon {
 	char sock[128];     /* its socket */
 	char log_path[128]; /* its stderr */
 	double ready_s;     /* from fork to READY=1 */
+	double exec_ready_s; /* from the child's execv() to READY=1: without what
+				fork() costs a process of many clients (libcontig's
+				pthread_atfork handlers run in the child first) */
 };
 
 extern struct bench_daemon bench_daemon;
@@ -44,6 +47,10 @@ uint64_t bench_now_ns(void);
  * terminated); return after READY=1. Dies with the daemon's log on failure.
  * The daemon dies with the bench (PR_SET_PDEATHSIG). */
 void bench_daemon_start(const char *pool, const char *const *extra);
+/* SIGTERM (the daemon keeps its sessions for the next instance), wait,
+ * then start build/contigd again on the same socket with these arguments
+ * and return after its READY=1 (bench_daemon.ready_s: from this fork). */
+void bench_daemon_restart(const char *pool, const char *const *extra);
 /* SIGTERM, wait, remove the directory. Safe to call twice. */
 void bench_daemon_stop(void);
 

@@ -37,6 +37,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -387,35 +388,89 @@ static bool to_record(const ContigJournal__Record *msg, struct contig_journal_re
 	}
 }
 
+/* The whole file at @fd in a malloc'd buffer (*ret_data, *ret_len bytes): one read(2) per few MiB rather than two pread(2) per
+ * record, which a restart of 100 000 buffers paid in hundreds of ms.
+ * Returns 0 or -errno. */
+static int read_all(int fd, uint8_t **ret_data, size_t *ret_len)
+{
+	size_t len = 0, cap = 0;
+	uint8_t *data = NULL;
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	/* (+1: EOF is seen without growing) */
+	cap = (st.st_size > 0 ? (size_t)st.st_size : 0) + 1;
+	data = malloc(cap);
+	if (!data)
+		return -ENOMEM;
+	for (;;) {
+		ssize_t n;
+
+		if (len == cap) {
+			uint8_t *grown;
+
+			cap *= 2;
+			grown = realloc(data, cap);
+			if (!grown) {
+				free(data);
+				return -ENOMEM;
+			}
+			data = grown;
+		}
+		n = read(fd, data + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int r = -errno;
+
+			free(data);
+			return r;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	*ret_data = data;
+	*ret_len = len;
+	return 0;
+}
+
 int contig_journal_replay(const char *path,
 			  int (*cb)(const struct contig_journal_record *rec, void *arg), void *arg,
 			  uint64_t *ret_valid_len, int *ret_torn, char *err, size_t errlen)
 {
-	uint8_t head[FRAME_HEAD], body[JOURNAL_MAX_RECORD];
 	uint64_t valid = 0;
 	bool first = true;
 	int fd, r = 0, torn = 0;
+	uint8_t *data = NULL;
+	size_t size = 0;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return contig_errmsg(err, errlen, -errno, "%s: %s", path, strerror(errno));
+	r = read_all(fd, &data, &size);
+	close(fd);
+	if (r < 0)
+		return contig_errmsg(err, errlen, r, "%s: %s", path, strerror(-r));
 	for (;;) {
-		ssize_t n = pread(fd, head, sizeof(head), (off_t)valid);
+		const uint8_t *head, *body;
 		ContigJournal__Record *msg;
 		struct contig_journal_record rec;
 		uint32_t len;
 
-		if (n == 0)
+		if (valid == size)
 			break;
-		if (n < (ssize_t)sizeof(head)) {
+		if (size - valid < FRAME_HEAD) {
 			torn = 1;
 			break;
 		}
+		head = data + valid;
+		body = head + FRAME_HEAD;
 		len = get_u32(head);
 		if (len == 0 && get_u32(head + 4) == 0)
 			break; /* the zeroes past the last record of a journal in use */
-		if (len > JOURNAL_MAX_RECORD ||
-		    pread(fd, body, len, (off_t)(valid + FRAME_HEAD)) != (ssize_t)len ||
+		if (len > JOURNAL_MAX_RECORD || size - valid - FRAME_HEAD < len ||
 		    crc_of(body, len) != get_u32(head + 4)) {
 			torn = 1;
 			break;
@@ -453,11 +508,11 @@ int contig_journal_replay(const char *path,
 		if (r)
 			break;
 	}
+	free(data);
 	if (r == 0 && first && !torn)
 		r = contig_errmsg(err, errlen, -EPROTO, "%s: empty, not a contigd journal", path);
 	else if (r == 0 && first)
 		r = contig_errmsg(err, errlen, -EPROTO, "%s: not a contigd journal", path);
-	close(fd);
 	if (ret_valid_len)
 		*ret_valid_len = valid;
 	if (ret_torn)

@@ -43,7 +43,6 @@ struct contig_metrics {
 	uint64_t nallocs;            /* buffers allocated (a resent allocate counts once) */
 	uint64_t nfrees;             /* buffers freed by a free request */
 	uint64_t nreleased;          /* buffers released with their connection */
-	uint64_t nsessions_restored; /* sessions this instance adopted from the journal */
 	uint64_t nsessions_resumed;  /* restored sessions their client reclaimed */
 	uint64_t start_time;         /* unix seconds this instance started */
 };

@@ -396,6 +396,9 @@ int contig_restart_resume(struct contig_restart *rs, uv_loop_t *loop)
 		say(rs, LOG_ERR, "restoring sessions: %s", strerror(-r));
 		return r;
 	}
+	/* Every session just restored is an orphan (no client has connected
+	 * yet), and every orphan was just restored. */
+	rs->pools->nsessions_restored = rs->pools->norphans;
 	contig_restore_free(rs->restore);
 	rs->restore = NULL;
 	r = compact(rs, rs->journal_path, err, sizeof(err));

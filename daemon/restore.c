@@ -21,6 +21,14 @@
  * Sizes: replay holds every record of the journal in memory once; the
  * journal is compacted (restart.c, at every start and once it has grown)
  * so it stays near the size of what is live.
+ *
+ * Time: a restart of many sessions must not cost sessions x buffers.
+ * Settling sorts (n log n in the records); then the plan keeps two
+ * indexes of its frames, by (page size, file id) for adoption and by
+ * token for rebuilding, and the distinct pools its frames are in; the
+ * buffers are already sorted by token. Rebuilding walks the sessions
+ * (sorted by token) along those two sorted lists together, so each frame
+ * and each buffer is looked at once.
  */
 #include "restore.h"
 
@@ -81,6 +89,9 @@ struct contig_restore {
 	VEC(struct plan_buffer) allocs;
 	VEC(struct plan_key) frees;
 	VEC(struct plan_pool) pools;
+	uint32_t *owns_by_file;  /* indexes of owns by (page_len, file_id), then index */
+	uint32_t *owns_by_token; /* indexes of owns by token, then index */
+	VEC(struct plan_pool) frame_pools; /* the distinct pools of owns, first seen first */
 	uint64_t nrecords;
 	uint64_t valid_len;
 	bool torn;
@@ -233,8 +244,60 @@ static int cmp_token_buffer(const void *token, const void *b)
 	return memcmp(token, ((const struct plan_buffer *)b)->token, CONTIG_TOKEN_LEN);
 }
 
-/* Reduce the history to what is live. */
-static void plan_settle(struct contig_restore *r)
+/* Indexes of owns, for qsort_r() with the plan as its argument: by
+ * (page_len, file_id), and by token; ties by index (the journal's order). */
+static int cmp_own_file(const void *a, const void *b, void *arg)
+{
+	const struct contig_restore *r = arg;
+	uint32_t i = *(const uint32_t *)a, j = *(const uint32_t *)b;
+	const struct plan_frame *x = &r->owns.v[i], *y = &r->owns.v[j];
+
+	if (x->page_len != y->page_len)
+		return x->page_len < y->page_len ? -1 : 1;
+	if (x->file_id != y->file_id)
+		return x->file_id < y->file_id ? -1 : 1;
+	return i < j ? -1 : i > j;
+}
+
+static int cmp_own_token(const void *a, const void *b, void *arg)
+{
+	const struct contig_restore *r = arg;
+	uint32_t i = *(const uint32_t *)a, j = *(const uint32_t *)b;
+	int c = memcmp(r->owns.v[i].token, r->owns.v[j].token, CONTIG_TOKEN_LEN);
+
+	return c ? c : i < j ? -1 : i > j;
+}
+
+/* The live frames' indexes and the distinct pools they are in. */
+static int plan_index(struct contig_restore *r)
+{
+	if (!r->owns.n)
+		return 0;
+	r->owns_by_file = malloc(r->owns.n * sizeof(*r->owns_by_file));
+	r->owns_by_token = malloc(r->owns.n * sizeof(*r->owns_by_token));
+	if (!r->owns_by_file || !r->owns_by_token)
+		return -ENOMEM;
+	for (size_t i = 0; i < r->owns.n; i++) {
+		const struct plan_frame *f = &r->owns.v[i];
+		size_t k;
+
+		r->owns_by_file[i] = r->owns_by_token[i] = (uint32_t)i;
+		for (k = 0; k < r->frame_pools.n; k++)
+			if (r->frame_pools.v[k].node == f->node &&
+			    r->frame_pools.v[k].page_len == f->page_len &&
+			    r->frame_pools.v[k].below == f->below)
+				break;
+		if (k == r->frame_pools.n &&
+		    PUSH(r->frame_pools, ((struct plan_pool){ f->node, f->page_len, f->below, 0 })) < 0)
+			return -ENOMEM;
+	}
+	qsort_r(r->owns_by_file, r->owns.n, sizeof(*r->owns_by_file), cmp_own_file, r);
+	qsort_r(r->owns_by_token, r->owns.n, sizeof(*r->owns_by_token), cmp_own_token, r);
+	return 0;
+}
+
+/* Reduce the history to what is live, and index it. Returns 0 or -ENOMEM. */
+static int plan_settle(struct contig_restore *r)
 {
 	size_t n = 0;
 
@@ -272,6 +335,7 @@ static void plan_settle(struct contig_restore *r)
 					   sizeof(*r->allocs.v), cmp_token_buffer))
 			r->opens.v[n++] = r->opens.v[i];
 	r->opens.n = n;
+	return plan_index(r);
 }
 
 int contig_restore_load(const char *path, struct contig_restore **ret_restore, char *err,
@@ -288,7 +352,12 @@ int contig_restore_load(const char *path, struct contig_restore **ret_restore, c
 		return ret;
 	}
 	r->torn = torn;
-	plan_settle(r);
+	ret = plan_settle(r);
+	if (ret < 0) {
+		snprintf(err, errlen, "reading journal %s: %s", path, strerror(-ret));
+		contig_restore_free(r);
+		return ret;
+	}
 	*ret_restore = r;
 	return 0;
 }
@@ -307,6 +376,9 @@ void contig_restore_free(struct contig_restore *r)
 	free(r->allocs.v);
 	free(r->frees.v);
 	free(r->pools.v);
+	free(r->owns_by_file);
+	free(r->owns_by_token);
+	free(r->frame_pools.v);
 	free(r);
 }
 
@@ -345,25 +417,12 @@ uint64_t contig_restore_hugepages_added(const struct contig_restore *r, int node
 bool contig_restore_pool(const struct contig_restore *r, size_t i, int *ret_node,
 			 uint64_t *ret_page_len, uint64_t *ret_below)
 {
-	size_t seen = 0;
-
-	for (size_t k = 0; r && k < r->owns.n; k++) {
-		bool earlier = false;
-
-		for (size_t j = 0; j < k && !earlier; j++)
-			earlier = r->owns.v[j].node == r->owns.v[k].node &&
-				  r->owns.v[j].page_len == r->owns.v[k].page_len &&
-				  r->owns.v[j].below == r->owns.v[k].below;
-		if (earlier)
-			continue;
-		if (seen++ == i) {
-			*ret_node = r->owns.v[k].node;
-			*ret_page_len = r->owns.v[k].page_len;
-			*ret_below = r->owns.v[k].below;
-			return true;
-		}
-	}
-	return false;
+	if (!r || i >= r->frame_pools.n)
+		return false;
+	*ret_node = r->frame_pools.v[i].node;
+	*ret_page_len = r->frame_pools.v[i].page_len;
+	*ret_below = r->frame_pools.v[i].below;
+	return true;
 }
 
 __attribute__((format(printf, 4, 5))) static void sayf(contig_restore_say_fn *say, void *arg,
@@ -378,6 +437,31 @@ __attribute__((format(printf, 4, 5))) static void sayf(contig_restore_say_fn *sa
 	say(level, msg, arg);
 }
 
+/* The frame of the plan (the first in the journal's order) whose file is
+ * @file_id in the directory of @page_len; NULL if none. */
+static struct plan_frame *own_of_file(struct contig_restore *r, uint64_t page_len,
+				      uint64_t file_id)
+{
+	size_t lo = 0, hi = r ? r->owns.n : 0;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct plan_frame *f = &r->owns.v[r->owns_by_file[mid]];
+
+		if (f->page_len < page_len || (f->page_len == page_len && f->file_id < file_id))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (r && lo < r->owns.n) {
+		struct plan_frame *f = &r->owns.v[r->owns_by_file[lo]];
+
+		if (f->page_len == page_len && f->file_id == file_id)
+			return f;
+	}
+	return NULL;
+}
+
 int contig_restore_adopt(struct contig_restore *r, struct contig_frame_dir *dir,
 			 contig_restore_say_fn *say, void *arg)
 {
@@ -390,11 +474,8 @@ int contig_restore_adopt(struct contig_restore *r, struct contig_frame_dir *dir,
 		return ret;
 	for (size_t i = 0; i < nfound; i++) {
 		struct contig_frame_found *ff = &found[i];
-		struct plan_frame *pf = NULL;
+		struct plan_frame *pf = own_of_file(r, page_len, ff->file.id);
 
-		for (size_t k = 0; r && k < r->owns.n && !pf; k++)
-			if (r->owns.v[k].page_len == page_len && r->owns.v[k].file_id == ff->file.id)
-				pf = &r->owns.v[k];
 		if (!pf) {
 			nother++;
 		} else if (!ff->whole) {
@@ -466,6 +547,10 @@ static struct contig_pool *pool_of(struct contig_pools *pools, int node, uint64_
 int contig_restore_sessions(struct contig_restore *r, struct contig_pools *pools,
 			    contig_restore_say_fn *say, void *arg)
 {
+	/* Sessions, frames (by owns_by_token) and buffers are all sorted by
+	 * token: one walk along the three, each frame and buffer seen once. */
+	size_t kf = 0, kb = 0;
+
 	for (size_t i = 0; r && i < r->opens.n; i++) {
 		const struct plan_session *ps = &r->opens.v[i];
 		struct contig_session *s;
@@ -476,23 +561,33 @@ int contig_restore_sessions(struct contig_restore *r, struct contig_pools *pools
 					     ps->comm, &s);
 		if (ret < 0)
 			return ret;
-		for (size_t k = 0; k < r->owns.n; k++) {
-			const struct plan_frame *pf = &r->owns.v[k];
+		/* (Frames of sessions left out of the plan, which hold no buffer,
+		 * sort before and are passed over.) */
+		while (kf < r->owns.n &&
+		       memcmp(r->owns.v[r->owns_by_token[kf]].token, ps->token, CONTIG_TOKEN_LEN) < 0)
+			kf++;
+		for (; kf < r->owns.n; kf++) {
+			const struct plan_frame *pf = &r->owns.v[r->owns_by_token[kf]];
 			struct contig_pool *pool;
 
-			if (!pf->adopted || memcmp(pf->token, ps->token, CONTIG_TOKEN_LEN) != 0)
+			if (memcmp(pf->token, ps->token, CONTIG_TOKEN_LEN) != 0)
+				break;
+			if (!pf->adopted)
 				continue;
 			pool = pool_of(pools, pf->node, pf->page_len, pf->below);
 			if (!pool || contig_session_restore_frame(s, pool, pf->phys, pf->cache_type) < 0)
 				sayf(say, arg, LOG_WARNING, "frame at 0x%" PRIx64 " could not be given "
 				     "back to its session (the journal contradicts itself)", pf->phys);
 		}
-		for (size_t k = 0; k < r->allocs.n; k++) {
-			const struct plan_buffer *pb = &r->allocs.v[k];
+		while (kb < r->allocs.n &&
+		       memcmp(r->allocs.v[kb].token, ps->token, CONTIG_TOKEN_LEN) < 0)
+			kb++;
+		for (; kb < r->allocs.n; kb++) {
+			const struct plan_buffer *pb = &r->allocs.v[kb];
 			struct contig_live_buffer b;
 
 			if (memcmp(pb->token, ps->token, CONTIG_TOKEN_LEN) != 0)
-				continue;
+				break;
 			b = (struct contig_live_buffer){
 				.id = pb->id,
 				.pool = pool_of(pools, pb->node, pb->page_len, pb->below),

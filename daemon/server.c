@@ -503,8 +503,6 @@ int contig_server_start(uv_loop_t *loop, int listen_fd, const char *path,
 	srv->access = access;
 	srv->waiting_tail = &srv->waiting;
 	srv->metrics.start_time = (uint64_t)time(NULL);
-	/* Restored sessions are all orphans until the server takes clients. */
-	srv->metrics.nsessions_restored = pools->norphans;
 	if (path && !(srv->path = strdup(path))) {
 		free(srv);
 		return -ENOMEM;

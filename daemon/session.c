@@ -555,6 +555,7 @@ void contig_session_free(struct contig_session *s)
 	/* (Kept: the frames stay OWNED by no one; the pools are freed next,
 	 * with contig_pool_free(keep_owned), at exit.) */
 	free(s->resume_seqs);
+	free(s->restored_frames);
 	for (size_t i = 0; i < s->nholdings; i++)
 		contig_range_set_done(&s->holdings[i].free);
 	free(s->holdings);

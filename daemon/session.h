@@ -85,6 +85,8 @@ struct contig_session {
 	bool orphan;              /* restored at startup; no connection has it yet */
 	struct resume_seq *resume_seqs; /* (seq, id) of restored buffers, by seq */
 	size_t nresume_seqs;
+	struct contig_frame **restored_frames; /* given back by the restore, until it is done */
+	uint32_t nrestored_frames;
 	char comm[16];            /* process name, for stats and logs */
 	struct contig_session *prev, *next; /* pools->sessions */
 };

@@ -73,6 +73,21 @@ int contig_session_restore_frame(struct contig_session *s, struct contig_pool *p
 			session__holding_drop(s, h);
 		return -ENOMEM;
 	}
+	if ((s->nrestored_frames & (s->nrestored_frames - 1)) == 0) {
+		/* (0, 1, 2, 4, ...: doubled at each power of two) */
+		struct contig_frame **grown =
+			realloc(s->restored_frames,
+				(s->nrestored_frames ? 2 * s->nrestored_frames : 1) * sizeof(*grown));
+
+		if (!grown) {
+			session__must(contig_range_take(&h->free, phys, pool->page_len));
+			if (h->nframes == 0)
+				session__holding_drop(s, h);
+			return -ENOMEM;
+		}
+		s->restored_frames = grown;
+	}
+	s->restored_frames[s->nrestored_frames++] = f;
 	session__must(contig_pool_take(pool, phys, pool->page_len, s, cache_type));
 	h->nframes++;
 	s->nframes++;
@@ -128,14 +143,18 @@ int contig_session_restore_buffer(struct contig_session *s, const struct contig_
 		return -ENOMEM;
 	}
 	if (seq) {
-		struct resume_seq *grown =
-			realloc(s->resume_seqs, (s->nresume_seqs + 1) * sizeof(*grown));
+		size_t n = s->nresume_seqs;
 
-		if (!grown) {
-			session__must(contig_range_give(&h->free, b->phys, b->len));
-			return -ENOMEM;
+		if ((n & (n - 1)) == 0) { /* (0, 1, 2, 4, ...: doubled at each power of two) */
+			struct resume_seq *grown =
+				realloc(s->resume_seqs, (n ? 2 * n : 1) * sizeof(*grown));
+
+			if (!grown) {
+				session__must(contig_range_give(&h->free, b->phys, b->len));
+				return -ENOMEM;
+			}
+			s->resume_seqs = grown;
 		}
-		s->resume_seqs = grown;
 		s->resume_seqs[s->nresume_seqs++] = (struct resume_seq){ seq, b->id };
 	}
 	for (uint64_t f = b->phys - b->phys % pool->page_len; f < b->phys + b->len;
@@ -173,25 +192,23 @@ int contig_session_restore_done(struct contig_session *s)
 	if (s->nresume_seqs)
 		qsort(s->resume_seqs, s->nresume_seqs, sizeof(*s->resume_seqs), cmp_seq);
 	/* A frame the journal gave the session but no buffer of it (the
-	 * record of the buffer was torn off) is dirty: recycle it. */
-	for (size_t i = 0; i < s->nholdings;) {
-		struct holding *h = &s->holdings[i];
-		struct contig_pool *pool = h->pool;
-		size_t before = s->nholdings;
+	 * record of the buffer was torn off) is dirty: recycle it. Only the
+	 * frames given back to this session are looked at (not every frame
+	 * of its pools: a restart of many sessions stays linear). */
+	for (uint32_t i = 0; i < s->nrestored_frames; i++) {
+		struct contig_frame *f = s->restored_frames[i];
+		struct holding *h;
 
-		for (uint32_t k = 0; k < pool->nby_phys && h->nframes; k++) {
-			struct contig_frame *f = pool->by_phys[k];
-
-			if (f->owner == s && f->cache_type == h->cache_type && f->nbuffers == 0) {
-				session__frame_leave(s, h, f);
-				k--; /* it left by_phys */
-			}
-		}
+		if (f->state != CONTIG_FRAME_OWNED || f->owner != s || f->nbuffers != 0)
+			continue;
+		h = session__holding_find(s, f->pool, f->cache_type);
+		session__frame_leave(s, h, f);
 		if (h->nframes == 0)
 			session__holding_drop(s, h);
-		if (s->nholdings == before)
-			i++;
 	}
+	free(s->restored_frames);
+	s->restored_frames = NULL;
+	s->nrestored_frames = 0;
 	return 0;
 }
 

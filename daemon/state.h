@@ -54,6 +54,8 @@ struct contig_pools {
 	 * NULL (sessions survive a restart) and call restart.h. */
 	struct contig_journal *journal; /* NULL: sessions do not survive a restart */
 	struct contig_restart *restart; /* the restart module: the journal's writer */
+	uint32_t nsessions_restored;    /* sessions adopted from the last instance's
+					   journal (whole), once resumed: stats.c reads it */
 };
 
 #endif

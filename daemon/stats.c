@@ -516,7 +516,7 @@ static void fill_metrics(const struct contig_pools *env, const struct contig_met
 	st->nallocs = metrics->nallocs;
 	st->nfrees = metrics->nfrees;
 	st->nreleased = metrics->nreleased;
-	st->nsessions_restored = metrics->nsessions_restored;
+	st->nsessions_restored = env->nsessions_restored;
 	st->nsessions_resumed = metrics->nsessions_resumed;
 	for (unsigned i = 0; i < CONTIG_REFUSED_N; i++) {
 		contig__refusal_count__init(&ms->rc[i]);

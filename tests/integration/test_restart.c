@@ -1254,6 +1254,24 @@ static void check_bad_tokens(const uint8_t *good)
 
 /* Issue 7's first case and what goes with it: kill -9 while the clients
  * loop; one client dies in the outage; tokens and the allocate retry. */
+/* Right after a restart (the clients may be reclaiming meanwhile, none
+ * has been released yet): the daemon counts as restored every session it
+ * adopted, @n (the clients', and the raw sessions that held a buffer), each
+ * of them still an orphan or resumed since. */
+static void check_restored_count(uint32_t n, const char *when)
+{
+	struct contig_stats st;
+	struct contig_counters cnt;
+
+	if (contig_get_counters(root, &st, &cnt) < 0)
+		bail_out("counters: %s", contig_last_message());
+	if (!ok(cnt.known && cnt.nsessions_restored == n &&
+			cnt.norphans + cnt.nsessions_resumed == n,
+		"%s_nsessions_restored_counts_every_session_adopted", when))
+		diag("  %" PRIu64 " restored, %u orphans, %" PRIu64 " resumed; %u adopted",
+		     cnt.nsessions_restored, cnt.norphans, cnt.nsessions_resumed, n);
+}
+
 static void round_kill9(void)
 {
 	struct client *doomed = &clients[DOOMED];
@@ -1314,6 +1332,7 @@ static void round_kill9(void)
 		   ss->len == bytes_of(doomed->base, NBUF);
 	if (!ok(restored, "a_session_whose_client_died_in_the_outage_is_restored_at_first"))
 		diag("  pid %d: %s", (int)doomed->ch.pid, ss ? "listed with other buffers" : "not listed");
+	check_restored_count(NCLIENTS + 4, "after_sigkill");
 
 	/* Another uid presents r3's token; then root does. */
 	harness_child_start(&foreign, foreign_main, r3.token);
@@ -1591,6 +1610,7 @@ static void round_sigterm(void)
 	ok(access(journal_path, F_OK) == 0, "the_journal_stays_for_the_sessions_still_attached");
 	daemon_up(pool_args);
 	root_connect();
+	check_restored_count(NCLIENTS, "after_sigterm");
 	check_clients("after_sigterm", true);
 	want_clients(&w, POOL_LEN);
 	check_stats(root, &w, "after_sigterm");

@@ -710,12 +710,12 @@ static void upgrade_round(int sig, const char *name)
 	check_stats(3, nheld + 1, when);
 	if (contig_get_counters(root, &cst, &cnt) < 0)
 		bail_out("counters: %s", contig_last_message());
-	/* Not nsessions_restored: the server copies it from the orphans
-	 * counted when it starts, before the restore adopts any (0 in the old
-	 * commit too). */
-	if (!ok(cnt.known && cnt.nsessions_resumed == 2 && cnt.norphans == 0,
-		"%s_the_new_daemon_counts_both_sessions_reclaimed_and_no_orphan", name))
-		diag("  resumed %" PRIu64 ", orphans %u", cnt.nsessions_resumed, cnt.norphans);
+	if (!ok(cnt.known && cnt.nsessions_restored == 2 && cnt.nsessions_resumed == 2 &&
+			cnt.norphans == 0,
+		"%s_the_new_daemon_counts_both_sessions_restored_and_reclaimed_and_no_orphan",
+		name))
+		diag("  restored %" PRIu64 ", resumed %" PRIu64 ", orphans %u",
+		     cnt.nsessions_restored, cnt.nsessions_resumed, cnt.norphans);
 
 	/* 4. Everything freed, nothing lost. */
 	munmap(r.map, FRAME);

@@ -258,7 +258,7 @@ $(B)/tests/fuzz/replay_reply: tests/fuzz/replay.c tests/fuzz/fuzz_reply.c client
 	$(CC) $(REPLAY_CFLAGS) -DREPLAY_PREFIX='"reply-"' -o $@ $^ $(PKG_LIBS) -lpthread
 $(B)/tests/fuzz/replay_request: tests/fuzz/replay.c tests/fuzz/fuzz_request.c tests/fuzz/fake.c \
 		daemon/rpc.c daemon/check.c daemon/stats.c daemon/metrics.c daemon/session.c \
-		daemon/session_restore.c daemon/tags.c daemon/quota.c daemon/pool.c \
+		daemon/session_carve.c daemon/session_restore.c daemon/tags.c daemon/quota.c daemon/pool.c \
 		common/range.c common/segments.c $(PROTO_C) | $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(CC) $(REPLAY_CFLAGS) -DREPLAY_PREFIX='"request-"' -o $@ $^ $(PKG_LIBS) -lpthread
@@ -467,7 +467,7 @@ FUZZ_HDRS = $(wildcard daemon/*.h common/*.h client/*.h proto/*.h tests/fuzz/*.h
 	tests/fuzz/coverage.ignore
 FUZZ_TARGETS := request reply
 FUZZ_REQUEST_SRCS = tests/fuzz/fuzz_request.c tests/fuzz/fake.c daemon/rpc.c daemon/check.c \
-	daemon/stats.c daemon/metrics.c daemon/session.c daemon/session_restore.c daemon/tags.c \
+	daemon/stats.c daemon/metrics.c daemon/session.c daemon/session_carve.c daemon/session_restore.c daemon/tags.c \
 	daemon/quota.c daemon/pool.c common/range.c common/segments.c $(PROTO_C)
 FUZZ_REPLY_SRCS = tests/fuzz/fuzz_reply.c client/wire.c client/error.c proto/fdpass.c $(PROTO_C)
 $(B)/fuzz/fuzz_request: $(FUZZ_REQUEST_SRCS) $(FUZZ_HDRS)

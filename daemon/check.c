@@ -18,6 +18,11 @@
  * configuration key) are looked up in this file's tables, never compared
  * anywhere else.
  *
+ * A fast-path report (CarveRequest) is checked whole before anything of it
+ * is applied: every carve against the session (contig_session_carve_test()
+ * says how it fits) and against the report's other carves; the first that
+ * does not fit refuses the report, naming its index and id.
+ *
  * It never sends, logs or counts (rpc.c does, with what it returns), never
  * changes a session (contig_check_resume() finds the orphan; rpc.c
  * reclaims it), and never calls rpc.c, stats.c or server.c. Loop thread.
@@ -29,6 +34,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "range.h"
@@ -70,6 +76,16 @@ static const struct {
 					"quota exceeded: too many connections" },
 	[CONTIG_REFUSED_FAIR_SHARE] = { "fair_share", CONTIG__STATUS__NO_MEMORY,
 					"no memory: past this user's fair share of the pool" },
+	[CONTIG_REFUSED_CARVE_NOT_WARM] = { "carve_not_warm", CONTIG__STATUS__INVALID_ARGUMENT,
+					    "invalid argument: a carve's frame_id is no warm "
+					    "frame of this session" },
+	[CONTIG_REFUSED_CARVE_OUTSIDE] = { "carve_outside", CONTIG__STATUS__INVALID_ARGUMENT,
+					   "invalid argument: a carve lies outside its warm "
+					   "frame" },
+	[CONTIG_REFUSED_CARVE_OVERLAP] = { "carve_overlap", CONTIG__STATUS__INVALID_ARGUMENT,
+					   "invalid argument: a carve overlaps a live one" },
+	[CONTIG_REFUSED_CARVE_ID] = { "carve_id_taken", CONTIG__STATUS__INVALID_ARGUMENT,
+				      "invalid argument: a carve's id is taken" },
 };
 
 /* The fields of an allocate request that can be invalid, and why. */
@@ -176,6 +192,9 @@ static unsigned unknown_field(const Contig__Request *req)
 	case CONTIG__REQUEST__BODY_REPORT:
 		body = &req->report->base;
 		break;
+	case CONTIG__REQUEST__BODY_CARVE:
+		body = &req->carve->base;
+		break;
 	default:
 		break;
 	}
@@ -202,6 +221,7 @@ bool contig_check_request(const Contig__Request *req, bool hello_done,
 	case CONTIG__REQUEST__BODY_FREE:
 	case CONTIG__REQUEST__BODY_STATS:
 	case CONTIG__REQUEST__BODY_REPORT:
+	case CONTIG__REQUEST__BODY_CARVE:
 		return true;
 	default:
 		return contig_refuse_default(ret, CONTIG_REFUSED_UNSUPPORTED);
@@ -297,6 +317,7 @@ bool contig_check_alloc(const Contig__AllocRequest *req, uint64_t seq,
 		.tag = req->has_tag ? req->tag : 0,
 		.priority = req->has_priority ? req->priority : CONTIG_PRIORITY_HIGH,
 		.seq = seq,
+		.warm = req->has_warm && req->warm,
 	};
 	const char *field = NULL;
 
@@ -410,6 +431,121 @@ void contig_check_free_failed(const Contig__FreeRequest *req, const struct conti
 	}
 	refuse(ret, CONTIG_REFUSED_NOT_FOUND, "not found: no buffer 0x%" PRIx64 " in this session",
 	       req->buffer_id);
+}
+
+/* Refuse carve @i (@e) of a report for @why, saying what is wrong. */
+static bool bad_carve(struct contig_refused *ret, size_t i, const struct contig_carve_entry *e,
+		      enum contig_carve_fit why, const struct contig_carve *other)
+{
+	const char *prefix = "invalid argument: carve allocs[";
+
+	switch (why) {
+	case CONTIG_CARVE_MISALIGNED:
+		return refuse(ret, CONTIG_REFUSED_INVALID_ARGUMENT,
+			      "%s%zu] (id 0x%" PRIx64 "): offset and len must be multiples of "
+			      "4096, len greater than 0 (offset %" PRIu64 ", len %" PRIu64 ")",
+			      prefix, i, e->id, e->offset, e->len);
+	case CONTIG_CARVE_NOT_WARM:
+		return refuse(ret, CONTIG_REFUSED_CARVE_NOT_WARM,
+			      "%s%zu] (id 0x%" PRIx64 "): frame_id 0x%" PRIx64 " is no warm frame "
+			      "of this session (AllocRequest.warm); nothing applied",
+			      prefix, i, e->id, e->frame_id);
+	case CONTIG_CARVE_OUTSIDE:
+		return refuse(ret, CONTIG_REFUSED_CARVE_OUTSIDE,
+			      "%s%zu] (id 0x%" PRIx64 "): offset %" PRIu64 " + len %" PRIu64
+			      " lies outside warm frame 0x%" PRIx64 "; nothing applied",
+			      prefix, i, e->id, e->offset, e->len, e->frame_id);
+	case CONTIG_CARVE_OVERLAP:
+		return refuse(ret, CONTIG_REFUSED_CARVE_OVERLAP,
+			      "%s%zu] (id 0x%" PRIx64 "): [%" PRIu64 ", %" PRIu64 ") of warm frame "
+			      "0x%" PRIx64 " overlaps carve 0x%" PRIx64 "; nothing applied",
+			      prefix, i, e->id, e->offset, e->offset + e->len, e->frame_id,
+			      other ? other->buf.id : 0);
+	case CONTIG_CARVE_ID_TAKEN:
+		return refuse(ret, CONTIG_REFUSED_CARVE_ID,
+			      "%s%zu]: id 0x%" PRIx64 " is 0 or a live buffer's of this session "
+			      "with another frame, offset or len; nothing applied",
+			      prefix, i, e->id);
+	case CONTIG_CARVE_NEW:
+	case CONTIG_CARVE_KNOWN:
+		break;
+	}
+	return true;
+}
+
+void contig_check_carve_done(struct contig_carve_report *report)
+{
+	free(report->allocs);
+	free(report->transients);
+	*report = (struct contig_carve_report){ 0 };
+}
+
+bool contig_check_carve(struct contig_session *s, const Contig__CarveRequest *req,
+			struct contig_carve_report *ret_report, struct contig_refused *ret)
+{
+	struct contig_carve_report rep = {
+		.nallocs = req->n_allocs,
+		.frees = req->frees,
+		.nfrees = req->n_frees,
+		.ntransients = req->n_transients,
+	};
+
+	if ((rep.nallocs && !(rep.allocs = calloc(rep.nallocs, sizeof(*rep.allocs)))) ||
+	    (rep.ntransients &&
+	     !(rep.transients = calloc(rep.ntransients, sizeof(*rep.transients))))) {
+		contig_check_carve_done(&rep);
+		return contig_refuse_default(ret, CONTIG_REFUSED_NO_MEMORY);
+	}
+	for (size_t i = 0; i < rep.nallocs; i++) {
+		const Contig__Carve *c = req->allocs[i];
+		struct contig_carve_entry *e = &rep.allocs[i];
+		const struct contig_carve *other = NULL;
+		enum contig_carve_fit fit;
+
+		*e = (struct contig_carve_entry){
+			.id = c->id,
+			.frame_id = c->frame_id,
+			.offset = c->offset,
+			.len = c->len,
+			.req_len = c->has_req_len ? c->req_len : c->len,
+			.tag = c->has_tag ? c->tag : 0,
+		};
+		fit = contig_session_carve_test(s, e, &other);
+		if (!bad_carve(ret, i, e, fit, other))
+			goto refused;
+		/* Within the report: an id twice is the same carve twice; two
+		 * carves of a frame do not overlap. */
+		for (size_t k = 0; k < i; k++) {
+			const struct contig_carve_entry *o = &rep.allocs[k];
+
+			if (o->id == e->id) {
+				if (o->frame_id != e->frame_id || o->offset != e->offset ||
+				    o->len != e->len) {
+					bad_carve(ret, i, e, CONTIG_CARVE_ID_TAKEN, NULL);
+					goto refused;
+				}
+			} else if (o->frame_id == e->frame_id && o->offset < e->offset + e->len &&
+				   e->offset < o->offset + o->len) {
+				refuse(ret, CONTIG_REFUSED_CARVE_OVERLAP,
+				       "invalid argument: carve allocs[%zu] (id 0x%" PRIx64 ") overlaps "
+				       "allocs[%zu] (id 0x%" PRIx64 ") of the same report; nothing "
+				       "applied", i, e->id, k, o->id);
+				goto refused;
+			}
+		}
+	}
+	for (size_t i = 0; i < rep.ntransients; i++)
+		rep.transients[i] = (struct contig_carve_transient){
+			.tag = req->transients[i]->tag,
+			.count = req->transients[i]->count,
+			.len = req->transients[i]->len,
+		};
+	*ret_report = rep;
+	return true;
+
+refused:
+	contig_check_carve_done(&rep);
+	return false;
 }
 
 bool contig_check_stats(const Contig__StatsRequest *req, struct contig_refused *ret)

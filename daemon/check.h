@@ -35,6 +35,11 @@ enum contig_refusal {
 	CONTIG_REFUSED_CONN_DENIED,    /* at accept: not an allowed user or group */
 	CONTIG_REFUSED_CONN_LIMIT,     /* at accept: max_connections(_per_user) */
 	CONTIG_REFUSED_FAIR_SHARE,     /* below watermark_low, a user past its fair share */
+	/* A fast-path report (CarveRequest) with a carve that does not fit: */
+	CONTIG_REFUSED_CARVE_NOT_WARM, /* its frame_id is no warm frame of the session */
+	CONTIG_REFUSED_CARVE_OUTSIDE,  /* not wholly inside its warm frame */
+	CONTIG_REFUSED_CARVE_OVERLAP,  /* over a live carve, or another of the report */
+	CONTIG_REFUSED_CARVE_ID,       /* its id is 0 or a live buffer's (other fields) */
 	CONTIG_REFUSED_N,
 };
 
@@ -92,6 +97,17 @@ void contig_check_alloc_failed(const struct contig_session *s,
  * (contig_session_free_buffer()); @b is the buffer it named, if any. */
 void contig_check_free_failed(const Contig__FreeRequest *req, const struct contig_live_buffer *b,
 			      int err, struct contig_refused *ret);
+
+/* Fast-path report @req of session @s, checked whole against what @s
+ * holds (contig_session_carve_test()) and within itself, as *@ret_report
+ * (its arrays the caller frees with contig_check_carve_done()); false
+ * with an INVALID_ARGUMENT refusal naming the first carve that does not
+ * fit (out of memory: NO_MEMORY). */
+bool contig_check_carve(struct contig_session *s, const Contig__CarveRequest *req,
+			struct contig_carve_report *ret_report, struct contig_refused *ret);
+
+/* Free what contig_check_carve() made. */
+void contig_check_carve_done(struct contig_carve_report *report);
 
 /* Are the list indexes of stats request @req consistent? */
 bool contig_check_stats(const Contig__StatsRequest *req, struct contig_refused *ret);

@@ -19,8 +19,10 @@
  * zeroes past the last record, a frame of length 0 and CRC 0 (no record
  * packs to 0 bytes), end it as its end of file would.
  *
- * Limits: a record is at most JOURNAL_MAX_RECORD bytes; anything claiming
- * more is torn. Any thread, one journal per thread at a time.
+ * Limits: a record is at most JOURNAL_MAX_RECORD bytes (8 KiB: a fast-path
+ * report's Carves record is about its request's size); anything claiming
+ * more is torn. A Carves record's arrays are made and freed here, on both
+ * sides (the caller of replay sees them during its callback only). Any thread, one journal per thread at a time.
  *
  * Knows records, not what they mean: never calls sessions, pools, the
  * keeper or restore.c (restore.c reads what restart and sessions wrote),
@@ -44,7 +46,11 @@
 #include "errmsg.h"
 #include "journal.pb-c.h"
 
-#define JOURNAL_MAX_RECORD 1024u
+/* A fast-path report is at most a request (CONTIG_MAX_REQUEST_LEN) and
+ * its record about as long; compaction writes carves in records of
+ * JOURNAL_CARVES_PER_RECORD (restart.c) that stay below it. Older
+ * contigd wrote records of 1 KiB at most. */
+#define JOURNAL_MAX_RECORD 8192u
 #define FRAME_HEAD 8u
 #define JOURNAL_INITIAL_LEN (256u << 10)
 
@@ -205,6 +211,9 @@ int contig_journal_add(struct contig_journal *j, const struct contig_journal_rec
 	ContigJournal__BufferAlloc ba = CONTIG_JOURNAL__BUFFER_ALLOC__INIT;
 	ContigJournal__BufferFree bf = CONTIG_JOURNAL__BUFFER_FREE__INIT;
 	ContigJournal__Pool po = CONTIG_JOURNAL__POOL__INIT;
+	ContigJournal__Carves cv = CONTIG_JOURNAL__CARVES__INIT;
+	ContigJournal__CarveEntry *entries = NULL, **eptrs = NULL;
+	int r;
 	ProtobufCBinaryData token = { CONTIG_TOKEN_LEN, (uint8_t *)in->token };
 	char comm[sizeof(in->comm)];
 
@@ -268,6 +277,8 @@ int contig_journal_add(struct contig_journal *j, const struct contig_journal_rec
 		ba.priority = in->priority;
 		ba.has_below = in->below != 0;
 		ba.below = in->below;
+		ba.has_warm = in->warm;
+		ba.warm = in->warm;
 		rec.body_case = CONTIG_JOURNAL__RECORD__BODY_BUFFER_ALLOC;
 		rec.buffer_alloc = &ba;
 		break;
@@ -286,10 +297,44 @@ int contig_journal_add(struct contig_journal *j, const struct contig_journal_rec
 		rec.body_case = CONTIG_JOURNAL__RECORD__BODY_POOL;
 		rec.pool = &po;
 		break;
+	case CONTIG_JOURNAL_CARVES:
+		if (in->ncarves) {
+			entries = calloc(in->ncarves, sizeof(*entries));
+			eptrs = calloc(in->ncarves, sizeof(*eptrs));
+			if (!entries || !eptrs) {
+				free(entries);
+				free(eptrs);
+				return -ENOMEM;
+			}
+		}
+		for (size_t i = 0; i < in->ncarves; i++) {
+			const struct contig_carve_entry *e = &in->carves[i];
+
+			contig_journal__carve_entry__init(&entries[i]);
+			entries[i].id = e->id;
+			entries[i].frame_id = e->frame_id;
+			entries[i].offset = e->offset;
+			entries[i].len = e->len;
+			entries[i].tag = e->tag;
+			entries[i].has_req_len = e->req_len != e->len;
+			entries[i].req_len = e->req_len;
+			eptrs[i] = &entries[i];
+		}
+		cv.token = token;
+		cv.n_allocs = in->ncarves;
+		cv.allocs = eptrs;
+		cv.n_frees = in->nfrees;
+		cv.frees = (uint64_t *)in->frees;
+		rec.body_case = CONTIG_JOURNAL__RECORD__BODY_CARVES;
+		rec.carves = &cv;
+		break;
 	default:
 		return -EINVAL;
 	}
-	return put_record(j, &rec);
+	r = put_record(j, &rec);
+	free(entries);
+	free(eptrs);
+	return r;
 }
 
 void contig_journal_close(struct contig_journal *j)
@@ -371,6 +416,7 @@ static bool to_record(const ContigJournal__Record *msg, struct contig_journal_re
 		out->align = msg->buffer_alloc->has_align ? msg->buffer_alloc->align : 0;
 		out->priority = msg->buffer_alloc->has_priority ? msg->buffer_alloc->priority : 32;
 		out->below = msg->buffer_alloc->has_below ? msg->buffer_alloc->below : 0;
+		out->warm = msg->buffer_alloc->has_warm && msg->buffer_alloc->warm;
 		return take_token(&msg->buffer_alloc->token, out->token);
 	case CONTIG_JOURNAL__RECORD__BODY_BUFFER_FREE:
 		out->type = CONTIG_JOURNAL_BUFFER_FREE;
@@ -383,6 +429,34 @@ static bool to_record(const ContigJournal__Record *msg, struct contig_journal_re
 		out->hugepages_added = msg->pool->hugepages_added;
 		out->below = msg->pool->has_below ? msg->pool->below : 0;
 		return true;
+	case CONTIG_JOURNAL__RECORD__BODY_CARVES: {
+		struct contig_carve_entry *v = NULL;
+		const ContigJournal__Carves *c = msg->carves;
+
+		out->type = CONTIG_JOURNAL_CARVES;
+		if (c->n_allocs && !(v = calloc(c->n_allocs, sizeof(*v))))
+			return false;
+		for (size_t i = 0; i < c->n_allocs; i++)
+			v[i] = (struct contig_carve_entry){
+				.id = c->allocs[i]->id,
+				.frame_id = c->allocs[i]->frame_id,
+				.offset = c->allocs[i]->offset,
+				.len = c->allocs[i]->len,
+				.req_len = c->allocs[i]->has_req_len ? c->allocs[i]->req_len
+								     : c->allocs[i]->len,
+				.tag = c->allocs[i]->tag,
+			};
+		out->carves = v; /* the caller frees it */
+		out->ncarves = c->n_allocs;
+		out->frees = c->frees;
+		out->nfrees = c->n_frees;
+		if (!take_token(&c->token, out->token)) {
+			free(v);
+			out->carves = NULL;
+			return false;
+		}
+		return true;
+	}
 	default:
 		return false;
 	}
@@ -501,8 +575,10 @@ int contig_journal_replay(const char *path,
 			valid += FRAME_HEAD + len;
 			continue;
 		}
-		if (to_record(msg, &rec))
+		if (to_record(msg, &rec)) {
 			r = cb(&rec, arg);
+			free((void *)rec.carves);
+		}
 		contig_journal__record__free_unpacked(msg, NULL);
 		valid += FRAME_HEAD + len;
 		if (r)

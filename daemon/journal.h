@@ -25,6 +25,18 @@ enum contig_journal_type {
 	CONTIG_JOURNAL_BUFFER_ALLOC,
 	CONTIG_JOURNAL_BUFFER_FREE,
 	CONTIG_JOURNAL_POOL,
+	CONTIG_JOURNAL_CARVES,
+};
+
+/* A buffer cut from a warm frame, as a fast-path report gives it
+ * (contig.proto Carve) and the journal keeps it (CarveEntry). */
+struct contig_carve_entry {
+	uint64_t id;       /* the client's */
+	uint64_t frame_id; /* the warm frame's buffer id */
+	uint64_t offset;   /* in the warm frame, a 4 KiB multiple */
+	uint64_t len;      /* a 4 KiB multiple, > 0 */
+	uint64_t req_len;  /* as asked (len if not said) */
+	uint32_t tag;
 };
 
 /* One record; each type uses the fields its proto message has. */
@@ -48,6 +60,13 @@ struct contig_journal_record {
 	uint64_t hugepages_added;        /* POOL */
 	uint64_t below;                  /* FRAME_OWN, BUFFER_ALLOC, POOL: the pool's
 					    window (0: none) */
+	bool warm;                       /* BUFFER_ALLOC: a warm frame */
+	/* CARVES: the report's new carves, then the ids it freed. Replay's
+	 * arrays last until the callback returns. */
+	const struct contig_carve_entry *carves;
+	size_t ncarves;
+	const uint64_t *frees;
+	size_t nfrees;
 };
 
 struct contig_journal;

@@ -29,7 +29,7 @@ enum contig_metrics_kind {
 };
 
 /* Room for the refusal reasons (check.c's table says what each index is). */
-#define CONTIG_METRICS_MAX_REFUSALS 16
+#define CONTIG_METRICS_MAX_REFUSALS 24
 
 struct contig_metrics_latency {
 	uint64_t count;

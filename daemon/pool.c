@@ -176,6 +176,8 @@ int contig_pool_take(struct contig_pool *pool, uint64_t phys, uint64_t len,
 		f->owner = owner;
 		f->cache_type = cache_type;
 		f->nbuffers = 0;
+		f->nwarm = 0;
+		f->ncarved = 0;
 		pool->nowned++;
 	}
 	pool->generation++;
@@ -194,6 +196,8 @@ void contig_pool_frame_recycling(struct contig_frame *frame)
 	frame->state = CONTIG_FRAME_RECYCLING;
 	frame->owner = NULL;
 	frame->nbuffers = 0;
+	frame->nwarm = 0;
+	frame->ncarved = 0;
 	frame->recycle_err = 0;
 	pool->nowned--;
 	pool->nrecycling++;

@@ -33,7 +33,10 @@ struct contig_frame {
 	enum contig_frame_state state;
 	struct contig_session *owner; /* OWNED only */
 	int cache_type;               /* OWNED only */
-	uint32_t nbuffers;            /* live buffers that touch this frame */
+	uint32_t nbuffers;            /* live buffers that touch this frame (warm
+					 frames too: the frame is left when it is 0) */
+	uint32_t nwarm;               /* of those, warm frames (session.c) */
+	uint32_t ncarved;             /* carves that touch it (session_carve.c) */
 	struct contig_frame *next;    /* recycle queue link */
 	int recycle_err;              /* set by the recycle thread */
 	bool broke_segment;           /* set by contig_pool_frame_recycled(): it moved

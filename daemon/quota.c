@@ -12,7 +12,10 @@
  * is what it takes from the pool. The buffer counts are checked before
  * placing (they do not depend on where the buffer goes); the byte limits
  * when a pool's frames are about to be claimed, pool by pool, so a request
- * that fits in held frames is never refused for them.
+ * that fits in held frames is never refused for them. The fast path's
+ * carves count as buffers (a warm frame does not); they are reported after
+ * the fact, so they are never refused: contig_quota_buffers_left() tells
+ * the client the room left, 0 once past a limit.
  * Watermarks: low and normal priority leave watermark_low and
  * watermark_normal of a pool free (DESIGN.md), and so does any priority
  * of a user that would hold more than its fair share of the pool: its
@@ -132,6 +135,20 @@ int contig_quota_check_buffer(struct contig_pools *pools, uid_t uid, uint32_t nb
 		return 0;
 	*ret_limit = limit;
 	return -EDQUOT;
+}
+
+uint64_t contig_quota_buffers_left(struct contig_pools *pools, uid_t uid, uint32_t nbuffers)
+{
+	const struct contig_limits *lim = &pools->limits;
+	const struct contig_user *u = contig_user_find(pools, uid);
+	uint64_t conn = nbuffers < lim->max_buffers_per_connection
+				? lim->max_buffers_per_connection - nbuffers
+				: 0;
+	uint64_t user = u->nbuffers < lim->max_buffers_per_user
+				? lim->max_buffers_per_user - u->nbuffers
+				: 0;
+
+	return conn < user ? conn : user;
 }
 
 /* Would @held + @len bytes exceed @max (0: no limit)? */

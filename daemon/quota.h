@@ -49,6 +49,11 @@ void contig_quota_done(struct contig_pools *pools);
 int contig_quota_check_buffer(struct contig_pools *pools, uid_t uid, uint32_t nbuffers,
 			      const char **ret_limit);
 
+/* How many more buffers a session that has @nbuffers, of user @uid, may
+ * hold under max_buffers_per_connection and max_buffers_per_user (0 when
+ * past either). */
+uint64_t contig_quota_buffers_left(struct contig_pools *pools, uid_t uid, uint32_t nbuffers);
+
 /* Count a buffer of @len bytes to user @uid: allocated (@alloc) or freed. */
 void contig_quota_count_buffer(struct contig_pools *pools, uid_t uid, uint64_t len, bool alloc);
 

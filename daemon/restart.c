@@ -27,6 +27,10 @@
  * The journal's file format is journal.c's, reading it back restore.c's.
  * A buffer's record holds its place, not the request's constraints: no
  * restart reads them, and older journals that hold them still load.
+ * A warm frame's record says so (warm); its carves are journaled one
+ * record per fast-path report (Carves: the carves added, the ids freed),
+ * and at compaction after the session's buffers, JOURNAL_CARVES_PER_RECORD
+ * a record.
  *
  * It never logs (only main.c, server.c and rpc.c do: messages go through
  * the caller's say callback), never builds or releases a pool
@@ -154,8 +158,13 @@ static void buffer_record(struct contig_journal_record *rec, const struct contig
 		.seq = b->seq,
 		.highest = UINT64_MAX,
 		.priority = CONTIG_PRIORITY_HIGH,
+		.warm = b->warm,
 	};
 }
+
+/* Carves of a session per record at compaction: an entry packs to at most
+ * 6 + 5 * 11 bytes, so 64 of them stay below the journal's record limit. */
+#define JOURNAL_CARVES_PER_RECORD 64u
 
 /* ---- the journal: what it holds, rewritten from what is live ---- */
 
@@ -208,8 +217,30 @@ static int snapshot(struct contig_pools *pools, struct contig_journal *journal)
 
 		if (!s->journaled)
 			continue;
-		while (r == 0 && (b = contig_session_next_buffer(s, &cursor))) {
+		while (r == 0 && (b = contig_session_next_slot(s, &cursor))) {
 			buffer_record(&rec, b);
+			memcpy(rec.token, s->token, CONTIG_TOKEN_LEN);
+			r = contig_journal_add(journal, &rec);
+		}
+		/* The carves after their warm frames. */
+		for (uint32_t i = 0; r == 0 && i < s->ncarves; i += JOURNAL_CARVES_PER_RECORD) {
+			struct contig_carve_entry e[JOURNAL_CARVES_PER_RECORD];
+			size_t n = 0;
+
+			for (uint32_t k = i; k < s->ncarves && n < JOURNAL_CARVES_PER_RECORD; k++)
+				e[n++] = (struct contig_carve_entry){
+					.id = s->carves[k].buf.id,
+					.frame_id = s->carves[k].frame_id,
+					.offset = s->carves[k].offset,
+					.len = s->carves[k].buf.len,
+					.req_len = s->carves[k].buf.req_len,
+					.tag = s->carves[k].buf.tag,
+				};
+			rec = (struct contig_journal_record){
+				.type = CONTIG_JOURNAL_CARVES,
+				.carves = e,
+				.ncarves = n,
+			};
 			memcpy(rec.token, s->token, CONTIG_TOKEN_LEN);
 			r = contig_journal_add(journal, &rec);
 		}
@@ -298,6 +329,21 @@ void contig_restart_record_alloc(const struct contig_session *s,
 void contig_restart_record_free(const struct contig_session *s, uint64_t id)
 {
 	struct contig_journal_record rec = { .type = CONTIG_JOURNAL_BUFFER_FREE, .id = id };
+
+	record(s, &rec);
+}
+
+void contig_restart_record_carves(const struct contig_session *s,
+				  const struct contig_carve_entry *allocs, size_t nallocs,
+				  const uint64_t *frees, size_t nfrees)
+{
+	struct contig_journal_record rec = {
+		.type = CONTIG_JOURNAL_CARVES,
+		.carves = allocs,
+		.ncarves = nallocs,
+		.frees = frees,
+		.nfrees = nfrees,
+	};
 
 	record(s, &rec);
 }

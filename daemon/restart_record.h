@@ -11,8 +11,10 @@
 #define CONTIG_RESTART_RECORD_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
+struct contig_carve_entry;
 struct contig_frame;
 struct contig_live_buffer;
 struct contig_restart;
@@ -29,6 +31,11 @@ void contig_restart_record_frame(const struct contig_session *s, const struct co
 void contig_restart_record_alloc(const struct contig_session *s,
 				 const struct contig_live_buffer *b);
 void contig_restart_record_free(const struct contig_session *s, uint64_t id);
+/* One fast-path report (session_carve.c): the carves it added (tags as
+ * counted), the ids it freed. */
+void contig_restart_record_carves(const struct contig_session *s,
+				  const struct contig_carve_entry *allocs, size_t nallocs,
+				  const uint64_t *frees, size_t nfrees);
 
 /* Stopping with sessions kept (contig_restart_stopping()): a session
  * freed now leaves its frames OWNED and its records for the next

@@ -8,7 +8,10 @@
  * journal's life, which makes this a matter of sorting, not of replaying
  * in order: a token names one session; a frame file id is given once per
  * directory (a recycled frame gets a new file); a buffer id is unique in
- * its session (its slot's generation grows with every use).
+ * its session (its slot's generation grows with every use). Carve ids
+ * are the client's and may come back after a free: a carve is live unless
+ * a free of its id came after it (the records' order), and unless its warm
+ * frame is gone (the frame's free took it).
  *
  * Trust: the journal is the daemon's own, but a frame's page is the
  * kernel's, so every adopted frame is located again (pagemap, node) and
@@ -63,6 +66,15 @@ struct plan_buffer {
 	uint64_t page_len, below, phys, len, req_len, seq;
 	int cache_type;
 	uint32_t tag;
+	bool warm;
+};
+
+/* A carve (Carves.allocs) and when it came: a carve id may be reused
+ * after its free, so a free counts against the allocs before it only. */
+struct plan_carve {
+	uint8_t token[CONTIG_TOKEN_LEN];
+	struct contig_carve_entry e;
+	uint64_t order;
 };
 
 struct plan_key {
@@ -88,6 +100,8 @@ struct contig_restore {
 	VEC(struct plan_key) releases;
 	VEC(struct plan_buffer) allocs;
 	VEC(struct plan_key) frees;
+	VEC(struct plan_carve) carves;
+	VEC(struct plan_key) carve_frees; /* (token, id, order) */
 	VEC(struct plan_pool) pools;
 	uint32_t *owns_by_file;  /* indexes of owns by (page_len, file_id), then index */
 	uint32_t *owns_by_token; /* indexes of owns by token, then index */
@@ -160,7 +174,8 @@ static int on_record(const struct contig_journal_record *rec, void *arg)
 					 .page_len = rec->page_len, .below = rec->below,
 					 .phys = rec->phys,
 					 .len = rec->len, .req_len = rec->req_len, .seq = rec->seq,
-					 .cache_type = rec->cache_type, .tag = rec->tag };
+					 .cache_type = rec->cache_type, .tag = rec->tag,
+					 .warm = rec->warm };
 
 		memcpy(b.token, rec->token, CONTIG_TOKEN_LEN);
 		return PUSH(r->allocs, b);
@@ -169,6 +184,22 @@ static int on_record(const struct contig_journal_record *rec, void *arg)
 		memcpy(key.token, rec->token, CONTIG_TOKEN_LEN);
 		key.a = rec->id;
 		return PUSH(r->frees, key);
+	case CONTIG_JOURNAL_CARVES:
+		/* Allocs before frees within a record (order 2n, then 2n + 1). */
+		for (size_t i = 0; i < rec->ncarves; i++) {
+			struct plan_carve c = { .e = rec->carves[i], .order = 2 * r->nrecords };
+
+			memcpy(c.token, rec->token, CONTIG_TOKEN_LEN);
+			if (PUSH(r->carves, c) < 0)
+				return -ENOMEM;
+		}
+		for (size_t i = 0; i < rec->nfrees; i++) {
+			key = (struct plan_key){ .a = rec->frees[i], .b = 2 * r->nrecords + 1 };
+			memcpy(key.token, rec->token, CONTIG_TOKEN_LEN);
+			if (PUSH(r->carve_frees, key) < 0)
+				return -ENOMEM;
+		}
+		return 0;
 	case CONTIG_JOURNAL_POOL:
 		for (size_t i = 0; i < r->pools.n; i++)
 			if (r->pools.v[i].node == (int)rec->node &&
@@ -327,6 +358,33 @@ static int plan_settle(struct contig_restore *r)
 			r->allocs.v[n++] = *b;
 	}
 	r->allocs.n = n;
+	/* A carve is live if its session is and no free of its id came after
+	 * it (a warm frame's free takes its carves: contig_restore_sessions()
+	 * drops those whose frame is not restored). */
+	SORT(r->carve_frees, cmp_key);
+	for (size_t i = n = 0; i < r->carves.n; i++) {
+		struct plan_carve *c = &r->carves.v[i];
+		struct plan_key key = { .a = c->e.id, .b = UINT64_MAX, .c = UINT64_MAX };
+		size_t lo = 0, hi = r->carve_frees.n;
+
+		memcpy(key.token, c->token, CONTIG_TOKEN_LEN);
+		while (lo < hi) { /* the first free after every one of (token, id) */
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (cmp_key(&r->carve_frees.v[mid], &key) <= 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (!session_live(r, c->token))
+			continue;
+		if (lo > 0 && r->carve_frees.v[lo - 1].a == c->e.id &&
+		    memcmp(r->carve_frees.v[lo - 1].token, c->token, CONTIG_TOKEN_LEN) == 0 &&
+		    r->carve_frees.v[lo - 1].b > c->order)
+			continue; /* freed since */
+		r->carves.v[n++] = *c;
+	}
+	r->carves.n = n;
 	/* Only sessions that still hold a buffer are worth keeping; the others
 	 * would be empty orphans. */
 	SORT(r->allocs, cmp_buffer);
@@ -375,6 +433,8 @@ void contig_restore_free(struct contig_restore *r)
 	free(r->releases.v);
 	free(r->allocs.v);
 	free(r->frees.v);
+	free(r->carves.v);
+	free(r->carve_frees.v);
 	free(r->pools.v);
 	free(r->owns_by_file);
 	free(r->owns_by_token);
@@ -596,8 +656,28 @@ int contig_restore_sessions(struct contig_restore *r, struct contig_pools *pools
 				.req_len = pb->req_len,
 				.cache_type = pb->cache_type,
 				.tag = pb->tag,
+				.warm = pb->warm,
 			};
 			ret = b.pool ? contig_session_restore_buffer(s, &b, pb->seq) : -EINVAL;
+			if (ret == -ENOMEM)
+				return ret;
+			if (ret < 0)
+				ndropped++;
+			else
+				nbufs++;
+		}
+		/* Carves after their warm frames, in the order they came (the
+		 * journal's: a carve of a frame freed since is not restored). */
+		for (size_t k = 0; k < r->carves.n; k++) {
+			const struct plan_carve *pc = &r->carves.v[k];
+			const struct contig_live_buffer *frame;
+
+			if (memcmp(pc->token, ps->token, CONTIG_TOKEN_LEN) != 0)
+				continue;
+			frame = contig_session_buffer(s, pc->e.frame_id);
+			if (!frame || !frame->warm)
+				continue; /* went with its warm frame */
+			ret = contig_session_restore_carve(s, &pc->e);
 			if (ret == -ENOMEM)
 				return ret;
 			if (ret < 0)

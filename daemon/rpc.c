@@ -11,7 +11,8 @@
  * INVALID_ARGUMENT naming the field; an unknown request type (a newer
  * client) gets UNSUPPORTED and the connection stays open.
  *
- * Owns decoding, dispatch, the hello, allocate, free and report handlers,
+ * Owns decoding, dispatch, the hello, allocate, free, report and carve
+ * (fast-path report) handlers,
  * encoding and sending. What is refused and in what words is check.c's
  * (every handler asks it first, and turns a failure of the session into
  * a refusal through it); what a stats reply says is stats.c's. Refusals
@@ -184,6 +185,8 @@ static enum contig_rpc_result do_hello(struct contig_conn *conn, struct contig_s
 	hello.n_pools = env->npools;
 	hello.pools = ptrs;
 	hello.max_frames_per_buffer = env->limits.max_frames_per_buffer;
+	hello.has_accepts_carves = 1;
+	hello.accepts_carves = 1;
 	if (env->journal) {
 		hello.has_session_token = 1;
 		hello.session_token.len = CONTIG_TOKEN_LEN;
@@ -286,7 +289,7 @@ static enum contig_rpc_result do_alloc(struct contig_conn *conn, struct contig_s
 		send_refused(conn, seq, &refused);
 		return CONTIG_RPC_DONE;
 	}
-	if (metrics)
+	if (metrics && !b->warm) /* (a warm frame is no buffer: its carves count) */
 		metrics->nallocs++;
 	send_alloc(conn, s, seq, b, false);
 	return CONTIG_RPC_DONE;
@@ -301,17 +304,20 @@ static enum contig_rpc_result do_free(struct contig_conn *conn, struct contig_se
 	struct contig_refused refused;
 	uint64_t len = req->len;
 	int cache = req->cache_type;
+	bool warm = b && b->warm;
+	uint32_t ncarves = 0;
 	int r;
 
 	r = contig_session_free_buffer(s, req->buffer_id, req->has_len ? &len : NULL,
-				       req->has_cache_type ? &cache : NULL);
+				       req->has_cache_type ? &cache : NULL, &ncarves);
 	if (r < 0) {
 		contig_check_free_failed(req, b, r, &refused);
 		send_refused(conn, seq, &refused);
 		return CONTIG_RPC_DONE;
 	}
+	/* A warm frame is no buffer; the carves that went with it are. */
 	if (metrics)
-		metrics->nfrees++;
+		metrics->nfrees += ncarves + !warm;
 	reply.seq = seq;
 	reply.status = CONTIG__STATUS__OK;
 	reply.body_case = CONTIG__REPLY__BODY_FREE;
@@ -361,6 +367,45 @@ static enum contig_rpc_result do_report(struct contig_conn *conn, struct contig_
 	reply.status = CONTIG__STATUS__OK;
 	reply.body_case = CONTIG__REPLY__BODY_REPORT;
 	reply.report = &rr;
+	send_reply(conn, &reply, NULL, 0);
+	return CONTIG_RPC_DONE;
+}
+
+/* A fast-path report: checked whole (check.c), applied (session_carve.c),
+ * answered with the room left under the buffer-count limits. */
+static enum contig_rpc_result do_carve(struct contig_conn *conn, struct contig_session *s,
+				       uint64_t seq, const Contig__CarveRequest *req)
+{
+	Contig__Reply reply = CONTIG__REPLY__INIT;
+	Contig__CarveReply cr = CONTIG__CARVE_REPLY__INIT;
+	struct contig_carve_report rep;
+	struct contig_carve_result res;
+	struct contig_refused refused;
+
+	if (!contig_check_carve(s, req, &rep, &refused)) {
+		send_refused(conn, seq, &refused);
+		return CONTIG_RPC_DONE;
+	}
+	if (contig_session_carve_apply(s, &rep, &res) < 0) {
+		contig_check_carve_done(&rep);
+		send_default(conn, seq, CONTIG_REFUSED_NO_MEMORY);
+		return CONTIG_RPC_DONE;
+	}
+	contig_check_carve_done(&rep);
+	if (metrics) {
+		metrics->nallocs += res.nadded + res.ntransient;
+		metrics->nfrees += res.nfreed + res.ntransient;
+	}
+	/* (Past a limit the carves are recorded all the same: the client
+	 * has them. It learns it may not take more: 0 left.) */
+	cr.has_buffers_left = 1;
+	cr.buffers_left = contig_quota_buffers_left(s->pools, s->user_uid, s->nbuffers);
+	cr.has_nunknown = res.nunknown > 0;
+	cr.nunknown = res.nunknown;
+	reply.seq = seq;
+	reply.status = CONTIG__STATUS__OK;
+	reply.body_case = CONTIG__REPLY__BODY_CARVE;
+	reply.carve = &cr;
 	send_reply(conn, &reply, NULL, 0);
 	return CONTIG_RPC_DONE;
 }
@@ -426,6 +471,9 @@ enum contig_rpc_result contig_rpc_handle(struct contig_conn *conn, struct contig
 		break;
 	case CONTIG__REQUEST__BODY_REPORT:
 		res = do_report(conn, session, req->seq, req->report);
+		break;
+	case CONTIG__REQUEST__BODY_CARVE:
+		res = do_carve(conn, session, req->seq, req->carve);
 		break;
 	default: /* not reached: contig_check_request() let no other through */
 		send_default(conn, req->seq, CONTIG_REFUSED_UNSUPPORTED);

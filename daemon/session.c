@@ -35,7 +35,15 @@
  *
  * Buffer ids are (generation << 32 | slot + 1) into a slot table: O(1)
  * lookup, and a stale or forged id finds nothing. Ids only mean something
- * inside their session.
+ * inside their session; a generation whose id a live carve has (the
+ * client chose it) is skipped.
+ *
+ * Warm frames (the fast path's, AllocRequest.warm) are slot buffers that
+ * hold their frames like any other, but are no buffer to count: no buffer
+ * quota, no tag, not in nbuffers/len/pool->nbuffers, not listed
+ * (contig_session_next_buffer() skips them, frame->nwarm says how many
+ * touch a frame). The buffers the client cut from them are counted and
+ * listed instead (session_carve.c); a warm frame's release releases them.
  *
  * Restarts: every frame a journaled session claims or lets go, every
  * buffer it allocates or frees, is told to the restart module (restart.c
@@ -80,6 +88,15 @@ void session__tag_count(struct contig_session *s, uint32_t tag, uint64_t len, bo
 	};
 
 	contig_tags_count(tables, tag, len, alloc);
+}
+
+void session__tag_transient(struct contig_session *s, uint32_t tag, uint64_t count)
+{
+	struct contig_tags *const tables[CONTIG_TAG_TABLES] = {
+		&contig_user_find(s->pools, s->user_uid)->tags, &s->tags, &s->pools->tags
+	};
+
+	contig_tags_count_transient(tables, tag, count);
 }
 
 int contig_session_new(struct contig_pools *pools, pid_t pid, uid_t uid, gid_t gid,
@@ -233,8 +250,8 @@ struct contig_live_buffer *contig_session_buffer(struct contig_session *s, uint6
 	return &sl->buf;
 }
 
-const struct contig_live_buffer *contig_session_next_buffer(const struct contig_session *s,
-						       uint32_t *cursor)
+const struct contig_live_buffer *contig_session_next_slot(const struct contig_session *s,
+						     uint32_t *cursor)
 {
 	for (uint32_t i = *cursor; i < s->nslots; i++)
 		if (s->slots[i].buf.id) {
@@ -242,6 +259,22 @@ const struct contig_live_buffer *contig_session_next_buffer(const struct contig_
 			return &s->slots[i].buf;
 		}
 	*cursor = s->nslots;
+	return NULL;
+}
+
+const struct contig_live_buffer *contig_session_next_buffer(const struct contig_session *s,
+						       uint32_t *cursor)
+{
+	const struct contig_live_buffer *b;
+
+	/* Slots (but warm frames) up to nslots, then carve i at nslots + i. */
+	while (*cursor < s->nslots && (b = contig_session_next_slot(s, cursor)))
+		if (!b->warm)
+			return b;
+	if (*cursor < s->nslots)
+		*cursor = s->nslots;
+	if (*cursor - s->nslots < s->ncarves)
+		return &s->carves[(*cursor)++ - s->nslots].buf;
 	return NULL;
 }
 
@@ -415,11 +448,16 @@ int contig_session_alloc(struct contig_session *s, const struct contig_alloc_par
 	struct slot *sl;
 	int r;
 
-	r = contig_quota_check_buffer(env, s->user_uid, s->nbuffers, ret_field);
-	if (r < 0)
-		return r;
-	if (!session__tag_choose(s, p->tag, &tag))
-		return -ENOMEM;
+	/* A warm frame is no buffer: its carves are counted, not it. */
+	if (!p->warm) {
+		r = contig_quota_check_buffer(env, s->user_uid, s->nbuffers, ret_field);
+		if (r < 0)
+			return r;
+		if (!session__tag_choose(s, p->tag, &tag))
+			return -ENOMEM;
+	} else {
+		tag = p->tag;
+	}
 
 	/* Pools without a window first, then windows from the widest to the
 	 * narrowest (tiers): a request that does not need a window is served
@@ -469,8 +507,15 @@ int contig_session_alloc(struct contig_session *s, const struct contig_alloc_par
 			session__holding_drop(s, h);
 		return -ENOMEM;
 	}
-	for (uint64_t f = phys - phys % pool->page_len; f < phys + req.len; f += pool->page_len)
+	for (uint64_t f = phys - phys % pool->page_len; f < phys + req.len; f += pool->page_len) {
 		contig_pool_frame_at(pool, f)->nbuffers++;
+		contig_pool_frame_at(pool, f)->nwarm += p->warm;
+	}
+	/* An id is unique among the session's live buffers, carves (whose ids
+	 * the client chose) included. */
+	while (s->ncarves && contig_session_carve(s, (uint64_t)sl->gen << 32 |
+						     (uint64_t)(sl - s->slots + 1)))
+		sl->gen++;
 	sl->buf = (struct contig_live_buffer){
 		.id = (uint64_t)sl->gen << 32 | (uint64_t)(sl - s->slots + 1),
 		.pool = pool,
@@ -480,49 +525,72 @@ int contig_session_alloc(struct contig_session *s, const struct contig_alloc_par
 		.cache_type = p->cache_type,
 		.tag = tag,
 		.seq = p->seq,
+		.warm = p->warm,
 	};
-	s->nbuffers++;
-	s->len += req.len;
-	pool->nbuffers++;
-	pool->generation++;
-	session__tag_count(s, tag, req.len, true);
-	contig_quota_count_buffer(env, s->user_uid, req.len, true);
+	if (p->warm)
+		pool->generation++;
+	else
+		session__count_buffer(s, &sl->buf, true);
 	if (s->journaled)
 		contig_restart_record_alloc(s, &sl->buf);
 	*ret_buffer = &sl->buf;
 	return 0;
 }
 
-static void buffer_release(struct contig_session *s, struct slot *sl)
+void session__count_buffer(struct contig_session *s, const struct contig_live_buffer *b,
+			   bool alloc)
+{
+	if (alloc) {
+		s->nbuffers++;
+		s->len += b->len;
+		b->pool->nbuffers++;
+	} else {
+		s->nbuffers--;
+		s->len -= b->len;
+		b->pool->nbuffers--;
+	}
+	b->pool->generation++;
+	session__tag_count(s, b->tag, b->len, alloc);
+	contig_quota_count_buffer(s->pools, s->user_uid, b->len, alloc);
+}
+
+/* Release a buffer (a warm frame: its carves first); returns the carves
+ * that went with it. */
+static uint32_t buffer_release(struct contig_session *s, struct slot *sl)
 {
 	struct contig_live_buffer *b = &sl->buf;
 	struct contig_pool *pool = b->pool;
 	struct holding *h = session__holding_find(s, pool, b->cache_type);
+	uint32_t ncarves = b->warm ? session__carves_drop_frame(s, b->id) : 0;
 
 	session__must(contig_range_give(&h->free, b->phys, b->len));
 	for (uint64_t f = b->phys - b->phys % pool->page_len; f < b->phys + b->len;
 	     f += pool->page_len) {
 		struct contig_frame *fr = contig_pool_frame_at(pool, f);
 
+		fr->nwarm -= b->warm;
 		if (--fr->nbuffers == 0)
 			session__frame_leave(s, h, fr);
 	}
-	s->nbuffers--;
-	s->len -= b->len;
-	pool->nbuffers--;
-	pool->generation++;
-	session__tag_count(s, b->tag, b->len, false);
-	contig_quota_count_buffer(s->pools, s->user_uid, b->len, false);
+	if (b->warm)
+		pool->generation++;
+	else
+		session__count_buffer(s, b, false);
 	if (h->nframes == 0)
 		session__holding_drop(s, h);
 	b->id = 0;
+	free(sl->carved);
+	sl->carved = NULL;
 	sl->next_free = s->free_slot;
 	s->free_slot = (uint32_t)(sl - s->slots);
+	return ncarves;
 }
 
 int contig_session_free_buffer(struct contig_session *s, uint64_t id, const uint64_t *check_len,
-			       const int *check_cache)
+			       const int *check_cache, uint32_t *ret_ncarves)
 {
+	uint32_t ncarves;
+
 	struct contig_live_buffer *b = contig_session_buffer(s, id);
 
 	if (!b)
@@ -531,8 +599,10 @@ int contig_session_free_buffer(struct contig_session *s, uint64_t id, const uint
 	    (check_cache && *check_cache != b->cache_type))
 		return -EILSEQ;
 	if (s->journaled)
-		contig_restart_record_free(s, id);
-	buffer_release(s, (struct slot *)b);
+		contig_restart_record_free(s, id); /* (a warm frame's: its carves too) */
+	ncarves = buffer_release(s, (struct slot *)b);
+	if (ret_ncarves)
+		*ret_ncarves = ncarves;
 	return 0;
 }
 
@@ -556,6 +626,10 @@ void contig_session_free(struct contig_session *s)
 	 * with contig_pool_free(keep_owned), at exit.) */
 	free(s->resume_seqs);
 	free(s->restored_frames);
+	free(s->carves);
+	free(s->carve_index);
+	for (uint32_t i = 0; i < s->nslots; i++)
+		free(s->slots[i].carved);
 	for (size_t i = 0; i < s->nholdings; i++)
 		contig_range_set_done(&s->holdings[i].free);
 	free(s->holdings);

@@ -42,6 +42,7 @@ struct contig_alloc_params {
 	uint32_t tag;
 	uint32_t priority;
 	uint64_t seq;      /* of the request: journaled, so a retry is recognised */
+	bool warm;         /* a warm frame of the fast path (AllocRequest.warm) */
 	struct contig_range_req range; /* the above as range.c takes it (len rounded
 					* up to 4 KiB, align at least 4 KiB), checked */
 };
@@ -60,6 +61,18 @@ struct contig_live_buffer {
 	uint64_t seq;     /* of the request that made it (0: not known), journaled
 			     again at every compaction: a retry after restarts
 			     in a row still finds it */
+	bool warm;        /* a warm frame of the fast path: charged (frames,
+			     bytes of frames) but not counted or listed as a
+			     buffer; its carves are (session_carve.c) */
+};
+
+/* A buffer the client library cut from a warm frame (CarveRequest): listed
+ * and counted as any buffer (buf), found by the client's id. */
+struct contig_carve {
+	struct contig_live_buffer buf; /* id: the client's; phys: the warm frame's +
+					  offset; pool, cache_type: the frame's */
+	uint64_t frame_id;             /* the warm frame's buffer id */
+	uint64_t offset;               /* in the warm frame */
 };
 
 struct contig_session {
@@ -72,7 +85,13 @@ struct contig_session {
 	struct slot *slots;       /* buffers by id */
 	uint32_t nslots;
 	uint32_t free_slot;       /* head of the free slot list, UINT32_MAX if none */
-	uint32_t nbuffers;
+	uint32_t nbuffers;        /* listed buffers: not warm frames, carves included */
+	struct contig_carve *carves; /* session_carve.c: the live carves, any order */
+	uint32_t ncarves, carves_cap;
+	uint32_t *carve_index;    /* open addressing over carves by id: ncarve_index
+				     slots (a power of two, at least twice ncarves);
+				     0 empty, else index + 1 */
+	uint32_t ncarve_index;
 	uint32_t nframes;         /* frames owned */
 	uint64_t frames_len;      /* bytes of the frames owned (max_bytes_per_connection) */
 	uint64_t len;             /* bytes in live buffers */
@@ -166,17 +185,83 @@ int contig_session_alloc(struct contig_session *session, const struct contig_all
 /* The live buffer @id of this session, or NULL. */
 struct contig_live_buffer *contig_session_buffer(struct contig_session *session, uint64_t id);
 
-/* The next live buffer of @session in slot order from slot *@cursor (start
- * at 0), or NULL when there is none; advances *@cursor past it. The order
+/* The next listed buffer of @session from *@cursor (start at 0), or NULL
+ * when there is none; advances *@cursor past it: the buffers in slot order
+ * but warm frames, then the carves. session->nbuffers in all. The order
  * is stable while the session allocates and frees nothing. */
 const struct contig_live_buffer *contig_session_next_buffer(const struct contig_session *session,
 						       uint32_t *cursor);
 
+/* The same over the slots alone, warm frames included (what the journal
+ * keeps as BufferAlloc). */
+const struct contig_live_buffer *contig_session_next_slot(const struct contig_session *session,
+						     uint32_t *cursor);
+
 /* Free buffer @id. If @check_len is not NULL, free only if it equals the
  * requested length and @check_cache (not NULL then) the cache type.
- * Returns 0, -ENOENT (no such buffer in this session) or -EILSEQ (mismatch:
- * nothing freed). */
+ * A warm frame's carves go with it: *@ret_ncarves (if not NULL) says how
+ * many. Returns 0, -ENOENT (no such buffer in this session) or -EILSEQ
+ * (mismatch: nothing freed). */
 int contig_session_free_buffer(struct contig_session *session, uint64_t id,
-			       const uint64_t *check_len, const int *check_cache);
+			       const uint64_t *check_len, const int *check_cache,
+			       uint32_t *ret_ncarves);
+
+/* ---- the fast path's reports (session_carve.c) ---- */
+
+/* How carve @e fits @session, as contig_session_carve_test() finds it. */
+enum contig_carve_fit {
+	CONTIG_CARVE_NEW,        /* fits: a new carve */
+	CONTIG_CARVE_KNOWN,      /* the same id, frame, offset and length is live */
+	CONTIG_CARVE_MISALIGNED, /* offset or len not a 4 KiB multiple, or len 0 */
+	CONTIG_CARVE_NOT_WARM,   /* frame_id is no warm frame of this session */
+	CONTIG_CARVE_OUTSIDE,    /* not wholly inside its warm frame */
+	CONTIG_CARVE_OVERLAP,    /* over a live carve of the frame (*ret_other) */
+	CONTIG_CARVE_ID_TAKEN,   /* id 0, or a live buffer's or carve's id */
+};
+
+/* Does @e fit @session's warm frames and carves? *@ret_other (if not NULL)
+ * gets the carve an OVERLAP is with. Changes nothing. */
+enum contig_carve_fit contig_session_carve_test(struct contig_session *session,
+						const struct contig_carve_entry *e,
+						const struct contig_carve **ret_other);
+
+/* The live carve @id of @session, or NULL. */
+const struct contig_carve *contig_session_carve(const struct contig_session *session,
+					       uint64_t id);
+
+/* A fast-path report, checked whole (check.c, contig_check_carve()). */
+struct contig_carve_report {
+	struct contig_carve_entry *allocs; /* each NEW or KNOWN, not overlapping each other */
+	size_t nallocs;
+	const uint64_t *frees;
+	size_t nfrees;
+	struct contig_carve_transient {
+		uint32_t tag;
+		uint32_t count;
+		uint64_t len;
+	} *transients;
+	size_t ntransients;
+};
+
+/* What applying a report did. */
+struct contig_carve_result {
+	uint32_t nadded;    /* new carves (resent ones not) */
+	uint32_t nfreed;
+	uint32_t nunknown;  /* frees of ids that were no live carve */
+	uint64_t ntransient; /* buffers counted as allocated and freed */
+};
+
+/* Apply @report (allocs, then frees, then transients), counted as buffers
+ * everywhere (session, user, pool, frames, tags) and told to the journal
+ * as one record. Returns 0 or -ENOMEM (nothing applied). */
+int contig_session_carve_apply(struct contig_session *session,
+			       const struct contig_carve_report *report,
+			       struct contig_carve_result *ret);
+
+/* Put carve @e back after a restart (its warm frame restored first).
+ * Returns 0, -EINVAL (it does not fit: contig_session_carve_test()) or
+ * -ENOMEM. */
+int contig_session_restore_carve(struct contig_session *session,
+				 const struct contig_carve_entry *e);
 
 #endif

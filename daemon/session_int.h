@@ -32,6 +32,8 @@ struct slot {
 	struct contig_live_buffer buf; /* buf.id == 0: slot unused */
 	uint32_t gen;
 	uint32_t next_free;
+	uint64_t *carved; /* a warm frame's: a bit per 4 KiB page carved, made at
+			     its first carve (session_carve.c); NULL otherwise */
 };
 
 /* A restored buffer by the seq of the request that made it. */
@@ -56,9 +58,22 @@ void session__frame_leave(struct contig_session *s, struct holding *h, struct co
  * done. */
 void session__must(int r);
 
+/* Count listed buffer @b (not a warm frame: a carve or a plain buffer) in
+ * the session, its user, its pool and its tags: allocated (@alloc) or
+ * freed. */
+void session__count_buffer(struct contig_session *s, const struct contig_live_buffer *b,
+			   bool alloc);
+
+/* Release every carve of warm frame @frame_id (its free or the session's
+ * end): counted as freed. Returns how many. */
+uint32_t session__carves_drop_frame(struct contig_session *s, uint64_t frame_id);
+
 /* The tag tables a buffer of @s is counted in (contig_tags_choose(),
  * contig_tags_count()). */
 bool session__tag_choose(struct contig_session *s, uint32_t tag, uint32_t *ret_tag);
 void session__tag_count(struct contig_session *s, uint32_t tag, uint64_t len, bool alloc);
+
+/* Count @count buffers under @tag (as chosen) as allocated and freed. */
+void session__tag_transient(struct contig_session *s, uint32_t tag, uint64_t count);
 
 #endif

@@ -11,7 +11,9 @@
  * adopted one), its buffers keep their ids (the slot table is rebuilt
  * around them) and the seqs of the requests that made them, so that a
  * retried allocate finds its buffer instead of making a second one; a
- * frame left without a buffer is recycled.
+ * frame left without a buffer is recycled. A warm frame comes back as
+ * one, and its carves after it (contig_session_restore_carve(),
+ * session_carve.c), with their ids.
  *
  * It uses session.c's holdings and slots (session_int.h) and never
  * allocates from a pool, never reads or writes the journal (restart.c
@@ -138,7 +140,9 @@ int contig_session_restore_buffer(struct contig_session *s, const struct contig_
 	/* In the session's frames of its type, over no other buffer. */
 	if (contig_range_take(&h->free, b->phys, b->len) < 0)
 		return -EINVAL;
-	if (!session__tag_choose(s, b->tag, &tag)) {
+	if (b->warm)
+		tag = b->tag;
+	else if (!session__tag_choose(s, b->tag, &tag)) {
 		session__must(contig_range_give(&h->free, b->phys, b->len));
 		return -ENOMEM;
 	}
@@ -158,18 +162,18 @@ int contig_session_restore_buffer(struct contig_session *s, const struct contig_
 		s->resume_seqs[s->nresume_seqs++] = (struct resume_seq){ seq, b->id };
 	}
 	for (uint64_t f = b->phys - b->phys % pool->page_len; f < b->phys + b->len;
-	     f += pool->page_len)
+	     f += pool->page_len) {
 		contig_pool_frame_at(pool, f)->nbuffers++;
+		contig_pool_frame_at(pool, f)->nwarm += b->warm;
+	}
 	sl->buf = *b;
 	sl->buf.tag = tag;
 	sl->buf.seq = seq;
 	sl->gen = (uint32_t)(b->id >> 32);
-	s->nbuffers++;
-	s->len += b->len;
-	pool->nbuffers++;
-	pool->generation++;
-	session__tag_count(s, tag, b->len, true);
-	contig_quota_count_buffer(s->pools, s->user_uid, b->len, true);
+	if (b->warm)
+		pool->generation++;
+	else
+		session__count_buffer(s, &sl->buf, true);
 	return 0;
 }
 

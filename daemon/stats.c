@@ -13,6 +13,9 @@
  * monitoring part (refusals by reason, request latency, allocations) is
  * shown to anyone: how busy the daemon is, not who uses it. The hello
  * reply's pool list is built here too (contig_stats_pool_infos()).
+ * A buffer is what the session lists (contig_session_next_buffer()):
+ * carves of the fast path, not the warm frames they are cut from; a
+ * frame's nbuffers counts the same way (frame->nwarm, frame->ncarved).
  *
  * It only reads: never changes a session, a pool or a counter, never
  * sends or logs (rpc.c sends what it builds), and never calls rpc.c or
@@ -337,7 +340,8 @@ static void frame_entry(const struct contig_session *s, uint32_t pi, const struc
 		e->has_cache_type = 1;
 		e->cache_type = f->cache_type;
 		e->has_nbuffers = 1;
-		e->nbuffers = f->nbuffers;
+		/* Listed buffers: a warm frame is not one, its carves are. */
+		e->nbuffers = f->nbuffers - f->nwarm + f->ncarved;
 	}
 }
 

@@ -9,7 +9,9 @@
  * totals under CONTIG_TAG_OTHER, which also takes a tag no table has room
  * for (struct contig_tags): one user's many tags never cost another user's
  * its own row. Which tables a buffer is counted in is the caller's
- * (session.c hands the three).
+ * (session.c hands the three). A fast-path report's transients (buffers
+ * allocated and freed within it) count in nallocs and nfrees at once
+ * (contig_tags_count_transient()).
  *
  * Pure C over memory: it never calls the pools, sessions, the journal or
  * the loop, and never logs. Loop thread only.
@@ -184,6 +186,17 @@ void contig_tags_count(struct contig_tags *const tables[CONTIG_TAG_TABLES], uint
 			t->len -= len;
 			t->nfrees++;
 		}
+	}
+}
+
+void contig_tags_count_transient(struct contig_tags *const tables[CONTIG_TAG_TABLES],
+				 uint32_t tag, uint64_t count)
+{
+	for (size_t i = 0; i < CONTIG_TAG_TABLES; i++) {
+		struct contig_tag_stat *t = contig_tags_get(tables[i], tag);
+
+		t->nallocs += count;
+		t->nfrees += count;
 	}
 }
 

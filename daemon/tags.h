@@ -64,6 +64,11 @@ bool contig_tags_choose(struct contig_tags *const tables[CONTIG_TAG_TABLES], uin
 void contig_tags_count(struct contig_tags *const tables[CONTIG_TAG_TABLES], uint32_t tag,
 		       uint64_t len, bool alloc);
 
+/* Count @count buffers under @tag (as contig_tags_choose() gave it) in
+ * @tables as allocated and freed at once (the fast path's transients). */
+void contig_tags_count_transient(struct contig_tags *const tables[CONTIG_TAG_TABLES],
+				 uint32_t tag, uint64_t count);
+
 /* Release a tag table. */
 void contig_tags_done(struct contig_tags *tags);
 

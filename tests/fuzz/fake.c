@@ -511,6 +511,18 @@ void contig_restart_record_free(const struct contig_session *s, uint64_t id)
 	fake_no_record();
 }
 
+void contig_restart_record_carves(const struct contig_session *s,
+				  const struct contig_carve_entry *allocs, size_t nallocs,
+				  const uint64_t *frees, size_t nfrees)
+{
+	(void)s;
+	(void)allocs;
+	(void)nallocs;
+	(void)frees;
+	(void)nfrees;
+	fake_no_record();
+}
+
 bool contig_restart_keeps_sessions(const struct contig_restart *restart)
 {
 	(void)restart;

@@ -30,7 +30,9 @@
  * After every request the whole state is checked (check_world()): pool
  * counters and free sets against the frames, no two live buffers overlap,
  * every buffer lies in frames its session owns for its cache type, frame
- * buffer counts, session/user/tag accounting and quotas (bytes are the
+ * buffer counts, every carve inside its warm frame over no other (carves
+ * are counted and listed, warm frames not), session/user/tag accounting
+ * and quotas (bytes are the
  * frames pinned, per session, per user and per user and pool); and the
  * reply against the request (check_reply()): seq, status, body, every
  * constraint of an allocation, its descriptors (exactly the frames under
@@ -287,6 +289,7 @@ static void client_disconnect(struct client *c)
 struct live_buffer {
 	const struct contig_live_buffer *b;
 	const struct contig_session *s;
+	bool listed; /* counted and listed as a buffer: not a warm frame */
 };
 
 static int cmp_live(const void *a, const void *b)
@@ -358,7 +361,7 @@ static void check_tags(const struct contig_tags *tags, const struct live_buffer 
 	for (size_t k = 0; k < nlive; k++) {
 		long i;
 
-		if (only && live[k].s != only)
+		if ((only && live[k].s != only) || !live[k].listed)
 			continue;
 		i = tag_lookup(live[k].b->tag);
 		fuzz_check(i >= 0);
@@ -376,15 +379,16 @@ static void check_tags(const struct contig_tags *tags, const struct live_buffer 
 /* Buffers of one session, from the model: each must be found by its id. */
 static void collect_buffers(const struct world *w, const struct client *c,
 			    struct live_buffer **live, size_t *nlive, size_t *cap,
+			    struct live_buffer **carved, size_t *ncarved, size_t *carved_cap,
 			    uint32_t **frame_counts)
 {
 	struct contig_session *s = c->s;
 	const struct contig_limits *lim = &w->env.limits;
 	uint64_t len = 0;
+	uint32_t nlisted = 0, nplain = 0;
 
 	for (size_t i = 0; i < c->nstale && i < NSTALE; i++)
 		fuzz_check(contig_session_buffer(s, c->stale[i]) == NULL);
-	fuzz_check(s->nbuffers == c->nids);
 	fuzz_check(c->hello_done || c->nids == 0);
 	for (size_t i = 0; i < c->nids; i++) {
 		const struct contig_live_buffer *b = contig_session_buffer(s, c->ids[i]);
@@ -411,7 +415,11 @@ static void collect_buffers(const struct world *w, const struct client *c,
 			if (f > UINT64_MAX - pool->page_len)
 				break;
 		}
-		len += b->len;
+		if (!b->warm) {
+			len += b->len;
+			nlisted++;
+			nplain++;
+		}
 		if (*nlive == *cap) {
 			size_t ncap = *cap ? *cap * 2 : 32;
 			struct live_buffer *grown = realloc(*live, ncap * sizeof(*grown));
@@ -420,10 +428,43 @@ static void collect_buffers(const struct world *w, const struct client *c,
 			*live = grown;
 			*cap = ncap;
 		}
-		(*live)[(*nlive)++] = (struct live_buffer){ .b = b, .s = s };
+		(*live)[(*nlive)++] = (struct live_buffer){ .b = b, .s = s, .listed = !b->warm };
 	}
+	/* Carves: each inside its warm frame, over no other carve of it;
+	 * listed and counted as buffers, but no frame's holder (the warm
+	 * frame is), so they are kept apart from the overlap check. */
+	for (uint32_t i = 0; i < s->ncarves; i++) {
+		const struct contig_carve *cv = &s->carves[i];
+		const struct contig_live_buffer *fb = contig_session_buffer(s, cv->frame_id);
+
+		fuzz_check(fb && fb->warm && contig_session_carve(s, cv->buf.id) == cv);
+		fuzz_check(!contig_session_buffer(s, cv->buf.id));
+		fuzz_check(cv->buf.len > 0 && cv->buf.len % SMALL_PAGE == 0 &&
+			   cv->offset % SMALL_PAGE == 0 && cv->offset < fb->len &&
+			   cv->buf.len <= fb->len - cv->offset);
+		fuzz_check(cv->buf.phys == fb->phys + cv->offset && cv->buf.pool == fb->pool &&
+			   cv->buf.cache_type == fb->cache_type);
+		for (uint32_t k = 0; k < i; k++)
+			fuzz_check(s->carves[k].frame_id != cv->frame_id ||
+				   s->carves[k].offset + s->carves[k].buf.len <= cv->offset ||
+				   cv->offset + cv->buf.len <= s->carves[k].offset);
+		len += cv->buf.len;
+		nlisted++;
+		if (*ncarved == *carved_cap) {
+			size_t ncap = *carved_cap ? *carved_cap * 2 : 32;
+			struct live_buffer *grown = realloc(*carved, ncap * sizeof(*grown));
+
+			fuzz_check(grown);
+			*carved = grown;
+			*carved_cap = ncap;
+		}
+		(*carved)[(*ncarved)++] = (struct live_buffer){ .b = &cv->buf, .s = s, .listed = true };
+	}
+	fuzz_check(s->nbuffers == nlisted);
 	fuzz_check(s->len == len);
-	fuzz_check(s->nbuffers <= lim->max_buffers_per_connection);
+	/* Carves may go past the limit (the client has them: CarveReply says
+	 * 0 left); buffers from a round trip never do. */
+	fuzz_check(nplain <= lim->max_buffers_per_connection);
 	fuzz_check(s->len <= s->frames_len); /* buffers lie in frames it owns */
 	fuzz_check(!lim->max_bytes_per_connection ||
 		   s->frames_len <= lim->max_bytes_per_connection);
@@ -433,8 +474,8 @@ static void check_world(struct world *w)
 {
 	struct contig_pools *env = &w->env;
 	const struct contig_limits *lim = &env->limits;
-	struct live_buffer *live = NULL;
-	size_t nlive = 0, cap = 0, nrecycling = 0;
+	struct live_buffer *live = NULL, *carved = NULL;
+	size_t nlive = 0, cap = 0, nrecycling = 0, ncarved = 0, carved_cap = 0;
 	uint32_t *frame_counts[FAKE_MAX_DIRS] = { 0 };
 	uint32_t nsessions = 0, nlost = 0;
 
@@ -453,13 +494,24 @@ static void check_world(struct world *w)
 	}
 	for (unsigned ci = 0; ci < w->nclients; ci++)
 		if (w->clients[ci].s)
-			collect_buffers(w, &w->clients[ci], &live, &nlive, &cap, frame_counts);
+			collect_buffers(w, &w->clients[ci], &live, &nlive, &cap, &carved, &ncarved,
+					&carved_cap, frame_counts);
 
 	/* No two live buffers overlap, whoever owns them. */
 	if (nlive)
 		qsort(live, nlive, sizeof(*live), cmp_live);
 	for (size_t i = 0; i + 1 < nlive; i++)
 		fuzz_check(live[i].b->phys + live[i].b->len <= live[i + 1].b->phys);
+	/* From here on, live is what is listed and counted: carves too. */
+	for (size_t i = 0; i < ncarved; i++) {
+		if (nlive == cap) {
+			cap = cap ? cap * 2 : 32;
+			live = realloc(live, cap * sizeof(*live));
+			fuzz_check(live);
+		}
+		live[nlive++] = carved[i];
+	}
+	free(carved);
 
 	for (size_t pi = 0; pi < env->npools; pi++) {
 		const struct contig_pool *pool = env->pools[pi];
@@ -515,7 +567,7 @@ static void check_world(struct world *w)
 		fuzz_check(pool->free.free_len == (uint64_t)nfree * pool->page_len);
 		fuzz_check(fake_dir_nheld(pool->dir) == pool->nframes - nl);
 		for (size_t k = 0; k < nlive; k++)
-			nbuffers += live[k].b->pool == pool;
+			nbuffers += live[k].b->pool == pool && live[k].listed;
 		fuzz_check(pool->nbuffers == nbuffers);
 		for (unsigned ci = 0; ci < w->nclients; ci++) {
 			bool owns = false;
@@ -555,7 +607,7 @@ static void check_world(struct world *w)
 	for (size_t i = 0; i < env->nusers; i++) {
 		const struct contig_user *u = &env->users[i];
 		uint32_t ns = 0;
-		uint64_t nbuffers = 0, len = 0, frames_len = 0;
+		uint64_t nbuffers = 0, len = 0, frames_len = 0, nplain = 0;
 
 		for (size_t k = i + 1; k < env->nusers; k++)
 			fuzz_check(env->users[k].uid != u->uid);
@@ -565,13 +617,14 @@ static void check_world(struct world *w)
 			if (s && s->user_uid == u->uid) {
 				ns++;
 				nbuffers += s->nbuffers;
+				nplain += s->nbuffers - s->ncarves;
 				len += s->len;
 				frames_len += s->frames_len;
 			}
 		}
 		fuzz_check(u->nsessions == ns && ns > 0 && ns <= lim->max_connections_per_user);
 		fuzz_check(u->nbuffers == nbuffers && u->len == len);
-		fuzz_check(u->nbuffers <= lim->max_buffers_per_user);
+		fuzz_check(nplain <= lim->max_buffers_per_user); /* carves may go past it */
 		fuzz_check(u->frames_len == frames_len);
 		fuzz_check(!lim->max_bytes_per_user || u->frames_len <= lim->max_bytes_per_user);
 		/* Per pool: the frames its sessions own there. */
@@ -611,6 +664,8 @@ struct before {
 	uint64_t user_nbuffers, user_len, user_frames_len;
 	uint64_t user_pool_frames_len[FAKE_MAX_DIRS];
 	bool free_live;
+	bool free_warm;        /* a warm frame: its carves go with it */
+	uint32_t free_ncarves;
 	uint64_t free_req_len;
 	int free_cache;
 	uint64_t pool_free[FAKE_MAX_DIRS];
@@ -649,6 +704,9 @@ static unsigned unknown_field(const Contig__Request *req)
 	case CONTIG__REQUEST__BODY_REPORT:
 		body = &req->report->base;
 		break;
+	case CONTIG__REQUEST__BODY_CARVE:
+		body = &req->carve->base;
+		break;
 	default:
 		break;
 	}
@@ -679,10 +737,13 @@ static bool alloc_invalid(const Contig__AllocRequest *a)
 
 /* Would one more buffer exceed a buffer count? (Known before placing:
  * the byte limits depend on whether it needs new frames.) */
-static bool alloc_over_count(const struct world *w, const struct before *bf)
+static bool alloc_over_count(const struct world *w, const struct before *bf,
+			     const Contig__AllocRequest *a)
 {
 	const struct contig_limits *lim = &w->env.limits;
 
+	if (a->has_warm && a->warm)
+		return false; /* a warm frame is no buffer */
 	return bf->nbuffers + 1 > lim->max_buffers_per_connection ||
 	       bf->user_nbuffers + 1 > lim->max_buffers_per_user;
 }
@@ -752,7 +813,7 @@ static void check_byte_refusal(struct world *w, struct client *c,
 		   (u->uid != 0 && lim->max_share_per_user < 100 &&
 		    exceeds(bf->user_pool_frames_len[pi], claimed,
 			    model_share(b->pool, lim->max_share_per_user))));
-	fuzz_check(contig_session_free_buffer(c->s, b->id, NULL, NULL) == 0);
+	fuzz_check(contig_session_free_buffer(c->s, b->id, NULL, NULL, NULL) == 0);
 	fuzz_check(c->s->frames_len == bf->frames_len);
 }
 
@@ -882,7 +943,9 @@ static void check_lists(const struct world *w, const struct client *c,
 			/* Only root sees another session's buffers. */
 			fuzz_check(owner && (root || owner == s));
 			b = contig_session_buffer((struct contig_session *)owner, r->buffers[i].id);
-			fuzz_check(b && b->phys == r->buffers[i].phys && b->len == r->buffers[i].len &&
+			if (!b && contig_session_carve(owner, r->buffers[i].id))
+				b = &contig_session_carve(owner, r->buffers[i].id)->buf;
+			fuzz_check(b && !b->warm && b->phys == r->buffers[i].phys && b->len == r->buffers[i].len &&
 				   b->tag == r->buffers[i].tag &&
 				   b->cache_type == r->buffers[i].cache_type &&
 				   r->buffers[i].uid == (uint32_t)owner->uid &&
@@ -954,7 +1017,7 @@ static void check_lists(const struct world *w, const struct client *c,
 		if (r->frames[i].has_owner)
 			fuzz_check(r->frames[i].owner_pid == (uint32_t)f->owner->pid &&
 				   r->frames[i].cache_type == f->cache_type &&
-				   r->frames[i].nbuffers == f->nbuffers);
+				   r->frames[i].nbuffers == f->nbuffers - f->nwarm + f->ncarved);
 	}
 }
 
@@ -1010,6 +1073,9 @@ static void note_before(const struct world *w, const struct client *c, const Con
 		if (b) {
 			bf->free_req_len = b->req_len;
 			bf->free_cache = b->cache_type;
+			bf->free_warm = b->warm;
+			for (uint32_t i = 0; i < c->s->ncarves; i++)
+				bf->free_ncarves += c->s->carves[i].frame_id == b->id;
 		}
 	}
 	for (size_t pi = 0; pi < w->env.npools; pi++)
@@ -1063,7 +1129,7 @@ static void check_reply(struct world *w, struct client *c, const Contig__Request
 		case CONTIG__REQUEST__BODY_ALLOC:
 			if (alloc_invalid(req->alloc))
 				want = CONTIG__STATUS__INVALID_ARGUMENT;
-			else if (alloc_over_count(w, bf))
+			else if (alloc_over_count(w, bf, req->alloc))
 				want = CONTIG__STATUS__QUOTA_EXCEEDED;
 			else
 				fuzz_check(r->status == CONTIG__STATUS__OK ||
@@ -1090,7 +1156,8 @@ static void check_reply(struct world *w, struct client *c, const Contig__Request
 			if (r->status == CONTIG__STATUS__OK) {
 				fuzz_check(r->body_case == CONTIG__REPLY__BODY_FREE);
 				fuzz_check(!contig_session_buffer(c->s, f->buffer_id));
-				fuzz_check(c->s->nbuffers + 1 == bf->nbuffers);
+				fuzz_check(bf->free_warm ? c->s->nbuffers == bf->nbuffers - bf->free_ncarves
+							 : c->s->nbuffers + 1 == bf->nbuffers);
 				model_remove(c, f->buffer_id);
 				changed = true;
 			}
@@ -1104,6 +1171,18 @@ static void check_reply(struct world *w, struct client *c, const Contig__Request
 			want = CONTIG__STATUS__OK;
 			fuzz_check(r->body_case == CONTIG__REPLY__BODY_STATS);
 			check_stats(w, c, req->stats);
+			break;
+		case CONTIG__REQUEST__BODY_CARVE:
+			/* A report that does not fit is refused whole (nothing
+			 * changes: checked below); one that fits moves nbuffers
+			 * by what it added and freed, checked by check_world(). */
+			fuzz_check(r->status == CONTIG__STATUS__OK ||
+				   r->status == CONTIG__STATUS__INVALID_ARGUMENT ||
+				   r->status == CONTIG__STATUS__NO_MEMORY);
+			if (r->status == CONTIG__STATUS__OK) {
+				fuzz_check(r->body_case == CONTIG__REPLY__BODY_CARVE);
+				changed = true;
+			}
 			break;
 		case CONTIG__REQUEST__BODY_REPORT:
 			want = strlen(req->report->routine) <= 64 && strlen(req->report->reason) <= 256
@@ -1157,7 +1236,8 @@ static void trace_request(const struct world *w, const struct client *c,
 		: req->body_case == CONTIG__REQUEST__BODY_ALLOC ? "alloc"
 		: req->body_case == CONTIG__REQUEST__BODY_FREE ? "free"
 		: req->body_case == CONTIG__REQUEST__BODY_STATS ? "stats"
-		: req->body_case == CONTIG__REQUEST__BODY_REPORT ? "report" : "(unknown)",
+		: req->body_case == CONTIG__REQUEST__BODY_REPORT ? "report"
+		: req->body_case == CONTIG__REQUEST__BODY_CARVE ? "carve" : "(unknown)",
 		req ? (unsigned long long)req->seq : 0ull, r->status, results[res]);
 	if (r->body_case == CONTIG__REPLY__BODY_ALLOC)
 		fprintf(stderr, " id 0x%llx phys 0x%llx len 0x%llx frames %u in %zu datagrams",

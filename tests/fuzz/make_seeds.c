@@ -91,6 +91,7 @@ struct alloc_args {
 	int cache_type, node;
 	uint32_t tag, priority;
 	bool has_cache_type, has_node, has_priority;
+	bool warm; /* a warm frame of the fast path */
 };
 
 static void req_alloc(struct seed *s, unsigned client, uint64_t seq, const struct alloc_args *a)
@@ -115,6 +116,8 @@ static void req_alloc(struct seed *s, unsigned client, uint64_t seq, const struc
 	al.tag = a->tag;
 	al.has_priority = a->has_priority;
 	al.priority = a->priority;
+	al.has_warm = a->warm;
+	al.warm = a->warm;
 	req.seq = seq;
 	req.body_case = CONTIG__REQUEST__BODY_ALLOC;
 	req.alloc = &al;
@@ -135,6 +138,41 @@ static void req_free(struct seed *s, unsigned client, uint64_t seq, uint64_t id,
 	req.seq = seq;
 	req.body_case = CONTIG__REQUEST__BODY_FREE;
 	req.free = &f;
+	req_put(s, client, &req);
+}
+
+/* A fast-path report: @n carves {id, frame_id, offset, len} (tag 'Crv0'
+ * + i), @nf frees, a transient of @ntrans buffers if not 0. */
+static void req_carve(struct seed *s, unsigned client, uint64_t seq, const uint64_t (*c)[4],
+		      size_t n, const uint64_t *frees, size_t nf, uint32_t ntrans)
+{
+	Contig__Request req = CONTIG__REQUEST__INIT;
+	Contig__CarveRequest cr = CONTIG__CARVE_REQUEST__INIT;
+	Contig__Carve carves[8], *cp[8];
+	Contig__CarveTransient t = CONTIG__CARVE_TRANSIENT__INIT, *tp = &t;
+
+	for (size_t i = 0; i < n && i < 8; i++) {
+		contig__carve__init(&carves[i]);
+		carves[i].id = c[i][0];
+		carves[i].frame_id = c[i][1];
+		carves[i].offset = c[i][2];
+		carves[i].len = c[i][3];
+		carves[i].has_tag = 1;
+		carves[i].tag = 0x30767243u + (uint32_t)i;
+		cp[i] = &carves[i];
+	}
+	cr.n_allocs = n < 8 ? n : 8;
+	cr.allocs = cp;
+	cr.n_frees = nf;
+	cr.frees = (uint64_t *)frees;
+	t.tag = 0x736e7254u;
+	t.count = ntrans;
+	t.len = (uint64_t)ntrans * 4096;
+	cr.n_transients = ntrans ? 1 : 0;
+	cr.transients = &tp;
+	req.seq = seq;
+	req.body_case = CONTIG__REQUEST__BODY_CARVE;
+	req.carve = &cr;
 	req_put(s, client, &req);
 }
 
@@ -530,7 +568,8 @@ static void request_seeds(void)
 	req_hello(&s, 0, 1, CONTIG_PROTOCOL_VERSION);
 	{
 		static const uint8_t unknown_field[] = { 0x08, 0x02, 0x2a, 0x02, 0x78, 0x01 };
-		static const uint8_t unknown_type[] = { 0x08, 0x03, 0x3a, 0x00 };
+		/* (field 15: 7 became CarveRequest) */
+		static const uint8_t unknown_type[] = { 0x08, 0x03, 0x7a, 0x00 };
 
 		put16(&s, sizeof(unknown_field));
 		memcpy(s.data + s.len, unknown_field, sizeof(unknown_field));
@@ -541,6 +580,61 @@ static void request_seeds(void)
 	}
 	req_report(&s, 0, 4, "NdisFreeMemory", "flags must be 0");
 	write_seed("request", "unknown", &s);
+
+	/* The fast path's reports: a warm frame, carves, a resend, frees and
+	 * transients, refusals, the frame freed with its carves; the second
+	 * client names the first's frame. */
+	{
+		static const struct alloc_args warm = { .len = 2u << 20, .align = 2u << 20,
+							.tag = 0x6d726157u, .warm = true };
+		static const uint64_t good[][4] = {
+			{ 0x8000000000000001ull, 0x100000001ull, 0, 4096 },
+			{ 0x8000000000000002ull, 0x100000001ull, 8192, 8192 },
+			{ 0x8000000000000003ull, 0x100000001ull, 65536, 65536 },
+		};
+		static const uint64_t bad[][4] = {
+			{ 0x8000000000000004ull, 0x100000001ull, 12288, 4096 },  /* overlaps */
+			{ 0x8000000000000005ull, 0x100000001ull, 2u << 20, 4096 }, /* outside */
+			{ 0x8000000000000001ull, 0x100000001ull, 1u << 20, 4096 }, /* id taken */
+			{ 0x8000000000000006ull, 0x100000002ull, 0, 4096 },      /* not warm */
+			{ 0x8000000000000007ull, 0x100000001ull, 4097, 4096 },   /* misaligned */
+		};
+		static const uint64_t frees[] = { 0x8000000000000002ull, 0x8000000000000999ull };
+
+		seed_start(&s, 1, 0);
+		req_hello(&s, 0, 1, CONTIG_PROTOCOL_VERSION);
+		req_hello(&s, 1, 1, CONTIG_PROTOCOL_VERSION);
+		req_alloc(&s, 0, 2, &warm);
+		req_alloc(&s, 1, 2, &warm);
+		req_carve(&s, 0, 3, good, 3, NULL, 0, 0);
+		req_carve(&s, 0, 4, good, 3, NULL, 0, 0);
+		req_stats_lists(&s, 0, 5, true, 0, true, 0);
+		for (size_t i = 0; i < 5; i++)
+			req_carve(&s, 0, 6 + i, &bad[i], 1, NULL, 0, 0);
+		req_carve(&s, 1, 3, good, 1, NULL, 0, 0);
+		req_alloc(&s, 0, 11, &small);
+		req_carve(&s, 0, 12, &bad[3], 1, NULL, 0, 0);
+		req_carve(&s, 0, 13, NULL, 0, frees, 2, 5);
+		req_stats_lists(&s, 0, 14, true, 0, true, 0);
+		req_free(&s, 0, 15, 0x100000001ull, NULL, NULL);
+		req_stats_lists(&s, 0, 16, true, 0, true, 0);
+		write_seed("request", "carves", &s);
+
+		/* Few buffers (limits 1): carves go past the limit. */
+		seed_start(&s, 1u << 3, 0);
+		req_hello(&s, 0, 1, CONTIG_PROTOCOL_VERSION);
+		req_alloc(&s, 0, 2, &warm);
+		req_carve(&s, 0, 3, good, 3, NULL, 0, 0);
+		for (uint64_t i = 0; i < 6; i++) {
+			uint64_t more[1][4] = { { 0x8000000000000100ull + i, 0x100000001ull,
+						  (256 + 4 * i) << 10, 4096 } };
+
+			req_carve(&s, 0, 4 + i, more, 1, NULL, 0, 0);
+		}
+		req_alloc(&s, 0, 10, &small);
+		control(&s, 0, 3); /* disconnects holding them */
+		write_seed("request", "carves_past_the_limit", &s);
+	}
 }
 
 /* ---- replies (fuzz_reply) ---- */

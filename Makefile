@@ -202,7 +202,6 @@ DPDK_LIBS = $(shell pkg-config --libs libdpdk 2>/dev/null)
 $(B)/obj/bench/bench_peers.o: override CFLAGS += \
 	$(if $(DPDK_LIBS),-DHAVE_DPDK $(DPDK_CFLAGS) -Wno-missing-prototypes -Wno-shadow)
 $(B)/bench/bench_peers: override LDFLAGS += $(DPDK_LIBS)
-$(B)/bench/bench_range: $(B)/obj/common/range.o
 $(B)/bench/bench_metrics: $(B)/obj/daemon/metrics.o
 $(B)/bench/%: $(B)/obj/bench/%.o $(B)/obj/bench/common.o \
 		$(B)/obj/tests/integration/harness.o $(B)/libcontig.a

@@ -32,6 +32,10 @@
  * and at compaction after the session's buffers, JOURNAL_CARVES_PER_RECORD
  * a record.
  *
+ * It is in the sessions' layer, not the pool set's: compaction and the
+ * grace timer walk pools->sessions, and resuming hands restore.c's plan
+ * to contig_sessions_restore() (session_restore.c); below it, it calls
+ * only restore.c and journal.c.
  * It never logs (only main.c, server.c and rpc.c do: messages go through
  * the caller's say callback), never builds or releases a pool
  * (poolset.c), never changes what a session owns (session.c), and never
@@ -50,6 +54,7 @@
 #include <unistd.h>
 
 #include "journal.h"
+#include "session.h"
 
 struct contig_restart {
 	char journal_path[256];         /* "" when session_grace = 0 */
@@ -437,7 +442,7 @@ int contig_restart_resume(struct contig_restart *rs, uv_loop_t *loop)
 		say(rs, LOG_WARNING, "journal %s: its last record was torn (a crash while "
 		    "writing it): recovered the %" PRIu64 " bytes before it", rs->journal_path,
 		    valid);
-	r = contig_restore_sessions(rs->restore, rs->pools, rs->say, rs->say_arg);
+	r = contig_sessions_restore(rs->pools, rs->restore, rs->say, rs->say_arg);
 	if (r < 0) {
 		say(rs, LOG_ERR, "restoring sessions: %s", strerror(-r));
 		return r;

@@ -46,8 +46,8 @@ int contig_restart_resume(struct contig_restart *restart, uv_loop_t *loop);
 /* ---- while serving ---- */
 
 /* What sessions tell the journal, and whether sessions are kept:
- * restart_record.h (session.c includes that alone, so that restart.h,
- * which includes session.h, makes no circle). */
+ * restart_record.h (session.c includes that alone: restart.c walks the
+ * sessions, so restart.h stays out of session.c's includes). */
 
 /* server.c, before a reply leaves: a journal that could not take a record
  * is given up (removed, said why), so that no reply depends on a record a

@@ -2,8 +2,8 @@
  * of a journaled session's changes, and whether sessions are kept at
  * shutdown. Defined in restart.c (the restart module's writer side);
  * declared apart from restart.h so that session.c, which calls them,
- * does not include restart.h, which includes session.h: the include
- * graph has no circle.
+ * does not include restart.h, whose restart.c walks the sessions: the
+ * include graph has no circle.
  *
  * Loop thread only.
  */

@@ -75,6 +75,7 @@ struct plan_carve {
 	uint8_t token[CONTIG_TOKEN_LEN];
 	struct contig_carve_entry e;
 	uint64_t order;
+	size_t pos; /* in the journal: orders carves of one record */
 };
 
 struct plan_key {
@@ -187,7 +188,8 @@ static int on_record(const struct contig_journal_record *rec, void *arg)
 	case CONTIG_JOURNAL_CARVES:
 		/* Allocs before frees within a record (order 2n, then 2n + 1). */
 		for (size_t i = 0; i < rec->ncarves; i++) {
-			struct plan_carve c = { .e = rec->carves[i], .order = 2 * r->nrecords };
+			struct plan_carve c = { .e = rec->carves[i], .order = 2 * r->nrecords,
+						.pos = r->carves.n };
 
 			memcpy(c.token, rec->token, CONTIG_TOKEN_LEN);
 			if (PUSH(r->carves, c) < 0)
@@ -259,6 +261,16 @@ static bool session_live(const struct contig_restore *r, const uint8_t *token)
 			hi = mid;
 	}
 	return false;
+}
+
+/* Carves by token, then in the order they came (the order they are
+ * restored in: a frame's carves after it, a reused id after its free). */
+static int cmp_carve(const void *a, const void *b)
+{
+	const struct plan_carve *x = a, *y = b;
+	int c = memcmp(x->token, y->token, CONTIG_TOKEN_LEN);
+
+	return c ? c : x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
 /* Buffers by token (then id); and a token against a buffer, for bsearch. */
@@ -385,6 +397,7 @@ static int plan_settle(struct contig_restore *r)
 		r->carves.v[n++] = *c;
 	}
 	r->carves.n = n;
+	SORT(r->carves, cmp_carve);
 	/* Only sessions that still hold a buffer are worth keeping; the others
 	 * would be empty orphans. */
 	SORT(r->allocs, cmp_buffer);
@@ -594,113 +607,88 @@ int contig_restore_take_files(struct contig_restore *r, int node, uint64_t page_
 	return 0;
 }
 
-static struct contig_pool *pool_of(struct contig_pools *pools, int node, uint64_t page_len,
-				   uint64_t below)
+/* The walk: w->session is the next session to give; frame, buffer and
+ * carve are positions in owns_by_token, allocs and carves (all sorted by
+ * token), moved past the entries of tokens before the current session's
+ * when it is given, so each entry is looked at once over the walk. */
+static int token_cmp(const uint8_t *a, const uint8_t *b)
 {
-	for (size_t i = 0; i < pools->npools; i++)
-		if (pools->pools[i]->node == node && pools->pools[i]->page_len == page_len &&
-		    pools->pools[i]->below == below)
-			return pools->pools[i];
-	return NULL;
+	return memcmp(a, b, CONTIG_TOKEN_LEN);
 }
 
-int contig_restore_sessions(struct contig_restore *r, struct contig_pools *pools,
-			    contig_restore_say_fn *say, void *arg)
+bool contig_restore_next_session(const struct contig_restore *r, struct contig_restore_walk *w,
+				 struct contig_restore_session *out)
 {
-	/* Sessions, frames (by owns_by_token) and buffers are all sorted by
-	 * token: one walk along the three, each frame and buffer seen once. */
-	size_t kf = 0, kb = 0;
+	const struct plan_session *ps;
 
-	for (size_t i = 0; r && i < r->opens.n; i++) {
-		const struct plan_session *ps = &r->opens.v[i];
-		struct contig_session *s;
-		uint32_t nbufs = 0, ndropped = 0;
-		int ret;
+	if (!r || w->session >= r->opens.n)
+		return false;
+	ps = &r->opens.v[w->session++];
+	/* (Frames of sessions left out of the plan, which hold no buffer,
+	 * sort before and are passed over.) */
+	while (w->frame < r->owns.n &&
+	       token_cmp(r->owns.v[r->owns_by_token[w->frame]].token, ps->token) < 0)
+		w->frame++;
+	while (w->buffer < r->allocs.n && token_cmp(r->allocs.v[w->buffer].token, ps->token) < 0)
+		w->buffer++;
+	while (w->carve < r->carves.n && token_cmp(r->carves.v[w->carve].token, ps->token) < 0)
+		w->carve++;
+	w->token = ps->token;
+	*out = (struct contig_restore_session){ .token = ps->token, .uid = ps->uid,
+						.pid = ps->pid, .comm = ps->comm };
+	return true;
+}
 
-		ret = contig_session_restore(pools, ps->token, (uid_t)ps->uid, (pid_t)ps->pid,
-					     ps->comm, &s);
-		if (ret < 0)
-			return ret;
-		/* (Frames of sessions left out of the plan, which hold no buffer,
-		 * sort before and are passed over.) */
-		while (kf < r->owns.n &&
-		       memcmp(r->owns.v[r->owns_by_token[kf]].token, ps->token, CONTIG_TOKEN_LEN) < 0)
-			kf++;
-		for (; kf < r->owns.n; kf++) {
-			const struct plan_frame *pf = &r->owns.v[r->owns_by_token[kf]];
-			struct contig_pool *pool;
+bool contig_restore_next_frame(const struct contig_restore *r, struct contig_restore_walk *w,
+			       struct contig_restore_frame *out)
+{
+	for (; r && w->token && w->frame < r->owns.n; w->frame++) {
+		const struct plan_frame *pf = &r->owns.v[r->owns_by_token[w->frame]];
 
-			if (memcmp(pf->token, ps->token, CONTIG_TOKEN_LEN) != 0)
-				break;
-			if (!pf->adopted)
-				continue;
-			pool = pool_of(pools, pf->node, pf->page_len, pf->below);
-			if (!pool || contig_session_restore_frame(s, pool, pf->phys, pf->cache_type) < 0)
-				sayf(say, arg, LOG_WARNING, "frame at 0x%" PRIx64 " could not be given "
-				     "back to its session (the journal contradicts itself)", pf->phys);
-		}
-		while (kb < r->allocs.n &&
-		       memcmp(r->allocs.v[kb].token, ps->token, CONTIG_TOKEN_LEN) < 0)
-			kb++;
-		for (; kb < r->allocs.n; kb++) {
-			const struct plan_buffer *pb = &r->allocs.v[kb];
-			struct contig_live_buffer b;
-
-			if (memcmp(pb->token, ps->token, CONTIG_TOKEN_LEN) != 0)
-				break;
-			b = (struct contig_live_buffer){
-				.id = pb->id,
-				.pool = pool_of(pools, pb->node, pb->page_len, pb->below),
-				.phys = pb->phys,
-				.len = pb->len,
-				.req_len = pb->req_len,
-				.cache_type = pb->cache_type,
-				.tag = pb->tag,
-				.warm = pb->warm,
-			};
-			ret = b.pool ? contig_session_restore_buffer(s, &b, pb->seq) : -EINVAL;
-			if (ret == -ENOMEM)
-				return ret;
-			if (ret < 0)
-				ndropped++;
-			else
-				nbufs++;
-		}
-		/* Carves after their warm frames, in the order they came (the
-		 * journal's: a carve of a frame freed since is not restored). */
-		for (size_t k = 0; k < r->carves.n; k++) {
-			const struct plan_carve *pc = &r->carves.v[k];
-			const struct contig_live_buffer *frame;
-
-			if (memcmp(pc->token, ps->token, CONTIG_TOKEN_LEN) != 0)
-				continue;
-			frame = contig_session_buffer(s, pc->e.frame_id);
-			if (!frame || !frame->warm)
-				continue; /* went with its warm frame */
-			ret = contig_session_restore_carve(s, &pc->e);
-			if (ret == -ENOMEM)
-				return ret;
-			if (ret < 0)
-				ndropped++;
-			else
-				nbufs++;
-		}
-		ret = contig_session_restore_done(s);
-		if (ret < 0)
-			return ret;
-		if (ndropped) {
-			/* A session is given back whole or not at all: a client told
-			 * "resumed" must find every buffer it holds. */
-			sayf(say, arg, LOG_WARNING, "session of pid %u (uid %u, %s) cannot be "
-			     "restored whole: %" PRIu32 " of its %" PRIu32 " buffers are in frames "
-			     "that moved or are gone; it is released", ps->pid, ps->uid, ps->comm,
-			     ndropped, ndropped + nbufs);
-			contig_session_free(s);
+		if (token_cmp(pf->token, w->token) != 0)
+			return false;
+		if (!pf->adopted)
 			continue;
-		}
-		sayf(say, arg, LOG_INFO, "session of pid %u (uid %u, %s) restored: %" PRIu32
-		     " buffers in %" PRIu32 " frames", ps->pid, ps->uid, ps->comm, nbufs,
-		     s->nframes);
+		*out = (struct contig_restore_frame){ .node = pf->node, .page_len = pf->page_len,
+						      .below = pf->below, .phys = pf->phys,
+						      .cache_type = pf->cache_type };
+		w->frame++;
+		return true;
 	}
-	return 0;
+	return false;
+}
+
+bool contig_restore_next_buffer(const struct contig_restore *r, struct contig_restore_walk *w,
+				struct contig_restore_buffer *out)
+{
+	const struct plan_buffer *pb;
+
+	if (!r || !w->token || w->buffer >= r->allocs.n)
+		return false;
+	pb = &r->allocs.v[w->buffer];
+	if (token_cmp(pb->token, w->token) != 0)
+		return false;
+	*out = (struct contig_restore_buffer){ .id = pb->id, .node = pb->node,
+					       .page_len = pb->page_len, .below = pb->below,
+					       .phys = pb->phys, .len = pb->len,
+					       .req_len = pb->req_len, .seq = pb->seq,
+					       .cache_type = pb->cache_type, .tag = pb->tag,
+					       .warm = pb->warm };
+	w->buffer++;
+	return true;
+}
+
+bool contig_restore_next_carve(const struct contig_restore *r, struct contig_restore_walk *w,
+			       struct contig_carve_entry *out)
+{
+	const struct plan_carve *pc;
+
+	if (!r || !w->token || w->carve >= r->carves.n)
+		return false;
+	pc = &r->carves.v[w->carve];
+	if (token_cmp(pc->token, w->token) != 0)
+		return false;
+	*out = pc->e;
+	w->carve++;
+	return true;
 }

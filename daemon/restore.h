@@ -1,6 +1,7 @@
 /* restore.h - what survives a restart of the daemon: the journal read back
  * into a plan, the frames an earlier instance left adopted into the pools,
- * and its sessions rebuilt as orphans for their clients to reclaim.
+ * and a walk over its sessions for session_restore.c to rebuild them as
+ * orphans (this file knows no session: it is below them).
  *
  * Main thread, at startup.
  * Nothing here logs: what the caller should say comes through @say.
@@ -13,7 +14,7 @@
 #include <stdint.h>
 
 #include "frames.h"
-#include "session.h"
+#include "journal.h"
 
 struct contig_restore;
 
@@ -71,13 +72,52 @@ int contig_restore_take_files(struct contig_restore *restore, int node, uint64_t
 			      uint64_t below, struct contig_frame_file **ret_files,
 			      uint32_t *ret_n);
 
-/* Rebuild the plan's sessions in @pools as orphans: each adopted frame
- * given back to its session, each buffer put back at its id. A session
- * with a buffer whose frames were refused, or that the journal
- * contradicts, is released instead (its client's reclaim then fails), and
- * @say tells why. The recycler must be running (frames left without a
- * buffer go to it). Returns 0 or -ENOMEM. */
-int contig_restore_sessions(struct contig_restore *restore, struct contig_pools *pools,
-			    contig_restore_say_fn *say, void *arg);
+/* ---- the plan's sessions, for rebuilding them (session_restore.c) ----
+ * A walk in token order: contig_restore_next_session() moves to the next
+ * session of the plan; then next_frame(), next_buffer() and next_carve()
+ * give what that session held, in the order it is to be put back: its
+ * adopted frames, its buffers by id, its carves in the order they came
+ * (each false after the last). Every entry is looked at once over the
+ * whole walk, so rebuilding costs O(buffers), not sessions x buffers.
+ * Pointers given stay valid until contig_restore_free(). */
+struct contig_restore_walk {
+	size_t session, frame, buffer, carve;
+	const uint8_t *token; /* the current session's; start zeroed */
+};
+
+struct contig_restore_session {
+	const uint8_t *token; /* CONTIG_TOKEN_LEN bytes */
+	uint32_t uid, pid;
+	const char *comm;
+};
+
+struct contig_restore_frame {
+	int node;
+	uint64_t page_len, below, phys;
+	int cache_type;
+};
+
+struct contig_restore_buffer {
+	uint64_t id;
+	int node;
+	uint64_t page_len, below, phys, len, req_len;
+	uint64_t seq; /* of the request that made it */
+	int cache_type;
+	uint32_t tag;
+	bool warm;
+};
+
+bool contig_restore_next_session(const struct contig_restore *restore,
+				 struct contig_restore_walk *walk,
+				 struct contig_restore_session *ret_session);
+bool contig_restore_next_frame(const struct contig_restore *restore,
+			       struct contig_restore_walk *walk,
+			       struct contig_restore_frame *ret_frame);
+bool contig_restore_next_buffer(const struct contig_restore *restore,
+				struct contig_restore_walk *walk,
+				struct contig_restore_buffer *ret_buffer);
+bool contig_restore_next_carve(const struct contig_restore *restore,
+			       struct contig_restore_walk *walk,
+			       struct contig_carve_entry *ret_carve);
 
 #endif

@@ -18,6 +18,7 @@
 #include "quota.h"
 #include "priority.h" /* CONTIG_PRIORITY_*, shared with the client */
 #include "recycle.h"
+#include "restore.h" /* contig_restore_say_fn, the plan contig_sessions_restore() walks */
 #include "state.h"
 #include "tags.h"
 
@@ -126,7 +127,18 @@ void contig_session_free(struct contig_session *session);
  * restart. No-op without a journal. */
 void contig_session_journal_open(struct contig_session *session);
 
-/* ---- restarts (restore.c) ---- */
+/* ---- restarts (session_restore.c) ---- */
+
+/* Rebuild the sessions of restore.c's @plan in @pools as orphans: each
+ * adopted frame given back to its session, each buffer put back at its
+ * id, each carve after its warm frame. A session with a buffer whose
+ * frames were refused, or that the journal contradicts, is released
+ * instead (its client's reclaim then fails), and @say tells why. The
+ * recycler must be running (frames left without a buffer go to it).
+ * Returns 0 or -ENOMEM. */
+int contig_sessions_restore(struct contig_pools *pools, const struct contig_restore *plan,
+			    contig_restore_say_fn *say, void *arg);
+
 
 /* A session restored from the journal, with no connection (an orphan until
  * contig_session_resume()). Returns 0 and *ret_session or -ENOMEM. */

@@ -7,8 +7,8 @@
  * with a journal), the orphan state (pools->norphans) and the seqs of
  * restored buffers. A session restored from the journal at startup is an
  * orphan (no connection) until a hello presents its token; its frames are
- * given back (restore.c calls contig_session_restore_frame() for each
- * adopted one), its buffers keep their ids (the slot table is rebuilt
+ * given back (contig_sessions_restore() walks restore.c's plan: each
+ * adopted frame, then each buffer, then each carve), its buffers keep their ids (the slot table is rebuilt
  * around them) and the seqs of the requests that made them, so that a
  * retried allocate finds its buffer instead of making a second one; a
  * frame left without a buffer is recycled. A warm frame comes back as
@@ -17,12 +17,16 @@
  *
  * It uses session.c's holdings and slots (session_int.h) and never
  * allocates from a pool, never reads or writes the journal (restart.c
- * makes the records, restore.c reads them), never logs. Loop thread only.
+ * makes the records, restore.c reads them), never logs (what to say goes
+ * through the caller's say function). Loop thread only.
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 
 #include "restart_record.h"
 #include "session.h"
@@ -250,4 +254,118 @@ struct contig_live_buffer *contig_session_buffer_by_seq(struct contig_session *s
 	if (lo == s->nresume_seqs || s->resume_seqs[lo].seq != seq)
 		return NULL;
 	return contig_session_buffer(s, s->resume_seqs[lo].id);
+}
+
+__attribute__((format(printf, 4, 5))) static void sayf(contig_restore_say_fn *say, void *arg,
+						       int level, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	say(level, msg, arg);
+}
+
+static struct contig_pool *pool_of(struct contig_pools *pools, int node, uint64_t page_len,
+				   uint64_t below)
+{
+	for (size_t i = 0; i < pools->npools; i++)
+		if (pools->pools[i]->node == node && pools->pools[i]->page_len == page_len &&
+		    pools->pools[i]->below == below)
+			return pools->pools[i];
+	return NULL;
+}
+
+/* Put back what one planned session held: its adopted frames, its buffers,
+ * its carves (a carve whose warm frame did not come back went with it).
+ * Counts the buffers and carves restored and those that could not be.
+ * Returns 0 or -ENOMEM. */
+static int restore_holdings(struct contig_session *s, const struct contig_restore *plan,
+			    struct contig_restore_walk *w, contig_restore_say_fn *say, void *arg,
+			    uint32_t *nbufs, uint32_t *ndropped)
+{
+	struct contig_restore_frame pf;
+	struct contig_restore_buffer pb;
+	struct contig_carve_entry pc;
+	int ret;
+
+	while (contig_restore_next_frame(plan, w, &pf)) {
+		struct contig_pool *pool = pool_of(s->pools, pf.node, pf.page_len, pf.below);
+
+		if (!pool || contig_session_restore_frame(s, pool, pf.phys, pf.cache_type) < 0)
+			sayf(say, arg, LOG_WARNING, "frame at 0x%" PRIx64 " could not be given "
+			     "back to its session (the journal contradicts itself)", pf.phys);
+	}
+	while (contig_restore_next_buffer(plan, w, &pb)) {
+		struct contig_live_buffer b = {
+			.id = pb.id,
+			.pool = pool_of(s->pools, pb.node, pb.page_len, pb.below),
+			.phys = pb.phys,
+			.len = pb.len,
+			.req_len = pb.req_len,
+			.cache_type = pb.cache_type,
+			.tag = pb.tag,
+			.warm = pb.warm,
+		};
+
+		ret = b.pool ? contig_session_restore_buffer(s, &b, pb.seq) : -EINVAL;
+		if (ret == -ENOMEM)
+			return ret;
+		if (ret < 0)
+			++*ndropped;
+		else
+			++*nbufs;
+	}
+	while (contig_restore_next_carve(plan, w, &pc)) {
+		const struct contig_live_buffer *frame = contig_session_buffer(s, pc.frame_id);
+
+		if (!frame || !frame->warm)
+			continue; /* went with its warm frame */
+		ret = contig_session_restore_carve(s, &pc);
+		if (ret == -ENOMEM)
+			return ret;
+		if (ret < 0)
+			++*ndropped;
+		else
+			++*nbufs;
+	}
+	return 0;
+}
+
+int contig_sessions_restore(struct contig_pools *pools, const struct contig_restore *plan,
+			    contig_restore_say_fn *say, void *arg)
+{
+	struct contig_restore_walk w = { 0 };
+	struct contig_restore_session ps;
+
+	while (contig_restore_next_session(plan, &w, &ps)) {
+		struct contig_session *s;
+		uint32_t nbufs = 0, ndropped = 0;
+		int ret;
+
+		ret = contig_session_restore(pools, ps.token, (uid_t)ps.uid, (pid_t)ps.pid, ps.comm,
+					     &s);
+		if (ret < 0)
+			return ret;
+		ret = restore_holdings(s, plan, &w, say, arg, &nbufs, &ndropped);
+		if (ret == 0)
+			ret = contig_session_restore_done(s);
+		if (ret < 0)
+			return ret;
+		if (ndropped) {
+			/* A session is given back whole or not at all: a client told
+			 * "resumed" must find every buffer it holds. */
+			sayf(say, arg, LOG_WARNING, "session of pid %u (uid %u, %s) cannot be "
+			     "restored whole: %" PRIu32 " of its %" PRIu32 " buffers are in frames "
+			     "that moved or are gone; it is released", ps.pid, ps.uid, ps.comm,
+			     ndropped, ndropped + nbufs);
+			contig_session_free(s);
+			continue;
+		}
+		sayf(say, arg, LOG_INFO, "session of pid %u (uid %u, %s) restored: %" PRIu32
+		     " buffers in %" PRIu32 " frames", ps.pid, ps.uid, ps.comm, nbufs, s->nframes);
+	}
+	return 0;
 }

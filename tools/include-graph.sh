@@ -57,9 +57,9 @@ layer_of() {
 	daemon/main | daemon/options) echo "0 main" ;;
 	daemon/server | daemon/listen | daemon/access) echo "1 server" ;;
 	daemon/rpc | daemon/check | daemon/stats | daemon/metrics) echo "2 rpc" ;;
-	daemon/session | daemon/session_restore | daemon/session_carve | daemon/session_int | daemon/quota) echo "3 sessions" ;;
-	daemon/poolset | daemon/poolplan | daemon/restart | daemon/restart_record | daemon/restore | \
-		daemon/journal | daemon/recycle)
+	daemon/session | daemon/session_restore | daemon/session_carve | daemon/session_int | \
+		daemon/quota | daemon/restart | daemon/restart_record) echo "3 sessions" ;;
+	daemon/poolset | daemon/poolplan | daemon/restore | daemon/journal | daemon/recycle)
 		echo "4 pool-set" ;;
 	daemon/pool | daemon/reserve) echo "5 pool" ;;
 	daemon/select | daemon/frames | daemon/hugepages | daemon/pagemap | \

@@ -29,6 +29,7 @@
 #include "log.h"
 #include "recycle.h"
 #include "restart_record.h"
+#include "restore.h"
 
 struct contig_frame_dir {
 	int index;
@@ -541,4 +542,47 @@ void contig_log(int level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+}
+
+/* Nothing is restored (no journal): the plan's walk is empty, so
+ * contig_sessions_restore(), linked in with session_restore.c, is never
+ * given a session. */
+bool contig_restore_next_session(const struct contig_restore *restore,
+				 struct contig_restore_walk *walk,
+				 struct contig_restore_session *ret_session)
+{
+	(void)restore;
+	(void)walk;
+	(void)ret_session;
+	return false;
+}
+
+bool contig_restore_next_frame(const struct contig_restore *restore,
+			       struct contig_restore_walk *walk,
+			       struct contig_restore_frame *ret_frame)
+{
+	(void)restore;
+	(void)walk;
+	(void)ret_frame;
+	return false;
+}
+
+bool contig_restore_next_buffer(const struct contig_restore *restore,
+				struct contig_restore_walk *walk,
+				struct contig_restore_buffer *ret_buffer)
+{
+	(void)restore;
+	(void)walk;
+	(void)ret_buffer;
+	return false;
+}
+
+bool contig_restore_next_carve(const struct contig_restore *restore,
+			       struct contig_restore_walk *walk,
+			       struct contig_carve_entry *ret_carve)
+{
+	(void)restore;
+	(void)walk;
+	(void)ret_carve;
+	return false;
 }

@@ -151,6 +151,15 @@ static bool is_pow2(uint64_t x)
 /* ---------------------------------------------------------------------- */
 /* Nodes and entries */
 
+/* Keep the unused keys of @n at UINT64_MAX (count_le). */
+static void keys_clear(struct contig_range_node *n)
+{
+	int i;
+
+	for (i = n->n; i < NODE_MAX; i++)
+		n->key[i] = UINT64_MAX;
+}
+
 /* A node from the spares (spares_ready() made sure there is one). */
 static struct contig_range_node *node_take(struct contig_range_set *set)
 {
@@ -161,6 +170,7 @@ static struct contig_range_node *node_take(struct contig_range_set *set)
 	set->nspare--;
 	n->n = 0;
 	n->level = 0;
+	keys_clear(n);
 	return n;
 }
 
@@ -195,14 +205,16 @@ static int spares_ready(struct contig_range_set *set, size_t need)
 }
 
 /* Number of keys of @n at or below @x: the keys are sorted, so it is the
- * index of the first key above @x. Branch-free over at most 16. */
+ * index of the first key above @x. Branch-free over all 16 slots, whose
+ * unused keys are UINT64_MAX, so that the scan need not wait for n (the
+ * clamp is for @x == UINT64_MAX). */
 static int count_le(const struct contig_range_node *n, uint64_t x)
 {
 	int i, c = 0;
 
-	for (i = 0; i < n->n; i++)
+	for (i = 0; i < NODE_MAX; i++)
 		c += n->key[i] <= x;
-	return c;
+	return c < n->n ? c : n->n;
 }
 
 static void node_summary(const struct contig_range_node *n, struct summary *ret_sum)
@@ -281,6 +293,7 @@ static void entry_delete(struct contig_range_node *n, int pos)
 {
 	entries_move(n, pos, n, pos + 1, n->n - pos - 1);
 	n->n--;
+	n->key[n->n] = UINT64_MAX;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -455,6 +468,7 @@ static void path_insert(struct contig_range_set *set, struct path *p, int d, int
 		n->n = (unsigned char)keep;
 		entry_insert(r, pos - keep, s, child);
 	}
+	keys_clear(n);
 	node_summary(n, &sn);
 	node_summary(r, &sr);
 	if (d == 0) {
@@ -486,6 +500,8 @@ static void share(struct contig_range_node *a, struct contig_range_node *b)
 	}
 	a->n = (unsigned char)want;
 	b->n = (unsigned char)(total - want);
+	keys_clear(a);
+	keys_clear(b);
 }
 
 /* Delete the entry at @pos of the node at depth @d of @p (its child, if

@@ -84,6 +84,12 @@ static void check_in(const struct contig_range_node *n, int depth, int level, bo
 		c->err = "a node holds too few or too many entries";
 		return;
 	}
+	for (k = n->n; k < NODE_MAX; k++) {
+		if (n->key[k] != UINT64_MAX) {
+			c->err = "an unused key is not UINT64_MAX";
+			return;
+		}
+	}
 	memset(ret_sum, 0, sizeof(*ret_sum));
 	for (k = 0; k < n->n; k++) {
 		if (n->level > 0) {

@@ -121,11 +121,13 @@
 
 #include "rangeint.h"
 
-_Static_assert(sizeof(void *) != 8 || sizeof(struct contig_range_node) == 424,
-	       "a node is 424 bytes on LP64");
 
 /* What a node takes: its size rounded up to whole cache lines. */
 #define NODE_BYTES ((sizeof(struct contig_range_node) + 63) / 64 * 64)
+
+_Static_assert(NODE_MAX % 4 == 0, "count_le() and node_len() take 4 slots at a time");
+_Static_assert(sizeof(void *) != 8 || sizeof(struct contig_range_node) == 424,
+	       "a node is 424 bytes on LP64");
 
 /* What an entry says: of a range, or of a child's subtree. */
 struct summary {
@@ -133,6 +135,10 @@ struct summary {
 	uint64_t len;
 	unsigned char fit[NFITS];
 };
+
+/* No entry: what path_change() is told an entry that came was before, or
+ * one that went is after. No real entry has len 0. */
+static const struct summary NONE = { 0, 0, { 0, 0 } };
 
 /* The nodes a descent passed: node[0] is the root, node[depth - 1] a
  * leaf; idx[i] is the entry of node[i] the descent took (in the leaf: the
@@ -151,13 +157,18 @@ static bool is_pow2(uint64_t x)
 /* ---------------------------------------------------------------------- */
 /* Nodes and entries */
 
-/* Keep the unused keys of @n at UINT64_MAX (count_le). */
-static void keys_clear(struct contig_range_node *n)
+/* Keep the unused slots of @n at key UINT64_MAX, len 0 and fits 0, so
+ * that count_le() and the scans of node_summary() need not read n. */
+static void slots_clear(struct contig_range_node *n)
 {
 	int i;
 
-	for (i = n->n; i < NODE_MAX; i++)
+	for (i = n->n; i < NODE_MAX; i++) {
 		n->key[i] = UINT64_MAX;
+		n->len[i] = 0;
+		n->fit[FIT_ADDR][i] = 0;
+		n->fit[FIT_BLOCK][i] = 0;
+	}
 }
 
 /* A node from the spares (spares_ready() made sure there is one). */
@@ -170,7 +181,7 @@ static struct contig_range_node *node_take(struct contig_range_set *set)
 	set->nspare--;
 	n->n = 0;
 	n->level = 0;
-	keys_clear(n);
+	slots_clear(n);
 	return n;
 }
 
@@ -207,31 +218,55 @@ static int spares_ready(struct contig_range_set *set, size_t need)
 /* Number of keys of @n at or below @x: the keys are sorted, so it is the
  * index of the first key above @x. Branch-free over all 16 slots, whose
  * unused keys are UINT64_MAX, so that the scan need not wait for n (the
- * clamp is for @x == UINT64_MAX). */
+ * clamp is for @x == UINT64_MAX), in four independent counts. */
 static int count_le(const struct contig_range_node *n, uint64_t x)
 {
-	int i, c = 0;
+	const uint64_t *k = n->key;
+	int i, c[4] = { 0, 0, 0, 0 };
+
+	for (i = 0; i < NODE_MAX; i += 4) {
+		c[0] += k[i] <= x;
+		c[1] += k[i + 1] <= x;
+		c[2] += k[i + 2] <= x;
+		c[3] += k[i + 3] <= x;
+	}
+	i = c[0] + c[1] + c[2] + c[3];
+	return i < n->n ? i : n->n;
+}
+
+/* The longest len of @n's entries: over all 16 slots, branch-free (the
+ * unused ones say 0). */
+static uint64_t node_len(const struct contig_range_node *n)
+{
+	uint64_t m[4] = { 0, 0, 0, 0 };
+	int i, j;
+
+	/* Four independent maxima, not one chain of 16. */
+	for (i = 0; i < NODE_MAX; i += 4)
+		for (j = 0; j < 4; j++)
+			m[j] = n->len[i + j] > m[j] ? n->len[i + j] : m[j];
+	m[0] = m[1] > m[0] ? m[1] : m[0];
+	m[2] = m[3] > m[2] ? m[3] : m[2];
+	return m[2] > m[0] ? m[2] : m[0];
+}
+
+/* The largest fit @f of @n's entries, as node_len(). */
+static unsigned char node_fit(const struct contig_range_node *n, int f)
+{
+	unsigned char m = 0;
+	int i;
 
 	for (i = 0; i < NODE_MAX; i++)
-		c += n->key[i] <= x;
-	return c < n->n ? c : n->n;
+		m = n->fit[f][i] > m ? n->fit[f][i] : m;
+	return m;
 }
 
 static void node_summary(const struct contig_range_node *n, struct summary *ret_sum)
 {
-	uint64_t m = 0;
-	unsigned char fa = 0, fb = 0;
-	int i;
-
-	for (i = 0; i < n->n; i++) {
-		m = n->len[i] > m ? n->len[i] : m;
-		fa = n->fit[FIT_ADDR][i] > fa ? n->fit[FIT_ADDR][i] : fa;
-		fb = n->fit[FIT_BLOCK][i] > fb ? n->fit[FIT_BLOCK][i] : fb;
-	}
 	ret_sum->key = n->key[0];
-	ret_sum->len = m;
-	ret_sum->fit[FIT_ADDR] = fa;
-	ret_sum->fit[FIT_BLOCK] = fb;
+	ret_sum->len = node_len(n);
+	ret_sum->fit[FIT_ADDR] = node_fit(n, FIT_ADDR);
+	ret_sum->fit[FIT_BLOCK] = node_fit(n, FIT_BLOCK);
 }
 
 static void range_summary(uint64_t phys, uint64_t len, struct summary *ret_sum)
@@ -253,15 +288,6 @@ static bool entry_is(const struct contig_range_node *n, int i, const struct summ
 {
 	return n->key[i] == s->key && n->len[i] == s->len &&
 	       n->fit[FIT_ADDR][i] == s->fit[FIT_ADDR] && n->fit[FIT_BLOCK][i] == s->fit[FIT_BLOCK];
-}
-
-/* Set leaf @n's entry @i to the range [phys, phys + len). */
-static void leaf_set(struct contig_range_node *n, int i, uint64_t phys, uint64_t len)
-{
-	struct summary s;
-
-	range_summary(phys, len, &s);
-	entry_set(n, i, &s);
 }
 
 /* Copy @cnt entries of @src from @si to @dst at @di (the same node too). */
@@ -294,6 +320,9 @@ static void entry_delete(struct contig_range_node *n, int pos)
 	entries_move(n, pos, n, pos + 1, n->n - pos - 1);
 	n->n--;
 	n->key[n->n] = UINT64_MAX;
+	n->len[n->n] = 0;
+	n->fit[FIT_ADDR][n->n] = 0;
+	n->fit[FIT_BLOCK][n->n] = 0;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -336,26 +365,6 @@ static bool path_next_key(const struct path *p, uint64_t *ret_key)
 	return false;
 }
 
-/* @cur holds a node's maxima while one of its entries said @was; make
- * them what they are now that it says @now, or set *rescan when that
- * takes a scan of the node (the entry held a maximum and went below it). */
-static void s_max(struct summary *cur, const struct summary *was, const struct summary *now,
-		  bool *rescan)
-{
-	int f;
-
-	if (now->len >= cur->len)
-		cur->len = now->len;
-	else if (was->len == cur->len)
-		*rescan = true;
-	for (f = 0; f < NFITS; f++) {
-		if (now->fit[f] >= cur->fit[f])
-			cur->fit[f] = now->fit[f];
-		else if (was->fit[f] == cur->fit[f])
-			*rescan = true;
-	}
-}
-
 /* The node at depth @d of @p changed: bring its parent's entry for it, and
  * so on up, up to date, as far as a summary changes. */
 static void path_update(struct path *p, int d)
@@ -373,44 +382,48 @@ static void path_update(struct path *p, int d)
 	}
 }
 
-/* Entry @i of the leaf of @p, which said @old, changed in place (no entry
- * came or went): as path_update(), but each parent's entry is worked out
- * from the old and new value of the one entry below that changed, and a
- * node is scanned again only where that entry gave it a maximum it lost. */
-static void path_change(struct path *p, int i, const struct summary *old)
+/* What entry @i of @n says. */
+static void entry_get(const struct contig_range_node *n, int i, struct summary *ret_sum)
 {
-	struct summary was = *old, now, cur;
-	int d, f;
+	ret_sum->key = n->key[i];
+	ret_sum->len = n->len[i];
+	ret_sum->fit[FIT_ADDR] = n->fit[FIT_ADDR][i];
+	ret_sum->fit[FIT_BLOCK] = n->fit[FIT_BLOCK][i];
+}
 
-	for (d = p->depth - 1; d > 0; d--) {
-		struct contig_range_node *n = p->node[d], *parent = p->node[d - 1];
-		int k = p->idx[d - 1];
-		bool rescan = false;
+/* One entry of the node at depth @d of @p went from @was to @now (for an
+ * entry that came or went, the other is NONE): as path_update(), but each
+ * parent's entry is worked out from the old and new value of the one
+ * entry below it that changed, and a node is scanned again only where
+ * that entry held a maximum that it no longer does. */
+static void path_change(struct path *p, int d, struct summary was, struct summary now)
+{
+	for (; d > 0; d--) {
+		const struct contig_range_node *n = p->node[d];
+		struct contig_range_node *parent = p->node[d - 1];
+		int k = p->idx[d - 1], f;
+		struct summary cur;
 
-		now.key = n->key[i];
-		now.len = n->len[i];
-		now.fit[FIT_ADDR] = n->fit[FIT_ADDR][i];
-		now.fit[FIT_BLOCK] = n->fit[FIT_BLOCK][i];
-		cur.key = parent->key[k];
-		cur.len = parent->len[k];
-		cur.fit[FIT_ADDR] = parent->fit[FIT_ADDR][k];
-		cur.fit[FIT_BLOCK] = parent->fit[FIT_BLOCK][k];
-		/* What the parent must say now: the old maxima, raised by
-		 * the new value, or scanned again where the old value was
-		 * the maximum and the new one is lower. */
-		s_max(&cur, &was, &now, &rescan);
-		if (rescan)
-			node_summary(n, &cur);
-		else
-			cur.key = n->key[0];
+		/* The parent's entry said n's old maxima: raised by the new
+		 * value, or scanned again (that one maximum only) where the
+		 * old value held it and the new one is lower. */
+		entry_get(parent, k, &cur);
+		if (now.len >= cur.len)
+			cur.len = now.len;
+		else if (was.len == cur.len)
+			cur.len = node_len(n);
+		for (f = 0; f < NFITS; f++) {
+			if (now.fit[f] >= cur.fit[f])
+				cur.fit[f] = now.fit[f];
+			else if (was.fit[f] == cur.fit[f])
+				cur.fit[f] = node_fit(n, f);
+		}
+		cur.key = n->key[0];
 		if (entry_is(parent, k, &cur))
 			return;
-		was.key = parent->key[k];
-		was.len = parent->len[k];
-		for (f = 0; f < NFITS; f++)
-			was.fit[f] = parent->fit[f][k];
+		entry_get(parent, k, &was);
 		entry_set(parent, k, &cur);
-		i = k;
+		now = cur;
 	}
 }
 
@@ -418,14 +431,12 @@ static void path_change(struct path *p, int i, const struct summary *old)
 static void leaf_change(struct path *p, int i, uint64_t phys, uint64_t len)
 {
 	struct contig_range_node *leaf = p->node[p->depth - 1];
-	struct summary old;
+	struct summary was, now;
 
-	old.key = leaf->key[i];
-	old.len = leaf->len[i];
-	old.fit[FIT_ADDR] = leaf->fit[FIT_ADDR][i];
-	old.fit[FIT_BLOCK] = leaf->fit[FIT_BLOCK][i];
-	leaf_set(leaf, i, phys, len);
-	path_change(p, i, &old);
+	entry_get(leaf, i, &was);
+	range_summary(phys, len, &now);
+	entry_set(leaf, i, &now);
+	path_change(p, p->depth - 1, was, now);
 }
 
 /* Spare nodes an insert into the leaf of @p may need: one per full node
@@ -452,7 +463,11 @@ static void path_insert(struct contig_range_set *set, struct path *p, int d, int
 
 	if (n->n < NODE_MAX) {
 		entry_insert(n, pos, s, child);
-		path_update(p, d);
+		/* Below a split two entries changed: scan. */
+		if (child)
+			path_update(p, d);
+		else
+			path_change(p, d, NONE, *s);
 		return;
 	}
 	r = node_take(set);
@@ -468,7 +483,7 @@ static void path_insert(struct contig_range_set *set, struct path *p, int d, int
 		n->n = (unsigned char)keep;
 		entry_insert(r, pos - keep, s, child);
 	}
-	keys_clear(n);
+	slots_clear(n);
 	node_summary(n, &sn);
 	node_summary(r, &sr);
 	if (d == 0) {
@@ -500,8 +515,8 @@ static void share(struct contig_range_node *a, struct contig_range_node *b)
 	}
 	a->n = (unsigned char)want;
 	b->n = (unsigned char)(total - want);
-	keys_clear(a);
-	keys_clear(b);
+	slots_clear(a);
+	slots_clear(b);
 }
 
 /* Delete the entry at @pos of the node at depth @d of @p (its child, if
@@ -509,9 +524,10 @@ static void share(struct contig_range_node *a, struct contig_range_node *b)
 static void path_delete(struct contig_range_set *set, struct path *p, int d, int pos)
 {
 	struct contig_range_node *n = p->node[d], *parent, *a, *b;
-	struct summary s;
+	struct summary s, gone;
 	int k, ka;
 
+	entry_get(n, pos, &gone);
 	entry_delete(n, pos);
 	if (d == 0) {
 		if (n->n == 0) {
@@ -524,7 +540,11 @@ static void path_delete(struct contig_range_set *set, struct path *p, int d, int
 		return;
 	}
 	if (n->n >= NODE_MIN) {
-		path_update(p, d);
+		/* Below a merge two entries changed: scan. */
+		if (n->level > 0)
+			path_update(p, d);
+		else
+			path_change(p, d, gone, NONE);
 		return;
 	}
 	parent = p->node[d - 1];
@@ -679,18 +699,20 @@ static enum fit fit_range(uint64_t phys, uint64_t last, struct walk *w, uint64_t
 static enum fit find_in(const struct contig_range_node *n, uint64_t last, struct walk *w,
 			uint64_t *ret_phys)
 {
-	int i = count_le(n, w->floor);
+	int i = 0;
 	enum fit fit;
 
 	/* Entries before the one holding the floor end below it. */
-	for (i = i ? i - 1 : 0; i < n->n; i++) {
+	if (w->floor > n->key[0])
+		i = count_le(n, w->floor) - 1;
+	for (; i < n->n; i++) {
 		uint64_t end;
 
-		if (n->key[i] > w->req->highest)
-			return FIT_PAST; /* this one and all after start too high */
 		if (n->len[i] < w->req->len || n->fit[FIT_ADDR][i] < w->need[FIT_ADDR] ||
 		    n->fit[FIT_BLOCK][i] < w->need[FIT_BLOCK])
 			continue;
+		if (n->key[i] > w->req->highest)
+			return FIT_PAST; /* this one and all after start too high */
 		if (n->level == 0)
 			end = entry_last(n, i);
 		else
@@ -761,7 +783,7 @@ int contig_range_take(struct contig_range_set *set, uint64_t phys, uint64_t len)
 		err = spares_ready(set, path_spares(&p));
 		if (err < 0)
 			return err;
-		leaf_set(leaf, r, r_phys, phys - r_phys);
+		leaf_change(&p, r, r_phys, phys - r_phys);
 		range_summary(last + 1, r_last - last, &s);
 		path_insert(set, &p, d, r + 1, &s, NULL);
 		set->nranges++;
@@ -842,7 +864,7 @@ int contig_range_give(struct contig_range_set *set, uint64_t phys, uint64_t len)
 	if (join_right && c == leaf->n) {
 		give_across(set, &p, phys, last, next, join_left);
 	} else if (join_left && join_right) {
-		leaf_set(leaf, c - 1, leaf->key[c - 1], leaf->len[c - 1] + len + leaf->len[c]);
+		leaf_change(&p, c - 1, leaf->key[c - 1], leaf->len[c - 1] + len + leaf->len[c]);
 		path_delete(set, &p, d, c);
 		set->nranges--;
 	} else if (join_left) {

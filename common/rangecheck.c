@@ -85,8 +85,9 @@ static void check_in(const struct contig_range_node *n, int depth, int level, bo
 		return;
 	}
 	for (k = n->n; k < NODE_MAX; k++) {
-		if (n->key[k] != UINT64_MAX) {
-			c->err = "an unused key is not UINT64_MAX";
+		if (n->key[k] != UINT64_MAX || n->len[k] != 0 || n->fit[FIT_ADDR][k] != 0 ||
+		    n->fit[FIT_BLOCK][k] != 0) {
+			c->err = "an unused slot is not key UINT64_MAX, len 0, fits 0";
 			return;
 		}
 	}

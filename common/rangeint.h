@@ -24,8 +24,9 @@
  *    least NODE_MIN; an inner root holds at least 2; an empty set has no
  *    root. So a tree of height h >= 2 holds at least 2 * NODE_MIN^(h - 1)
  *    ranges: the height is at most 1 + log_NODE_MIN(nranges / 2);
- *  - the keys of a node's unused slots (n to NODE_MAX - 1) are UINT64_MAX,
- *    so a descent can count keys without first reading n;
+ *  - a node's unused slots (n to NODE_MAX - 1) say key UINT64_MAX, len 0
+ *    and fits 0, so that counting keys and taking maxima run over all 16
+ *    slots without first reading n;
  *  - an inner entry's key, len and fit are its child's summary: the
  *    child's first key, its largest len and its largest fit of each kind
  *    (so by induction the subtree's lowest first byte, longest range and

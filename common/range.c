@@ -12,17 +12,17 @@
  * every operation must cost O(log n), never O(n).
  *
  * Why a B-tree: with 100 000 live buffers (27 000 ranges) the AVL tree
- * this replaces was 15 levels of 48-byte nodes, 1.3 MiB, larger than L2.
- * bench_range and cachegrind (bench/README.md) showed a cycle (find, take,
- * give) grow 3.8x from 10 live buffers: 3.9x the instructions (80 node
- * visits against 15, most of them in find's walk and in the rebalancing
- * walk back up) and 64 L1 and 12 L2 misses where 10 live buffers have
- * none. A node of 16 entries holds the keys, lengths and fits in parallel
- * arrays (a few cache lines each, scanned without pointer chasing), so
- * 27 000 ranges take 4 levels, and every level above the leaves, about
- * 40 KiB, stays in the cache. Size-segregated free lists (TLSF) would not
- * do: find promises the lowest address that fits, in a window, which
- * needs the ranges in address order.
+ * this replaces was 15 levels of 48-byte nodes, 1.3 MiB, larger than L2:
+ * a cycle (find, take, give) visited 80 nodes against 15 with 10 live
+ * buffers, and missed L1 64 times. A node of 16 entries holds the keys,
+ * lengths and fits in parallel arrays (a few cache lines each, scanned
+ * without pointer chasing), so 27 000 ranges take 5 levels, and the
+ * levels above the leaves, about 120 KiB, stay in L2. What that bought,
+ * and why the cost still grows with the height (each level's key count
+ * and the walk back up that first fit's maxima need): bench/README.md.
+ * Size-segregated free lists (TLSF) would not do: find promises the
+ * lowest address that fits, in a window, which needs the ranges in
+ * address order.
  *
  *   descent      in each node, the count of keys <= the address (a linear,
  *                branch-free scan of at most 16 keys) picks the child; in
@@ -37,8 +37,11 @@
  *                a range touching no neighbour), or delete one (a range
  *                taken whole, the merge of both neighbours). Then the path
  *                is brought up to date bottom up, each node's summary into
- *                its parent's entry, and only as far as a summary changes
- *                (path_update). An insert into a full node splits it
+ *                its parent's entry, and only as far as a summary changes:
+ *                from the old and new value of the one entry that changed
+ *                (path_change: a node is scanned again only for a maximum
+ *                that entry held and lost), or, above a split or a merge,
+ *                from the whole node (path_update). An insert into a full node splits it
  *                (8 and 9 entries) and inserts the new half into the
  *                parent, up to a new root; a delete that leaves a non-root
  *                node below 6 entries merges it with a sibling (when the
@@ -87,15 +90,17 @@
  * address, and each failure moves the floor to the next such address.
  *
  * Memory: a node is 424 bytes on LP64 (16 keys, lengths and child
- * pointers, 2 x 16 fits, two counts); every node but the root holds at
- * least 6 entries, so n ranges take at most n / 6 leaves and n / 30 inner
- * nodes in all: at most about 85 bytes per range (about 38 at the fill
- * random use gives, 2/3), plus the root. Nodes come from malloc() one at a
- * time; a node that leaves the tree goes to a spare list of at most 8
- * (3.4 KiB), and the rest back to malloc(), so a set holds what its
- * current size needs, not its largest. Before an insert, as many spares
- * as the full nodes on the path need are made ready, so that a split never
- * fails half way. Nothing points into struct contig_range_set, so the
+ * pointers, 2 x 16 fits, two counts), allocated cache-line aligned as 448
+ * (7 lines); every node but the root holds at least 6 entries, so n
+ * ranges take at most n / 6 leaves and n / 30 inner nodes in all: at most
+ * about 90 bytes per range, plus the root (bench_range: 50 bytes per
+ * range at 27 000 ranges, 14 per live buffer). Nodes come from
+ * aligned_alloc() one at a time; a node that leaves the tree goes to a
+ * spare list of at most 8 (3.5 KiB), and the rest back to free(), so a
+ * set holds what its current size needs, not its largest. Before an
+ * insert, as many spares as the full nodes on the path need are made
+ * ready, so that a split never fails half way. Nothing points into struct
+ * contig_range_set, so the
  * daemon may move a set by value.
  *
  * Invariants: rangeint.h, beside the structures they are about

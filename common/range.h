@@ -50,7 +50,7 @@ void contig_range_set_init(struct contig_range_set *set);
 void contig_range_set_done(struct contig_range_set *set);
 
 /* Bytes of memory @set holds (its nodes, not malloc's headers): at most
- * about 86 per range and 3.4 KiB more (range.c's DESIGN). O(1). */
+ * about 90 per range and 4 KiB more (range.c's DESIGN). O(1). */
 size_t contig_range_set_bytes(const struct contig_range_set *set);
 
 /* Is @req well formed (len > 0, powers of two, boundary >= len,

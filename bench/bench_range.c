@@ -154,7 +154,7 @@ static void range_cycle(struct contig_range_set *set, struct rng *r, struct buf 
 struct row {
 	size_t nlive;
 	size_t nranges;
-	size_t tree_kib; /* the set's nodes, 48 bytes each */
+	size_t tree_kib; /* contig_range_set_bytes() */
 	struct stats range, malloc;
 	/* Each operation of a cycle timed alone; give_hot: the give of the
 	 * buffer just taken, whose path is in the cache. */
@@ -246,7 +246,7 @@ static void run_range(struct row *row, struct buf *live, uint64_t *ns, size_t nc
 		ns[i] = now_ns() - t0;
 	}
 	row->nranges = set.nranges;
-	row->tree_kib = set.nnodes * 48 / 1024;
+	row->tree_kib = contig_range_set_bytes(&set) / 1024;
 	row->nfull = nfull;
 	row->bytes_per_live = (double)(heap_bytes() - heap0) / (double)row->nlive;
 	row->range = stats_of(ns, ncycles);

@@ -20,20 +20,19 @@ struct contig_range {
 	uint64_t len;
 };
 
-struct contig_range_node;  /* range.c */
-struct contig_range_chunk; /* range.c */
+struct contig_range_node; /* rangeint.h */
 
-/* A set of free ranges: a balanced tree by address (see range.c). Nothing
- * points into the struct itself, so it may be moved or copied by value
- * (the copy then owns the nodes; the original must not be used again).
- * Read free_len and nranges; leave the rest to range.c. */
+/* A set of free ranges: a B+tree by address (see range.c). Nothing points
+ * into the struct itself, so it may be moved or copied by value (the copy
+ * then owns the nodes; the original must not be used again). Read
+ * free_len and nranges; leave the rest to range.c. */
 struct contig_range_set {
-	struct contig_range_node *root;    /* the tree; NULL when empty */
-	struct contig_range_node *spare;   /* unused nodes, ready for the tree */
-	struct contig_range_chunk *chunks; /* the memory of every node, used or spare */
-	size_t nranges;			   /* ranges in the set: nodes in the tree */
-	size_t nnodes;			   /* nodes in chunks: nranges + spares */
-	uint64_t free_len;		   /* sum of all range lengths */
+	struct contig_range_node *root;  /* the tree; NULL when empty */
+	struct contig_range_node *spare; /* unused nodes, ready for the tree */
+	size_t nranges;			 /* ranges in the set */
+	size_t nnodes;			 /* nodes allocated: the tree's and the spares */
+	size_t nspare;			 /* nodes on the spare list */
+	uint64_t free_len;		 /* sum of all range lengths */
 };
 
 /* What a buffer needs. Every address is physical; @highest is inclusive. */
@@ -47,9 +46,12 @@ struct contig_range_req {
 
 /* An empty set; it allocates nothing until a range is given. */
 void contig_range_set_init(struct contig_range_set *set);
-/* Free every node (a set keeps the nodes of its largest size until here)
- * and leave @set empty. Accepts NULL and repeated calls. */
+/* Free every node and leave @set empty. Accepts NULL and repeated calls. */
 void contig_range_set_done(struct contig_range_set *set);
+
+/* Bytes of memory @set holds (its nodes, not malloc's headers): at most
+ * about 90 per range and 4 KiB more (range.c's DESIGN). O(1). */
+size_t contig_range_set_bytes(const struct contig_range_set *set);
 
 /* Is @req well formed (len > 0, powers of two, boundary >= len,
  * lowest <= highest, lowest + len - 1 below 2^64)? Returns 0 or -EINVAL,
@@ -64,7 +66,7 @@ int contig_range_req_check(const struct contig_range_req *req, const char **ret_
  * Returns 0 and sets *ret_phys, or -ENOSPC if nothing fits. @req must have
  * passed contig_range_req_check(). O(log n) when the first range in the
  * window long enough for @req holds it; each range passed over because
- * align or boundary leave too little of it adds O(log n). */
+ * align or boundary leave too little of it adds at most O(log n). */
 int contig_range_find(const struct contig_range_set *set, const struct contig_range_req *req,
 		      uint64_t *ret_phys);
 
@@ -94,8 +96,9 @@ size_t contig_range_set_copy(const struct contig_range_set *set, struct contig_r
 			     size_t max);
 
 /* For tests. Check every invariant of the tree behind @set (order, no
- * touching ranges, AVL balance, heights, subtree maxima, nranges, nnodes,
- * free_len). Returns NULL if they hold, else what is broken. O(n). */
+ * touching ranges, leaves at one depth, entries per node, subtree
+ * summaries, nranges, nnodes, nspare, free_len). Returns NULL if they
+ * hold, else what is broken. O(n). */
 const char *contig_range_set_check(const struct contig_range_set *set);
 #endif
 

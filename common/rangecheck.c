@@ -13,21 +13,26 @@
 #define CONTIG_RANGE_DEBUG /* this file defines the test-only functions */
 #include "range.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "rangeint.h"
 
-
 static void copy_in(const struct contig_range_node *n, int depth, struct contig_range *ret_ranges,
 		    size_t max, size_t *i)
 {
-	for (; n && depth <= MAX_HEIGHT && *i < max; n = n->child[1], depth++) {
-		copy_in(n->child[0], depth + 1, ret_ranges, max, i);
-		if (*i < max) {
-			ret_ranges[*i].phys = n->phys;
-			ret_ranges[*i].len = n->len;
-			(*i)++;
+	int k;
+
+	if (depth > MAX_DEPTH)
+		return;
+	for (k = 0; k < n->n && *i < max; k++) {
+		if (n->level > 0) {
+			copy_in(n->child[k], depth + 1, ret_ranges, max, i);
+			continue;
 		}
+		ret_ranges[*i].phys = n->key[k];
+		ret_ranges[*i].len = n->len[k];
+		(*i)++;
 	}
 }
 
@@ -36,95 +41,121 @@ size_t contig_range_set_copy(const struct contig_range_set *set, struct contig_r
 {
 	size_t i = 0;
 
-	copy_in(set->root, 1, ret_ranges, max, &i);
+	if (set->root)
+		copy_in(set->root, 1, ret_ranges, max, &i);
 	return set->nranges;
 }
 
 struct check {
-	const struct contig_range_node *prev; /* the last range visited in order */
-	size_t nranges;
+	bool have_prev;
+	uint64_t prev_last; /* the last byte of the last range visited in order */
+	size_t nranges, nnodes;
 	uint64_t free_len;
 	const char *err; /* the first broken invariant */
 };
 
-/* Check the subtree at @n, @depth levels down; returns its real height. */
-static int check_in(const struct contig_range_node *n, int depth, struct check *c)
+/* What an entry of @n's parent must say of @n. */
+struct summary {
+	uint64_t key, len;
+	unsigned char fit[NFITS];
+};
+
+/* Check the subtree at @n, @depth levels down, which should be at @level;
+ * on success fill *ret_sum with what its parent's entry must say. */
+static void check_in(const struct contig_range_node *n, int depth, int level, bool root,
+		     struct check *c, struct summary *ret_sum)
 {
 	unsigned char fit[NFITS];
-	uint64_t last, m;
-	int h0, h1, d, i;
+	struct summary sub;
+	uint64_t last;
+	int k, i;
 
-	if (!n || c->err)
-		return 0;
-	if (depth > MAX_HEIGHT) {
-		c->err = "tree deeper than MAX_HEIGHT";
-		return 0;
+	if (depth > MAX_DEPTH) {
+		c->err = "tree deeper than MAX_DEPTH";
+		return;
 	}
-	h0 = check_in(n->child[0], depth + 1, c);
-	if (c->err)
-		return 0;
-	if (!last_byte(n->phys, n->len, &last))
-		c->err = "a range is empty or passes 2^64";
-	else if (c->prev && node_last(c->prev) >= n->phys)
-		c->err = "ranges out of order or overlapping";
-	else if (c->prev && node_last(c->prev) + 1 == n->phys)
-		c->err = "ranges touching";
-	else if (n->len > UINT64_MAX - c->free_len)
-		c->err = "lengths sum past 2^64 - 1";
-	if (c->err)
-		return 0;
-	c->prev = n;
-	c->nranges++;
-	c->free_len += n->len;
-	h1 = check_in(n->child[1], depth + 1, c);
-	if (c->err)
-		return 0;
-	m = n->len;
-	if (max_len(n->child[0]) > m)
-		m = max_len(n->child[0]);
-	if (max_len(n->child[1]) > m)
-		m = max_len(n->child[1]);
-	range_fit(n->phys, n->len, fit);
-	if (memcmp(n->own_fit, fit, NFITS) != 0) {
-		c->err = "a node's own_fit is wrong";
-		return 0;
+	c->nnodes++;
+	if (n->level != level) {
+		c->err = "a node's level is not one below its parent's (leaves at one depth)";
+		return;
 	}
-	for (d = 0; d < 2; d++)
-		for (i = 0; n->child[d] && i < NFITS; i++)
-			if (n->child[d]->fit[i] > fit[i])
-				fit[i] = n->child[d]->fit[i];
-	if (h0 - h1 > 1 || h1 - h0 > 1)
-		c->err = "children's heights differ by more than one";
-	else if (n->height != 1 + (h0 > h1 ? h0 : h1))
-		c->err = "a node's height is wrong";
-	else if (n->max_len != m)
-		c->err = "a node's max_len is wrong";
-	else if (memcmp(n->fit, fit, NFITS) != 0)
-		c->err = "a node's fit is wrong";
-	return n->height;
+	if (n->n < 1 || n->n > NODE_MAX || (!root && n->n < NODE_MIN) ||
+	    (root && n->level > 0 && n->n < 2)) {
+		c->err = "a node holds too few or too many entries";
+		return;
+	}
+	for (k = n->n; k < NODE_MAX; k++) {
+		if (n->key[k] != UINT64_MAX || n->len[k] != 0 || n->fit[FIT_ADDR][k] != 0 ||
+		    n->fit[FIT_BLOCK][k] != 0) {
+			c->err = "an unused slot is not key UINT64_MAX, len 0, fits 0";
+			return;
+		}
+	}
+	memset(ret_sum, 0, sizeof(*ret_sum));
+	for (k = 0; k < n->n; k++) {
+		if (n->level > 0) {
+			check_in(n->child[k], depth + 1, level - 1, false, c, &sub);
+			if (c->err)
+				return;
+			if (n->key[k] != sub.key || n->len[k] != sub.len ||
+			    n->fit[FIT_ADDR][k] != sub.fit[FIT_ADDR] ||
+			    n->fit[FIT_BLOCK][k] != sub.fit[FIT_BLOCK]) {
+				c->err = "an inner entry is not its child's summary";
+				return;
+			}
+		} else {
+			if (!last_byte(n->key[k], n->len[k], &last))
+				c->err = "a range is empty or passes 2^64";
+			else if (c->have_prev && c->prev_last >= n->key[k])
+				c->err = "ranges out of order or overlapping";
+			else if (c->have_prev && c->prev_last + 1 == n->key[k])
+				c->err = "ranges touching";
+			else if (n->len[k] > UINT64_MAX - c->free_len)
+				c->err = "lengths sum past 2^64 - 1";
+			if (c->err)
+				return;
+			range_fit(n->key[k], n->len[k], fit);
+			if (n->fit[FIT_ADDR][k] != fit[FIT_ADDR] ||
+			    n->fit[FIT_BLOCK][k] != fit[FIT_BLOCK]) {
+				c->err = "a range's fit is wrong";
+				return;
+			}
+			c->have_prev = true;
+			c->prev_last = last;
+			c->nranges++;
+			c->free_len += n->len[k];
+		}
+		if (k == 0)
+			ret_sum->key = n->key[0];
+		if (n->len[k] > ret_sum->len)
+			ret_sum->len = n->len[k];
+		for (i = 0; i < NFITS; i++)
+			if (n->fit[i][k] > ret_sum->fit[i])
+				ret_sum->fit[i] = n->fit[i][k];
+	}
 }
 
 const char *contig_range_set_check(const struct contig_range_set *set)
 {
-	const struct contig_range_chunk *chunk;
 	const struct contig_range_node *n;
-	struct check c = { NULL, 0, 0, NULL };
-	size_t nnodes = 0, nspare = 0;
+	struct check c = { false, 0, 0, 0, 0, NULL };
+	struct summary sum;
+	size_t nspare = 0;
 
-	check_in(set->root, 1, &c);
-	if (c.err)
-		return c.err;
+	if (set->root) {
+		check_in(set->root, 1, set->root->level, true, &c, &sum);
+		if (c.err)
+			return c.err;
+	}
 	if (c.nranges != set->nranges)
-		return "nranges is not the number of nodes in the tree";
+		return "nranges is not the number of ranges in the leaves";
 	if (c.free_len != set->free_len)
 		return "free_len is not the sum of the lengths";
-	for (chunk = set->chunks; chunk; chunk = chunk->next)
-		nnodes += chunk->nnodes;
-	if (nnodes != set->nnodes)
-		return "nnodes is not the number of nodes in chunks";
-	for (n = set->spare; n && nspare <= nnodes; n = n->child[0])
+	for (n = set->spare; n && nspare <= set->nnodes; n = n->child[0])
 		nspare++;
-	if (set->nranges + nspare != set->nnodes)
+	if (nspare != set->nspare || nspare > SPARE_MAX)
+		return "nspare is not the length of the spare list, or above SPARE_MAX";
+	if (c.nnodes + nspare != set->nnodes)
 		return "nodes lost or counted twice: tree + spares != nnodes";
 	return NULL;
 }

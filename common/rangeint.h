@@ -1,22 +1,38 @@
-/* rangeint.h - the tree behind struct contig_range_set: its nodes, their
- * chunks, and the arithmetic both range.c (the allocator) and rangecheck.c
- * (the test-only checker) need. Private to those two files: nothing else
+/* rangeint.h - the tree behind struct contig_range_set: its nodes, and
+ * the arithmetic both range.c (the allocator) and rangecheck.c (the
+ * test-only checker) need. Private to those two files: nothing else
  * includes it, so the short names below are not prefixed.
+ *
+ * The tree is a B+tree by address (range.c's DESIGN says how it is used).
+ * A node holds up to NODE_MAX entries in parallel arrays, in address
+ * order. In a leaf (level 0) an entry is a free range: key its first byte,
+ * len its length, fit its own fit. In an inner node (level >= 1) an entry
+ * is a child and a summary of the child's subtree: key its lowest first
+ * byte, len its longest range, fit the largest fit of each kind.
  *
  * Invariants (rangecheck.c's contig_range_set_check() checks them all;
  * the unit test calls it after every operation):
  *  - every range has len > 0 and its last byte, phys + len - 1, is at most
  *    UINT64_MAX: a range may end exactly at 2^64, so code compares last
  *    bytes, never exclusive ends, which would wrap to 0;
- *  - in-order ranges are sorted and neither overlap nor touch
- *    (last[i] + 1 < phys[i + 1]): give merges touching neighbours;
- *  - each node's height is 1 + its taller child's (0 for none), and its
- *    children's heights differ by at most one, so the height is below
- *    1.4405 * log2(n + 2) < MAX_HEIGHT;
- *  - each node's max_len is the largest len in its subtree, its own_fit
- *    its range's fit, and its fit the largest own_fit in its subtree;
- *  - nranges counts the tree's nodes, nnodes the chunks' nodes, and every
- *    node is in the tree or on the spare list;
+ *  - ranges in order (leaves left to right) are sorted and neither overlap
+ *    nor touch (last[i] + 1 < phys[i + 1]): give merges touching
+ *    neighbours;
+ *  - every leaf is at the same depth: a node's children are one level
+ *    below it, and the root's level is the tree's height - 1;
+ *  - a node holds 1 to NODE_MAX entries; every node but the root holds at
+ *    least NODE_MIN; an inner root holds at least 2; an empty set has no
+ *    root. So a tree of height h >= 2 holds at least 2 * NODE_MIN^(h - 1)
+ *    ranges: the height is at most 1 + log_NODE_MIN(nranges / 2);
+ *  - a node's unused slots (n to NODE_MAX - 1) say key UINT64_MAX, len 0
+ *    and fits 0, so that counting keys and taking maxima run over all 16
+ *    slots without first reading n;
+ *  - an inner entry's key, len and fit are its child's summary: the
+ *    child's first key, its largest len and its largest fit of each kind
+ *    (so by induction the subtree's lowest first byte, longest range and
+ *    best fits); a leaf entry's fit is range_fit() of its range;
+ *  - nranges counts the leaves' entries, nnodes the nodes allocated (the
+ *    tree's and the nspare on the spare list, at most SPARE_MAX);
  *  - free_len is the sum of the lengths and must fit in 64 bits, so a set
  *    never covers all 2^64 addresses (give refuses the range that would).
  */
@@ -27,10 +43,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* An AVL tree of height h holds at least F(h + 2) - 1 nodes (Fibonacci),
- * and fewer than 2^59 nodes of 48 bytes fit in 2^64 bytes of memory, so h
- * stays below 1.4405 * log2(2^59 + 2) < 86. */
-#define MAX_HEIGHT 88
+/* Entries per node, most and least (but the root's). A split of a full
+ * node leaves 8 and 9, a node is merged or refilled only below 6, so a
+ * give and a take at the same place cannot split and merge by turns. */
+#define NODE_MAX 16
+#define NODE_MIN 6
+
+/* Ranges never touch, so a set holds fewer than 2^63 of them; a tree of
+ * height h >= 2 has at least 2 * NODE_MIN^(h - 1) ranges, so h <= 24. */
+#define MAX_DEPTH 32
+
+/* Spare nodes a set keeps for its next splits; a node freed beyond them
+ * goes back to malloc. */
+#define SPARE_MAX 8
 
 /* How aligned a range can serve a buffer: fit[FIT_ADDR] is the largest k
  * such that the range holds a multiple of 2^k (64 for 0), fit[FIT_BLOCK]
@@ -42,19 +67,12 @@
 #define NFITS 2
 
 struct contig_range_node {
-	uint64_t phys;
-	uint64_t len;
-	uint64_t max_len;		     /* the longest len in this subtree */
-	struct contig_range_node *child[2]; /* lower, higher; child[0] links spares */
-	unsigned char height;		     /* 1 for a leaf */
-	unsigned char own_fit[NFITS];	     /* this range's */
-	unsigned char fit[NFITS];	     /* the largest of each in this subtree */
-};
-
-struct contig_range_chunk {
-	struct contig_range_chunk *next;
-	size_t nnodes;
-	struct contig_range_node nodes[];
+	uint64_t key[NODE_MAX]; /* first byte: of the range, of the subtree */
+	uint64_t len[NODE_MAX]; /* length: of the range, the longest in the subtree */
+	struct contig_range_node *child[NODE_MAX]; /* inner nodes only; child[0] links spares */
+	unsigned char fit[NFITS][NODE_MAX];	    /* the range's, the subtree's best */
+	unsigned char n;			    /* entries in use */
+	unsigned char level;			    /* 0 for a leaf */
 };
 
 /* Last byte of [phys, phys + len), or false if len is 0 or it passes 2^64. */
@@ -75,19 +93,10 @@ static inline bool round_up(uint64_t x, uint64_t align, uint64_t *ret_x)
 	return true;
 }
 
-static inline uint64_t node_last(const struct contig_range_node *n)
+/* Last byte of the range at entry @i of leaf @n. */
+static inline uint64_t entry_last(const struct contig_range_node *n, int i)
 {
-	return n->phys + (n->len - 1);
-}
-
-static inline int height(const struct contig_range_node *n)
-{
-	return n ? n->height : 0;
-}
-
-static inline uint64_t max_len(const struct contig_range_node *n)
-{
-	return n ? n->max_len : 0;
+	return n->key[i] + (n->len[i] - 1);
 }
 
 static inline int log2_floor(uint64_t x)

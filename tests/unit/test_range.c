@@ -24,7 +24,8 @@
  * run and prints the operation, the seed and the op number; each run then
  * reports one ok line per property. After every operation the set must
  * also pass contig_range_set_check(), which checks the tree behind it
- * (order, AVL balance, heights, subtree maxima, node counts).
+ * (order, leaves at one depth, entries per node, subtree summaries, node
+ * counts).
  *
  * Third, a large set: 200 000 ranges of 1 to 8 pages, the last ending at
  * 2^64, given in shuffled chunks (so building merges too), then random

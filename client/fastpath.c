@@ -31,7 +31,18 @@
  * So alloc/free/alloc of one buffer never recycles a frame in between.
  * A warm frame asked for with a physical window (memory below 4 GiB for a
  * 32-bit device is scarce) is never kept empty: it goes back with its
- * last buffer.
+ * last buffer. contig_fast_trim() gives every empty warm frame back at
+ * once (contig_trim(): a driver about to idle, a test wanting the pool
+ * whole).
+ *
+ * Quotas and a short pool: a warm frame the daemon refuses (a byte quota
+ * it would pass, the watermarks, no whole frame left) makes the request
+ * the daemon's, an ordinary round trip, which packs it into a frame the
+ * session holds as without the fast path. A round trip refused with
+ * EDQUOT or ENOMEM while empty warm frames are held (the reserve is
+ * charged as frames) is asked once more after contig_fast_trim() gave
+ * them back (contig.c): a client with a small quota, or on a full pool,
+ * is served as it was before the fast path.
  *
  * Threads: no lock is common to all threads on the hot path. Warm frames
  * belong to one of NARENAS arenas, each with its own mutex (jemalloc's
@@ -459,6 +470,45 @@ int contig_fast_alloc(struct contig_fast *f, const struct contig_alloc_req *req,
 found:
 	r = warm_take(f, w, req, phys, rr.len, ret_buf);
 	pthread_mutex_unlock(&a->lock);
+	return r;
+}
+
+int contig_fast_trim(struct contig_fast *f)
+{
+	struct warm *empty = NULL;
+	int r = 0;
+
+	if (!f)
+		return 0;
+	/* Unlinked under each arena's lock, given back with none held (a
+	 * round trip each). A buffer cut meanwhile goes to a frame still
+	 * linked or to a new one. */
+	for (int i = 0; i < NARENAS; i++) {
+		struct arena *a = &f->arenas[i];
+
+		pthread_mutex_lock(&a->lock);
+		for (struct warm *w = a->frames, *next; w; w = next) {
+			next = w->next;
+			if (w->nbufs)
+				continue;
+			warm_unlink(f, a, w);
+			w->next = empty;
+			empty = w;
+		}
+		pthread_mutex_unlock(&a->lock);
+	}
+	while (empty) {
+		struct warm *w = empty;
+		int err;
+
+		empty = w->next;
+		err = contig_frame_free(f->client, w->frame.virt);
+		if (err < 0 && r >= 0)
+			r = err;
+		else if (err == 0 && r >= 0)
+			r++;
+		warm_spare(f, w);
+	}
 	return r;
 }
 

@@ -64,7 +64,9 @@
  * (CONTIG_ALLOC_ZERO, contig.c).
  *
  * Fork: the child's fast path starts empty. contig_fast_fork_child() sets
- * every warm frame aside; the child's claim_fork() turns the live buffers
+ * every warm frame aside, clearing only their radix slots and their kinds'
+ * counts (a page written in the fork handler is a copy-on-write fault:
+ * clearing whole leaves cost 0.2-0.35 ms per fork); the child's claim_fork() turns the live buffers
  * in them into inherited buffers (the parent's: translated, never freed
  * from the child) and the frames' structs are forgotten.
  *
@@ -643,27 +645,27 @@ void contig_fast_fork_child(struct contig_fast *f)
 {
 	if (!f)
 		return;
+	/* Only what the warm frames touch is written: every page written here
+	 * is a copy-on-write fault in the child, and in the parent at its
+	 * next write (the radix leaves are 64 KiB each). A frame's slot is
+	 * set exactly while it is on its arena's list. */
 	for (int i = 0; i < NARENAS; i++) {
 		struct arena *a = &f->arenas[i];
 
 		while (a->frames) {
 			struct warm *w = a->frames;
+			_Atomic(struct warm *) *slot = radix_slot(f, w->frame.virt, false);
+			atomic_uint *n = nempty_of(f, w);
 
+			if (slot)
+				atomic_store_explicit(slot, NULL, memory_order_relaxed);
+			if (n && atomic_load_explicit(n, memory_order_relaxed))
+				atomic_store_explicit(n, 0, memory_order_relaxed);
 			a->frames = w->next;
 			w->next = f->forked;
 			f->forked = w;
 		}
 	}
-	for (size_t i = 0; i < RADIX_LEN; i++) {
-		struct radix_leaf *leaf = atomic_load(&f->radix[i]);
-
-		if (leaf)
-			memset(leaf, 0, sizeof(*leaf));
-	}
-	for (size_t i = 0; i < 2; i++)
-		for (size_t n = 0; n < NKIND_NODES; n++)
-			for (size_t t = 0; t < NKIND_CACHE; t++)
-				atomic_store(&f->nempty[i][n][t], 0);
 	pthread_mutex_unlock(&f->spare_lock);
 	for (int i = 0; i < NARENAS; i++)
 		pthread_mutex_unlock(&f->arenas[i].lock);

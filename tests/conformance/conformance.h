@@ -124,12 +124,15 @@ __attribute__((unused)) static bool all_free(const struct contig_stats *st, void
 }
 
 /* Does the pool come back whole, as all_free() says? The empty warm frames
- * of @c's fast path are given back first (contig_trim()); then polled
- * through @c (recycling is asynchronous): each poll is a round trip, not a
- * sleep. */
+ * of the fast path of @c and of the shim's connection are given back first
+ * (contig_trim()); then polled through @c (recycling is asynchronous):
+ * each poll is a round trip, not a sleep. */
 __attribute__((unused)) static bool pool_comes_back(struct contig_client *c)
 {
-	return contig_trim(c) == 0 && harness_wait_stats(c, all_free, NULL);
+	struct contig_client *shim = ContigWdmClient();
+
+	return (!shim || contig_trim(shim) == 0) && (c == shim || contig_trim(c) == 0) &&
+	       harness_wait_stats(c, all_free, NULL);
 }
 
 /* Wait until pool_comes_back(@c). Then fills *ret_st unless it is NULL.

@@ -767,19 +767,30 @@ int contig_frame_free(struct contig_client *c, void *virt)
 CONTIG_EXPORT int contig_alloc_flags(struct contig_client *c, const struct contig_alloc_req *req,
 				     unsigned flags, struct contig_buffer *ret_buf)
 {
+	bool fast = !(flags & CONTIG_ALLOC_ROUND_TRIP) && fast_ready(c), alive = false;
 	int r = -EAGAIN;
 
 	contig_clear_message();
 	if (flags & ~(CONTIG_ALLOC_ZERO | CONTIG_ALLOC_ROUND_TRIP))
 		return contig_fail(-EINVAL, "flags: unknown flags 0x%x",
 				   flags & ~(CONTIG_ALLOC_ZERO | CONTIG_ALLOC_ROUND_TRIP));
-	if (!(flags & CONTIG_ALLOC_ROUND_TRIP) && fast_ready(c) && fast_conn_alive(c))
+	if (fast && (alive = fast_conn_alive(c)))
 		r = contig_fast_alloc(c->fast, req, flags, ret_buf);
 	if (r == -EAGAIN)
 		r = alloc_round_trip(c, req, false, ret_buf);
 	if (r < 0 && trim_for_retry(c, r)) {
 		contig_clear_message();
 		r = alloc_round_trip(c, req, false, ret_buf);
+	}
+	/* The connection looked broken, so the round trip went first (it
+	 * reconnects and reclaims the session) and the daemon could not
+	 * serve it (its frames taken whole by warm frames, say, after a
+	 * restart with a pool no larger than what is held): the free part
+	 * of a warm frame may. */
+	if (fast && !alive && (r == -ENOMEM || r == -EDQUOT) && fast_ready(c) &&
+	    contig_fast_alloc(c->fast, req, flags, ret_buf) == 0) {
+		contig_clear_message();
+		r = 0;
 	}
 	if (r == 0 && (flags & CONTIG_ALLOC_ZERO))
 		memset(ret_buf->virt, 0, ret_buf->len);

@@ -13,7 +13,10 @@
  * new allocation is served and warm again. A warm frame holding a buffer
  * stays through a trim, bytes and address unchanged; a trim with nothing
  * to give costs no round trip; a forked child's trim gives nothing of its
- * parent's.
+ * parent's. Then, with max_bytes_per_connection = 4M, a client on the fast
+ * path is served as without it: a round trip the quota refuses while a
+ * warm frame is held empty is served once it is given back, and a small
+ * request whose warm frame the quota refuses is packed by the daemon.
  *
  * No sleeps as synchronisation: stats polled until a predicate holds
  * (harness_wait_stats), threads joined, the child waited for.
@@ -231,6 +234,61 @@ static void test_trim_in_child(struct contig_client *c)
 	ok(contig_trim(c) == 0 && stats_of(c).my_nframes == 0, "the_parents_trim_gives_it_back");
 }
 
+/* max_bytes_per_connection = 4M: a client on the fast path is served as
+ * without it. Its empty warm frame, charged, is given back when a round
+ * trip is refused for the quota, and the request asked again; a warm frame
+ * the quota refuses sends a small request to the daemon, which packs it
+ * into a frame the client holds. */
+static void test_small_quota(void)
+{
+	static char conf[] = "/tmp/contigd-trim.conf.XXXXXX";
+	static const char text[] = "max_bytes_per_connection = 4M\n";
+	const char *const args[] = { "--config", conf, "--pool", POOL, NULL };
+	struct harness_daemon d;
+	struct contig_client *c;
+	struct contig_alloc_req req;
+	struct contig_buffer big, small, mid, packed;
+	int fd = mkstemp(conf), r;
+
+	if (fd < 0 || write(fd, text, sizeof(text) - 1) != (ssize_t)sizeof(text) - 1)
+		bail_out("writing %s", conf);
+	close(fd);
+	harness_daemon_start(&d, args);
+	unlink(conf);
+	c = harness_connect(&d);
+	if (contig_set_fast_path(c, 1) < 0)
+		bail_out("contig_set_fast_path: %s", contig_last_message());
+	contig_alloc_req_init(&req, FRAME);
+	if (contig_alloc(c, &req, &big) < 0)
+		bail_out("alloc 2 MiB: %s", contig_last_message());
+	contig_alloc_req_init(&req, 4096);
+	if (contig_alloc(c, &req, &small) < 0 || contig_free(c, small.virt) < 0)
+		bail_out("alloc/free 4 KiB: %s", contig_last_message());
+	ok(small.id >= (UINT64_C(1) << 63) && stats_of(c).my_nframes == 2,
+	   "at_its_quota_a_client_holds_an_empty_warm_frame");
+
+	contig_alloc_req_init(&req, MiB);
+	r = contig_alloc(c, &req, &mid);
+	if (!ok(r == 0, "a_round_trip_refused_for_the_quota_is_served_once_the_reserve_is_given_back"))
+		diag("  %d: %s", r, contig_last_message());
+	ok(r == 0 && stats_of(c).my_nframes == 2 && harness_phys_contiguous(getpid(), mid.virt,
+									   mid.len, mid.phys),
+	   "the_reserve_went_back_and_the_buffer_is_where_pagemap_says");
+
+	contig_alloc_req_init(&req, 4096);
+	r = contig_alloc(c, &req, &packed);
+	if (!ok(r == 0 && packed.id < (UINT64_C(1) << 63) &&
+			(packed.phys & ~(uint64_t)(FRAME - 1)) == (mid.phys & ~(uint64_t)(FRAME - 1)),
+		"a_warm_frame_refused_for_the_quota_sends_a_small_request_to_the_daemon_which_packs_it"))
+		diag("  %d: %s", r, contig_last_message());
+	ok(r == 0 && harness_phys_contiguous(getpid(), packed.virt, packed.len, packed.phys),
+	   "the_packed_buffer_is_where_pagemap_says");
+	contig_alloc_req_init(&req, FRAME);
+	ok(contig_alloc(c, &req, &small) == -EDQUOT, "the_quota_still_holds");
+	contig_disconnect(c);
+	ok(harness_daemon_stop(&d) == 0, "daemon_with_a_small_quota_stops_cleanly");
+}
+
 int main(void)
 {
 	static const char *const args[] = { "--pool", POOL, NULL };
@@ -249,5 +307,6 @@ int main(void)
 	ok(harness_wait_stats(watch, pool_whole, NULL), "every_frame_returns_to_the_pool");
 	contig_disconnect(watch);
 	ok(harness_daemon_stop(&d) == 0, "daemon_stops_cleanly");
+	test_small_quota();
 	return done_testing();
 }

@@ -20,7 +20,13 @@
  *     target), and of 4 to 64 KiB (34 MiB held: one warm frame per 2 MiB);
  *   - 1, 2 and 8 threads doing 4 KiB pairs at once: the time per pair in
  *     one thread (wall time / pairs of that thread); the ratio is against
- *     one thread.
+ *     one thread;
+ *   - fork() with warm frames holding buffers (NFORK_FRAMES of them): from
+ *     just before fork() to the child's first instruction after it (so
+ *     libcontig's handlers, and the copy-on-write faults of what the
+ *     child's handler writes, are in it), the median of NFORKS, and the
+ *     child's minor page faults by then; the baseline is the same process
+ *     forked by a raw clone(2), which runs no pthread_atfork() handler.
  * Targets (issue 22): 4 KiB <= 0.3 us, 64 KiB <= 0.5 us, <= 10 round trips
  * per 1000 allocations. BENCH_ITERS=N sets the pairs per size (default
  * 100000).
@@ -29,10 +35,20 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define BATCH 64
+#define NFORKS 200
+#define NFORK_FRAMES 4
+/* The largest request the fast path serves (fastpath.h's
+ * CONTIG_FAST_MAX_LEN, 1/8 of a 2 MiB warm frame). */
+#define CONTIG_FAST_MAX_LEN_BENCH (256 * KIB)
 
 static struct contig_client *client;
 static size_t iters = 100000;
@@ -143,6 +159,46 @@ static double threads_us(int n)
 	return sum / n;
 }
 
+/* Median time from just before a fork to the child's first instruction,
+ * in us: fork() (libcontig's handlers run) or, with @raw, clone(2) (none
+ * runs; the child only writes the time and its page faults, and exits).
+ * *ret_faults: the child's minor page faults up to then (the last fork's:
+ * the same at each), which its handlers' writes to memory shared
+ * copy-on-write with the parent make. */
+static double fork_us(bool raw, long *ret_faults)
+{
+	uint64_t ns[NFORKS];
+
+	for (int k = 0; k < NFORKS; k++) {
+		uint64_t t0, got[2] = { 0, 0 };
+		int p[2], status;
+		pid_t pid;
+
+		if (pipe(p) < 0)
+			bench_die("pipe");
+		t0 = bench_now_ns();
+		pid = raw ? (pid_t)syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL) : fork();
+		if (pid < 0)
+			bench_die("fork");
+		if (pid == 0) {
+			struct rusage ru;
+
+			got[0] = bench_now_ns();
+			getrusage(RUSAGE_SELF, &ru);
+			got[1] = (uint64_t)ru.ru_minflt;
+			_exit(write(p[1], got, sizeof(got)) == sizeof(got) ? 0 : 1);
+		}
+		close(p[1]);
+		if (read(p[0], got, sizeof(got)) != sizeof(got))
+			bench_die("fork: the child wrote nothing");
+		close(p[0]);
+		waitpid(pid, &status, 0);
+		ns[k] = got[0] - t0;
+		*ret_faults = (long)got[1];
+	}
+	return bench_summarize(ns, NFORKS).median_us;
+}
+
 static void row(const char *what, double us, double base_us, const char *base_what,
 		double target_us)
 {
@@ -162,7 +218,7 @@ int main(void)
 	int cpus[2], ncpus;
 	struct contig_alloc_req req;
 	struct contig_buffer keep;
-	double fast4, fast64, rt4, rt64, t1, t2, t8;
+	double fast4, fast64, rt4, rt64, t1, t2, t8, fk, fk_raw;
 	uint64_t rt;
 	char value[32];
 
@@ -216,6 +272,30 @@ int main(void)
 	snprintf(value, sizeof(value), "%llu", (unsigned long long)rt);
 	bench_summary("12 fast path", "round trips per 1000 4-64 KiB allocs, held", value,
 		      "1000 allocs + 1000 frees", (double)rt / 2000.0, NULL, true);
+
+	{
+		/* Warm frames holding buffers, as a driver has them when it
+		 * forks. */
+		static struct contig_buffer held[NFORK_FRAMES * 8];
+
+		contig_alloc_req_init(&req, CONTIG_FAST_MAX_LEN_BENCH);
+		for (int i = 0; i < NFORK_FRAMES * 8; i++)
+			if (contig_alloc(client, &req, &held[i]) < 0)
+				bench_die("alloc: %s", contig_last_message());
+		long flt, flt_raw;
+
+		fk = fork_us(false, &flt);
+		fk_raw = fork_us(true, &flt_raw);
+		for (int i = 0; i < NFORK_FRAMES * 8; i++)
+			contig_free(client, held[i].virt);
+		row("fork, 4 warm frames, to the child", fk, fk_raw, "raw clone(2)", 0);
+		printf("%-34s %10ld   %-28s %8ld\n", "  child's page faults by then", flt,
+		       "raw clone(2)", flt_raw);
+		snprintf(value, sizeof(value), "%ld", flt);
+		bench_summary("12 fast path", "fork: the child's page faults by its first instruction",
+			      value, "raw clone(2)", flt_raw ? (double)flt / (double)flt_raw : 0, NULL,
+			      true);
+	}
 
 	sched_setaffinity(0, sizeof(allowed), &allowed); /* the threads on every CPU */
 	t1 = threads_us(1);

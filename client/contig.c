@@ -730,6 +730,17 @@ static bool fast_conn_alive(struct contig_client *c)
 	return p.fd >= 0 && poll(&p, 1, 0) == 0;
 }
 
+/* A round trip was refused with @err: was it for want of what this
+ * client's empty warm frames hold (a quota that charges them, a pool short
+ * of frames), and did giving them back free any? Then the caller asks
+ * once more: a client with a small quota, or on a full pool, is served as
+ * without the fast path. No lock held. */
+static bool trim_for_retry(struct contig_client *c, int err)
+{
+	return (err == -EDQUOT || err == -ENOMEM) && fast_ready(c) &&
+	       contig_fast_trim(c->fast) > 0;
+}
+
 int contig_frame_alloc(struct contig_client *c, const struct contig_alloc_req *req,
 		       struct contig_buffer *ret_buf)
 {
@@ -756,16 +767,31 @@ int contig_frame_free(struct contig_client *c, void *virt)
 CONTIG_EXPORT int contig_alloc_flags(struct contig_client *c, const struct contig_alloc_req *req,
 				     unsigned flags, struct contig_buffer *ret_buf)
 {
+	bool fast = !(flags & CONTIG_ALLOC_ROUND_TRIP) && fast_ready(c), alive = false;
 	int r = -EAGAIN;
 
 	contig_clear_message();
 	if (flags & ~(CONTIG_ALLOC_ZERO | CONTIG_ALLOC_ROUND_TRIP))
 		return contig_fail(-EINVAL, "flags: unknown flags 0x%x",
 				   flags & ~(CONTIG_ALLOC_ZERO | CONTIG_ALLOC_ROUND_TRIP));
-	if (!(flags & CONTIG_ALLOC_ROUND_TRIP) && fast_ready(c) && fast_conn_alive(c))
+	if (fast && (alive = fast_conn_alive(c)))
 		r = contig_fast_alloc(c->fast, req, flags, ret_buf);
 	if (r == -EAGAIN)
 		r = alloc_round_trip(c, req, false, ret_buf);
+	if (r < 0 && trim_for_retry(c, r)) {
+		contig_clear_message();
+		r = alloc_round_trip(c, req, false, ret_buf);
+	}
+	/* The connection looked broken, so the round trip went first (it
+	 * reconnects and reclaims the session) and the daemon could not
+	 * serve it (its frames taken whole by warm frames, say, after a
+	 * restart with a pool no larger than what is held): the free part
+	 * of a warm frame may. */
+	if (fast && !alive && (r == -ENOMEM || r == -EDQUOT) && fast_ready(c) &&
+	    contig_fast_alloc(c->fast, req, flags, ret_buf) == 0) {
+		contig_clear_message();
+		r = 0;
+	}
 	if (r == 0 && (flags & CONTIG_ALLOC_ZERO))
 		memset(ret_buf->virt, 0, ret_buf->len);
 	return r;
@@ -787,6 +813,24 @@ CONTIG_EXPORT int contig_set_fast_path(struct contig_client *c, int on)
 	if (!c->fast)
 		return on ? contig_fail(-ENOMEM, "the fast path could not be set up") : 0;
 	contig_fast_set_on(c->fast, on != 0);
+	return 0;
+}
+
+CONTIG_EXPORT int contig_trim(struct contig_client *c)
+{
+	int r = 0;
+
+	contig_clear_message();
+	/* (A forked child's fast path is empty: the parent's warm frames are
+	 * the parent's to give back. A lost session has nothing to give.) */
+	if (__atomic_load_n(&c->wire.dead, __ATOMIC_RELAXED)) {
+		pthread_mutex_lock(&c->lock);
+		r = contig_wire_dead(&c->wire);
+		pthread_mutex_unlock(&c->lock);
+		return r;
+	}
+	if (fast_ready(c) && (r = contig_fast_trim(c->fast)) < 0)
+		return contig_fail(r, "giving back an empty warm frame: %s", contig_last_message());
 	return 0;
 }
 
@@ -926,8 +970,8 @@ static int free_pipelined(struct contig_client *c, void *const *virts, const uin
 	return 0;
 }
 
-CONTIG_EXPORT int contig_alloc_many(struct contig_client *c, const struct contig_alloc_req *reqs,
-				    size_t n, struct contig_buffer *ret_bufs)
+static int alloc_many(struct contig_client *c, const struct contig_alloc_req *reqs, size_t n,
+		      struct contig_buffer *ret_bufs)
 {
 	struct inflight flight[PIPELINE_DEPTH];
 	uint64_t *undo = calloc(n ? n : 1, sizeof(*undo));
@@ -1016,6 +1060,17 @@ CONTIG_EXPORT int contig_alloc_many(struct contig_client *c, const struct contig
 	pthread_mutex_unlock(&c->lock);
 	free(undo);
 	free(adopted);
+	return r;
+}
+
+CONTIG_EXPORT int contig_alloc_many(struct contig_client *c, const struct contig_alloc_req *reqs,
+				    size_t n, struct contig_buffer *ret_bufs)
+{
+	int r = alloc_many(c, reqs, n, ret_bufs);
+
+	/* (All or nothing: nothing is left of the refused call.) */
+	if (r < 0 && trim_for_retry(c, r))
+		r = alloc_many(c, reqs, n, ret_bufs);
 	return r;
 }
 

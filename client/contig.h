@@ -255,6 +255,14 @@ CONTIG_EXPORT int contig_set_fast_path(struct contig_client *client, int on);
  * most 8; 0 keeps none at all). Returns the value set. */
 CONTIG_EXPORT unsigned contig_set_fast_reserve(struct contig_client *client, unsigned nframes);
 
+/* Give every empty warm frame of the fast path back to the daemon now,
+ * reserve included (a driver about to idle; a test or a tool that wants
+ * the pool whole). Warm frames holding a buffer stay; the fast path warms
+ * up again at the next small allocation. A round trip per frame given
+ * back; none when there is none. Returns 0, or -ECONNRESET (the session is
+ * lost) or another -errno of the round trip (message recorded). */
+CONTIG_EXPORT int contig_trim(struct contig_client *client);
+
 /* Allocate @n buffers, @reqs[i] into @ret_bufs[i], with up to 32 requests
  * in flight on the connection at once (pipelined: one round trip's wait
  * covers many). All or nothing: on failure nothing stays allocated and the

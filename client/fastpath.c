@@ -31,7 +31,18 @@
  * So alloc/free/alloc of one buffer never recycles a frame in between.
  * A warm frame asked for with a physical window (memory below 4 GiB for a
  * 32-bit device is scarce) is never kept empty: it goes back with its
- * last buffer.
+ * last buffer. contig_fast_trim() gives every empty warm frame back at
+ * once (contig_trim(): a driver about to idle, a test wanting the pool
+ * whole).
+ *
+ * Quotas and a short pool: a warm frame the daemon refuses (a byte quota
+ * it would pass, the watermarks, no whole frame left) makes the request
+ * the daemon's, an ordinary round trip, which packs it into a frame the
+ * session holds as without the fast path. A round trip refused with
+ * EDQUOT or ENOMEM while empty warm frames are held (the reserve is
+ * charged as frames) is asked once more after contig_fast_trim() gave
+ * them back (contig.c): a client with a small quota, or on a full pool,
+ * is served as it was before the fast path.
  *
  * Threads: no lock is common to all threads on the hot path. Warm frames
  * belong to one of NARENAS arenas, each with its own mutex (jemalloc's
@@ -53,7 +64,11 @@
  * (CONTIG_ALLOC_ZERO, contig.c).
  *
  * Fork: the child's fast path starts empty. contig_fast_fork_child() sets
- * every warm frame aside; the child's claim_fork() turns the live buffers
+ * every warm frame aside, clearing only their radix slots and their kinds'
+ * counts (a page written in the fork handler is a page fault: clearing
+ * whole leaves made 18 more in the child, and fork() to the child's first
+ * instruction took 174-182 us where it now takes 127-128, bench_fastpath);
+ * the child's claim_fork() turns the live buffers
  * in them into inherited buffers (the parent's: translated, never freed
  * from the child) and the frames' structs are forgotten.
  *
@@ -462,6 +477,45 @@ found:
 	return r;
 }
 
+int contig_fast_trim(struct contig_fast *f)
+{
+	struct warm *empty = NULL;
+	int r = 0;
+
+	if (!f)
+		return 0;
+	/* Unlinked under each arena's lock, given back with none held (a
+	 * round trip each). A buffer cut meanwhile goes to a frame still
+	 * linked or to a new one. */
+	for (int i = 0; i < NARENAS; i++) {
+		struct arena *a = &f->arenas[i];
+
+		pthread_mutex_lock(&a->lock);
+		for (struct warm *w = a->frames, *next; w; w = next) {
+			next = w->next;
+			if (w->nbufs)
+				continue;
+			warm_unlink(f, a, w);
+			w->next = empty;
+			empty = w;
+		}
+		pthread_mutex_unlock(&a->lock);
+	}
+	while (empty) {
+		struct warm *w = empty;
+		int err;
+
+		empty = w->next;
+		err = contig_frame_free(f->client, w->frame.virt);
+		if (err < 0 && r >= 0)
+			r = err;
+		else if (err == 0 && r >= 0)
+			r++;
+		warm_spare(f, w);
+	}
+	return r;
+}
+
 /* The warm frame holding @virt with its arena's lock held, or NULL. */
 static struct warm *warm_lock(struct contig_fast *f, const void *virt)
 {
@@ -593,27 +647,27 @@ void contig_fast_fork_child(struct contig_fast *f)
 {
 	if (!f)
 		return;
+	/* Only what the warm frames touch is written: every page written here
+	 * is a copy-on-write fault in the child, and in the parent at its
+	 * next write (the radix leaves are 64 KiB each). A frame's slot is
+	 * set exactly while it is on its arena's list. */
 	for (int i = 0; i < NARENAS; i++) {
 		struct arena *a = &f->arenas[i];
 
 		while (a->frames) {
 			struct warm *w = a->frames;
+			_Atomic(struct warm *) *slot = radix_slot(f, w->frame.virt, false);
+			atomic_uint *n = nempty_of(f, w);
 
+			if (slot)
+				atomic_store_explicit(slot, NULL, memory_order_relaxed);
+			if (n && atomic_load_explicit(n, memory_order_relaxed))
+				atomic_store_explicit(n, 0, memory_order_relaxed);
 			a->frames = w->next;
 			w->next = f->forked;
 			f->forked = w;
 		}
 	}
-	for (size_t i = 0; i < RADIX_LEN; i++) {
-		struct radix_leaf *leaf = atomic_load(&f->radix[i]);
-
-		if (leaf)
-			memset(leaf, 0, sizeof(*leaf));
-	}
-	for (size_t i = 0; i < 2; i++)
-		for (size_t n = 0; n < NKIND_NODES; n++)
-			for (size_t t = 0; t < NKIND_CACHE; t++)
-				atomic_store(&f->nempty[i][n][t], 0);
 	pthread_mutex_unlock(&f->spare_lock);
 	for (int i = 0; i < NARENAS; i++)
 		pthread_mutex_unlock(&f->arenas[i].lock);

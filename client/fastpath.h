@@ -71,6 +71,12 @@ int contig_fast_free_buf(struct contig_fast *f, void *virt, const uint64_t *len,
 /* The fast-path buffer containing @virt: 0 and *ret_buf, or -ENOENT. */
 int contig_fast_lookup(struct contig_fast *f, const void *virt, struct contig_buffer *ret_buf);
 
+/* Give every empty warm frame back to the daemon now (contig_trim()).
+ * Returns how many went back (>= 0), or the first -errno a give-back met
+ * (the frame is forgotten here all the same: the daemon frees it when the
+ * session ends). Any thread, without the client's lock. */
+int contig_fast_trim(struct contig_fast *f);
+
 /* Set the reserve (clamped to CONTIG_FAST_RESERVE_MAX); returns the value
  * set. Turn the fast path on or off. */
 unsigned contig_fast_set_reserve(struct contig_fast *f, unsigned nframes);

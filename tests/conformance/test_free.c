@@ -58,7 +58,7 @@ static void test_free_returns_memory_to_the_pool(void)
 	check(after.my_nbuffers == before.my_nbuffers && after.my_len == before.my_len,
 	      "the connection still counts the buffer after the free");
 	gone("the freed buffer", p);
-	check(harness_wait_stats(wdm_client(), all_free, NULL),
+	check(pool_comes_back(wdm_client()),
 	      "the pool did not return to all free");
 	stats(&after);
 	check(after.pools[0].free_len == POOL_LEN, "pool free_len %" PRIu64 " after recycling",
@@ -89,7 +89,7 @@ static void test_freed_memory_can_be_allocated_again(void)
 	}
 	while (n)
 		MmFreeContiguousMemory(bufs[--n]);
-	check(harness_wait_stats(wdm_client(), all_free, NULL),
+	check(pool_comes_back(wdm_client()),
 	      "the pool did not return to all free");
 	verdict("freed_memory_can_be_allocated_again");
 }
@@ -456,7 +456,7 @@ int main(void)
 	test_report_once_per_site();
 	test_count_seen_by_other_connection(&d);
 
-	ok(harness_wait_stats(wdm_client(), all_free, NULL),
+	ok(pool_comes_back(wdm_client()),
 	   "every_buffer_freed_returns_to_the_pool");
 	return finish(&d);
 }

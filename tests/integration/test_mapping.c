@@ -365,6 +365,13 @@ int main(void)
 	harness_daemon_start(&d, args);
 	unlink(conf);
 	c = harness_connect(&d);
+	/* The fast path off: this file is about how the library maps the
+	 * frames of the buffers the daemon allocates (packed, each frame
+	 * unmapped with its last buffer, counted one by one). A fast-path
+	 * buffer lives in a warm frame that stays mapped while it is in the
+	 * reserve, by design; test_fastpath and test_trim cover those. */
+	if (contig_set_fast_path(c, 0) < 0)
+		bail_out("contig_set_fast_path: %s", contig_last_message());
 
 	test_small_buffers_share_a_frame(c);
 	test_unheld_frame_is_never_lent(c, 2 * MiB);

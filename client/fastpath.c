@@ -5,11 +5,12 @@
  * A warm frame is an ordinary buffer of CONTIG_FAST_FRAME_LEN (2 MiB)
  * bytes, aligned to its length, that the library allocates from the daemon
  * with the constraints of the request that needed it (node, cache type,
- * priority, tag; a physical window widened to whole warm frames) and keeps
- * mapped. The daemon sees, charges and journals it as one buffer, so the
- * restart, death and quota promises hold for it unchanged: a client can
- * exceed its quotas through the fast path by at most its warm reserve (it
- * is charged the whole warm frame already). A request of at most
+ * priority, tag; a physical window widened to whole warm frames;
+ * AllocRequest.warm) and keeps mapped. The daemon charges and journals its
+ * frame as any buffer's, so the restart and death promises hold for it
+ * unchanged and byte quotas cannot be exceeded through the fast path (the
+ * whole warm frame is charged already); it lists and counts the buffers
+ * reported cut from it instead (Reports). A request of at most
  * CONTIG_FAST_MAX_LEN (1/8 of a warm frame) is cut from a warm frame with
  * common/range.c on PHYSICAL addresses: each warm frame keeps its free
  * space as a struct contig_range_set, and contig_range_req_check() and
@@ -57,8 +58,33 @@
  * in them into inherited buffers (the parent's: translated, never freed
  * from the child) and the frames' structs are forgotten.
  *
+ * Reports (proto/README.md, "Fast-path reports"; only with a daemon that
+ * accepts_carves: contig.c's fast_ready()). Each arena queues, under its
+ * lock, a carve per allocation and the id of each free, with what they
+ * encode to, up to QUEUE_BYTES (a whole request less its own fields: the
+ * bound N). A free whose carve is still queued takes it out instead and
+ * counts a transient of its tag (its pages free at once); any other
+ * free's pages stay out of the free ranges (quarantined) until the free
+ * is taken for a report, because the daemon applies a report's carves
+ * before its frees, and a warm frame goes back to the daemon only with
+ * no buffer and nothing quarantined (after the report that freed its
+ * last, whose carves the daemon had before). report_lock makes taking the
+ * queues and sending the report one step, so reports reach the daemon in
+ * the order taken. The reporter thread (started with the first warm
+ * frame, every signal blocked) sleeps until a queue is half full or the
+ * first op queued is CONTIG_FAST_REPORT_MS old (no deadline while nothing
+ * is queued: queued() wakes it, a Dekker pair of seq_cst atomics); a
+ * thread that finds its queue full reports itself and waits
+ * (REPORT_FULL); contig_fast_flush() reports now and waits. A report lost
+ * with a daemon restart is sent again by the wire with its seq (reports
+ * are idempotent). Buffer-count limits: CarveReply.buffers_left; below
+ * TIGHT_LEFT every allocation takes one of a budget (a shared atomic,
+ * only then), and one past it reports (asking again), then goes to the
+ * daemon, whose view is then exact and which refuses it.
+ *
  * Never calls the wire, the daemon's code, or anything but
- * contig_frame_alloc()/contig_frame_free() of contig.c for a round trip.
+ * contig_frame_alloc()/contig_frame_free()/contig_frame_report() of
+ * contig.c for a round trip.
  */
 #include "fastpath.h"
 
@@ -174,7 +200,8 @@ struct contig_fast {
 
 	/* Reports. report_lock: taken, sent, answered as one (in the order
 	 * taken); guards the rest of this block but the atomics. Lock order:
-	 * report_lock, an arena's lock, the client's (contig_frame_report()). */
+	 * report_lock, then an arena's lock or (none held) the client's
+	 * (contig_frame_report()); wake_lock is a leaf. */
 	pthread_mutex_t report_lock;
 	struct contig_wire_carve rep_allocs[NARENAS * QUEUE_ALLOCS];
 	uint64_t rep_frees[NARENAS * QUEUE_FREES];

@@ -14,6 +14,12 @@
  * buffers live keeps them where they were, with their bytes; a forked
  * child starts with an empty fast path and cannot free its parent's
  * buffers; 8 threads at once; and a quota the fast path cannot get round.
+ * Reports: the daemon lists every fast-path buffer (contigctl buffers,
+ * clients, tags; contig_list_buffers() of another connection) at the
+ * address pagemap gives, after contig_flush() and, polled, without it;
+ * transients are counted; max_buffers_per_connection holds exactly; a
+ * SIGTERM and a kill -9 restart list the same buffers (those not reported
+ * at the crash sent again), and frees after them are taken.
  *
  * No sleeps as synchronisation: stats polled until a predicate holds
  * (harness_wait_stats), socketpairs.

@@ -152,6 +152,8 @@ static void fork_prepare(void)
 {
 	pthread_mutex_lock(&clients_lock);
 	for (struct contig_client *c = clients; c; c = c->next) {
+		/* (Before the client's: a report is sent under it.) */
+		contig_fast_fork_prepare_reports(c->fast);
 		pthread_mutex_lock(&c->lock);
 		/* (After the client's: claim_fork() takes the fast path's spare
 		 * lock under it, and nothing takes the client's lock holding one
@@ -272,6 +274,10 @@ CONTIG_EXPORT void contig_disconnect(struct contig_client *c)
 {
 	if (!c)
 		return;
+	/* What the fast path has not reported yet, so that the daemon's log
+	 * of what this client left behind is whole. */
+	if (c->fast && !c->forked && !c->wire.dead && c->wire.accepts_carves)
+		contig_fast_flush(c->fast);
 	clients_remove(c);
 	contig_fast_free(c->fast); /* (its warm frames are unmapped below with the rest) */
 	/* Unmap first: once the socket closes, the daemon revokes the frames.
@@ -690,7 +696,8 @@ static int alloc_round_trip(struct contig_client *c, const struct contig_alloc_r
 	pthread_mutex_lock(&c->lock);
 	r = own_session(c);
 	if (r == 0)
-		r = contig_wire_alloc(&c->wire, req, &a);
+		r = warm ? contig_wire_alloc_warm(&c->wire, req, &a)
+			 : contig_wire_alloc(&c->wire, req, &a);
 	if (r == 0 && (r = adopt(c, req, &a, ret_buf)) < 0)
 		contig_wire_free(&c->wire, a.id, NULL, NULL);
 	if (r == 0 && warm)
@@ -705,7 +712,16 @@ static int alloc_round_trip(struct contig_client *c, const struct contig_alloc_r
 static bool fast_ready(const struct contig_client *c)
 {
 	return c->fast && !__atomic_load_n(&c->forked, __ATOMIC_RELAXED) &&
-	       !__atomic_load_n(&c->wire.dead, __ATOMIC_RELAXED);
+	       !__atomic_load_n(&c->wire.dead, __ATOMIC_RELAXED) &&
+	       __atomic_load_n(&c->wire.accepts_carves, __ATOMIC_RELAXED);
+}
+
+/* Before a call that shows the daemon's view of this client: the fast
+ * path's operations not yet reported are reported. */
+static void fast_flush(struct contig_client *c)
+{
+	if (fast_ready(c))
+		contig_fast_flush(c->fast);
 }
 
 /* Does the connection look unbroken? Asked by fast-path allocations, at
@@ -762,6 +778,40 @@ int contig_frame_free(struct contig_client *c, void *virt)
 	}
 	pthread_mutex_unlock(&c->lock);
 	return r;
+}
+
+int contig_frame_report(struct contig_client *c, const struct contig_wire_report *rep,
+			int64_t *ret_buffers_left)
+{
+	int r;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->forked || c->wire.sock < 0)
+		r = c->wire.dead ? contig_wire_dead(&c->wire)
+				 : contig_fail(-ECONNRESET, "no session to report to");
+	else
+		r = contig_wire_carve(&c->wire, rep, ret_buffers_left);
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+CONTIG_EXPORT int contig_flush(struct contig_client *c)
+{
+	contig_clear_message();
+	return fast_ready(c) ? contig_fast_flush(c->fast) : 0;
+}
+
+CONTIG_EXPORT int contig_get_fast_stats(struct contig_client *c,
+					struct contig_fast_stats *ret_stats)
+{
+	struct contig_fast_stats st = { 0 };
+
+	pthread_mutex_lock(&c->lock);
+	st.nrequests = c->wire.nrequests;
+	pthread_mutex_unlock(&c->lock);
+	contig_fast_counts(c->fast, &st.nreports, &st.nbackground);
+	*ret_stats = st;
+	return 0;
 }
 
 CONTIG_EXPORT int contig_alloc_flags(struct contig_client *c, const struct contig_alloc_req *req,
@@ -1196,6 +1246,7 @@ CONTIG_EXPORT int contig_get_stats(struct contig_client *c, struct contig_stats 
 	int r;
 
 	contig_clear_message();
+	fast_flush(c);
 	pthread_mutex_lock(&c->lock);
 	r = own_session(c);
 	if (r == 0)
@@ -1245,6 +1296,7 @@ CONTIG_EXPORT int contig_get_counters(struct contig_client *c, struct contig_sta
 	int r;
 
 	contig_clear_message();
+	fast_flush(c);
 	pthread_mutex_lock(&c->lock);
 	r = own_session(c);
 	if (r == 0)
@@ -1261,6 +1313,7 @@ CONTIG_EXPORT int contig_list_buffers(struct contig_client *c,
 	int r;
 
 	contig_clear_message();
+	fast_flush(c);
 	pthread_mutex_lock(&c->lock);
 	r = own_session(c);
 	if (r == 0)
@@ -1281,6 +1334,7 @@ CONTIG_EXPORT int contig_list_frames(struct contig_client *c,
 	int r;
 
 	contig_clear_message();
+	fast_flush(c);
 	pthread_mutex_lock(&c->lock);
 	r = own_session(c);
 	if (r == 0)

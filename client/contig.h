@@ -244,7 +244,10 @@ CONTIG_EXPORT int contig_alloc_flags(struct contig_client *client,
  * holds) without a round trip, with every constraint checked on physical
  * addresses by the daemon's own allocator. $CONTIGD_FAST_PATH=1 at
  * contig_connect() turns it on (0 off; off by default in this release),
- * contig_set_fast_path() too. The daemon sees one buffer per warm frame.
+ * contig_set_fast_path() too; with a daemon that takes the fast path's
+ * reports only (an older one: every buffer a round trip). The daemon is
+ * told of the fast path's allocations and frees in batches, at most one
+ * report's worth per thread arena or 10 ms late (contig_flush()).
  * contig_alloc_many() always takes the round trip. Returns 0 or -ENOMEM
  * (no fast path could be set up). */
 CONTIG_EXPORT int contig_set_fast_path(struct contig_client *client, int on);
@@ -262,6 +265,23 @@ CONTIG_EXPORT unsigned contig_set_fast_reserve(struct contig_client *client, uns
  * back; none when there is none. Returns 0, or -ECONNRESET (the session is
  * lost) or another -errno of the round trip (message recorded). */
 CONTIG_EXPORT int contig_trim(struct contig_client *client);
+
+/* Tell the daemon of every fast-path allocation and free not yet
+ * reported, and wait for its reply (and for a report already on its way),
+ * so that what it shows (contigctl, contig_list_buffers(), quotas) is this
+ * client's view. This client's own stats and list calls do it first.
+ * Returns 0 (also without a fast path: nothing to tell) or -errno. */
+CONTIG_EXPORT int contig_flush(struct contig_client *client);
+
+/* What this client sent the daemon, for benchmarks and monitoring; no
+ * round trip. */
+struct contig_fast_stats {
+	uint64_t nrequests;   /* requests sent on its connection (resent ones too) */
+	uint64_t nreports;    /* of those, the fast path's reports */
+	uint64_t nbackground; /* of those, sent by its reporter thread: no caller waited */
+};
+CONTIG_EXPORT int contig_get_fast_stats(struct contig_client *client,
+					struct contig_fast_stats *ret_stats);
 
 /* Allocate @n buffers, @reqs[i] into @ret_bufs[i], with up to 32 requests
  * in flight on the connection at once (pipelined: one round trip's wait

@@ -5,11 +5,12 @@
  * A warm frame is an ordinary buffer of CONTIG_FAST_FRAME_LEN (2 MiB)
  * bytes, aligned to its length, that the library allocates from the daemon
  * with the constraints of the request that needed it (node, cache type,
- * priority, tag; a physical window widened to whole warm frames) and keeps
- * mapped. The daemon sees, charges and journals it as one buffer, so the
- * restart, death and quota promises hold for it unchanged: a client can
- * exceed its quotas through the fast path by at most its warm reserve (it
- * is charged the whole warm frame already). A request of at most
+ * priority, tag; a physical window widened to whole warm frames;
+ * AllocRequest.warm) and keeps mapped. The daemon charges and journals its
+ * frame as any buffer's, so the restart and death promises hold for it
+ * unchanged and byte quotas cannot be exceeded through the fast path (the
+ * whole warm frame is charged already); it lists and counts the buffers
+ * reported cut from it instead (Reports). A request of at most
  * CONTIG_FAST_MAX_LEN (1/8 of a warm frame) is cut from a warm frame with
  * common/range.c on PHYSICAL addresses: each warm frame keeps its free
  * space as a struct contig_range_set, and contig_range_req_check() and
@@ -72,16 +73,43 @@
  * in them into inherited buffers (the parent's: translated, never freed
  * from the child) and the frames' structs are forgotten.
  *
+ * Reports (proto/README.md, "Fast-path reports"; only with a daemon that
+ * accepts_carves: contig.c's fast_ready()). Each arena queues, under its
+ * lock, a carve per allocation and the id of each free, with what they
+ * encode to, up to QUEUE_BYTES (a whole request less its own fields: the
+ * bound N). A free whose carve is still queued takes it out instead and
+ * counts a transient of its tag (its pages free at once); any other
+ * free's pages stay out of the free ranges (quarantined) until the free
+ * is taken for a report, because the daemon applies a report's carves
+ * before its frees, and a warm frame goes back to the daemon only with
+ * no buffer and nothing quarantined (after the report that freed its
+ * last, whose carves the daemon had before). report_lock makes taking the
+ * queues and sending the report one step, so reports reach the daemon in
+ * the order taken. The reporter thread (started with the first warm
+ * frame, every signal blocked) sleeps until a queue is half full or the
+ * first op queued is CONTIG_FAST_REPORT_MS old (no deadline while nothing
+ * is queued: queued() wakes it, a Dekker pair of seq_cst atomics); a
+ * thread that finds its queue full reports itself and waits
+ * (REPORT_FULL); contig_fast_flush() reports now and waits. A report lost
+ * with a daemon restart is sent again by the wire with its seq (reports
+ * are idempotent). Buffer-count limits: CarveReply.buffers_left; below
+ * TIGHT_LEFT every allocation takes one of a budget (a shared atomic,
+ * only then), and one past it reports (asking again), then goes to the
+ * daemon, whose view is then exact and which refuses it.
+ *
  * Never calls the wire, the daemon's code, or anything but
- * contig_frame_alloc()/contig_frame_free() of contig.c for a round trip.
+ * contig_frame_alloc()/contig_frame_free()/contig_frame_report() of
+ * contig.c for a round trip.
  */
 #include "fastpath.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "error.h"
 #include "range.h"
@@ -97,12 +125,46 @@
 #define RADIX_BITS 13
 #define RADIX_LEN (1u << RADIX_BITS)
 
+/* Reports (see DESIGN, "Reports"). An arena's queue encodes to at most
+ * QUEUE_BYTES, so that every arena's fits one request with the request's
+ * own fields (seq, the oneof's and the frees' headers: under 32 bytes). */
+#define QUEUE_BYTES (CONTIG_FAST_REPORT_LEN - 64u)
+#define QUEUE_WAKE_BYTES (QUEUE_BYTES / 2)
+/* The smallest entries: a carve (ids are at least 2^35: 6 bytes, a len of
+ * 4096: 2) is 16 bytes, a free 6. */
+#define QUEUE_ALLOCS (QUEUE_BYTES / 16u)
+#define QUEUE_FREES (QUEUE_BYTES / 6u)
+#define QUEUE_TAGS 8
+#define TRANSIENT_BYTES 25u /* the most one CarveTransient encodes to */
+#define NOT_QUEUED UINT16_MAX
+/* Buffer-count limits: below this many buffers left, every fast-path
+ * allocation is counted against CarveReply.buffers_left (more than the
+ * allocations that could go unreported: NARENAS queues, and one report in
+ * flight of as many). */
+#define TIGHT_LEFT (2 * NARENAS * QUEUE_ALLOCS)
+
 struct arena;
 
 /* One live buffer of a warm frame, kept at its first page. */
 struct fast_meta {
 	uint64_t id, len, req_len, user_data;
 	uint32_t tag;
+	uint16_t qpos;   /* its carve in its arena's queue, or NOT_QUEUED (reported) */
+	uint16_t qbytes; /* what that carve encodes to */
+};
+
+/* An allocation not yet reported: the buffer at page @first of @w. */
+struct queued_alloc {
+	struct warm *w;
+	uint16_t first;
+};
+
+/* A free of a reported carve not yet reported: its pages are kept out of
+ * the warm frame's free ranges until the report is taken (quarantine). */
+struct queued_free {
+	uint64_t id;
+	struct warm *w;
+	uint32_t offset, len;
 };
 
 struct warm {
@@ -112,6 +174,7 @@ struct warm {
 	struct contig_buffer frame;    /* the daemon's buffer */
 	struct contig_range_set free;  /* free physical ranges */
 	uint32_t nbufs;
+	uint32_t nquarantined; /* frees of it queued, their pages not yet free */
 	bool counted;  /* empty, and counted in its kind's nempty */
 	bool idle;     /* empty, kept as its arena's one of its kind (not counted) */
 	bool windowed; /* asked for with a physical window: never kept empty */
@@ -123,6 +186,14 @@ struct arena {
 	pthread_mutex_t lock;
 	struct warm *frames;
 	uint64_t next_id; /* of its buffers (with its index: see warm_take()) */
+	/* What it has not reported (lock held; pending and since read by the
+	 * reporter without it). */
+	struct queued_alloc allocs[QUEUE_ALLOCS];
+	struct queued_free frees[QUEUE_FREES];
+	struct contig_wire_transient tags[QUEUE_TAGS];
+	uint32_t nallocs, nfrees, ntags, bytes;
+	atomic_bool pending;
+	_Atomic uint64_t since_ns; /* the coarse clock at its first unreported op */
 } __attribute__((aligned(64)));
 
 struct radix_leaf {
@@ -141,6 +212,31 @@ struct contig_fast {
 	struct warm *spare;
 	struct warm *all;
 	struct warm *forked; /* a child's: the parent's warm frames */
+
+	/* Reports. report_lock: taken, sent, answered as one (in the order
+	 * taken); guards the rest of this block but the atomics. Lock order:
+	 * report_lock, then an arena's lock or (none held) the client's
+	 * (contig_frame_report()); wake_lock is a leaf. */
+	pthread_mutex_t report_lock;
+	struct contig_wire_carve rep_allocs[NARENAS * QUEUE_ALLOCS];
+	uint64_t rep_frees[NARENAS * QUEUE_FREES];
+	struct contig_wire_transient rep_tags[NARENAS * QUEUE_TAGS];
+	size_t rep_nallocs, rep_nfrees, rep_ntags, rep_bytes;
+	struct warm *rep_release; /* emptied by the report: given back after it */
+	/* Buffer-count limits (CarveReply.buffers_left): tight, every
+	 * allocation takes one of budget. */
+	atomic_bool tight;
+	atomic_bool left_known;
+	_Atomic int64_t budget;
+	/* The reporter thread. */
+	pthread_mutex_t wake_lock;
+	pthread_cond_t wake;
+	pthread_t reporter;
+	bool reporter_started, stop;
+	atomic_bool reporter_idle; /* waiting without a deadline */
+	atomic_bool want_report;   /* a queue is half full */
+	/* contig_get_fast_stats() */
+	atomic_uint_fast64_t nreports, nbackground;
 };
 
 static atomic_uint next_arena;
@@ -153,9 +249,13 @@ static struct arena *arena_of_thread(struct contig_fast *f)
 	return &f->arenas[my_arena - 1];
 }
 
+static void *reporter_main(void *p);
+static int report_now(struct contig_fast *f, int why);
+
 struct contig_fast *contig_fast_new(struct contig_client *c, bool on)
 {
 	struct contig_fast *f = calloc(1, sizeof(*f));
+	pthread_condattr_t attr;
 	const char *env;
 
 	if (!f)
@@ -164,6 +264,13 @@ struct contig_fast *contig_fast_new(struct contig_client *c, bool on)
 	for (int i = 0; i < NARENAS; i++)
 		pthread_mutex_init(&f->arenas[i].lock, NULL);
 	pthread_mutex_init(&f->spare_lock, NULL);
+	pthread_mutex_init(&f->report_lock, NULL);
+	pthread_mutex_init(&f->wake_lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&f->wake, &attr);
+	pthread_condattr_destroy(&attr);
+	atomic_init(&f->tight, true); /* (until the first reply says how many) */
 	if ((env = getenv("CONTIGD_FAST_PATH")) && *env)
 		on = strcmp(env, "0") != 0;
 	atomic_init(&f->on, on);
@@ -173,10 +280,38 @@ struct contig_fast *contig_fast_new(struct contig_client *c, bool on)
 	return f;
 }
 
+/* Stop the reporter thread, if it runs. */
+static void reporter_stop(struct contig_fast *f)
+{
+	pthread_mutex_lock(&f->wake_lock);
+	f->stop = true;
+	pthread_cond_signal(&f->wake);
+	pthread_mutex_unlock(&f->wake_lock);
+	if (f->reporter_started)
+		pthread_join(f->reporter, NULL);
+	f->reporter_started = false;
+}
+
+/* Start the reporter thread unless it runs, every signal blocked in it. */
+static void reporter_start(struct contig_fast *f)
+{
+	sigset_t all, old;
+
+	pthread_mutex_lock(&f->wake_lock);
+	if (!f->reporter_started && !f->stop) {
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
+		f->reporter_started = pthread_create(&f->reporter, NULL, reporter_main, f) == 0;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
+	pthread_mutex_unlock(&f->wake_lock);
+}
+
 void contig_fast_free(struct contig_fast *f)
 {
 	if (!f)
 		return;
+	reporter_stop(f);
 	for (struct warm *w = f->all, *next; w; w = next) {
 		next = w->all;
 		contig_range_set_done(&w->free);
@@ -187,6 +322,9 @@ void contig_fast_free(struct contig_fast *f)
 	for (int i = 0; i < NARENAS; i++)
 		pthread_mutex_destroy(&f->arenas[i].lock);
 	pthread_mutex_destroy(&f->spare_lock);
+	pthread_mutex_destroy(&f->report_lock);
+	pthread_mutex_destroy(&f->wake_lock);
+	pthread_cond_destroy(&f->wake);
 	free(f);
 }
 
@@ -302,6 +440,7 @@ static struct warm *warm_new(struct contig_fast *f)
 	}
 	w->next = NULL;
 	w->nbufs = 0;
+	w->nquarantined = 0;
 	w->counted = false;
 	w->idle = false;
 	w->windowed = false;
@@ -343,9 +482,350 @@ static void warm_release(struct contig_fast *f, struct warm *w)
 	warm_spare(f, w);
 }
 
-/* Take [@phys, @phys + @len) of @w for a buffer of @req. Lock held. */
+/* ---- Reports ---- */
+
+enum report_why {
+	REPORT_BACKGROUND, /* the reporter thread: only if one is due */
+	REPORT_FULL,       /* an allocating or freeing thread's queue is full */
+	REPORT_QUOTA,      /* the buffer budget is spent: what is the limit now? */
+	REPORT_FLUSH,      /* contig_flush() */
+};
+
+static unsigned varint_len(uint64_t v)
+{
+	return v ? (unsigned)(70 - __builtin_clzll(v)) / 7 : 1;
+}
+
+/* What a carve encodes to in a CarveRequest (field 1: tag, length, body). */
+static unsigned carve_bytes(uint64_t id, uint64_t frame_id, uint64_t offset, uint64_t len,
+			    uint64_t req_len, uint32_t tag)
+{
+	unsigned body = 4 + varint_len(id) + varint_len(frame_id) + varint_len(offset) +
+			varint_len(len) + (tag ? 5 : 0) + (req_len != len ? 1 + varint_len(req_len) : 0);
+
+	return 1 + varint_len(body) + body;
+}
+
+/* The largest a carve of ours encodes to. */
+#define CARVE_BYTES_MAX (2u + 4u + 10u + 10u + 3u + 3u + 5u + 4u)
+
+/* The id of the next buffer of @a: its low 32 bits 0, so that it is never
+ * one of the daemon's (generation << 32 | slot + 1), the arena's index
+ * and counter above, from 2^35 (6 bytes on the wire; 8 from 2^21 buffers
+ * of an arena; after 2^29 the counter wraps around). Lock held. */
+static uint64_t next_id(const struct contig_fast *f, const struct arena *a)
+{
+	uint64_t n = (a->next_id & ((UINT64_C(1) << 29) - 1)) * NARENAS +
+		     (uint64_t)(a - f->arenas) + NARENAS;
+
+	return n << 32;
+}
+
+static uint64_t clock_ns(clockid_t clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* An op was queued in @a: note when the first came, and ask the reporter
+ * to come if it sleeps without a deadline or the queue is half full.
+ * Returns whether to wake it (wake_reporter(), with no lock held). @a's
+ * lock held. */
+static bool queued(struct contig_fast *f, struct arena *a)
+{
+	bool wake = false;
+
+	if (!atomic_load_explicit(&a->pending, memory_order_relaxed)) {
+		/* (The coarse clock lags: the report can only come early.) */
+		atomic_store_explicit(&a->since_ns, clock_ns(CLOCK_MONOTONIC_COARSE),
+				      memory_order_relaxed);
+		atomic_store(&a->pending, true); /* (seq_cst: see reporter_main()) */
+		wake = atomic_load(&f->reporter_idle);
+	}
+	if (a->bytes >= QUEUE_WAKE_BYTES &&
+	    !atomic_load_explicit(&f->want_report, memory_order_relaxed)) {
+		atomic_store(&f->want_report, true);
+		wake = true;
+	}
+	return wake;
+}
+
+static void wake_reporter(struct contig_fast *f)
+{
+	pthread_mutex_lock(&f->wake_lock);
+	pthread_cond_signal(&f->wake);
+	pthread_mutex_unlock(&f->wake_lock);
+}
+
+/* Room in @a's queue for an entry of @bytes (and, @alloc, a carve)? */
+static bool queue_room(const struct arena *a, unsigned bytes, bool alloc)
+{
+	return a->bytes + bytes <= QUEUE_BYTES &&
+	       (alloc ? a->nallocs < QUEUE_ALLOCS : a->nfrees < QUEUE_FREES);
+}
+
+/* Take the allocation of @w's buffer at page @first out of its arena's
+ * queue, counted as a transient of its tag instead. Returns false (nothing
+ * changed) when the queue has no room for a new tag. Lock held. */
+static bool unqueue_alloc(struct arena *a, struct warm *w, uint16_t first)
+{
+	struct fast_meta *m = &w->meta[first];
+	struct contig_wire_transient *t = NULL;
+	struct queued_alloc *last;
+
+	for (uint32_t i = 0; i < a->ntags && !t; i++)
+		if (a->tags[i].tag == m->tag)
+			t = &a->tags[i];
+	if (!t) {
+		if (a->ntags == QUEUE_TAGS || a->bytes - m->qbytes + TRANSIENT_BYTES > QUEUE_BYTES)
+			return false;
+		t = &a->tags[a->ntags++];
+		*t = (struct contig_wire_transient){ .tag = m->tag };
+		a->bytes += TRANSIENT_BYTES;
+	}
+	t->count++;
+	t->len += m->len;
+	a->bytes -= m->qbytes;
+	last = &a->allocs[--a->nallocs];
+	if (m->qpos != a->nallocs) {
+		a->allocs[m->qpos] = *last;
+		last->w->meta[last->first].qpos = m->qpos;
+	}
+	m->qpos = NOT_QUEUED;
+	return true;
+}
+
+/* Move @a's queue into the report being built (f->rep_*): frees'
+ * quarantined pages go back to their warm frames, and a warm frame left
+ * empty by them is kept or unlinked for f->rep_release. report_lock and
+ * @a's lock held. */
+static void arena_take(struct contig_fast *f, struct arena *a)
+{
+	for (uint32_t i = 0; i < a->nallocs; i++) {
+		struct warm *w = a->allocs[i].w;
+		uint16_t first = a->allocs[i].first;
+		struct fast_meta *m = &w->meta[first];
+
+		f->rep_allocs[f->rep_nallocs++] = (struct contig_wire_carve){
+			.id = m->id,
+			.frame_id = w->frame.id,
+			.offset = (uint64_t)first * SMALL_PAGE,
+			.len = m->len,
+			.req_len = m->req_len,
+			.tag = m->tag,
+		};
+		m->qpos = NOT_QUEUED;
+	}
+	for (uint32_t i = 0; i < a->nfrees; i++) {
+		struct queued_free *q = &a->frees[i];
+		struct warm *w = q->w;
+
+		f->rep_frees[f->rep_nfrees++] = q->id;
+		/* (As in contig_fast_free_buf(): cannot fail.) */
+		contig_range_give(&w->free, w->frame.phys + q->offset, q->len);
+		if (--w->nquarantined == 0 && w->nbufs == 0 && !keep_empty(f, w)) {
+			warm_unlink(f, a, w);
+			w->next = f->rep_release;
+			f->rep_release = w;
+		}
+	}
+	for (uint32_t i = 0; i < a->ntags; i++) {
+		size_t k = 0;
+
+		while (k < f->rep_ntags && f->rep_tags[k].tag != a->tags[i].tag)
+			k++;
+		if (k == f->rep_ntags)
+			f->rep_tags[f->rep_ntags++] = (struct contig_wire_transient){ .tag = a->tags[i].tag };
+		f->rep_tags[k].count += a->tags[i].count;
+		f->rep_tags[k].len += a->tags[i].len;
+	}
+	f->rep_bytes += a->bytes;
+	a->nallocs = a->nfrees = a->ntags = a->bytes = 0;
+	atomic_store(&a->pending, false);
+}
+
+/* CarveReply.buffers_left is @left (-1: no limit) after a report taken when
+ * the budget was @b0: the budget from now on. */
+static void budget_set(struct contig_fast *f, int64_t left, int64_t b0)
+{
+	if (left < 0 || left >= TIGHT_LEFT) {
+		atomic_store(&f->tight, false);
+	} else if (atomic_load(&f->tight) && atomic_load(&f->left_known)) {
+		/* Less what was allocated since it was taken. */
+		atomic_fetch_add(&f->budget, left - b0);
+	} else {
+		/* Allocations since were not counted: at most every queue full. */
+		atomic_store(&f->budget, left - (int64_t)(NARENAS * QUEUE_ALLOCS));
+		atomic_store(&f->tight, true);
+	}
+	atomic_store(&f->left_known, true);
+}
+
+/* Send the report built, then give back the warm frames it emptied.
+ * Returns 0 or -errno. report_lock held. */
+static int report_send(struct contig_fast *f, int why, int64_t b0)
+{
+	struct contig_wire_report rep = {
+		.allocs = f->rep_allocs,
+		.nallocs = f->rep_nallocs,
+		.frees = f->rep_frees,
+		.nfrees = f->rep_nfrees,
+		.transients = f->rep_tags,
+		.ntransients = f->rep_ntags,
+	};
+	int64_t left;
+	int r = contig_frame_report(f->client, &rep, &left);
+
+	atomic_fetch_add(&f->nreports, 1);
+	if (why == REPORT_BACKGROUND)
+		atomic_fetch_add(&f->nbackground, 1);
+	if (r == 0)
+		budget_set(f, left, b0);
+	f->rep_nallocs = f->rep_nfrees = f->rep_ntags = f->rep_bytes = 0;
+	while (f->rep_release) {
+		struct warm *w = f->rep_release;
+
+		f->rep_release = w->next;
+		warm_release(f, w);
+	}
+	return r;
+}
+
+/* Is a report due (a queue half full, or its first op REPORT_MS old)? */
+static bool report_due(struct contig_fast *f, uint64_t *ret_deadline)
+{
+	uint64_t now = clock_ns(CLOCK_MONOTONIC), deadline = UINT64_MAX;
+
+	if (atomic_load(&f->want_report))
+		return true;
+	for (int i = 0; i < NARENAS; i++)
+		if (atomic_load(&f->arenas[i].pending)) {
+			uint64_t d = atomic_load_explicit(&f->arenas[i].since_ns,
+							  memory_order_relaxed) +
+				     CONTIG_FAST_REPORT_MS * 1000000ull;
+
+			if (d <= now)
+				return true;
+			if (d < deadline)
+				deadline = d;
+		}
+	if (ret_deadline)
+		*ret_deadline = deadline;
+	return false;
+}
+
+/* Report every arena's queue (one request each time the next would not
+ * fit), and wait for the replies; @why. Returns 0 or the first -errno
+ * (what a failed report said is lost: the daemon's view stays short of
+ * it, as it is of a dead session). No lock held. */
+static int report_now(struct contig_fast *f, int why)
+{
+	int64_t b0 = 0;
+	int r = 0;
+
+	pthread_mutex_lock(&f->report_lock);
+	if (why == REPORT_BACKGROUND && !report_due(f, NULL)) {
+		pthread_mutex_unlock(&f->report_lock);
+		return 0;
+	}
+	atomic_store(&f->want_report, false);
+	for (int i = 0; i < NARENAS; i++) {
+		struct arena *a = &f->arenas[i];
+
+		if (!atomic_load(&a->pending))
+			continue;
+		pthread_mutex_lock(&a->lock);
+		if (f->rep_bytes && f->rep_bytes + a->bytes > QUEUE_BYTES) {
+			int e;
+
+			pthread_mutex_unlock(&a->lock);
+			e = report_send(f, why, b0);
+			r = r ? r : e;
+			pthread_mutex_lock(&a->lock);
+		}
+		if (!f->rep_bytes)
+			b0 = atomic_load(&f->budget); /* (before the first of a report taken) */
+		arena_take(f, a);
+		pthread_mutex_unlock(&a->lock);
+	}
+	/* (An empty report asks for buffers_left.) */
+	if (f->rep_bytes || f->rep_release ||
+	    (why == REPORT_QUOTA && atomic_load(&f->tight))) {
+		int e = report_send(f, why, f->rep_bytes ? b0 : atomic_load(&f->budget));
+
+		r = r ? r : e;
+	}
+	pthread_mutex_unlock(&f->report_lock);
+	return r;
+}
+
+/* The reporter thread: sleeps until a queue is half full or its first op
+ * is REPORT_MS old (without a deadline while nothing is queued), then
+ * reports. */
+static void *reporter_main(void *p)
+{
+	struct contig_fast *f = p;
+
+	pthread_mutex_lock(&f->wake_lock);
+	while (!f->stop) {
+		uint64_t deadline;
+		bool any = false;
+
+		/* (Dekker's with queued(): idle stored before pending is read
+		 * there, pending before idle is read here; seq_cst both.) */
+		atomic_store(&f->reporter_idle, true);
+		for (int i = 0; i < NARENAS && !any; i++)
+			any = atomic_load(&f->arenas[i].pending);
+		if (!any) {
+			pthread_cond_wait(&f->wake, &f->wake_lock);
+			continue;
+		}
+		atomic_store(&f->reporter_idle, false);
+		if (!report_due(f, &deadline)) {
+			struct timespec ts = { .tv_sec = (time_t)(deadline / 1000000000u),
+					       .tv_nsec = (long)(deadline % 1000000000u) };
+
+			pthread_cond_timedwait(&f->wake, &f->wake_lock, &ts);
+			continue;
+		}
+		pthread_mutex_unlock(&f->wake_lock);
+		report_now(f, REPORT_BACKGROUND);
+		pthread_mutex_lock(&f->wake_lock);
+	}
+	atomic_store(&f->reporter_idle, false);
+	pthread_mutex_unlock(&f->wake_lock);
+	return NULL;
+}
+
+int contig_fast_flush(struct contig_fast *f)
+{
+	/* (Always through report_lock: a report the reporter took is
+	 * answered before this returns.) */
+	return f ? report_now(f, REPORT_FLUSH) : 0;
+}
+
+void contig_fast_counts(struct contig_fast *f, uint64_t *ret_nreports, uint64_t *ret_nbackground)
+{
+	*ret_nreports = f ? atomic_load(&f->nreports) : 0;
+	*ret_nbackground = f ? atomic_load(&f->nbackground) : 0;
+}
+
+/* What the carve of a buffer of @req at @phys, @len in @w would encode
+ * to, with its arena's next id. */
+static unsigned take_bytes(const struct contig_fast *f, const struct arena *a,
+			   const struct warm *w, const struct contig_alloc_req *req, uint64_t phys,
+			   uint64_t len)
+{
+	return carve_bytes(next_id(f, a), w->frame.id, phys - w->frame.phys, len, req->len,
+			   req->tag);
+}
+
+/* Take [@phys, @phys + @len) of @w for a buffer of @req, queued for the
+ * next report (queue_room() for @qbytes checked). Lock held. */
 static int warm_take(struct contig_fast *f, struct warm *w, const struct contig_alloc_req *req,
-		     uint64_t phys, uint64_t len, struct contig_buffer *ret_buf)
+		     uint64_t phys, uint64_t len, unsigned qbytes, struct contig_buffer *ret_buf)
 {
 	struct arena *a = atomic_load_explicit(&w->arena, memory_order_relaxed);
 	uint64_t off = phys - w->frame.phys;
@@ -356,13 +836,17 @@ static int warm_take(struct contig_fast *f, struct warm *w, const struct contig_
 	for (uint64_t i = 0; i < len / SMALL_PAGE; i++)
 		w->start[first + i] = first;
 	w->meta[first] = (struct fast_meta){
-		.id = CONTIG_FAST_ID | (uint64_t)(a - f->arenas) << 56 |
-		      (a->next_id++ & ((UINT64_C(1) << 56) - 1)),
+		.id = next_id(f, a),
 		.len = len,
 		.req_len = req->len,
 		.user_data = req->user_data,
 		.tag = req->tag,
+		.qpos = (uint16_t)a->nallocs,
+		.qbytes = (uint16_t)qbytes,
 	};
+	a->next_id++;
+	a->allocs[a->nallocs++] = (struct queued_alloc){ .w = w, .first = first };
+	a->bytes += qbytes;
 	if (w->nbufs++ == 0)
 		warm_used(f, w);
 	*ret_buf = (struct contig_buffer){
@@ -418,6 +902,7 @@ static struct warm *warm_get(struct contig_fast *f, struct arena *a,
 		warm_release(f, w);
 		return NULL;
 	}
+	reporter_start(f);
 	pthread_mutex_lock(&a->lock);
 	atomic_store(&w->arena, a);
 	w->next = a->frames;
@@ -426,13 +911,34 @@ static struct warm *warm_get(struct contig_fast *f, struct arena *a,
 	return w;
 }
 
+/* One buffer of the budget (tight: buffer-count limits near; *ret_taken
+ * then), or false. */
+static bool budget_take(struct contig_fast *f, bool *ret_taken)
+{
+	*ret_taken = false;
+	if (!atomic_load_explicit(&f->tight, memory_order_relaxed))
+		return true;
+	if (atomic_fetch_sub(&f->budget, 1) > 0)
+		return *ret_taken = true;
+	atomic_fetch_add(&f->budget, 1);
+	return false;
+}
+
+static void budget_give(struct contig_fast *f, bool taken)
+{
+	if (taken)
+		atomic_fetch_add(&f->budget, 1);
+}
+
 int contig_fast_alloc(struct contig_fast *f, const struct contig_alloc_req *req, unsigned flags,
 		      struct contig_buffer *ret_buf)
 {
 	struct contig_range_req rr;
+	bool asked = false, taken, wake;
 	struct arena *a;
 	struct warm *w;
 	uint64_t phys;
+	unsigned qbytes;
 	int r;
 
 	(void)flags;
@@ -452,29 +958,64 @@ int contig_fast_alloc(struct contig_fast *f, const struct contig_alloc_req *req,
 	if (contig_range_req_check(&rr, NULL) < 0)
 		return -EAGAIN;
 	a = arena_of_thread(f);
+again:
+	if (!budget_take(f, &taken)) {
+		/* The limit may be near: ask once (with what is queued), then
+		 * leave it to the daemon, whose view is then ours. */
+		if (asked || report_now(f, REPORT_QUOTA) < 0)
+			return -EAGAIN;
+		asked = true;
+		goto again;
+	}
 	pthread_mutex_lock(&a->lock);
+	if (!queue_room(a, CARVE_BYTES_MAX, true)) {
+		pthread_mutex_unlock(&a->lock);
+		goto full;
+	}
 	for (w = a->frames; w; w = w->next)
 		if (warm_suits(w, req) && contig_range_find(&w->free, &rr, &phys) == 0)
 			goto found;
 	pthread_mutex_unlock(&a->lock);
 	w = warm_get(f, a, req);
 	if (!w)
-		return -EAGAIN;
-	if (contig_range_find(&w->free, &rr, &phys) < 0) {
-		/* (A window narrower than the warm frame the daemon gave.) */
+		goto out_budget;
+	if (contig_range_find(&w->free, &rr, &phys) < 0 || !queue_room(a, CARVE_BYTES_MAX, true)) {
+		/* (A window narrower than the warm frame the daemon gave; or
+		 * the queue filled while the lock was not held.) */
+		bool full = contig_range_find(&w->free, &rr, &phys) == 0;
+
 		if (!keep_empty(f, w)) {
 			warm_unlink(f, a, w);
 			pthread_mutex_unlock(&a->lock);
 			warm_release(f, w);
-			return -EAGAIN;
+		} else {
+			pthread_mutex_unlock(&a->lock);
 		}
-		pthread_mutex_unlock(&a->lock);
-		return -EAGAIN;
+		if (full)
+			goto full;
+		goto out_budget;
 	}
 found:
-	r = warm_take(f, w, req, phys, rr.len, ret_buf);
+	qbytes = take_bytes(f, a, w, req, phys, rr.len);
+	r = warm_take(f, w, req, phys, rr.len, qbytes, ret_buf);
+	wake = r == 0 && queued(f, a);
 	pthread_mutex_unlock(&a->lock);
+	if (wake)
+		wake_reporter(f);
+	if (r < 0)
+		budget_give(f, taken);
 	return r;
+
+full:
+	/* The queue holds what one report may: this thread waits for it. */
+	budget_give(f, taken);
+	if (report_now(f, REPORT_FULL) < 0)
+		return -EAGAIN;
+	goto again;
+
+out_budget:
+	budget_give(f, taken);
+	return -EAGAIN;
 }
 
 int contig_fast_trim(struct contig_fast *f)
@@ -553,11 +1094,14 @@ static uint16_t first_page(const struct warm *w, const void *virt)
 
 int contig_fast_free_buf(struct contig_fast *f, void *virt, const uint64_t *len, const int *cache)
 {
+	struct fast_meta *m;
 	struct warm *w;
 	struct arena *a;
 	uint16_t first;
 	uint64_t off;
+	bool wake;
 
+again:
 	if (!f || !(w = warm_lock(f, virt)))
 		return -ENOENT;
 	off = (uint64_t)((uint8_t *)virt - (uint8_t *)w->frame.virt);
@@ -566,8 +1110,10 @@ int contig_fast_free_buf(struct contig_fast *f, void *virt, const uint64_t *len,
 		warm_unlock(w);
 		return -ENOENT;
 	}
-	if ((len && *len != w->meta[first].req_len) || (cache && *cache != w->frame.cache_type)) {
-		uint64_t req_len = w->meta[first].req_len;
+	m = &w->meta[first];
+	a = atomic_load(&w->arena);
+	if ((len && *len != m->req_len) || (cache && *cache != w->frame.cache_type)) {
+		uint64_t req_len = m->req_len;
 		int type = w->frame.cache_type;
 
 		warm_unlock(w);
@@ -576,19 +1122,44 @@ int contig_fast_free_buf(struct contig_fast *f, void *virt, const uint64_t *len,
 				   "%d; nothing freed",
 				   virt, (unsigned long long)req_len, type);
 	}
-	for (uint64_t i = 0; i < w->meta[first].len / SMALL_PAGE; i++)
+	if (m->qpos != NOT_QUEUED && unqueue_alloc(a, w, first)) {
+		/* Allocated and freed within one report: a transient, its
+		 * pages free again at once. (Cannot fail: the range was taken,
+		 * so giving it back needs at most a node the take freed.) */
+		contig_range_give(&w->free, w->frame.phys + off, m->len);
+	} else {
+		/* The daemon has (or is being sent) the carve: its free is
+		 * queued, and its pages kept until that is taken for a report,
+		 * so that no carve of a report overlaps a free of the same. */
+		if (!queue_room(a, varint_len(m->id), false)) {
+			pthread_mutex_unlock(&a->lock);
+			if (report_now(f, REPORT_FULL) < 0)
+				return -ECONNRESET; /* (message recorded) */
+			goto again;
+		}
+		a->frees[a->nfrees++] = (struct queued_free){
+			.id = m->id,
+			.w = w,
+			.offset = (uint32_t)off,
+			.len = (uint32_t)m->len,
+		};
+		a->bytes += varint_len(m->id);
+		w->nquarantined++;
+	}
+	for (uint64_t i = 0; i < m->len / SMALL_PAGE; i++)
 		w->start[first + i] = NO_BUF;
-	/* (Cannot fail: the range was taken, so giving it back needs at most a
-	 * node the take freed.) */
-	contig_range_give(&w->free, w->frame.phys + off, w->meta[first].len);
-	a = atomic_load(&w->arena);
-	if (--w->nbufs == 0 && !keep_empty(f, w)) {
+	wake = queued(f, a);
+	if (--w->nbufs == 0 && !w->nquarantined && !keep_empty(f, w)) {
 		warm_unlink(f, a, w);
 		pthread_mutex_unlock(&a->lock);
+		if (wake)
+			wake_reporter(f);
 		warm_release(f, w);
 		return 0;
 	}
 	pthread_mutex_unlock(&a->lock);
+	if (wake)
+		wake_reporter(f);
 	return 0;
 }
 
@@ -626,34 +1197,63 @@ int contig_fast_lookup(struct contig_fast *f, const void *virt, struct contig_bu
 	return first == NO_BUF ? -ENOENT : 0;
 }
 
+void contig_fast_fork_prepare_reports(struct contig_fast *f)
+{
+	if (f)
+		pthread_mutex_lock(&f->report_lock);
+}
+
 void contig_fast_fork_prepare(struct contig_fast *f)
 {
 	for (int i = 0; f && i < NARENAS; i++)
 		pthread_mutex_lock(&f->arenas[i].lock);
-	if (f)
+	if (f) {
 		pthread_mutex_lock(&f->spare_lock);
+		pthread_mutex_lock(&f->wake_lock);
+	}
 }
 
 void contig_fast_fork_parent(struct contig_fast *f)
 {
 	if (!f)
 		return;
+	pthread_mutex_unlock(&f->wake_lock);
 	pthread_mutex_unlock(&f->spare_lock);
 	for (int i = 0; i < NARENAS; i++)
 		pthread_mutex_unlock(&f->arenas[i].lock);
+	pthread_mutex_unlock(&f->report_lock);
 }
 
 void contig_fast_fork_child(struct contig_fast *f)
 {
+	pthread_condattr_t attr;
+
 	if (!f)
 		return;
 	/* Only what the warm frames touch is written: every page written here
 	 * is a copy-on-write fault in the child, and in the parent at its
 	 * next write (the radix leaves are 64 KiB each). A frame's slot is
 	 * set exactly while it is on its arena's list. */
+	/* The parent's reports, its reporter thread and its limits are not
+	 * the child's: the child's session starts with none. */
+	f->reporter_started = false;
+	f->stop = false;
+	atomic_store(&f->reporter_idle, false);
+	atomic_store(&f->want_report, false);
+	atomic_store(&f->tight, true);
+	atomic_store(&f->left_known, false);
+	atomic_store(&f->budget, 0);
+	f->rep_nallocs = f->rep_nfrees = f->rep_ntags = f->rep_bytes = 0;
+	f->rep_release = NULL;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&f->wake, &attr);
+	pthread_condattr_destroy(&attr);
 	for (int i = 0; i < NARENAS; i++) {
 		struct arena *a = &f->arenas[i];
 
+		a->nallocs = a->nfrees = a->ntags = a->bytes = 0;
+		atomic_store(&a->pending, false);
 		while (a->frames) {
 			struct warm *w = a->frames;
 			_Atomic(struct warm *) *slot = radix_slot(f, w->frame.virt, false);
@@ -668,9 +1268,11 @@ void contig_fast_fork_child(struct contig_fast *f)
 			f->forked = w;
 		}
 	}
+	pthread_mutex_unlock(&f->wake_lock);
 	pthread_mutex_unlock(&f->spare_lock);
 	for (int i = 0; i < NARENAS; i++)
 		pthread_mutex_unlock(&f->arenas[i].lock);
+	pthread_mutex_unlock(&f->report_lock);
 }
 
 size_t contig_fast_forked(struct contig_fast *f, struct contig_buffer *ret_bufs, size_t max)

@@ -10,6 +10,8 @@
 #include <stdint.h>
 
 #include "contig.h"
+#include "fdpass.h" /* CONTIG_MAX_REQUEST_LEN */
+#include "wire.h"   /* the report's shape only: fastpath.c never calls the wire */
 
 /* A warm frame is a buffer of this many bytes (aligned to it) that the
  * library allocates from the daemon the ordinary way, and requests up to
@@ -19,10 +21,13 @@
 /* On unless $CONTIGD_FAST_PATH=0? Off until the tests that count the
  * daemon's buffers see the fast path's (phase 2: reports): 1 turns it on. */
 #define CONTIG_FAST_PATH_DEFAULT false
-/* The id of a fast-path buffer: this bit and a counter of the client's
- * (the daemon's ids are far below it): a buffer freed and another cut at
- * the same place are told apart, as daemon buffers are. */
-#define CONTIG_FAST_ID (UINT64_C(1) << 63)
+/* Reports (fastpath.c's DESIGN, docs/semantics.md): the daemon's view of
+ * the fast path's buffers is late by at most one report's worth of
+ * operations per arena (a report is at most a request of
+ * CONTIG_FAST_REPORT_LEN bytes: 120 to 250 carves, 370 to 670 frees) or
+ * CONTIG_FAST_REPORT_MS. */
+#define CONTIG_FAST_REPORT_LEN CONTIG_MAX_REQUEST_LEN
+#define CONTIG_FAST_REPORT_MS 10u
 /* Empty warm frames kept per (node, page size, cache type) by default. */
 #define CONTIG_FAST_RESERVE_DEFAULT 2u
 #define CONTIG_FAST_RESERVE_MAX 64u
@@ -41,6 +46,11 @@ int contig_frame_alloc(struct contig_client *c, const struct contig_alloc_req *r
 		       struct contig_buffer *ret_buf);
 /* Give the warm frame at @virt back to the daemon. Returns 0 or -errno. */
 int contig_frame_free(struct contig_client *c, void *virt);
+/* Send the report @rep and wait for its reply: 0 and *ret_buffers_left
+ * (-1: no limit), or -errno (-ECONNRESET: no session to report to). Any
+ * thread; takes the client's lock. */
+int contig_frame_report(struct contig_client *c, const struct contig_wire_report *rep,
+			int64_t *ret_buffers_left);
 
 /* ---- The fast path (fastpath.c) ---- */
 
@@ -68,6 +78,13 @@ int contig_fast_alloc(struct contig_fast *f, const struct contig_alloc_req *req,
  * daemon: a round trip, under it). */
 int contig_fast_free_buf(struct contig_fast *f, void *virt, const uint64_t *len, const int *cache);
 
+/* Report every allocation and free not yet reported, and wait for the
+ * reply (and for a report already on its way). Returns 0 or -errno. Any
+ * thread, without the client's lock. Accepts NULL. */
+int contig_fast_flush(struct contig_fast *f);
+/* Reports sent, and of those by the reporter thread (no caller waited). */
+void contig_fast_counts(struct contig_fast *f, uint64_t *ret_nreports, uint64_t *ret_nbackground);
+
 /* The fast-path buffer containing @virt: 0 and *ret_buf, or -ENOENT. */
 int contig_fast_lookup(struct contig_fast *f, const void *virt, struct contig_buffer *ret_buf);
 
@@ -82,11 +99,13 @@ int contig_fast_trim(struct contig_fast *f);
 unsigned contig_fast_set_reserve(struct contig_fast *f, unsigned nframes);
 void contig_fast_set_on(struct contig_fast *f, bool on);
 
-/* Fork, called from contig.c's handlers, with the client's lock held:
- * prepare takes every lock of @f (no lock of @f is ever held while the
- * client's is taken), parent gives them back, child gives them
- * back too and sets every warm frame aside: the child's fast path starts
- * empty. */
+/* Fork, called from contig.c's handlers: prepare_reports before the
+ * client's lock is taken (a report is sent under it), prepare with it held
+ * takes every other lock of @f (no lock of @f but report_lock is ever held
+ * while the client's is taken), parent gives them back, child gives them
+ * back too, drops the parent's queued reports and reporter, and sets every
+ * warm frame aside: the child's fast path starts empty. */
+void contig_fast_fork_prepare_reports(struct contig_fast *f);
 void contig_fast_fork_prepare(struct contig_fast *f);
 void contig_fast_fork_parent(struct contig_fast *f);
 void contig_fast_fork_child(struct contig_fast *f);

@@ -128,6 +128,7 @@ static int send_request(struct contig_wire *w, Contig__Request *req)
 	if (len > sizeof(buf))
 		return contig_fail(-EMSGSIZE, "request too large");
 	contig__request__pack(req, buf);
+	w->nrequests++;
 	r = contig_fdpass_send(w->sock, buf, len, NULL, 0, 0);
 	if (r < 0) {
 		/* A daemon that refused us (permission, connection limits) said
@@ -317,6 +318,7 @@ static int hello(struct contig_wire *w, bool resume)
 	if (!reply)
 		return r == -EOPNOTSUPP && !resume ? -EPROTO : r;
 	hr = reply->hello;
+	w->accepts_carves = hr->has_accepts_carves && hr->accepts_carves;
 	if (resume && !(hr->has_resumed && hr->resumed)) {
 		snprintf(w->refusal, sizeof(w->refusal), "%s",
 			 "it started a new session instead (it keeps none)");
@@ -506,8 +508,9 @@ int contig_wire_recover(struct contig_wire *w, int err)
 	}
 }
 
-int contig_wire_alloc_send(struct contig_wire *w, const struct contig_alloc_req *in,
-			   uint64_t seq)
+/* contig_wire_alloc_send(), and with @warm a warm frame's. */
+static int alloc_send(struct contig_wire *w, const struct contig_alloc_req *in, bool warm,
+		      uint64_t seq)
 {
 	Contig__Request req = CONTIG__REQUEST__INIT;
 	Contig__AllocRequest a = CONTIG__ALLOC_REQUEST__INIT;
@@ -538,10 +541,18 @@ int contig_wire_alloc_send(struct contig_wire *w, const struct contig_alloc_req 
 	a.tag = in->tag;
 	a.has_priority = 1;
 	a.priority = in->priority;
+	a.has_warm = warm;
+	a.warm = warm;
 	req.seq = seq;
 	req.body_case = CONTIG__REQUEST__BODY_ALLOC;
 	req.alloc = &a;
 	return send_request(w, &req);
+}
+
+int contig_wire_alloc_send(struct contig_wire *w, const struct contig_alloc_req *in,
+			   uint64_t seq)
+{
+	return alloc_send(w, in, false, seq);
 }
 
 int contig_wire_alloc_recv(struct contig_wire *w, uint64_t seq,
@@ -637,10 +648,10 @@ out_reply:
 }
 
 /* Send the allocate @req with @seq and receive its reply. */
-static int alloc_exchange(struct contig_wire *w, const struct contig_alloc_req *req, uint64_t seq,
-			  struct contig_wire_alloc *ret_alloc)
+static int alloc_exchange(struct contig_wire *w, const struct contig_alloc_req *req, bool warm,
+			  uint64_t seq, struct contig_wire_alloc *ret_alloc)
 {
-	int r = contig_wire_alloc_send(w, req, seq);
+	int r = alloc_send(w, req, warm, seq);
 
 	if (r < 0) {
 		ret_alloc->id = 0;
@@ -649,11 +660,12 @@ static int alloc_exchange(struct contig_wire *w, const struct contig_alloc_req *
 	return contig_wire_alloc_recv(w, seq, ret_alloc);
 }
 
-int contig_wire_alloc(struct contig_wire *w, const struct contig_alloc_req *req,
+/* contig_wire_alloc(), and with @warm a warm frame's. */
+static int alloc_call(struct contig_wire *w, const struct contig_alloc_req *req, bool warm,
 		      struct contig_wire_alloc *ret_alloc)
 {
 	uint64_t seq = contig_wire_next_seq(w);
-	int r = alloc_exchange(w, req, seq, ret_alloc);
+	int r = alloc_exchange(w, req, warm, seq, ret_alloc);
 
 	/* The descriptors that came before the break are closed; the same
 	 * seq brings the buffer again if the daemon had allocated it. A
@@ -661,10 +673,22 @@ int contig_wire_alloc(struct contig_wire *w, const struct contig_alloc_req *req,
 	 * given up, the allocate would stay applied by the daemon and unknown
 	 * here. */
 	while (r < 0 && (r = contig_wire_recover(w, r)) == 0)
-		r = alloc_exchange(w, req, seq, ret_alloc);
+		r = alloc_exchange(w, req, warm, seq, ret_alloc);
 	if (r < 0 && ret_alloc->id)
 		contig_wire_free(w, ret_alloc->id, NULL, NULL);
 	return r;
+}
+
+int contig_wire_alloc(struct contig_wire *w, const struct contig_alloc_req *req,
+		      struct contig_wire_alloc *ret_alloc)
+{
+	return alloc_call(w, req, false, ret_alloc);
+}
+
+int contig_wire_alloc_warm(struct contig_wire *w, const struct contig_alloc_req *req,
+			   struct contig_wire_alloc *ret_alloc)
+{
+	return alloc_call(w, req, true, ret_alloc);
 }
 
 int contig_wire_free_send(struct contig_wire *w, uint64_t id, const uint64_t *check_len,
@@ -860,6 +884,70 @@ int contig_wire_report(struct contig_wire *w, const char *routine, const char *r
 		return r;
 	contig__reply__free_unpacked(reply, NULL);
 	return 0;
+}
+
+int contig_wire_carve(struct contig_wire *w, const struct contig_wire_report *rep,
+		      int64_t *ret_buffers_left)
+{
+	Contig__Request req = CONTIG__REQUEST__INIT;
+	Contig__CarveRequest cr = CONTIG__CARVE_REQUEST__INIT;
+	Contig__Carve *carves = NULL, **allocs = NULL;
+	Contig__CarveTransient *trans = NULL, **transients = NULL;
+	Contig__Reply *reply = NULL;
+	int r = -ENOMEM;
+
+	if ((rep->nallocs && (!(carves = calloc(rep->nallocs, sizeof(*carves))) ||
+			      !(allocs = calloc(rep->nallocs, sizeof(*allocs))))) ||
+	    (rep->ntransients && (!(trans = calloc(rep->ntransients, sizeof(*trans))) ||
+				  !(transients = calloc(rep->ntransients, sizeof(*transients)))))) {
+		r = contig_fail(-ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < rep->nallocs; i++) {
+		const struct contig_wire_carve *in = &rep->allocs[i];
+
+		contig__carve__init(&carves[i]);
+		carves[i].id = in->id;
+		carves[i].frame_id = in->frame_id;
+		carves[i].offset = in->offset;
+		carves[i].len = in->len;
+		carves[i].has_tag = in->tag != 0;
+		carves[i].tag = in->tag;
+		carves[i].has_req_len = in->req_len != in->len;
+		carves[i].req_len = in->req_len;
+		allocs[i] = &carves[i];
+	}
+	for (size_t i = 0; i < rep->ntransients; i++) {
+		contig__carve_transient__init(&trans[i]);
+		trans[i].tag = rep->transients[i].tag;
+		trans[i].count = rep->transients[i].count;
+		trans[i].len = rep->transients[i].len;
+		transients[i] = &trans[i];
+	}
+	cr.n_allocs = rep->nallocs;
+	cr.allocs = allocs;
+	cr.n_frees = rep->nfrees;
+	cr.frees = (uint64_t *)rep->frees;
+	cr.n_transients = rep->ntransients;
+	cr.transients = transients;
+	req.body_case = CONTIG__REQUEST__BODY_CARVE;
+	req.carve = &cr;
+	reply = call(w, &req, CONTIG__REPLY__BODY_CARVE, &r);
+	if (!reply)
+		goto out;
+	*ret_buffers_left = reply->carve->has_buffers_left
+				    ? (reply->carve->buffers_left > INT64_MAX
+					       ? INT64_MAX
+					       : (int64_t)reply->carve->buffers_left)
+				    : -1;
+	contig__reply__free_unpacked(reply, NULL);
+	r = 0;
+out:
+	free(carves);
+	free(allocs);
+	free(trans);
+	free(transients);
+	return r;
 }
 
 /* Most entries a list may have; a reply claiming more is malformed. */

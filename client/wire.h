@@ -41,6 +41,8 @@ struct contig_wire {
 	struct sockaddr_un addr;    /* where to reconnect */
 	char refusal[256];          /* the daemon's last refusal, in words */
 	char dead_message[256];     /* how the session was lost */
+	bool accepts_carves;        /* the daemon takes fast-path reports (hello) */
+	uint64_t nrequests;         /* requests sent (resent ones too) */
 };
 
 struct contig_wire_alloc {
@@ -101,6 +103,9 @@ static inline uint64_t contig_wire_next_seq(struct contig_wire *w)
 int contig_wire_hello(struct contig_wire *w);
 int contig_wire_alloc(struct contig_wire *w, const struct contig_alloc_req *req,
 		      struct contig_wire_alloc *ret_alloc);
+/* The same for a warm frame of the fast path (AllocRequest.warm). */
+int contig_wire_alloc_warm(struct contig_wire *w, const struct contig_alloc_req *req,
+			   struct contig_wire_alloc *ret_alloc);
 int contig_wire_free(struct contig_wire *w, uint64_t id, const uint64_t *check_len,
 		     const int *check_cache);
 
@@ -131,5 +136,32 @@ int contig_wire_stats(struct contig_wire *w, struct contig_stats *ret_stats,
  * starts over. */
 int contig_wire_list(struct contig_wire *w, bool frames, void **ret_list, size_t *ret_n);
 int contig_wire_report(struct contig_wire *w, const char *routine, const char *reason);
+
+/* A fast-path report (CarveRequest, proto/README.md "Fast-path reports"):
+ * carves cut from warm frames, ids of carves freed, and per tag the
+ * buffers allocated and freed within the report. */
+struct contig_wire_carve {
+	uint64_t id, frame_id, offset, len, req_len;
+	uint32_t tag;
+};
+struct contig_wire_transient {
+	uint32_t tag, count;
+	uint64_t len;
+};
+struct contig_wire_report {
+	const struct contig_wire_carve *allocs;
+	size_t nallocs;
+	const uint64_t *frees;
+	size_t nfrees;
+	const struct contig_wire_transient *transients;
+	size_t ntransients;
+};
+/* Send @rep and wait for its reply (sent again, with its seq, when the
+ * connection breaks: reports are idempotent). Returns 0 and
+ * *ret_buffers_left (the reply's CarveReply.buffers_left; -1 when it says
+ * no limit), or as the calls above (-EMSGSIZE: larger than a request may
+ * be). */
+int contig_wire_carve(struct contig_wire *w, const struct contig_wire_report *rep,
+		      int64_t *ret_buffers_left);
 
 #endif

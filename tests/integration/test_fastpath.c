@@ -14,6 +14,12 @@
  * buffers live keeps them where they were, with their bytes; a forked
  * child starts with an empty fast path and cannot free its parent's
  * buffers; 8 threads at once; and a quota the fast path cannot get round.
+ * Reports: the daemon lists every fast-path buffer (contigctl buffers,
+ * clients, tags; contig_list_buffers() of another connection) at the
+ * address pagemap gives, after contig_flush() and, polled, without it;
+ * transients are counted; max_buffers_per_connection holds exactly; a
+ * SIGTERM and a kill -9 restart list the same buffers (those not reported
+ * at the crash sent again), and frees after them are taken.
  *
  * No sleeps as synchronisation: stats polled until a predicate holds
  * (harness_wait_stats), socketpairs.
@@ -25,6 +31,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -45,15 +52,15 @@ static struct contig_client *fast_client(const struct harness_daemon *d)
 	return c;
 }
 
-/* Round trips the daemon answered for this client's buffers so far. */
+/* Requests this client sent the daemon so far (every one: allocations,
+ * warm frames, reports), what it had not reported sent first. */
 static uint64_t round_trips(struct contig_client *c)
 {
-	struct contig_stats st;
-	struct contig_counters k;
+	struct contig_fast_stats fs;
 
-	if (contig_get_counters(c, &st, &k) < 0)
-		bail_out("contig_get_counters: %s", contig_last_message());
-	return k.nallocs + k.nfrees;
+	if (contig_flush(c) < 0 || contig_get_fast_stats(c, &fs) < 0)
+		bail_out("contig_flush: %s", contig_last_message());
+	return fs.nrequests;
 }
 
 static uint64_t nrecycled(struct contig_client *c)
@@ -120,7 +127,7 @@ static void test_constraints(const struct harness_daemon *d)
 	static struct contig_buffer bufs[NLIVE];
 	struct contig_alloc_req req;
 	struct contig_buffer first;
-	uint64_t rt0, rt, lo;
+	uint64_t rt0, rt, lo, nreports0;
 	size_t bad = 0, overlaps = 0, nrefused = 0;
 
 	contig_alloc_req_init(&req, 4096);
@@ -128,6 +135,12 @@ static void test_constraints(const struct harness_daemon *d)
 		bail_out("first alloc: %s", contig_last_message());
 	lo = first.phys & ~(uint64_t)(FRAME - 1); /* a warm frame's: windows around it */
 	rt0 = round_trips(c);
+	{
+		struct contig_fast_stats fs;
+
+		contig_get_fast_stats(c, &fs);
+		nreports0 = fs.nreports;
+	}
 	for (size_t i = 0; i < NLIVE; i++) {
 		contig_alloc_req_init(&req, 1 + rnd(64 * 1024));
 		req.tag = 0x74736166; /* "fast" */
@@ -158,6 +171,15 @@ static void test_constraints(const struct harness_daemon *d)
 		memset(bufs[i].virt, (int)i, bufs[i].len);
 	}
 	rt = round_trips(c) - rt0;
+	{
+		struct contig_fast_stats fs;
+
+		/* (Not the reports; nor, per request refused, its warm frame's
+		 * refusal and its own.) */
+		contig_get_fast_stats(c, &fs);
+		rt -= fs.nreports - nreports0;
+		rt -= 2 * nrefused < rt ? 2 * nrefused : rt;
+	}
 	ok(bad == 0, "every_fast_path_buffer_keeps_every_constraint_per_pagemap");
 	diag("%zu requests refused by the daemon too (windows too narrow)", nrefused);
 	qsort(bufs, NLIVE, sizeof(bufs[0]), cmp_phys);
@@ -275,7 +297,10 @@ static int child_hold(int fd, void *arg)
 			return 2;
 		if (i % 2)
 			contig_free(c, b.virt); /* some warm frames empty */
+		if (i == 29 && contig_flush(c) < 0) /* the first 30 reported */
+			return 3;
 	}
+	/* (The last 20 most likely not reported yet: killed within 10 ms.) */
 	harness_send(fd, &go, 1);
 	for (;;)
 		pause();
@@ -402,11 +427,232 @@ static void test_threads(const struct harness_daemon *d)
 	contig_disconnect(c);
 }
 
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* This client's buffers as the daemon lists them, sorted by id; returns
+ * how many (at most @max), or -1. */
+static int listed(struct contig_client *c, struct contig_buffer_info *ret, int max)
+{
+	struct contig_buffer_info *bufs;
+	size_t n;
+	int k = 0;
+
+	if (contig_list_buffers(c, &bufs, &n) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (bufs[i].pid == getpid() && k < max)
+			ret[k++] = bufs[i];
+	free(bufs);
+	qsort(ret, (size_t)k, sizeof(*ret), harness_cmp_u64); /* (id first) */
+	return k;
+}
+
+static int cmp_buf_id(const void *a, const void *b)
+{
+	const struct contig_buffer *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* Does the daemon list exactly @bufs[0..n) (by id, phys, len, tag), at the
+ * physical address this process's pagemap gives? */
+static bool listed_as(struct contig_client *c, struct contig_buffer *bufs, int n)
+{
+	struct contig_buffer_info got[128];
+	int k = listed(c, got, 128);
+
+	qsort(bufs, (size_t)n, sizeof(*bufs), cmp_buf_id);
+	if (k != n)
+		return diag("  %d listed, %d held", k, n), false;
+	for (int i = 0; i < n; i++)
+		if (got[i].id != bufs[i].id || got[i].phys != bufs[i].phys ||
+		    got[i].len != bufs[i].len || got[i].tag != bufs[i].tag ||
+		    harness_phys_of(getpid(), bufs[i].virt) != got[i].phys)
+			return diag("  buffer %d (id 0x%llx) listed otherwise", i,
+				    (unsigned long long)bufs[i].id),
+			       false;
+	return true;
+}
+
+/* Does the JSON object text @obj have @kv ("key": number) whole? */
+static bool has_kv(const char *obj, const char *kv)
+{
+	const char *p = strstr(obj, kv);
+
+	return p && (p[strlen(kv)] < '0' || p[strlen(kv)] > '9');
+}
+
+/* `contigctl buffers --json`: how many objects of pid @pid, with @key's
+ * value @value (-1: any). */
+static int ctl_count(const struct harness_daemon *d, const char *cmd, long long pid,
+		     const char *key, long long value)
+{
+	const char *const args[] = { "--socket", d->sock, cmd, "--json", NULL };
+	char err[256], *out, pidpat[32], pat[64];
+	int n = 0, status = harness_run_program("contigctl", 0, args, &out, err, sizeof(err));
+
+	if (status != 0) {
+		diag("contigctl %s: %d: %s", cmd, status, err);
+		free(out);
+		return -1;
+	}
+	snprintf(pidpat, sizeof(pidpat), "\"pid\": %lld", pid);
+	snprintf(pat, sizeof(pat), "\"%s\": %lld", key, value);
+	for (char *p = strchr(out, '{'); p && (p = strchr(p + 1, '{'));) {
+		char *end = strchr(p, '}');
+
+		if (!end)
+			break;
+		*end = '\0';
+		if ((pid < 0 || has_kv(p, pidpat)) && (value < 0 || has_kv(p, pat)))
+			n++;
+		p = end;
+	}
+	free(out);
+	return n;
+}
+
+struct tag_want {
+	uint32_t tag, nbuffers;
+	uint64_t nallocs;
+};
+
+static bool tag_is(const struct contig_stats *st, void *arg)
+{
+	const struct tag_want *w = arg;
+
+	for (uint32_t i = 0; i < st->ntags; i++)
+		if (st->tags[i].tag == w->tag)
+			return st->tags[i].nbuffers == w->nbuffers && st->tags[i].nallocs >= w->nallocs;
+	return false;
+}
+
+static bool tag_is_now(struct contig_client *watch, struct tag_want *w)
+{
+	struct contig_stats st;
+
+	return contig_get_stats(watch, &st) == 0 && tag_is(&st, w);
+}
+
+#define TAG_REP 0x74537046u /* "FpSt" */
+#define TAG_TRANS 0x72547046u /* "FpTr" */
+
+/* The daemon sees fast-path buffers: after contig_flush() at once, without
+ * it within the reporting bound (polled by another connection, whose own
+ * calls flush nothing of this one). */
+static void test_reports(const struct harness_daemon *d, struct contig_client *watch)
+{
+	struct contig_client *c = fast_client(d);
+	struct contig_buffer bufs[40];
+	struct contig_alloc_req req;
+	struct contig_fast_stats fs;
+	struct tag_want want = { .tag = TAG_REP };
+	uint64_t t0;
+	int n = 30;
+
+	for (int i = 0; i < n; i++) {
+		contig_alloc_req_init(&req, 4096u * (1 + (unsigned)i % 16) - (i % 3) * 100);
+		req.tag = TAG_REP;
+		if (contig_alloc(c, &req, &bufs[i]) < 0)
+			bail_out("alloc: %s", contig_last_message());
+	}
+	if (contig_flush(c) < 0 || contig_get_fast_stats(c, &fs) < 0 || fs.nreports == 0) {
+		for (int i = 0; i < 11; i++)
+			ok(true, "# skip the daemon does not take fast-path reports (no accepts_carves)");
+		contig_disconnect(c);
+		return;
+	}
+	ok(listed_as(watch, bufs, n), "flushed_fast_path_buffers_are_listed_at_their_pagemap_address");
+	is_u64((uint64_t)ctl_count(d, "buffers", getpid(), "tag_value", TAG_REP), n,
+	       "contigctl_buffers_lists_every_fast_path_buffer");
+	is_u64((uint64_t)ctl_count(d, "buffers", getpid(), "len", 2 * MiB), 0,
+	       "contigctl_buffers_lists_no_warm_frame");
+	is_u64((uint64_t)ctl_count(d, "clients", getpid(), "nbuffers", n), 1,
+	       "contigctl_clients_counts_fast_path_buffers");
+	want.nbuffers = (uint32_t)n;
+	want.nallocs = (uint64_t)n;
+	ok(tag_is_now(watch, &want), "tags_count_fast_path_buffers");
+
+	/* Without a flush: the reporter thread tells the daemon. */
+	for (int i = n; i < n + 5; i++) {
+		contig_alloc_req_init(&req, 4096);
+		req.tag = TAG_REP;
+		if (contig_alloc(c, &req, &bufs[i]) < 0)
+			bail_out("alloc: %s", contig_last_message());
+	}
+	n += 5;
+	contig_free(c, bufs[0].virt);
+	bufs[0] = bufs[--n];
+	t0 = now_ns();
+	want.nbuffers = (uint32_t)n;
+	ok(harness_wait_stats(watch, tag_is, &want), "unflushed_fast_path_buffers_are_listed_soon");
+	diag("  listed %.1f ms after the last allocation (bound: 10 ms and scheduling)",
+	     (double)(now_ns() - t0) / 1e6);
+	ok(listed_as(watch, bufs, n), "unflushed_ones_at_their_pagemap_address_too");
+
+	/* Allocated and freed within one report: counted, never listed. */
+	want = (struct tag_want){ .tag = TAG_TRANS, .nbuffers = 0, .nallocs = 100 };
+	for (int i = 0; i < 100; i++) {
+		struct contig_buffer b;
+
+		contig_alloc_req_init(&req, 8192);
+		req.tag = TAG_TRANS;
+		if (contig_alloc(c, &req, &b) < 0 || contig_free(c, b.virt) < 0)
+			bail_out("alloc/free: %s", contig_last_message());
+	}
+	ok(contig_flush(c) == 0 && tag_is_now(watch, &want),
+	   "transient_buffers_are_counted_in_their_tag");
+	for (int i = 0; i < n; i++)
+		contig_free(c, bufs[i].virt);
+	ok(contig_flush(c) == 0 && listed_as(watch, bufs, 0), "freed_fast_path_buffers_leave_the_list");
+	contig_disconnect(c);
+}
+
+/* max_buffers_per_connection = 40: CarveReply.buffers_left keeps the fast
+ * path to it. */
+static void test_buffer_quota(void)
+{
+	static const char *const args[] = { "--config", conf_path, "--pool", POOL, NULL };
+	static const char quota_text[] = "max_buffers_per_connection = 40\n";
+	struct contig_buffer bufs[64];
+	struct harness_daemon d;
+	struct contig_client *c;
+	struct contig_alloc_req req;
+	struct contig_stats st;
+	int got = 0, r;
+	FILE *f = fopen(conf_path, "w");
+
+	if (!f || fputs(quota_text, f) < 0 || fclose(f) != 0)
+		bail_out("writing %s", conf_path);
+	harness_daemon_start(&d, args);
+	c = fast_client(&d);
+	contig_alloc_req_init(&req, 4096);
+	while (got < 64 && (r = contig_alloc(c, &req, &bufs[got])) == 0)
+		got++;
+	ok(r == -EDQUOT, "fast_path_client_hits_its_buffer_quota");
+	is_u64((uint64_t)got, 40, "fast_path_buffers_stop_at_max_buffers_per_connection");
+	ok(contig_get_stats(c, &st) == 0 && st.my_nbuffers == (uint32_t)got,
+	   "the_daemon_counts_every_one");
+	ok(contig_free(c, bufs[0].virt) == 0 && contig_alloc(c, &req, &bufs[0]) == 0 &&
+		   contig_alloc(c, &req, &bufs[got]) == -EDQUOT,
+	   "a_free_makes_room_for_one_more_and_no_more");
+	contig_disconnect(c);
+	harness_daemon_stop(&d);
+}
+
 /* kill -9 and a restart with fast-path buffers live. */
 static void test_restart(struct harness_daemon *d, const char *const *args)
 {
 	struct contig_client *c = fast_client(d);
-	struct contig_buffer bufs[20];
+	struct contig_client *watch;
+	struct contig_buffer bufs[25];
 	struct contig_alloc_req req;
 	size_t bad = 0;
 
@@ -416,16 +662,32 @@ static void test_restart(struct harness_daemon *d, const char *const *args)
 			bail_out("alloc: %s", contig_last_message());
 		memset(bufs[i].virt, 0x30 + i, bufs[i].len);
 	}
-	harness_daemon_kill(d, SIGKILL);
+	ok(contig_flush(c) == 0 && listed_as(c, bufs, 20), "listed_before_the_restart");
+	if (harness_daemon_kill(d, SIGTERM) != 0)
+		diag("  SIGTERM: not a clean exit");
 	harness_daemon_restart(d, args);
+	watch = harness_connect(d);
 	/* The next call reconnects and reclaims the session. */
 	{
 		struct contig_stats st;
 
-		ok(contig_get_stats(c, &st) == 0 && st.my_nbuffers >= 1,
+		ok(contig_get_stats(c, &st) == 0 && st.my_nbuffers == 20,
 		   "client_reclaims_its_session_after_the_restart");
 	}
-	for (int i = 0; i < 20; i++) {
+	ok(listed_as(watch, bufs, 20), "the_same_buffers_are_listed_after_a_sigterm_restart");
+	contig_disconnect(watch);
+	/* Five more not reported when the daemon dies: sent again after. */
+	for (int i = 20; i < 25; i++) {
+		contig_alloc_req_init(&req, 4096);
+		if (contig_alloc(c, &req, &bufs[i]) < 0)
+			bail_out("alloc: %s", contig_last_message());
+		memset(bufs[i].virt, 0x30 + i, bufs[i].len);
+	}
+	harness_daemon_kill(d, SIGKILL);
+	harness_daemon_restart(d, args);
+	ok(contig_flush(c) == 0 && listed_as(c, bufs, 25),
+	   "after_kill_9_the_listing_is_the_clients_with_the_unreported_ones_resent");
+	for (int i = 0; i < 25; i++) {
 		uint64_t phys;
 
 		if (!harness_phys_contiguous(getpid(), bufs[i].virt, bufs[i].len, bufs[i].phys) ||
@@ -435,10 +697,11 @@ static void test_restart(struct harness_daemon *d, const char *const *args)
 	}
 	ok(bad == 0, "fast_path_buffers_survive_a_restart_in_place_with_their_bytes");
 	bad = 0;
-	for (int i = 0; i < 20; i++)
+	for (int i = 0; i < 25; i++)
 		if (contig_free(c, bufs[i].virt) < 0)
 			bad++;
-	ok(bad == 0, "fast_path_buffers_are_freed_after_the_restart");
+	ok(bad == 0 && contig_flush(c) == 0 && listed_as(c, bufs, 0),
+	   "fast_path_frees_after_the_restart_are_accepted");
 	contig_disconnect(c);
 }
 
@@ -485,6 +748,7 @@ int main(void)
 	harness_daemon_start(&d, args);
 	watch = harness_connect(&d);
 	test_constraints(&d);
+	test_reports(&d, watch);
 	test_no_recycling(&d);
 	test_death(&d, watch);
 	test_fork(&d);
@@ -497,6 +761,7 @@ int main(void)
 	contig_disconnect(watch);
 	ok(harness_daemon_stop(&d) == 0, "daemon_stops_cleanly");
 	test_quota();
+	test_buffer_quota();
 	unlink(conf_path);
 	return done_testing();
 }

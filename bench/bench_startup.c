@@ -108,7 +108,8 @@
  * untargeted rates) with bench_summary(). Environment: BENCH_STARTUP_SIZES
  * (comma separated, K/M/G suffixes; default "1G,4G"), BENCH_REPS (default
  * 5), BENCH_RECYCLE_SIZE (default 1G), BENCH_QUICK=1 (256M,512M, 2 reps,
- * 256M recycle pool). Needs root (pagemap, nr_hugepages).
+ * 256M recycle pool), BENCH_ONLY_RECYCLING=1 (section 6 alone). Needs root
+ * (pagemap, nr_hugepages).
  */
 #include "common.h"
 
@@ -1307,6 +1308,7 @@ int main(void)
 {
 	static struct size_result res[MAX_SIZES];
 	bool quick = getenv("BENCH_QUICK") && atoi(getenv("BENCH_QUICK"));
+	bool only_recycling = getenv("BENCH_ONLY_RECYCLING") && atoi(getenv("BENCH_ONLY_RECYCLING"));
 	const char *sizes = getenv("BENCH_STARTUP_SIZES");
 	const char *recycle = getenv("BENCH_RECYCLE_SIZE");
 	int nreps = env_int("BENCH_REPS", quick ? 2 : 5, 1, MAX_REPS);
@@ -1325,7 +1327,7 @@ int main(void)
 	print_loadavg("at start");
 	nsizes = parse_sizes(sizes && *sizes ? sizes : quick ? "256M,512M" : "1G,4G", lens,
 			     MAX_SIZES);
-	for (int s = 0; s < nsizes; s++)
+	for (int s = 0; s < nsizes && !only_recycling; s++)
 		if (lens[s] > largest)
 			largest = lens[s];
 
@@ -1334,18 +1336,20 @@ int main(void)
 	recycle_len = recycle && *recycle ? parse_size(recycle) : quick ? 256 * MIB : GIB;
 	need = recycle_len / FRAME_LEN * 3 / 2 + COMPETITOR_PAGES;
 	hugepages_ensure_free(largest / FRAME_LEN > need ? largest / FRAME_LEN : need);
-	size_name(largest, name, sizeof(name));
-	warm_s = raw_reserve(largest);
-	printf("warm-up: raw %s, untimed for the results: %.3f s\n", name, warm_s);
+	if (!only_recycling) {
+		size_name(largest, name, sizeof(name));
+		warm_s = raw_reserve(largest);
+		printf("warm-up: raw %s, untimed for the results: %.3f s\n", name, warm_s);
 
-	fixed_s = daemon_fixed_s(nreps);
-	for (int s = 0; s < nsizes; s++) {
-		res[s].len = lens[s];
-		res[s].nreps = nreps;
-		run_startup(&res[s]);
+		fixed_s = daemon_fixed_s(nreps);
+		for (int s = 0; s < nsizes; s++) {
+			res[s].len = lens[s];
+			res[s].nreps = nreps;
+			run_startup(&res[s]);
+		}
+		report_startup(res, nsizes, fixed_s);
+		report_contiguity(res, nsizes);
 	}
-	report_startup(res, nsizes, fixed_s);
-	report_contiguity(res, nsizes);
 
 	run_recycling(recycle_len, nreps);
 

@@ -257,6 +257,10 @@ int main(int argc, char **argv)
 		contig_server_stop(d.server);
 		goto out_run;
 	}
+	if (!contig_recycler_idle(d.pools.recycler))
+		contig_log(LOG_NOTICE, "the recycle thread runs at the loop's priority: it could "
+			   "not be raised back from idle priority when a request waits (no "
+			   "RLIMIT_NICE, e.g. LimitNICE=+0, and no CAP_SYS_NICE)");
 	r = contig_restart_resume(d.restart, &d.loop);
 	if (r < 0) {
 		contig_server_stop(d.server);

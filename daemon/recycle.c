@@ -23,6 +23,19 @@
  * While a frame is on these lists only the worker touches its @file and
  * @recycle_err; the loop thread touches nothing of it.
  *
+ * Priority: the worker runs at nice 19 (idle priority) unless a request
+ * waits for a frame (contig_recycler_hurry(), from server.c, which knows
+ * who waits): zeroing pages ahead of demand must not take the CPU from
+ * the loop thread or from the clients it answers (on 2 vCPUs a recycle
+ * thread at the loop's priority made 2 of 1280 allocations wait in make
+ * bench's section 6, issue 22). A request that waits raises it to the
+ * loop's nice, and the last one served lowers it again. Raising needs
+ * RLIMIT_NICE (systemd's LimitNICE=+0) or CAP_SYS_NICE; without either the
+ * worker keeps the loop's priority, since it could not be raised back
+ * (contig_recycler_idle() says which). Nice 19, not SCHED_IDLE: it still
+ * gets a share of a CPU that other programs keep busy, so recycling ends
+ * on a loaded machine even when nobody waits.
+ *
  * The worker calls contig_frame_recycle() (frames.c) and nothing else of
  * the daemon: never a pool's segments, a session, the journal, the keeper
  * or libuv, which are the loop thread's; frames go home through the
@@ -35,8 +48,13 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
+
+#define IDLE_NICE 19
 
 struct contig_recycler {
 	uv_poll_t wakeup;  /* on @efd: the worker finished frames */
@@ -52,6 +70,10 @@ struct contig_recycler {
 	bool stopping;
 	contig_recycle_done_cb on_done;
 	void *data;
+	pid_t tid;         /* the worker's, set before start returns */
+	int base_nice;     /* the loop's, the worker's when hurried */
+	bool idle;         /* the worker may run at IDLE_NICE (can be raised back) */
+	bool hurried;      /* loop thread only: the worker is at base_nice */
 };
 
 static void *worker(void *arg)
@@ -62,6 +84,10 @@ static void *worker(void *arg)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	pthread_mutex_lock(&rec->lock);
+	rec->tid = gettid();
+	if (rec->idle && setpriority(PRIO_PROCESS, (id_t)rec->tid, IDLE_NICE) < 0)
+		rec->idle = false;
+	pthread_cond_signal(&rec->wake); /* start() waits for @tid */
 	for (;;) {
 		struct contig_frame *f;
 
@@ -130,6 +156,31 @@ static void on_check(uv_check_t *handle)
 	pthread_mutex_unlock(&rec->lock);
 }
 
+/* Whether this process may lower a thread's nice value back to @nice:
+ * RLIMIT_NICE allows 20 - rlim_cur and up, CAP_SYS_NICE (bit 23 of
+ * CapEff) anything. */
+static bool can_raise_to(int nice)
+{
+	struct rlimit rl;
+	char line[256];
+	bool cap = false;
+	FILE *f;
+
+	if (getrlimit(RLIMIT_NICE, &rl) == 0 &&
+	    (rl.rlim_cur == RLIM_INFINITY || 20 - (long long)rl.rlim_cur <= nice))
+		return true;
+	f = fopen("/proc/self/status", "re");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, "CapEff:", 7) == 0) {
+			cap = (strtoull(line + 7, NULL, 16) >> 23) & 1;
+			break;
+		}
+	fclose(f);
+	return cap;
+}
+
 int contig_recycler_start(uv_loop_t *loop, contig_recycle_done_cb on_done, void *data,
 			  struct contig_recycler **ret_rec)
 {
@@ -148,11 +199,18 @@ int contig_recycler_start(uv_loop_t *loop, contig_recycle_done_cb on_done, void 
 	}
 	pthread_mutex_init(&rec->lock, NULL);
 	pthread_cond_init(&rec->wake, NULL);
+	errno = 0;
+	rec->base_nice = getpriority(PRIO_PROCESS, 0);
+	rec->idle = errno == 0 && rec->base_nice < IDLE_NICE && can_raise_to(rec->base_nice);
 	/* The worker writes to @efd only after a push, so it may start first;
 	 * that keeps the error path free of handle closing. */
 	r = -pthread_create(&rec->thread, NULL, worker, rec);
 	if (r < 0)
 		goto out_free;
+	pthread_mutex_lock(&rec->lock);
+	while (!rec->tid)
+		pthread_cond_wait(&rec->wake, &rec->lock);
+	pthread_mutex_unlock(&rec->lock);
 	r = uv_poll_init(loop, &rec->wakeup, rec->efd);
 	if (r < 0)
 		goto out_join;
@@ -187,6 +245,25 @@ void contig_recycler_push(struct contig_recycler *rec, struct contig_frame *fram
 	rec->todo_tail = &frame->next;
 	pthread_mutex_unlock(&rec->lock);
 	rec->pushed = true; /* on_check() wakes the worker */
+}
+
+void contig_recycler_kick(struct contig_recycler *rec)
+{
+	on_check(&rec->check);
+}
+
+void contig_recycler_hurry(struct contig_recycler *rec, bool hurry)
+{
+	if (!rec || !rec->idle || rec->hurried == hurry)
+		return;
+	/* (A failure leaves the worker where it was: it still finishes.) */
+	if (setpriority(PRIO_PROCESS, (id_t)rec->tid, hurry ? rec->base_nice : IDLE_NICE) == 0)
+		rec->hurried = hurry;
+}
+
+bool contig_recycler_idle(const struct contig_recycler *rec)
+{
+	return rec && rec->idle;
 }
 
 /* Both handles' close callbacks come here; the second frees. */

@@ -8,6 +8,7 @@
 #ifndef CONTIG_RECYCLE_H
 #define CONTIG_RECYCLE_H
 
+#include <stdbool.h>
 #include <uv.h>
 
 #include "pool.h"
@@ -26,6 +27,20 @@ int contig_recycler_start(uv_loop_t *loop, contig_recycle_done_cb on_done, void 
 /* Queue @frame (already marked with contig_pool_frame_recycling()).
  * Loop thread. */
 void contig_recycler_push(struct contig_recycler *rec, struct contig_frame *frame);
+
+/* Wake the worker now for what was pushed, rather than after the loop's
+ * next poll (a timer's callback: the poll after it may block, with no
+ * reply of this iteration to let out first). Loop thread. */
+void contig_recycler_kick(struct contig_recycler *rec);
+
+/* Run the worker at the loop's priority (@hurry: a request waits for a
+ * frame) or at idle priority (nice 19: nobody waits). Cheap when nothing
+ * changes. Loop thread. Accepts NULL. */
+void contig_recycler_hurry(struct contig_recycler *rec, bool hurry);
+
+/* Whether the worker runs at idle priority while nobody waits (false when
+ * it could not be raised back: no RLIMIT_NICE, no CAP_SYS_NICE). */
+bool contig_recycler_idle(const struct contig_recycler *rec);
 
 /* Stop the thread after the frame in hand, report every queued frame as
  * finished with recycle_err -ECANCELED (it is about to be released), close

@@ -339,6 +339,11 @@ static enum contig_rpc_result do_stats(struct contig_conn *conn, struct contig_s
 		return CONTIG_RPC_DONE;
 	}
 	reply.seq = seq;
+	/* Asked what is free: the frames sessions keep go to the recycler,
+	 * so free memory shows whole once it is done, as after any free
+	 * (session.c's DESIGN, kept frames). */
+	if (s)
+		contig_session_keep_release_all(s->pools);
 	if (contig_stats_build(s, req, &counters->stats, metrics, &reply, &stats) < 0) {
 		send_default(conn, seq, CONTIG_REFUSED_NO_MEMORY);
 		return CONTIG_RPC_DONE;

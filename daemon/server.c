@@ -24,7 +24,9 @@
  *
  * Waiting: a request that needs frames still being recycled (rpc.c says
  * CONTIG_RPC_WAIT) is kept, the connection stops reading (so its requests
- * stay in order), and it is retried whenever the recycler reports.
+ * stay in order), and it is retried whenever the recycler reports. While
+ * one waits, the recycler runs at the loop's priority, else at idle
+ * priority (recycle.c).
  *
  * The journal: server.c only tells the restart module when a reply is
  * about to leave and when a request is done (restart.h); giving up a
@@ -49,6 +51,7 @@
 #include "access.h"
 #include "fdpass.h"
 #include "log.h"
+#include "recycle.h"
 #include "restart.h"
 #include "rpc.h"
 
@@ -98,8 +101,9 @@ struct contig_server {
 	const struct contig_access *access;
 	uint64_t nrequests; /* handled since start */
 	uv_timer_t retry;   /* looks again for the pages of lost frames */
+	uv_timer_t keep;    /* recycles the frames sessions kept too long */
 	uint64_t retry_ms;  /* the next retry's delay: doubles while none comes back */
-	int nclosed;        /* handles closed at stop (listen_poll, retry) */
+	int nclosed;        /* handles closed at stop (listen_poll, retry, keep) */
 	bool stopping;
 };
 
@@ -245,6 +249,33 @@ static void waiting_remove(struct contig_server *srv, struct contig_conn *c)
 	c->next_waiting = NULL;
 }
 
+/* ---- kept frames (session.c's DESIGN) ---- */
+
+static void keep_arm(struct contig_server *srv, uint64_t next_ns);
+
+static void on_keep(uv_timer_t *timer)
+{
+	struct contig_server *srv = timer->data;
+
+	keep_arm(srv, contig_session_keep_expire(srv->pools, contig_metrics_now_ns()));
+	/* The loop's check handle would wake the recycler only after the
+	 * next poll, which may block: nobody else is asking. */
+	contig_recycler_kick(srv->pools->recycler);
+}
+
+/* Run on_keep() when the first kept frame's time is up (@next_ns, 0: none
+ * is kept), unless the timer already runs: deadlines only grow. */
+static void keep_arm(struct contig_server *srv, uint64_t next_ns)
+{
+	uint64_t now = contig_metrics_now_ns();
+
+	if (!next_ns || srv->stopping || uv_is_active((uv_handle_t *)&srv->keep))
+		return;
+	/* Rounded up to whole ms, libuv's unit: never before it is due. */
+	uv_timer_start(&srv->keep, on_keep, next_ns > now ? (next_ns - now + 999999) / 1000000 : 0,
+		       0);
+}
+
 /* Handle request @data; @arrived_ns: when it first arrived (0: now). */
 static void handle(struct contig_conn *c, const uint8_t *data, size_t len, uint64_t arrived_ns)
 {
@@ -256,6 +287,7 @@ static void handle(struct contig_conn *c, const uint8_t *data, size_t len, uint6
 	srv->nrequests++;
 	res = contig_rpc_handle(c, c->session, &c->hello_done, &srv->counters, data, len);
 	contig_restart_after_request(srv->pools->restart);
+	keep_arm(srv, contig_session_keep_next_ns(srv->pools));
 	if (res == CONTIG_RPC_WAIT && !c->waiting) {
 		c->waiting = malloc(len);
 		if (!c->waiting) {
@@ -267,6 +299,7 @@ static void handle(struct contig_conn *c, const uint8_t *data, size_t len, uint6
 		c->waiting_since_ns = srv->counters.arrived_ns;
 		*srv->waiting_tail = c;
 		srv->waiting_tail = &c->next_waiting;
+		contig_recycler_hurry(srv->pools->recycler, true);
 		conn_update_poll(c);
 	} else if (res == CONTIG_RPC_CLOSE) {
 		c->closing = true;
@@ -375,8 +408,11 @@ static void conn_close(struct contig_conn *c, const char *why)
 		srv->metrics.nreleased += c->session->nbuffers;
 	else
 		contig_log(LOG_INFO, "%s: refused: %s", c->name, why);
-	if (c->waiting)
+	if (c->waiting) {
 		waiting_remove(srv, c);
+		if (!srv->waiting)
+			contig_recycler_hurry(srv->pools->recycler, false);
+	}
 	free(c->waiting);
 	while (c->out) {
 		struct outmsg *m = c->out;
@@ -517,6 +553,8 @@ int contig_server_start(uv_loop_t *loop, int listen_fd, const char *path,
 	uv_poll_start(&srv->listen_poll, UV_READABLE, on_listen_event);
 	uv_timer_init(loop, &srv->retry);
 	srv->retry.data = srv;
+	uv_timer_init(loop, &srv->keep);
+	srv->keep.data = srv;
 	srv->retry_ms = RETRY_FIRST_MS;
 	contig_rpc_set_metrics(&srv->metrics);
 	contig_rpc_set_ops(&conn_ops);
@@ -524,12 +562,12 @@ int contig_server_start(uv_loop_t *loop, int listen_fd, const char *path,
 	return 0;
 }
 
-/* Both handles' close callbacks come here; the second frees. */
+/* The three handles' close callbacks come here; the third frees. */
 static void on_closed(uv_handle_t *handle)
 {
 	struct contig_server *srv = handle->data;
 
-	if (++srv->nclosed < 2)
+	if (++srv->nclosed < 3)
 		return;
 	close(srv->listen_fd);
 	free(srv->path);
@@ -548,6 +586,7 @@ void contig_server_stop(struct contig_server *srv)
 	while (srv->conns)
 		conn_close(srv->conns, "daemon shutting down");
 	uv_close((uv_handle_t *)&srv->retry, on_closed);
+	uv_close((uv_handle_t *)&srv->keep, on_closed);
 	uv_close((uv_handle_t *)&srv->listen_poll, on_closed);
 }
 
@@ -659,4 +698,6 @@ void contig_server_recycled(struct contig_frame *done, void *data)
 		if (c->closing)
 			conn_close(c, "closed by the daemon");
 	}
+	if (!srv->waiting)
+		contig_recycler_hurry(srv->pools->recycler, false);
 }

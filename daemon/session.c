@@ -23,8 +23,30 @@
  * low memory a window pool holds gets it only once every other pool is
  * out of room, and one that needs it gets there.
  * Each frame counts the buffers that touch it; when a free drops that to
- * zero, the frame leaves the session at once and goes to the recycler,
- * which zeroes it before anyone else can have it.
+ * zero, the frame leaves the session and goes to the recycler, which
+ * zeroes it before anyone else can have it.
+ *
+ * Kept frames (hysteresis, issue 22): a session that frees the last buffer
+ * of a small frame (a page of 2 MiB or less) keeps that one frame for at
+ * most CONTIG_KEEP_NS (50 ms), so that allocate, free, allocate of one
+ * buffer with nothing else live does not recycle a frame, and wait for
+ * one, at every pair. The frame never changes owner while kept: it stays
+ * OWNED by the session, in its holding, charged to its quotas and
+ * journaled as its frame (a restart recycles it, as any frame without a
+ * buffer), so the zeroing promise holds unchanged: a frame is zeroed
+ * before another session can have it, never within one. At most one frame
+ * per session; a second emptied frame leaves at once. A kept frame leaves
+ * (to the recycler) when
+ *   - its time is up (contig_session_keep_expire(), server.c's timer);
+ *   - the session allocates in it again: it is simply no longer kept;
+ *   - an allocation finds no free range in its pool (any session's: the
+ *     kept frames of that pool go and the request waits for them, -EAGAIN),
+ *     or is refused a quota or watermark that the session's own kept frame,
+ *     or the pool's kept frames, stand in the way of;
+ *   - a stats request asks what is free (contig_session_keep_release_all():
+ *     free memory is reported whole once the recycler is done, as after
+ *     any free) or the session ends.
+ * A kept frame holds no buffer, so it is never reported as a leak.
  *
  * Quotas and watermarks (quota.c) are asked before step 2 claims a
  * pool's frames, pool by pool; a buffer packed into frames held (step 1)
@@ -65,6 +87,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "restart_record.h"
@@ -208,6 +231,105 @@ void session__frame_leave(struct contig_session *s, struct holding *h, struct co
 		contig_restart_record_frame(s, f, false, 0);
 	contig_pool_frame_recycling(f);
 	contig_recycler_push(s->pools->recycler, f);
+}
+
+/* ---- kept frames ---- */
+
+#define KEEP_MAX_PAGE (2u << 20)
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void kept_unlink(struct contig_session *s)
+{
+	struct contig_pools *env = s->pools;
+
+	if (s->kept_prev)
+		s->kept_prev->kept_next = s->kept_next;
+	else
+		env->kept_first = s->kept_next;
+	if (s->kept_next)
+		s->kept_next->kept_prev = s->kept_prev;
+	else
+		env->kept_last = s->kept_prev;
+	s->kept_prev = s->kept_next = NULL;
+	s->kept = NULL;
+}
+
+/* Keep @f, which a free just emptied, instead of recycling it? Only one
+ * small frame per session. Returns whether it is kept. */
+static bool kept_take(struct contig_session *s, struct contig_frame *f)
+{
+	struct contig_pools *env = s->pools;
+
+	if (s->kept || f->pool->page_len > KEEP_MAX_PAGE)
+		return false;
+	s->kept = f;
+	s->kept_until_ns = now_ns() + CONTIG_KEEP_NS;
+	/* Every deadline is now + the same delay: appending keeps the order. */
+	s->kept_prev = env->kept_last;
+	s->kept_next = NULL;
+	if (env->kept_last)
+		env->kept_last->kept_next = s;
+	else
+		env->kept_first = s;
+	env->kept_last = s;
+	return true;
+}
+
+/* Send @s's kept frame to the recycler. */
+static void kept_release(struct contig_session *s)
+{
+	struct contig_frame *f = s->kept;
+	struct holding *h = session__holding_find(s, f->pool, f->cache_type);
+
+	assert(h && f->nbuffers == 0 && f->owner == s);
+	kept_unlink(s);
+	session__frame_leave(s, h, f);
+	if (h->nframes == 0)
+		session__holding_drop(s, h);
+}
+
+/* Recycle the kept frames in @pool (every session's). Returns how many. */
+static uint32_t kept_release_pool(struct contig_pools *env, const struct contig_pool *pool)
+{
+	struct contig_session *s, *next;
+	uint32_t n = 0;
+
+	for (s = env->kept_first; s; s = next) {
+		next = s->kept_next;
+		if (s->kept->pool == pool) {
+			kept_release(s);
+			n++;
+		}
+	}
+	return n;
+}
+
+uint64_t contig_session_keep_next_ns(const struct contig_pools *pools)
+{
+	return pools->kept_first ? pools->kept_first->kept_until_ns : 0;
+}
+
+uint64_t contig_session_keep_expire(struct contig_pools *pools, uint64_t now)
+{
+	while (pools->kept_first && pools->kept_first->kept_until_ns <= now)
+		kept_release(pools->kept_first);
+	return contig_session_keep_next_ns(pools);
+}
+
+uint32_t contig_session_keep_release_all(struct contig_pools *pools)
+{
+	uint32_t n = 0;
+
+	for (; pools->kept_first; n++)
+		kept_release(pools->kept_first);
+	return n;
 }
 
 static struct slot *slot_new(struct contig_session *s)
@@ -380,7 +502,7 @@ static int place(struct contig_session *s, const struct contig_alloc_params *p,
 	struct contig_pools *env = s->pools;
 	const char *limit;
 	uint64_t phys;
-	int r;
+	int q, r;
 
 	for (size_t i = 0; i < env->npools; i++) {
 		struct holding *h = session__holding_find(s, env->pools[i], p->cache_type);
@@ -403,6 +525,9 @@ static int place(struct contig_session *s, const struct contig_alloc_params *p,
 		if (!pool_matches(cand, p, pass, tier))
 			continue;
 		if (contig_range_find(&cand->free, req, &phys) < 0) {
+			/* Frames kept in this pool are wanted: recycled, then
+			 * the request is tried again (it waits for them). */
+			kept_release_pool(env, cand);
 			why->recycling |= cand->nrecycling > 0;
 			continue;
 		}
@@ -411,8 +536,23 @@ static int place(struct contig_session *s, const struct contig_alloc_params *p,
 			why->too_big = true;
 			continue;
 		}
-		switch (contig_quota_claim(env, s->user_uid, s->frames_len, i, n * cand->page_len,
-					   p->priority, &limit)) {
+		q = contig_quota_claim(env, s->user_uid, s->frames_len, i, n * cand->page_len,
+				       p->priority, &limit);
+		/* A kept frame never stands in the way: the session's own
+		 * (counted in its quotas) and the pool's (not free, for the
+		 * watermarks) go, and the claim is asked again. */
+		if (q != CONTIG_QUOTA_OK && (s->kept || kept_release_pool(env, cand))) {
+			if (s->kept)
+				kept_release(s);
+			kept_release_pool(env, cand);
+			q = contig_quota_claim(env, s->user_uid, s->frames_len, i,
+					       n * cand->page_len, p->priority, &limit);
+			if (q != CONTIG_QUOTA_OK && cand->nrecycling > 0) {
+				why->recycling = true;
+				continue;
+			}
+		}
+		switch (q) {
 		case CONTIG_QUOTA_LIMIT:
 			why->quota = limit;
 			continue;
@@ -508,8 +648,12 @@ int contig_session_alloc(struct contig_session *s, const struct contig_alloc_par
 		return -ENOMEM;
 	}
 	for (uint64_t f = phys - phys % pool->page_len; f < phys + req.len; f += pool->page_len) {
-		contig_pool_frame_at(pool, f)->nbuffers++;
-		contig_pool_frame_at(pool, f)->nwarm += p->warm;
+		struct contig_frame *fr = contig_pool_frame_at(pool, f);
+
+		if (fr == s->kept)
+			kept_unlink(s); /* in use again: no longer kept */
+		fr->nbuffers++;
+		fr->nwarm += p->warm;
 	}
 	/* An id is unique among the session's live buffers, carves (whose ids
 	 * the client chose) included. */
@@ -556,7 +700,7 @@ void session__count_buffer(struct contig_session *s, const struct contig_live_bu
 
 /* Release a buffer (a warm frame: its carves first); returns the carves
  * that went with it. */
-static uint32_t buffer_release(struct contig_session *s, struct slot *sl)
+static uint32_t buffer_release(struct contig_session *s, struct slot *sl, bool may_keep)
 {
 	struct contig_live_buffer *b = &sl->buf;
 	struct contig_pool *pool = b->pool;
@@ -569,7 +713,7 @@ static uint32_t buffer_release(struct contig_session *s, struct slot *sl)
 		struct contig_frame *fr = contig_pool_frame_at(pool, f);
 
 		fr->nwarm -= b->warm;
-		if (--fr->nbuffers == 0)
+		if (--fr->nbuffers == 0 && !(may_keep && kept_take(s, fr)))
 			session__frame_leave(s, h, fr);
 	}
 	if (b->warm)
@@ -600,7 +744,7 @@ int contig_session_free_buffer(struct contig_session *s, uint64_t id, const uint
 		return -EILSEQ;
 	if (s->journaled)
 		contig_restart_record_free(s, id); /* (a warm frame's: its carves too) */
-	ncarves = buffer_release(s, (struct slot *)b);
+	ncarves = buffer_release(s, (struct slot *)b, true);
 	if (ret_ncarves)
 		*ret_ncarves = ncarves;
 	return 0;
@@ -619,9 +763,15 @@ void contig_session_free(struct contig_session *s)
 	}
 	if (s->orphan)
 		s->pools->norphans--;
+	/* (Kept across a restart, the frame stays the session's, without a
+	 * buffer: the next instance recycles it.) */
+	if (s->kept && keep)
+		kept_unlink(s);
+	else if (s->kept)
+		kept_release(s);
 	for (uint32_t i = 0; i < s->nslots && !keep; i++)
 		if (s->slots[i].buf.id)
-			buffer_release(s, &s->slots[i]);
+			buffer_release(s, &s->slots[i], false);
 	/* (Kept: the frames stay OWNED by no one; the pools are freed next,
 	 * with contig_pool_free(keep_owned), at exit.) */
 	free(s->resume_seqs);

@@ -109,6 +109,9 @@ struct contig_session {
 	uint32_t nrestored_frames;
 	char comm[16];            /* process name, for stats and logs */
 	struct contig_session *prev, *next; /* pools->sessions */
+	struct contig_frame *kept; /* an emptied small frame it keeps a while, or NULL */
+	uint64_t kept_until_ns;   /* CLOCK_MONOTONIC: then @kept is recycled */
+	struct contig_session *kept_prev, *kept_next; /* pools->kept_first, oldest first */
 };
 
 /* A session for process @pid (named @comm) of @uid. Returns 0 and
@@ -122,6 +125,22 @@ int contig_session_new(struct contig_pools *pools, pid_t pid, uid_t uid, gid_t g
  * memory is freed: frames stay OWNED and the journal keeps the session.
  * Accepts NULL. */
 void contig_session_free(struct contig_session *session);
+
+/* ---- kept frames (see session.c's DESIGN) ---- */
+
+/* How long a session keeps the small frame its last free emptied. */
+#define CONTIG_KEEP_NS (50 * 1000000ull)
+
+/* Recycle every kept frame whose time is up at @now_ns (CLOCK_MONOTONIC).
+ * Returns when the next one's is up, 0 if no frame is kept. Loop thread. */
+uint64_t contig_session_keep_expire(struct contig_pools *pools, uint64_t now_ns);
+
+/* When the first kept frame's time is up, 0 if none is kept. */
+uint64_t contig_session_keep_next_ns(const struct contig_pools *pools);
+
+/* Recycle every kept frame now (a stats request: free memory is reported
+ * whole once the recycler is done). Returns how many. Loop thread. */
+uint32_t contig_session_keep_release_all(struct contig_pools *pools);
 
 /* Record the session in the journal (at hello): from now on it survives a
  * restart. No-op without a journal. */

@@ -48,6 +48,8 @@ struct contig_pools {
 	struct contig_user *users;     /* quota.c: per uid with a session */
 	size_t nusers;
 	struct contig_session *sessions; /* session.c: all of them, newest first */
+	struct contig_session *kept_first, *kept_last; /* session.c: those keeping an
+					   emptied frame, by deadline (server.c's timer reads) */
 	uint32_t norphans;             /* session_restore.c: restored, not reclaimed yet */
 
 	/* Restarts: restart.c alone changes these; the rest test journal for

@@ -113,7 +113,7 @@ static int thief_main(int ctl, void *arg)
 {
 	struct thief_report rep = { 0 };
 	int sock, kept[NKEPT], owned;
-	uint64_t id, seq = 2;
+	uint64_t id, ids[NKEPT], seq = 2;
 	struct stat st;
 	char stop;
 
@@ -121,12 +121,18 @@ static int thief_main(int ctl, void *arg)
 	drop_to_nobody();
 	sock = raw_connect_hello(dm.sock);
 	rep.ready = 1;
-	for (int i = 0; i < NKEPT; i++) {
-		kept[i] = raw_alloc_fd(sock, seq++, FRAME, &id);
-		rep.ready &= kept[i] >= 0 && raw_free(sock, seq++, id) == CONTIG__STATUS__OK;
-	}
+	/* The owned frame first, then three held at once and freed: a session
+	 * keeps the frame its free empties for a while (session.c, kept
+	 * frames), so a frame freed and then allocated again would be the
+	 * same one; the stats requests below give the kept one back. */
 	owned = raw_alloc_fd(sock, seq++, FRAME, &id);
 	rep.ready &= owned >= 0;
+	for (int i = 0; i < NKEPT; i++) {
+		kept[i] = raw_alloc_fd(sock, seq++, FRAME, &ids[i]);
+		rep.ready &= kept[i] >= 0;
+	}
+	for (int i = 0; i < NKEPT; i++)
+		rep.ready &= raw_free(sock, seq++, ids[i]) == CONTIG__STATUS__OK;
 	/* From the moment the daemon has truncated its freed frames (a round
 	 * trip orders our free before any later request; the recycler runs
 	 * soon after), a page in one of them is a page gained. */
@@ -173,7 +179,9 @@ static int thief_main(int ctl, void *arg)
 	return 0;
 }
 
-/* Allocate and free one whole frame @n times: each free recycles it. */
+/* Allocate and free one whole frame @n times: each free recycles it (the
+ * stats request after it gives back the frame the session would keep
+ * otherwise, session.c's kept frames). */
 static int churn(unsigned n)
 {
 	for (unsigned i = 0; i < n; i++) {
@@ -192,6 +200,12 @@ static int churn(unsigned n)
 		if (r < 0) {
 			diag("  free %u: %s", i, contig_last_message());
 			return r;
+		}
+		{
+			struct contig_stats st;
+
+			if (contig_get_stats(me, &st) < 0)
+				return -EIO;
 		}
 	}
 	return 0;

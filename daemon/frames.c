@@ -24,15 +24,16 @@
  * then finds the page moved when the frame comes back, and recycling looks
  * for the old one (contig_frame_recycle()).
  *
- * Reserving a frame: memfd_create; size it; bind this thread's memory
- * policy to the node (mempolicy.c: strict MPOL_BIND); fallocate() one page,
- * which makes hugetlbfs allocate and zero the hugepage under that policy
- * and fail with ENOSPC instead of SIGBUS when the node has none; seal; map
- * it briefly to read the physical address (pagemap.c) and confirm the
- * node (mempolicy.c: get_mempolicy(MPOL_F_NODE|MPOL_F_ADDR)); unmap (at
- * startup, all frames' mappings at once, after the workers: see
- * reserve_job). The page stays in the file until the file is truncated or
- * its last reference goes.
+ * Reserving a frame: bind this thread's memory policy to the node
+ * (mempolicy.c: strict MPOL_BIND; a startup worker binds once for all its
+ * frames); memfd_create; fallocate() one page, which sizes the file and
+ * makes hugetlbfs allocate and zero the hugepage under that policy and
+ * fail with ENOSPC instead of SIGBUS when the node has none; seal; map it
+ * briefly to read the physical address (pagemap.c) and confirm the node
+ * (mempolicy.c: get_mempolicy(MPOL_F_NODE|MPOL_F_ADDR)); unmap. At
+ * startup the locating comes after every page is in, and the mappings go
+ * in one munmap(): see reserve_job. The page stays in the file until the
+ * file is truncated or its last reference goes.
  *
  * Frames outlive the daemon through the keeper: every frame reserved is
  * handed to it, every frame released or recycled taken back, so a
@@ -507,6 +508,7 @@ struct reserve_job {
 	void *progress_arg;
 	atomic_int error;
 	bool upto;                                    /* -ENOSPC ends it, no error */
+	size_t reported;                              /* last told; the caller's thread */
 };
 
 /* Frames located per chunk in phase 2. */
@@ -555,6 +557,8 @@ static void reserve_frames(struct reserve_job *job, bool report)
 			job->progress(done, job->progress_arg);
 		}
 	}
+	if (report)
+		job->reported = reported;
 	contig_mempolicy_unbind();
 }
 
@@ -656,7 +660,7 @@ static int reserve_many(struct contig_frame_dir *dir, int node, size_t nframes, 
 	munmap(area, span);
 	error = atomic_load(&job.error);
 	/* The other threads may have reserved the last ones: say all are in. */
-	if (progress && !error)
+	if (progress && !error && job.reported < nframes)
 		progress(nframes, progress_arg);
 	if (error >= 0)
 		keep(dir, ret_files, nframes); /* all in as few datagrams as may be */

@@ -24,15 +24,16 @@
  * then finds the page moved when the frame comes back, and recycling looks
  * for the old one (contig_frame_recycle()).
  *
- * Reserving a frame: memfd_create; size it; bind this thread's memory
- * policy to the node (mempolicy.c: strict MPOL_BIND); fallocate() one page,
- * which makes hugetlbfs allocate and zero the hugepage under that policy
- * and fail with ENOSPC instead of SIGBUS when the node has none; seal; map
- * it briefly to read the physical address (pagemap.c) and confirm the
- * node (mempolicy.c: get_mempolicy(MPOL_F_NODE|MPOL_F_ADDR)); unmap (at
- * startup, all frames' mappings at once, after the workers: see
- * reserve_job). The page stays in the file until the file is truncated or
- * its last reference goes.
+ * Reserving a frame: bind this thread's memory policy to the node
+ * (mempolicy.c: strict MPOL_BIND; a startup worker binds once for all its
+ * frames); memfd_create; fallocate() one page, which sizes the file and
+ * makes hugetlbfs allocate and zero the hugepage under that policy and
+ * fail with ENOSPC instead of SIGBUS when the node has none; seal; map it
+ * briefly to read the physical address (pagemap.c) and confirm the node
+ * (mempolicy.c: get_mempolicy(MPOL_F_NODE|MPOL_F_ADDR)); unmap. At
+ * startup the locating comes after every page is in, and the mappings go
+ * in one munmap(): see reserve_job. The page stays in the file until the
+ * file is truncated or its last reference goes.
  *
  * Frames outlive the daemon through the keeper: every frame reserved is
  * handed to it, every frame released or recycled taken back, so a
@@ -279,63 +280,75 @@ uint64_t contig_frame_dir_page_len(const struct contig_frame_dir *dir)
 
 /* ---- frames ---- */
 
-/* Reserve one frame into *ret_file: a sealed hugetlb memfd holding one
- * page of @node. With @ret_virt, the brief mapping used to locate the page
- * is kept and returned for the caller to munmap(); without, it is unmapped
- * here. The keeper is not told: the caller does. */
-static int frame_reserve(struct contig_frame_dir *dir, int node, struct contig_frame_file *ret_file,
-			 void **ret_virt)
+/* Create frame @id's memfd and fault its page in on the node the calling
+ * thread is bound to (the caller binds: contig_mempolicy_bind()), then
+ * seal it. fallocate() sizes the file as it allocates (no ftruncate()).
+ * Returns the descriptor or -errno. */
+static int frame_create(struct contig_frame_dir *dir, uint64_t id)
 {
-	uint64_t id = atomic_fetch_add(&dir->next_id, 1);
-	uint64_t phys = 0;
 	char name[48];
-	void *virt;
-	int fd, r, got;
+	int fd;
 
 	snprintf(name, sizeof(name), "contigd-frame-%" PRIu64, id);
 	fd = memfd_create(name, MFD_CLOEXEC | MFD_HUGETLB | MFD_ALLOW_SEALING |
 					((unsigned)dir->huge_log2 << MFD_HUGE_SHIFT));
 	if (fd < 0)
 		return -errno;
-	if (ftruncate(fd, (off_t)dir->page_len) < 0) {
-		r = -errno;
-		goto out_close;
-	}
-	contig_mempolicy_bind(node);
-	r = fallocate(fd, 0, 0, (off_t)dir->page_len) < 0 ? -errno : 0;
-	contig_mempolicy_unbind();
-	if (r < 0)
-		goto out_close;
 	/* No client may grow it, nor change that. */
-	if (fcntl(fd, F_ADD_SEALS, FRAME_SEALS) < 0) {
-		r = -errno;
-		goto out_close;
+	if (fallocate(fd, 0, 0, (off_t)dir->page_len) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, FRAME_SEALS) < 0) {
+		int r = -errno;
+
+		close(fd); /* the last reference: its page, if any, goes back */
+		return r;
 	}
-	virt = mmap(NULL, dir->page_len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+	return fd;
+}
+
+/* Where the page of @file, mapped and present at @virt, is: fills
+ * file->phys; -EXDEV if it is not on @node. */
+static int frame_locate(struct contig_frame_dir *dir, int node, void *virt,
+			struct contig_frame_file *file)
+{
+	int r = contig_pagemap_virt_to_phys(virt, &file->phys);
+	int got = r < 0 ? r : contig_mempolicy_node_of(virt);
+
+	if (r == 0 && got != node)
+		r = got < 0 ? got : -EXDEV;
+	if (r == 0 && file->phys % dir->page_len)
+		r = -EIO; /* a hugepage is always aligned to its size */
+	return r;
+}
+
+/* Reserve one frame into *ret_file: a sealed hugetlb memfd holding one
+ * page of @node, mapped just long enough to locate it. The keeper is not
+ * told: the caller does. */
+static int frame_reserve(struct contig_frame_dir *dir, int node, struct contig_frame_file *ret_file)
+{
+	uint64_t id = atomic_fetch_add(&dir->next_id, 1);
+	struct contig_frame_file file = { .id = id };
+	void *virt;
+	int r;
+
+	contig_mempolicy_bind(node);
+	file.fd = frame_create(dir, id);
+	contig_mempolicy_unbind();
+	if (file.fd < 0)
+		return file.fd;
+	virt = mmap(NULL, dir->page_len, PROT_READ, MAP_SHARED | MAP_POPULATE, file.fd, 0);
 	if (virt == MAP_FAILED) {
 		r = -errno;
 		goto out_close;
 	}
-	r = contig_pagemap_virt_to_phys(virt, &phys);
-	got = contig_mempolicy_node_of(virt);
-	if (r == 0 && got != node)
-		r = got < 0 ? got : -EXDEV;
-	if (r == 0 && phys % dir->page_len)
-		r = -EIO; /* a hugepage is always aligned to its size */
-	if (r < 0 || !ret_virt)
-		munmap(virt, dir->page_len);
+	r = frame_locate(dir, node, virt, &file);
+	munmap(virt, dir->page_len);
 	if (r < 0)
 		goto out_close;
-	if (ret_virt)
-		*ret_virt = virt;
-	ret_file->fd = fd;
-	ret_file->id = id;
-	ret_file->phys = phys;
-	ret_file->truncated = false;
+	*ret_file = file;
 	return 0;
 
 out_close:
-	close(fd); /* the last reference: its page, if any, goes back */
+	close(file.fd);
 	return r;
 }
 
@@ -359,7 +372,7 @@ static void keep(struct contig_frame_dir *dir, const struct contig_frame_file *f
 
 int contig_frame_reserve(struct contig_frame_dir *dir, int node, struct contig_frame_file *ret_file)
 {
-	int r = frame_reserve(dir, node, ret_file, NULL);
+	int r = frame_reserve(dir, node, ret_file);
 
 	if (r == 0)
 		keep(dir, ret_file, 1);
@@ -419,7 +432,7 @@ int contig_frame_recycle(struct contig_frame_dir *dir, int node, struct contig_f
 	 * another), boundedly; then take a wrong one (the frame moved) or, with
 	 * none, call it lost. A retry (of a lost frame) does not wait. */
 	for (int tries = 0; tries < RECYCLE_TRIES; tries++) {
-		r = frame_reserve(dir, node, &got, NULL);
+		r = frame_reserve(dir, node, &got);
 		if (r == 0 && got.phys == want) {
 			found = true;
 			break;
@@ -463,46 +476,80 @@ int contig_frame_recycle(struct contig_frame_dir *dir, int node, struct contig_f
 	return r;
 }
 
-/* Reserving many frames at startup, one worker per CPU. The workers keep
- * each frame's locating mapping (virts[i]) and the caller unmaps them all
- * once the workers are gone: an munmap() while another thread of the
- * process runs on another CPU shoots down its TLB with an interrupt, which
- * on a VM costs a guest exit per frame (measured here: about a quarter of
- * the startup time of a 1 GiB pool). */
+/* Reserving many frames at startup, one worker per CPU, in two phases.
+ *
+ * 1. Each worker binds its memory policy to the node once, then takes
+ *    frames by index: memfd_create, fallocate (the kernel zeroes the page:
+ *    what takes the time), seal, and mmap() without faulting it, at
+ *    slot i of one virtual region reserved for the job.
+ * 2. Once every page is in, the workers locate them, a chunk of adjacent
+ *    slots at a time: one madvise(MADV_POPULATE_READ) maps a whole
+ *    chunk, then pagemap and get_mempolicy() per frame.
+ * Then the caller unmaps the region at once.
+ *
+ * Why: faulting a frame's mapping in takes the kernel's hugetlb fault
+ * mutex, hashed from the file and offset into a small table (16 here),
+ * which another worker's fallocate() holds for as long as it zeroes its
+ * page: locating right after each fallocate() spun on that mutex (perf:
+ * about 5 % of a 1 GiB start). Mapping every frame into one region
+ * costs one munmap() for the job, not one per frame; an munmap() while
+ * another thread runs shoots down its TLB with an interrupt, a guest exit
+ * per frame on a VM. */
 struct reserve_job {
 	struct contig_frame_dir *dir;
 	int node;
 	size_t nframes;
 	struct contig_frame_file *files;
-	void **virts;
+	char *region;                                 /* nframes slots of page_len */
 	atomic_size_t next;
 	atomic_size_t done;                           /* frames reserved so far */
+	atomic_size_t next_chunk;                     /* phase 2 */
 	void (*progress)(size_t done, void *arg);     /* called by the caller's thread */
 	void *progress_arg;
 	atomic_int error;
 	bool upto;                                    /* -ENOSPC ends it, no error */
+	size_t reported;                              /* last told; the caller's thread */
 };
 
-/* Reserve frames until none is left; with @report, also tell job->progress
- * each time another sixteenth of them is in. Returns the count last told. */
-static size_t reserve_frames(struct reserve_job *job, bool report)
+/* Frames located per chunk in phase 2. */
+#define LOCATE_CHUNK 32
+
+static void job_fail(struct reserve_job *job, int r)
+{
+	int none = 0;
+
+	if (r == -ENOSPC && job->upto)
+		r = 1; /* stops every worker; not an error */
+	atomic_compare_exchange_strong(&job->error, &none, r);
+}
+
+static void *slot(const struct reserve_job *job, size_t i)
+{
+	return job->region + i * job->dir->page_len;
+}
+
+/* Phase 1: create frames until none is left; with job->report, also tell
+ * job->progress each time another sixteenth of them is in. */
+static void reserve_frames(struct reserve_job *job, bool report)
 {
 	size_t i, step = job->nframes / 16 ? job->nframes / 16 : 1, reported = 0;
 
+	contig_mempolicy_bind(job->node);
 	while ((i = atomic_fetch_add(&job->next, 1)) < job->nframes) {
+		struct contig_frame_file *f = &job->files[i];
 		size_t done;
-		int r;
 
 		if (atomic_load(&job->error))
 			break;
-		r = frame_reserve(job->dir, job->node, &job->files[i], &job->virts[i]);
-		if (r < 0) {
-			int none = 0;
-
-			job->files[i].fd = -1;
-			if (r == -ENOSPC && job->upto)
-				r = 1; /* stops every worker; not an error */
-			atomic_compare_exchange_strong(&job->error, &none, r);
+		f->id = atomic_fetch_add(&job->dir->next_id, 1);
+		f->fd = frame_create(job->dir, f->id);
+		if (f->fd >= 0 && mmap(slot(job, i), job->dir->page_len, PROT_READ,
+				       MAP_SHARED | MAP_FIXED, f->fd, 0) == MAP_FAILED) {
+			job_fail(job, -errno);
+			frame_drop(f);
+		} else if (f->fd < 0) {
+			job_fail(job, f->fd);
+			f->fd = -1;
 		}
 		done = atomic_fetch_add(&job->done, 1) + 1;
 		if (report && job->progress && done - reported >= step) {
@@ -510,7 +557,42 @@ static size_t reserve_frames(struct reserve_job *job, bool report)
 			job->progress(done, job->progress_arg);
 		}
 	}
-	return reported;
+	if (report)
+		job->reported = reported;
+	contig_mempolicy_unbind();
+}
+
+/* Phase 2: locate the frames of one chunk of slots after another. */
+static void locate_frames(struct reserve_job *job)
+{
+	uint64_t len = job->dir->page_len;
+	size_t c;
+
+	while ((c = atomic_fetch_add(&job->next_chunk, 1) * LOCATE_CHUNK) < job->nframes) {
+		size_t end = c + LOCATE_CHUNK < job->nframes ? c + LOCATE_CHUNK : job->nframes;
+		bool whole = true;
+
+		for (size_t i = c; i < end; i++)
+			whole = whole && job->files[i].fd >= 0;
+		/* A chunk with holes (slots left PROT_NONE) is mapped frame by frame. */
+		if (whole && madvise(slot(job, c), (end - c) * len, MADV_POPULATE_READ) < 0)
+			whole = false;
+		for (size_t i = c; i < end; i++) {
+			struct contig_frame_file *f = &job->files[i];
+			int r = 0;
+
+			if (f->fd < 0)
+				continue;
+			if (!whole && madvise(slot(job, i), len, MADV_POPULATE_READ) < 0)
+				r = -errno;
+			if (r == 0)
+				r = frame_locate(job->dir, job->node, slot(job, i), f);
+			if (r < 0) {
+				job_fail(job, r);
+				frame_drop(f);
+			}
+		}
+	}
 }
 
 static void *reserve_worker(void *arg)
@@ -519,46 +601,75 @@ static void *reserve_worker(void *arg)
 	return NULL;
 }
 
+static void *locate_worker(void *arg)
+{
+	locate_frames(arg);
+	return NULL;
+}
+
+/* Run @fn on up to @nthreads threads, the caller's one of them. */
+static void run_workers(void *(*fn)(void *), void (*own)(struct reserve_job *),
+			struct reserve_job *job, unsigned nthreads)
+{
+	pthread_t tids[64];
+	unsigned nstarted = 0;
+
+	for (; nstarted + 1 < nthreads; nstarted++)
+		if (pthread_create(&tids[nstarted], NULL, fn, job) != 0)
+			break;
+	own(job);
+	for (unsigned t = 0; t < nstarted; t++)
+		pthread_join(tids[t], NULL);
+}
+
+static void reserve_own(struct reserve_job *job)
+{
+	reserve_frames(job, true);
+}
+
 static int reserve_many(struct contig_frame_dir *dir, int node, size_t nframes, unsigned nthreads,
 			void (*progress)(size_t done, void *arg), void *progress_arg, bool upto,
 			struct contig_frame_file *ret_files)
 {
 	struct reserve_job job = { .dir = dir, .node = node, .nframes = nframes, .files = ret_files,
 				   .progress = progress, .progress_arg = progress_arg, .upto = upto };
-	pthread_t tids[64];
-	unsigned nstarted = 0;
-	size_t reported;
+	uint64_t len = dir->page_len, span = (nframes + 1) * len;
+	char *area;
+	int error;
 
-	job.virts = calloc(nframes ? nframes : 1, sizeof(*job.virts));
-	if (!job.virts)
-		return -ENOMEM;
 	for (size_t i = 0; i < nframes; i++)
-		ret_files[i].fd = -1;
+		ret_files[i] = (struct contig_frame_file){ .fd = -1 };
+	if (!nframes)
+		return 0;
+	/* Slots aligned to the page size, as a hugetlb mapping must be. */
+	area = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (area == MAP_FAILED)
+		return -errno;
+	job.region = (char *)(((uintptr_t)area + len - 1) & ~(uintptr_t)(len - 1));
 	if (nthreads > 64)
 		nthreads = 64;
 	if (nthreads > nframes)
 		nthreads = (unsigned)nframes;
-	for (; nstarted + 1 < nthreads; nstarted++)
-		if (pthread_create(&tids[nstarted], NULL, reserve_worker, &job) != 0)
-			break;
-	reported = reserve_frames(&job, true);
-	for (unsigned t = 0; t < nstarted; t++)
-		pthread_join(tids[t], NULL);
+	run_workers(reserve_worker, reserve_own, &job, nthreads);
+	if (atomic_load(&job.error) >= 0) {
+		unsigned nlocate = (unsigned)((nframes + LOCATE_CHUNK - 1) / LOCATE_CHUNK);
+
+		run_workers(locate_worker, locate_frames, &job,
+			    nthreads < nlocate ? nthreads : nlocate);
+	}
+	munmap(area, span);
+	error = atomic_load(&job.error);
 	/* The other threads may have reserved the last ones: say all are in. */
-	if (progress && !atomic_load(&job.error) && reported < nframes)
+	if (progress && !error && job.reported < nframes)
 		progress(nframes, progress_arg);
-	for (size_t i = 0; i < nframes; i++)
-		if (job.virts[i])
-			munmap(job.virts[i], dir->page_len);
-	free(job.virts);
-	if (atomic_load(&job.error) >= 0)
+	if (error >= 0)
 		keep(dir, ret_files, nframes); /* all in as few datagrams as may be */
-	if (atomic_load(&job.error) > 0) /* upto: ran out of pages */
+	if (error > 0) /* upto: ran out of pages */
 		return 0;
-	if (atomic_load(&job.error)) {
+	if (error) {
 		for (size_t i = 0; i < nframes; i++)
 			frame_drop(&ret_files[i]);
-		return atomic_load(&job.error);
+		return error;
 	}
 	return 0;
 }

@@ -73,6 +73,7 @@ struct contig_keeper {
 				 given if this one dies */
 	struct contig_kept *held; /* received at open, not yet taken */
 	size_t nheld;
+	bool pending;         /* a keeper we just started: its (empty) table not read yet */
 };
 
 /* A keeper that went away is replaced at the next update, at most this
@@ -245,6 +246,20 @@ static void release_held(struct contig_keeper *keeper)
 	keeper->nheld = 0;
 }
 
+/* Read the table of a keeper open() started (keeper->pending): END, and
+ * nothing held. Returns 0 or -errno (the keeper is then healed). */
+static int settle(struct contig_keeper *keeper)
+{
+	int r;
+
+	if (!keeper->pending)
+		return 0;
+	keeper->pending = false;
+	r = receive_table(keeper);
+	release_held(keeper); /* a new keeper holds nothing of ours */
+	return r;
+}
+
 int contig_keeper_open(const char *runtime_dir, const char *instance, bool adopt,
 		       struct contig_keeper **ret_keeper, char *err, size_t errlen)
 {
@@ -268,13 +283,17 @@ int contig_keeper_open(const char *runtime_dir, const char *instance, bool adopt
 			if (r < 0)
 				goto out_free;
 			keeper->sock = connect_to(keeper->path);
+			/* A keeper we start holds nothing: its table (just END) is
+			 * read at the first use (settle()), so that its exec runs
+			 * while the frames are reserved, not before. */
+			keeper->pending = keeper->sock >= 0;
 		}
 		if (keeper->sock < 0) {
 			r = contig_errmsg(err, errlen, keeper->sock, "connecting to the frame keeper "
 					  "%s: %s", keeper->path, strerror(-keeper->sock));
 			goto out_free;
 		}
-		r = receive_table(keeper);
+		r = keeper->pending ? 0 : receive_table(keeper);
 		if (r != -EPIPE)
 			break;
 		release_held(keeper);
@@ -333,6 +352,10 @@ size_t contig_keeper_take(struct contig_keeper *keeper, uint64_t page_len,
 	size_t n = 0, left = 0;
 
 	*ret_kept = NULL;
+	pthread_mutex_lock(&keeper->lock);
+	if (settle(keeper) < 0)
+		keeper->lost = true; /* healed at the next update */
+	pthread_mutex_unlock(&keeper->lock);
 	for (size_t i = 0; i < keeper->nheld; i++)
 		n += keeper->held[i].page_len == page_len;
 	if (!n)
@@ -358,8 +381,13 @@ size_t contig_keeper_take(struct contig_keeper *keeper, uint64_t page_len,
 
 size_t contig_keeper_release_rest(struct contig_keeper *keeper)
 {
-	size_t n = keeper->nheld;
+	size_t n;
 
+	pthread_mutex_lock(&keeper->lock);
+	if (settle(keeper) < 0)
+		keeper->lost = true;
+	pthread_mutex_unlock(&keeper->lock);
+	n = keeper->nheld;
 	for (size_t i = 0; i < n; i++) {
 		uint64_t id = keeper->held[i].id;
 
@@ -431,6 +459,8 @@ int contig_keeper_update(struct contig_keeper *keeper, uint64_t page_len,
 	int r = 0;
 
 	pthread_mutex_lock(&keeper->lock);
+	if (settle(keeper) < 0)
+		keeper->lost = true; /* heal() below starts another */
 	for (size_t i = 0; i < ndrop; i++)
 		keeper_table_drop(&keeper->mirror, (struct keeper_key){ page_len, drop[i] });
 	for (size_t i = 0; i < nput; i++)
@@ -474,6 +504,8 @@ void contig_keeper_close(struct contig_keeper *keeper, bool keep)
 {
 	if (!keeper)
 		return;
+	if (keeper->sock >= 0 && settle(keeper) < 0)
+		keeper->lost = true;
 	if (keeper->sock >= 0) {
 		if (!keep && !keeper->lost)
 			quit(keeper->sock);

@@ -1025,16 +1025,22 @@ int contig_fast_trim(struct contig_fast *f)
 
 	if (!f)
 		return 0;
+	/* Frees still queued keep their pages (and their frames) out of
+	 * reach: report them first, so that what the caller freed comes back
+	 * whole. (A failed report changes nothing here: a frame with a
+	 * queued free stays.) */
+	contig_fast_flush(f);
 	/* Unlinked under each arena's lock, given back with none held (a
 	 * round trip each). A buffer cut meanwhile goes to a frame still
-	 * linked or to a new one. */
+	 * linked or to a new one; a frame whose free is queued again
+	 * meanwhile stays (its carve's free must reach the daemon first). */
 	for (int i = 0; i < NARENAS; i++) {
 		struct arena *a = &f->arenas[i];
 
 		pthread_mutex_lock(&a->lock);
 		for (struct warm *w = a->frames, *next; w; w = next) {
 			next = w->next;
-			if (w->nbufs)
+			if (w->nbufs || w->nquarantined)
 				continue;
 			warm_unlink(f, a, w);
 			w->next = empty;

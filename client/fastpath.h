@@ -18,9 +18,10 @@
  * CONTIG_FAST_MAX_LEN are cut from warm frames. */
 #define CONTIG_FAST_FRAME_LEN (2u << 20)
 #define CONTIG_FAST_MAX_LEN (CONTIG_FAST_FRAME_LEN / 8)
-/* On unless $CONTIGD_FAST_PATH=0? Off until the tests that count the
- * daemon's buffers see the fast path's (phase 2: reports): 1 turns it on. */
-#define CONTIG_FAST_PATH_DEFAULT false
+/* On unless $CONTIGD_FAST_PATH=0 (or contig_set_fast_path(c, 0), or
+ * CONTIG_ALLOC_ROUND_TRIP per request): the strict accounting, a round
+ * trip per buffer. */
+#define CONTIG_FAST_PATH_DEFAULT true
 /* Reports (fastpath.c's DESIGN, docs/semantics.md): the daemon's view of
  * the fast path's buffers is late by at most one report's worth of
  * operations per arena (a report is at most a request of

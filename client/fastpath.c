@@ -117,7 +117,7 @@
 #define SMALL_PAGE 4096u
 #define FRAME_PAGES (CONTIG_FAST_FRAME_LEN / SMALL_PAGE)
 #define NO_BUF UINT16_MAX
-#define NARENAS 8
+#define NARENAS 8 /* at most 8: next_id() gives the index 3 bits */
 #define NKIND_NODES 64
 #define NKIND_CACHE 6
 /* The radix table: virt / CONTIG_FAST_FRAME_LEN below 2^(2 * RADIX_BITS)
@@ -130,10 +130,10 @@
  * own fields (seq, the oneof's and the frees' headers: under 32 bytes). */
 #define QUEUE_BYTES (CONTIG_FAST_REPORT_LEN - 64u)
 #define QUEUE_WAKE_BYTES (QUEUE_BYTES / 2)
-/* The smallest entries: a carve (ids are at least 2^35: 6 bytes, a len of
- * 4096: 2) is 16 bytes, a free 6. */
-#define QUEUE_ALLOCS (QUEUE_BYTES / 16u)
-#define QUEUE_FREES (QUEUE_BYTES / 6u)
+/* The smallest entries: a carve (ids are at least 2^31: 5 bytes, a len of
+ * 4096: 2) is 15 bytes, a free 5. */
+#define QUEUE_ALLOCS (QUEUE_BYTES / 15u)
+#define QUEUE_FREES (QUEUE_BYTES / 5u)
 #define QUEUE_TAGS 8
 #define TRANSIENT_BYTES 25u /* the most one CarveTransient encodes to */
 #define NOT_QUEUED UINT16_MAX
@@ -509,16 +509,19 @@ static unsigned carve_bytes(uint64_t id, uint64_t frame_id, uint64_t offset, uin
 /* The largest a carve of ours encodes to. */
 #define CARVE_BYTES_MAX (2u + 4u + 10u + 10u + 3u + 3u + 5u + 4u)
 
-/* The id of the next buffer of @a: its low 32 bits 0, so that it is never
- * one of the daemon's (generation << 32 | slot + 1), the arena's index
- * and counter above, from 2^35 (6 bytes on the wire; 8 from 2^21 buffers
- * of an arena; after 2^29 the counter wraps around). Lock held. */
+/* The id of the next buffer of @a: bit 31 set, so that it is never one of
+ * the daemon's (generation << 32 | slot + 1, slot + 1 below 2^31); below
+ * it the arena's index and the low 28 bits of its counter, above bit 32
+ * the rest of the counter. 5 bytes on the wire for an arena's first 2^28
+ * buffers; unique for 2^60, so that a buffer held for ever (a ring
+ * allocated at startup) never meets its id again (a report naming a live
+ * id for another buffer would be refused whole). Lock held. */
 static uint64_t next_id(const struct contig_fast *f, const struct arena *a)
 {
-	uint64_t n = (a->next_id & ((UINT64_C(1) << 29) - 1)) * NARENAS +
-		     (uint64_t)(a - f->arenas) + NARENAS;
+	uint64_t c = a->next_id;
 
-	return n << 32;
+	return (c >> 28) << 32 | UINT64_C(1) << 31 | (c & ((UINT64_C(1) << 28) - 1)) << 3 |
+	       (uint64_t)(a - f->arenas);
 }
 
 static uint64_t clock_ns(clockid_t clock)

@@ -56,11 +56,11 @@ static uint64_t round_trips(struct contig_client *c)
 	return fs.nrequests - fs.nreports;
 }
 
-/* A fast-path buffer's id has its low 32 bits zero; the daemon's never
- * does (generation << 32 | slot + 1). */
+/* A fast-path buffer's id has bit 31 set; the daemon's never does
+ * (generation << 32 | slot + 1, slot + 1 below 2^31). */
 static bool is_fast(uint64_t id)
 {
-	return (uint32_t)id == 0;
+	return (id & UINT64_C(0x80000000)) != 0;
 }
 
 static bool pool_whole(const struct contig_stats *st, void *arg)

@@ -259,9 +259,13 @@ static int churn_once(uint64_t len, int cache, bool *ret_contiguous)
 	*ret_contiguous = harness_phys_contiguous(getpid(), b.virt, b.len, b.phys);
 	if (!*ret_contiguous)
 		cl.rep.broken++;
-	if (contig_virt_to_phys(cl.c, (char *)b.virt + b.len - 1, &phys) < 0 ||
-	    phys != b.phys + b.len - 1)
+	if ((r = contig_virt_to_phys(cl.c, (char *)b.virt + b.len - 1, &phys)) < 0 ||
+	    phys != b.phys + b.len - 1) {
 		cl.rep.phys_mismatch++;
+		cdiag("churn buffer id 0x%" PRIx64 " at 0x%" PRIx64 ": its last byte at 0x%" PRIx64
+		      " per contig_virt_to_phys(): %d %s",
+		      b.id, b.phys, phys, r, r < 0 ? contig_last_message() : "");
+	}
 	if (pat_diff(b.virt, b.len, seed) >= 0) {
 		cl.rep.corrupt++;
 		cdiag("churn buffer at 0x%" PRIx64 " lost its pattern before its free", b.phys);
@@ -325,8 +329,14 @@ static void client_report(int fd)
 			cl.rep.corrupt++;
 			cdiag("buffer %d lost its pattern at byte %" PRId64, k, at * 8);
 		}
-		if (contig_virt_to_phys(cl.c, (void *)(uintptr_t)h->virt, &phys) < 0 || phys != h->phys)
+		int r = contig_virt_to_phys(cl.c, (void *)(uintptr_t)h->virt, &phys);
+
+		if (r < 0 || phys != h->phys) {
 			cl.rep.phys_mismatch++;
+			cdiag("buffer %d id 0x%" PRIx64 " at 0x%" PRIx64 " is at 0x%" PRIx64
+			      " per contig_virt_to_phys(): %d %s",
+			      k, h->id, h->phys, phys, r, r < 0 ? contig_last_message() : "");
+		}
 	}
 	/* The test reads the daemon's view (stats, lists, a restart's
 	 * journal) next: fast-path buffers reported now, not within the
@@ -394,6 +404,10 @@ static int client_main(int fd, void *arg)
 		for (int k = 0; k < NBUF && cl.rep.setup_rc == 0; k++)
 			if (k != 2 || !cl.bufs[2].virt)
 				cl.rep.setup_rc = take_held(k);
+	/* (As in client_report(): the test reads the daemon's view next.) */
+	if (cl.rep.setup_rc == 0 && (cl.rep.setup_rc = contig_flush(cl.c)) < 0)
+		snprintf(cl.rep.last_msg, sizeof(cl.rep.last_msg), "flush: %s",
+			 contig_last_message());
 	harness_send(fd, &cl.rep, sizeof(cl.rep));
 	if (cl.rep.setup_rc < 0)
 		return 1;

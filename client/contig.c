@@ -246,6 +246,7 @@ CONTIG_EXPORT int contig_connect(const char *socket_path, struct contig_client *
 	pthread_mutex_unlock(&c->lock);
 	if (r < 0)
 		goto out_free;
+	contig_fast_connected(c->fast, c->wire.accepts_carves, c->wire.hello_left);
 	if (getenv("CONTIGD_BUSY_POLL_US"))
 		contig_set_busy_poll(c, (unsigned)strtoul(getenv("CONTIGD_BUSY_POLL_US"), NULL, 10));
 	*ret_client = c;

@@ -85,8 +85,8 @@
  * no buffer and nothing quarantined (after the report that freed its
  * last, whose carves the daemon had before). report_lock makes taking the
  * queues and sending the report one step, so reports reach the daemon in
- * the order taken. The reporter thread (started with the first warm
- * frame, every signal blocked) sleeps until a queue is half full or the
+ * the order taken. The reporter thread (started at contig_connect() with the
+ * fast path on, else with the first warm frame; every signal blocked) sleeps until a queue is half full or the
  * first op queued is CONTIG_FAST_REPORT_MS old (no deadline while nothing
  * is queued: queued() wakes it, a Dekker pair of seq_cst atomics); a
  * thread that finds its queue full reports itself and waits
@@ -94,7 +94,9 @@
  * with a daemon restart is sent again by the wire with its seq (reports
  * are idempotent). Buffer-count limits: CarveReply.buffers_left; below
  * TIGHT_LEFT every allocation takes one of a budget (a shared atomic,
- * only then), and one past it reports (asking again), then goes to the
+ * only then; the first set from HelloReply.buffers_left, so that a new
+ * client's first small allocation costs its warm frame's round trip
+ * only), and one past it reports (asking again), then goes to the
  * daemon, whose view is then exact and which refuses it.
  *
  * Never calls the wire, the daemon's code, or anything but
@@ -661,6 +663,28 @@ static void budget_set(struct contig_fast *f, int64_t left, int64_t b0)
 	} else {
 		/* Allocations since were not counted: at most every queue full. */
 		atomic_store(&f->budget, left - (int64_t)(NARENAS * QUEUE_ALLOCS));
+		atomic_store(&f->tight, true);
+	}
+	atomic_store(&f->left_known, true);
+}
+
+void contig_fast_connected(struct contig_fast *f, bool accepts_carves, int64_t left)
+{
+	if (!f || !accepts_carves)
+		return;
+	/* The reporter thread now, not at the first small allocation: a
+	 * pthread_create() made a cold client's first allocation 1.4x one
+	 * without the fast path. */
+	if (atomic_load(&f->on))
+		reporter_start(f);
+	/* (Nothing of the fast path's is unreported at a hello: the budget
+	 * is exact, as after a report.) */
+	if (left < -1)
+		return;
+	if (left < 0 || left >= TIGHT_LEFT) {
+		atomic_store(&f->tight, false);
+	} else {
+		atomic_store(&f->budget, left);
 		atomic_store(&f->tight, true);
 	}
 	atomic_store(&f->left_known, true);

@@ -95,6 +95,12 @@ int contig_fast_lookup(struct contig_fast *f, const void *virt, struct contig_bu
  * session ends). Any thread, without the client's lock. */
 int contig_fast_trim(struct contig_fast *f);
 
+/* A new session's hello said whether the daemon takes reports and the
+ * buffer-count limits (HelloReply.buffers_left; -2: not said, and the
+ * first small allocation asks with an empty report): the reporter thread
+ * starts (the fast path on), and the budget is set. */
+void contig_fast_connected(struct contig_fast *f, bool accepts_carves, int64_t left);
+
 /* Set the reserve (clamped to CONTIG_FAST_RESERVE_MAX); returns the value
  * set. Turn the fast path on or off. */
 unsigned contig_fast_set_reserve(struct contig_fast *f, unsigned nframes);

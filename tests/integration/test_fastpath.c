@@ -239,6 +239,18 @@ static void test_no_recycling(const struct harness_daemon *d)
 
 	contig_alloc_req_init(&req, 4096);
 	harness_wait_stats(c, all_free, NULL); /* (the last client's frames recycled) */
+	{
+		/* A new client's first small buffer costs one request, its warm
+		 * frame: the hello said the buffer-count limits already. */
+		struct contig_fast_stats f0, f1;
+
+		if (contig_get_fast_stats(c, &f0) < 0 || contig_alloc(c, &req, &b) < 0 ||
+		    contig_get_fast_stats(c, &f1) < 0 || contig_free(c, b.virt) < 0)
+			bail_out("first alloc: %s", contig_last_message());
+		if (!ok(f1.nrequests - f0.nrequests == 1,
+			"a_new_clients_first_small_buffer_costs_one_request"))
+			diag("  %llu requests", (unsigned long long)(f1.nrequests - f0.nrequests));
+	}
 	rec0 = nrecycled(c);
 	rt0 = round_trips(c);
 	for (int i = 0; i < 1000; i++)

@@ -94,9 +94,9 @@
  * with a daemon restart is sent again by the wire with its seq (reports
  * are idempotent). Buffer-count limits: CarveReply.buffers_left; below
  * TIGHT_LEFT every allocation takes one of a budget (a shared atomic,
- * only then; the first set from HelloReply.buffers_left, so that a new
- * client's first small allocation costs its warm frame's round trip
- * only), and one past it reports (asking again), then goes to the
+ * only then; a HelloReply.buffers_left far from the limits sets none, so
+ * that a new client's first small allocation costs its warm frame's round
+ * trip only), and one past it reports (asking again), then goes to the
  * daemon, whose view is then exact and which refuses it.
  *
  * Never calls the wire, the daemon's code, or anything but
@@ -677,17 +677,14 @@ void contig_fast_connected(struct contig_fast *f, bool accepts_carves, int64_t l
 	 * without the fast path. */
 	if (atomic_load(&f->on))
 		reporter_start(f);
-	/* (Nothing of the fast path's is unreported at a hello: the budget
-	 * is exact, as after a report.) */
-	if (left < -1)
-		return;
-	if (left < 0 || left >= TIGHT_LEFT) {
+	/* Far from the limits, no budget is kept (as after a report saying
+	 * so). Near them the first small allocation asks: a user's other
+	 * sessions share max_buffers_per_user, so a budget from the hello
+	 * could let two sessions of one user pass it together. */
+	if (left == -1 || left >= TIGHT_LEFT) {
 		atomic_store(&f->tight, false);
-	} else {
-		atomic_store(&f->budget, left);
-		atomic_store(&f->tight, true);
+		atomic_store(&f->left_known, true);
 	}
-	atomic_store(&f->left_known, true);
 }
 
 /* Send the report built, then give back the warm frames it emptied.

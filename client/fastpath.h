@@ -97,8 +97,9 @@ int contig_fast_trim(struct contig_fast *f);
 
 /* A new session's hello said whether the daemon takes reports and the
  * buffer-count limits (HelloReply.buffers_left; -2: not said, and the
- * first small allocation asks with an empty report): the reporter thread
- * starts (the fast path on), and the budget is set. */
+ * first small allocation asks with an empty report, as it does near the
+ * limits): the reporter thread starts (the fast path on), and far from
+ * the limits no budget is kept. */
 void contig_fast_connected(struct contig_fast *f, bool accepts_carves, int64_t left);
 
 /* Set the reserve (clamped to CONTIG_FAST_RESERVE_MAX); returns the value

@@ -330,12 +330,13 @@ asan: deps
 
 # One table per run: every bench prints its own, then bench/run.sh prints
 # the summary of all targets (see bench/common.h). The whole run also goes
-# to BENCH_LOG, the file bench/README.md points at: commit it with the
-# change it measures.
+# to BENCH_LOG, the file bench/README.md points at, and the summary into
+# BENCH_README's marked block: commit both with the change they measure.
 BENCH_LOG ?= bench/latest.txt
+BENCH_README ?= bench/README.md
 bench: deps
 	@$(MAKE) --no-print-directory all $(BENCHES)
-	@BENCH_LOG=$(BENCH_LOG) bench/run.sh $(BENCHES)
+	@BENCH_LOG=$(BENCH_LOG) BENCH_README=$(BENCH_README) bench/run.sh $(BENCHES)
 
 # ---- install ----
 # Files that name install paths are made from templates into $(B)/install/

@@ -25,6 +25,10 @@
  *   - 1, 2 and 8 threads doing 4 KiB pairs at once: the time per pair in
  *     one thread (wall time / pairs of that thread); the ratio is against
  *     one thread;
+ *   - the first 4 KiB allocation of a cold client (connected just
+ *     before, untimed), with the fast path and, alternating, without: the
+ *     median of NCOLD each (target <= 1.25x: the warm frame it fetches
+ *     costs the first allocation little);
  *   - fork() with warm frames holding buffers (NFORK_FRAMES of them): from
  *     just before fork() to the child's first instruction after it (so
  *     libcontig's handlers, and the copy-on-write faults of what the
@@ -50,6 +54,7 @@
 #define BATCH 64
 #define NFORKS 200
 #define NFORK_FRAMES 4
+#define NCOLD 100 /* cold clients each way */
 /* The largest request the fast path serves (fastpath.h's
  * CONTIG_FAST_MAX_LEN, 1/8 of a 2 MiB warm frame). */
 #define CONTIG_FAST_MAX_LEN_BENCH (256 * KIB)
@@ -229,6 +234,33 @@ static double fork_us(bool raw, long *ret_faults)
 	return bench_summarize(ns, NFORKS).median_us;
 }
 
+/* The first 4 KiB allocation of a client just connected, timed alone:
+ * with the fast path (a 2 MiB warm frame from the daemon, mapped, then
+ * the cut) and without it (the daemon packs the buffer into a new
+ * frame), alternating, NCOLD each; medians into @ret_fast and @ret_off. */
+static void cold_first_us(double *ret_fast, double *ret_off)
+{
+	uint64_t ns[2][NCOLD];
+
+	for (int i = 0; i < 2 * NCOLD; i++) {
+		struct contig_alloc_req req;
+		struct contig_client *c;
+		struct contig_buffer b;
+		uint64_t t0;
+
+		if (contig_connect(bench_daemon.sock, &c) < 0 || contig_set_fast_path(c, i % 2 == 0) < 0)
+			bench_die("cold client: %s", contig_last_message());
+		contig_alloc_req_init(&req, 4 * KIB);
+		t0 = bench_now_ns();
+		if (contig_alloc(c, &req, &b) < 0)
+			bench_die("cold alloc: %s", contig_last_message());
+		ns[i % 2][i / 2] = bench_now_ns() - t0;
+		contig_disconnect(c);
+	}
+	*ret_fast = bench_summarize(ns[0], NCOLD).median_us;
+	*ret_off = bench_summarize(ns[1], NCOLD).median_us;
+}
+
 static void row(const char *what, double us, double base_us, const char *base_what,
 		double target_us)
 {
@@ -249,7 +281,6 @@ int main(void)
 	struct contig_alloc_req req;
 	struct contig_buffer keep;
 	double fast4, fast64, rt4, rt64, t1, t2, t8, fk, fk_raw;
-	uint64_t rt;
 	char value[32];
 
 	cpu_set_t allowed;
@@ -290,6 +321,19 @@ int main(void)
 	contig_free(client, keep.virt);
 	row("4 KiB alloc+free, warm, none live", fast4, rt4, "round trip pair", 0.3);
 	row("64 KiB alloc+free, warm, none live", fast64, rt64, "round trip pair", 0.5);
+
+	{
+		double cold_fast, cold_off;
+		char baseline[64];
+
+		cold_first_us(&cold_fast, &cold_off);
+		printf("%-34s %10.3f us   %-28s %8.3f us   %6.3fx\n", "4 KiB first alloc, cold client",
+		       cold_fast, "fast path off", cold_off, cold_fast / cold_off);
+		snprintf(value, sizeof(value), "%.1f us", cold_fast);
+		snprintf(baseline, sizeof(baseline), "%.1f us (fast path off)", cold_off);
+		bench_summary("12 fast path", "4 KiB first alloc of a cold client", value, baseline,
+			      cold_fast / cold_off, "<= 1.25x", cold_fast / cold_off <= 1.25);
+	}
 
 	rt_row("4 KiB allocs, held", 1, false, true);
 	rt_row("4-64 KiB allocs, held", 16, false, false);

@@ -5,8 +5,9 @@
 #
 # With BENCH_LOG set (`make bench` sets bench/latest.txt), the whole run,
 # every bench's own table and the summary, is also written to that file,
-# whole or not at all: the tables bench/README.md points at are generated,
-# never typed.
+# whole or not at all, and the summary into BENCH_README's marked block
+# (bench/README.md): the tables bench/README.md shows and points at are
+# generated, never typed.
 set -eu
 
 tmp=$(mktemp -d /tmp/contigd-bench.XXXXXX)
@@ -47,7 +48,7 @@ mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
 				print line
 			}
 		}'
-} | tee -a "$log"
+} | tee -a "$log" "$tmp/table"
 
 if [ -n "${BENCH_LOG:-}" ]; then
 	{
@@ -55,4 +56,25 @@ if [ -n "${BENCH_LOG:-}" ]; then
 		cat "$log"
 	} >"$BENCH_LOG.tmp" && mv "$BENCH_LOG.tmp" "$BENCH_LOG"
 	echo "run.sh: the run is in $BENCH_LOG" >&2
+fi
+# The summary also replaces the block between the markers in BENCH_README
+# (bench/README.md), so that the README carries the table of the last run
+# without anyone typing it.
+if [ -n "${BENCH_LOG:-}" ] && [ -n "${BENCH_README:-}" ] &&
+	grep -q '^<!-- summary: begin' "$BENCH_README" 2>/dev/null; then
+	sed '/./,$!d' "$tmp/table" >"$tmp/table.trimmed"
+	awk -v table="$tmp/table.trimmed" '
+		/^<!-- summary: begin/ {
+			print
+			print "```"
+			while ((getline line < table) > 0)
+				print line
+			print "```"
+			skip = 1
+			next
+		}
+		/^<!-- summary: end/ { skip = 0 }
+		!skip { print }' "$BENCH_README" >"$BENCH_README.tmp" &&
+		mv "$BENCH_README.tmp" "$BENCH_README"
+	echo "run.sh: its summary is in $BENCH_README" >&2
 fi

@@ -246,6 +246,7 @@ CONTIG_EXPORT int contig_connect(const char *socket_path, struct contig_client *
 	pthread_mutex_unlock(&c->lock);
 	if (r < 0)
 		goto out_free;
+	contig_fast_connected(c->fast, c->wire.accepts_carves, c->wire.hello_left);
 	if (getenv("CONTIGD_BUSY_POLL_US"))
 		contig_set_busy_poll(c, (unsigned)strtoul(getenv("CONTIGD_BUSY_POLL_US"), NULL, 10));
 	*ret_client = c;
@@ -716,6 +717,17 @@ static bool fast_ready(const struct contig_client *c)
 	       __atomic_load_n(&c->wire.accepts_carves, __ATOMIC_RELAXED);
 }
 
+/* May @c's fast path hold buffers to look up, free or give back? As
+ * fast_ready() but for the daemon taking reports: the daemon of the moment
+ * may not (an older one, or one with a short max_request_len, that this
+ * client reconnected to), but what was cut before stays cut, mapped and
+ * where it is. */
+static bool fast_owned(const struct contig_client *c)
+{
+	return c->fast && !__atomic_load_n(&c->forked, __ATOMIC_RELAXED) &&
+	       !__atomic_load_n(&c->wire.dead, __ATOMIC_RELAXED);
+}
+
 /* Before a call that shows the daemon's view of this client: the fast
  * path's operations not yet reported are reported. */
 static void fast_flush(struct contig_client *c)
@@ -879,7 +891,7 @@ CONTIG_EXPORT int contig_trim(struct contig_client *c)
 		pthread_mutex_unlock(&c->lock);
 		return r;
 	}
-	if (fast_ready(c) && (r = contig_fast_trim(c->fast)) < 0)
+	if (fast_owned(c) && (r = contig_fast_trim(c->fast)) < 0)
 		return contig_fail(r, "giving back an empty warm frame: %s", contig_last_message());
 	return 0;
 }
@@ -1131,7 +1143,7 @@ static int free_buffer(struct contig_client *c, void *virt, const uint64_t *len,
 	int r;
 
 	contig_clear_message();
-	if (fast_ready(c) && (r = contig_fast_free_buf(c->fast, virt, len, cache)) != -ENOENT)
+	if (fast_owned(c) && (r = contig_fast_free_buf(c->fast, virt, len, cache)) != -ENOENT)
 		return r;
 	pthread_mutex_lock(&c->lock);
 	/* (No connection needed: a buffer of ours means one is open.) */
@@ -1172,7 +1184,7 @@ CONTIG_EXPORT int contig_free_many(struct contig_client *c, void *const *virts, 
 	contig_clear_message();
 	/* The fast path's buffers first, without the lock; the others go to
 	 * the daemon pipelined (freed_fast: one freed here). */
-	if (fast_ready(c) && n) {
+	if (fast_owned(c) && n) {
 		rest = malloc(n * sizeof(*rest));
 		if (!rest)
 			return contig_fail(-ENOMEM, "out of memory");
@@ -1210,7 +1222,7 @@ CONTIG_EXPORT int contig_buffer_of(struct contig_client *c, const void *virt,
 	struct mapped *m;
 	int r = 0;
 
-	if (fast_ready(c) && contig_fast_lookup(c->fast, virt, ret_buf) == 0)
+	if (fast_owned(c) && contig_fast_lookup(c->fast, virt, ret_buf) == 0)
 		return 0;
 	pthread_mutex_lock(&c->lock);
 	if (c->forked)

@@ -242,9 +242,9 @@ CONTIG_EXPORT int contig_alloc_flags(struct contig_client *client,
 /* The fast path (docs/semantics.md, "The fast path"): a request of at
  * most 256 KiB is served inside a warm frame (a 2 MiB buffer the client
  * holds) without a round trip, with every constraint checked on physical
- * addresses by the daemon's own allocator. $CONTIGD_FAST_PATH=1 at
- * contig_connect() turns it on (0 off; off by default in this release),
- * contig_set_fast_path() too; with a daemon that takes the fast path's
+ * addresses by the daemon's own allocator. On by default;
+ * $CONTIGD_FAST_PATH=0 at contig_connect() turns it off (a round trip per
+ * buffer: the strict accounting), contig_set_fast_path() too; with a daemon that takes the fast path's
  * reports only (an older one: every buffer a round trip). The daemon is
  * told of the fast path's allocations and frees in batches, at most one
  * report's worth per thread arena or 10 ms late (contig_flush()).

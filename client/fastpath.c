@@ -85,8 +85,8 @@
  * no buffer and nothing quarantined (after the report that freed its
  * last, whose carves the daemon had before). report_lock makes taking the
  * queues and sending the report one step, so reports reach the daemon in
- * the order taken. The reporter thread (started with the first warm
- * frame, every signal blocked) sleeps until a queue is half full or the
+ * the order taken. The reporter thread (started at contig_connect() with the
+ * fast path on, else with the first warm frame; every signal blocked) sleeps until a queue is half full or the
  * first op queued is CONTIG_FAST_REPORT_MS old (no deadline while nothing
  * is queued: queued() wakes it, a Dekker pair of seq_cst atomics); a
  * thread that finds its queue full reports itself and waits
@@ -94,7 +94,9 @@
  * with a daemon restart is sent again by the wire with its seq (reports
  * are idempotent). Buffer-count limits: CarveReply.buffers_left; below
  * TIGHT_LEFT every allocation takes one of a budget (a shared atomic,
- * only then), and one past it reports (asking again), then goes to the
+ * only then; a HelloReply.buffers_left far from the limits sets none, so
+ * that a new client's first small allocation costs its warm frame's round
+ * trip only), and one past it reports (asking again), then goes to the
  * daemon, whose view is then exact and which refuses it.
  *
  * Never calls the wire, the daemon's code, or anything but
@@ -117,7 +119,7 @@
 #define SMALL_PAGE 4096u
 #define FRAME_PAGES (CONTIG_FAST_FRAME_LEN / SMALL_PAGE)
 #define NO_BUF UINT16_MAX
-#define NARENAS 8
+#define NARENAS 8 /* at most 8: next_id() gives the index 3 bits */
 #define NKIND_NODES 64
 #define NKIND_CACHE 6
 /* The radix table: virt / CONTIG_FAST_FRAME_LEN below 2^(2 * RADIX_BITS)
@@ -130,10 +132,10 @@
  * own fields (seq, the oneof's and the frees' headers: under 32 bytes). */
 #define QUEUE_BYTES (CONTIG_FAST_REPORT_LEN - 64u)
 #define QUEUE_WAKE_BYTES (QUEUE_BYTES / 2)
-/* The smallest entries: a carve (ids are at least 2^35: 6 bytes, a len of
- * 4096: 2) is 16 bytes, a free 6. */
-#define QUEUE_ALLOCS (QUEUE_BYTES / 16u)
-#define QUEUE_FREES (QUEUE_BYTES / 6u)
+/* The smallest entries: a carve (ids are at least 2^31: 5 bytes, a len of
+ * 4096: 2) is 15 bytes, a free 5. */
+#define QUEUE_ALLOCS (QUEUE_BYTES / 15u)
+#define QUEUE_FREES (QUEUE_BYTES / 5u)
 #define QUEUE_TAGS 8
 #define TRANSIENT_BYTES 25u /* the most one CarveTransient encodes to */
 #define NOT_QUEUED UINT16_MAX
@@ -509,16 +511,19 @@ static unsigned carve_bytes(uint64_t id, uint64_t frame_id, uint64_t offset, uin
 /* The largest a carve of ours encodes to. */
 #define CARVE_BYTES_MAX (2u + 4u + 10u + 10u + 3u + 3u + 5u + 4u)
 
-/* The id of the next buffer of @a: its low 32 bits 0, so that it is never
- * one of the daemon's (generation << 32 | slot + 1), the arena's index
- * and counter above, from 2^35 (6 bytes on the wire; 8 from 2^21 buffers
- * of an arena; after 2^29 the counter wraps around). Lock held. */
+/* The id of the next buffer of @a: bit 31 set, so that it is never one of
+ * the daemon's (generation << 32 | slot + 1, slot + 1 below 2^31); below
+ * it the arena's index and the low 28 bits of its counter, above bit 32
+ * the rest of the counter. 5 bytes on the wire for an arena's first 2^28
+ * buffers; unique for 2^60, so that a buffer held for ever (a ring
+ * allocated at startup) never meets its id again (a report naming a live
+ * id for another buffer would be refused whole). Lock held. */
 static uint64_t next_id(const struct contig_fast *f, const struct arena *a)
 {
-	uint64_t n = (a->next_id & ((UINT64_C(1) << 29) - 1)) * NARENAS +
-		     (uint64_t)(a - f->arenas) + NARENAS;
+	uint64_t c = a->next_id;
 
-	return n << 32;
+	return (c >> 28) << 32 | UINT64_C(1) << 31 | (c & ((UINT64_C(1) << 28) - 1)) << 3 |
+	       (uint64_t)(a - f->arenas);
 }
 
 static uint64_t clock_ns(clockid_t clock)
@@ -661,6 +666,25 @@ static void budget_set(struct contig_fast *f, int64_t left, int64_t b0)
 		atomic_store(&f->tight, true);
 	}
 	atomic_store(&f->left_known, true);
+}
+
+void contig_fast_connected(struct contig_fast *f, bool accepts_carves, int64_t left)
+{
+	if (!f || !accepts_carves)
+		return;
+	/* The reporter thread now, not at the first small allocation: a
+	 * pthread_create() made a cold client's first allocation 1.4x one
+	 * without the fast path. */
+	if (atomic_load(&f->on))
+		reporter_start(f);
+	/* Far from the limits, no budget is kept (as after a report saying
+	 * so). Near them the first small allocation asks: a user's other
+	 * sessions share max_buffers_per_user, so a budget from the hello
+	 * could let two sessions of one user pass it together. */
+	if (left == -1 || left >= TIGHT_LEFT) {
+		atomic_store(&f->tight, false);
+		atomic_store(&f->left_known, true);
+	}
 }
 
 /* Send the report built, then give back the warm frames it emptied.
@@ -1025,16 +1049,22 @@ int contig_fast_trim(struct contig_fast *f)
 
 	if (!f)
 		return 0;
+	/* Frees still queued keep their pages (and their frames) out of
+	 * reach: report them first, so that what the caller freed comes back
+	 * whole. (A failed report changes nothing here: a frame with a
+	 * queued free stays.) */
+	contig_fast_flush(f);
 	/* Unlinked under each arena's lock, given back with none held (a
 	 * round trip each). A buffer cut meanwhile goes to a frame still
-	 * linked or to a new one. */
+	 * linked or to a new one; a frame whose free is queued again
+	 * meanwhile stays (its carve's free must reach the daemon first). */
 	for (int i = 0; i < NARENAS; i++) {
 		struct arena *a = &f->arenas[i];
 
 		pthread_mutex_lock(&a->lock);
 		for (struct warm *w = a->frames, *next; w; w = next) {
 			next = w->next;
-			if (w->nbufs)
+			if (w->nbufs || w->nquarantined)
 				continue;
 			warm_unlink(f, a, w);
 			w->next = empty;

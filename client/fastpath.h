@@ -18,13 +18,14 @@
  * CONTIG_FAST_MAX_LEN are cut from warm frames. */
 #define CONTIG_FAST_FRAME_LEN (2u << 20)
 #define CONTIG_FAST_MAX_LEN (CONTIG_FAST_FRAME_LEN / 8)
-/* On unless $CONTIGD_FAST_PATH=0? Off until the tests that count the
- * daemon's buffers see the fast path's (phase 2: reports): 1 turns it on. */
-#define CONTIG_FAST_PATH_DEFAULT false
+/* On unless $CONTIGD_FAST_PATH=0 (or contig_set_fast_path(c, 0), or
+ * CONTIG_ALLOC_ROUND_TRIP per request): the strict accounting, a round
+ * trip per buffer. */
+#define CONTIG_FAST_PATH_DEFAULT true
 /* Reports (fastpath.c's DESIGN, docs/semantics.md): the daemon's view of
  * the fast path's buffers is late by at most one report's worth of
  * operations per arena (a report is at most a request of
- * CONTIG_FAST_REPORT_LEN bytes: 120 to 250 carves, 370 to 670 frees) or
+ * CONTIG_FAST_REPORT_LEN bytes: about 140 to 260 carves, 400 to 800 frees) or
  * CONTIG_FAST_REPORT_MS. */
 #define CONTIG_FAST_REPORT_LEN CONTIG_MAX_REQUEST_LEN
 #define CONTIG_FAST_REPORT_MS 10u
@@ -93,6 +94,13 @@ int contig_fast_lookup(struct contig_fast *f, const void *virt, struct contig_bu
  * (the frame is forgotten here all the same: the daemon frees it when the
  * session ends). Any thread, without the client's lock. */
 int contig_fast_trim(struct contig_fast *f);
+
+/* A new session's hello said whether the daemon takes reports and the
+ * buffer-count limits (HelloReply.buffers_left; -2: not said, and the
+ * first small allocation asks with an empty report, as it does near the
+ * limits): the reporter thread starts (the fast path on), and far from
+ * the limits no budget is kept. */
+void contig_fast_connected(struct contig_fast *f, bool accepts_carves, int64_t left);
 
 /* Set the reserve (clamped to CONTIG_FAST_RESERVE_MAX); returns the value
  * set. Turn the fast path on or off. */

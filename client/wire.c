@@ -319,6 +319,9 @@ static int hello(struct contig_wire *w, bool resume)
 		return r == -EOPNOTSUPP && !resume ? -EPROTO : r;
 	hr = reply->hello;
 	w->accepts_carves = hr->has_accepts_carves && hr->accepts_carves;
+	w->hello_left = !hr->has_buffers_left          ? -2
+			: hr->buffers_left > INT64_MAX ? INT64_MAX
+						       : (int64_t)hr->buffers_left;
 	if (resume && !(hr->has_resumed && hr->resumed)) {
 		snprintf(w->refusal, sizeof(w->refusal), "%s",
 			 "it started a new session instead (it keeps none)");

@@ -42,6 +42,8 @@ struct contig_wire {
 	char refusal[256];          /* the daemon's last refusal, in words */
 	char dead_message[256];     /* how the session was lost */
 	bool accepts_carves;        /* the daemon takes fast-path reports (hello) */
+	int64_t hello_left;         /* its HelloReply.buffers_left, -2 if not
+				     * said (an older daemon) */
 	uint64_t nrequests;         /* requests sent (resent ones too) */
 };
 

@@ -185,8 +185,13 @@ static enum contig_rpc_result do_hello(struct contig_conn *conn, struct contig_s
 	hello.n_pools = env->npools;
 	hello.pools = ptrs;
 	hello.max_frames_per_buffer = env->limits.max_frames_per_buffer;
+	/* A full report is a whole CONTIG_MAX_REQUEST_LEN: with a smaller
+	 * max_request_len it would close the connection, so the client is
+	 * told to take a round trip per buffer instead. */
 	hello.has_accepts_carves = 1;
-	hello.accepts_carves = 1;
+	hello.accepts_carves = env->limits.max_request_len >= CONTIG_MAX_REQUEST_LEN;
+	hello.has_buffers_left = hello.accepts_carves;
+	hello.buffers_left = contig_quota_buffers_left(s->pools, s->user_uid, s->nbuffers);
 	if (env->journal) {
 		hello.has_session_token = 1;
 		hello.session_token.len = CONTIG_TOKEN_LEN;

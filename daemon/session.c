@@ -56,9 +56,11 @@
  * session's and the daemon's table (tags.c).
  *
  * Buffer ids are (generation << 32 | slot + 1) into a slot table: O(1)
- * lookup, and a stale or forged id finds nothing. Ids only mean something
- * inside their session; a generation whose id a live carve has (the
- * client chose it) is skipped.
+ * lookup, and a stale or forged id finds nothing; slot + 1 < 2^31, so an
+ * id with bit 31 set is never ours (libcontig gives its carves such ids).
+ * Ids only mean something inside their session; a generation whose id a
+ * live carve has (the client chose it: an older libcontig's carves have
+ * the low 32 bits 0) is skipped.
  *
  * Warm frames (the fast path's, AllocRequest.warm) are slot buffers that
  * hold their frames like any other, but are no buffer to count: no buffer
@@ -340,7 +342,9 @@ static struct slot *slot_new(struct contig_session *s)
 		struct slot *grown;
 		uint32_t cap = s->nslots ? s->nslots * 2 : 16;
 
-		if (s->nslots >= NO_SLOT / 2)
+		/* (slot + 1 stays below 2^31: an id with bit 31 set is a
+		 * fast-path carve's, the client's own.) */
+		if (s->nslots >= NO_SLOT / 4)
 			return NULL;
 		grown = realloc(s->slots, cap * sizeof(*grown));
 		if (!grown)

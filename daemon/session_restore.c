@@ -109,7 +109,7 @@ static struct slot *slot_at(struct contig_session *s, uint64_t id)
 {
 	uint64_t index = (id & 0xffffffffu) - 1;
 
-	if ((id & 0xffffffffu) == 0 || index >= NO_SLOT / 2 || (id >> 32) == 0)
+	if ((id & 0xffffffffu) == 0 || index >= NO_SLOT / 4 || (id >> 32) == 0)
 		return NULL;
 	if (index >= s->nslots) {
 		uint32_t cap = s->nslots ? s->nslots : 16;

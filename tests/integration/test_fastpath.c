@@ -19,7 +19,10 @@
  * address pagemap gives, after contig_flush() and, polled, without it;
  * transients are counted; max_buffers_per_connection holds exactly; a
  * SIGTERM and a kill -9 restart list the same buffers (those not reported
- * at the crash sent again), and frees after them are taken.
+ * at the crash sent again); a daemon that takes no reports, restarted
+ * in their place, serves small buffers by round trip while the fast
+ * path's stay found and are freed; and the frees are taken once a daemon
+ * takes reports again.
  *
  * No sleeps as synchronisation: stats polled until a predicate holds
  * (harness_wait_stats), socketpairs.
@@ -42,6 +45,20 @@
 
 static char conf_path[] = "/tmp/contigd-fastpath.conf.XXXXXX";
 static const char conf_text[] = "session_grace = 4s\n";
+
+/* A fast-path buffer's id has bit 31 set; the daemon's never does. */
+static bool is_fast(uint64_t id)
+{
+	return (id & UINT64_C(0x80000000)) != 0;
+}
+
+static void write_conf(const char *text)
+{
+	FILE *f = fopen(conf_path, "w");
+
+	if (!f || fputs(text, f) < 0 || fclose(f) != 0)
+		bail_out("writing %s", conf_path);
+}
 
 static struct contig_client *fast_client(const struct harness_daemon *d)
 {
@@ -222,6 +239,18 @@ static void test_no_recycling(const struct harness_daemon *d)
 
 	contig_alloc_req_init(&req, 4096);
 	harness_wait_stats(c, all_free, NULL); /* (the last client's frames recycled) */
+	{
+		/* A new client's first small buffer costs one request, its warm
+		 * frame: the hello said the buffer-count limits already. */
+		struct contig_fast_stats f0, f1;
+
+		if (contig_get_fast_stats(c, &f0) < 0 || contig_alloc(c, &req, &b) < 0 ||
+		    contig_get_fast_stats(c, &f1) < 0 || contig_free(c, b.virt) < 0)
+			bail_out("first alloc: %s", contig_last_message());
+		if (!ok(f1.nrequests - f0.nrequests == 1,
+			"a_new_clients_first_small_buffer_costs_one_request"))
+			diag("  %llu requests", (unsigned long long)(f1.nrequests - f0.nrequests));
+	}
 	rec0 = nrecycled(c);
 	rt0 = round_trips(c);
 	for (int i = 0; i < 1000; i++)
@@ -696,12 +725,45 @@ static void test_restart(struct harness_daemon *d, const char *const *args)
 			bad++;
 	}
 	ok(bad == 0, "fast_path_buffers_survive_a_restart_in_place_with_their_bytes");
+
+	/* Back comes a daemon that takes no reports (max_request_len below
+	 * a report's 4096 bytes; an older daemon says the same): new small
+	 * buffers are round trips, and what was cut stays found and is
+	 * freed. */
+	write_conf("session_grace = 4s\nmax_request_len = 1024\n");
+	if (harness_daemon_kill(d, SIGTERM) != 0)
+		diag("  SIGTERM: not a clean exit");
+	harness_daemon_restart(d, args);
+	{
+		struct contig_buffer rt, of;
+
+		contig_alloc_req_init(&req, 4096);
+		ok(contig_alloc(c, &req, &rt) == 0 && !is_fast(rt.id) && contig_free(c, rt.virt) == 0,
+		   "a_daemon_that_takes_no_reports_gets_a_round_trip_per_small_buffer");
+		bad = 0;
+		for (int i = 0; i < 25; i++) {
+			uint64_t phys = 0;
+
+			if (contig_virt_to_phys(c, (uint8_t *)bufs[i].virt + bufs[i].len - 1, &phys) < 0 ||
+			    phys != bufs[i].phys + bufs[i].len - 1 ||
+			    contig_buffer_of(c, bufs[i].virt, &of) < 0 || of.id != bufs[i].id)
+				bad++;
+		}
+		if (!ok(bad == 0, "fast_path_buffers_are_found_while_the_daemon_takes_no_reports"))
+			diag("  %zu of 25 not: %s", bad, contig_last_message());
+	}
 	bad = 0;
 	for (int i = 0; i < 25; i++)
 		if (contig_free(c, bufs[i].virt) < 0)
 			bad++;
-	ok(bad == 0 && contig_flush(c) == 0 && listed_as(c, bufs, 0),
-	   "fast_path_frees_after_the_restart_are_accepted");
+	ok(bad == 0, "fast_path_buffers_are_freed_while_the_daemon_takes_no_reports");
+	/* And a daemon that takes them again hears of the frees. */
+	write_conf(conf_text);
+	if (harness_daemon_kill(d, SIGTERM) != 0)
+		diag("  SIGTERM: not a clean exit");
+	harness_daemon_restart(d, args);
+	ok(contig_flush(c) == 0 && listed_as(c, bufs, 0),
+	   "fast_path_frees_after_the_restarts_are_accepted");
 	contig_disconnect(c);
 }
 

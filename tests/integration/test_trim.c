@@ -13,7 +13,8 @@
  * new allocation is served and warm again. A warm frame holding a buffer
  * stays through a trim, bytes and address unchanged; a trim with nothing
  * to give costs no round trip; a forked child's trim gives nothing of its
- * parent's. Then, with max_bytes_per_connection = 4M, a client on the fast
+ * parent's; a trim right after a free not yet reported reports it and
+ * gives the frame back. Then, with max_bytes_per_connection = 4M, a client on the fast
  * path is served as without it: a round trip the quota refuses while a
  * warm frame is held empty is served once it is given back, and a small
  * request whose warm frame the quota refuses is packed by the daemon.
@@ -55,11 +56,11 @@ static uint64_t round_trips(struct contig_client *c)
 	return fs.nrequests - fs.nreports;
 }
 
-/* A fast-path buffer's id has its low 32 bits zero; the daemon's never
- * does (generation << 32 | slot + 1). */
+/* A fast-path buffer's id has bit 31 set; the daemon's never does
+ * (generation << 32 | slot + 1, slot + 1 below 2^31). */
 static bool is_fast(uint64_t id)
 {
-	return (uint32_t)id == 0;
+	return (id & UINT64_C(0x80000000)) != 0;
 }
 
 static bool pool_whole(const struct contig_stats *st, void *arg)
@@ -217,6 +218,40 @@ static void test_alloc_after_trim(struct contig_client *c, struct contig_client 
 	   "the_emptied_frame_goes_at_the_next_trim");
 }
 
+/* A trim right after a free the daemon has not been told of: the free is
+ * reported first and the frame goes back with it (a frame given back
+ * before its buffer's free was reported crashed the reporter thread and
+ * told the daemon of the frame's free before its carve's). Over and over,
+ * with the reporter thread awake. */
+static void test_trim_right_after_a_free(struct contig_client *c, struct contig_client *watch)
+{
+	struct contig_alloc_req req;
+	struct contig_buffer b;
+	uint64_t rt0, listed[4];
+	size_t nbad = 0, nfast = 0;
+	const int rounds = 50;
+
+	for (int i = 0; i < rounds; i++) {
+		contig_alloc_req_init(&req, 4096);
+		if (contig_alloc(c, &req, &b) < 0 || contig_flush(c) < 0)
+			bail_out("alloc: %s", contig_last_message());
+		nfast += is_fast(b.id);
+		rt0 = round_trips(c);
+		if (contig_free(c, b.virt) < 0)
+			bail_out("free: %s", contig_last_message());
+		/* (Its free is queued now: nothing told the daemon yet.) */
+		if (contig_trim(c) < 0 || round_trips(c) - rt0 != 1 ||
+		    my_frames(c, listed, 4) != 0)
+			nbad++;
+	}
+	ok(nfast == (size_t)rounds, "every_buffer_came_from_the_fast_path");
+	if (!ok(nbad == 0, "trim_right_after_a_free_gives_the_frame_back_each_of_%d_times", rounds))
+		diag("  %zu times not", nbad);
+	ok(contig_flush(c) == 0 && stats_of(c).my_nbuffers == 0 && stats_of(c).my_nframes == 0,
+	   "the_daemon_holds_no_buffer_or_frame_of_ours_after");
+	ok(harness_wait_stats(watch, pool_whole, NULL), "the_pool_is_whole_after_the_trims");
+}
+
 /* A forked child's trim gives back nothing of its parent's. */
 static void test_trim_in_child(struct contig_client *c)
 {
@@ -310,6 +345,7 @@ int main(void)
 	test_trim_gives_back_every_empty_frame(c, watch);
 	test_alloc_after_trim(c, watch);
 	test_trim_in_child(c);
+	test_trim_right_after_a_free(c, watch);
 	contig_disconnect(c);
 	ok(harness_wait_stats(watch, pool_whole, NULL), "every_frame_returns_to_the_pool");
 	contig_disconnect(watch);

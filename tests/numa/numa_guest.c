@@ -398,7 +398,9 @@ static uint64_t largest_free_on(struct contig_client *c, int node)
 	struct contig_stats st;
 	uint64_t best = 0;
 
-	if (!harness_wait_stats(c, all_free, NULL) || contig_get_stats(c, &st) < 0)
+	/* (The fast path keeps empty warm frames: give them back first.) */
+	if (contig_trim(c) < 0 || !harness_wait_stats(c, all_free, NULL) ||
+	    contig_get_stats(c, &st) < 0)
 		return 0;
 	for (uint32_t i = 0; i < st.npools; i++)
 		if ((node == CONTIG_NODE_ANY || st.pools[i].node == node) &&

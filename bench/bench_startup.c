@@ -91,8 +91,10 @@
  *   finds no free frame, so it gets the first frame recycled, which comes
  *   back on A's page (nrecycle_moved says if one did not). Target: 0
  *   waited. A wait for a single frame (~0.15 ms) would hide in the noise
- *   of this 2-vCPU machine; the counters are what excludes it. (The
- *   daemon keeps no counter of requests that waited.)
+ *   of this 2-vCPU machine; the counters are what excludes it. The
+ *   target is the daemon's own count, StatsReply.nrequests_waited (a
+ *   request put aside until a recycled frame came back), over the rounds
+ *   while recycling; the timing above is shown beside it.
  *   Rate, from the counters, not timing alone: recycling is over when
  *   nrecycled has grown by A's frames, nframes_recycling is 0 and free
  *   bytes are full but for B's; frames/s = frames / (first stats reply
@@ -1151,7 +1153,7 @@ static void run_recycling(uint64_t len, int nreps)
 	double rate_busy[MAX_REPS], rate_quiet[MAX_REPS], raw_rate;
 	struct bench_result ri, rl, rb;
 	uint64_t largest0, moved_busy = 0, moved = 0, lost = 0, ncompeted = 0;
-	uint64_t threshold_ns, p99_ns;
+	uint64_t threshold_ns, p99_ns, parked0, parked = 0;
 	uint32_t half;
 	char pool[48], name[32], what[128], value[96], base[160];
 
@@ -1182,7 +1184,10 @@ static void run_recycling(uint64_t len, int nreps)
 		free_round(c, st, &load[r]);
 
 		victim_free(c, st, half, &vs, &wbusy[r]);
+		parked0 = st->nrequests_waited;
 		alloc_round(c, st, half, &wbusy[r], &vs, &busy[r]);
+		stats_get(c, st);
+		parked += st->nrequests_waited - parked0;
 		watch_finish(c, st, &wbusy[r]);
 		rate_busy[r] = watch_rate(&wbusy[r]);
 		moved_busy += wbusy[r].moved;
@@ -1233,7 +1238,9 @@ static void run_recycling(uint64_t len, int nreps)
 	printf("  of those, on a page the second client had freed (a request that waits gets "
 	       "the first\n  frame recycled; one on a clean page did not wait): %u\n",
 	       cbusy.nwaited);
-	printf("allocations that waited for recycling: %u of %u\n", cbusy.nwaited, cbusy.nduring);
+	printf("allocations that waited for recycling: %llu of %u by the daemon's counter "
+	       "(nrequests_waited), %u by timing\n",
+	       (unsigned long long)parked, cbusy.nallocs, cbusy.nwaited);
 	printf("(all allocations served from a just-recycled frame, first fit taking it: %u of "
 	       "%u)\n", cbusy.nrecycled, cbusy.nallocs);
 	if (moved_busy)
@@ -1258,14 +1265,13 @@ static void run_recycling(uint64_t len, int nreps)
 	printf("competitor: %llu hugepages re-faulted during its rounds\n",
 	       (unsigned long long)ncompeted);
 
-	snprintf(what, sizeof(what), "allocs that waited for recycling, clean frames left (%s)",
+	snprintf(what, sizeof(what), "allocs that waited for recycling (%s, daemon's counter)",
 		 name);
-	snprintf(value, sizeof(value), "%u of %u", cbusy.nwaited, cbusy.nduring);
-	snprintf(base, sizeof(base), "slow (> %.0f us: %.0fx idle p99 or competitor max): %u, "
-		 "%u of them on freed pages", threshold_ns / 1000.0, SLOW_FACTOR, cbusy.nslow,
-		 cbusy.nwaited);
-	bench_summary("6 recycling", what, value, base, 0, "0",
-		      cbusy.nwaited == 0 && cbusy.nduring > 0);
+	snprintf(value, sizeof(value), "%llu of %u", (unsigned long long)parked, cbusy.nallocs);
+	snprintf(base, sizeof(base), "by timing: slow (> %.0f us: %.0fx idle p99 or competitor "
+		 "max) %u, %u of them on freed pages", threshold_ns / 1000.0, SLOW_FACTOR,
+		 cbusy.nslow, cbusy.nwaited);
+	bench_summary("6 recycling", what, value, base, 0, "0", parked == 0 && cbusy.nallocs > 0);
 	snprintf(what, sizeof(what), "2 MiB alloc while recycling: median (p99)");
 	snprintf(value, sizeof(value), "%.1f us (%.1f)", rb.median_us, rb.p99_us);
 	snprintf(base, sizeof(base), "%.1f us (%.1f) idle", ri.median_us, ri.p99_us);

@@ -170,6 +170,8 @@ struct contig_stats {
 	uint32_t nsessions_listed;
 	uint64_t nframes_recovered; /* lost frames a retry brought back (nframes_lost
 				       counts each loss once) */
+	uint64_t nrequests_waited;  /* requests that waited for a frame being
+				       recycled (0 from an older daemon) */
 };
 
 /* One live buffer, as contig_list_buffers() reports it (any process's for

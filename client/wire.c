@@ -842,6 +842,7 @@ int contig_wire_stats(struct contig_wire *w, struct contig_stats *ret_stats,
 	out.nframes_lost = st->nframes_lost;
 	out.nrecycle_truncated = st->nrecycle_truncated;
 	out.nframes_recovered = st->nframes_recovered;
+	out.nrequests_waited = st->nrequests_waited;
 	out.nbugchecks = st->nbugchecks;
 	for (size_t i = 0; i < st->n_tags && i < sizeof(out.tags) / sizeof(out.tags[0]); i++) {
 		out.tags[i].tag = st->tags[i]->tag;

@@ -52,6 +52,7 @@ struct contig_metrics {
 struct contig_stats_counters {
 	uint32_t nsessions;
 	uint64_t nrecycled, nrecycle_moved, nrecycle_truncated, nframes_lost, nframes_recovered;
+	uint64_t nrequests_waited; /* put aside until a recycled frame came back */
 };
 
 /* A monotonic clock in ns, cheap enough for every request (vDSO). */

@@ -612,6 +612,8 @@ int contig_stats_build(const struct contig_session *s, const Contig__StatsReques
 	st->nrecycle_truncated = counters->nrecycle_truncated;
 	st->has_nframes_recovered = 1;
 	st->nframes_recovered = counters->nframes_recovered;
+	st->has_nrequests_waited = 1;
+	st->nrequests_waited = counters->nrequests_waited;
 	fill_metrics(s->pools, metrics, st, &stats->ms);
 	reply->status = CONTIG__STATUS__OK;
 	reply->body_case = CONTIG__REPLY__BODY_STATS;

@@ -345,6 +345,7 @@ static int cmd_status(struct contig_client *c, const struct look_opts *o)
 		json_u64(&j, "nrecycle_truncated", st->nrecycle_truncated);
 		json_u64(&j, "nframes_lost", st->nframes_lost);
 		json_u64(&j, "nframes_recovered", st->nframes_recovered);
+		json_u64(&j, "nrequests_waited", st->nrequests_waited);
 		json_u64(&j, "nbugchecks", st->nbugchecks);
 		json_object_end(&j);
 		json_done(&j);

@@ -246,6 +246,11 @@ CONTIG_EXPORT int contig_connect(const char *socket_path, struct contig_client *
 	pthread_mutex_unlock(&c->lock);
 	if (r < 0)
 		goto out_free;
+	/* A daemon that does not say buffers_left predates it, and may take
+	 * reports yet close the connection at one longer than its
+	 * max_request_len: the fast path stays off there unless asked for. */
+	if (c->wire.hello_left == -2 && !getenv("CONTIGD_FAST_PATH"))
+		contig_fast_set_on(c->fast, false);
 	contig_fast_connected(c->fast, c->wire.accepts_carves, c->wire.hello_left);
 	if (getenv("CONTIGD_BUSY_POLL_US"))
 		contig_set_busy_poll(c, (unsigned)strtoul(getenv("CONTIGD_BUSY_POLL_US"), NULL, 10));

@@ -247,7 +247,10 @@ CONTIG_EXPORT int contig_alloc_flags(struct contig_client *client,
  * addresses by the daemon's own allocator. On by default;
  * $CONTIGD_FAST_PATH=0 at contig_connect() turns it off (a round trip per
  * buffer: the strict accounting), contig_set_fast_path() too; with a daemon that takes the fast path's
- * reports only (an older one: every buffer a round trip). The daemon is
+ * reports only (an older one: every buffer a round trip; one that does not
+ * say HelloReply.buffers_left leaves it off unless asked for by either
+ * switch: it may close the connection at a report longer than its
+ * max_request_len). The daemon is
  * told of the fast path's allocations and frees in batches, at most one
  * report's worth per thread arena or 10 ms late (contig_flush()).
  * contig_alloc_many() always takes the round trip. Returns 0 or -ENOMEM

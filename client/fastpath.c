@@ -119,7 +119,8 @@
 #define SMALL_PAGE 4096u
 #define FRAME_PAGES (CONTIG_FAST_FRAME_LEN / SMALL_PAGE)
 #define NO_BUF UINT16_MAX
-#define NARENAS 8 /* at most 8: next_id() gives the index 3 bits */
+#define NARENAS 8
+_Static_assert(NARENAS <= 8, "next_id() gives the arena's index 3 bits");
 #define NKIND_NODES 64
 #define NKIND_CACHE 6
 /* The radix table: virt / CONTIG_FAST_FRAME_LEN below 2^(2 * RADIX_BITS)
@@ -132,8 +133,9 @@
  * own fields (seq, the oneof's and the frees' headers: under 32 bytes). */
 #define QUEUE_BYTES (CONTIG_FAST_REPORT_LEN - 64u)
 #define QUEUE_WAKE_BYTES (QUEUE_BYTES / 2)
-/* The smallest entries: a carve (ids are at least 2^31: 5 bytes, a len of
- * 4096: 2) is 15 bytes, a free 5. */
+/* Bounds on the entries: a carve is at least 15 bytes (ids are at least
+ * 2^31: 5 bytes, a len of 4096: 2; in practice 19, the warm frame's id
+ * taking 5), a free 5. queue_room() checks the bytes as well. */
 #define QUEUE_ALLOCS (QUEUE_BYTES / 15u)
 #define QUEUE_FREES (QUEUE_BYTES / 5u)
 #define QUEUE_TAGS 8
@@ -235,6 +237,7 @@ struct contig_fast {
 	pthread_cond_t wake;
 	pthread_t reporter;
 	bool reporter_started, stop;
+	bool reporter_running; /* its thread is in reporter_main() (wake_lock) */
 	atomic_bool reporter_idle; /* waiting without a deadline */
 	atomic_bool want_report;   /* a queue is half full */
 	/* contig_get_fast_stats() */
@@ -305,6 +308,12 @@ static void reporter_start(struct contig_fast *f)
 		pthread_sigmask(SIG_SETMASK, &all, &old);
 		f->reporter_started = pthread_create(&f->reporter, NULL, reporter_main, f) == 0;
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		/* Until the thread runs: a fork() right after contig_connect()
+		 * must not find it half started (ASan's allocator, used by a
+		 * new thread before its start routine, is not fork-safe: the
+		 * child hung in its first malloc()). */
+		while (f->reporter_started && !f->reporter_running)
+			pthread_cond_wait(&f->wake, &f->wake_lock);
 	}
 	pthread_mutex_unlock(&f->wake_lock);
 }
@@ -514,7 +523,7 @@ static unsigned carve_bytes(uint64_t id, uint64_t frame_id, uint64_t offset, uin
 /* The id of the next buffer of @a: bit 31 set, so that it is never one of
  * the daemon's (generation << 32 | slot + 1, slot + 1 below 2^31); below
  * it the arena's index and the low 28 bits of its counter, above bit 32
- * the rest of the counter. 5 bytes on the wire for an arena's first 2^28
+ * the rest of the counter. 5 bytes on the wire for an arena's first 2^31
  * buffers; unique for 2^60, so that a buffer held for ever (a ring
  * allocated at startup) never meets its id again (a report naming a live
  * id for another buffer would be refused whole). Lock held. */
@@ -793,6 +802,8 @@ static void *reporter_main(void *p)
 	struct contig_fast *f = p;
 
 	pthread_mutex_lock(&f->wake_lock);
+	f->reporter_running = true;
+	pthread_cond_broadcast(&f->wake); /* (reporter_start() waits for it) */
 	while (!f->stop) {
 		uint64_t deadline;
 		bool any = false;
@@ -819,6 +830,7 @@ static void *reporter_main(void *p)
 		pthread_mutex_lock(&f->wake_lock);
 	}
 	atomic_store(&f->reporter_idle, false);
+	f->reporter_running = false;
 	pthread_mutex_unlock(&f->wake_lock);
 	return NULL;
 }
@@ -1267,6 +1279,7 @@ void contig_fast_fork_child(struct contig_fast *f)
 	/* The parent's reports, its reporter thread and its limits are not
 	 * the child's: the child's session starts with none. */
 	f->reporter_started = false;
+	f->reporter_running = false;
 	f->stop = false;
 	atomic_store(&f->reporter_idle, false);
 	atomic_store(&f->want_report, false);

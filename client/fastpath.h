@@ -25,7 +25,7 @@
 /* Reports (fastpath.c's DESIGN, docs/semantics.md): the daemon's view of
  * the fast path's buffers is late by at most one report's worth of
  * operations per arena (a report is at most a request of
- * CONTIG_FAST_REPORT_LEN bytes: about 140 to 260 carves, 400 to 800 frees) or
+ * CONTIG_FAST_REPORT_LEN bytes: about 140 to 210 carves, 400 to 800 frees) or
  * CONTIG_FAST_REPORT_MS. */
 #define CONTIG_FAST_REPORT_LEN CONTIG_MAX_REQUEST_LEN
 #define CONTIG_FAST_REPORT_MS 10u

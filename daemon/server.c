@@ -297,7 +297,8 @@ static void handle(struct contig_conn *c, const uint8_t *data, size_t len, uint6
 		memcpy(c->waiting, data, len);
 		c->waiting_len = len;
 		c->waiting_since_ns = srv->counters.arrived_ns;
-		srv->counters.stats.nrequests_waited++;
+		if (!arrived_ns) /* (first arrival: a retry that waits again is not counted again) */
+			srv->counters.stats.nrequests_waited++;
 		*srv->waiting_tail = c;
 		srv->waiting_tail = &c->next_waiting;
 		contig_recycler_hurry(srv->pools->recycler, true);

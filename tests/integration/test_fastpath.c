@@ -475,8 +475,10 @@ static int listed(struct contig_client *c, struct contig_buffer_info *ret, int m
 	size_t n;
 	int k = 0;
 
-	if (contig_list_buffers(c, &bufs, &n) < 0)
+	if (contig_list_buffers(c, &bufs, &n) < 0) {
+		diag("  contig_list_buffers: %s", contig_last_message());
 		return -1;
+	}
 	for (size_t i = 0; i < n; i++)
 		if (bufs[i].pid == getpid() && k < max)
 			ret[k++] = bufs[i];

@@ -712,25 +712,23 @@ static int alloc_round_trip(struct contig_client *c, const struct contig_alloc_r
 	return r;
 }
 
-/* Is @c this process's, with a session that is not lost? (Read without
- * the lock: the fast path's question; a stale answer only sends the
- * request the round trip's way, which asks again under the lock.) */
-static bool fast_ready(const struct contig_client *c)
-{
-	return c->fast && !__atomic_load_n(&c->forked, __ATOMIC_RELAXED) &&
-	       !__atomic_load_n(&c->wire.dead, __ATOMIC_RELAXED) &&
-	       __atomic_load_n(&c->wire.accepts_carves, __ATOMIC_RELAXED);
-}
-
-/* May @c's fast path hold buffers to look up, free or give back? As
- * fast_ready() but for the daemon taking reports: the daemon of the moment
- * may not (an older one, or one with a short max_request_len, that this
+/* May @c's fast path hold buffers to look up, free or give back? (Read
+ * without the lock: a stale answer only sends the call the round trip's
+ * way, which asks again under the lock.) The daemon of the moment may take
+ * no reports (an older one, or one with a short max_request_len, that this
  * client reconnected to), but what was cut before stays cut, mapped and
  * where it is. */
 static bool fast_owned(const struct contig_client *c)
 {
 	return c->fast && !__atomic_load_n(&c->forked, __ATOMIC_RELAXED) &&
 	       !__atomic_load_n(&c->wire.dead, __ATOMIC_RELAXED);
+}
+
+/* May it cut new buffers and report them: the same, with a daemon that
+ * takes reports? */
+static bool fast_ready(const struct contig_client *c)
+{
+	return fast_owned(c) && __atomic_load_n(&c->wire.accepts_carves, __ATOMIC_RELAXED);
 }
 
 /* Before a call that shows the daemon's view of this client: the fast
